@@ -1,0 +1,34 @@
+"""The one exception family of the ``ci`` package.
+
+Only the CLI entry point catches these, prints ``error: ...`` and picks the exit code.
+"""
+
+from __future__ import annotations
+
+
+class PerfCIError(Exception):
+    """Base class of every error raised on purpose by ``ci``."""
+
+
+class ResultsError(PerfCIError):
+    """A results file (or pytest-benchmark file) is unreadable, malformed or unsupported."""
+
+
+class ConfigError(PerfCIError):
+    """``perf.toml`` is malformed or holds a bad value."""
+
+
+class ComparisonError(PerfCIError):
+    """Runs cannot be compared (for example: no runs at all)."""
+
+
+class MetadataMismatch(ComparisonError):
+    """Base and candidate runs differ in something that makes comparing them meaningless."""
+
+
+class RenderError(PerfCIError):
+    """A report or comment could not be rendered."""
+
+
+class PostError(PerfCIError):
+    """Posting a comment or commit status to GitHub failed."""
