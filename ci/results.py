@@ -14,6 +14,7 @@ Validation happens in two layers:
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import os
@@ -366,7 +367,7 @@ def _check_finite(value: object, path: list[str | int], source: str) -> None:
 
 
 def _check_percentiles(summary: dict[str, float], path: list[str | int], source: str) -> None:
-    for lower, upper in zip(_PERCENTILE_ORDER, _PERCENTILE_ORDER[1:], strict=False):
+    for lower, upper in itertools.pairwise(_PERCENTILE_ORDER):
         if summary[lower] > summary[upper]:
             raise ResultsError(
                 f"{source}: {json_path([*path, upper])}: {upper} = {summary[upper]!r} is below "
