@@ -32,3 +32,15 @@ class RenderError(PerfCIError):
 
 class PostError(PerfCIError):
     """Posting a comment or commit status to GitHub failed."""
+
+
+class StackError(PerfCIError):
+    """The embedded stack could not be started, found or stopped."""
+
+
+class SeedError(PerfCIError):
+    """The corpus could not be generated or loaded."""
+
+
+class RunError(PerfCIError):
+    """A load scenario could not be run or its output could not be read."""

@@ -1,0 +1,293 @@
+"""Routes and lifespan of the search service.
+
+Run with ``uvicorn service.app:create_app --factory``. Settings are read once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import api
+from service.db import Database
+from service.embed import make_embedder
+from service.errors import BadRequest, NotFound, ServiceError, Unavailable
+from service.metrics import Metrics
+from service.search import SearchEngine
+from service.settings import Settings
+from service.stream import EventStreamResponse, sse_event
+
+log = logging.getLogger("service")
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(exc: ServiceError) -> Response:
+    if isinstance(exc, BadRequest):
+        body: dict[str, Any] = {"error": {"field": exc.field, "message": exc.message}}
+    else:
+        body = {"error": {"message": str(exc)}}
+    headers = {}
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return ORJSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _state(request: Request) -> tuple[Settings, SearchEngine, Metrics]:
+    app_state = request.app.state
+    return app_state.settings, app_state.engine, app_state.metrics
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+async def search_get(request: Request) -> Response:
+    settings, engine, _ = _state(request)
+    query = api.parse_search_params(request.query_params, settings, default_k=10)
+    return await _search(engine, query)
+
+
+async def search_post(request: Request) -> Response:
+    settings, engine, _ = _state(request)
+    body = await api.read_json(request, settings.max_body_bytes)
+    return await _search(engine, api.parse_search_body(body, settings))
+
+
+async def _search(engine: SearchEngine, query: api.SearchQuery) -> Response:
+    start = time.perf_counter()
+    result = await engine.search(query)
+    took_ms = (time.perf_counter() - start) * 1000
+    return ORJSONResponse(
+        {"results": [h.as_dict() for h in result.hits], "took_ms": round(took_ms, 3)}
+    )
+
+
+async def search_stream(request: Request) -> Response | EventStreamResponse:
+    settings, engine, metrics = _state(request)
+    query = api.parse_search_params(request.query_params, settings, default_k=100)
+    start = time.perf_counter()
+    batches = engine.stream(query)
+    counter = {"count": 0, "batch": 0}
+
+    def frame(hits: Any) -> bytes:
+        counter["count"] += len(hits)
+        data = {
+            "batch": counter["batch"],
+            "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
+            "results": [h.as_dict() for h in hits],
+        }
+        counter["batch"] += 1
+        return sse_event("results", data)
+
+    def done() -> bytes:
+        return sse_event(
+            "done",
+            {
+                "count": counter["count"],
+                "batches": counter["batch"],
+                "took_ms": round((time.perf_counter() - start) * 1000, 3),
+            },
+        )
+
+    first_batch = await anext(batches, None)
+    if first_batch is None:
+        await batches.aclose()
+        first = done()
+
+        async def nothing() -> AsyncIterator[bytes]:
+            return
+            yield b""  # pragma: no cover - makes this an async generator
+
+        return EventStreamResponse(first, nothing())
+    first = frame(first_batch)
+
+    async def rest() -> AsyncIterator[bytes]:
+        try:
+            async for hits in batches:
+                yield frame(hits)
+            yield done()
+        finally:
+            await batches.aclose()
+
+    def on_error(exc: BaseException) -> bytes:
+        log.warning("stream failed: %s", exc)
+        message = str(exc) if isinstance(exc, ServiceError) else "internal error"
+        return sse_event("error", {"message": message})
+
+    return EventStreamResponse(
+        first, rest(), on_disconnect=metrics.stream_disconnects.inc, on_error=on_error
+    )
+
+
+async def documents_post(request: Request) -> Response:
+    settings, engine, _ = _state(request)
+    body = await api.read_json(request, settings.max_body_bytes)
+    docs = api.parse_documents(body, settings)
+    ids = await engine.add_documents(docs)
+    return ORJSONResponse({"ids": ids}, status_code=201)
+
+
+async def documents_delete(request: Request) -> Response:
+    _, engine, _ = _state(request)
+    doc_id = api.parse_document_id(request.path_params["doc_id"])
+    if not await engine.delete_document(doc_id):
+        raise NotFound(f"document {doc_id} not found")
+    return Response(status_code=204)
+
+
+async def healthz(request: Request) -> Response:
+    return ORJSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    _, engine, _ = _state(request)
+    try:
+        ok, reason = await engine.db.readiness()
+    except Unavailable as exc:
+        return ORJSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+    return ORJSONResponse(
+        {"status": "ready" if ok else "not ready", "reason": reason},
+        status_code=200 if ok else 503,
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    _, _, metrics = _state(request)
+    payload, ctype = metrics.exposition()
+    return Response(payload, media_type=ctype)
+
+
+async def stats(request: Request) -> Response:
+    settings, engine, metrics = _state(request)
+    snap = metrics.snapshot()
+    return ORJSONResponse(
+        {
+            "requests": metrics.total("search_http_requests_total", snap),
+            "db_searches": metrics.total("search_db_searches_total", snap),
+            "embed_calls": metrics.total("search_embed_calls_total", snap),
+            "embed_texts": metrics.total("search_embed_texts_total", snap),
+            "stream_disconnects": metrics.total("search_stream_disconnects_total", snap),
+            "pool_acquire_timeouts": metrics.total("search_db_pool_acquire_timeouts_total", snap),
+            "embedder": {"model_id": engine.embedder.model_id, "loaded": engine.embedder.loaded},
+            "index_mode": settings.index_mode,
+            "metrics": snap,
+        }
+    )
+
+
+ROUTES = [
+    Route("/v1/search", search_get, methods=["GET"]),
+    Route("/v1/search", search_post, methods=["POST"]),
+    Route("/v1/search/stream", search_stream, methods=["GET"]),
+    Route("/v1/documents", documents_post, methods=["POST"]),
+    Route("/v1/documents/{doc_id}", documents_delete, methods=["DELETE"]),
+    Route("/v1/stats", stats, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
+]
+KNOWN_PATHS = {r.path for r in ROUTES}
+
+
+def route_label(path: str) -> str:
+    if path in KNOWN_PATHS:
+        return path
+    if path.startswith("/v1/documents/"):
+        return "/v1/documents/{id}"
+    return "other"
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route template (bounded label cardinality)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, request_delay_ms: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.delay = request_delay_ms / 1000
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = route_label(scope["path"])
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            if self.delay and route.startswith("/v1/search"):
+                await asyncio.sleep(self.delay)
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError), f"handler registered for ServiceError got {exc!r}"
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException), f"handler registered for HTTPException got {exc!r}"
+    headers = dict(exc.headers) if exc.headers else None
+    return ORJSONResponse({"error": {"message": exc.detail}}, exc.status_code, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path)
+    return ORJSONResponse({"error": {"message": "internal error"}}, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Application factory; reads settings from the environment when none are given."""
+    settings = Settings.from_env() if settings is None else settings
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        embedder = make_embedder(
+            settings.embedder, threads=settings.embed_threads, on_call=metrics.on_embed
+        )
+        db = await Database.open(settings, metrics)
+        try:
+            await db.ensure_schema(create_index=settings.create_index_on_start)
+            await db.check_model(embedder.model_id)
+            app.state.engine = SearchEngine(db, embedder, settings.stream_batch_size)
+            yield
+        finally:
+            await embedder.aclose()
+            await db.close()
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        ServiceError: _service_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }
+    app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=handlers)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics,
+                       request_delay_ms=settings.debug_request_delay_ms)
+    return app

@@ -1,0 +1,127 @@
+"""Prometheus metrics, aggregated across worker processes.
+
+With several uvicorn workers each process writes its samples to
+``PROMETHEUS_MULTIPROC_DIR`` (set by the stack) and ``/metrics`` or ``/v1/stats`` on any
+worker reads all of them. Without that variable (tests, one process) a private registry
+is used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prom_multiprocess
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    """All of the service's instruments, registered on one registry."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # In multiprocess mode instruments must live on no registry of their own: the
+        # MultiProcessCollector reads them back from the shared directory.
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = None if self.multiprocess else self.registry
+        if self.multiprocess:
+            # Instruments in multiprocess mode write to files; registering them with the
+            # default registry would only duplicate them, so give them a throwaway one.
+            reg = CollectorRegistry()
+        gauge_mode: dict[str, Any] = {"multiprocess_mode": "livesum"} if self.multiprocess else {}
+
+        self.requests = Counter(
+            "search_http_requests_total", "HTTP requests", ["route", "method", "status"],
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "search_http_request_duration_seconds", "HTTP request latency", ["route"],
+            buckets=LATENCY_BUCKETS, registry=reg,
+        )
+        self.in_flight = Gauge(
+            "search_http_requests_in_flight", "Requests being served", registry=reg, **gauge_mode
+        )
+        self.pool_size = Gauge(
+            "search_db_pool_size", "Connections open in the pool", registry=reg, **gauge_mode
+        )
+        self.pool_in_use = Gauge(
+            "search_db_pool_in_use", "Connections checked out", registry=reg, **gauge_mode
+        )
+        self.pool_acquire_wait = Histogram(
+            "search_db_pool_acquire_wait_seconds", "Time waiting for a pooled connection",
+            buckets=LATENCY_BUCKETS, registry=reg,
+        )
+        self.pool_acquire_timeouts = Counter(
+            "search_db_pool_acquire_timeouts_total", "Acquires that timed out (503)",
+            registry=reg,
+        )
+        self.db_searches = Counter(
+            "search_db_searches_total", "Vector searches executed in PostgreSQL", ["mode"],
+            registry=reg,
+        )
+        self.db_search_seconds = Histogram(
+            "search_db_search_duration_seconds", "Vector search time in PostgreSQL",
+            ["mode"], buckets=LATENCY_BUCKETS, registry=reg,
+        )
+        self.embed_calls = Counter(
+            "search_embed_calls_total", "Calls into the embedding model", registry=reg
+        )
+        self.embed_texts = Counter(
+            "search_embed_texts_total", "Texts embedded by the model", registry=reg
+        )
+        self.embed_seconds = Histogram(
+            "search_embed_duration_seconds", "Time per embedding call",
+            buckets=LATENCY_BUCKETS, registry=reg,
+        )
+        self.embed_batch_size = Histogram(
+            "search_embed_batch_size", "Texts per embedding call", buckets=SIZE_BUCKETS,
+            registry=reg,
+        )
+        self.documents_written = Counter(
+            "search_documents_written_total", "Documents inserted or deleted", ["op"],
+            registry=reg,
+        )
+        self.stream_disconnects = Counter(
+            "search_stream_disconnects_total", "SSE streams cancelled by a client disconnect",
+            registry=reg,
+        )
+        if self.multiprocess:
+            prom_multiprocess.MultiProcessCollector(self.registry)
+
+    def on_embed(self, texts: int, seconds: float) -> None:
+        self.embed_calls.inc()
+        self.embed_texts.inc(texts)
+        self.embed_seconds.observe(seconds)
+        self.embed_batch_size.observe(texts)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def snapshot(self) -> dict[str, float]:
+        """Flatten every sample to ``name{label=value,...}`` -> value (counters summed)."""
+        out: dict[str, float] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                key = f"{sample.name}{{{labels}}}" if labels else sample.name
+                out[key] = out.get(key, 0.0) + float(sample.value)
+        return out
+
+    def total(self, name: str, snapshot: dict[str, float] | None = None) -> float:
+        """Sum of a metric's samples over all label values."""
+        snap = self.snapshot() if snapshot is None else snapshot
+        return sum(v for k, v in snap.items() if k == name or k.startswith(name + "{"))

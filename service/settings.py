@@ -1,0 +1,162 @@
+"""The service's one settings object, read once from the environment at start-up.
+
+Every optimisation is switchable here so that its effect can be measured. Variables
+are prefixed ``SEARCH_`` except the two URLs that tools conventionally share
+(``DATABASE_URL``, ``REDIS_URL``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, TypeVar, get_args
+
+from service.errors import ConfigError
+
+IndexMode = Literal["hnsw", "ivfflat", "exact"]
+VectorType = Literal["vector", "halfvec"]
+EmbedderName = Literal["minilm", "hash", "http"]
+
+INDEX_MODES: tuple[str, ...] = get_args(IndexMode)
+VECTOR_TYPES: tuple[str, ...] = get_args(VectorType)
+EMBEDDERS: tuple[str, ...] = get_args(EmbedderName)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed, validated settings. Build with :func:`Settings.from_env`."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:15432/postgres"
+    redis_url: str | None = None
+    # database
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    pool_acquire_timeout_s: float = 2.0
+    statement_timeout_ms: int = 5000
+    index_mode: IndexMode = "hnsw"
+    vector_type: VectorType = "vector"
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 40
+    ivfflat_lists: int = 100
+    ivfflat_probes: int = 10
+    create_index_on_start: bool = True
+    # embedding
+    embedder: EmbedderName = "minilm"
+    embed_http_url: str | None = None
+    embed_http_model: str = "all-MiniLM-L6-v2"
+    embed_threads: int = 1
+    # search API
+    max_k: int = 1000
+    max_query_chars: int = 2000
+    stream_batch_size: int = 50
+    max_body_bytes: int = 1_000_000
+    max_documents_per_request: int = 1000
+    admin_token: str | None = None
+    # debug knobs: measured faults for calibration and chaos experiments
+    debug_db_delay_ms: int = 0
+    debug_request_delay_ms: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``SEARCH_*``, ``DATABASE_URL`` and ``REDIS_URL``; raise ConfigError on bad values."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = _env_name(f.name)
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls, f.name, None)
+            values[f.name] = _parse(name, raw, f.type, default)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        _check(self.pool_min_size >= 0, "SEARCH_POOL_MIN_SIZE", self.pool_min_size, ">= 0")
+        _check(
+            self.pool_max_size >= max(1, self.pool_min_size),
+            "SEARCH_POOL_MAX_SIZE",
+            self.pool_max_size,
+            ">= max(1, SEARCH_POOL_MIN_SIZE)",
+        )
+        _check(self.pool_acquire_timeout_s > 0, "SEARCH_POOL_ACQUIRE_TIMEOUT_S",
+               self.pool_acquire_timeout_s, "> 0")
+        _check(self.index_mode in INDEX_MODES, "SEARCH_INDEX_MODE", self.index_mode,
+               f"one of {', '.join(INDEX_MODES)}")
+        _check(self.vector_type in VECTOR_TYPES, "SEARCH_VECTOR_TYPE", self.vector_type,
+               f"one of {', '.join(VECTOR_TYPES)}")
+        _check(self.embedder in EMBEDDERS, "SEARCH_EMBEDDER", self.embedder,
+               f"one of {', '.join(EMBEDDERS)}")
+        _check(2 <= self.hnsw_m <= 100, "SEARCH_HNSW_M", self.hnsw_m, "between 2 and 100")
+        _check(4 <= self.hnsw_ef_construction <= 1000, "SEARCH_HNSW_EF_CONSTRUCTION",
+               self.hnsw_ef_construction, "between 4 and 1000")
+        _check(1 <= self.hnsw_ef_search <= 1000, "SEARCH_HNSW_EF_SEARCH", self.hnsw_ef_search,
+               "between 1 and 1000")
+        _check(1 <= self.ivfflat_lists <= 32768, "SEARCH_IVFFLAT_LISTS", self.ivfflat_lists,
+               "between 1 and 32768")
+        _check(1 <= self.ivfflat_probes <= self.ivfflat_lists, "SEARCH_IVFFLAT_PROBES",
+               self.ivfflat_probes, "between 1 and SEARCH_IVFFLAT_LISTS")
+        _check(1 <= self.max_k <= 10000, "SEARCH_MAX_K", self.max_k, "between 1 and 10000")
+        _check(self.stream_batch_size >= 1, "SEARCH_STREAM_BATCH_SIZE", self.stream_batch_size,
+               ">= 1")
+        _check(self.embed_threads >= 1, "SEARCH_EMBED_THREADS", self.embed_threads, ">= 1")
+        _check(0 <= self.debug_db_delay_ms <= 60_000, "SEARCH_DEBUG_DB_DELAY_MS",
+               self.debug_db_delay_ms, "between 0 and 60000")
+        _check(0 <= self.debug_request_delay_ms <= 60_000, "SEARCH_DEBUG_REQUEST_DELAY_MS",
+               self.debug_request_delay_ms, "between 0 and 60000")
+        if self.embedder == "http":
+            _check(bool(self.embed_http_url), "SEARCH_EMBED_HTTP_URL", self.embed_http_url,
+                   "set when SEARCH_EMBEDDER=http")
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to report (no secrets, no credentials in URLs)."""
+        out = asdict(self)
+        out["admin_token"] = "set" if self.admin_token else None
+        out["database_url"] = _strip_password(self.database_url)
+        out["redis_url"] = _strip_password(self.redis_url) if self.redis_url else None
+        return out
+
+
+def _env_name(field_name: str) -> str:
+    if field_name in ("database_url", "redis_url"):
+        return field_name.upper()
+    return "SEARCH_" + field_name.upper()
+
+
+def _check(ok: bool, name: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is invalid: expected {expected}")
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}
+
+
+def _parse(name: str, raw: str, annotation: object, default: object) -> object:
+    text = str(annotation)
+    parsers: dict[str, Callable[[str], object]] = {"int": int, "float": float}
+    try:
+        if text == "bool":
+            if raw.strip().lower() not in _BOOLS:
+                raise ValueError(raw)
+            return _BOOLS[raw.strip().lower()]
+        if text in parsers:
+            return parsers[text](raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is invalid: expected {text}") from exc
+    del default
+    return raw.strip()
+
+
+def _strip_password(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
