@@ -222,7 +222,7 @@ def load_results(path: str | os.PathLike[str]) -> RunResults:
 def loads_results(text: str | bytes, source: str = "<results>") -> RunResults:
     """Like :func:`load_results` for an in-memory document."""
     if len(text) > MAX_RESULTS_BYTES:
-        raise ResultsError(f"{source}: larger than {MAX_RESULTS_BYTES} bytes; refusing to parse")
+        raise ResultsError(f"{source}: larger than {_limit_text()}; refusing to parse")
     return RunResults.from_dict(_parse_json(text, source), source)
 
 
@@ -258,10 +258,13 @@ def _read_json(source: str) -> object:
     except OSError as exc:
         raise ResultsError(f"{source}: cannot read: {exc.strerror or exc}") from exc
     if len(raw) > MAX_RESULTS_BYTES:
-        raise ResultsError(
-            f"{source}: larger than {MAX_RESULTS_BYTES // (1024 * 1024)} MB; refusing to parse"
-        )
+        raise ResultsError(f"{source}: larger than {_limit_text()}; refusing to parse")
     return _parse_json(raw, source)
+
+
+def _limit_text() -> str:
+    mb, rest = divmod(MAX_RESULTS_BYTES, 1024 * 1024)
+    return f"{mb} MB" if not rest else f"{MAX_RESULTS_BYTES} bytes"
 
 
 def _reject_constant(name: str) -> float:
