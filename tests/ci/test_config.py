@@ -50,7 +50,8 @@ warn_threshold = 0.03
 min_pairs = 7
 metrics = [
   { name = "latency_p99", direction = "lower" },
-  { name = "error_rate", direction = "lower", mode = "absolute", fail_threshold = 0.01, warn_threshold = 0.005 },
+  { name = "error_rate", direction = "lower", mode = "absolute",
+    fail_threshold = 0.01, warn_threshold = 0.005 },
 ]
 [sla]
 p95_ms = 1500
