@@ -48,11 +48,15 @@ def test_values_and_metrics_are_read(tmp_path: Path) -> None:
 fail_threshold = 0.10
 warn_threshold = 0.03
 min_pairs = 7
-metrics = [
-  { name = "latency_p99", direction = "lower" },
-  { name = "error_rate", direction = "lower", mode = "absolute",
-    fail_threshold = 0.01, warn_threshold = 0.005 },
-]
+[[compare.metrics]]
+name = "latency_p99"
+direction = "lower"
+[[compare.metrics]]
+name = "error_rate"
+direction = "lower"
+mode = "absolute"
+fail_threshold = 0.01
+warn_threshold = 0.005
 [sla]
 p95_ms = 1500
 [run]
