@@ -187,6 +187,13 @@ class Verdict:
     sla_failures: int
 
 
+def metric_values(runs: Sequence[RunResults], scenario: str, metric: str) -> list[float]:
+    """The recorded figure of ``metric`` in ``scenario``, one per run that reports it."""
+    extract = _EXTRACTORS[metric]
+    values = (extract(r.scenario(scenario)) for r in runs if scenario in r.scenario_names)
+    return [v for v in values if v is not None]
+
+
 # -- verdict aggregation ------------------------------------------------------------------
 
 
