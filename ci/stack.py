@@ -522,6 +522,20 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def service_readiness(url: str) -> tuple[bool, str]:
+    """``/readyz``: whether the corpus and its index are there, and why not."""
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=5) as resp:
+            return True, str(json.loads(resp.read()).get("reason", ""))
+    except urllib.error.HTTPError as exc:
+        try:
+            return False, str(json.loads(exc.read()).get("reason", exc.reason))
+        except (ValueError, OSError):
+            return False, str(exc.reason)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return False, str(exc)
+
+
 def service_command(settings: StackSettings) -> list[str]:
     if settings.server == "granian":
         if shutil.which("granian") is None and not _module_available("granian"):
@@ -601,7 +615,7 @@ def start_service(settings: StackSettings, database_url: str, redis_url: str) ->
     component = Component("service", proc.pid, url, str(log))
     try:
         wait_until(
-            lambda: http_ok(url + "/readyz"),
+            lambda: http_ok(url + "/healthz"),
             settings.ready_timeout_s,
             "the service",
             alive=lambda: proc.poll() is None,
@@ -669,6 +683,9 @@ def up(settings: StackSettings, progress: Callable[[str], None] = lambda _m: Non
         )
         svc = start_service(settings, pg.url, rd.url)
         started.append(lambda: stop_pid(svc.pid, "service"))
+        ready, reason = service_readiness(svc.url)
+        if not ready:
+            progress(f"the service is up but not ready: {reason} (run `perfci seed`)")
         state = StackState(
             run_dir=str(run_dir),
             postgres=pg,

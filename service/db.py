@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
 from service.embed import DIM, Vectors
@@ -72,15 +73,24 @@ class IndexSpec:
     ddl: str | None
 
 
-def _expr(vector_type: str) -> tuple[str, str, str]:
-    """Column expression, parameter cast and operator class for the storage type."""
-    if vector_type == "halfvec":
-        return f"(embedding::halfvec({DIM}))", f"$1::vector::halfvec({DIM})", "halfvec_cosine_ops"
-    return "embedding", "$1::vector", "vector_cosine_ops"
+def _expr(settings: Settings) -> tuple[str, str, str, str]:
+    """Column expression, parameter cast, distance operator and operator class.
+
+    Each ANN mode searches with its own operator so that the planner can only pick that
+    mode's index when several exist side by side: HNSW and exact use cosine distance
+    ``<=>``; IVFFlat uses negative inner product ``<#>``, which ranks unit vectors (every
+    embedder here L2-normalises) exactly as cosine distance does.
+    """
+    ip = settings.index_mode == "ivfflat"
+    op = "<#>" if ip else "<=>"
+    if settings.vector_type == "halfvec":
+        ops = "halfvec_ip_ops" if ip else "halfvec_cosine_ops"
+        return f"(embedding::halfvec({DIM}))", f"$1::vector::halfvec({DIM})", op, ops
+    return "embedding", "$1::vector", op, "vector_ip_ops" if ip else "vector_cosine_ops"
 
 
 def index_spec(settings: Settings) -> IndexSpec:
-    expr, _, ops = _expr(settings.vector_type)
+    expr, _, _, ops = _expr(settings)
     vt = settings.vector_type
     if settings.index_mode == "hnsw":
         name = f"documents_hnsw_{vt}_m{settings.hnsw_m}_efc{settings.hnsw_ef_construction}"
@@ -90,7 +100,7 @@ def index_spec(settings: Settings) -> IndexSpec:
         )
         return IndexSpec(name, ddl)
     if settings.index_mode == "ivfflat":
-        name = f"documents_ivfflat_{vt}_l{settings.ivfflat_lists}"
+        name = f"documents_ivfflat_ip_{vt}_l{settings.ivfflat_lists}"
         ddl = (
             f"CREATE INDEX IF NOT EXISTS {name} ON documents USING ivfflat ({expr} {ops}) "
             f"WITH (lists = {settings.ivfflat_lists})"
@@ -100,11 +110,12 @@ def index_spec(settings: Settings) -> IndexSpec:
 
 
 def search_sql(settings: Settings, *, with_topic: bool) -> str:
-    expr, param, _ = _expr(settings.vector_type)
+    expr, param, op, _ = _expr(settings)
     where = "WHERE topic = $3 " if with_topic else ""
+    score = f"-({expr} <#> {param})" if op == "<#>" else f"1 - ({expr} <=> {param})"
     return (
-        f"SELECT id, title, topic, 1 - ({expr} <=> {param}) AS score FROM documents "
-        f"{where}ORDER BY {expr} <=> {param} LIMIT $2"
+        f"SELECT id, title, topic, {score} AS score FROM documents "
+        f"{where}ORDER BY {expr} {op} {param} LIMIT $2"
     )
 
 
@@ -145,6 +156,8 @@ class Database:
         self._metrics = metrics
         self._sql = search_sql(settings, with_topic=False)
         self._sql_topic = search_sql(settings, with_topic=True)
+        self._model_id: str | None = None
+        self._model_ok = True
 
     @classmethod
     async def open(cls, settings: Settings, metrics: Metrics) -> Database:
@@ -228,14 +241,25 @@ class Database:
                 stored = await conn.fetchval(
                     "SELECT value FROM corpus_meta WHERE key = 'model_id'"
                 )
-        if stored != model_id:
+        self._model_id = model_id
+        self._model_ok = stored == model_id
+        if not self._model_ok:
             raise CorpusMismatch(
                 f"the corpus was embedded by {stored!r} but SEARCH_EMBEDDER gives "
                 f"{model_id!r}: re-seed the corpus or switch the embedder"
             )
 
+    async def require_model(self) -> None:
+        """Cheap when the corpus matches; re-checks (after a re-seed) when it did not."""
+        if not self._model_ok and self._model_id is not None:
+            await self.check_model(self._model_id)
+
     async def readiness(self) -> tuple[bool, str]:
         spec = index_spec(self._settings)
+        try:
+            await self.require_model()
+        except CorpusMismatch as exc:
+            return False, str(exc)
         async with self.connection() as conn:
             await conn.fetchval("SELECT 1")
             if spec.name is None:
@@ -264,6 +288,7 @@ class Database:
             await conn.execute("SELECT pg_sleep($1)", self._settings.debug_db_delay_ms / 1000)
 
     async def search(self, vector: Vectors, k: int, topic: str | None = None) -> list[Hit]:
+        await self.require_model()
         sql, args = self._args(vector, k, topic)
         mode = self._settings.index_mode
         async with self.connection() as conn, conn.transaction(readonly=True):
@@ -281,6 +306,7 @@ class Database:
         self, vector: Vectors, k: int, topic: str | None, batch_size: int
     ) -> AsyncIterator[list[Hit]]:
         """Yield hits in batches as a server-side cursor reads them; never all k at once."""
+        await self.require_model()
         sql, args = self._args(vector, k, topic)
         mode = self._settings.index_mode
         delay = self._settings.debug_db_delay_ms / 1000
@@ -303,10 +329,12 @@ class Database:
     async def insert_documents(
         self, docs: Sequence[tuple[str, str, str]], vectors: Vectors
     ) -> list[int]:
+        await self.require_model()
         titles = [d[0] for d in docs]
         bodies = [d[1] for d in docs]
         topics = [d[2] for d in docs]
-        embeddings = [np.asarray(v, dtype=np.float32) for v in vectors]
+        # Vector objects, not arrays: asyncpg would read a nested array as a dimension.
+        embeddings = [Vector(np.asarray(v, dtype=np.float32)) for v in vectors]
         async with self.connection() as conn, conn.transaction():
             rows = await conn.fetch(
                 "INSERT INTO documents (title, body, topic, embedding) "

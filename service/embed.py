@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from service.errors import ConfigError, EmbeddingError
+
+if TYPE_CHECKING:
+    from service.embed_http import HttpEmbedderConfig
 
 DIM = 384
 Vectors = npt.NDArray[np.float32]
@@ -44,6 +47,11 @@ class Embedder(Protocol):
 # --------------------------------------------------------------------------- hash
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+# Function words carry no topic; hashing them only adds collisions.
+_STOPWORDS = frozenset(
+    "a an and are as at be by does do for from how i in is it its my of on or the this to "
+    "what when which with".split()
+)
 
 
 @lru_cache(maxsize=200_000)
@@ -57,7 +65,7 @@ def hash_embed(texts: Sequence[str]) -> Vectors:
     """Feature hashing of unigrams and bigrams with sublinear term frequency."""
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for row, text in enumerate(texts):
-        tokens = _TOKEN.findall(text.lower())
+        tokens = [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
         counts: dict[str, int] = {}
         for tok in tokens:
             counts[tok] = counts.get(tok, 0) + 1
@@ -79,7 +87,7 @@ def hash_embed(texts: Sequence[str]) -> Vectors:
 class HashEmbedder:
     """No model, no I/O: deterministic vectors in microseconds."""
 
-    model_id = "hash-v1-384"
+    model_id = "hash-v2-384"
     loaded = True
 
     def __init__(self, on_call: Callable[[int, float], None] | None = None) -> None:
@@ -209,10 +217,20 @@ class MiniLMEmbedder:
 
 
 def make_embedder(
-    name: str, *, threads: int = 1, on_call: Callable[[int, float], None] | None = None
+    name: str,
+    *,
+    threads: int = 1,
+    on_call: Callable[[int, float], None] | None = None,
+    http: HttpEmbedderConfig | None = None,
 ) -> Embedder:
     if name == "hash":
         return HashEmbedder(on_call=on_call)
     if name == "minilm":
         return MiniLMEmbedder(threads=threads, on_call=on_call)
-    raise ConfigError(f"SEARCH_EMBEDDER={name!r} is invalid: expected hash or minilm")
+    if name == "http":
+        if http is None:
+            raise ConfigError("SEARCH_EMBEDDER=http needs SEARCH_EMBED_HTTP_URL")
+        from service.embed_http import HttpEmbedder  # imports this module: import late
+
+        return HttpEmbedder(http, on_call=on_call)
+    raise ConfigError(f"SEARCH_EMBEDDER={name!r} is invalid: expected hash, minilm or http")

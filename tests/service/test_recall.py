@@ -43,3 +43,33 @@ async def test_ann_recall_at_10(
 
 def _fields(settings: Settings) -> dict[str, object]:
     return {f: getattr(settings, f) for f in settings.__dataclass_fields__}
+
+
+@pytest.mark.parametrize("mode", ["hnsw", "ivfflat", "exact"])
+async def test_each_mode_uses_its_own_index(servers: Servers, corpus: SeedResult, mode: str) -> None:
+    """Both ANN indexes exist side by side; each mode's query must pick its own."""
+    import asyncpg
+    from pgvector.asyncpg import register_vector
+
+    from service.db import index_spec, local_settings, search_sql
+
+    settings = Settings(database_url=servers.database_url, embedder="hash", index_mode=mode)  # type: ignore[arg-type]  # validated literal
+    conn = await asyncpg.connect(servers.database_url)
+    try:
+        await register_vector(conn)
+        async with conn.transaction():
+            for stmt in local_settings(settings, 10, with_topic=False):
+                await conn.execute(stmt)
+            plan = "\n".join(
+                r[0] for r in await conn.fetch(
+                    "EXPLAIN " + search_sql(settings, with_topic=False),
+                    hash_embed(["telescopes"])[0], 10,
+                )
+            )
+    finally:
+        await conn.close()
+    name = index_spec(settings).name
+    if name is None:
+        assert "Index Scan" not in plan, plan
+    else:
+        assert name in plan, plan
