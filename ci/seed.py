@@ -71,17 +71,20 @@ def generate_corpus(docs: int, seed: int) -> list[dict[str, str]]:
         words = topic.words
         w = [words[i] for i in rng.choice(len(words), size=6, replace=False)]
         title_tpl = TITLE_TEMPLATES[int(rng.integers(len(TITLE_TEMPLATES)))]
-        title = title_tpl.format(sub=topic.sub, Sub=topic.sub.capitalize(), domain=topic.domain,
-                                 word=w[0])
+        title = title_tpl.format(
+            sub=topic.sub, Sub=topic.sub.capitalize(), domain=topic.domain, word=w[0]
+        )
         sentences = []
         for _ in range(int(rng.integers(3, 6))):
             tpl = BODY_TEMPLATES[int(rng.integers(len(BODY_TEMPLATES)))]
-            sentences.append(tpl.format(sub=topic.sub, domain=topic.domain, w1=w[1], w2=w[2],
-                                        w3=w[3]))
+            sentences.append(
+                tpl.format(sub=topic.sub, domain=topic.domain, w1=w[1], w2=w[2], w3=w[3])
+            )
             w = w[1:] + w[:1]
         extra = " ".join(rng.choice(FILLER, size=4)) + " " + " ".join(w[3:])
-        corpus.append({"title": title, "body": " ".join(sentences) + " " + extra,
-                       "topic": topic.name})
+        corpus.append(
+            {"title": title, "body": " ".join(sentences) + " " + extra, "topic": topic.name}
+        )
     return corpus
 
 
@@ -96,8 +99,9 @@ def generate_query_log(seed: int, distinct: int = 2000, zipf_s: float = 1.1) -> 
         attempts += 1
         topic = all_topics[int(rng.integers(len(all_topics)))]
         tpl = QUERY_TEMPLATES[int(rng.integers(len(QUERY_TEMPLATES)))]
-        text = tpl.format(sub=topic.sub, domain=topic.domain,
-                          w1=topic.words[int(rng.integers(len(topic.words)))])
+        text = tpl.format(
+            sub=topic.sub, domain=topic.domain, w1=topic.words[int(rng.integers(len(topic.words)))]
+        )
         k = int(rng.choice([10, 10, 10, 10, 20, 50, 100]))
         flt = topic.name if rng.random() < 0.1 else None
         key = (text, k, flt)
@@ -157,14 +161,22 @@ def seed_corpus(
     env = dict(os.environ)
     env.update(service_env)
     env["DATABASE_URL"] = database_url
-    cmd = [sys.executable, "-m", "service.loader", "--corpus", str(corpus_path),
-           "--cache-dir", str(run_dir / "embeddings")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.loader",
+        "--corpus",
+        str(corpus_path),
+        "--cache-dir",
+        str(run_dir / "embeddings"),
+    ]
     if force:
         cmd.append("--force")
     progress("embedding, loading (COPY) and indexing")
     project_root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run(cmd, env=env, cwd=project_root, stdout=subprocess.PIPE, text=True,
-                          check=False)
+    proc = subprocess.run(
+        cmd, env=env, cwd=project_root, stdout=subprocess.PIPE, text=True, check=False
+    )
     if proc.returncode != 0:
         raise SeedError(f"loading the corpus failed (exit {proc.returncode}); see messages above")
     try:

@@ -57,8 +57,11 @@ class StackSettings:
         return s
 
     def validate(self) -> None:
-        for name, port in (("pg_port", self.pg_port), ("redis_port", self.redis_port),
-                           ("service_port", self.service_port)):
+        for name, port in (
+            ("pg_port", self.pg_port),
+            ("redis_port", self.redis_port),
+            ("service_port", self.service_port),
+        ):
             if not 1 <= port <= 65535:
                 raise ConfigError(f"{name}={port} is invalid: expected a port 1-65535")
         if len({self.pg_port, self.redis_port, self.service_port}) != 3:
