@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ci import stack
-from ci.errors import PerfCIError, StackError
+from ci.errors import ConfigError, PerfCIError, StackError
 from ci.settings import StackSettings
 
 EXIT_OK = 0
@@ -98,14 +99,110 @@ def cmd_seed(args: argparse.Namespace) -> int:
         )
     if args.embedder:
         env["SEARCH_EMBEDDER"] = args.embedder
-    result = seed_corpus(settings.run_dir, database_url, args.docs, args.seed, env,
-                         force=args.force, progress=_progress)
-    print(json.dumps({
-        "docs": result.docs, "seed": result.seed, "corpus": str(result.corpus_path),
-        "query_log": str(result.query_log_path), "corpus_hash": result.corpus_hash,
-        "loader": result.loader,
-    }, indent=2))
+    result = seed_corpus(
+        settings.run_dir,
+        database_url,
+        args.docs,
+        args.seed,
+        env,
+        force=args.force,
+        progress=_progress,
+    )
+    print(
+        json.dumps(
+            {
+                "docs": result.docs,
+                "seed": result.seed,
+                "corpus": str(result.corpus_path),
+                "query_log": str(result.query_log_path),
+                "corpus_hash": result.corpus_hash,
+                "loader": result.loader,
+            },
+            indent=2,
+        )
+    )
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ci.config import load_perf_config
+    from ci.render import RenderContext
+    from ci.report import compare_benchmark_files, expand, is_benchmark_file, judge, write_report
+
+    config = load_perf_config(args.config)
+    base, candidate = expand(args.base), expand(args.candidate)
+    if all(is_benchmark_file(p) for p in [*base, *candidate]):
+        table, code = compare_benchmark_files(base, candidate, config, seed=args.seed)
+        print(table)
+        return code
+    judgement = judge(base, candidate, config, seed=args.seed)
+    context = RenderContext(base_ref=args.base_ref, head_ref=args.head_ref)
+    if args.report is not None:
+        files = write_report(args.report, judgement, context, base, candidate)
+        _progress(f"report written to {files['html']}")
+    from ci.render import render_summary
+
+    print(render_summary(judgement.comparison, judgement.sla, context))
+    print(judgement.headline)
+    return judgement.exit_code
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    import os
+
+    from ci.config import load_perf_config
+    from ci.post import post_comment
+    from ci.render import RenderContext, render_comment
+    from ci.report import judge, report_inputs
+
+    if args.pr < 1:
+        raise ConfigError(f"--pr {args.pr} is invalid: expected a pull-request number >= 1")
+    if args.repo.count("/") != 1 or not all(args.repo.split("/")):
+        raise ConfigError(f"--repo {args.repo!r} is invalid: expected OWNER/NAME")
+    base, candidate = report_inputs(args.report)
+    judgement = judge(base, candidate, load_perf_config(args.config))
+    context = RenderContext(repository=args.repo, pr_number=args.pr, run_url=args.run_url,
+                            artifact_url=args.artifact_url)
+    body = render_comment(judgement.comparison, judgement.sla, context)
+    if args.dry_run:
+        print(body)
+        return judgement.exit_code
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if not token:
+        raise ConfigError("GITHUB_TOKEN is not set (use --dry-run to print the comment)")
+    state = "failure" if judgement.exit_code == 1 else "success"
+    outcome = post_comment(args.repo, args.pr, body, token, api_url=args.api_url, sha=args.sha,
+                           state=state, description=judgement.headline,
+                           target_url=args.run_url)
+    verb = "created" if outcome.created else "updated"
+    _progress(f"comment {verb}: {outcome.comment_url}; perf/gate {outcome.status_state}")
+    return judgement.exit_code
+
+
+def _register_judging(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("compare", help="compare result sets (or pytest-benchmark files)")
+    p.add_argument("base", type=Path, nargs="+", help="base results.json files or folders")
+    p.add_argument("--candidate", type=Path, nargs="+", required=True,
+                   help="candidate results.json files or folders")
+    p.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml")
+    p.add_argument("--report", type=Path, help="write comment.md, summary.md, report.html here")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--base-ref", help="label for the base (branch or commit)")
+    p.add_argument("--head-ref", help="label for the candidate")
+    p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("comment", help="post (or print) the PR comment and perf/gate status")
+    p.add_argument("--repo", required=True, help="OWNER/NAME")
+    p.add_argument("--pr", type=int, required=True, help="pull-request number")
+    p.add_argument("--report", type=Path, required=True, help="folder from `compare --report`")
+    p.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml")
+    p.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+                   help="GitHub API base URL (GitHub Enterprise: https://HOST/api/v3)")
+    p.add_argument("--sha", help="commit for the status (default: the PR head)")
+    p.add_argument("--run-url", help="link to the workflow run")
+    p.add_argument("--artifact-url", help="link to the artifacts")
+    p.add_argument("--dry-run", action="store_true", help="print the comment, post nothing")
+    p.set_defaults(handler=cmd_comment)
 
 
 # ---------------------------------------------------------------------------- parser
@@ -119,8 +216,9 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="perfci", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="perfci", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_stack = sub.add_parser("stack", help="start, stop or inspect the embedded stack")
@@ -130,8 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_up.add_argument("--workers", type=int, help="service worker processes (env PERFCI_WORKERS)")
     p_up.add_argument("--server", choices=["uvicorn", "granian"], help="ASGI server")
     p_up.add_argument("--embedder", choices=["minilm", "hash"], help="SEARCH_EMBEDDER")
-    p_up.add_argument("--index-mode", choices=["hnsw", "ivfflat", "exact"],
-                      help="SEARCH_INDEX_MODE")
+    p_up.add_argument(
+        "--index-mode", choices=["hnsw", "ivfflat", "exact"], help="SEARCH_INDEX_MODE"
+    )
     p_up.set_defaults(handler=cmd_stack_up)
     p_down = stack_sub.add_parser("down", help="stop everything `up` started, by PID")
     _add_stack_options(p_down)
@@ -144,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_seed = sub.add_parser("seed", help="generate and bulk-load the synthetic corpus")
     _add_stack_options(p_seed)
     p_seed.add_argument("--docs", type=int, default=20_000, help="documents (default 20000)")
-    p_seed.add_argument("--embedder", choices=["minilm", "hash"],
-                        help="defaults to the running service's embedder")
+    p_seed.add_argument(
+        "--embedder", choices=["minilm", "hash"], help="defaults to the running service's embedder"
+    )
     p_seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p_seed.add_argument("--force", action="store_true", help="reload even if already loaded")
     p_seed.set_defaults(handler=cmd_seed)
@@ -156,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Other stages (run, compare, comment, ...) register their sub-commands here.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _register_judging,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
