@@ -41,8 +41,7 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     if workflows:
-        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
-                    *workflows)
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
         session.run("zizmor", "--offline", *workflows)
 
 
@@ -55,8 +54,13 @@ def perf(session: nox.Session) -> None:
     session.run("perfci", "run", *profile, "--out", str(out))
     if (BASELINE / "results.json").exists():
         session.run(
-            "perfci", "compare", str(BASELINE / "results.json"), str(out / "results.json"),
-            "--report", str(out), success_codes=[0, 1],
+            "perfci",
+            "compare",
+            str(BASELINE / "results.json"),
+            str(out / "results.json"),
+            "--report",
+            str(out),
+            success_codes=[0, 1],
         )
     else:
         session.log(f"no baseline in {BASELINE}: run `nox -s baseline` to record one")
@@ -73,8 +77,16 @@ def baseline(session: nox.Session) -> None:
 def ab(session: nox.Session) -> None:
     """A/B: HEAD~1 against HEAD in interleaved pairs on this machine, with a verdict."""
     install(session)
-    args = session.posargs or ["--base", "HEAD~1", "--candidate", "HEAD", "--pairs", "3",
-                               "--profile", "smoke"]
+    args = session.posargs or [
+        "--base",
+        "HEAD~1",
+        "--candidate",
+        "HEAD",
+        "--pairs",
+        "3",
+        "--profile",
+        "smoke",
+    ]
     session.run("perfci", "ab", *args, success_codes=[0, 1])
 
 
@@ -92,7 +104,12 @@ def bench(session: nox.Session) -> None:
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     session.run(
-        "pytest", "benchmarks", "-p", "no:randomly", "--benchmark-only",
-        f"--benchmark-json={out / 'bench.json'}", "--benchmark-columns=min,median,iqr,ops,rounds",
+        "pytest",
+        "benchmarks",
+        "-p",
+        "no:randomly",
+        "--benchmark-only",
+        f"--benchmark-json={out / 'bench.json'}",
+        "--benchmark-columns=min,median,iqr,ops,rounds",
         *session.posargs,
     )

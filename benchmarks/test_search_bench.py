@@ -37,12 +37,20 @@ def query_vectors(corpus: SeedResult) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", ["hnsw", "ivfflat", "exact"])
 def test_search_latency(
-    benchmark: BenchmarkFixture, loop: asyncio.AbstractEventLoop, servers: Servers,
-    query_vectors: np.ndarray, mode: str,
+    benchmark: BenchmarkFixture,
+    loop: asyncio.AbstractEventLoop,
+    servers: Servers,
+    query_vectors: np.ndarray,
+    mode: str,
 ) -> None:
     benchmark.group = "search k=10"
-    settings = Settings(database_url=servers.database_url, embedder="hash",
-                        index_mode=mode, pool_min_size=1, pool_max_size=1)  # type: ignore[arg-type]  # validated literal
+    settings = Settings(
+        database_url=servers.database_url,
+        embedder="hash",
+        index_mode=mode,  # type: ignore[arg-type]  # parametrized literal
+        pool_min_size=1,
+        pool_max_size=1,
+    )
     db = loop.run_until_complete(Database.open(settings, Metrics()))
     counter = iter(range(10**9))
 

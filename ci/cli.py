@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from ci import stack
 from ci.errors import ConfigError, PerfCIError, StackError
@@ -161,8 +162,12 @@ def cmd_comment(args: argparse.Namespace) -> int:
         raise ConfigError(f"--repo {args.repo!r} is invalid: expected OWNER/NAME")
     base, candidate = report_inputs(args.report)
     judgement = judge(base, candidate, load_perf_config(args.config))
-    context = RenderContext(repository=args.repo, pr_number=args.pr, run_url=args.run_url,
-                            artifact_url=args.artifact_url)
+    context = RenderContext(
+        repository=args.repo,
+        pr_number=args.pr,
+        run_url=args.run_url,
+        artifact_url=args.artifact_url,
+    )
     body = render_comment(judgement.comparison, judgement.sla, context)
     if args.dry_run:
         print(body)
@@ -170,10 +175,18 @@ def cmd_comment(args: argparse.Namespace) -> int:
     token = os.environ.get("GITHUB_TOKEN", "")
     if not token:
         raise ConfigError("GITHUB_TOKEN is not set (use --dry-run to print the comment)")
-    state = "failure" if judgement.exit_code == 1 else "success"
-    outcome = post_comment(args.repo, args.pr, body, token, api_url=args.api_url, sha=args.sha,
-                           state=state, description=judgement.headline,
-                           target_url=args.run_url)
+    state: Literal["success", "failure"] = "failure" if judgement.exit_code == 1 else "success"
+    outcome = post_comment(
+        args.repo,
+        args.pr,
+        body,
+        token,
+        api_url=args.api_url,
+        sha=args.sha,
+        state=state,
+        description=judgement.headline,
+        target_url=args.run_url,
+    )
     verb = "created" if outcome.created else "updated"
     _progress(f"comment {verb}: {outcome.comment_url}; perf/gate {outcome.status_state}")
     return judgement.exit_code
@@ -182,8 +195,13 @@ def cmd_comment(args: argparse.Namespace) -> int:
 def _register_judging(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("compare", help="compare result sets (or pytest-benchmark files)")
     p.add_argument("base", type=Path, nargs="+", help="base results.json files or folders")
-    p.add_argument("--candidate", type=Path, nargs="+", required=True,
-                   help="candidate results.json files or folders")
+    p.add_argument(
+        "--candidate",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="candidate results.json files or folders",
+    )
     p.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml")
     p.add_argument("--report", type=Path, help="write comment.md, summary.md, report.html here")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -196,8 +214,11 @@ def _register_judging(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--pr", type=int, required=True, help="pull-request number")
     p.add_argument("--report", type=Path, required=True, help="folder from `compare --report`")
     p.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml")
-    p.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
-                   help="GitHub API base URL (GitHub Enterprise: https://HOST/api/v3)")
+    p.add_argument(
+        "--api-url",
+        default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+        help="GitHub API base URL (GitHub Enterprise: https://HOST/api/v3)",
+    )
     p.add_argument("--sha", help="commit for the status (default: the PR head)")
     p.add_argument("--run-url", help="link to the workflow run")
     p.add_argument("--artifact-url", help="link to the artifacts")
@@ -259,6 +280,68 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _register_judging,
 ]
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ci.profiles import check_scenarios, get_profile
+    from ci.run import RunRequest, execute, summary_table
+
+    profile = get_profile(args.profile)
+    scenarios = check_scenarios(tuple(args.scenario)) if args.scenario else profile.scenarios
+    request = RunRequest(
+        profile=profile,
+        scenarios=scenarios,
+        out_dir=args.out,
+        stack=_stack_settings(args),
+        target=args.target,
+    )
+    outcome = execute(request, _progress)
+    print(summary_table(outcome))
+    print(f"results: {outcome.run_dir / 'results.json'}")
+    if outcome.failed:
+        for scenario, t in outcome.failed:
+            print(f"FAILED: {scenario}: {t.metric} {t.expression}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def cmd_vegeta_targets(args: argparse.Namespace) -> int:
+    from ci.vegeta import write_json_targets
+
+    path = write_json_targets(args.query_log, args.base_url, args.out, args.count, args.seed)
+    _progress(f"wrote {args.count} vegeta JSON targets to {path}")
+    return EXIT_OK
+
+
+def _register_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ci.profiles import PROFILES, SCENARIO_SCRIPTS
+
+    p = sub.add_parser("run", help="run a load profile (k6, vegeta) and write results.json")
+    _add_stack_options(p)
+    p.add_argument("--profile", required=True, choices=list(PROFILES), help="load profile")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help=f"run only these (repeatable): {', '.join(SCENARIO_SCRIPTS)}",
+    )
+    p.add_argument("--target", help="URL of a running service: start no stack")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
+    p.set_defaults(handler=cmd_run)
+
+    v = sub.add_parser("vegeta-targets", help="vegeta JSON targets from the query log")
+    v.add_argument("--query-log", type=Path, required=True, help="querylog.json of `seed`")
+    v.add_argument("--base-url", default="http://127.0.0.1:8000", help="service URL")
+    v.add_argument("--out", type=Path, required=True, help="targets file (JSON lines)")
+    v.add_argument("--count", type=int, default=1000, help="targets (default 1000)")
+    v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    v.set_defaults(handler=cmd_vegeta_targets)
+
+
+EXTRA_COMMANDS.append(_register_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,8 +75,9 @@ def is_benchmark_file(path: Path) -> bool:
     return isinstance(data, dict) and "benchmarks" in data and "machine_info" in data
 
 
-def judge(base: Sequence[Path], candidate: Sequence[Path], config: PerfConfig,
-          seed: int | None = None) -> Judgement:
+def judge(
+    base: Sequence[Path], candidate: Sequence[Path], config: PerfConfig, seed: int | None = None
+) -> Judgement:
     base_runs = tuple(load_results(p) for p in base)
     cand_runs = tuple(load_results(p) for p in candidate)
     comparison = compare_runs(base_runs, cand_runs, config.compare, seed=seed)
@@ -84,8 +85,13 @@ def judge(base: Sequence[Path], candidate: Sequence[Path], config: PerfConfig,
     return Judgement(comparison, sla, verdict(comparison, sla), base_runs, cand_runs)
 
 
-def write_report(out: Path, judgement: Judgement, context: RenderContext,
-                 base: Sequence[Path], candidate: Sequence[Path]) -> dict[str, Path]:
+def write_report(
+    out: Path,
+    judgement: Judgement,
+    context: RenderContext,
+    base: Sequence[Path],
+    candidate: Sequence[Path],
+) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     inputs = out / INPUTS
     if inputs.exists():
@@ -103,27 +109,37 @@ def write_report(out: Path, judgement: Judgement, context: RenderContext,
     }
     files["comment"].write_text(render_comment(judgement.comparison, judgement.sla, context))
     files["summary"].write_text(render_summary(judgement.comparison, judgement.sla, context))
-    files["html"].write_text(render_html_report(judgement.comparison, judgement.sla, context,
-                                                judgement.base, judgement.candidate))
-    files["verdict"].write_text(json.dumps({
-        "status": judgement.verdict.status,
-        "headline": judgement.headline,
-        "exit_code": judgement.exit_code,
-        "regressions": judgement.verdict.regressions,
-        "sla_failures": judgement.verdict.sla_failures,
-    }, indent=2))
+    files["html"].write_text(
+        render_html_report(
+            judgement.comparison, judgement.sla, context, judgement.base, judgement.candidate
+        )
+    )
+    files["verdict"].write_text(
+        json.dumps(
+            {
+                "status": judgement.verdict.status,
+                "headline": judgement.headline,
+                "exit_code": judgement.exit_code,
+                "regressions": judgement.verdict.regressions,
+                "sla_failures": judgement.verdict.sla_failures,
+            },
+            indent=2,
+        )
+    )
     return files
 
 
 def report_inputs(report: Path) -> tuple[list[Path], list[Path]]:
     """The base and candidate files a report folder was judged from."""
     inputs = report / INPUTS
+
     def numbered(prefix: str) -> list[Path]:
         files = list(inputs.glob(f"{prefix}-*.json"))
         try:
             return sorted(files, key=lambda p: int(p.stem.rsplit("-", 1)[1]))
         except ValueError as exc:
             raise ResultsError(f"{inputs}: unexpected file name among {files}") from exc
+
     base, cand = numbered("base"), numbered("candidate")
     if not base or not cand:
         raise ResultsError(
@@ -133,8 +149,9 @@ def report_inputs(report: Path) -> tuple[list[Path], list[Path]]:
     return base, cand
 
 
-def compare_benchmark_files(base: Sequence[Path], candidate: Sequence[Path],
-                            config: PerfConfig, seed: int | None = None) -> tuple[str, int]:
+def compare_benchmark_files(
+    base: Sequence[Path], candidate: Sequence[Path], config: PerfConfig, seed: int | None = None
+) -> tuple[str, int]:
     """A plain-text table and exit code for pytest-benchmark JSON files."""
     result = compare_benchmarks(base, candidate, config.compare, seed=seed)
     lines = [f"{'benchmark':60} {'change':>9} {'interval':>21} status"]

@@ -713,13 +713,13 @@ def down(run_dir: Path) -> StackState | None:
     if state is None:
         return None
     errors = []
-    for stop in (
+    data = Path(state.pg_data_dir) if state.pg_data_dir else None
+    steps: list[Callable[[], None]] = [
         lambda: stop_pid(state.service.pid, "service"),
         lambda: None if state.redis.external else stop_pid(state.redis.pid, "valkey"),
-        lambda: stop_postgres(
-            state.postgres, Path(state.pg_data_dir) if state.pg_data_dir else None
-        ),
-    ):
+        lambda: stop_postgres(state.postgres, data),
+    ]
+    for stop in steps:
         try:
             stop()
         except StackError as exc:

@@ -77,12 +77,16 @@ def _topic(value: object, field: str) -> str | None:
     return value
 
 
-def parse_search_params(params: Mapping[str, str], settings: Settings, default_k: int) -> SearchQuery:
+def parse_search_params(
+    params: Mapping[str, str], settings: Settings, default_k: int
+) -> SearchQuery:
     """``GET /v1/search?q=...&k=...&topic=...``."""
     if "q" not in params:
         raise BadRequest("q", "is required")
     text = _query_text(params["q"], "q", settings)
-    return SearchQuery(text, _k(params.get("k"), settings, default_k), _topic(params.get("topic"), "topic"))
+    return SearchQuery(
+        text, _k(params.get("k"), settings, default_k), _topic(params.get("topic"), "topic")
+    )
 
 
 def parse_search_body(body: object, settings: Settings) -> SearchQuery:
@@ -131,8 +135,11 @@ def parse_documents(body: object, settings: Settings) -> list[NewDocument]:
         if extra:
             raise BadRequest(f"{where}.{extra[0]}", "is not a known field")
         fields: dict[str, str] = {}
-        for name, limit in (("title", TITLE_MAX_CHARS), ("body", BODY_MAX_CHARS),
-                            ("topic", TOPIC_MAX_CHARS)):
+        for name, limit in (
+            ("title", TITLE_MAX_CHARS),
+            ("body", BODY_MAX_CHARS),
+            ("topic", TOPIC_MAX_CHARS),
+        ):
             value = doc.get(name)
             if not isinstance(value, str) or not value.strip():
                 raise BadRequest(f"{where}.{name}", "must be a non-empty string")

@@ -181,7 +181,7 @@ class Database:
         metrics.pool_size.inc(pool.get_size())
         return db
 
-    async def close(self, timeout: float = 5.0) -> None:
+    async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109  # bounded close, asyncpg style
         self._metrics.pool_size.dec(self._pool.get_size())
         try:
             await asyncio.wait_for(self._pool.close(), timeout)
@@ -238,9 +238,7 @@ class Database:
                     "ON CONFLICT (key) DO NOTHING",
                     model_id,
                 )
-                stored = await conn.fetchval(
-                    "SELECT value FROM corpus_meta WHERE key = 'model_id'"
-                )
+                stored = await conn.fetchval("SELECT value FROM corpus_meta WHERE key = 'model_id'")
         self._model_id = model_id
         self._model_ok = stored == model_id
         if not self._model_ok:
@@ -265,8 +263,7 @@ class Database:
             if spec.name is None:
                 return True, "exact scan (no index needed)"
             present = await conn.fetchval(
-                "SELECT count(*) FROM pg_indexes WHERE tablename = 'documents' "
-                "AND indexname = $1",
+                "SELECT count(*) FROM pg_indexes WHERE tablename = 'documents' AND indexname = $1",
                 spec.name,
             )
         if not present:
@@ -340,7 +337,10 @@ class Database:
                 "INSERT INTO documents (title, body, topic, embedding) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::vector[]) "
                 "RETURNING id",
-                titles, bodies, topics, embeddings,
+                titles,
+                bodies,
+                topics,
+                embeddings,
             )
         self._metrics.documents_written.labels("insert").inc(len(rows))
         return [int(r["id"]) for r in rows]
@@ -348,7 +348,7 @@ class Database:
     async def delete_document(self, doc_id: int) -> bool:
         async with self.connection() as conn:
             status = await conn.execute("DELETE FROM documents WHERE id = $1", doc_id)
-        deleted = status.endswith(" 1")
+        deleted = str(status).endswith(" 1")
         if deleted:
             self._metrics.documents_written.labels("delete").inc()
         return deleted

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import re
 import threading
 import time
@@ -49,8 +50,37 @@ class Embedder(Protocol):
 _TOKEN = re.compile(r"[a-z0-9]+")
 # Function words carry no topic; hashing them only adds collisions.
 _STOPWORDS = frozenset(
-    "a an and are as at be by does do for from how i in is it its my of on or the this to "
-    "what when which with".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "does",
+        "do",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "my",
+        "of",
+        "on",
+        "or",
+        "the",
+        "this",
+        "to",
+        "what",
+        "when",
+        "which",
+        "with",
+    ]
 )
 
 
@@ -69,7 +99,7 @@ def hash_embed(texts: Sequence[str]) -> Vectors:
         counts: dict[str, int] = {}
         for tok in tokens:
             counts[tok] = counts.get(tok, 0) + 1
-        for a, b in zip(tokens, tokens[1:], strict=False):
+        for a, b in itertools.pairwise(tokens):
             key = a + "_" + b
             counts[key] = counts.get(key, 0) + 1
         vec = out[row]

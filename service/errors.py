@@ -29,6 +29,18 @@ class NotFound(ServiceError):
     status_code = 404
 
 
+class Unauthorized(ServiceError):
+    """No usable credentials on an admin endpoint."""
+
+    status_code = 401
+
+
+class Forbidden(ServiceError):
+    """Credentials given, but not the right ones."""
+
+    status_code = 403
+
+
 class Unavailable(ServiceError):
     """A dependency is saturated or down; the client should retry later."""
 

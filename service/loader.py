@@ -74,8 +74,11 @@ def embed_corpus(
             if (i // EMBED_BATCH) % 20 == 0 or done == len(texts):
                 rate = done / max(time.monotonic() - start, 1e-6)
                 eta = (len(texts) - done) / max(rate, 1e-6)
-                print(f"embedding {done}/{len(texts)} ({rate:.0f}/s, {eta:.0f} s left)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"embedding {done}/{len(texts)} ({rate:.0f}/s, {eta:.0f} s left)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         vectors = np.concatenate(parts).astype(np.float32)
     else:
         raise ServiceError(f"SEARCH_EMBEDDER={settings.embedder!r} cannot bulk-load a corpus")
@@ -112,7 +115,8 @@ async def load(settings: Settings, corpus: Path, cache_dir: Path, force: bool) -
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK_KEY)
                 for (name,) in await conn.fetch(
                     "SELECT indexname FROM pg_indexes WHERE tablename = 'documents' "
-                    "AND (indexname LIKE 'documents_hnsw_%' OR indexname LIKE 'documents_ivfflat_%')"
+                    "AND (indexname LIKE 'documents_hnsw_%' "
+                    "OR indexname LIKE 'documents_ivfflat_%')"
                 ):
                     await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
                 await conn.execute("TRUNCATE documents RESTART IDENTITY")
@@ -134,13 +138,38 @@ async def load(settings: Settings, corpus: Path, cache_dir: Path, force: bool) -
             await conn.execute("SET maintenance_work_mem = '1GB'")
             await conn.execute(spec.ddl)
             timings["index_s"] = time.monotonic() - t
+        generation = None
+        if settings.redis_url and (not same or force):
+            generation = await _bump_cache_generation(settings.redis_url)
         return {
-            "docs": len(docs), "model_id": model, "corpus_hash": corpus_hash,
-            "loaded": not same or force, "embeddings_cached": cached,
-            "index": spec.name, "timings": {k: round(v, 3) for k, v in timings.items()},
+            "docs": len(docs),
+            "model_id": model,
+            "corpus_hash": corpus_hash,
+            "cache_generation": generation,
+            "loaded": not same or force,
+            "embeddings_cached": cached,
+            "index": spec.name,
+            "timings": {k: round(v, 3) for k, v in timings.items()},
         }
     finally:
         await conn.close()
+
+
+async def _bump_cache_generation(redis_url: str) -> int | None:
+    """A re-seed changes the corpus: running services must stop serving cached results.
+
+    Best effort: with Redis down there is no cache to serve from either; the warning says
+    so in case a service keeps stale L1/Redis entries until their TTL.
+    """
+    from service.cache import bump_generation
+
+    try:
+        return await bump_generation(redis_url)
+    except Exception as exc:  # any Redis failure only warrants a warning
+        print(
+            f"warning: could not bump the cache generation at {redis_url}: {exc}", file=sys.stderr
+        )
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """PostgreSQL 18 + pgvector and Valkey for the whole test session."""
     run_dir = tmp_path_factory.mktemp("stack")
     settings = StackSettings(
-        run_dir=run_dir, pg_port=stack.free_port(), redis_port=stack.free_port(),
+        run_dir=run_dir,
+        pg_port=stack.free_port(),
+        redis_port=stack.free_port(),
         service_port=stack.free_port(),
     )
     pg, data = stack.start_postgres(settings)
@@ -55,10 +57,20 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 @pytest.fixture(scope="session")
 def corpus(servers: Servers) -> SeedResult:
     """A clustered 20k-document corpus (hash embedder) with HNSW and IVFFlat indexes."""
-    result = seed_corpus(servers.run_dir, servers.database_url, CORPUS_DOCS, CORPUS_SEED,
-                         {"SEARCH_EMBEDDER": "hash", "SEARCH_INDEX_MODE": "hnsw"})
-    seed_corpus(servers.run_dir, servers.database_url, CORPUS_DOCS, CORPUS_SEED,
-                {"SEARCH_EMBEDDER": "hash", "SEARCH_INDEX_MODE": "ivfflat"})
+    result = seed_corpus(
+        servers.run_dir,
+        servers.database_url,
+        CORPUS_DOCS,
+        CORPUS_SEED,
+        {"SEARCH_EMBEDDER": "hash", "SEARCH_INDEX_MODE": "hnsw"},
+    )
+    seed_corpus(
+        servers.run_dir,
+        servers.database_url,
+        CORPUS_DOCS,
+        CORPUS_SEED,
+        {"SEARCH_EMBEDDER": "hash", "SEARCH_INDEX_MODE": "ivfflat"},
+    )
     return result
 
 
@@ -82,11 +94,16 @@ def service_factory(servers: Servers) -> Iterator[ServiceFactory]:
         run_dir = servers.run_dir / f"service-{len(started)}"
         run_dir.mkdir()
         settings = StackSettings(
-            run_dir=run_dir, pg_port=stack.free_port(), redis_port=stack.free_port(),
-            service_port=stack.free_port(), workers=workers, service_env=service_env,
+            run_dir=run_dir,
+            pg_port=stack.free_port(),
+            redis_port=stack.free_port(),
+            service_port=stack.free_port(),
+            workers=workers,
+            service_env=service_env,
         )
-        comp = stack.start_service(settings, database_url or servers.database_url,
-                                   servers.redis_url)
+        comp = stack.start_service(
+            settings, database_url or servers.database_url, servers.redis_url
+        )
         assert comp.pid is not None, "start_service returned no pid"
         started.append(comp.pid)
         return RunningService(comp.url, comp.pid, comp.log or "")

@@ -35,8 +35,7 @@ def test_comment_dry_run_rejudges_the_report_inputs(
 ) -> None:
     assert main(["compare", *BASE, "--candidate", *CAND, "--report", str(tmp_path)]) == 1
     capsys.readouterr()
-    code = main(["comment", "--repo", "o/r", "--pr", "7", "--report", str(tmp_path),
-                 "--dry-run"])
+    code = main(["comment", "--repo", "o/r", "--pr", "7", "--report", str(tmp_path), "--dry-run"])
     out = capsys.readouterr().out
     assert code == 1
     assert out.startswith("<!-- perfci:comment -->\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -11,13 +13,15 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def client(search_service: RunningService) -> httpx.Client:
+def client(search_service: RunningService) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=search_service.url, timeout=10) as c:
         yield c
 
 
 def test_get_search_returns_k_ranked_results(client: httpx.Client) -> None:
-    resp = client.get("/v1/search", params={"q": "telescopes observatory astronomer galaxies", "k": 7})
+    resp = client.get(
+        "/v1/search", params={"q": "telescopes observatory astronomer galaxies", "k": 7}
+    )
     assert resp.status_code == 200
     body = resp.json()
     assert len(body["results"]) == 7
@@ -29,8 +33,10 @@ def test_get_search_returns_k_ranked_results(client: httpx.Client) -> None:
 
 
 def test_post_search_with_topic_filter(client: httpx.Client) -> None:
-    resp = client.post("/v1/search", json={"query": "bread dough oven", "k": 15,
-                                           "filter": {"topic": "cooking/sourdough bread"}})
+    resp = client.post(
+        "/v1/search",
+        json={"query": "bread dough oven", "k": 15, "filter": {"topic": "cooking/sourdough bread"}},
+    )
     assert resp.status_code == 200
     results = resp.json()["results"]
     assert len(results) == 15
@@ -51,8 +57,11 @@ def test_get_and_post_agree(client: httpx.Client) -> None:
 
 
 def test_document_is_found_after_insert_and_gone_after_delete(client: httpx.Client) -> None:
-    doc = {"title": "Comets seen through a backyard telescope", "topic": "test/ingest",
-           "body": "Comets, orbit and light: an astronomer's night at the observatory."}
+    doc = {
+        "title": "Comets seen through a backyard telescope",
+        "topic": "test/ingest",
+        "body": "Comets, orbit and light: an astronomer's night at the observatory.",
+    }
     query = f"{doc['title']}. {doc['body']}"  # embeds to the document's own vector
     resp = client.post("/v1/documents", json={"documents": [doc]})
     assert resp.status_code == 201
@@ -111,34 +120,45 @@ def test_bad_post_body(client: httpx.Client, body: object, field: str, status: i
 
 
 def test_malformed_json_is_400(client: httpx.Client) -> None:
-    resp = client.post("/v1/search", content=b'{"query": "x",',
-                       headers={"content-type": "application/json"})
+    resp = client.post(
+        "/v1/search", content=b'{"query": "x",', headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 400
     assert resp.json()["error"]["field"] == "body"
 
 
 def test_invalid_utf8_is_400(client: httpx.Client) -> None:
-    resp = client.post("/v1/search", content=b'{"query": "\xff\xfe"}',
-                       headers={"content-type": "application/json"})
+    resp = client.post(
+        "/v1/search", content=b'{"query": "\xff\xfe"}', headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 400
 
 
 def test_wrong_content_type_is_415(client: httpx.Client) -> None:
-    resp = client.post("/v1/search", content=b"query=x",
-                       headers={"content-type": "application/x-www-form-urlencoded"})
+    resp = client.post(
+        "/v1/search",
+        content=b"query=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert resp.status_code == 415
     assert resp.json()["error"]["field"] == "content-type"
 
 
 def test_huge_body_is_413(client: httpx.Client) -> None:
-    resp = client.post("/v1/search", content=b"[" + b"1," * 600_000 + b"1]",
-                       headers={"content-type": "application/json"})
+    resp = client.post(
+        "/v1/search",
+        content=b"[" + b"1," * 600_000 + b"1]",
+        headers={"content-type": "application/json"},
+    )
     assert resp.status_code == 413
 
 
 def test_deeply_nested_json_is_a_4xx(client: httpx.Client) -> None:
-    resp = client.post("/v1/search", content=b"[" * 5000 + b"]" * 5000,
-                       headers={"content-type": "application/json"})
+    resp = client.post(
+        "/v1/search",
+        content=b"[" * 5000 + b"]" * 5000,
+        headers={"content-type": "application/json"},
+    )
     assert resp.status_code in (400, 422)
 
 
@@ -147,8 +167,10 @@ def test_deeply_nested_json_is_a_4xx(client: httpx.Client) -> None:
     [
         ({"documents": []}, "documents"),
         ({"documents": [{"title": "t", "body": "b"}]}, "documents[0].topic"),
-        ({"documents": [{"title": "t", "body": "b", "topic": "x", "extra": 1}]},
-         "documents[0].extra"),
+        (
+            {"documents": [{"title": "t", "body": "b", "topic": "x", "extra": 1}]},
+            "documents[0].extra",
+        ),
         ({"docs": []}, "docs"),
     ],
 )

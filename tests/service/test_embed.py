@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from service.embed import DIM, MiniLMEmbedder, hash_embed
-from tests.conftest import ServiceFactory, Servers
+from tests.conftest import Servers, ServiceFactory
 
 
 def test_hash_embedder_is_deterministic_and_normalised() -> None:
@@ -21,20 +21,30 @@ def test_hash_embedder_is_deterministic_and_normalised() -> None:
 
 
 def test_hash_embedder_clusters_shared_vocabulary() -> None:
-    v = hash_embed(["telescope observatory star orbit", "star orbit telescope",
-                    "flour dough oven butter"])
+    v = hash_embed(
+        ["telescope observatory star orbit", "star orbit telescope", "flour dough oven butter"]
+    )
     assert v[0] @ v[1] > 0.5 > abs(float(v[0] @ v[2]))
 
 
 def test_minilm_ranks_paraphrases_above_unrelated_sentences() -> None:
     model = MiniLMEmbedder(threads=2)
     pairs = [
-        ("How do I bake sourdough bread at home?", "Tips for making a sourdough loaf in my kitchen",
-         "The central bank raised interest rates again"),
-        ("My laptop battery drains very quickly", "The notebook's battery runs out fast",
-         "Roman legions crossed the river at dawn"),
-        ("What is the best way to learn the piano?", "How can I get good at playing piano?",
-         "Tomato plants need plenty of sunlight"),
+        (
+            "How do I bake sourdough bread at home?",
+            "Tips for making a sourdough loaf in my kitchen",
+            "The central bank raised interest rates again",
+        ),
+        (
+            "My laptop battery drains very quickly",
+            "The notebook's battery runs out fast",
+            "Roman legions crossed the river at dawn",
+        ),
+        (
+            "What is the best way to learn the piano?",
+            "How can I get good at playing piano?",
+            "Tomato plants need plenty of sunlight",
+        ),
     ]
     for anchor, para, other in pairs:
         v = model.embed_sync([anchor, para, other])
@@ -69,8 +79,7 @@ async def test_minilm_service_is_lazy_and_loads_once(
         stats = (await client.get("/v1/stats")).json()
         assert stats["embedder"]["loaded"] is False
         responses = await asyncio.gather(
-            *(client.get("/v1/search", params={"q": f"first query {i}", "k": 3})
-              for i in range(50))
+            *(client.get("/v1/search", params={"q": f"first query {i}", "k": 3}) for i in range(50))
         )
         assert [r.status_code for r in responses] == [200] * 50
         stats = (await client.get("/v1/stats")).json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -35,18 +36,16 @@ async def test_ann_recall_at_10(
     texts = [q["q"] for q in log["queries"][:QUERIES]]
     vectors = hash_embed(texts)
     base = Settings(database_url=servers.database_url, embedder="hash")
-    exact = await _top10(Settings(**{**_fields(base), "index_mode": "exact"}), vectors)
-    ann = await _top10(Settings(**{**_fields(base), "index_mode": mode}), vectors)
+    exact = await _top10(dataclasses.replace(base, index_mode="exact"), vectors)
+    ann = await _top10(dataclasses.replace(base, index_mode=mode), vectors)  # type: ignore[arg-type]  # parametrized literal
     recall = float(np.mean([len(a & e) / len(e) for a, e in zip(ann, exact, strict=True)]))
     assert recall >= floor, f"{mode} recall@10 {recall:.3f} < {floor}"
 
 
-def _fields(settings: Settings) -> dict[str, object]:
-    return {f: getattr(settings, f) for f in settings.__dataclass_fields__}
-
-
 @pytest.mark.parametrize("mode", ["hnsw", "ivfflat", "exact"])
-async def test_each_mode_uses_its_own_index(servers: Servers, corpus: SeedResult, mode: str) -> None:
+async def test_each_mode_uses_its_own_index(
+    servers: Servers, corpus: SeedResult, mode: str
+) -> None:
     """Both ANN indexes exist side by side; each mode's query must pick its own."""
     import asyncpg
     from pgvector.asyncpg import register_vector
@@ -61,9 +60,11 @@ async def test_each_mode_uses_its_own_index(servers: Servers, corpus: SeedResult
             for stmt in local_settings(settings, 10, with_topic=False):
                 await conn.execute(stmt)
             plan = "\n".join(
-                r[0] for r in await conn.fetch(
+                r[0]
+                for r in await conn.fetch(
                     "EXPLAIN " + search_sql(settings, with_topic=False),
-                    hash_embed(["telescopes"])[0], 10,
+                    hash_embed(["telescopes"])[0],
+                    10,
                 )
             )
     finally:

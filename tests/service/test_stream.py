@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import RunningService, ServiceFactory, Servers
+from tests.conftest import RunningService, Servers, ServiceFactory
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
 
@@ -24,8 +24,11 @@ def parse_events(text: str) -> list[tuple[str, dict[str, object]]]:
 
 
 def test_stream_sends_all_results_in_batches_then_done(search_service: RunningService) -> None:
-    resp = httpx.get(f"{search_service.url}/v1/search/stream",
-                     params={"q": "marathon training", "k": 1000}, timeout=30)
+    resp = httpx.get(
+        f"{search_service.url}/v1/search/stream",
+        params={"q": "marathon training", "k": 1000},
+        timeout=30,
+    )
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/event-stream")
     events = parse_events(resp.text)
@@ -52,8 +55,12 @@ def slow_stream_service(service_factory: ServiceFactory, corpus: object) -> Runn
 def test_first_events_arrive_before_the_query_finishes(
     slow_stream_service: RunningService,
 ) -> None:
-    with httpx.stream("GET", f"{slow_stream_service.url}/v1/search/stream",
-                      params={"q": "opera choir", "k": 1000}, timeout=30) as resp:
+    with httpx.stream(
+        "GET",
+        f"{slow_stream_service.url}/v1/search/stream",
+        params={"q": "opera choir", "k": 1000},
+        timeout=30,
+    ) as resp:
         start = time.perf_counter()
         first_chunk = next(resp.iter_text())
         first_at = time.perf_counter() - start
@@ -69,10 +76,12 @@ def test_first_events_arrive_before_the_query_finishes(
 async def _active_stream_queries(database_url: str) -> int:
     conn = await asyncpg.connect(database_url)
     try:
-        return int(await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'search-service' "
-            "AND state IN ('active', 'idle in transaction') AND pid <> pg_backend_pid()"
-        ))
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'search-service' "
+                "AND state IN ('active', 'idle in transaction') AND pid <> pg_backend_pid()"
+            )
+        )
     finally:
         await conn.close()
 
@@ -80,13 +89,16 @@ async def _active_stream_queries(database_url: str) -> int:
 async def test_disconnect_cancels_the_query(
     slow_stream_service: RunningService, servers: Servers
 ) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
-        async with client.stream("GET", f"{slow_stream_service.url}/v1/search/stream",
-                                 params={"q": "black holes", "k": 1000}) as resp:
-            async for chunk in resp.aiter_text():
-                assert chunk.startswith("event: results")
-                break
-            assert await _active_stream_queries(servers.database_url) >= 1
+    url = f"{slow_stream_service.url}/v1/search/stream"
+    params: dict[str, str | int] = {"q": "black holes", "k": 1000}
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream("GET", url, params=params) as resp,
+    ):
+        async for chunk in resp.aiter_text():
+            assert chunk.startswith("event: results")
+            break
+        assert await _active_stream_queries(servers.database_url) >= 1
     # the client is gone: the cursor's transaction must end well before the 2 s it needs
     deadline = time.perf_counter() + 1.0
     while time.perf_counter() < deadline:
@@ -95,5 +107,6 @@ async def test_disconnect_cancels_the_query(
         await asyncio.sleep(0.05)
     else:
         pytest.fail("the stream's query was still running 1 s after the client disconnected")
-    stats = httpx.get(f"{slow_stream_service.url}/v1/stats").json()
+    async with httpx.AsyncClient() as client:
+        stats = (await client.get(f"{slow_stream_service.url}/v1/stats")).json()
     assert stats["stream_disconnects"] >= 1
