@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from ci.errors import RunError
@@ -46,8 +47,8 @@ class MemoryTrend:
 
 
 def rss_trend(
-    times_s: Sequence[float],
-    rss_mb: Sequence[float],
+    times_s: Sequence[float] | npt.NDArray[np.float64],
+    rss_mb: Sequence[float] | npt.NDArray[np.float64],
     threshold_mb_per_10min: float,
     *,
     confidence: float = 0.95,

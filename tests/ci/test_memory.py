@@ -73,5 +73,6 @@ def test_trends_per_process_skip_warmup_and_other_roles() -> None:
     assert [(tr.pid, tr.leaking) for tr in trends] == [(1, True), (2, False)]
     assert all(tr.samples == 50 for tr in trends)
     growth = memory_growth(trends)
-    assert growth is not None and growth.leaking
+    assert growth is not None
+    assert growth.leaking
     assert memory_growth([]) is None
