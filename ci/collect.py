@@ -1,0 +1,238 @@
+"""Turn raw tool outputs into the versioned results model (ci.results).
+
+Percentiles are computed exactly from every per-request sample (k6 CSV rows, vegeta
+encoded results); k6's summary export is the fallback when no raw samples exist.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from ci.errors import RunError
+from ci.k6 import K6Summary, RawSamples
+from ci.results import (
+    CacheFigures,
+    DatabaseFigures,
+    LatencySummary,
+    Machine,
+    Resources,
+    ScenarioResult,
+    ThresholdOutcome,
+    TimePoint,
+)
+from ci.vegeta import VegetaHit
+
+SLA_P95_MS = 2000.0
+SLA_P99_MS = 5000.0
+SLA_ERROR_RATE = 0.001
+
+
+def latency_summary(values: Sequence[float]) -> LatencySummary | None:
+    """Exact percentiles (linear interpolation, as k6 computes them); None when empty."""
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    p50, p90, p95, p99, p999 = np.percentile(arr, [50, 90, 95, 99, 99.9])
+    return LatencySummary(
+        p50=round(float(p50), 4),
+        p90=round(float(p90), 4),
+        p95=round(float(p95), 4),
+        p99=round(float(p99), 4),
+        p999=round(float(p999), 4),
+        maximum=round(float(arr.max()), 4),
+        minimum=round(float(arr.min()), 4),
+        mean=round(min(max(float(arr.mean()), float(arr.min())), float(arr.max())), 4),
+    )
+
+
+def timeseries(
+    durations: Sequence[tuple[float, float]], failures: Sequence[tuple[float, bool]]
+) -> tuple[TimePoint, ...]:
+    """Per-second points (t from the first sample): rps, p50/p95/p99 and error count."""
+    if not durations:
+        return ()
+    t0 = math.floor(min(t for t, _ in durations))
+    by_second: dict[int, list[float]] = defaultdict(list)
+    for t, value in durations:
+        by_second[int(math.floor(t) - t0)].append(value)
+    errors: dict[int, int] = defaultdict(int)
+    for t, failed in failures:
+        if failed:
+            errors[int(math.floor(t) - t0)] += 1
+    points = []
+    for second in range(max(by_second) + 1):
+        values = by_second.get(second, [])
+        if values:
+            p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+        else:
+            p50 = p95 = p99 = 0.0
+        points.append(
+            TimePoint(
+                t=float(second),
+                rps=float(len(values)),
+                p50_ms=round(float(p50), 4),
+                p95_ms=round(float(p95), 4),
+                p99_ms=round(float(p99), 4),
+                errors=errors.get(second, 0),
+            )
+        )
+    return tuple(points)
+
+
+def _num(data: Mapping[str, Any], key: str) -> float:
+    value = data.get(key)
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def cache_figures(before: Mapping[str, Any], after: Mapping[str, Any]) -> CacheFigures:
+    """Deltas of ``/v1/stats`` over a scenario.
+
+    Without a ``cache`` object (a service without a cache) hit_ratio is None and
+    hits/misses/coalesced are 0; ``db_searches`` is always the delta.
+    """
+    db = max(0, round(_num(after, "db_searches") - _num(before, "db_searches")))
+    cb, ca = before.get("cache"), after.get("cache")
+    if not isinstance(ca, Mapping):
+        return CacheFigures(hit_ratio=None, hits=0, misses=0, db_searches=db, coalesced=0)
+    cb = cb if isinstance(cb, Mapping) else {}
+    hits = max(0, round(_num(ca, "hits") - _num(cb, "hits")))
+    misses = max(0, round(_num(ca, "misses") - _num(cb, "misses")))
+    coalesced = max(0, round(_num(ca, "coalesced") - _num(cb, "coalesced")))
+    ratio = round(hits / (hits + misses), 4) if hits + misses else None
+    return CacheFigures(
+        hit_ratio=ratio, hits=hits, misses=misses, db_searches=db, coalesced=coalesced
+    )
+
+
+def scenario_from_k6(
+    name: str,
+    summary: K6Summary,
+    raw: RawSamples | None,
+    *,
+    started_at: str,
+    label: str | None,
+    tool: str = "k6",
+    cache: CacheFigures | None,
+    database: DatabaseFigures | None,
+    resources: Resources,
+) -> ScenarioResult:
+    if raw is not None and raw.durations:
+        latency = latency_summary([v for _, v in raw.durations])
+        ttfe = latency_summary(raw.ttfe) or summary.ttfe_ms
+        requests = len(raw.durations)
+        failed = sum(1 for _, v in raw.failed if v > 0)
+        error_rate = failed / len(raw.failed) if raw.failed else summary.failed_rate
+        series = timeseries(
+            [(float(t), v) for t, v in raw.durations], [(float(t), v > 0) for t, v in raw.failed]
+        )
+    else:
+        latency, ttfe = summary.latency_ms, summary.ttfe_ms
+        requests, error_rate, series = summary.requests, summary.failed_rate, ()
+    if latency is None:
+        raise RunError(f"scenario {name}: k6 recorded no HTTP requests")
+    duration = summary.duration_s
+    return ScenarioResult(
+        name=name,
+        tool=tool,
+        label=label,
+        started_at=started_at,
+        duration_s=round(duration, 3),
+        requests=requests,
+        throughput_rps=round(requests / duration, 3) if duration > 0 else 0.0,
+        error_rate=min(1.0, max(0.0, error_rate)),
+        latency_ms=latency,
+        ttfe_ms=ttfe,
+        dropped_iterations=summary.dropped_iterations,
+        thresholds=summary.thresholds,
+        cache=cache,
+        database=database,
+        resources=resources,
+        timeseries=series,
+    )
+
+
+def sla_thresholds(latency: LatencySummary, error_rate: float) -> tuple[ThresholdOutcome, ...]:
+    """The SLA of the k6 scripts, applied to a tool without thresholds of its own (vegeta)."""
+    return (
+        ThresholdOutcome("http_req_duration", f"p(95)<{SLA_P95_MS:g}", latency.p95 < SLA_P95_MS),
+        ThresholdOutcome("http_req_duration", f"p(99)<{SLA_P99_MS:g}", latency.p99 < SLA_P99_MS),
+        ThresholdOutcome(
+            "http_req_failed", f"rate<{SLA_ERROR_RATE:g}", error_rate < SLA_ERROR_RATE
+        ),
+    )
+
+
+def scenario_from_vegeta(
+    name: str,
+    hits: Sequence[VegetaHit],
+    *,
+    started_at: str,
+    cache: CacheFigures | None,
+    database: DatabaseFigures | None,
+    resources: Resources,
+) -> ScenarioResult:
+    """Exact figures from ``vegeta encode`` results (its report's percentiles are estimates)."""
+    latency = latency_summary([h.latency_ms for h in hits])
+    if latency is None:
+        raise RunError(f"scenario {name}: vegeta recorded no requests")
+    failed = [not (200 <= h.code < 400) or bool(h.error) for h in hits]
+    error_rate = sum(failed) / len(hits)
+    first = min(h.timestamp for h in hits)
+    last = max(h.timestamp + h.latency_ms / 1000 for h in hits)
+    duration = max(last - first, 1e-9)
+    return ScenarioResult(
+        name=name,
+        tool="vegeta",
+        label=None,
+        started_at=started_at,
+        duration_s=round(duration, 3),
+        requests=len(hits),
+        throughput_rps=round(len(hits) / duration, 3),
+        error_rate=error_rate,
+        latency_ms=latency,
+        ttfe_ms=None,
+        dropped_iterations=0,
+        thresholds=sla_thresholds(latency, error_rate),
+        cache=cache,
+        database=database,
+        resources=resources,
+        timeseries=timeseries(
+            [(h.timestamp, h.latency_ms) for h in hits],
+            [(h.timestamp, f) for h, f in zip(hits, failed, strict=True)],
+        ),
+    )
+
+
+def machine() -> Machine:
+    cpus = os.cpu_count() or 1
+    memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
+    return Machine(
+        machine_class=os.environ.get("PERFCI_MACHINE_CLASS") or f"local-{cpus}cpu",
+        cpus=cpus,
+        memory_gb=memory_gb,
+        platform=platform.platform(),
+        python=platform.python_version(),
+    )
+
+
+def git_info(root: Path) -> tuple[str | None, str | None]:
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
+            )
+        except OSError:
+            return None
+        return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+    return git("rev-parse", "HEAD"), git("rev-parse", "--abbrev-ref", "HEAD")

@@ -1,0 +1,321 @@
+"""``perfci run``: start (or reach) the service, seed, warm up, run each scenario, collect.
+
+Per scenario: k6 (or vegeta) runs while the service processes and PostgreSQL are
+sampled; ``/v1/stats`` is read before and after. Everything lands in
+``<out>/<run-id>/``: raw tool outputs and ``results.json`` (written through ci.results).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ci import collect, k6, stack, vegeta
+from ci.errors import RunError
+from ci.profiles import SCENARIO_SCRIPTS, Profile
+from ci.results import (
+    Corpus,
+    Resources,
+    RunMeta,
+    RunResults,
+    ScenarioResult,
+    ThresholdOutcome,
+    Tools,
+    dump_results,
+)
+from ci.sample import DatabaseSampler, ProcessSampler
+from ci.seed import seed_corpus, write_query_log
+from ci.settings import StackSettings
+
+Progress = Callable[[str], None]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FALLBACK_LABEL = "vegeta fallback: vegeta is not installed; same targets and rate through k6"
+WARMUP_QUERIES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What ``perfci run`` was asked to do (built by the CLI from arguments and settings)."""
+
+    profile: Profile
+    scenarios: tuple[str, ...]
+    out_dir: Path
+    stack: StackSettings
+    target: str | None = None
+    seed: int = 42
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The running service a run measures, and what is known about it."""
+
+    base_url: str
+    query_log: Path
+    service_pid: int | None
+    service_port: int | None
+    database_url: str | None
+    corpus: Corpus | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    run_dir: Path
+    results: RunResults
+    failed: tuple[tuple[str, ThresholdOutcome], ...]  # (scenario, threshold) that failed
+    peak_connections: Mapping[str, int]  # scenario -> peak ESTABLISHED on the service port
+
+
+def execute(request: RunRequest, progress: Progress) -> RunOutcome:
+    """Run the profile's scenarios; raise RunError/StackError/SeedError on failure."""
+    binary = k6.find_k6()
+    created = datetime.now(UTC)
+    run_id = f"{created:%Y%m%dT%H%M%SZ}-{request.profile.name}"
+    run_dir = request.out_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    progress(f"run {run_id}: profile {request.profile.name}, {', '.join(request.scenarios)}")
+    with _target(request, run_dir, progress) as target:
+        _warm_up(target, progress)
+        scenarios = []
+        peaks: dict[str, int] = {}
+        for i, name in enumerate(request.scenarios, start=1):
+            progress(f"[{i}/{len(request.scenarios)}] scenario {name}")
+            result, peak = _run_scenario(name, request.profile, target, run_dir, binary, progress)
+            scenarios.append(result)
+            if peak is not None:
+                peaks[name] = peak
+    commit, ref = collect.git_info(PROJECT_ROOT)
+    vegeta_bin = vegeta.find_vegeta()
+    results = RunResults(
+        run=RunMeta(
+            id=run_id,
+            created_at=created.isoformat(timespec="seconds"),
+            git_commit=commit,
+            git_ref=ref,
+            profile=request.profile.name,
+            machine=collect.machine(),
+            tools=Tools(
+                k6=k6.k6_version(binary),
+                vegeta=vegeta.vegeta_version(vegeta_bin) if vegeta_bin else None,
+            ),
+            settings={
+                **request.profile.settings(),
+                **{f"peak_connections_{n}": v for n, v in peaks.items()},
+            },
+            corpus=target.corpus,
+            target=target.base_url,
+        ),
+        scenarios=tuple(scenarios),
+    )
+    dump_results(results, run_dir / "results.json")
+    failed = tuple((s.name, t) for s in results.scenarios for t in s.thresholds if not t.ok)
+    return RunOutcome(run_dir, results, failed, peaks)
+
+
+# -- the target ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _target(request: RunRequest, run_dir: Path, progress: Progress) -> Iterator[Target]:
+    if request.target is not None:
+        yield _external_target(request, run_dir)
+        return
+    profile = request.profile
+    env = {**request.stack.service_env, "SEARCH_EMBEDDER": profile.embedder}
+    settings = request.stack.with_overrides(service_env=env)
+    with stack.running_stack(settings, progress) as state:
+        seeded = seed_corpus(
+            settings.run_dir, state.database_url, profile.docs, request.seed, env, progress=progress
+        )
+        yield Target(
+            base_url=state.service_url,
+            query_log=seeded.query_log_path,
+            service_pid=state.service.pid,
+            service_port=settings.service_port,
+            database_url=state.database_url,
+            corpus=Corpus(profile.docs, request.seed, profile.embedder, seeded.corpus_hash),
+        )
+        progress("stopping the stack")
+
+
+def _external_target(request: RunRequest, run_dir: Path) -> Target:
+    base = request.target.rstrip("/") if request.target else ""
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RunError(f"--target {request.target!r} is invalid: expected http(s)://host[:port]")
+    try:
+        httpx.get(f"{base}/healthz", timeout=5.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise RunError(f"--target {base} does not answer GET /healthz: {exc}") from exc
+    known_log = request.stack.run_dir / "corpus" / "querylog.json"
+    query_log = known_log if known_log.exists() else write_query_log(run_dir, request.seed)
+    # Sample processes only when the target is the stack recorded in the run dir.
+    state = stack.load_state(request.stack.run_dir)
+    own = state is not None and state.service_url.rstrip("/") == base
+    return Target(
+        base_url=base,
+        query_log=query_log,
+        service_pid=state.service.pid if own and state else None,
+        service_port=parts.port if own else None,
+        database_url=request.stack.database_url or (state.database_url if own and state else None),
+        corpus=None,
+    )
+
+
+def _warm_up(target: Target, progress: Progress) -> None:
+    """Touch the most popular queries twice so the first scenario does not pay cold caches."""
+    log = json.loads(target.query_log.read_text())
+    popular = sorted(log["queries"], key=lambda q: -float(q["weight"]))[:WARMUP_QUERIES]
+    t0 = time.monotonic()
+    with httpx.Client(base_url=target.base_url, timeout=30.0) as client:
+        for _ in range(2):
+            for q in popular:
+                params = {"q": q["q"], "k": q["k"], **({"topic": q["topic"]} if q["topic"] else {})}
+                try:
+                    client.get("/v1/search", params=params).raise_for_status()
+                except httpx.HTTPError as exc:
+                    raise RunError(f"warm-up search {q['q']!r} failed: {exc}") from exc
+    progress(f"warmed up with {len(popular)} popular queries in {time.monotonic() - t0:.1f} s")
+
+
+# -- one scenario --------------------------------------------------------------------------
+
+
+def _stats(target: Target) -> dict[str, Any]:
+    try:
+        response = httpx.get(f"{target.base_url}/v1/stats", timeout=5.0)
+        response.raise_for_status()
+        data = response.json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class _Ticker:
+    """Progress while a tool runs: elapsed, remaining, request rate from /v1/stats."""
+
+    def __init__(self, name: str, target: Target, planned_s: float | None, out: Progress):
+        self._name, self._target, self._planned, self._out = name, target, planned_s, out
+        self._last: tuple[float, float] | None = None
+
+    def __call__(self, elapsed: float) -> None:
+        now = time.monotonic()
+        requests = _stats(self._target).get("requests")
+        rate = ""
+        if isinstance(requests, int | float):
+            if self._last is not None and now > self._last[0]:
+                rate = f", {(requests - self._last[1]) / (now - self._last[0]):.0f} req/s"
+            self._last = (now, float(requests))
+        left = f", ~{max(0.0, self._planned - elapsed):.0f} s left" if self._planned else ""
+        self._out(f"  {self._name}: {elapsed:.0f} s elapsed{left}{rate}")
+
+
+def _run_scenario(
+    name: str,
+    profile: Profile,
+    target: Target,
+    run_dir: Path,
+    binary: Path,
+    progress: Progress,
+) -> tuple[ScenarioResult, int | None]:
+    env = {
+        **profile.k6_env(),
+        "BASE_URL": target.base_url,
+        "QUERY_LOG": str(target.query_log.resolve()),
+    }
+    vegeta_bin = vegeta.find_vegeta() if name == "vegeta" else None
+    if name == "vegeta":
+        targets = vegeta.write_json_targets(
+            target.query_log, target.base_url, run_dir / "vegeta.targets.jsonl"
+        )
+        env["TARGETS"] = str(targets.resolve())
+        if vegeta_bin is None:
+            progress("  vegeta is not installed: running the same constant-rate attack with k6")
+    processes = (
+        ProcessSampler(target.service_pid, target.service_port)
+        if target.service_pid is not None and target.service_port is not None
+        else None
+    )
+    database = DatabaseSampler(target.database_url) if target.database_url else None
+    before = _stats(target)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    for sampler in (processes, database):
+        if sampler is not None:
+            sampler.start()
+    try:
+        if vegeta_bin is not None:
+            planned: float | None = profile.attack_s
+            files = vegeta.attack(
+                vegeta_bin, Path(env["TARGETS"]), profile.rate * profile.vu_scale,
+                profile.attack_s, run_dir,
+            )  # fmt: skip
+        else:
+            inv = k6.invocation(SCENARIO_SCRIPTS[name], env, run_dir, name)
+            planned = k6.planned_duration(inv, binary)
+            k6.run_k6(inv, binary, _Ticker(name, target, planned, progress))
+    finally:
+        resources = processes.stop() if processes else Resources((), None)
+        db_figures = database.stop() if database else None
+    if database is not None and database.error:
+        progress(f"  database sampling failed, figures omitted: {database.error}")
+    cache = collect.cache_figures(before, _stats(target)) if before else None
+    if vegeta_bin is not None:
+        hits = vegeta.parse_encoded(
+            files.encoded.read_text().splitlines(), source=str(files.encoded)
+        )
+        result = collect.scenario_from_vegeta(
+            name, hits, started_at=started_at, cache=cache, database=db_figures,
+            resources=resources,
+        )  # fmt: skip
+    else:
+        summary = k6.parse_summary(
+            json.loads(inv.summary_path.read_text()), source=str(inv.summary_path)
+        )
+        raw = k6.read_raw_csv(inv.raw_path) if inv.raw_path.exists() else None
+        fallback = name == "vegeta"
+        result = collect.scenario_from_k6(
+            name, summary, raw, started_at=started_at,
+            label=FALLBACK_LABEL if fallback else None,
+            tool="k6-constant-arrival-rate" if fallback else "k6",
+            cache=cache, database=db_figures, resources=resources,
+        )  # fmt: skip
+    peak = processes.peak_connections if processes else None
+    progress(
+        f"  {name}: {result.requests} requests, {result.throughput_rps:.0f} req/s, "
+        f"p95 {result.latency_ms.p95:.1f} ms, errors {result.error_rate:.2%}"
+        + (f", peak connections {peak}" if peak is not None else "")
+    )
+    return result, peak
+
+
+# -- the end-of-run table ------------------------------------------------------------------
+
+
+def summary_table(outcome: RunOutcome) -> str:
+    """A plain-text table of every scenario (printed by the CLI)."""
+    head = (
+        f"{'scenario':14} {'tool':25} {'requests':>9} {'req/s':>8} {'err %':>6} "
+        f"{'p50':>8} {'p95':>8} {'p99':>8} {'p99.9':>8} {'ttfe95':>8} {'conns':>6} {'hit %':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for s in outcome.results.scenarios:
+        lat = s.latency_ms
+        ttfe = f"{s.ttfe_ms.p95:8.1f}" if s.ttfe_ms else f"{'-':>8}"
+        peak = outcome.peak_connections.get(s.name)
+        hit = s.cache.hit_ratio if s.cache else None
+        lines.append(
+            f"{s.name:14} {s.tool:25} {s.requests:9d} {s.throughput_rps:8.1f} "
+            f"{s.error_rate * 100:6.2f} {lat.p50:8.1f} {lat.p95:8.1f} {lat.p99:8.1f} "
+            f"{lat.p999:8.1f} {ttfe} {peak if peak is not None else '-':>6} "
+            f"{f'{hit * 100:.1f}' if hit is not None else '-':>6}"
+        )
+    lines.append("latencies in ms; conns = peak ESTABLISHED connections on the service port")
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+// Every __ENV read of the scenarios lives here; scripts import plain values.
+// The runner (ci/k6.py) passes these through the environment only.
+
+function num(name, fallback) {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Error(`${name}=${raw} is invalid: expected a non-negative number`);
+  }
+  return value;
+}
+
+// Service under test; any server implementing the same endpoints will do.
+export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8000').replace(/\/+$/, '');
+// One time scale for every shape: 0.01 turns a 21-minute ramp into ~13 s.
+export const TIME_SCALE = num('TIME_SCALE', 1);
+// Scales every VU count and arrival rate (small machines, tests).
+export const VU_SCALE = num('VU_SCALE', 1);
+// Zipf query log written by `perfci seed`; empty = the built-in list in query.js.
+export const QUERY_LOG = __ENV.QUERY_LOG || '';
+// Fraction of iterations that also ingest a document and delete it again.
+export const WRITE_FRACTION = num('WRITE_FRACTION', 0.02);
+// Think time between a VU's requests in closed-model scenarios, seconds.
+export const THINK_S = num('THINK_S', 0.5);
+// k of the SSE scenarios: large, so streams carry many batches.
+export const SSE_K = Math.max(1, Math.round(num('SSE_K', 500)));
+// Concurrent SSE streams (VUs) at the SSE scenario's peak.
+export const SSE_STREAMS = Math.max(1, Math.round(num('SSE_STREAMS', 200)));
+// Connections the connection scenario holds open at once.
+export const CONNECTIONS = Math.max(1, Math.round(num('CONNECTIONS', 1000)));
+// How long each held connection idles between requests (below the server's keep-alive).
+export const HOLD_S = num('HOLD_S', 5);
+// Open-model arrival rate, iterations per second (before VU_SCALE).
+export const RATE = num('RATE', 100);
+// VUs of the sustained scenario.
+export const SUSTAINED_VUS = Math.max(1, Math.round(num('SUSTAINED_VUS', 20)));
+// Vegeta JSON targets (one object per line) for the constant-rate fallback.
+export const TARGETS = __ENV.TARGETS || '';
+// Duration of the constant-rate (vegeta fallback) attack, seconds (not time-scaled).
+export const ATTACK_S = num('ATTACK_S', 30);
+// Optional path: handleSummary also writes k6's full summary data there as JSON.
+export const SUMMARY_JSON = __ENV.SUMMARY_JSON || '';
