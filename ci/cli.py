@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
+from ci import ab as _ab
 from ci import stack
 from ci.errors import ConfigError, PerfCIError, StackError
 from ci.settings import StackSettings
@@ -342,6 +343,7 @@ def _register_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 EXTRA_COMMANDS.append(_register_run)
+EXTRA_COMMANDS.append(_ab.register)  # ab, baseline, calibrate (ci/ab.py)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
