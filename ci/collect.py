@@ -90,8 +90,23 @@ def timeseries(
 
 
 def _num(data: Mapping[str, Any], key: str) -> float:
+    """A counter from /v1/stats: a number, or a mapping of numbers (per cache level) summed."""
     value = data.get(key)
+    if isinstance(value, Mapping):
+        return float(sum(v for v in value.values() if isinstance(v, int | float)))
     return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _hits_misses(cache: Mapping[str, Any]) -> tuple[float, float]:
+    """Answers served from a cache level vs computed.
+
+    ``sources`` (l1/redis/computed) counts each search once; without it, ``hits`` and
+    ``misses`` are used as given (summed over levels when they are per level).
+    """
+    sources = cache.get("sources")
+    if isinstance(sources, Mapping):
+        return _num(sources, "l1") + _num(sources, "redis"), _num(sources, "computed")
+    return _num(cache, "hits"), _num(cache, "misses")
 
 
 def cache_figures(before: Mapping[str, Any], after: Mapping[str, Any]) -> CacheFigures:
@@ -101,12 +116,14 @@ def cache_figures(before: Mapping[str, Any], after: Mapping[str, Any]) -> CacheF
     hits/misses/coalesced are 0; ``db_searches`` is always the delta.
     """
     db = max(0, round(_num(after, "db_searches") - _num(before, "db_searches")))
-    cb, ca = before.get("cache"), after.get("cache")
+    ca = after.get("cache")
     if not isinstance(ca, Mapping):
         return CacheFigures(hit_ratio=None, hits=0, misses=0, db_searches=db, coalesced=0)
+    cb = before.get("cache")
     cb = cb if isinstance(cb, Mapping) else {}
-    hits = max(0, round(_num(ca, "hits") - _num(cb, "hits")))
-    misses = max(0, round(_num(ca, "misses") - _num(cb, "misses")))
+    (hits_a, misses_a), (hits_b, misses_b) = _hits_misses(ca), _hits_misses(cb)
+    hits = max(0, round(hits_a - hits_b))
+    misses = max(0, round(misses_a - misses_b))
     coalesced = max(0, round(_num(ca, "coalesced") - _num(cb, "coalesced")))
     ratio = round(hits / (hits + misses), 4) if hits + misses else None
     return CacheFigures(

@@ -121,7 +121,7 @@ PROFILES: dict[str, Profile] = {
             hold_s=4,
             sse_streams=100,
             sse_k=500,
-            rate=100,
+            rate=60,  # 120/s at the ramping peak: about what 2 shared cores sustain
             attack_s=10,
         ),
         Profile(

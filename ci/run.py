@@ -80,6 +80,8 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%dT%H%M%SZ}-{request.profile.name}"
     run_dir = request.out_dir / run_id
+    if request.target is not None:
+        _check_target(request.target)
     run_dir.mkdir(parents=True, exist_ok=False)
     progress(f"run {run_id}: profile {request.profile.name}, {', '.join(request.scenarios)}")
     with _target(request, run_dir, progress) as target:
@@ -146,15 +148,20 @@ def _target(request: RunRequest, run_dir: Path, progress: Progress) -> Iterator[
         progress("stopping the stack")
 
 
-def _external_target(request: RunRequest, run_dir: Path) -> Target:
-    base = request.target.rstrip("/") if request.target else ""
+def _check_target(target: str) -> None:
+    base = target.rstrip("/")
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RunError(f"--target {request.target!r} is invalid: expected http(s)://host[:port]")
+        raise RunError(f"--target {target!r} is invalid: expected http(s)://host[:port]")
     try:
         httpx.get(f"{base}/healthz", timeout=5.0).raise_for_status()
     except httpx.HTTPError as exc:
         raise RunError(f"--target {base} does not answer GET /healthz: {exc}") from exc
+
+
+def _external_target(request: RunRequest, run_dir: Path) -> Target:
+    base = request.target.rstrip("/") if request.target else ""
+    parts = urlsplit(base)
     known_log = request.stack.run_dir / "corpus" / "querylog.json"
     query_log = known_log if known_log.exists() else write_query_log(run_dir, request.seed)
     # Sample processes only when the target is the stack recorded in the run dir.

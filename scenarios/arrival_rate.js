@@ -19,7 +19,7 @@ export const options = {
       rate: vus(RATE), // iterations per second, whatever the latency
       timeUnit: '1s',
       duration: dur(CONSTANT_S, 2), // two minutes at TIME_SCALE=1
-      preAllocatedVUs: vus(RATE / 4, 5), // VUs ready up front
+      preAllocatedVUs: vus(RATE / 2, 5), // VUs ready up front (allocating later can drop)
       maxVUs: vus(RATE * 2, 10), // more only if the server slows down
       gracefulStop: '5s', // in-flight searches may finish
     },
