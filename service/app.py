@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,9 +22,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import api
+from service.batch import BatchingEmbedder
+from service.cache import SearchCache
 from service.db import Database
-from service.embed import make_embedder
-from service.errors import BadRequest, NotFound, ServiceError, Unavailable
+from service.embed import Embedder, make_embedder
+from service.embed_http import HttpEmbedderConfig
+from service.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unauthorized,
+    Unavailable,
+)
 from service.metrics import Metrics
 from service.search import SearchEngine
 from service.settings import Settings
@@ -45,6 +56,8 @@ def error_response(exc: ServiceError) -> Response:
     headers = {}
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
     return ORJSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
@@ -150,6 +163,22 @@ async def documents_delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def cache_invalidate(request: Request) -> Response:
+    """Admin: bump the corpus generation. 404 unless SEARCH_ADMIN_TOKEN is configured."""
+    settings, engine, _ = _state(request)
+    if not settings.admin_token:
+        raise NotFound("not found")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("admin endpoint: send Authorization: Bearer <SEARCH_ADMIN_TOKEN>")
+    if not hmac.compare_digest(token.strip().encode(), settings.admin_token.encode()):
+        raise Forbidden("admin endpoint: wrong token")
+    generation = await engine.invalidate("admin")
+    if generation is None:
+        raise Unavailable("the cache cannot be invalidated: REDIS_URL unset or Redis unreachable")
+    return ORJSONResponse({"generation": generation})
+
+
 async def healthz(request: Request) -> Response:
     return ORJSONResponse({"status": "ok"})
 
@@ -189,9 +218,57 @@ async def stats(request: Request) -> Response:
                 "loads": getattr(engine.embedder, "load_count", int(engine.embedder.loaded)),
             },
             "index_mode": settings.index_mode,
+            "cache": _cache_stats(metrics, snap, engine),
             "metrics": snap,
         }
     )
+
+
+def _labelled(snap: dict[str, float], name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include ``labels``."""
+    want = [f"{k}={v}" for k, v in labels.items()]
+    total = 0.0
+    for key, value in snap.items():
+        if key == name or key.startswith(name + "{"):
+            inner = key[len(name) + 1 : -1].split(",") if "{" in key else []
+            if all(w in inner for w in want):
+                total += value
+    return total
+
+
+def _cache_stats(metrics: Metrics, snap: dict[str, float], engine: SearchEngine) -> dict[str, Any]:
+    def layers(name: str, cache: str) -> dict[str, float]:
+        return {layer: _labelled(snap, name, cache=cache, layer=layer) for layer in ("l1", "redis")}
+
+    sources = {
+        s: _labelled(snap, "search_result_source_total", source=s)
+        for s in ("l1", "redis", "computed", "bypass")
+    }
+    answered = sum(sources.values())
+    if engine.cache is None or engine.cache.redis is None:
+        breaker = "disabled"
+    else:
+        code = int(_labelled(snap, "search_cache_breaker_state"))
+        breaker = {0: "closed", 1: "half_open"}.get(code, "open")
+    return {
+        "enabled": engine.cache is not None and engine.cache.results_enabled,
+        "hits": layers("search_cache_hits_total", "result"),
+        "misses": layers("search_cache_misses_total", "result"),
+        "embedding_hits": layers("search_cache_hits_total", "embedding"),
+        "embedding_misses": layers("search_cache_misses_total", "embedding"),
+        "sources": sources,
+        "hit_ratio": (sources["l1"] + sources["redis"]) / answered if answered else 0.0,
+        "evictions": metrics.total("search_cache_evictions_total", snap),
+        "invalidations": metrics.total("search_cache_invalidations_total", snap),
+        "redis_errors": metrics.total("search_cache_redis_errors_total", snap),
+        "redis_skipped": metrics.total("search_cache_redis_skipped_total", snap),
+        "breaker_state": breaker,
+        "coalesced": metrics.total("search_coalesced_requests_total", snap),
+        "early_refreshes": metrics.total("search_cache_early_refreshes_total", snap),
+        "lock": {
+            o: _labelled(snap, "search_cache_lock_total", outcome=o) for o in ("acquired", "waited")
+        },
+    }
 
 
 ROUTES = [
@@ -201,6 +278,7 @@ ROUTES = [
     Route("/v1/documents", documents_post, methods=["POST"]),
     Route("/v1/documents/{doc_id}", documents_delete, methods=["DELETE"]),
     Route("/v1/stats", stats, methods=["GET"]),
+    Route("/v1/cache/invalidate", cache_invalidate, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -264,6 +342,28 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return ORJSONResponse({"error": {"message": "internal error"}}, status_code=500)
 
 
+def _embedder(settings: Settings, metrics: Metrics) -> Embedder:
+    http = None
+    if settings.embedder == "http":
+        assert settings.embed_http_url, "validate() requires SEARCH_EMBED_HTTP_URL for http"
+        http = HttpEmbedderConfig(
+            url=settings.embed_http_url,
+            model=settings.embed_http_model,
+            api_key=settings.embed_http_api_key,
+            timeout_s=settings.embed_http_timeout_s,
+            connect_timeout_s=settings.embed_http_connect_timeout_s,
+            retries=settings.embed_http_retries,
+            backoff_s=settings.embed_http_backoff_s,
+            max_connections=settings.embed_http_max_connections,
+        )
+    base = make_embedder(
+        settings.embedder, threads=settings.embed_threads, on_call=metrics.on_embed, http=http
+    )
+    if not settings.batch_enabled:
+        return base
+    return BatchingEmbedder(base, settings.batch_max_size, settings.batch_max_wait_ms / 1000)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Application factory; reads settings from the environment when none are given."""
     settings = Settings.from_env() if settings is None else settings
@@ -271,18 +371,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        embedder = make_embedder(
-            settings.embedder, threads=settings.embed_threads, on_call=metrics.on_embed
-        )
-        db = await Database.open(settings, metrics)
+        embedder = _embedder(settings, metrics)
+        try:
+            db = await Database.open(settings, metrics)
+        except BaseException:
+            await embedder.aclose()
+            raise
+        # Building the client does not connect: a Redis that is down never stops start-up.
+        cache = SearchCache.connect(settings, metrics, embedder.model_id)
+        engine: SearchEngine | None = None
         try:
             await db.ensure_schema(create_index=settings.create_index_on_start)
             await db.check_model(embedder.model_id)
-            app.state.engine = SearchEngine(db, embedder, settings.stream_batch_size)
+            engine = SearchEngine(
+                db,
+                embedder,
+                settings.stream_batch_size,
+                cache=cache,
+                metrics=metrics,
+                coalesce=settings.coalesce_enabled,
+                stream_cache_max_k=settings.stream_cache_max_k,
+            )
+            app.state.engine = engine
             yield
         finally:
-            await embedder.aclose()
+            # reverse order of opening, each bounded in time
+            if engine is not None:
+                await engine.aclose()
+            await cache.aclose()
             await db.close()
+            await embedder.aclose()
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ServiceError: _service_error,
@@ -292,6 +410,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=handlers)
     app.state.settings = settings
     app.state.metrics = metrics
-    app.add_middleware(MetricsMiddleware, metrics=metrics,
-                       request_delay_ms=settings.debug_request_delay_ms)
+    app.add_middleware(
+        MetricsMiddleware, metrics=metrics, request_delay_ms=settings.debug_request_delay_ms
+    )
     return app

@@ -22,7 +22,20 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prom_multiprocess
 
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -43,12 +56,17 @@ class Metrics:
         gauge_mode: dict[str, Any] = {"multiprocess_mode": "livesum"} if self.multiprocess else {}
 
         self.requests = Counter(
-            "search_http_requests_total", "HTTP requests", ["route", "method", "status"],
+            "search_http_requests_total",
+            "HTTP requests",
+            ["route", "method", "status"],
             registry=reg,
         )
         self.latency = Histogram(
-            "search_http_request_duration_seconds", "HTTP request latency", ["route"],
-            buckets=LATENCY_BUCKETS, registry=reg,
+            "search_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
         )
         self.in_flight = Gauge(
             "search_http_requests_in_flight", "Requests being served", registry=reg, **gauge_mode
@@ -60,20 +78,28 @@ class Metrics:
             "search_db_pool_in_use", "Connections checked out", registry=reg, **gauge_mode
         )
         self.pool_acquire_wait = Histogram(
-            "search_db_pool_acquire_wait_seconds", "Time waiting for a pooled connection",
-            buckets=LATENCY_BUCKETS, registry=reg,
+            "search_db_pool_acquire_wait_seconds",
+            "Time waiting for a pooled connection",
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
         )
         self.pool_acquire_timeouts = Counter(
-            "search_db_pool_acquire_timeouts_total", "Acquires that timed out (503)",
+            "search_db_pool_acquire_timeouts_total",
+            "Acquires that timed out (503)",
             registry=reg,
         )
         self.db_searches = Counter(
-            "search_db_searches_total", "Vector searches executed in PostgreSQL", ["mode"],
+            "search_db_searches_total",
+            "Vector searches executed in PostgreSQL",
+            ["mode"],
             registry=reg,
         )
         self.db_search_seconds = Histogram(
-            "search_db_search_duration_seconds", "Vector search time in PostgreSQL",
-            ["mode"], buckets=LATENCY_BUCKETS, registry=reg,
+            "search_db_search_duration_seconds",
+            "Vector search time in PostgreSQL",
+            ["mode"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
         )
         self.embed_calls = Counter(
             "search_embed_calls_total", "Calls into the embedding model", registry=reg
@@ -82,29 +108,102 @@ class Metrics:
             "search_embed_texts_total", "Texts embedded by the model", registry=reg
         )
         self.embed_seconds = Histogram(
-            "search_embed_duration_seconds", "Time per embedding call",
-            buckets=LATENCY_BUCKETS, registry=reg,
+            "search_embed_duration_seconds",
+            "Time per embedding call",
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
         )
         self.embed_batch_size = Histogram(
-            "search_embed_batch_size", "Texts per embedding call", buckets=SIZE_BUCKETS,
+            "search_embed_batch_size",
+            "Texts per embedding call",
+            buckets=SIZE_BUCKETS,
             registry=reg,
         )
         self.documents_written = Counter(
-            "search_documents_written_total", "Documents inserted or deleted", ["op"],
+            "search_documents_written_total",
+            "Documents inserted or deleted",
+            ["op"],
             registry=reg,
         )
         self.stream_disconnects = Counter(
-            "search_stream_disconnects_total", "SSE streams cancelled by a client disconnect",
+            "search_stream_disconnects_total",
+            "SSE streams cancelled by a client disconnect",
             registry=reg,
         )
+        # cache, coalescing (service/cache.py, service/coalesce.py)
+        self.cache_hits = Counter(
+            "search_cache_hits_total", "Cache hits", ["cache", "layer"], registry=reg
+        )
+        self.cache_misses = Counter(
+            "search_cache_misses_total", "Cache misses", ["cache", "layer"], registry=reg
+        )
+        self.cache_evictions = Counter(
+            "search_cache_evictions_total",
+            "L1 entries evicted by the size bound",
+            ["cache"],
+            registry=reg,
+        )
+        self.cache_invalidations = Counter(
+            "search_cache_invalidations_total",
+            "Corpus generation bumps",
+            ["reason"],
+            registry=reg,
+        )
+        self.redis_errors = Counter(
+            "search_cache_redis_errors_total",
+            "Redis calls that failed or timed out",
+            ["op"],
+            registry=reg,
+        )
+        self.redis_skipped = Counter(
+            "search_cache_redis_skipped_total",
+            "Redis calls skipped by the open breaker",
+            registry=reg,
+        )
+        breaker_mode: dict[str, Any] = {"multiprocess_mode": "livemax"} if self.multiprocess else {}
+        self.breaker_state = Gauge(
+            "search_cache_breaker_state",
+            "Redis breaker: 0 closed, 1 half-open, 2 open (worst worker)",
+            registry=reg,
+            **breaker_mode,
+        )
+        self.result_source = Counter(
+            "search_result_source_total",
+            "Where a /v1/search result came from: l1, redis, computed, bypass (no cache)",
+            ["source"],
+            registry=reg,
+        )
+        self.early_refreshes = Counter(
+            "search_cache_early_refreshes_total",
+            "XFetch early recomputations started",
+            registry=reg,
+        )
+        self.coalesced = Counter(
+            "search_coalesced_requests_total",
+            "Requests that joined a computation in flight",
+            registry=reg,
+        )
+        self.coalesce_waiters = Histogram(
+            "search_coalesce_waiters",
+            "Callers sharing one computation",
+            buckets=(*SIZE_BUCKETS, 256, 512),
+            registry=reg,
+        )
+        self.redis_lock = Counter(
+            "search_cache_lock_total", "Cross-worker lock outcomes", ["outcome"], registry=reg
+        )
         if self.multiprocess:
-            prom_multiprocess.MultiProcessCollector(self.registry)
+            # untyped in prometheus_client; the call is its documented use
+            prom_multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
 
     def on_embed(self, texts: int, seconds: float) -> None:
         self.embed_calls.inc()
         self.embed_texts.inc(texts)
         self.embed_seconds.observe(seconds)
         self.embed_batch_size.observe(texts)
+
+    def on_breaker(self, state: str) -> None:
+        self.breaker_state.set({"closed": 0, "half_open": 1, "open": 2}[state])
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

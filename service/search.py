@@ -1,48 +1,228 @@
-"""The search flow: validate -> (cache) -> (single-flight) -> embed -> database -> respond.
+"""The search flow: validate -> cache lookup -> single-flight -> embed -> database -> fill.
 
 Routes call :class:`SearchEngine`; it owns the order of the steps so that each step can
-be switched by a setting and measured.
+be switched by a setting and measured:
+
+==================  ===============================  ==========================================
+step                setting                          off means
+==================  ===============================  ==========================================
+result cache        SEARCH_CACHE_ENABLED, REDIS_URL  every request embeds and searches
+L1 (in-process)     SEARCH_L1_ENABLED                every lookup asks Redis
+single-flight       SEARCH_COALESCE_ENABLED          identical concurrent requests each compute
+embedding cache     SEARCH_EMBED_CACHE_ENABLED       every miss runs the model
+micro-batching      SEARCH_BATCH_ENABLED             one model call per query
+early refresh       SEARCH_XFETCH_BETA=0             hot keys are recomputed only once expired
+cross-worker lock   SEARCH_REDIS_LOCK_ENABLED        each worker computes a cold key itself
+==================  ===============================  ==========================================
+
+The Redis lookup runs inside the single-flight, and the cache is filled before the
+flight ends: a request that arrives after a flight ended starts a new flight whose
+lookup is issued after the fill, so it finds the value (no second computation).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 from service.api import NewDocument, SearchQuery
+from service.cache import CachedResult, SearchCache
+from service.coalesce import SingleFlight
 from service.db import Database, Hit
 from service.embed import Embedder, Vectors
+from service.metrics import Metrics
+
+Source = Literal["l1", "redis", "computed", "bypass"]
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: tuple[Hit, ...]
+    source: Source = "computed"
+
+
+_Compute: TypeAlias = Callable[[], Awaitable[SearchResult]]
 
 
 class SearchEngine:
-    def __init__(self, db: Database, embedder: Embedder, stream_batch_size: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        stream_batch_size: int,
+        *,
+        cache: SearchCache | None = None,
+        metrics: Metrics | None = None,
+        coalesce: bool = True,
+        stream_cache_max_k: int = 0,
+    ) -> None:
         self.db = db
         self.embedder = embedder
         self.stream_batch_size = stream_batch_size
+        self.cache = cache
+        self.metrics = metrics
+        self.stream_cache_max_k = stream_cache_max_k
+        self.flights: SingleFlight[SearchResult] = SingleFlight(
+            enabled=coalesce,
+            on_done=metrics.coalesce_waiters.observe if metrics is not None else None,
+        )
+        self._background: set[asyncio.Task[object]] = set()
+
+    # ------------------------------------------------------------------ embedding
 
     async def embed_query(self, query: SearchQuery) -> Vectors:
-        return await self.embedder.embed([query.text])
+        # Both embedders ignore case and extra whitespace, so the normalised text gives
+        # the same vector and one cache entry serves every spelling of the query.
+        text = query.normalised
+        if self.cache is not None:
+            cached = await self.cache.get_embedding(text)
+            if cached is not None:
+                return cached
+        vectors = await self.embedder.embed([text])
+        if self.cache is not None:
+            await self.cache.put_embedding(text, vectors[0])
+        return vectors
 
-    async def search(self, query: SearchQuery) -> SearchResult:
+    async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float]:
+        start = time.perf_counter()
         vector = await self.embed_query(query)
         hits = await self.db.search(vector[0], query.k, query.topic)
-        return SearchResult(tuple(hits))
+        return tuple(hits), time.perf_counter() - start
 
-    async def stream(self, query: SearchQuery) -> AsyncIterator[Sequence[Hit]]:
+    # ------------------------------------------------------------------ search
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        result = await self._search(query)
+        if self.metrics is not None:
+            self.metrics.result_source.labels(result.source).inc()
+        return result
+
+    async def _search(self, query: SearchQuery) -> SearchResult:
+        cache = self.cache
+        gen = await cache.generation() if cache is not None else None
+        if cache is None or gen is None:
+            key = ("bypass", query.normalised, query.k, query.topic)
+            return await self._flight(key, lambda: self._compute_only(query))
+        rkey = cache.result_key(query)
+        entry = cache.l1_get(gen, rkey)
+        if entry is not None:
+            self._maybe_refresh(cache, query, gen, rkey, entry)
+            return SearchResult(entry.hits, "l1")
+        return await self._flight((gen, rkey), lambda: self._lookup(cache, query, gen, rkey))
+
+    async def _flight(self, key: object, compute: _Compute) -> SearchResult:
+        result, joined = await self.flights.do(key, compute)
+        if joined and self.metrics is not None:
+            self.metrics.coalesced.inc()
+        return result
+
+    async def _compute_only(self, query: SearchQuery) -> SearchResult:
+        hits, _ = await self._compute(query)
+        return SearchResult(hits, "bypass")
+
+    async def _lookup(
+        self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str
+    ) -> SearchResult:
+        entry = await cache.redis_get(gen, rkey)
+        if entry is not None:
+            self._maybe_refresh(cache, query, gen, rkey, entry)
+            return SearchResult(entry.hits, "redis")
+        if cache.config.lock:
+            got = await cache.try_lock(gen, rkey)
+            if got is False:
+                if self.metrics is not None:
+                    self.metrics.redis_lock.labels("waited").inc()
+                entry = await cache.wait_for_fill(gen, rkey)
+                if entry is not None:
+                    return SearchResult(entry.hits, "redis")
+            elif got:
+                if self.metrics is not None:
+                    self.metrics.redis_lock.labels("acquired").inc()
+                try:
+                    return await self._compute_and_fill(cache, query, gen, rkey)
+                finally:
+                    await cache.unlock(gen, rkey)
+        return await self._compute_and_fill(cache, query, gen, rkey)
+
+    async def _compute_and_fill(
+        self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str
+    ) -> SearchResult:
+        hits, delta = await self._compute(query)
+        await cache.fill(gen, rkey, hits, delta)
+        return SearchResult(hits, "computed")
+
+    def _maybe_refresh(
+        self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str, entry: CachedResult
+    ) -> None:
+        """XFetch: start one early recomputation in the background; serve the hit now."""
+        if not cache.should_refresh(entry):
+            return
+        key = ("refresh", gen, rkey)
+        if self.flights.enabled and key in self.flights:
+            return  # a refresh of this key is already running in this process
+        if self.metrics is not None:
+            self.metrics.early_refreshes.inc()
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+            self.flights.do(key, lambda: self._compute_and_fill(cache, query, gen, rkey))
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[object]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed refresh leaves the old entry to expire; nothing to do
+
+    async def aclose(self, grace_s: float = 5.0) -> None:
+        if self._background:
+            await asyncio.wait(self._background, timeout=grace_s)
+
+    # ------------------------------------------------------------------ stream
+
+    async def stream(self, query: SearchQuery) -> AsyncGenerator[Sequence[Hit], None]:
+        """Cached: the cached list in batches. Otherwise the DB cursor's batches as they
+        come; a complete stream with ``k <= stream_cache_max_k`` then fills the cache."""
+        cache = self.cache
+        gen = await cache.generation() if cache is not None else None
+        rkey = ""
+        if cache is not None and gen is not None:
+            rkey = cache.result_key(query)
+            entry = cache.l1_get(gen, rkey) or await cache.redis_get(gen, rkey)
+            if entry is not None:
+                size = self.stream_batch_size
+                for i in range(0, len(entry.hits), size):
+                    yield entry.hits[i : i + size]
+                return
+        start = time.perf_counter()
         vector = await self.embed_query(query)
+        keep = cache is not None and gen is not None and query.k <= self.stream_cache_max_k
+        collected: list[Hit] = []
         async for batch in self.db.stream(vector[0], query.k, query.topic, self.stream_batch_size):
+            if keep:
+                collected.extend(batch)
             yield batch
+        if keep and cache is not None and gen is not None:
+            await cache.fill(gen, rkey, tuple(collected), time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ writes
 
     async def add_documents(self, docs: Sequence[NewDocument]) -> list[int]:
         vectors = await self.embedder.embed([f"{d.title}. {d.body}" for d in docs])
-        return await self.db.insert_documents(
-            [(d.title, d.body, d.topic) for d in docs], vectors
-        )
+        ids = await self.db.insert_documents([(d.title, d.body, d.topic) for d in docs], vectors)
+        await self.invalidate("write")
+        return ids
 
     async def delete_document(self, doc_id: int) -> bool:
-        return await self.db.delete_document(doc_id)
+        deleted = await self.db.delete_document(doc_id)
+        if deleted:
+            await self.invalidate("write")
+        return deleted
+
+    async def invalidate(self, reason: str) -> int | None:
+        """Bump the corpus generation (after the write committed, before answering)."""
+        if self.cache is None:
+            return None
+        return await self.cache.bump(reason)

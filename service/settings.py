@@ -49,6 +49,33 @@ class Settings:
     embed_http_url: str | None = None
     embed_http_model: str = "all-MiniLM-L6-v2"
     embed_threads: int = 1
+    embed_http_api_key: str | None = None
+    embed_http_timeout_s: float = 10.0
+    embed_http_connect_timeout_s: float = 2.0
+    embed_http_retries: int = 3
+    embed_http_backoff_s: float = 0.1
+    embed_http_max_connections: int = 16
+    # cache (decision table in service/cache.py; docs/cache.md)
+    cache_enabled: bool = True  # result cache (L1 + Redis); needs REDIS_URL
+    l1_enabled: bool = True  # in-process LRU in front of Redis
+    l1_size: int = 10_000  # entries per L1 (results and embeddings each)
+    l1_ttl_s: float = 60.0  # upper bound on an L1 entry's life
+    result_ttl_s: float = 300.0
+    embedding_ttl_s: float = 86_400.0
+    ttl_jitter: float = 0.1  # TTLs are stretched by a random 0..jitter fraction
+    embed_cache_enabled: bool = True  # query text -> vector (L1 + Redis)
+    redis_timeout_ms: int = 50  # every Redis call; beyond it the cache is skipped
+    breaker_failures: int = 5  # consecutive Redis errors that open the breaker
+    breaker_cooldown_s: float = 2.0  # open -> half-open probe after this
+    xfetch_beta: float = 1.0  # XFetch early recomputation; 0 turns it off
+    stream_cache_max_k: int = 100  # a streamed (uncached) result fills the cache up to this k
+    redis_lock_enabled: bool = False  # cross-worker lock on a cold key (measured: docs/cache.md)
+    redis_lock_ttl_ms: int = 2000
+    # request coalescing and embedding micro-batching
+    coalesce_enabled: bool = True
+    batch_enabled: bool = True
+    batch_max_size: int = 32
+    batch_max_wait_ms: float = 2.0
     # search API
     max_k: int = 1000
     max_query_chars: int = 2000
@@ -62,7 +89,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read ``SEARCH_*``, ``DATABASE_URL`` and ``REDIS_URL``; raise ConfigError on bad values."""
+        """Read ``SEARCH_*``, ``DATABASE_URL``, ``REDIS_URL``; raise ConfigError on bad values."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -84,39 +111,171 @@ class Settings:
             self.pool_max_size,
             ">= max(1, SEARCH_POOL_MIN_SIZE)",
         )
-        _check(self.pool_acquire_timeout_s > 0, "SEARCH_POOL_ACQUIRE_TIMEOUT_S",
-               self.pool_acquire_timeout_s, "> 0")
-        _check(self.index_mode in INDEX_MODES, "SEARCH_INDEX_MODE", self.index_mode,
-               f"one of {', '.join(INDEX_MODES)}")
-        _check(self.vector_type in VECTOR_TYPES, "SEARCH_VECTOR_TYPE", self.vector_type,
-               f"one of {', '.join(VECTOR_TYPES)}")
-        _check(self.embedder in EMBEDDERS, "SEARCH_EMBEDDER", self.embedder,
-               f"one of {', '.join(EMBEDDERS)}")
+        _check(
+            self.pool_acquire_timeout_s > 0,
+            "SEARCH_POOL_ACQUIRE_TIMEOUT_S",
+            self.pool_acquire_timeout_s,
+            "> 0",
+        )
+        _check(
+            self.index_mode in INDEX_MODES,
+            "SEARCH_INDEX_MODE",
+            self.index_mode,
+            f"one of {', '.join(INDEX_MODES)}",
+        )
+        _check(
+            self.vector_type in VECTOR_TYPES,
+            "SEARCH_VECTOR_TYPE",
+            self.vector_type,
+            f"one of {', '.join(VECTOR_TYPES)}",
+        )
+        _check(
+            self.embedder in EMBEDDERS,
+            "SEARCH_EMBEDDER",
+            self.embedder,
+            f"one of {', '.join(EMBEDDERS)}",
+        )
         _check(2 <= self.hnsw_m <= 100, "SEARCH_HNSW_M", self.hnsw_m, "between 2 and 100")
-        _check(4 <= self.hnsw_ef_construction <= 1000, "SEARCH_HNSW_EF_CONSTRUCTION",
-               self.hnsw_ef_construction, "between 4 and 1000")
-        _check(1 <= self.hnsw_ef_search <= 1000, "SEARCH_HNSW_EF_SEARCH", self.hnsw_ef_search,
-               "between 1 and 1000")
-        _check(1 <= self.ivfflat_lists <= 32768, "SEARCH_IVFFLAT_LISTS", self.ivfflat_lists,
-               "between 1 and 32768")
-        _check(1 <= self.ivfflat_probes <= self.ivfflat_lists, "SEARCH_IVFFLAT_PROBES",
-               self.ivfflat_probes, "between 1 and SEARCH_IVFFLAT_LISTS")
+        _check(
+            4 <= self.hnsw_ef_construction <= 1000,
+            "SEARCH_HNSW_EF_CONSTRUCTION",
+            self.hnsw_ef_construction,
+            "between 4 and 1000",
+        )
+        _check(
+            1 <= self.hnsw_ef_search <= 1000,
+            "SEARCH_HNSW_EF_SEARCH",
+            self.hnsw_ef_search,
+            "between 1 and 1000",
+        )
+        _check(
+            1 <= self.ivfflat_lists <= 32768,
+            "SEARCH_IVFFLAT_LISTS",
+            self.ivfflat_lists,
+            "between 1 and 32768",
+        )
+        _check(
+            1 <= self.ivfflat_probes <= self.ivfflat_lists,
+            "SEARCH_IVFFLAT_PROBES",
+            self.ivfflat_probes,
+            "between 1 and SEARCH_IVFFLAT_LISTS",
+        )
         _check(1 <= self.max_k <= 10000, "SEARCH_MAX_K", self.max_k, "between 1 and 10000")
-        _check(self.stream_batch_size >= 1, "SEARCH_STREAM_BATCH_SIZE", self.stream_batch_size,
-               ">= 1")
+        _check(
+            self.stream_batch_size >= 1, "SEARCH_STREAM_BATCH_SIZE", self.stream_batch_size, ">= 1"
+        )
         _check(self.embed_threads >= 1, "SEARCH_EMBED_THREADS", self.embed_threads, ">= 1")
-        _check(0 <= self.debug_db_delay_ms <= 60_000, "SEARCH_DEBUG_DB_DELAY_MS",
-               self.debug_db_delay_ms, "between 0 and 60000")
-        _check(0 <= self.debug_request_delay_ms <= 60_000, "SEARCH_DEBUG_REQUEST_DELAY_MS",
-               self.debug_request_delay_ms, "between 0 and 60000")
+        _check(
+            0 <= self.debug_db_delay_ms <= 60_000,
+            "SEARCH_DEBUG_DB_DELAY_MS",
+            self.debug_db_delay_ms,
+            "between 0 and 60000",
+        )
+        _check(
+            0 <= self.debug_request_delay_ms <= 60_000,
+            "SEARCH_DEBUG_REQUEST_DELAY_MS",
+            self.debug_request_delay_ms,
+            "between 0 and 60000",
+        )
+        _check(
+            self.embed_http_timeout_s > 0,
+            "SEARCH_EMBED_HTTP_TIMEOUT_S",
+            self.embed_http_timeout_s,
+            "> 0",
+        )
+        _check(
+            self.embed_http_connect_timeout_s > 0,
+            "SEARCH_EMBED_HTTP_CONNECT_TIMEOUT_S",
+            self.embed_http_connect_timeout_s,
+            "> 0",
+        )
+        _check(
+            0 <= self.embed_http_retries <= 10,
+            "SEARCH_EMBED_HTTP_RETRIES",
+            self.embed_http_retries,
+            "between 0 and 10",
+        )
+        _check(
+            self.embed_http_backoff_s >= 0,
+            "SEARCH_EMBED_HTTP_BACKOFF_S",
+            self.embed_http_backoff_s,
+            ">= 0",
+        )
+        _check(
+            self.embed_http_max_connections >= 1,
+            "SEARCH_EMBED_HTTP_MAX_CONNECTIONS",
+            self.embed_http_max_connections,
+            ">= 1",
+        )
+        _check(
+            1 <= self.l1_size <= 10_000_000,
+            "SEARCH_L1_SIZE",
+            self.l1_size,
+            "between 1 and 10000000",
+        )
+        for name, value in (
+            ("SEARCH_L1_TTL_S", self.l1_ttl_s),
+            ("SEARCH_RESULT_TTL_S", self.result_ttl_s),
+            ("SEARCH_EMBEDDING_TTL_S", self.embedding_ttl_s),
+            ("SEARCH_BREAKER_COOLDOWN_S", self.breaker_cooldown_s),
+        ):
+            _check(0 < value <= 30 * 86_400, name, value, "between 0 (exclusive) and 2592000")
+        _check(0 <= self.ttl_jitter <= 1, "SEARCH_TTL_JITTER", self.ttl_jitter, "between 0 and 1")
+        _check(
+            1 <= self.redis_timeout_ms <= 10_000,
+            "SEARCH_REDIS_TIMEOUT_MS",
+            self.redis_timeout_ms,
+            "between 1 and 10000",
+        )
+        _check(
+            1 <= self.breaker_failures <= 1000,
+            "SEARCH_BREAKER_FAILURES",
+            self.breaker_failures,
+            "between 1 and 1000",
+        )
+        _check(
+            0 <= self.xfetch_beta <= 100,
+            "SEARCH_XFETCH_BETA",
+            self.xfetch_beta,
+            "between 0 and 100",
+        )
+        _check(
+            0 <= self.stream_cache_max_k <= self.max_k,
+            "SEARCH_STREAM_CACHE_MAX_K",
+            self.stream_cache_max_k,
+            "between 0 and SEARCH_MAX_K",
+        )
+        _check(
+            10 <= self.redis_lock_ttl_ms <= 60_000,
+            "SEARCH_REDIS_LOCK_TTL_MS",
+            self.redis_lock_ttl_ms,
+            "between 10 and 60000",
+        )
+        _check(
+            1 <= self.batch_max_size <= 1024,
+            "SEARCH_BATCH_MAX_SIZE",
+            self.batch_max_size,
+            "between 1 and 1024",
+        )
+        _check(
+            0 <= self.batch_max_wait_ms <= 1000,
+            "SEARCH_BATCH_MAX_WAIT_MS",
+            self.batch_max_wait_ms,
+            "between 0 and 1000",
+        )
         if self.embedder == "http":
-            _check(bool(self.embed_http_url), "SEARCH_EMBED_HTTP_URL", self.embed_http_url,
-                   "set when SEARCH_EMBEDDER=http")
+            _check(
+                bool(self.embed_http_url),
+                "SEARCH_EMBED_HTTP_URL",
+                self.embed_http_url,
+                "set when SEARCH_EMBEDDER=http",
+            )
 
     def public(self) -> dict[str, Any]:
         """Settings safe to report (no secrets, no credentials in URLs)."""
         out = asdict(self)
         out["admin_token"] = "set" if self.admin_token else None
+        out["embed_http_api_key"] = "set" if self.embed_http_api_key else None
         out["database_url"] = _strip_password(self.database_url)
         out["redis_url"] = _strip_password(self.redis_url) if self.redis_url else None
         return out
@@ -133,8 +292,16 @@ def _check(ok: bool, name: str, value: object, expected: str) -> None:
         raise ConfigError(f"{name}={value!r} is invalid: expected {expected}")
 
 
-_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
-          "0": False, "false": False, "no": False, "off": False}
+_BOOLS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def _parse(name: str, raw: str, annotation: object, default: object) -> object:

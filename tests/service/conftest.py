@@ -1,0 +1,160 @@
+"""Fixtures for the cache tests: their own PostgreSQL + Valkey and a small corpus.
+
+Named ``cache_*`` so that they never clash with the session fixtures of
+``tests/conftest.py``. The cache tests need a database of their own because they count
+searches in ``pg_stat_statements`` and write documents, and a Valkey of their own
+because one test stops and restarts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ci import stack
+from ci.seed import seed_corpus
+from ci.settings import StackSettings
+
+CACHE_DOCS = 2000
+
+
+@dataclass(frozen=True)
+class CacheStack:
+    run_dir: Path
+    database_url: str
+    redis_url: str
+
+
+@dataclass(frozen=True)
+class CacheService:
+    url: str
+    pid: int
+    log: str
+
+    def stats(self) -> dict[str, Any]:
+        resp = httpx.get(self.url + "/v1/stats", timeout=10)
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+        return body
+
+
+@dataclass(frozen=True)
+class CacheValkey:
+    settings: StackSettings
+    url: str
+    pid: int
+
+
+@pytest.fixture(scope="session")
+def cache_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheStack]:
+    """PostgreSQL + Valkey on free ports with a 2000-document corpus (hash embedder)."""
+    run_dir = tmp_path_factory.mktemp("cache-stack")
+    settings = StackSettings(
+        run_dir=run_dir,
+        pg_port=stack.free_port(),
+        redis_port=stack.free_port(),
+        service_port=stack.free_port(),
+    )
+    pg, data = stack.start_postgres(settings)
+    try:
+        valkey = stack.start_valkey(settings)
+    except BaseException:
+        stack.stop_postgres(pg, data)
+        raise
+    try:
+        seed_corpus(
+            run_dir,
+            pg.url,
+            docs=CACHE_DOCS,
+            seed=1,
+            service_env={"SEARCH_EMBEDDER": "hash", "REDIS_URL": valkey.url},
+        )
+        yield CacheStack(run_dir, pg.url, valkey.url)
+    finally:
+        with contextlib.suppress(Exception):
+            stop_reaped(valkey.pid or 0, "valkey")
+        stack.stop_postgres(pg, data)
+
+
+ValkeyFactory = Callable[[int | None], CacheValkey]
+
+
+@pytest.fixture
+def cache_valkey_factory(cache_stack: CacheStack) -> Iterator[ValkeyFactory]:
+    """Start a Valkey of the test's own (optionally on a given port, to restart it)."""
+    started: list[int] = []
+
+    def start(port: int | None = None) -> CacheValkey:
+        settings = StackSettings(
+            run_dir=cache_stack.run_dir / f"valkey-{len(started)}",
+            pg_port=stack.free_port(),
+            service_port=stack.free_port(),
+            redis_port=port or stack.free_port(),
+        )
+        comp = stack.start_valkey(settings)
+        assert comp.pid is not None, "start_valkey returned no pid"
+        started.append(comp.pid)
+        return CacheValkey(settings, comp.url, comp.pid)
+
+    yield start
+    for pid in started:
+        with contextlib.suppress(Exception):
+            stop_reaped(pid, "valkey")
+
+
+ServiceFactory = Callable[..., CacheService]
+
+
+@pytest.fixture(scope="session")
+def cache_service_factory(cache_stack: CacheStack) -> Iterator[ServiceFactory]:
+    """Start a real uvicorn service with given SEARCH_* settings; stopped at the end."""
+    started: list[int] = []
+
+    def start(workers: int = 1, redis_url: str | None = None, **env: str) -> CacheService:
+        service_env = {"SEARCH_EMBEDDER": "hash", "SEARCH_POOL_MIN_SIZE": "1", **env}
+        run_dir = cache_stack.run_dir / f"service-{len(started)}-{time.monotonic_ns()}"
+        run_dir.mkdir()
+        settings = StackSettings(
+            run_dir=run_dir,
+            pg_port=stack.free_port(),
+            redis_port=stack.free_port(),
+            service_port=stack.free_port(),
+            workers=workers,
+            service_env=service_env,
+        )
+        comp = stack.start_service(
+            settings, cache_stack.database_url, redis_url or cache_stack.redis_url
+        )
+        assert comp.pid is not None, "start_service returned no pid"
+        started.append(comp.pid)
+        return CacheService(comp.url, comp.pid, comp.log or "")
+
+    yield start
+    for pid in started:
+        with contextlib.suppress(Exception):
+            stop_reaped(pid, "service")
+
+
+def stop_service(service: CacheService) -> None:
+    """Stop a service early (frees its workers for the tests that follow)."""
+    stop_reaped(service.pid, "service")
+
+
+def stop_reaped(pid: int, name: str) -> None:
+    """``stack.stop_pid``, then let the Popen object see the exit.
+
+    ``stack.pid_alive`` reaps the child with ``os.waitpid``, so the Popen never learns
+    its return code and warns "still running" when collected; polling once more after
+    the stop sets it (ECHILD counts as exited).
+    """
+    child = stack._CHILDREN.get(pid)  # the stack keeps its Popen objects here
+    stack.stop_pid(pid, name)
+    if child is not None:
+        child.poll()
