@@ -1,5 +1,6 @@
 // Constant rate: the vegeta attack replayed by k6's constant-arrival-rate executor, used when
 // the vegeta binary is missing. Same targets file (vegeta JSON lines), same rate, round robin.
+// Read-only, like vegeta's targets: a vegeta target cannot delete what an earlier one wrote.
 import encoding from 'k6/encoding';
 import exec from 'k6/execution';
 import http from 'k6/http';

@@ -85,6 +85,7 @@ export function stream(k) {
   const entry = pickQuery();
   const res = http.get(streamUrl(entry, k), { tags: { name: 'stream' } });
   recordStream(res, k);
+  maybeWrite(entry);
 }
 
 // `n` SSE streams at once from this VU (few VUs hold many streams).
@@ -100,8 +101,10 @@ export async function streams(n, k) {
 }
 
 // A request on this VU's keep-alive connection; the caller then idles to hold it open.
+// Writes ride on the same connection now and then, so invalidation runs under load too.
 export function touch() {
   const res = http.get(`${BASE_URL}/healthz`, { tags: { name: 'hold' } });
   noteTransport(res);
   check(res, { 'hold 200': (r) => r.status === 200 });
+  maybeWrite(pickQuery());
 }
