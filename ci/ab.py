@@ -497,6 +497,20 @@ def _progress(message: str) -> None:
     print(f"perfci: {message}", file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) unwinds like Ctrl-C: runs stop, worktrees go."""
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _timestamped(kind: str) -> Path:
     return Path("reports") / f"{kind}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
@@ -505,17 +519,18 @@ def cmd_ab(args: argparse.Namespace) -> int:
     config = load_perf_config(args.config)
     repo = repo_root(Path.cwd())
     out_dir = args.out or _timestamped("ab")
-    outcome = run_ab(
-        repo,
-        args.base,
-        args.candidate,
-        args.pairs,
-        args.profile,
-        out_dir,
-        config,
-        seed=args.seed,
-        progress=_progress,
-    )
+    with _terminate_as_interrupt():
+        outcome = run_ab(
+            repo,
+            args.base,
+            args.candidate,
+            args.pairs,
+            args.profile,
+            out_dir,
+            config,
+            seed=args.seed,
+            progress=_progress,
+        )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
@@ -526,7 +541,10 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    outcome = refresh_baseline(repo_root(Path.cwd()), args.profile, args.out, progress=_progress)
+    with _terminate_as_interrupt():
+        outcome = refresh_baseline(
+            repo_root(Path.cwd()), args.profile, args.out, progress=_progress
+        )
     if outcome.archived is not None:
         _progress(f"previous baseline kept as {outcome.archived}")
     meta = outcome.results.run
@@ -546,18 +564,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         _progress(f"slowed candidate: +{slowdown} ms per search request")
     out_dir = args.out or _timestamped("calibrate")
-    rounds = run_calibration(
-        repo_root(Path.cwd()),
-        args.ref,
-        args.pairs,
-        args.profile,
-        slowdown,
-        args.repeat,
-        out_dir,
-        config,
-        seed=args.seed,
-        progress=_progress,
-    )
+    with _terminate_as_interrupt():
+        rounds = run_calibration(
+            repo_root(Path.cwd()),
+            args.ref,
+            args.pairs,
+            args.profile,
+            slowdown,
+            args.repeat,
+            out_dir,
+            config,
+            seed=args.seed,
+            progress=_progress,
+        )
     report = calibration_report(rounds, slowdown)
     (out_dir / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
     width = max((len(k) for k in report["metrics"]), default=10)
