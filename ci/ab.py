@@ -6,9 +6,8 @@ free ports). The order inside a pair is random (seedable) so that a drift of the
 during the job (thermal, a noisy neighbour) hits both sides alike instead of always the
 one that runs second. The results are then judged like any others (``ci.compare``).
 
-Every run goes through one :data:`Runner` function; the real one
-(:func:`subprocess_runner`) starts ``python -m ci.cli run`` inside the revision's worktree,
-tests pass a fake one. Worktrees are removed when the command ends, however it ends.
+The running itself (worktrees, fresh stacks, the one runner function tests replace) is
+``ci.pairs``.
 
 ``calibrate`` answers "how often does this gate cry wolf, and does it see a known
 slowdown?": per pair it runs HEAD three times in random order: a base, an identical
@@ -27,228 +26,32 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci.config import PerfConfig, load_perf_config
-from ci.errors import ConfigError, ResultsError, RunError
-from ci.stack import free_port
+from ci.errors import ConfigError, ResultsError
+from ci.pairs import (
+    Checkout,
+    Progress,
+    Runner,
+    RunSpec,
+    fresh_stack_env,
+    repo_root,
+    run_pairs,
+    subprocess_runner,
+    worktrees,
+)
 
 if TYPE_CHECKING:  # judging pulls in numpy, scipy and matplotlib: imported when used
     from ci.report import Judgement
     from ci.results import RunResults
 
 DEFAULT_SLOWDOWN_MS = 2  # about 10 % of a search's median on the smoke profile
-RUN_STOP_TIMEOUT_S = 120.0  # how long an interrupted run may take to stop its stack
-# Inherited settings that would make a run share a server instead of starting its own.
-_SHARED_STACK_ENV = ("DATABASE_URL", "REDIS_URL", "PERFCI_HOME")
-
-Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    """One ``perfci run`` of one revision: all a :data:`Runner` needs to know."""
-
-    label: str  # base | candidate | baseline | aa | slowed
-    pair: int  # 0-based
-    checkout: Path  # the revision's worktree (its code is what runs)
-    profile: str
-    out_dir: Path  # the runner leaves results.json here
-    env: Mapping[str, str]  # on top of the inherited environment
-
-
-#: Runs one revision; returns the results.json it wrote under ``spec.out_dir``, or raises
-#: ``RunError``.
-Runner = Callable[[RunSpec], Path]
-
-
-@dataclass(frozen=True, slots=True)
-class Checkout:
-    label: str
-    ref: str
-    commit: str
-    path: Path
-
-
-@dataclass(frozen=True, slots=True)
-class PairedRuns:
-    """results.json files per label, in pair order, and the order the runs were made in."""
-
-    files: Mapping[str, tuple[Path, ...]]
-    order: tuple[tuple[str, ...], ...]  # per pair, the labels in running order
-
-
-# ---------------------------------------------------------------------------- running
-
-
-def fresh_stack_env(home: Path) -> dict[str, str]:
-    """``PERFCI_*`` settings for a stack of its own: its own folder and three free ports."""
-    ports: list[int] = []
-    while len(ports) < 3:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return {
-        "PERFCI_HOME": str(home),
-        "PERFCI_PG_PORT": str(ports[0]),
-        "PERFCI_REDIS_PORT": str(ports[1]),
-        "PERFCI_SERVICE_PORT": str(ports[2]),
-    }
-
-
-def subprocess_runner(spec: RunSpec) -> Path:
-    """Run the checkout's own ``perfci run`` with this interpreter; log to ``perfci-run.log``."""
-    spec.out_dir.mkdir(parents=True, exist_ok=True)
-    log = spec.out_dir / "perfci-run.log"
-    env = {k: v for k, v in os.environ.items() if k not in _SHARED_STACK_ENV}
-    env.update(spec.env)
-    env["PYTHONPATH"] = str(spec.checkout)  # the revision's ci/ and service/, not ours
-    cmd = [sys.executable, "-m", "ci.cli", "run", "--profile", spec.profile]
-    cmd += ["--out", str(spec.out_dir)]
-    with open(log, "wb") as fh:
-        # A session of its own: Ctrl-C reaches us only, and we stop the run in order below.
-        proc = subprocess.Popen(
-            cmd,
-            cwd=spec.checkout,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait()
-        except BaseException:
-            _interrupt(proc)
-            raise
-    # Exit 1 means the run measured a failed threshold: still a measurement.
-    found = find_results(spec.out_dir)
-    if code not in (0, 1) or found is None:
-        tail = "\n  ".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise RunError(
-            f"{spec.label} run {spec.pair + 1} of {spec.checkout} exited with code {code} "
-            f"and left {'no' if found is None else 'a'} results.json in {spec.out_dir}; "
-            f"last lines of {log}:\n  {tail}"
-        )
-    return found
-
-
-def find_results(out_dir: Path) -> Path | None:
-    """``out/results.json`` or the one ``out/<run-id>/results.json`` that ``perfci run`` made."""
-    direct = out_dir / "results.json"
-    if direct.exists():
-        return direct
-    nested = sorted(out_dir.glob("*/results.json"))
-    return nested[0] if len(nested) == 1 else None
-
-
-def _interrupt(proc: subprocess.Popen[bytes]) -> None:
-    """SIGINT (the run stops its stack), then SIGKILL the group if it does not finish."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=RUN_STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def run_pairs(
-    checkouts: Mapping[str, Checkout],
-    pairs: int,
-    profile: str,
-    *,
-    out_dir: Path,
-    scratch: Path,
-    runner: Runner,
-    rng: random.Random,
-    extra_env: Mapping[str, Mapping[str, str]] | None = None,
-    progress: Progress = lambda _m: None,
-) -> PairedRuns:
-    """``pairs`` rounds; in each, every label runs once, in a random order."""
-    if pairs < 1:
-        raise ConfigError(f"--pairs {pairs} is invalid: expected at least 1")
-    labels = list(checkouts)
-    files: dict[str, list[Path]] = {label: [] for label in labels}
-    order: list[tuple[str, ...]] = []
-    total = pairs * len(labels)
-    done = 0
-    for pair in range(pairs):
-        round_order = tuple(rng.sample(labels, len(labels)))
-        order.append(round_order)
-        for label in round_order:
-            done += 1
-            checkout = checkouts[label]
-            run_out = out_dir / "runs" / label / f"pair-{pair + 1:02d}"
-            env = fresh_stack_env(scratch / f"home-{label}-{pair + 1:02d}")
-            env.update((extra_env or {}).get(label, {}))
-            progress(f"run {done}/{total}: pair {pair + 1}, {label} ({checkout.commit[:12]})")
-            files[label].append(runner(RunSpec(label, pair, checkout.path, profile, run_out, env)))
-    return PairedRuns({k: tuple(v) for k, v in files.items()}, tuple(order))
-
-
-# ---------------------------------------------------------------------------- git
-
-
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise RunError(f"git {' '.join(args)} failed in {repo}: {proc.stderr.strip()}")
-    return proc.stdout.strip()
-
-
-def repo_root(start: Path) -> Path:
-    return Path(_git(start, "rev-parse", "--show-toplevel"))
-
-
-def resolve_ref(repo: Path, ref: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RunError(f"git ref {ref!r} does not name a commit in {repo}")
-    return proc.stdout.strip()
-
-
-@contextlib.contextmanager
-def worktrees(repo: Path, refs: Mapping[str, str], parent: Path) -> Iterator[dict[str, Checkout]]:
-    """Detached worktrees of ``refs`` (label -> ref) under ``parent``; removed on exit."""
-    commits = {label: resolve_ref(repo, ref) for label, ref in refs.items()}
-    made: list[Path] = []
-    try:
-        out: dict[str, Checkout] = {}
-        for label, ref in refs.items():
-            path = parent / label
-            _git(repo, "worktree", "add", "--detach", str(path), commits[label])
-            made.append(path)
-            out[label] = Checkout(label, ref, commits[label], path)
-        yield out
-    finally:
-        for path in reversed(made):
-            remove_worktree(repo, path)
-
-
-def remove_worktree(repo: Path, path: Path) -> None:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:  # e.g. the folder is already gone: forget it anyway
-        shutil.rmtree(path, ignore_errors=True)
-        subprocess.run(["git", "-C", str(repo), "worktree", "prune"], check=False)
 
 
 # ---------------------------------------------------------------------------- ab

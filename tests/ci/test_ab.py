@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,9 +13,8 @@ from ci import ab
 from ci.cli import main
 from ci.config import PerfConfig
 from ci.errors import ResultsError, RunError
+from ci.pairs import RunSpec
 from tests.ci.conftest import ResultsDictFactory
-
-FakeRunner = Callable[[ab.RunSpec], Path]
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -52,11 +49,11 @@ class Recorder:
 
     def __init__(self, results_dict: ResultsDictFactory, fail_at: int | None = None) -> None:
         self.make = results_dict
-        self.calls: list[ab.RunSpec] = []
+        self.calls: list[RunSpec] = []
         self.fail_at = fail_at
         self.noise = random.Random(11)
 
-    def __call__(self, spec: ab.RunSpec) -> Path:
+    def __call__(self, spec: RunSpec) -> Path:
         self.calls.append(spec)
         if self.fail_at is not None and len(self.calls) == self.fail_at:
             raise RunError(f"fake run {len(self.calls)} failed")
@@ -124,38 +121,13 @@ def test_no_change_passes(repo: Path, tmp_path: Path, results_dict: ResultsDictF
     assert outcome.judgement.exit_code == 0
 
 
-def test_order_is_seedable(tmp_path: Path, results_dict: ResultsDictFactory) -> None:
-    tree = tmp_path / "tree"
-    (tree / ".git").mkdir(parents=True)
-    (tree / "factor.txt").write_text("1.0")
-    checkouts = {k: ab.Checkout(k, "HEAD", "0" * 40, tree) for k in ("base", "candidate")}
-
-    def order(seed: int) -> tuple[tuple[str, ...], ...]:
-        runner = Recorder(results_dict)
-        paired = ab.run_pairs(
-            checkouts,
-            8,
-            "test",
-            out_dir=tmp_path / f"out-{seed}-{random.random()}",
-            scratch=tmp_path,
-            runner=runner,
-            rng=random.Random(seed),
-        )
-        assert [s.label for s in runner.calls] == [k for pair in paired.order for k in pair]
-        assert len(paired.files["base"]) == len(paired.files["candidate"]) == 8
-        return paired.order
-
-    assert order(42) == order(42)
-    assert order(42) != order(43)
-
-
 @pytest.mark.parametrize("error", [RunError, KeyboardInterrupt])
 def test_worktrees_removed_when_the_runner_raises(
     repo: Path, tmp_path: Path, results_dict: ResultsDictFactory, error: type[BaseException]
 ) -> None:
     runner = Recorder(results_dict, fail_at=3)
 
-    def failing(spec: ab.RunSpec) -> Path:
+    def failing(spec: RunSpec) -> Path:
         if len(runner.calls) == 2:
             runner.calls.append(spec)
             raise error("boom")
@@ -169,7 +141,7 @@ def test_worktrees_removed_when_the_runner_raises(
 
 
 def test_bad_ref_is_named_and_leaves_no_worktree(repo: Path, tmp_path: Path) -> None:
-    def never(spec: ab.RunSpec) -> Path:
+    def never(spec: RunSpec) -> Path:
         raise AssertionError("must not run")
 
     with pytest.raises(RunError, match="'no-such-ref'"):
@@ -194,7 +166,7 @@ def test_baseline_keeps_history(
     out = tmp_path / "baseline"
     stamps = iter(["2026-11-20T08:00:00+00:00", "2026-11-27T09:30:00+01:00"])
 
-    def runner(spec: ab.RunSpec) -> Path:
+    def runner(spec: RunSpec) -> Path:
         data = results_dict("b", commit="a" * 40)
         data["run"]["created_at"] = next(stamps)
         path = spec.out_dir / "run-1" / "results.json"
@@ -220,7 +192,7 @@ def test_baseline_refuses_a_bad_new_file(
     out.mkdir()
     (out / "results.json").write_text(json.dumps(results_dict("old")))
 
-    def runner(spec: ab.RunSpec) -> Path:
+    def runner(spec: RunSpec) -> Path:
         path = spec.out_dir / "results.json"
         path.parent.mkdir(parents=True)
         path.write_text('{"schema_version": 1}')
@@ -249,45 +221,3 @@ def test_calibration_detects_the_slowdown_only(
     others = {s.env["SEARCH_DEBUG_REQUEST_DELAY_MS"] for s in runner.calls if s.label != "slowed"}
     assert (slowed, others) == ({"2"}, {"0"})
     assert len(_worktrees(repo)) == 1
-
-
-def test_subprocess_runner_runs_the_checkouts_own_code(
-    tmp_path: Path, results_dict: ResultsDictFactory
-) -> None:
-    checkout = tmp_path / "rev"
-    (checkout / "ci").mkdir(parents=True)
-    (checkout / "ci" / "__init__.py").write_text("")
-    template = tmp_path / "template.json"
-    template.write_text(json.dumps(results_dict("from-checkout")))
-    # A stand-in `perfci run`: records what it was given, writes <out>/<id>/results.json.
-    (checkout / "ci" / "cli.py").write_text(
-        "import json, os, pathlib, shutil, sys\n"
-        "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
-        "(out / 'r1').mkdir(parents=True)\n"
-        f"shutil.copy({str(template)!r}, out / 'r1' / 'results.json')\n"
-        "keys = ('PERFCI_HOME', 'PERFCI_PG_PORT', 'PYTHONPATH', 'DATABASE_URL')\n"
-        "info = {'argv': sys.argv[1:], 'cwd': os.getcwd(), 'file': __file__,\n"
-        "        'env': {k: os.environ.get(k) for k in keys}}\n"
-        "(out / 'info.json').write_text(json.dumps(info))\n"
-    )
-    env = ab.fresh_stack_env(tmp_path / "home")
-    spec = ab.RunSpec("base", 0, checkout, "smoke", tmp_path / "out", env)
-    found = ab.subprocess_runner(spec)
-    assert found == tmp_path / "out" / "r1" / "results.json"
-    info: dict[str, Any] = json.loads((tmp_path / "out" / "info.json").read_text())
-    assert info["argv"] == ["run", "--profile", "smoke", "--out", str(tmp_path / "out")]
-    assert Path(info["file"]) == checkout / "ci" / "cli.py"
-    assert Path(info["cwd"]) == checkout
-    assert info["env"]["PYTHONPATH"] == str(checkout)
-    assert info["env"]["PERFCI_HOME"] == str(tmp_path / "home")
-    assert info["env"]["PERFCI_PG_PORT"] == env["PERFCI_PG_PORT"]
-
-
-def test_subprocess_runner_names_a_failed_run(tmp_path: Path) -> None:
-    checkout = tmp_path / "rev"
-    (checkout / "ci").mkdir(parents=True)
-    (checkout / "ci" / "__init__.py").write_text("")
-    (checkout / "ci" / "cli.py").write_text("import sys\nprint('kaput')\nsys.exit(2)\n")
-    spec = ab.RunSpec("candidate", 2, checkout, "smoke", tmp_path / "out", {})
-    with pytest.raises(RunError, match=r"candidate run 3 .* exited with code 2(.|\n)*kaput"):
-        ab.subprocess_runner(spec)
