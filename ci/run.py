@@ -275,17 +275,17 @@ def _run_scenario(
         progress(f"  database sampling failed, figures omitted: {database.error}")
     cache = collect.cache_figures(before, _stats(target)) if before else None
     if vegeta_bin is not None:
-        hits = vegeta.parse_encoded(
-            files.encoded.read_text().splitlines(), source=str(files.encoded)
-        )
+        try:
+            lines = files.encoded.read_text().splitlines()
+        except OSError as exc:
+            raise RunError(f"{files.encoded}: cannot read vegeta's results: {exc}") from exc
+        hits = vegeta.parse_encoded(lines, source=str(files.encoded))
         result = collect.scenario_from_vegeta(
             name, hits, started_at=started_at, cache=cache, database=db_figures,
             resources=resources,
         )  # fmt: skip
     else:
-        summary = k6.parse_summary(
-            json.loads(inv.summary_path.read_text()), source=str(inv.summary_path)
-        )
+        summary = k6.parse_summary(_read_json(inv.summary_path), source=str(inv.summary_path))
         raw = k6.read_raw_csv(inv.raw_path) if inv.raw_path.exists() else None
         fallback = name == "vegeta"
         result = collect.scenario_from_k6(
@@ -301,6 +301,13 @@ def _run_scenario(
         + (f", peak connections {peak}" if peak is not None else "")
     )
     return result, peak
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: cannot read the tool's output: {exc}") from exc
 
 
 # -- the end-of-run table ------------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""ci.sample: the process sampler counts server-side connections; a dead database is no crash."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from ci import stack
+from ci.sample import DatabaseSampler, ProcessSampler
+
+
+def test_process_sampler_counts_established_connections_on_the_port() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        accepted = [server.accept()[0] for _ in clients]
+        try:
+            sampler = ProcessSampler(os.getpid(), port, interval_s=0.05)
+            sampler.start()
+            time.sleep(0.2)
+            resources = sampler.stop()
+        finally:
+            for sock in clients + accepted:
+                sock.close()
+    # only the accepted ends listen on `port` locally; the client ends do not count
+    assert sampler.peak_connections == 3
+    assert resources.samples
+    assert {s.pid for s in resources.samples} == {os.getpid()}
+    assert resources.peak_rss_mb is not None
+    assert resources.peak_rss_mb == max(s.rss_mb for s in resources.samples)
+    assert all(s.rss_mb > 1 for s in resources.samples)
+
+
+def test_database_sampler_without_a_database_reports_instead_of_raising() -> None:
+    port = stack.free_port()
+    sampler = DatabaseSampler(f"postgresql://postgres@127.0.0.1:{port}/postgres", interval_s=0.05)
+    sampler.start()
+    assert sampler.stop() is None
+    assert sampler.error is not None
