@@ -227,6 +227,73 @@ def _register_judging(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(handler=cmd_comment)
 
 
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from exc
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive integers")
+    return values
+
+
+def cmd_sweep_index(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ci.sweep import IndexVariant, format_table, plot_png, points_as_json, sweep_index
+
+    settings = _stack_settings(args)
+    state = stack.load_state(settings.run_dir)
+    database_url = settings.database_url or (state.database_url if state else None)
+    if database_url is None:
+        raise StackError(f"no running stack in {settings.run_dir} and DATABASE_URL is not set")
+    types = ["vector", "halfvec"] if args.vector_type == "both" else [args.vector_type]
+    variants = []
+    for vt in types:
+        variants += [
+            IndexVariant("hnsw", vt, m=m, ef_construction=e)
+            for m in args.m
+            for e in args.ef_construction
+        ]
+        variants += [IndexVariant("ivfflat", vt, lists=n) for n in args.lists]
+    points = asyncio.run(
+        sweep_index(
+            database_url,
+            variants,
+            {"hnsw": args.ef_search, "ivfflat": args.probes},
+            queries=args.queries,
+            concurrency=args.concurrency,
+            progress=_progress,
+        )
+    )
+    table = format_table(points, args.concurrency)
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "sweep-index.txt").write_text(table + "\n")
+        (args.out / "sweep-index.json").write_text(json.dumps(points_as_json(points), indent=2))
+        (args.out / "sweep-index.png").write_bytes(plot_png(points, args.concurrency[-1]))
+        _progress(f"table, JSON and recall-vs-QPS plot written to {args.out}")
+    return EXIT_OK
+
+
+def _register_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sweep", help="parameter sweeps (index)")
+    sweep_sub = p.add_subparsers(dest="sweep_command", required=True)
+    q = sweep_sub.add_parser("index", help="recall@10 vs latency/QPS per ANN index setting")
+    _add_stack_options(q)
+    q.add_argument("--ef-search", type=_ints, default=[10, 20, 40, 80, 160])
+    q.add_argument("--probes", type=_ints, default=[1, 2, 5, 10, 20])
+    q.add_argument("--m", type=_ints, default=[16], help="HNSW m values (comma-separated)")
+    q.add_argument("--ef-construction", type=_ints, default=[64])
+    q.add_argument("--lists", type=_ints, default=[100], help="IVFFlat lists values")
+    q.add_argument("--vector-type", choices=["vector", "halfvec", "both"], default="vector")
+    q.add_argument("--queries", type=int, default=200)
+    q.add_argument("--concurrency", type=_ints, default=[1, 4, 8])
+    q.add_argument("--out", type=Path, help="write the table, JSON and plot here")
+    q.set_defaults(handler=cmd_sweep_index)
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -280,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Other stages (run, compare, comment, ...) register their sub-commands here.
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _register_judging,
+    _register_sweep,
 ]
 
 

@@ -124,11 +124,11 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    # a zombie child of ours counts as gone
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
+    # A child of ours that exited is reaped through its Popen (so that Popen knows);
+    # any other zombie counts as gone.
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().split(") ", 1)[1][:1] != "Z"
@@ -166,10 +166,16 @@ def stop_pid(pid: int | None, name: str, timeout: float = 10.0, group: bool = Tr
     """SIGTERM the process (and its process group), then SIGKILL after ``timeout``."""
     if pid is None:
         return
-    child = _CHILDREN.pop(pid, None)
+    try:
+        _stop(pid, name, timeout, group)
+    finally:
+        child = _CHILDREN.get(pid)
+        if child is not None and child.poll() is not None:
+            del _CHILDREN[pid]
+
+
+def _stop(pid: int, name: str, timeout: float, group: bool) -> None:
     if not pid_alive(pid):
-        if child is not None:
-            child.poll()
         return
 
     def signal_it(sig: int) -> None:
@@ -182,22 +188,14 @@ def stop_pid(pid: int | None, name: str, timeout: float = 10.0, group: bool = Tr
                     pass
             os.kill(pid, sig)
 
-    signal_it(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child is not None and child.poll() is not None:
-            return
-        if not pid_alive(pid):
-            return
-        time.sleep(0.05)
-    signal_it(signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while pid_alive(pid) and time.monotonic() < deadline:
-        if child is not None:
-            child.poll()
-        time.sleep(0.05)
-    if pid_alive(pid):
-        raise StackError(f"{name} (pid {pid}) did not stop")
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        signal_it(sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return
+            time.sleep(0.05)
+    raise StackError(f"{name} (pid {pid}) did not stop")
 
 
 def _raise_nofile() -> None:

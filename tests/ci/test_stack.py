@@ -100,12 +100,14 @@ def test_failed_start_stops_what_was_started(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.process_iter()}
     with pytest.raises(StackError, match="SEARCH_INDEX_MODE='bogus' is invalid"):
         stack.up(settings)
+    ports = {str(settings.pg_port), str(settings.redis_port)}  # others may run servers too
     leftover = [
         p
-        for p in psutil.process_iter(["name", "status"])
+        for p in psutil.process_iter(["name", "status", "cmdline"])
         if p.pid not in before
         and p.info["status"] != psutil.STATUS_ZOMBIE
         and p.info["name"] in ("postgres", "valkey-server")
+        and ports & set(" ".join(p.info["cmdline"] or []).replace(":", " ").split())
     ]
     assert leftover == []
 
