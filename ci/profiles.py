@@ -1,16 +1,17 @@
 """Load profiles of ``perfci run``: which scenarios, how long, how hard. Defined here only.
 
-Durations are for this 2-core machine, each scenario's k6 start-up (~1 s) excluded:
+Wall times on this 2-core machine, stack start and seeding included (measured for test and
+smoke; the others are the sum of their scaled shapes):
 
-=========  =====================================  ==========  =========  ==============
-profile    scenarios                              time scale  corpus     about
-=========  =====================================  ==========  =========  ==============
-test       ramp sse connections arrival vegeta    0.005       5k hash    35 s in total
-smoke      + spike                                0.02        5k hash    under 2 min
-pr         smoke's                                0.1         20k minilm 6 min
-full       pr's + sustained                       1.0         20k minilm 1 h 40 min
-soak       sustained                              1.0         20k minilm 1 h
-=========  =====================================  ==========  =========  ==============
+=========  =====================================  ==========  ==========  ================
+profile    scenarios                              time scale  corpus      wall time
+=========  =====================================  ==========  ==========  ================
+test       ramp sse connections arrival vegeta    0.005       5k hash     ~50 s
+smoke      test's + spike                         0.02        5k hash     ~85 s
+pr         smoke's                                0.1         20k minilm  ~5 min + seeding
+full       pr's + sustained                       1.0         20k minilm  ~1 h 40 min
+soak       sustained                              1.0         20k minilm  ~1 h
+=========  =====================================  ==========  ==========  ================
 """
 
 from __future__ import annotations

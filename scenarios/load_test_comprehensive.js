@@ -1,5 +1,5 @@
 // Every scenario in one file, one after another: `k6 run scenarios/load_test_comprehensive.js`
-// (BASE_URL defaults to http://127.0.0.1:8000; TIME_SCALE=0.01 runs it in about a minute).
+// (BASE_URL defaults to http://127.0.0.1:8000; TIME_SCALE=0.01 runs it in about 90 s).
 // The executors and thresholds come from the single-scenario scripts, so both stay in step.
 import { arrive, options as arrivalOptions } from './arrival_rate.js';
 import { burst, hold, options as connectionOptions } from './connections.js';
