@@ -29,6 +29,7 @@ from service.embed import Embedder, make_embedder
 from service.embed_http import HttpEmbedderConfig
 from service.errors import (
     BadRequest,
+    CorpusMismatch,
     Forbidden,
     NotFound,
     ServiceError,
@@ -382,7 +383,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine: SearchEngine | None = None
         try:
             await db.ensure_schema(create_index=settings.create_index_on_start)
-            await db.check_model(embedder.model_id)
+            try:
+                await db.check_model(embedder.model_id)
+            except CorpusMismatch as exc:
+                # Start anyway so that a re-seed can fix it; searches answer 409 until then.
+                log.warning("%s", exc)
             engine = SearchEngine(
                 db,
                 embedder,

@@ -135,7 +135,12 @@ def local_settings(settings: Settings, k: int, *, with_topic: bool) -> list[str]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await register_vector(conn)
+    try:
+        await register_vector(conn)
+    except ValueError:
+        # A fresh database: the extension comes before the codec that needs its type.
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        await register_vector(conn)
 
 
 _DB_DOWN = (

@@ -33,7 +33,7 @@ class Settings:
     redis_url: str | None = None
     # database
     pool_min_size: int = 2
-    pool_max_size: int = 10
+    pool_max_size: int = 20
     pool_acquire_timeout_s: float = 2.0
     statement_timeout_ms: int = 5000
     index_mode: IndexMode = "hnsw"
