@@ -7,6 +7,7 @@ it would otherwise pull in torch) and passes ``*session.posargs`` through.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nox
@@ -50,6 +51,7 @@ def perf(session: nox.Session) -> None:
     """Run the quick performance profile on the embedded stack, compare with the baseline."""
     install(session)
     out = ROOT / "reports" / "latest"
+    shutil.rmtree(out, ignore_errors=True)
     profile = session.posargs or ["--profile", "smoke"]
     session.run("perfci", "run", *profile, "--out", str(out))
     if (BASELINE / "results.json").exists():
@@ -57,10 +59,10 @@ def perf(session: nox.Session) -> None:
             "perfci",
             "compare",
             str(BASELINE / "results.json"),
-            str(out / "results.json"),
-            "--report",
+            "--candidate",
             str(out),
-            success_codes=[0, 1],
+            "--report",
+            str(out / "comparison"),
         )
     else:
         session.log(f"no baseline in {BASELINE}: run `nox -s baseline` to record one")
@@ -70,7 +72,8 @@ def perf(session: nox.Session) -> None:
 def baseline(session: nox.Session) -> None:
     """Refresh the stored baseline from the current checkout (keeps the previous one)."""
     install(session)
-    session.run("perfci", "baseline", *(session.posargs or ["--profile", "smoke"]))
+    args = session.posargs or ["--profile", "smoke"]
+    session.run("perfci", "baseline", *args, "--out", str(BASELINE))
 
 
 @nox.session(python=PYTHON, default=False)
