@@ -155,11 +155,18 @@ class CachedResult:
 class LRUCache(Generic[V]):
     """Bounded LRU whose entries also expire; ``on_evict`` counts size evictions."""
 
-    def __init__(self, size: int, on_evict: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        on_evict: Callable[[], None] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,  # wall clock: expiries are shared via Redis
+    ) -> None:
         assert size >= 1, f"LRU size must be >= 1, got {size}"
         self.size = size
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._on_evict = on_evict
+        self._clock = clock
 
     def __len__(self) -> int:
         return len(self._data)
@@ -168,7 +175,7 @@ class LRUCache(Generic[V]):
         item = self._data.get(key)
         if item is None:
             return None
-        if item[0] <= (time.time() if now is None else now):
+        if item[0] <= (self._clock() if now is None else now):
             del self._data[key]
             return None
         self._data.move_to_end(key)
