@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import time
@@ -21,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import api
+from service import api, debug, gcstats
 from service.batch import BatchingEmbedder
 from service.cache import SearchCache
 from service.db import Database
@@ -73,22 +74,29 @@ def _state(request: Request) -> tuple[Settings, SearchEngine, Metrics]:
 async def search_get(request: Request) -> Response:
     settings, engine, _ = _state(request)
     query = api.parse_search_params(request.query_params, settings, default_k=10)
-    return await _search(engine, query)
+    return await _search(engine, query, settings.debug_leak_responses)
 
 
 async def search_post(request: Request) -> Response:
     settings, engine, _ = _state(request)
     body = await api.read_json(request, settings.max_body_bytes)
-    return await _search(engine, api.parse_search_body(body, settings))
+    return await _search(
+        engine, api.parse_search_body(body, settings), settings.debug_leak_responses
+    )
 
 
-async def _search(engine: SearchEngine, query: api.SearchQuery) -> Response:
+async def _search(
+    engine: SearchEngine, query: api.SearchQuery, leak_responses: bool = False
+) -> Response:
     start = time.perf_counter()
     result = await engine.search(query)
     took_ms = (time.perf_counter() - start) * 1000
-    return ORJSONResponse(
+    response = ORJSONResponse(
         {"results": [h.as_dict() for h in result.hits], "took_ms": round(took_ms, 3)}
     )
+    if leak_responses:
+        debug.leak(bytes(response.body))
+    return response
 
 
 async def search_stream(request: Request) -> Response | EventStreamResponse:
@@ -220,9 +228,24 @@ async def stats(request: Request) -> Response:
             },
             "index_mode": settings.index_mode,
             "cache": _cache_stats(metrics, snap, engine),
+            "gc": _gc_stats(snap),
             "metrics": snap,
         }
     )
+
+
+def _gc_stats(snap: dict[str, float]) -> dict[str, Any]:
+    """Pauses summed over workers by generation; thresholds and freeze of this worker."""
+    pauses = {}
+    for gen in ("0", "1", "2"):
+        count = _labelled(snap, "search_gc_pause_seconds_count", generation=gen)
+        total = _labelled(snap, "search_gc_pause_seconds_sum", generation=gen)
+        pauses[gen] = {
+            "collections": int(count),
+            "total_ms": round(total * 1000, 3),
+            "mean_ms": round(total * 1000 / count, 4) if count else None,
+        }
+    return {"pauses": pauses, **gcstats.state()}
 
 
 def _labelled(snap: dict[str, float], name: str, **labels: str) -> float:
@@ -280,6 +303,8 @@ ROUTES = [
     Route("/v1/documents/{doc_id}", documents_delete, methods=["DELETE"]),
     Route("/v1/stats", stats, methods=["GET"]),
     Route("/v1/cache/invalidate", cache_invalidate, methods=["POST"]),
+    Route("/v1/debug/tracemalloc/start", debug.tracemalloc_start, methods=["POST"]),
+    Route("/v1/debug/tracemalloc/top", debug.tracemalloc_top, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -372,6 +397,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        gcstats.configure(settings.gc_threshold_values())
+        gc_monitor = gcstats.GcMonitor(
+            lambda gen, seconds: metrics.gc_pause.labels(str(gen)).observe(seconds)
+        )
+        gc_monitor.install()
         embedder = _embedder(settings, metrics)
         try:
             db = await Database.open(settings, metrics)
@@ -398,6 +428,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 stream_cache_max_k=settings.stream_cache_max_k,
             )
             app.state.engine = engine
+            if settings.gc_freeze:
+                # start-up objects live as long as the process: keep them out of every
+                # later full collection (measured: README, "Garbage collection")
+                frozen = gcstats.freeze_startup_objects()
+                log.info("gc.freeze(): %d start-up objects frozen", frozen)
             yield
         finally:
             # reverse order of opening, each bounded in time
@@ -406,6 +441,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await cache.aclose()
             await db.close()
             await embedder.aclose()
+            gc_monitor.uninstall()
+            if settings.gc_freeze:
+                gc.unfreeze()
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ServiceError: _service_error,

@@ -38,6 +38,7 @@ LATENCY_BUCKETS = (
     10.0,
 )
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+GC_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 
 class Metrics:
@@ -191,6 +192,13 @@ class Metrics:
         )
         self.redis_lock = Counter(
             "search_cache_lock_total", "Cross-worker lock outcomes", ["outcome"], registry=reg
+        )
+        self.gc_pause = Histogram(
+            "search_gc_pause_seconds",
+            "Garbage-collection pauses, by generation (gc.callbacks)",
+            ["generation"],
+            buckets=GC_BUCKETS,
+            registry=reg,
         )
         if self.multiprocess:
             # untyped in prometheus_client; the call is its documented use

@@ -86,6 +86,10 @@ class Settings:
     # debug knobs: measured faults for calibration and chaos experiments
     debug_db_delay_ms: int = 0
     debug_request_delay_ms: int = 0
+    debug_leak_responses: bool = False  # keep every search response body: a deliberate leak
+    # garbage collector (service/gcstats.py)
+    gc_freeze: bool = True  # gc.freeze() once start-up is done
+    gc_thresholds: str | None = None  # "700,10,10" -> gc.set_threshold; unset: Python's own
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -263,6 +267,7 @@ class Settings:
             self.batch_max_wait_ms,
             "between 0 and 1000",
         )
+        self.gc_threshold_values()  # raises ConfigError on a bad SEARCH_GC_THRESHOLDS
         if self.embedder == "http":
             _check(
                 bool(self.embed_http_url),
@@ -270,6 +275,18 @@ class Settings:
                 self.embed_http_url,
                 "set when SEARCH_EMBEDDER=http",
             )
+
+    def gc_threshold_values(self) -> tuple[int, int, int] | None:
+        """``SEARCH_GC_THRESHOLDS`` as three integers, or None when unset."""
+        if self.gc_thresholds is None:
+            return None
+        parts = [p.strip() for p in self.gc_thresholds.split(",")]
+        ok = len(parts) == 3 and all(p.isdigit() for p in parts)
+        _check(
+            ok, "SEARCH_GC_THRESHOLDS", self.gc_thresholds, "three integers >= 0, e.g. 700,10,10"
+        )
+        a, b, c = (int(p) for p in parts)
+        return a, b, c
 
     def public(self) -> dict[str, Any]:
         """Settings safe to report (no secrets, no credentials in URLs)."""
