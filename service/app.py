@@ -38,8 +38,10 @@ from service.errors import (
     Unavailable,
 )
 from service.metrics import Metrics
+from service.openapi import build_schema
 from service.search import SearchEngine
 from service.settings import Settings
+from service.shed import LoadShedMiddleware
 from service.stream import EventStreamResponse, sse_event
 
 log = logging.getLogger("service")
@@ -69,6 +71,12 @@ def _state(request: Request) -> tuple[Settings, SearchEngine, Metrics]:
 
 
 # ---------------------------------------------------------------------------- routes
+
+
+async def search(request: Request) -> Response:
+    if request.method == "POST":
+        return await search_post(request)
+    return await search_get(request)
 
 
 async def search_get(request: Request) -> Response:
@@ -188,6 +196,11 @@ async def cache_invalidate(request: Request) -> Response:
     return ORJSONResponse({"generation": generation})
 
 
+async def openapi_schema(request: Request) -> Response:
+    settings, _, _ = _state(request)
+    return ORJSONResponse(build_schema(settings))
+
+
 async def healthz(request: Request) -> Response:
     return ORJSONResponse({"status": "ok"})
 
@@ -221,6 +234,7 @@ async def stats(request: Request) -> Response:
             "embed_texts": metrics.total("search_embed_texts_total", snap),
             "stream_disconnects": metrics.total("search_stream_disconnects_total", snap),
             "pool_acquire_timeouts": metrics.total("search_db_pool_acquire_timeouts_total", snap),
+            "shed": metrics.total("search_shed_requests_total", snap),
             "embedder": {
                 "model_id": engine.embedder.model_id,
                 "loaded": engine.embedder.loaded,
@@ -296,8 +310,8 @@ def _cache_stats(metrics: Metrics, snap: dict[str, float], engine: SearchEngine)
 
 
 ROUTES = [
-    Route("/v1/search", search_get, methods=["GET"]),
-    Route("/v1/search", search_post, methods=["POST"]),
+    # One route for both methods: two routes on a path make a 405's Allow list only one.
+    Route("/v1/search", search, methods=["GET", "POST"]),
     Route("/v1/search/stream", search_stream, methods=["GET"]),
     Route("/v1/documents", documents_post, methods=["POST"]),
     Route("/v1/documents/{doc_id}", documents_delete, methods=["DELETE"]),
@@ -308,6 +322,7 @@ ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
+    Route("/openapi.json", openapi_schema, methods=["GET"]),
 ]
 KNOWN_PATHS = {r.path for r in ROUTES}
 
@@ -453,6 +468,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=handlers)
     app.state.settings = settings
     app.state.metrics = metrics
+    # Added first, so it runs inside MetricsMiddleware: shed requests are counted too.
+    app.add_middleware(
+        LoadShedMiddleware, max_in_flight=settings.max_in_flight, on_shed=metrics.shed.inc
+    )
     app.add_middleware(
         MetricsMiddleware, metrics=metrics, request_delay_ms=settings.debug_request_delay_ms
     )

@@ -193,6 +193,11 @@ class Metrics:
         self.redis_lock = Counter(
             "search_cache_lock_total", "Cross-worker lock outcomes", ["outcome"], registry=reg
         )
+        self.shed = Counter(
+            "search_shed_requests_total",
+            "Search requests refused with 503 by load shedding (SEARCH_MAX_IN_FLIGHT)",
+            registry=reg,
+        )
         self.gc_pause = Histogram(
             "search_gc_pause_seconds",
             "Garbage-collection pauses, by generation (gc.callbacks)",

@@ -83,6 +83,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_documents_per_request: int = 1000
     admin_token: str | None = None
+    max_in_flight: int = 256  # search requests in flight per worker beyond which 503; 0: off
     # debug knobs: measured faults for calibration and chaos experiments
     debug_db_delay_ms: int = 0
     debug_request_delay_ms: int = 0
@@ -167,6 +168,12 @@ class Settings:
         _check(1 <= self.max_k <= 10000, "SEARCH_MAX_K", self.max_k, "between 1 and 10000")
         _check(
             self.stream_batch_size >= 1, "SEARCH_STREAM_BATCH_SIZE", self.stream_batch_size, ">= 1"
+        )
+        _check(
+            0 <= self.max_in_flight <= 100_000,
+            "SEARCH_MAX_IN_FLIGHT",
+            self.max_in_flight,
+            "between 0 (off) and 100000",
         )
         _check(self.embed_threads >= 1, "SEARCH_EMBED_THREADS", self.embed_threads, ">= 1")
         _check(
