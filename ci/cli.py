@@ -355,10 +355,17 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ci.config import load_perf_config
     from ci.profiles import check_scenarios, get_profile
     from ci.run import RunRequest, execute, summary_table
 
     profile = get_profile(args.profile)
+    if args.time_scale is not None:
+        if not 0 < args.time_scale <= 10:
+            raise ConfigError(f"--time-scale {args.time_scale}: expected a value in (0, 10]")
+        profile = dataclasses.replace(profile, time_scale=args.time_scale)
     scenarios = check_scenarios(tuple(args.scenario)) if args.scenario else profile.scenarios
     request = RunRequest(
         profile=profile,
@@ -366,10 +373,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         stack=_stack_settings(args),
         target=args.target,
+        rss_slope_mb_per_10min=load_perf_config(args.config).sla.rss_slope_mb_per_10min,
+        profile_cpu=args.profile_cpu,
+        profile_memory=args.profile_memory,
     )
     outcome = execute(request, _progress)
     print(summary_table(outcome))
     print(f"results: {outcome.run_dir / 'results.json'}")
+    print(f"report: {outcome.run_dir / 'report.html'}")
+    leaking = [s.name for s in outcome.results.scenarios if s.memory and s.memory.leaking]
+    if leaking:
+        print(f"MEMORY: RSS keeps growing in {', '.join(leaking)}", file=sys.stderr)
     if outcome.failed:
         for scenario, t in outcome.failed:
             print(f"FAILED: {scenario}: {t.metric} {t.expression}", file=sys.stderr)
@@ -399,6 +413,18 @@ def _register_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--target", help="URL of a running service: start no stack")
     p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
+    p.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml ([sla])")
+    p.add_argument(
+        "--time-scale", type=float, help="override the profile's TIME_SCALE (1.0 = full length)"
+    )
+    p.add_argument(
+        "--profile-cpu", action="store_true", help="py-spy flame graph + speedscope per worker"
+    )
+    p.add_argument(
+        "--profile-memory",
+        action="store_true",
+        help="tracemalloc growth from warm-up to the end (admin routes; sets SEARCH_ADMIN_TOKEN)",
+    )
     p.set_defaults(handler=cmd_run)
 
     v = sub.add_parser("vegeta-targets", help="vegeta JSON targets from the query log")

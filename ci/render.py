@@ -27,6 +27,7 @@ from ci.compare import (
     metric_values,
     verdict,
 )
+from ci.diagnose import RunDiagnostics
 from ci.errors import RenderError
 from ci.escape import md, md_link, safe_url
 from ci.results import RunMeta, RunResults
@@ -330,17 +331,29 @@ def render_html_report(
     figures = _distribution_plots(comparison, base, candidate)
     figures += _timeseries_plots({"base": base[0], "candidate": candidate[0]}, names)
     values = _comparison_values(comparison, sla_checks, context)
-    return _render("report.html.j2", report="comparison", plots=figures, run=None, **values)
+    return _render(
+        "report.html.j2",
+        report="comparison",
+        plots=figures,
+        run=None,
+        diag=RunDiagnostics(),
+        **values,
+    )
 
 
-def render_run_report(results: RunResults) -> str:
-    """A self-contained HTML report of one run (no comparison), for ``perfci run``."""
+def render_run_report(results: RunResults, diagnostics: RunDiagnostics | None = None) -> str:
+    """A self-contained HTML report of one run (no comparison), for ``perfci run``.
+
+    ``diagnostics`` (ci.diagnose) adds links to the profiles and query plan written beside
+    the report, the allocation sites that grew, and each scenario's top statements.
+    """
     figures = _timeseries_plots({"run": results}, results.scenario_names)
     return _render(
         "report.html.j2",
         report="run",
         plots=figures,
         run=results,
+        diag=diagnostics or RunDiagnostics(),
         headline_text=f"Performance run {results.run.id}",
         meta=[],
         sla=[],

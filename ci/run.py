@@ -8,7 +8,9 @@ sampled; ``/v1/stats`` is read before and after. Everything lands in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,12 +21,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ci import collect, k6, stack, vegeta
+from ci import collect, diagnose, k6, memory, stack, vegeta
+from ci.diagnose import Diagnoser, RunDiagnostics
 from ci.errors import RunError
 from ci.profiles import SCENARIO_SCRIPTS, Profile
 from ci.results import (
     Corpus,
+    MemoryGrowth,
     Resources,
+    ResourceSample,
     RunMeta,
     RunResults,
     ScenarioResult,
@@ -40,6 +45,13 @@ Progress = Callable[[str], None]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FALLBACK_LABEL = "vegeta fallback: vegeta is not installed; same targets and rate through k6"
 WARMUP_QUERIES = 50
+# The RSS trend of a scenario ignores its start: pools fill, allocator arenas grow and
+# caches warm there, which is not a leak. Measured with the hash embedder and caches off,
+# a sound service's RSS rises ~2 MB over the first ~30 s of constant load, then is flat;
+# so: a fifth of the scenario, at least 30 s, at most 5 minutes, never over half of it.
+MEMORY_WARMUP_FRACTION = 0.2
+MEMORY_WARMUP_MIN_S = 30.0
+MEMORY_WARMUP_MAX_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,9 @@ class RunRequest:
     stack: StackSettings
     target: str | None = None
     seed: int = 42
+    rss_slope_mb_per_10min: float = 5.0  # perf.toml [sla]: a process above it is leaking
+    profile_cpu: bool = False  # py-spy flame graph + speedscope per worker and scenario
+    profile_memory: bool = False  # tracemalloc growth from end of warm-up to end of run
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +79,7 @@ class Target:
     service_port: int | None
     database_url: str | None
     corpus: Corpus | None
+    service_env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,7 @@ class RunOutcome:
     results: RunResults
     failed: tuple[tuple[str, ThresholdOutcome], ...]  # (scenario, threshold) that failed
     peak_connections: Mapping[str, int]  # scenario -> peak ESTABLISHED on the service port
+    diagnostics: RunDiagnostics = dataclasses.field(default_factory=RunDiagnostics)
 
 
 def execute(request: RunRequest, progress: Progress) -> RunOutcome:
@@ -85,15 +102,35 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     run_dir.mkdir(parents=True, exist_ok=False)
     progress(f"run {run_id}: profile {request.profile.name}, {', '.join(request.scenarios)}")
     with _target(request, run_dir, progress) as target:
+        diag = Diagnoser(
+            run_dir, target.base_url, target.service_pid, target.database_url,
+            target.service_env, request.profile_cpu, request.profile_memory,
+        )  # fmt: skip
         _warm_up(target, progress)
+        diag.after_warm_up()
         scenarios = []
         peaks: dict[str, int] = {}
         for i, name in enumerate(request.scenarios, start=1):
             progress(f"[{i}/{len(request.scenarios)}] scenario {name}")
-            result, peak = _run_scenario(name, request.profile, target, run_dir, binary, progress)
+            result, peak = _run_scenario(
+                name, request.profile, target, run_dir, binary, progress, diag
+            )
+            result = dataclasses.replace(
+                result, memory=_memory(result.resources.samples, request.rss_slope_mb_per_10min)
+            )
+            if result.memory is not None:
+                m = result.memory
+                progress(
+                    f"  {name}: RSS {m.rss_slope_mb_per_10min:+.2f} MB/10 min "
+                    f"[{m.ci_low:+.2f}, {m.ci_high:+.2f}]: "
+                    f"{'LEAKING' if m.leaking else 'stable'}"
+                )
             scenarios.append(result)
             if peak is not None:
                 peaks[name] = peak
+        diagnostics = diag.finish(str(_stats(target).get("index_mode", "hnsw")))
+        for problem in diagnostics.problems:
+            progress(f"  diagnosis: {problem}")
     commit, ref = collect.git_info(PROJECT_ROOT)
     vegeta_bin = vegeta.find_vegeta()
     results = RunResults(
@@ -118,8 +155,28 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
         scenarios=tuple(scenarios),
     )
     dump_results(results, run_dir / "results.json")
+    from ci.render import render_run_report  # matplotlib loads only when a report is written
+
+    (run_dir / "report.html").write_text(render_run_report(results, diagnostics))
     failed = tuple((s.name, t) for s in results.scenarios for t in s.thresholds if not t.ok)
-    return RunOutcome(run_dir, results, failed, peaks)
+    return RunOutcome(run_dir, results, failed, peaks, diagnostics)
+
+
+def _memory(samples: tuple[ResourceSample, ...], threshold: float) -> MemoryGrowth | None:
+    """The RSS trend of the serving processes after the scenario's warm-up (None: too short).
+
+    With one process (uvicorn --workers 1) the sampler calls it "master"; with several,
+    the master only supervises and the "worker" children serve.
+    """
+    if not samples:
+        return None
+    roles = ("worker",) if any(s.role == "worker" for s in samples) else ("master",)
+    end = max(s.t for s in samples)
+    warmup = min(
+        MEMORY_WARMUP_MAX_S, max(MEMORY_WARMUP_MIN_S, MEMORY_WARMUP_FRACTION * end), 0.5 * end
+    )
+    trends = memory.trends_by_process(samples, threshold, warmup_s=warmup, roles=roles)
+    return memory.memory_growth(trends)
 
 
 # -- the target ----------------------------------------------------------------------------
@@ -132,6 +189,8 @@ def _target(request: RunRequest, run_dir: Path, progress: Progress) -> Iterator[
         return
     profile = request.profile
     env = {**request.stack.service_env, "SEARCH_EMBEDDER": profile.embedder}
+    if request.profile_memory and not diagnose.admin_token(env):
+        env["SEARCH_ADMIN_TOKEN"] = secrets.token_urlsafe(16)  # this run's admin routes only
     settings = request.stack.with_overrides(service_env=env)
     with stack.running_stack(settings, progress) as state:
         seeded = seed_corpus(
@@ -144,6 +203,7 @@ def _target(request: RunRequest, run_dir: Path, progress: Progress) -> Iterator[
             service_port=settings.service_port,
             database_url=state.database_url,
             corpus=Corpus(profile.docs, request.seed, profile.embedder, seeded.corpus_hash),
+            service_env=env,
         )
         progress("stopping the stack")
 
@@ -174,6 +234,7 @@ def _external_target(request: RunRequest, run_dir: Path) -> Target:
         service_port=parts.port if own else None,
         database_url=request.stack.database_url or (state.database_url if own and state else None),
         corpus=None,
+        service_env=dict(state.service_env) if own and state else {},
     )
 
 
@@ -232,6 +293,7 @@ def _run_scenario(
     run_dir: Path,
     binary: Path,
     progress: Progress,
+    diag: Diagnoser | None = None,
 ) -> tuple[ScenarioResult, int | None]:
     env = {
         **profile.k6_env(),
@@ -257,6 +319,8 @@ def _run_scenario(
     for sampler in (processes, database):
         if sampler is not None:
             sampler.start()
+    if diag is not None and vegeta_bin is not None:
+        diag.scenario_started(name, profile.attack_s)
     try:
         if vegeta_bin is not None:
             planned: float | None = profile.attack_s
@@ -267,10 +331,14 @@ def _run_scenario(
         else:
             inv = k6.invocation(SCENARIO_SCRIPTS[name], env, run_dir, name)
             planned = k6.planned_duration(inv, binary)
+            if diag is not None:
+                diag.scenario_started(name, planned)
             k6.run_k6(inv, binary, _Ticker(name, target, planned, progress))
     finally:
         resources = processes.stop() if processes else Resources((), None)
         db_figures = database.stop() if database else None
+        if diag is not None:
+            diag.scenario_stopped(name)
     if database is not None and database.error:
         progress(f"  database sampling failed, figures omitted: {database.error}")
     cache = collect.cache_figures(before, _stats(target)) if before else None
