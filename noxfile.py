@@ -116,3 +116,11 @@ def bench(session: nox.Session) -> None:
         "--benchmark-columns=min,median,iqr,ops,rounds",
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHON, default=False)
+def soak(session: nox.Session) -> None:
+    """One hour of constant load for leaks and drift; `-- --time-scale 0.0833` for 5 minutes."""
+    install(session)
+    out = ROOT / "reports" / "soak"
+    session.run("perfci", "run", "--profile", "soak", "--out", str(out), *session.posargs)
