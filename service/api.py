@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from starlette.requests import Request
@@ -75,6 +76,18 @@ def _topic(value: object, field: str) -> str | None:
     if len(value) > TOPIC_MAX_CHARS or "\x00" in value:
         raise BadRequest(field, f"must be at most {TOPIC_MAX_CHARS} characters, without NUL")
     return value
+
+
+def check_query_string(raw: bytes) -> None:
+    """Refuse a query string that is not UTF-8 once percent-decoded.
+
+    Starlette decodes it with replacement characters, which would turn bad bytes into a
+    search for U+FFFD instead of telling the client.
+    """
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("query string", "is not valid UTF-8", status_code=400) from exc
 
 
 def parse_search_params(

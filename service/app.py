@@ -81,6 +81,7 @@ async def search(request: Request) -> Response:
 
 async def search_get(request: Request) -> Response:
     settings, engine, _ = _state(request)
+    api.check_query_string(request.scope["query_string"])
     query = api.parse_search_params(request.query_params, settings, default_k=10)
     return await _search(engine, query, settings.debug_leak_responses)
 
@@ -109,6 +110,7 @@ async def _search(
 
 async def search_stream(request: Request) -> Response | EventStreamResponse:
     settings, engine, metrics = _state(request)
+    api.check_query_string(request.scope["query_string"])
     query = api.parse_search_params(request.query_params, settings, default_k=100)
     start = time.perf_counter()
     batches = engine.stream(query)

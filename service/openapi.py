@@ -31,7 +31,7 @@ _ERROR = {
 }
 
 _DESCRIPTIONS = {
-    "400": "Malformed JSON or invalid UTF-8",
+    "400": "Malformed JSON, or invalid UTF-8 in the body or query string",
     "401": "No bearer token",
     "403": "Wrong bearer token",
     "404": "Not found",
@@ -136,7 +136,7 @@ def build_schema(settings: Settings) -> dict[str, Any]:
                     "operationId": "searchGet",
                     "summary": "Search with query parameters",
                     "parameters": _search_params(settings, 10),
-                    "responses": {"200": search_ok, **_errors(409, 422, 503)},
+                    "responses": {"200": search_ok, **_errors(400, 409, 422, 503)},
                 },
                 "post": {
                     "operationId": "searchPost",
@@ -158,7 +158,7 @@ def build_schema(settings: Settings) -> dict[str, Any]:
                             "description": "events `results` (batches), then `done` or `error`",
                             "content": {"text/event-stream": {"schema": _SSE_EVENT}},
                         },
-                        **_errors(409, 422, 503),
+                        **_errors(400, 409, 422, 503),
                     },
                 }
             },
