@@ -366,6 +366,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not 0 < args.time_scale <= 10:
             raise ConfigError(f"--time-scale {args.time_scale}: expected a value in (0, 10]")
         profile = dataclasses.replace(profile, time_scale=args.time_scale)
+    if args.embedder is not None:
+        profile = dataclasses.replace(profile, embedder=args.embedder)
     scenarios = check_scenarios(tuple(args.scenario)) if args.scenario else profile.scenarios
     request = RunRequest(
         profile=profile,
@@ -417,6 +419,7 @@ def _register_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--time-scale", type=float, help="override the profile's TIME_SCALE (1.0 = full length)"
     )
+    p.add_argument("--embedder", choices=["minilm", "hash"], help="override the profile's embedder")
     p.add_argument(
         "--profile-cpu", action="store_true", help="py-spy flame graph + speedscope per worker"
     )
