@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from ci import ab as _ab
+from ci import chaos as _chaos
 from ci import stack
 from ci.errors import ConfigError, PerfCIError, StackError
 from ci.settings import StackSettings
@@ -441,6 +442,7 @@ def _register_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 EXTRA_COMMANDS.append(_register_run)
 EXTRA_COMMANDS.append(_ab.register)  # ab, baseline, calibrate (ci/ab.py)
+EXTRA_COMMANDS.append(_chaos.register)  # chaos (ci/chaos.py)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
