@@ -149,6 +149,8 @@ _DB_DOWN = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.InterfaceError,
+    # seen when PostgreSQL restarts under load: a connection the restart broke mid-protocol
+    asyncpg.exceptions.InternalClientError,
 )
 
 
