@@ -257,6 +257,11 @@ def cmd_sweep_index(args: argparse.Namespace) -> int:
             for e in args.ef_construction
         ]
         variants += [IndexVariant("ivfflat", vt, lists=n) for n in args.lists]
+    if args.drop_existing:
+        from ci.sweep import drop_ann_indexes
+
+        dropped = asyncio.run(drop_ann_indexes(database_url))
+        _progress(f"dropped {', '.join(dropped) or 'no index'}; restart the service to rebuild")
     points = asyncio.run(
         sweep_index(
             database_url,
@@ -292,6 +297,11 @@ def _register_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     q.add_argument("--queries", type=int, default=200)
     q.add_argument("--concurrency", type=_ints, default=[1, 4, 8])
     q.add_argument("--out", type=Path, help="write the table, JSON and plot here")
+    q.add_argument(
+        "--drop-existing",
+        action="store_true",
+        help="drop the service's ANN indexes first (the planner must use the swept one)",
+    )
     q.set_defaults(handler=cmd_sweep_index)
 
 

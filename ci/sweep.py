@@ -43,7 +43,12 @@ class IndexVariant:
 
     @property
     def expr(self) -> str:
-        return "(embedding::halfvec(384))" if self.vector_type == "halfvec" else "embedding"
+        # IVFFlat searches l2_normalize(embedding) (equal vectors for unit embeddings) so
+        # that its index and an HNSW one on the same table are never confused by the planner.
+        col = "l2_normalize(embedding)" if self.method == "ivfflat" else "embedding"
+        if self.vector_type == "halfvec":
+            return f"({col}::halfvec(384))"
+        return f"({col}::vector(384))" if self.method == "ivfflat" else f"({col})"
 
     @property
     def param(self) -> str:
@@ -51,14 +56,14 @@ class IndexVariant:
 
     @property
     def op(self) -> str:
-        return "<=>" if self.method == "hnsw" else "<#>"
+        return "<=>"
 
     def ddl(self) -> str:
         if self.method == "hnsw":
             ops = f"{self.vector_type}_cosine_ops"
             with_ = f"m = {self.m}, ef_construction = {self.ef_construction}"
         else:
-            ops = f"{self.vector_type}_ip_ops"
+            ops = f"{self.vector_type}_cosine_ops"
             with_ = f"lists = {self.lists}"
         return (
             f"CREATE INDEX {self.name} ON documents USING {self.method} "
@@ -66,7 +71,10 @@ class IndexVariant:
         )
 
     def query(self) -> str:
-        return f"SELECT id FROM documents ORDER BY {self.expr} {self.op} {self.param} LIMIT {K}"
+        return (
+            "SELECT id, embedding <=> $1::vector AS d FROM documents "
+            f"ORDER BY {self.expr} {self.op} {self.param} LIMIT {K}"
+        )
 
     def knob(self, value: int) -> str:
         if self.method == "hnsw":
@@ -101,23 +109,66 @@ async def _sample_queries(conn: asyncpg.Connection, n: int, seed: int) -> Floats
     return np.asarray(noisy / np.linalg.norm(noisy, axis=1, keepdims=True), dtype=np.float32)
 
 
-async def _exact(conn: asyncpg.Connection, queries: Floats) -> list[set[int]]:
+async def _exact(conn: asyncpg.Connection, queries: Floats) -> list[float]:
+    """The exact K-th nearest distance per query (ties make id sets ambiguous)."""
     truth = []
     for q in queries:
         async with conn.transaction():
             await conn.execute("SET LOCAL enable_indexscan = off")
             rows = await conn.fetch(
-                f"SELECT id FROM documents ORDER BY embedding <=> $1::vector LIMIT {K}", q
+                "SELECT embedding <=> $1::vector AS d FROM documents "
+                f"ORDER BY embedding <=> $1::vector LIMIT {K}",
+                q,
             )
-        truth.append({int(r["id"]) for r in rows})
+        truth.append(float(rows[-1]["d"]))
     return truth
+
+
+async def _check_plan(conn: asyncpg.Connection, variant: IndexVariant, query: Floats) -> None:
+    """Refuse to measure when the planner prefers another index on the same expression."""
+    async with conn.transaction():
+        await conn.execute(variant.knob(10))
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + variant.query(), query))
+    if variant.name not in plan:
+        others = [
+            r["indexname"]
+            for r in await conn.fetch(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'documents' "
+                "AND indexdef ILIKE $1 AND indexname <> $2",
+                f"%USING {variant.method}%",
+                variant.name,
+            )
+        ]
+        await conn.execute(f"DROP INDEX IF EXISTS {variant.name}")
+        raise RunError(
+            f"the planner does not use {variant.name} (other {variant.method} indexes: "
+            f"{', '.join(others) or 'none'}); rerun with --drop-existing to drop them first"
+        )
+
+
+async def drop_ann_indexes(database_url: str) -> list[str]:
+    """Drop the service's HNSW/IVFFlat indexes (the service recreates its own on start)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        names = [
+            r["indexname"]
+            for r in await conn.fetch(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'documents' "
+                "AND (indexdef ILIKE '%USING hnsw%' OR indexdef ILIKE '%USING ivfflat%')"
+            )
+        ]
+        for name in names:
+            await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+        return names
+    finally:
+        await conn.close()
 
 
 async def _run_queries(
     pool: asyncpg.Pool, variant: IndexVariant, value: int, queries: Floats, concurrency: int
-) -> tuple[list[set[int]], list[float], float]:
+) -> tuple[list[list[float]], list[float], float]:
     sql, knob = variant.query(), variant.knob(value)
-    results: list[set[int]] = [set() for _ in queries]
+    results: list[list[float]] = [[] for _ in queries]
     latencies: list[float] = []
     cursor = iter(range(len(queries)))
 
@@ -129,7 +180,7 @@ async def _run_queries(
                     await conn.execute(knob)
                     rows = await conn.fetch(sql, queries[i])
                 latencies.append((time.perf_counter() - start) * 1000)
-                results[i] = {int(r["id"]) for r in rows}
+                results[i] = [float(r["d"]) for r in rows]
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -165,10 +216,11 @@ async def sweep_index(
             await conn.execute(variant.ddl())
             build_s = time.perf_counter() - start
             size = await conn.fetchval("SELECT pg_relation_size($1::regclass)", variant.name)
+            await _check_plan(conn, variant, qs[0])
             try:
                 for value in knob_values[variant.method]:
                     qps: dict[int, float] = {}
-                    found: list[set[int]] = []
+                    found: list[list[float]] = []
                     lat: list[float] = []
                     for c in concurrency:
                         await _run_queries(pool, variant, value, qs[:20], c)  # warm-up
@@ -176,8 +228,14 @@ async def sweep_index(
                         qps[c] = rate
                         if c == concurrency[0]:
                             found, lat = res, latencies
+                    # tie-aware, as ann-benchmarks counts: as close as the exact K-th
                     recall = float(
-                        np.mean([len(f & t) / len(t) for f, t in zip(found, truth, strict=True)])
+                        np.mean(
+                            [
+                                sum(d <= kth + 1e-6 for d in f) / K
+                                for f, kth in zip(found, truth, strict=True)
+                            ]
+                        )
                     )
                     knob = "ef_search" if variant.method == "hnsw" else "probes"
                     points.append(

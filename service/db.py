@@ -76,17 +76,22 @@ class IndexSpec:
 def _expr(settings: Settings) -> tuple[str, str, str, str]:
     """Column expression, parameter cast, distance operator and operator class.
 
-    Each ANN mode searches with its own operator so that the planner can only pick that
-    mode's index when several exist side by side: HNSW and exact use cosine distance
-    ``<=>``; IVFFlat uses negative inner product ``<#>``, which ranks unit vectors (every
-    embedder here L2-normalises) exactly as cosine distance does.
+    Each ANN mode searches its own expression so that the planner can only pick that
+    mode's index when both exist side by side: HNSW and exact use ``embedding``; IVFFlat
+    uses ``l2_normalize(embedding)``, the same vectors for the unit-length embeddings every
+    embedder here produces, hence the same cosine distances and rankings.
     """
-    ip = settings.index_mode == "ivfflat"
-    op = "<#>" if ip else "<=>"
+    col = "l2_normalize(embedding)" if settings.index_mode == "ivfflat" else "embedding"
     if settings.vector_type == "halfvec":
-        ops = "halfvec_ip_ops" if ip else "halfvec_cosine_ops"
-        return f"(embedding::halfvec({DIM}))", f"$1::vector::halfvec({DIM})", op, ops
-    return "embedding", "$1::vector", op, "vector_ip_ops" if ip else "vector_cosine_ops"
+        return (
+            f"({col}::halfvec({DIM}))",
+            f"$1::vector::halfvec({DIM})",
+            "<=>",
+            "halfvec_cosine_ops",
+        )
+    if settings.index_mode == "ivfflat":
+        col = f"{col}::vector({DIM})"  # an index needs the dimensions a function drops
+    return f"({col})", "$1::vector", "<=>", "vector_cosine_ops"
 
 
 def index_spec(settings: Settings) -> IndexSpec:
@@ -100,7 +105,7 @@ def index_spec(settings: Settings) -> IndexSpec:
         )
         return IndexSpec(name, ddl)
     if settings.index_mode == "ivfflat":
-        name = f"documents_ivfflat_ip_{vt}_l{settings.ivfflat_lists}"
+        name = f"documents_ivfflat_norm_{vt}_l{settings.ivfflat_lists}"
         ddl = (
             f"CREATE INDEX IF NOT EXISTS {name} ON documents USING ivfflat ({expr} {ops}) "
             f"WITH (lists = {settings.ivfflat_lists})"
@@ -112,7 +117,7 @@ def index_spec(settings: Settings) -> IndexSpec:
 def search_sql(settings: Settings, *, with_topic: bool) -> str:
     expr, param, op, _ = _expr(settings)
     where = "WHERE topic = $3 " if with_topic else ""
-    score = f"-({expr} <#> {param})" if op == "<#>" else f"1 - ({expr} <=> {param})"
+    score = f"1 - ({expr} {op} {param})"
     return (
         f"SELECT id, title, topic, {score} AS score FROM documents "
         f"{where}ORDER BY {expr} {op} {param} LIMIT $2"

@@ -48,7 +48,8 @@ class Embedder(Protocol):
 # --------------------------------------------------------------------------- hash
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-# Function words carry no topic; hashing them only adds collisions.
+# Function words and generic discourse words ("guide", "explains", "common") carry no
+# topic; with no learned weights, hashing them only pulls every text toward every other.
 _STOPWORDS = frozenset(
     [
         "a",
@@ -80,19 +81,114 @@ _STOPWORDS = frozenset(
         "when",
         "which",
         "with",
+        "than",
+        "that",
+        "more",
+        "many",
+        "much",
+        "most",
+        "some",
+        "any",
+        "all",
+        "about",
+        "into",
+        "over",
+        "s",
+        "t",
+        "article",
+        "explains",
+        "examples",
+        "experts",
+        "expert",
+        "discuss",
+        "discussed",
+        "relates",
+        "relate",
+        "matters",
+        "matter",
+        "people",
+        "ask",
+        "asks",
+        "affects",
+        "affect",
+        "answer",
+        "answers",
+        "involves",
+        "involve",
+        "short",
+        "history",
+        "early",
+        "today",
+        "common",
+        "mistakes",
+        "mistake",
+        "include",
+        "includes",
+        "ignoring",
+        "rushing",
+        "compare",
+        "approaches",
+        "approach",
+        "measure",
+        "effect",
+        "guide",
+        "practical",
+        "everyone",
+        "gets",
+        "get",
+        "wrong",
+        "lessons",
+        "lesson",
+        "understanding",
+        "modern",
+        "ten",
+        "questions",
+        "question",
+        "changed",
+        "change",
+        "beginner",
+        "beginners",
+        "handbook",
+        "notes",
+        "note",
+        "simple",
+        "important",
+        "new",
+        "best",
+        "useful",
+        "careful",
+        "local",
+        "small",
+        "large",
+        "daily",
+        "way",
+        "learn",
+        "tips",
+        "work",
+        "problems",
+        "problem",
     ]
 )
 
 
 @lru_cache(maxsize=200_000)
-def _feature(token: str) -> tuple[int, float]:
-    digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
-    value = int.from_bytes(digest, "little")
-    return value % DIM, 1.0 if (value >> 63) & 1 else -1.0
+def _feature(token: str) -> npt.NDArray[np.float32]:
+    """A dense pseudo-random unit direction per feature, seeded by the feature's hash."""
+    seed = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+    vec = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    vec /= np.linalg.norm(vec)
+    vec.setflags(write=False)
+    return vec
 
 
 def hash_embed(texts: Sequence[str]) -> Vectors:
-    """Feature hashing of unigrams and bigrams with sublinear term frequency."""
+    """Random indexing: the tf-weighted sum of per-feature random directions.
+
+    Features are unigrams and bigrams (sublinear term frequency). Texts that share
+    features get close vectors, and every vector is dense, as sentence embeddings are —
+    sparse one-hot hashing makes short queries near-orthogonal to everything, which ANN
+    indexes handle far worse than real embeddings.
+    """
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for row, text in enumerate(texts):
         tokens = [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
@@ -104,8 +200,7 @@ def hash_embed(texts: Sequence[str]) -> Vectors:
             counts[key] = counts.get(key, 0) + 1
         vec = out[row]
         for tok, n in counts.items():
-            idx, sign = _feature(tok)
-            vec[idx] += sign * (1.0 + np.log(n))
+            vec += _feature(tok) * np.float32(1.0 + np.log(n))
         norm = float(np.linalg.norm(vec))
         if norm > 0:
             vec /= norm
@@ -117,7 +212,7 @@ def hash_embed(texts: Sequence[str]) -> Vectors:
 class HashEmbedder:
     """No model, no I/O: deterministic vectors in microseconds."""
 
-    model_id = "hash-v2-384"
+    model_id = "hash-v4-384"
     loaded = True
 
     def __init__(self, on_call: Callable[[int, float], None] | None = None) -> None:

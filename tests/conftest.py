@@ -20,6 +20,8 @@ from ci.settings import StackSettings
 
 CORPUS_DOCS = 20_000
 CORPUS_SEED = 7
+# pgvector's guidance for IVFFlat: lists = rows / 1000 up to 1M rows
+IVFFLAT_LISTS = CORPUS_DOCS // 1000
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,11 @@ def corpus(servers: Servers) -> SeedResult:
         servers.database_url,
         CORPUS_DOCS,
         CORPUS_SEED,
-        {"SEARCH_EMBEDDER": "hash", "SEARCH_INDEX_MODE": "ivfflat"},
+        {
+            "SEARCH_EMBEDDER": "hash",
+            "SEARCH_INDEX_MODE": "ivfflat",
+            "SEARCH_IVFFLAT_LISTS": str(IVFFLAT_LISTS),
+        },
     )
     return result
 

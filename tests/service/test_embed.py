@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.embed import DIM, MiniLMEmbedder, hash_embed
+from service.embed import DIM, HashEmbedder, MiniLMEmbedder, hash_embed
 from tests.conftest import Servers, ServiceFactory
 
 
@@ -96,7 +96,7 @@ async def test_service_refuses_a_corpus_of_another_model(
     async with httpx.AsyncClient(base_url=svc.url, timeout=30) as client:
         resp = await client.get("/v1/search", params={"q": "telescopes", "k": 3})
         assert resp.status_code == 409
-        assert "was embedded by 'hash-v2-384'" in resp.json()["error"]["message"]
+        assert f"was embedded by '{HashEmbedder.model_id}'" in resp.json()["error"]["message"]
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert "re-seed" in ready.json()["reason"]

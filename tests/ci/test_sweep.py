@@ -1,0 +1,43 @@
+"""`perfci sweep index` on the seeded corpus: recall rises with the search knob."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ci.seed import SeedResult
+from ci.sweep import IndexVariant, format_table, plot_png, sweep_index
+from tests.conftest import Servers
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def test_sweep_index_measures_recall_latency_and_qps(servers: Servers, corpus: SeedResult) -> None:
+    # halfvec variants: their expressions differ from the fixture's own indexes
+    variants = [IndexVariant("ivfflat", "halfvec", lists=20), IndexVariant("hnsw", "halfvec")]
+    points = asyncio.run(
+        sweep_index(
+            servers.database_url,
+            variants,
+            {"hnsw": [10, 40], "ivfflat": [1, 10]},
+            queries=40,
+            concurrency=(1, 2),
+        )
+    )
+    assert [(p.variant, p.value) for p in points] == [
+        ("sweep_ivfflat_halfvec_l20", 1),
+        ("sweep_ivfflat_halfvec_l20", 10),
+        ("sweep_hnsw_halfvec_m16_efc64", 10),
+        ("sweep_hnsw_halfvec_m16_efc64", 40),
+    ]
+    for p in points:
+        assert 0.0 <= p.recall_at_10 <= 1.0
+        assert 0 < p.p50_ms <= p.p99_ms
+        assert set(p.qps) == {1, 2}
+        assert p.build_s > 0
+        assert p.index_mb > 0
+    assert points[1].recall_at_10 > points[0].recall_at_10  # more probes, more recall
+    assert points[3].recall_at_10 >= 0.95
+    assert "recall@10" in format_table(points, (1, 2))
+    assert plot_png(points, 2).startswith(b"\x89PNG")
