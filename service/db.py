@@ -139,6 +139,39 @@ def local_settings(settings: Settings, k: int, *, with_topic: bool) -> list[str]
     return ["SET LOCAL enable_indexscan = off", "SET LOCAL enable_bitmapscan = off"]
 
 
+def session_defaults(settings: Settings) -> dict[str, str]:
+    """The ANN setting a plain search needs, as a connection default (server_settings).
+
+    A search whose SET LOCAL would only restate it then runs as one statement, without
+    BEGIN/SET LOCAL/COMMIT (measured: README, "CPU profile"). Exact mode keeps SET LOCAL:
+    index scans off for a whole session would slow every lookup by id.
+    """
+    if settings.index_mode == "hnsw":
+        return {"hnsw.ef_search": str(settings.hnsw_ef_search)}
+    if settings.index_mode == "ivfflat":
+        return {"ivfflat.probes": str(settings.ivfflat_probes)}
+    return {}
+
+
+def needs_local_settings(settings: Settings, k: int, *, with_topic: bool) -> bool:
+    """False when the session defaults already are what ``local_settings`` would set."""
+    if with_topic or settings.debug_db_delay_ms > 0:
+        return True
+    if settings.index_mode == "hnsw":
+        return k > settings.hnsw_ef_search
+    return settings.index_mode != "ivfflat"
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset: nothing beyond asyncpg's own rollback of an open transaction.
+
+    The service changes session state only with SET LOCAL inside transactions, so the
+    default ``RESET ALL``/``CLOSE ALL``/``UNLISTEN *`` round trip on every release would
+    reset nothing (and ``RESET ALL`` keeps the server_settings, which are startup values).
+    """
+    del conn
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     try:
         await register_vector(conn)
@@ -180,11 +213,13 @@ class Database:
                 max_size=settings.pool_max_size,
                 init=_init_connection,
                 setup=None,
+                reset=_keep_session,
                 command_timeout=max(1.0, settings.statement_timeout_ms / 1000 + 1),
                 server_settings={
                     "statement_timeout": str(settings.statement_timeout_ms),
                     "application_name": "search-service",
                     "jit": "off",
+                    **session_defaults(settings),
                 },
             )
         except (OSError, asyncpg.PostgresError) as exc:
@@ -300,11 +335,18 @@ class Database:
         await self.require_model()
         sql, args = self._args(vector, k, topic)
         mode = self._settings.index_mode
-        async with self.connection() as conn, conn.transaction(readonly=True):
-            await self._prepare(conn, k, topic)
-            start = time.perf_counter()
-            rows = await conn.fetch(sql, *args)
-            self._metrics.db_search_seconds.labels(mode).observe(time.perf_counter() - start)
+        if not needs_local_settings(self._settings, k, with_topic=topic is not None):
+            # one statement, one round trip: the session defaults hold the ANN setting
+            async with self.connection() as conn:
+                start = time.perf_counter()
+                rows = await conn.fetch(sql, *args)
+                self._metrics.db_search_seconds.labels(mode).observe(time.perf_counter() - start)
+        else:
+            async with self.connection() as conn, conn.transaction(readonly=True):
+                await self._prepare(conn, k, topic)
+                start = time.perf_counter()
+                rows = await conn.fetch(sql, *args)
+                self._metrics.db_search_seconds.labels(mode).observe(time.perf_counter() - start)
         self._metrics.db_searches.labels(mode).inc()
         hits = [Hit(r["id"], r["title"], float(r["score"]), r["topic"]) for r in rows]
         if topic is not None and mode == "ivfflat":
