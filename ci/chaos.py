@@ -428,6 +428,7 @@ def exp_postgres(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Pro
                 "every failure a 503 with Retry-After": not not_503,
                 "recovers within 5 s": recover_s <= 5.0,
                 "no leaked connections": backends <= pool_max,
+                "same service process (no restart)": stack.pid_alive(svc.pid),
             },
         )
     finally:
