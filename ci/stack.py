@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -751,6 +751,34 @@ def status(run_dir: Path) -> dict[str, Any]:
         "service_url": state.service_url,
         "components": parts,
     }
+
+
+def loopback_settings(run_dir: Path, **changes: Any) -> StackSettings:
+    """Stack settings on free loopback ports (tests, A/B runs, chaos experiments)."""
+    base = StackSettings(
+        run_dir=run_dir,
+        pg_port=free_port(),
+        redis_port=free_port(),
+        service_port=free_port(),
+    )
+    return replace(base, **changes) if changes else base
+
+
+@contextlib.contextmanager
+def running_servers(settings: StackSettings) -> Iterator[tuple[Component, Component]]:
+    """PostgreSQL and Valkey (no service) for the block; both stopped by PID after it."""
+    pg, data = start_postgres(settings)
+    try:
+        valkey = start_valkey(settings)
+    except BaseException:
+        stop_postgres(pg, data)
+        raise
+    try:
+        yield pg, valkey
+    finally:
+        with contextlib.suppress(StackError):
+            stop_pid(valkey.pid, "valkey")
+        stop_postgres(pg, data)
 
 
 @contextlib.contextmanager

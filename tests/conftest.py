@@ -36,24 +36,9 @@ class Servers:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """PostgreSQL 18 + pgvector and Valkey for the whole test session."""
     run_dir = tmp_path_factory.mktemp("stack")
-    settings = StackSettings(
-        run_dir=run_dir,
-        pg_port=stack.free_port(),
-        redis_port=stack.free_port(),
-        service_port=stack.free_port(),
-    )
-    pg, data = stack.start_postgres(settings)
-    try:
-        valkey = stack.start_valkey(settings)
-    except BaseException:
-        stack.stop_postgres(pg, data)
-        raise
-    try:
+    settings = stack.loopback_settings(run_dir)
+    with stack.running_servers(settings) as (pg, valkey):
         yield Servers(settings, pg.url, valkey.url, run_dir)
-    finally:
-        with contextlib.suppress(Exception):
-            stack.stop_pid(valkey.pid, "valkey")
-        stack.stop_postgres(pg, data)
 
 
 @pytest.fixture(scope="session")

@@ -56,19 +56,7 @@ class CacheValkey:
 def cache_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheStack]:
     """PostgreSQL + Valkey on free ports with a 2000-document corpus (hash embedder)."""
     run_dir = tmp_path_factory.mktemp("cache-stack")
-    settings = StackSettings(
-        run_dir=run_dir,
-        pg_port=stack.free_port(),
-        redis_port=stack.free_port(),
-        service_port=stack.free_port(),
-    )
-    pg, data = stack.start_postgres(settings)
-    try:
-        valkey = stack.start_valkey(settings)
-    except BaseException:
-        stack.stop_postgres(pg, data)
-        raise
-    try:
+    with stack.running_servers(stack.loopback_settings(run_dir)) as (pg, valkey):
         seed_corpus(
             run_dir,
             pg.url,
@@ -77,10 +65,6 @@ def cache_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheStack
             service_env={"SEARCH_EMBEDDER": "hash", "REDIS_URL": valkey.url},
         )
         yield CacheStack(run_dir, pg.url, valkey.url)
-    finally:
-        with contextlib.suppress(Exception):
-            stop_reaped(valkey.pid or 0, "valkey")
-        stack.stop_postgres(pg, data)
 
 
 ValkeyFactory = Callable[[int | None], CacheValkey]
