@@ -125,6 +125,17 @@ def generate_query_log(seed: int, distinct: int = 2000, zipf_s: float = 1.1) -> 
     }
 
 
+def embedding_cache_dir() -> Path:
+    """Shared by every run dir (A/B runs each get a fresh one): ``PERFCI_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/perfci/embeddings`` or ``~/.cache/perfci/embeddings``. Files are keyed
+    by corpus hash and model id, so sharing them is safe."""
+    explicit = os.environ.get("PERFCI_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "perfci" / "embeddings"
+
+
 def write_corpus(run_dir: Path, docs: int, seed: int) -> tuple[Path, str]:
     corpus_dir = run_dir / "corpus"
     corpus_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +179,7 @@ def seed_corpus(
         "--corpus",
         str(corpus_path),
         "--cache-dir",
-        str(run_dir / "embeddings"),
+        str(embedding_cache_dir()),
     ]
     if force:
         cmd.append("--force")
