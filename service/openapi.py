@@ -238,6 +238,68 @@ def build_schema(settings: Settings) -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/debug/tracemalloc/start": {
+                "post": {
+                    "operationId": "tracemallocStart",
+                    "summary": "Admin: start tracemalloc in this worker and take a baseline",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": {
+                            "description": "tracing",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["pid", "tracing", "traced_kb"],
+                                    "properties": {
+                                        "pid": {"type": "integer"},
+                                        "tracing": {"type": "boolean"},
+                                        "traced_kb": {"type": "integer"},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(401, 403, 404),
+                    },
+                }
+            },
+            "/v1/debug/tracemalloc/top": {
+                "get": {
+                    "operationId": "tracemallocTop",
+                    "summary": "Admin: top allocation sites; compare=1 ranks growth since start",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                        {
+                            "name": "compare",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["0", "1", "true", "yes"]},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "allocation sites of the worker that answered",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["pid", "compare", "traced_kb", "sites"],
+                                    "properties": {
+                                        "pid": {"type": "integer"},
+                                        "compare": {"type": "boolean"},
+                                        "traced_kb": {"type": "integer"},
+                                        "peak_kb": {"type": "integer"},
+                                        "sites": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(401, 403, 404, 422),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "operationId": "healthz",
