@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -275,7 +276,11 @@ def run_config(name: str, env: dict[str, str], s: BenchSettings) -> ConfigResult
             measure(state.service_url, seeded.query_log_path, s, run_dir.name)
         )
     finally:
-        stack.down(run_dir)
+        stopped = stack.down(run_dir)
+    # Everything is stopped: drop the data (PostgreSQL's lives outside run_dir as root).
+    if stopped is not None and stopped.pg_data_dir:
+        shutil.rmtree(Path(stopped.pg_data_dir).parent, ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
     return ConfigResult(name, env, replay, burst)
 
 
