@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -247,6 +248,9 @@ class ChaosStack:
         with contextlib.suppress(Exception):
             stack.stop_pid(self.valkey.pid, "valkey")
         stack.stop_postgres(self.pg, self.pg_data)
+        # the data folder of this run's own PostgreSQL (under /var/tmp as root): ~250 MB
+        if not stack.pid_alive(self.pg.pid):
+            shutil.rmtree(self.pg_data.parent, ignore_errors=True)
 
 
 @contextlib.contextmanager
