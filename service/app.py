@@ -447,7 +447,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.engine = engine
             if settings.gc_freeze:
                 # start-up objects live as long as the process: keep them out of every
-                # later full collection (measured: README, "Garbage collection")
+                # later full collection (measured: docs/profiling.md)
                 frozen = gcstats.freeze_startup_objects()
                 log.info("gc.freeze(): %d start-up objects frozen", frozen)
             yield

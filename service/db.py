@@ -143,7 +143,7 @@ def session_defaults(settings: Settings) -> dict[str, str]:
     """The ANN setting a plain search needs, as a connection default (server_settings).
 
     A search whose SET LOCAL would only restate it then runs as one statement, without
-    BEGIN/SET LOCAL/COMMIT (measured: README, "CPU profile"). Exact mode keeps SET LOCAL:
+    BEGIN/SET LOCAL/COMMIT (measured: docs/profiling.md). Exact mode keeps SET LOCAL:
     index scans off for a whole session would slow every lookup by id.
     """
     if settings.index_mode == "hnsw":
