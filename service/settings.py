@@ -83,7 +83,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_documents_per_request: int = 1000
     admin_token: str | None = None
-    max_in_flight: int = 256  # search requests in flight per worker beyond which 503; 0: off
+    max_in_flight: int = 512  # search requests in flight per worker beyond which 503; 0: off
     # debug knobs: measured faults for calibration and chaos experiments
     debug_db_delay_ms: int = 0
     debug_request_delay_ms: int = 0
