@@ -37,7 +37,8 @@ def test_sweep_index_measures_recall_latency_and_qps(servers: Servers, corpus: S
         assert set(p.qps) == {1, 2}
         assert p.build_s > 0
         assert p.index_mb > 0
-    assert points[1].recall_at_10 > points[0].recall_at_10  # more probes, more recall
+    assert points[1].recall_at_10 >= points[0].recall_at_10  # more probes, no less recall
+    assert points[1].recall_at_10 >= 0.95
     assert points[3].recall_at_10 >= 0.95
     assert "recall@10" in format_table(points, (1, 2))
     assert plot_png(points, 2).startswith(b"\x89PNG")
