@@ -419,6 +419,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             lambda gen, seconds: metrics.gc_pause.labels(str(gen)).observe(seconds)
         )
         gc_monitor.install()
+        gc_flusher = asyncio.create_task(gc_monitor.flush_every(1.0), name="gc-pauses")
         embedder = _embedder(settings, metrics)
         try:
             db = await Database.open(settings, metrics)
@@ -458,6 +459,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await cache.aclose()
             await db.close()
             await embedder.aclose()
+            gc_flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gc_flusher
             gc_monitor.uninstall()
             if settings.gc_freeze:
                 gc.unfreeze()

@@ -9,6 +9,7 @@ permanent generation, so later full collections no longer walk them. ``SEARCH_GC
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import Callable
@@ -16,19 +17,41 @@ from typing import Any
 
 
 class GcMonitor:
-    """Times every collection; ``observe(generation, seconds)`` receives each pause."""
+    """Times every collection; ``flush()`` hands the pauses to ``observe(generation, s)``.
+
+    The callback only appends to a list: a collection can start anywhere, including inside
+    prometheus_client while it holds its (non-reentrant) multiprocess lock, so observing a
+    metric from the callback itself deadlocks the worker (seen under load). The lifespan
+    flushes once a second.
+    """
 
     def __init__(self, observe: Callable[[int, float], None]) -> None:
         self._observe = observe
         self._start = 0.0
         self._installed = False
+        self._pending: list[tuple[int, float]] = []
 
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._start = time.perf_counter()
         elif self._start:
-            self._observe(int(info.get("generation", 0)), time.perf_counter() - self._start)
+            self._pending.append(
+                (int(info.get("generation", 0)), time.perf_counter() - self._start)
+            )
             self._start = 0.0
+
+    def flush(self) -> int:
+        """Observe the pauses recorded since the last flush; return how many."""
+        pending, self._pending = self._pending, []
+        for generation, seconds in pending:
+            self._observe(generation, seconds)
+        return len(pending)
+
+    async def flush_every(self, interval_s: float) -> None:
+        """Flush forever (a task of the lifespan, cancelled at shutdown)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.flush()
 
     def install(self) -> None:
         if not self._installed:

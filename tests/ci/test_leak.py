@@ -1,16 +1,15 @@
 """Leak detection end to end: the runner's RSS trend flags a leaking service, not a sound one.
 
-Two stacks run side by side (free ports, hash embedder, 2k documents, caches off so every
+Two stacks run one after the other (free ports, hash embedder, 2k documents, caches off so every
 request allocates its answer); one service keeps every response body
 (``SEARCH_DEBUG_LEAK_RESPONSES``). Every query asks for k=100 (~10 KB per answer), so the
-leak grows RSS by several MB within the 60-second constant-rate attack.
+leak grows RSS by several MB within the 50-second constant-rate attack.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ PROFILE = dataclasses.replace(
     scenarios=("vegeta",),  # constant arrival rate (k6 when vegeta is missing)
     vu_scale=1.0,
     rate=40,
-    attack_s=60,
+    attack_s=50,
     docs=2000,
 )
 CACHES_OFF = {
@@ -62,18 +61,18 @@ def _run(tmp: Path, leak: bool) -> RunOutcome:
 
 @pytest.mark.stack
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(200)
 def test_the_leaking_service_is_flagged_and_the_sound_one_is_not(tmp_path: Path) -> None:
-    with ThreadPoolExecutor(2) as pool:
-        leaky_f = pool.submit(_run, tmp_path / "leaky", True)
-        sound_f = pool.submit(_run, tmp_path / "sound", False)
-        leaky, sound = leaky_f.result(), sound_f.result()
+    # one after the other: two stacks at once on 2 shared cores have stalled searches
+    # for 30 s (an unexplained hang, seen with and without this issue's changes)
+    leaky = _run(tmp_path / "leaky", True)
+    sound = _run(tmp_path / "sound", False)
 
     for outcome in (leaky, sound):
         results = load_results(outcome.run_dir / "results.json")  # the schema holds memory
         (scenario,) = results.scenarios
         assert scenario.error_rate == 0.0
-        assert scenario.memory is not None, "60 s of samples must give a trend"
+        assert scenario.memory is not None, "50 s of samples must give a trend"
         report = (outcome.run_dir / "report.html").read_text()
         assert "RSS over time" in report
         assert "RSS trend" in report
