@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,11 @@ def test_profiles_plan_and_allocations_are_written_and_linked(tmp_path: Path) ->
         profile, profile.scenarios, tmp_path / "reports", settings,
         profile_cpu=True, profile_memory=True,
     )  # fmt: skip
-    outcome = execute(request, lambda _m: None)
+    try:
+        outcome = execute(request, lambda _m: None)
+    finally:
+        # as root PostgreSQL's data lives under /var/tmp (~250 MB a stack): drop it
+        shutil.rmtree(stack._pg_home(settings.run_dir), ignore_errors=True)
     run_dir = outcome.run_dir
     diag = outcome.diagnostics
     assert diag.problems == ()

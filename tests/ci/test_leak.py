@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,15 @@ def _run(tmp: Path, leak: bool) -> RunOutcome:
         service_port=stack.free_port(),
         service_env=env,
     )
+    try:
+        return _measure(settings, tmp)
+    finally:
+        # as root PostgreSQL's data lives under /var/tmp (~250 MB a stack): drop it
+        shutil.rmtree(stack._pg_home(settings.run_dir), ignore_errors=True)
+
+
+def _measure(settings: StackSettings, tmp: Path) -> RunOutcome:
+    env = dict(settings.service_env)
     with stack.running_stack(settings) as state:
         seeded = seed_corpus(settings.run_dir, state.database_url, PROFILE.docs, 42, env)
         log = json.loads(seeded.query_log_path.read_text())
