@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -30,7 +31,9 @@ from service.embed import DIM, HashEmbedder, MiniLMEmbedder, Vectors, hash_embed
 from service.errors import ServiceError
 from service.settings import Settings
 
-EMBED_BATCH = 64
+# Small batches: padding to the longest text costs more than batching saves for
+# ~100-token documents (measured: 19 ms/doc at batch 1, 24 ms/doc at 64, 2 threads).
+EMBED_BATCH = 8
 
 
 def read_corpus(path: Path) -> tuple[list[tuple[str, str, str]], str]:
@@ -65,13 +68,14 @@ def embed_corpus(
     if settings.embedder == "hash":
         vectors = hash_embed(texts)
     elif settings.embedder == "minilm":
-        embedder = MiniLMEmbedder(threads=max(1, settings.embed_threads))
+        # bulk loading owns the machine: every core, whatever the service's setting
+        embedder = MiniLMEmbedder(threads=max(os.cpu_count() or 1, settings.embed_threads))
         parts = []
         start = time.monotonic()
         for i in range(0, len(texts), EMBED_BATCH):
             parts.append(embedder.embed_sync(texts[i : i + EMBED_BATCH]))
             done = min(i + EMBED_BATCH, len(texts))
-            if (i // EMBED_BATCH) % 20 == 0 or done == len(texts):
+            if (i // EMBED_BATCH) % 100 == 0 or done == len(texts):
                 rate = done / max(time.monotonic() - start, 1e-6)
                 eta = (len(texts) - done) / max(rate, 1e-6)
                 print(
