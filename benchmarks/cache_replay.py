@@ -58,6 +58,7 @@ class BenchSettings:
     embedder: str = "hash"
     seed: int = 42
     lock: bool = False
+    matrix: bool = False
     burst_queries: int = 50
     burst_copies: int = 40
 
@@ -116,6 +117,16 @@ def configurations(s: BenchSettings) -> list[tuple[str, dict[str, str]]]:
         return [
             ("lock on", {**base, "SEARCH_REDIS_LOCK_ENABLED": "1"}),
             ("lock off", {**base, "SEARCH_REDIS_LOCK_ENABLED": "0"}),
+        ]
+    if s.matrix:  # every optimisation on, then each one switched off alone
+        return [
+            ("all on", base),
+            ("result cache off", {**base, "SEARCH_CACHE_ENABLED": "0"}),
+            ("L1 off", {**base, "SEARCH_L1_ENABLED": "0"}),
+            ("coalescing off", {**base, "SEARCH_COALESCE_ENABLED": "0"}),
+            ("batching off", {**base, "SEARCH_BATCH_ENABLED": "0"}),
+            ("embedding cache off", {**base, "SEARCH_EMBED_CACHE_ENABLED": "0"}),
+            ("ANN off (exact scan)", {**base, "SEARCH_INDEX_MODE": "exact"}),
         ]
     return [
         ("cache on", {**base, "SEARCH_CACHE_ENABLED": "1"}),
@@ -347,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--embedder", choices=("hash", "minilm"), default="hash")
     p.add_argument("--seed", type=int, default=42, help="corpus and sampling seed")
     p.add_argument("--lock", action="store_true", help="compare lock off/on (+ a cold burst)")
+    p.add_argument(
+        "--matrix", action="store_true", help="all optimisations on, then each one off alone"
+    )
     p.add_argument("--json", type=Path, help="write the figures here")
     args = p.parse_args(argv)
     try:
@@ -359,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             embedder=args.embedder,
             seed=args.seed,
             lock=args.lock,
+            matrix=args.matrix,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
