@@ -52,6 +52,9 @@ WARMUP_QUERIES = 50
 MEMORY_WARMUP_FRACTION = 0.2
 MEMORY_WARMUP_MIN_S = 30.0
 MEMORY_WARMUP_MAX_S = 300.0
+# A trend over less than this after warm-up is filling caches and arenas, not a verdict:
+# such scenarios (every smoke scenario) get no memory figure rather than a false alarm.
+MEMORY_MIN_WINDOW_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,8 @@ def _memory(samples: tuple[ResourceSample, ...], threshold: float) -> MemoryGrow
     warmup = min(
         MEMORY_WARMUP_MAX_S, max(MEMORY_WARMUP_MIN_S, MEMORY_WARMUP_FRACTION * end), 0.5 * end
     )
+    if end - warmup < MEMORY_MIN_WINDOW_S:
+        return None
     trends = memory.trends_by_process(samples, threshold, warmup_s=warmup, roles=roles)
     return memory.memory_growth(trends)
 
