@@ -40,7 +40,7 @@ class Settings:
     vector_type: VectorType = "vector"
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
-    hnsw_ef_search: int = 40
+    hnsw_ef_search: int = 80
     ivfflat_lists: int = 100
     ivfflat_probes: int = 10
     create_index_on_start: bool = True
