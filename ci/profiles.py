@@ -52,6 +52,10 @@ class Profile:
     rate: float  # RATE: arrival rate and vegeta attack rate, per second
     attack_s: float  # ATTACK_S: vegeta attack duration (not time-scaled)
     write_fraction: float = 0.02  # WRITE_FRACTION: iterations that ingest + delete
+    # Memory verdicts need this many seconds of samples after warm-up: over shorter windows
+    # the caches (L1 up to 10,000 entries, pools) are still filling, which is bounded growth,
+    # not a leak. Only the soak (and the leak test) run that long.
+    memory_window_s: float = 300.0
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.scenarios if s not in SCENARIO_SCRIPTS]

@@ -52,9 +52,6 @@ WARMUP_QUERIES = 50
 MEMORY_WARMUP_FRACTION = 0.2
 MEMORY_WARMUP_MIN_S = 30.0
 MEMORY_WARMUP_MAX_S = 300.0
-# A trend over less than this after warm-up is filling caches and arenas, not a verdict:
-# such scenarios (every smoke scenario) get no memory figure rather than a false alarm.
-MEMORY_MIN_WINDOW_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +116,12 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
                 name, request.profile, target, run_dir, binary, progress, diag
             )
             result = dataclasses.replace(
-                result, memory=_memory(result.resources.samples, request.rss_slope_mb_per_10min)
+                result,
+                memory=_memory(
+                    result.resources.samples,
+                    request.rss_slope_mb_per_10min,
+                    request.profile.memory_window_s,
+                ),
             )
             if result.memory is not None:
                 m = result.memory
@@ -165,7 +167,9 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     return RunOutcome(run_dir, results, failed, peaks, diagnostics)
 
 
-def _memory(samples: tuple[ResourceSample, ...], threshold: float) -> MemoryGrowth | None:
+def _memory(
+    samples: tuple[ResourceSample, ...], threshold: float, min_window_s: float
+) -> MemoryGrowth | None:
     """The RSS trend of the serving processes after the scenario's warm-up (None: too short).
 
     With one process (uvicorn --workers 1) the sampler calls it "master"; with several,
@@ -178,7 +182,7 @@ def _memory(samples: tuple[ResourceSample, ...], threshold: float) -> MemoryGrow
     warmup = min(
         MEMORY_WARMUP_MAX_S, max(MEMORY_WARMUP_MIN_S, MEMORY_WARMUP_FRACTION * end), 0.5 * end
     )
-    if end - warmup < MEMORY_MIN_WINDOW_S:
+    if end - warmup < min_window_s:
         return None
     trends = memory.trends_by_process(samples, threshold, warmup_s=warmup, roles=roles)
     return memory.memory_growth(trends)

@@ -30,6 +30,7 @@ PROFILE = dataclasses.replace(
     rate=40,
     attack_s=50,
     docs=2000,
+    memory_window_s=20.0,  # a debug leak is steep enough to judge from 25 s of samples
 )
 CACHES_OFF = {
     "SEARCH_EMBEDDER": "hash",
