@@ -94,7 +94,8 @@ def subprocess_runner(spec: RunSpec) -> Path:
     env.update(spec.env)
     env["PYTHONPATH"] = str(spec.checkout)  # the revision's ci/ and service/, not ours
     cmd = [sys.executable, "-m", "ci.cli", "run", "--profile", spec.profile]
-    cmd += ["--out", str(spec.out_dir)]
+    # absolute: the run's working directory is the revision's worktree, not ours
+    cmd += ["--out", str(spec.out_dir.resolve())]
     with open(log, "wb") as fh:
         # A session of its own: Ctrl-C reaches us only, and we stop the run in order below.
         proc = subprocess.Popen(
