@@ -535,52 +535,23 @@ def service_readiness(url: str) -> tuple[bool, str]:
 
 
 def service_command(settings: StackSettings) -> list[str]:
+    common = [
+        *["--host", settings.host, "--port", str(settings.service_port)],
+        *["--workers", str(settings.workers), "--loop", "uvloop", "--backlog", "4096"],
+    ]
     if settings.server == "granian":
         if shutil.which("granian") is None and not _module_available("granian"):
             raise StackError("server=granian but granian is not installed (pip install granian)")
         return [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            settings.host,
-            "--port",
-            str(settings.service_port),
-            "--workers",
-            str(settings.workers),
-            "--loop",
-            "uvloop",
-            "--backlog",
-            "4096",
-            "--no-ws",
-            "service.app:create_app",
+            *[sys.executable, "-m", "granian", "--interface", "asgi", "--factory"],
+            *common,
+            *["--no-ws", "service.app:create_app"],
         ]
     return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "service.app:create_app",
-        "--factory",
-        "--host",
-        settings.host,
-        "--port",
-        str(settings.service_port),
-        "--workers",
-        str(settings.workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--backlog",
-        "4096",
-        "--timeout-keep-alive",
-        "30",
-        "--log-level",
-        "warning",
+        *[sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"],
+        *common,
+        *["--http", "httptools", "--no-access-log", "--timeout-keep-alive", "30"],
+        *["--log-level", "warning"],
     ]
 
 

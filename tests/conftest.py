@@ -66,39 +66,6 @@ def corpus(servers: Servers) -> SeedResult:
 
 
 @dataclass(frozen=True)
-class MiniLMCorpus:
-    database_url: str
-    seed: SeedResult
-
-
-@pytest.fixture(scope="session")
-def minilm_corpus(servers: Servers) -> MiniLMCorpus:
-    """The 20k corpus embedded by MiniLM in a database of its own, with both ANN indexes."""
-    import asyncio
-
-    import asyncpg
-
-    async def create() -> None:
-        conn = await asyncpg.connect(servers.database_url)
-        try:
-            await conn.execute("DROP DATABASE IF EXISTS recall_minilm")
-            await conn.execute("CREATE DATABASE recall_minilm")
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    url = servers.database_url.rsplit("/", 1)[0] + "/recall_minilm"
-    env = {"SEARCH_EMBEDDER": "minilm", "SEARCH_EMBED_THREADS": "2"}
-    result = seed_corpus(
-        servers.run_dir, url, CORPUS_DOCS, CORPUS_SEED, {**env, "SEARCH_INDEX_MODE": "hnsw"}
-    )
-    seed_corpus(
-        servers.run_dir, url, CORPUS_DOCS, CORPUS_SEED, {**env, "SEARCH_INDEX_MODE": "ivfflat"}
-    )
-    return MiniLMCorpus(url, result)
-
-
-@dataclass(frozen=True)
 class RunningService:
     url: str
     pid: int
@@ -117,14 +84,7 @@ def service_factory(servers: Servers) -> Iterator[ServiceFactory]:
         service_env = {"SEARCH_EMBEDDER": "hash", **{k.upper(): v for k, v in env.items()}}
         run_dir = servers.run_dir / f"service-{len(started)}"
         run_dir.mkdir()
-        settings = StackSettings(
-            run_dir=run_dir,
-            pg_port=stack.free_port(),
-            redis_port=stack.free_port(),
-            service_port=stack.free_port(),
-            workers=workers,
-            service_env=service_env,
-        )
+        settings = stack.loopback_settings(run_dir, workers=workers, service_env=service_env)
         comp = stack.start_service(
             settings, database_url or servers.database_url, servers.redis_url
         )

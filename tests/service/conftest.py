@@ -105,14 +105,7 @@ def cache_service_factory(cache_stack: CacheStack) -> Iterator[ServiceFactory]:
         service_env = {"SEARCH_EMBEDDER": "hash", "SEARCH_POOL_MIN_SIZE": "1", **env}
         run_dir = cache_stack.run_dir / f"service-{len(started)}-{time.monotonic_ns()}"
         run_dir.mkdir()
-        settings = StackSettings(
-            run_dir=run_dir,
-            pg_port=stack.free_port(),
-            redis_port=stack.free_port(),
-            service_port=stack.free_port(),
-            workers=workers,
-            service_env=service_env,
-        )
+        settings = stack.loopback_settings(run_dir, workers=workers, service_env=service_env)
         comp = stack.start_service(
             settings, cache_stack.database_url, redis_url or cache_stack.redis_url
         )
