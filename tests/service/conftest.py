@@ -90,7 +90,7 @@ def cache_valkey_factory(cache_stack: CacheStack) -> Iterator[ValkeyFactory]:
     yield start
     for pid in started:
         with contextlib.suppress(Exception):
-            stop_reaped(pid, "valkey")
+            stack.stop_pid(pid, "valkey")
 
 
 ServiceFactory = Callable[..., CacheService]
@@ -116,22 +116,9 @@ def cache_service_factory(cache_stack: CacheStack) -> Iterator[ServiceFactory]:
     yield start
     for pid in started:
         with contextlib.suppress(Exception):
-            stop_reaped(pid, "service")
+            stack.stop_pid(pid, "service")
 
 
 def stop_service(service: CacheService) -> None:
     """Stop a service early (frees its workers for the tests that follow)."""
-    stop_reaped(service.pid, "service")
-
-
-def stop_reaped(pid: int, name: str) -> None:
-    """``stack.stop_pid``, then let the Popen object see the exit.
-
-    ``stack.pid_alive`` reaps the child with ``os.waitpid``, so the Popen never learns
-    its return code and warns "still running" when collected; polling once more after
-    the stop sets it (ECHILD counts as exited).
-    """
-    child = stack._CHILDREN.get(pid)  # the stack keeps its Popen objects here
-    stack.stop_pid(pid, name)
-    if child is not None:
-        child.poll()
+    stack.stop_pid(service.pid, "service")

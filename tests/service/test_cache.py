@@ -10,23 +10,17 @@ import asyncpg
 import httpx
 import pytest
 
+from ci import stack
 from tests.service.conftest import (
     CacheStack,
     ServiceFactory,
     ValkeyFactory,
-    stop_reaped,
     stop_service,
 )
 
 pytestmark = [
     pytest.mark.stack,
     pytest.mark.timeout(60),
-    # A Popen of ci.stack is collected un-reaped now and then (reported to the stack's
-    # owner); that is the stack's bookkeeping, not the behaviour under test here.
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <function Popen.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
 ]
 
 
@@ -204,7 +198,7 @@ async def test_valkey_outage_keeps_answering_and_the_cache_returns(
             for _ in range(3):
                 assert (await client.get("/v1/search", params=params)).status_code == 200
             assert svc.stats()["cache"]["hits"]["redis"] >= 2
-            stop_reaped(valkey.pid, "valkey")
+            stack.stop_pid(valkey.pid, "valkey")
             down = [await client.get("/v1/search", params=params) for _ in range(40)]
             during = svc.stats()
             cache_valkey_factory(valkey.settings.redis_port)  # back, empty, same port
