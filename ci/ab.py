@@ -279,6 +279,13 @@ def calibration_report(rounds: Sequence[CalibrationRound], slowdown_ms: int) -> 
                 for m in scenario.metrics:
                     key = f"{scenario.name}/{m.metric}"
                     metrics.setdefault(key, {"aa": [], "slowed": []})[side].append(m.status)
+    aa_all = [st for sides in metrics.values() for st in sides["aa"]]
+    slowed_median = [
+        st
+        for key, sides in metrics.items()
+        if key.endswith("/latency_p50")
+        for st in sides["slowed"]
+    ]
     aa_status = [verdict(r.aa.comparison, ()).status for r in rounds]
     slowed_status = [verdict(r.slowed.comparison, ()).status for r in rounds]
     return {
@@ -290,6 +297,14 @@ def calibration_report(rounds: Sequence[CalibrationRound], slowdown_ms: int) -> 
         "slowed_verdicts": slowed_status,
         "false_alarms": sum(s == "fail" for s in aa_status),
         "detections": sum(s == "fail" for s in slowed_status),
+        # Per metric comparison: how many A/A comparisons alarmed (fail or warn), and how
+        # many slowed medians (latency_p50 of each scenario) were seen as a regression.
+        "aa_metric_comparisons": len(aa_all),
+        "aa_metric_fails": aa_all.count("fail"),
+        "aa_metric_warns": aa_all.count("warn"),
+        "slowed_p50_comparisons": len(slowed_median),
+        "slowed_p50_fails": slowed_median.count("fail"),
+        "slowed_p50_warns": slowed_median.count("warn"),
     }
 
 
@@ -394,6 +409,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     n = report["rounds"]
     print(f"false alarms (A/A verdict fail): {report['false_alarms']}/{n}")
     print(f"detections (slowed verdict fail): {report['detections']}/{n}")
+    print(
+        f"A/A metric comparisons: {report['aa_metric_fails']} fail, "
+        f"{report['aa_metric_warns']} warn of {report['aa_metric_comparisons']}"
+    )
+    print(
+        f"slowed p50 comparisons: {report['slowed_p50_fails']} fail, "
+        f"{report['slowed_p50_warns']} warn of {report['slowed_p50_comparisons']}"
+    )
     return 0
 
 

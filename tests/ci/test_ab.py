@@ -215,6 +215,10 @@ def test_calibration_detects_the_slowdown_only(
     assert report["false_alarms"] == 0
     assert report["detections"] == 1
     assert report["metrics"]["search/latency_p50"]["slowed"] == ["fail"]
+    assert report["aa_metric_fails"] == 0
+    assert report["aa_metric_comparisons"] == sum(len(v["aa"]) for v in report["metrics"].values())
+    assert report["slowed_p50_comparisons"] >= 1
+    assert report["slowed_p50_fails"] == report["slowed_p50_comparisons"]
     assert len(runner.calls) == 15
     assert {s.checkout for s in runner.calls} == {runner.calls[0].checkout}
     slowed = {s.env["SEARCH_DEBUG_REQUEST_DELAY_MS"] for s in runner.calls if s.label == "slowed"}

@@ -288,6 +288,34 @@ def test_sla_gates(make_run: RunFactory) -> None:
     assert next(c for c in edge if c.name == "p95_ms").status == "fail"
 
 
+def test_sla_hit_ratio_needs_a_warm_cache(make_run: RunFactory) -> None:
+    """A cold cache over a short scenario is reported as skipped, never as a pass or a fail."""
+    run = make_run("a", hit_ratio=0.4)
+    cold = dataclasses.replace(
+        run,
+        scenarios=tuple(
+            dataclasses.replace(s, cache=dataclasses.replace(s.cache, hits=400, misses=600))
+            if s.cache is not None
+            else s
+            for s in run.scenarios
+        ),
+    )
+    check = next(c for c in check_sla([cold], SlaConfig()) if c.name == "cache_hit_ratio")
+    assert check.status == "skipped"
+    assert check.message == (
+        "1000 lookups < sla.cache_hit_min_lookups 2000: the cache is still warming up"
+    )
+    lenient = SlaConfig(cache_hit_min_lookups=1000)
+    assert next(c for c in check_sla([cold], lenient) if c.name == "cache_hit_ratio").status == (
+        "fail"
+    )
+    # Only the warm runs are judged when some runs are warm and others are not.
+    warm = make_run("b", hit_ratio=0.9)
+    mixed = next(c for c in check_sla([cold, warm], SlaConfig()) if c.name == "cache_hit_ratio")
+    assert (mixed.status, mixed.runs, mixed.value) == ("pass", 1, 0.9)
+    assert verdict(None, check_sla([cold], SlaConfig())).status == "pass"
+
+
 def test_sla_memory_growth(make_run: RunFactory) -> None:
     run = make_run("a")
 

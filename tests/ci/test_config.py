@@ -118,6 +118,8 @@ duration = "60s"
         ),
         ("[sla]\nerror_rate = 2\n", "sla.error_rate = 2.0: must lie in [0, 1]"),
         ("[sla]\np99_ms = -1\n", "sla.p99_ms = -1.0: must be > 0"),
+        ("[sla]\ncache_hit_min_lookups = -5\n", "sla.cache_hit_min_lookups = -5: must be >= 0"),
+        ("[sla]\ncache_hit_min_lookups = 1.5\n", "sla.cache_hit_min_lookups"),
         ("[compare\n", "not valid TOML"),
     ],
 )
