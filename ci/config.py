@@ -297,7 +297,16 @@ def _parse_sla(data: Mapping[str, object]) -> SlaConfig:
     _unknown("sla", data, (*_SLA_KEYS, *_SLA_INT_KEYS))
     defaults = SlaConfig()
     values = {key: _number("sla", key, data.get(key, getattr(defaults, key))) for key in _SLA_KEYS}
-    counts = {
-        key: _integer("sla", key, data.get(key, getattr(defaults, key))) for key in _SLA_INT_KEYS
-    }
-    return SlaConfig(**values, **counts)
+    min_lookups = _integer(
+        "sla",
+        "cache_hit_min_lookups",
+        data.get("cache_hit_min_lookups", defaults.cache_hit_min_lookups),
+    )
+    return SlaConfig(
+        p95_ms=values["p95_ms"],
+        p99_ms=values["p99_ms"],
+        error_rate=values["error_rate"],
+        cache_hit_ratio=values["cache_hit_ratio"],
+        rss_slope_mb_per_10min=values["rss_slope_mb_per_10min"],
+        cache_hit_min_lookups=min_lookups,
+    )
