@@ -283,8 +283,47 @@ def cmd_sweep_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep_load(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ci.config import load_perf_config
+    from ci.profiles import check_scenarios, get_profile
+    from ci.run import RunRequest, execute
+    from ci.sweep_load import KNOBS, format_table, recommend, summarise, sweep, write_outputs
+
+    knob = KNOBS[args.sweep_command]
+    sla = load_perf_config(args.config).sla
+    profile = get_profile(args.profile)
+    if args.time_scale is not None:
+        if not 0 < args.time_scale <= 10:
+            raise ConfigError(f"--time-scale {args.time_scale}: expected a value in (0, 10]")
+        profile = dataclasses.replace(profile, time_scale=args.time_scale)
+    out = args.out or Path("reports") / f"sweep-{knob.name}"
+    request = RunRequest(
+        profile=profile,
+        scenarios=check_scenarios(tuple(args.scenario or ["saturate"])),
+        out_dir=(out / "runs").resolve(),
+        stack=_stack_settings(args),
+        rss_slope_mb_per_10min=sla.rss_slope_mb_per_10min,
+    )
+    points = sweep(
+        knob, args.values, request, args.repeat, _progress, execute=execute, seed=args.seed
+    )
+    rows = summarise(points, args.values, sla)
+    print(format_table(rows, knob))
+    for scenario in dict.fromkeys(r.scenario for r in rows):
+        best = recommend(rows, scenario)
+        choice = "none meets the SLA" if best is None else f"{knob.label} {best}"
+        print(f"{scenario}: smallest value within 3 % of the best throughput at the SLA: {choice}")
+    write_outputs(out, knob, rows, points)
+    _progress(f"table, JSON and plot written to {out}")
+    return EXIT_OK
+
+
 def _register_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sweep", help="parameter sweeps (index)")
+    from ci.profiles import PROFILES, SCENARIO_SCRIPTS
+
+    p = sub.add_parser("sweep", help="parameter sweeps (index, pool, workers)")
     sweep_sub = p.add_subparsers(dest="sweep_command", required=True)
     q = sweep_sub.add_parser("index", help="recall@10 vs latency/QPS per ANN index setting")
     _add_stack_options(q)
@@ -303,6 +342,28 @@ def _register_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="drop the service's ANN indexes first (the planner must use the swept one)",
     )
     q.set_defaults(handler=cmd_sweep_index)
+    for name, helptext, default in (
+        ("pool", "database pool size vs throughput and p95 under load", [5, 10, 20, 40]),
+        ("workers", "throughput at the SLA per number of service workers", [1, 2]),
+    ):
+        w = sweep_sub.add_parser(name, help=helptext)
+        _add_stack_options(w)
+        w.add_argument(
+            "--values", type=_ints, default=default, help=f"comma-separated (default {default})"
+        )
+        w.add_argument("--profile", default="pr", choices=list(PROFILES), help="default pr")
+        w.add_argument(
+            "--scenario",
+            action="append",
+            metavar="NAME",
+            help=f"repeatable (default saturate): {', '.join(SCENARIO_SCRIPTS)}",
+        )
+        w.add_argument("--repeat", type=int, default=1, help="rounds over all values (default 1)")
+        w.add_argument("--seed", type=int, help="seed of the shuffled order of values")
+        w.add_argument("--time-scale", type=float, help="override the profile's TIME_SCALE")
+        w.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml ([sla])")
+        w.add_argument("--out", type=Path, help=f"default reports/sweep-{name}")
+        w.set_defaults(handler=cmd_sweep_load)
 
 
 # ---------------------------------------------------------------------------- parser

@@ -29,6 +29,7 @@ SCENARIO_SCRIPTS = {
     "connections": "connections.js",
     "arrival_rate": "arrival_rate.js",
     "sustained": "sustained.js",
+    "saturate": "saturate.js",  # closed loop without think time (perfci sweep pool|workers)
     "vegeta": "constant_rate.js",
 }
 EMBEDDERS = ("hash", "minilm")

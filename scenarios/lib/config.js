@@ -37,6 +37,8 @@ export const HOLD_S = num('HOLD_S', 5);
 export const RATE = num('RATE', 100);
 // VUs of the sustained scenario.
 export const SUSTAINED_VUS = Math.max(1, Math.round(num('SUSTAINED_VUS', 20)));
+// VUs of the saturate scenario (closed loop, no think time).
+export const SATURATE_VUS = Math.max(1, Math.round(num('SATURATE_VUS', 64)));
 // Vegeta JSON targets (one object per line) for the constant-rate fallback.
 export const TARGETS = __ENV.TARGETS || '';
 // Duration of the constant-rate (vegeta fallback) attack, seconds (not time-scaled).
