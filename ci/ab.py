@@ -75,6 +75,7 @@ def run_ab(
     config: PerfConfig,
     *,
     seed: int | None = None,
+    scenarios: tuple[str, ...] = (),
     runner: Runner = subprocess_runner,
     progress: Progress = lambda _m: None,
 ) -> ABOutcome:
@@ -96,6 +97,7 @@ def run_ab(
             scratch=Path(tmp),
             runner=runner,
             rng=rng,
+            scenarios=scenarios,
             progress=progress,
         )
     base, cand = paired.files["base"], paired.files["candidate"]
@@ -214,6 +216,7 @@ def run_calibration(
     config: PerfConfig,
     *,
     seed: int | None = None,
+    scenarios: tuple[str, ...] = (),
     runner: Runner = subprocess_runner,
     progress: Progress = lambda _m: None,
 ) -> tuple[CalibrationRound, ...]:
@@ -245,6 +248,7 @@ def run_calibration(
                 runner=runner,
                 rng=rng,
                 extra_env={"base": no_delay, "aa": no_delay, "slowed": delay},
+                scenarios=scenarios,
                 progress=progress,
             )
             base = paired.files["base"]
@@ -347,6 +351,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
             out_dir,
             config,
             seed=args.seed,
+            scenarios=_scenarios(args),
             progress=_progress,
         )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -393,6 +398,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             out_dir,
             config,
             seed=args.seed,
+            scenarios=_scenarios(args),
             progress=_progress,
         )
     report = calibration_report(rounds, slowdown)
@@ -420,6 +426,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenarios(args: argparse.Namespace) -> tuple[str, ...]:
+    from ci.profiles import check_scenarios
+
+    return check_scenarios(tuple(args.scenario)) if args.scenario else ()
+
+
+def _add_scenario_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only these scenarios of the profile (repeatable; default: all)",
+    )
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -440,6 +461,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, help="seed of the run order and the bootstrap")
     p.add_argument("--out", type=Path, help="report folder (default reports/ab-<time>)")
     p.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml")
+    _add_scenario_option(p)
     p.set_defaults(handler=cmd_ab)
 
     p = sub.add_parser("baseline", help="run this checkout and install it as the baseline")
@@ -460,4 +482,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, help="seed of the run order and the bootstrap")
     p.add_argument("--out", type=Path, help="folder (default reports/calibrate-<time>)")
     p.add_argument("--config", type=Path, default=Path("perf.toml"), help="perf.toml")
+    _add_scenario_option(p)
     p.set_defaults(handler=cmd_calibrate)

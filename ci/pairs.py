@@ -45,6 +45,7 @@ class RunSpec:
     profile: str
     out_dir: Path  # the runner leaves results.json here
     env: Mapping[str, str]  # on top of the inherited environment
+    scenarios: tuple[str, ...] = ()  # `--scenario` of each run; empty: the profile's own
 
 
 #: Runs one revision; returns the results.json it wrote under ``spec.out_dir``, or raises
@@ -96,6 +97,8 @@ def subprocess_runner(spec: RunSpec) -> Path:
     cmd = [sys.executable, "-m", "ci.cli", "run", "--profile", spec.profile]
     # absolute: the run's working directory is the revision's worktree, not ours
     cmd += ["--out", str(spec.out_dir.resolve())]
+    for name in spec.scenarios:
+        cmd += ["--scenario", name]
     with open(log, "wb") as fh:
         # A session of its own: Ctrl-C reaches us only, and we stop the run in order below.
         proc = subprocess.Popen(
@@ -155,6 +158,7 @@ def run_pairs(
     runner: Runner,
     rng: random.Random,
     extra_env: Mapping[str, Mapping[str, str]] | None = None,
+    scenarios: tuple[str, ...] = (),
     progress: Progress = lambda _m: None,
 ) -> PairedRuns:
     """``pairs`` rounds; in each, every label runs once, in a random order."""
@@ -175,7 +179,8 @@ def run_pairs(
             env = fresh_stack_env(scratch / f"home-{label}-{pair + 1:02d}")
             env.update((extra_env or {}).get(label, {}))
             progress(f"run {done}/{total}: pair {pair + 1}, {label} ({checkout.commit[:12]})")
-            files[label].append(runner(RunSpec(label, pair, checkout.path, profile, run_out, env)))
+            spec = RunSpec(label, pair, checkout.path, profile, run_out, env, scenarios)
+            files[label].append(runner(spec))
     return PairedRuns({k: tuple(v) for k, v in files.items()}, tuple(order))
 
 

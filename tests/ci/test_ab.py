@@ -209,8 +209,9 @@ def test_calibration_detects_the_slowdown_only(
 ) -> None:
     runner = Recorder(results_dict)
     rounds = ab.run_calibration(
-        repo, "HEAD", 5, "test", 2, 1, tmp_path / "cal", PerfConfig(), seed=3, runner=runner
-    )
+        repo, "HEAD", 5, "test", 2, 1, tmp_path / "cal", PerfConfig(),
+        seed=3, runner=runner, scenarios=("ramp",),
+    )  # fmt: skip
     report = ab.calibration_report(rounds, 2)
     assert report["false_alarms"] == 0
     assert report["detections"] == 1
@@ -220,6 +221,7 @@ def test_calibration_detects_the_slowdown_only(
     assert report["slowed_p50_comparisons"] >= 1
     assert report["slowed_p50_fails"] == report["slowed_p50_comparisons"]
     assert len(runner.calls) == 15
+    assert {s.scenarios for s in runner.calls} == {("ramp",)}
     assert {s.checkout for s in runner.calls} == {runner.calls[0].checkout}
     slowed = {s.env["SEARCH_DEBUG_REQUEST_DELAY_MS"] for s in runner.calls if s.label == "slowed"}
     others = {s.env["SEARCH_DEBUG_REQUEST_DELAY_MS"] for s in runner.calls if s.label != "slowed"}

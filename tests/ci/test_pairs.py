@@ -85,11 +85,14 @@ def test_subprocess_runner_runs_the_checkouts_own_code(
         "(out / 'info.json').write_text(json.dumps(info))\n"
     )
     env = pairs.fresh_stack_env(tmp_path / "home")
-    spec = pairs.RunSpec("base", 0, checkout, "smoke", tmp_path / "out", env)
+    spec = pairs.RunSpec("base", 0, checkout, "smoke", tmp_path / "out", env, ("sse", "ramp"))
     found = pairs.subprocess_runner(spec)
     assert found == tmp_path / "out" / "r1" / "results.json"
     info: dict[str, Any] = json.loads((tmp_path / "out" / "info.json").read_text())
-    assert info["argv"] == ["run", "--profile", "smoke", "--out", str(tmp_path / "out")]
+    assert info["argv"] == [
+        "run", "--profile", "smoke", "--out", str(tmp_path / "out"),
+        "--scenario", "sse", "--scenario", "ramp",
+    ]  # fmt: skip
     assert Path(info["file"]) == checkout / "ci" / "cli.py"
     assert Path(info["cwd"]) == checkout
     assert info["env"]["PYTHONPATH"] == str(checkout)
