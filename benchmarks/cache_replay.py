@@ -13,10 +13,18 @@ mode               configurations                             question
 ``--lock``         ``SEARCH_REDIS_LOCK_ENABLED=1`` / 0        does the cross-worker lock
                    (use with ``--workers 2``), with a burst    save DB searches over
                                                                per-process coalescing?
+``--validate``     ``SEARCH_CACHE_VALIDATE=1`` / 0 / cache    what does delta validation
+                   off (use with ``--write-fraction``)         keep of the hit ratio
+                                                               under writes?
 =================  ========================================  ==========================
+
+``--write-fraction F`` (default 0): after that fraction of the replay's searches (picked
+by the seed, the same ones in every configuration) the client ingests a document on the
+query's text and topic and deletes it again, as the k6 scenarios' ``maybeWrite`` does.
 
     python benchmarks/cache_replay.py --json /tmp/replay.json
     python benchmarks/cache_replay.py --lock --workers 2 --json /tmp/lock.json
+    python benchmarks/cache_replay.py --validate --write-fraction 0.02 --json /tmp/v.json
 
 The hit ratio is (l1 + redis answers) / all answers, from deltas of the per-source
 counters (``cache.sources``): ``cache.hit_ratio`` in ``/v1/stats`` is cumulative.
@@ -59,6 +67,8 @@ class BenchSettings:
     seed: int = 42
     lock: bool = False
     matrix: bool = False
+    validate: bool = False
+    write_fraction: float = 0.0
     burst_queries: int = 50
     burst_copies: int = 40
 
@@ -68,6 +78,10 @@ class BenchSettings:
                 raise ValueError(f"{name}={getattr(self, name)} is invalid: expected >= 1")
         if self.warmup < 0:
             raise ValueError(f"warmup={self.warmup} is invalid: expected >= 0")
+        if not 0 <= self.write_fraction <= 1:
+            raise ValueError(
+                f"write_fraction={self.write_fraction} is invalid: expected between 0 and 1"
+            )
         if self.embedder not in ("hash", "minilm"):
             raise ValueError(f"embedder={self.embedder!r} is invalid: expected hash or minilm")
 
@@ -96,6 +110,9 @@ class Phase:
     coalesced: int
     lock_acquired: int
     lock_waited: int
+    writes: int = 0  # ingest + delete pairs sent
+    kept: int = 0  # older entries the write log showed unchanged (served)
+    dropped: int = 0  # older entries a logged write changed (recomputed)
 
     @property
     def hit_ratio(self) -> float:
@@ -117,6 +134,12 @@ def configurations(s: BenchSettings) -> list[tuple[str, dict[str, str]]]:
         return [
             ("lock on", {**base, "SEARCH_REDIS_LOCK_ENABLED": "1"}),
             ("lock off", {**base, "SEARCH_REDIS_LOCK_ENABLED": "0"}),
+        ]
+    if s.validate:
+        return [
+            ("validate on", {**base, "SEARCH_CACHE_VALIDATE": "1"}),
+            ("validate off", {**base, "SEARCH_CACHE_VALIDATE": "0"}),
+            ("cache off", {**base, "SEARCH_CACHE_ENABLED": "0"}),
         ]
     if s.matrix:  # every optimisation on, then each one switched off alone
         return [
@@ -153,17 +176,40 @@ def _params(query: Query) -> dict[str, str]:
     return params
 
 
+async def _write(client: httpx.AsyncClient, query: Query) -> bool:
+    """Ingest a document on the query's text and topic, then delete it (k6's maybeWrite)."""
+    doc = {
+        "title": f"load test note on {query.q}",
+        "body": f"{query.q} written by the load test and deleted right after",
+        "topic": query.topic or "misc/load",
+    }
+    try:
+        resp = await client.post("/v1/documents", json={"documents": [doc]})
+        if resp.status_code != 201:
+            return False
+        for doc_id in resp.json()["ids"]:
+            if (await client.delete(f"/v1/documents/{doc_id}")).status_code != 204:
+                return False
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 async def _drive(
-    client: httpx.AsyncClient, queries: list[Query], clients: int
+    client: httpx.AsyncClient,
+    queries: list[Query],
+    clients: int,
+    writes: frozenset[int] = frozenset(),
 ) -> tuple[list[float], int, float]:
-    """Send ``queries`` in order from ``clients`` tasks; latencies (s), errors, wall time."""
+    """Send ``queries`` in order from ``clients`` tasks, a write after those whose index is
+    in ``writes``; search latencies (s), errors (searches and writes), wall time."""
     latencies: list[float] = []
     errors = 0
-    it = iter(queries)
+    it = iter(enumerate(queries))
 
     async def worker() -> None:
         nonlocal errors
-        for query in it:  # shared iterator: each query is sent once
+        for i, query in it:  # shared iterator: each query is sent once
             t0 = time.perf_counter()
             try:
                 resp = await client.get("/v1/search", params=_params(query))
@@ -172,6 +218,8 @@ async def _drive(
                 ok = False
             latencies.append(time.perf_counter() - t0)
             errors += not ok
+            if i in writes:
+                errors += not await _write(client, query)
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
@@ -186,7 +234,12 @@ async def _stats(client: httpx.AsyncClient) -> dict[str, Any]:
 
 
 def _phase(
-    before: dict[str, Any], after: dict[str, Any], lat: list[float], errors: int, wall: float
+    before: dict[str, Any],
+    after: dict[str, Any],
+    lat: list[float],
+    errors: int,
+    wall: float,
+    writes: int = 0,
 ) -> Phase:
     def delta(*path: str) -> int:
         a: Any = after
@@ -196,6 +249,7 @@ def _phase(
         return round(float(a) - float(b))
 
     sources = {s: delta("cache", "sources", s) for s in SOURCES}
+    validated = "validations" in after["cache"]  # absent in services before delta validation
     ms = np.percentile(np.asarray(lat) * 1000, [50, 95, 99]) if lat else np.zeros(3)
     return Phase(
         requests=len(lat),
@@ -211,6 +265,9 @@ def _phase(
         coalesced=delta("cache", "coalesced"),
         lock_acquired=delta("cache", "lock", "acquired"),
         lock_waited=delta("cache", "lock", "waited"),
+        writes=writes,
+        kept=delta("cache", "validations", "kept") if validated else 0,
+        dropped=delta("cache", "validations", "dropped") if validated else 0,
     )
 
 
@@ -221,6 +278,7 @@ async def measure(
     rng = random.Random(s.seed)  # same sample in every configuration
     warm = rng.choices(queries, weights, k=s.warmup)
     replay = rng.choices(queries, weights, k=s.requests)
+    writes = frozenset(i for i in range(s.requests) if rng.random() < s.write_fraction)
     limits = httpx.Limits(max_connections=s.clients, max_keepalive_connections=s.clients)
     timeout = httpx.Timeout(30.0)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
@@ -240,8 +298,9 @@ async def measure(
                 wall += took
             burst = _phase(before, await _stats(client), lat, errors, wall)
         before = await _stats(client)
-        lat, errors, wall = await _drive(client, replay, s.clients)
-        return _phase(before, await _stats(client), lat, errors, wall), burst
+        lat, errors, wall = await _drive(client, replay, s.clients, writes)
+        after = await _stats(client)
+        return _phase(before, after, lat, errors, wall, len(writes)), burst
 
 
 # ---------------------------------------------------------------------------- stack
@@ -314,6 +373,9 @@ ROWS: list[tuple[str, str]] = [
     ("coalesced", "{:d}"),
     ("lock_acquired", "{:d}"),
     ("lock_waited", "{:d}"),
+    ("writes", "{:d}"),
+    ("kept", "{:d}"),
+    ("dropped", "{:d}"),
 ]
 
 
@@ -324,11 +386,13 @@ def render(results: list[ConfigResult], phase: str) -> str:
     for field, fmt in ROWS:
         cells = [fmt.format(getattr(p, field)) for p in phases]
         lines.append(f"| {field:<14} | " + " | ".join(f"{c:>12}" for c in cells) + " |")
-    a, b = phases[0].db_searches, phases[1].db_searches
-    if b:
-        lines.append(
-            f"\nDB searches, {results[0].name} vs {results[1].name}: {1 - a / b:.1%} fewer"
-        )
+    a = phases[0].db_searches
+    for other, p in zip(results[1:], phases[1:], strict=True):
+        if p.db_searches:
+            lines.append(
+                f"\nDB searches, {results[0].name} vs {other.name}: "
+                f"{1 - a / p.db_searches:.1%} fewer"
+            )
     return "\n".join(lines)
 
 
@@ -361,6 +425,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--matrix", action="store_true", help="all optimisations on, then each one off alone"
     )
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="compare delta validation on/off and the cache off (use with --write-fraction)",
+    )
+    p.add_argument(
+        "--write-fraction",
+        type=float,
+        default=0.0,
+        help="fraction of replayed searches followed by an ingest + delete (default 0)",
+    )
     p.add_argument("--json", type=Path, help="write the figures here")
     args = p.parse_args(argv)
     try:
@@ -374,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             lock=args.lock,
             matrix=args.matrix,
+            validate=args.validate,
+            write_fraction=args.write_fraction,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -308,7 +308,16 @@ def _cache_stats(metrics: Metrics, snap: dict[str, float], engine: SearchEngine)
         "lock": {
             o: _labelled(snap, "search_cache_lock_total", outcome=o) for o in ("acquired", "waited")
         },
+        "validate": engine.cache is not None and engine.cache.config.validate,
+        "validations": _validations(snap),
     }
+
+
+def _validations(snap: dict[str, float]) -> dict[str, float]:
+    """Older entries checked against the write log: kept, or dropped and by what."""
+    name = "search_cache_validations_total"
+    by = {o: _labelled(snap, name, outcome=o) for o in ("insert", "delete", "reset", "gap")}
+    return {"kept": _labelled(snap, name, outcome="kept"), "dropped": sum(by.values()), **by}
 
 
 ROUTES = [

@@ -1,27 +1,44 @@
 """Query-result and query-embedding cache: an in-process L1 in front of Valkey/Redis.
 
-Correctness rests on the *corpus generation*, a counter in Redis that every write
-(``POST``/``DELETE /v1/documents``, the bulk loader, ``POST /v1/cache/invalidate``)
-increments after its transaction commits and before it answers. Every search reads the
-generation from Redis first, and the generation is part of every result key (Redis and
-L1) and of the single-flight key. A search that starts after a write returned therefore
-reads the new generation and can only meet entries computed by searches that themselves
-started after the commit. Stale keys are never deleted: nobody asks for them again and
-they age out by TTL (or LRU).
+Correctness rests on the *corpus generation*, a counter in Redis, and the *write log*, a
+Redis list of the last ``SEARCH_CACHE_LOG_SIZE`` writes. Every write (``POST``/``DELETE
+/v1/documents``, the bulk loader, ``POST /v1/cache/invalidate``), after its transaction
+commits and before it answers, runs one Lua script that bumps the generation by one per
+record and appends the records, each with its generation: ``insert`` (document id, topic,
+float32 embedding), ``delete`` (id), or ``reset`` (bulk load, admin, a lost record;
+changes everything). Every search reads the generation from Redis first, and in the same
+round trip the log records this process does not hold yet (immutable: kept per process
+by generation). A cached result carries the generation ``g0`` it was computed at (read
+before computing), its query vector, and its hits; keys hold no generation (the
+single-flight and the cross-worker lock still do). At current generation ``G``:
+
+- ``g0 == G``: served.
+- ``g0 < G`` (validation on): checked against the records ``g0+1 .. G``. It is still the
+  exact top k unless an ``insert`` matching its topic filter lies within its k-th
+  distance (+ a float16 margin) or it had fewer than k hits, a ``delete`` hits one of its
+  ids, a ``reset`` comes, or a record is missing (trimmed, lost, unreadable). Kept: served
+  and, in L1, re-stamped with ``G``; otherwise a miss.
+- ``g0 > G``: a miss (an entry from before Valkey restarted with a new random generation).
+
+A search that starts after a write returned reads a generation that includes it, and the
+write's record came with it, so it never serves a result that write changed. The check
+is exact for exact search; with an ANN index a result is only as exact as the index was.
+Stale entries are overwritten by the next fill or age out by TTL (or LRU).
 
 Decision table: what may be served, per situation
 
 =============================  ================  ==============  ==========================
 situation                      result L1         result Redis    embeddings (L1 / Redis)
 =============================  ================  ==============  ==========================
-Redis reachable                yes, keyed by gen  yes, keyed by  yes / yes
-                               read per request   gen
+Redis reachable                yes, if of gen G   yes, as L1      yes / yes
+                               or validated to G
+SEARCH_CACHE_VALIDATE=0        only of gen G      only of gen G   yes / yes
 no REDIS_URL                   no: no shared gen  no              yes / no
                                to key it with
 generation read fails or the   no (bypass: the    no              yes / no
 breaker is open                gen is unknown)
-this worker's own INCR failed  no, until a retry  no              yes / no
-(pending invalidation)         of the INCR works
+this worker's own write        no, until a retry  no              yes / no
+script failed (pending)        (a reset) works
 SEARCH_CACHE_ENABLED=0         no                 no              per SEARCH_EMBED_CACHE_*
 =============================  ================  ==============  ==========================
 
@@ -29,9 +46,9 @@ Embeddings are a pure function of (model id, normalised text), so they need no
 generation and the L1 may serve them even with Redis down. A generation key that is
 missing (Valkey restarted empty, or evicted) is re-created from a random 52-bit number,
 never from 0, so that an L1 entry from an earlier life of the server cannot match again.
-Known window: if another worker's INCR fails (Redis unreachable just then) and Redis
-comes back without having restarted, *other* workers may serve pre-write results from
-Redis until that worker's retry succeeds (its next request) or the TTL ends.
+Known window: if another worker's write script fails (Redis unreachable just then) and
+Redis comes back without having restarted, *other* workers may serve pre-write results
+until that worker's retry succeeds (its next request) or the TTL ends.
 
 Values carry their compute time (delta) and logical expiry for XFetch (Vattani, Chierichetti,
 Lowenstein, VLDB 2015): a hit at time ``now`` is recomputed early when
@@ -49,11 +66,12 @@ import random
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -70,14 +88,47 @@ log = logging.getLogger("service.cache")
 
 V = TypeVar("V")
 T = TypeVar("T")
-VALUE_VERSION = 1
-NAMESPACE = "sc1"  # key prefix; change it when the value format changes
+VALUE_VERSION = 2  # part of the result key too: another format never meets this one
+# Key prefix of the generation and the write log; change it when their format changes.
+# Workers of an older version (rolling deploy) INCR the same generation without a log
+# record: the gap this leaves makes every older entry stale, which is safe.
+NAMESPACE = "sc1"
 REDIS_MAX_CONNECTIONS = 32
+LOG_READ_MAX = 256  # write-log records one generation read brings back at most
+# A generation this far below the highest one seen is a new life of the key (Valkey
+# restarted or evicted it), not a late answer of a concurrent read: forget the records.
+GEN_REGRESSION = 1024
+# Inserts are compared in float32 here but ranked by PostgreSQL (in float16 for halfvec,
+# ~1e-3 error): an insert this close behind the k-th distance still counts as a change.
+DISTANCE_MARGIN = 5e-3
 
-# Bump the generation atomically; a missing key starts from a random number (see above).
-_BUMP_LUA = """
+# One write: bump the generation by the number of records and append them, each prefixed
+# with its own generation, to the log, trimmed to its last ARGV[2] records; atomically.
+# A missing generation key starts from a random number (see above). Generations stay
+# below 2**53 (52-bit start), so Lua's doubles and '%d' hold them exactly.
+_WRITE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
-return redis.call('INCR', KEYS[1])
+local n = #ARGV - 2
+local last = redis.call('INCRBY', KEYS[1], n)
+for i = 1, n do
+  redis.call('RPUSH', KEYS[2], string.format('%d', last - n + i) .. ' ' .. ARGV[i + 2])
+end
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+return last
+"""
+
+# One read: the generation and the log records above ARGV[1] (at most ARGV[2], newest
+# last), atomically, so that the records up to the returned generation are all there
+# unless trimmed. A missing generation key returns {false}.
+_READ_LUA = """
+local g = redis.call('GET', KEYS[1])
+if not g then return {false} end
+local want = tonumber(g) - tonumber(ARGV[1])
+if want > tonumber(ARGV[2]) then want = tonumber(ARGV[2]) end
+if want <= 0 then return {g} end
+local out = redis.call('LRANGE', KEYS[2], -want, -1)
+table.insert(out, 1, g)
+return out
 """
 
 
@@ -99,6 +150,8 @@ class CacheConfig:
     xfetch_beta: float
     lock: bool
     lock_ttl_ms: int
+    validate: bool = True
+    log_size: int = 10_000
     namespace: str = NAMESPACE
 
     @classmethod
@@ -118,6 +171,8 @@ class CacheConfig:
             xfetch_beta=s.xfetch_beta,
             lock=s.redis_lock_enabled,
             lock_ttl_ms=s.redis_lock_ttl_ms,
+            validate=s.cache_validate,
+            log_size=s.cache_log_size,
         )
 
 
@@ -133,23 +188,148 @@ def search_fingerprint(s: Settings, model_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CachedResult:
+    """A result list, the generation it is exact at, and the query vector to validate it."""
+
     hits: tuple[Hit, ...]
     delta_s: float  # time the computation took (XFetch)
     expires_at: float  # wall clock, shared by every process
+    gen: int = 0  # corpus generation read before the computation started
+    vector: bytes = b""  # the query's float32 embedding; empty: cannot be validated
 
     def encode(self) -> bytes:
         rows = [[h.id, h.title, h.score, h.topic] for h in self.hits]
-        return orjson.dumps(
-            {"v": VALUE_VERSION, "d": self.delta_s, "e": self.expires_at, "h": rows}
-        )
+        head = {"v": VALUE_VERSION, "d": self.delta_s, "e": self.expires_at, "g": self.gen}
+        # orjson never writes a raw newline: the vector's bytes follow the first one
+        return orjson.dumps({**head, "h": rows}) + b"\n" + self.vector
 
     @classmethod
     def decode(cls, raw: bytes) -> CachedResult:
-        obj = orjson.loads(raw)
+        head, _, vector = raw.partition(b"\n")
+        obj = orjson.loads(head)
         if not isinstance(obj, dict) or obj.get("v") != VALUE_VERSION:
             raise ValueError("unknown cache value version")
+        if len(vector) not in (0, DIM * 4):
+            raise ValueError(f"cache value vector has {len(vector)} bytes, expected {DIM * 4}")
         hits = tuple(Hit(int(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in obj["h"])
-        return cls(hits, float(obj["d"]), float(obj["e"]))
+        return cls(hits, float(obj["d"]), float(obj["e"]), int(obj["g"]), vector)
+
+
+RecordKind = Literal["insert", "delete", "reset"]
+_KINDS: tuple[RecordKind, ...] = ("insert", "delete", "reset")
+Outcome = Literal["kept", "insert", "delete", "reset", "gap"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    """One change to the corpus, as the write log in Redis holds it (one per generation).
+
+    ``insert`` carries the document's topic and float32 embedding, ``delete`` its id;
+    ``reset`` (bulk load, admin invalidation, a write whose record was lost) changes
+    everything.
+    """
+
+    kind: RecordKind
+    doc_id: int = 0
+    topic: str = ""
+    vector: bytes = b""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"write record kind {self.kind!r} is invalid: expected {_KINDS}")
+        if self.kind == "insert" and len(self.vector) != DIM * 4:
+            raise ValueError(
+                f"insert record of document {self.doc_id} has a {len(self.vector)}-byte "
+                f"vector, expected {DIM * 4}"
+            )
+
+    @classmethod
+    def insert(cls, doc_id: int, topic: str, vector: Vectors) -> WriteRecord:
+        vec = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM)
+        return cls("insert", doc_id, topic, vec.tobytes())
+
+    def encode(self) -> bytes:
+        return orjson.dumps([self.kind, self.doc_id, self.topic]) + b"\n" + self.vector
+
+    @classmethod
+    def decode_logged(cls, raw: bytes) -> tuple[int, WriteRecord]:
+        """A log entry as the write script stored it: ``b"<generation> <record>"``."""
+        gen, _, rest = raw.partition(b" ")
+        head, _, vector = rest.partition(b"\n")
+        kind, doc_id, topic = orjson.loads(head)
+        return int(gen), cls(kind, int(doc_id), str(topic), vector)
+
+
+def _unit(raw: bytes) -> npt.NDArray[np.float32] | None:
+    vec = np.frombuffer(raw, dtype=np.float32)
+    norm = float(np.linalg.norm(vec))
+    return vec / np.float32(norm) if norm > 0 else None
+
+
+class WriteLog:
+    """This process's copy of the recent write-log records, by generation (immutable).
+
+    Filled by the generation reads (which bring back the records newer than :attr:`top`),
+    bounded like the log in Redis. :meth:`check` decides whether an entry computed at an
+    older generation is still exact at the current one.
+    """
+
+    def __init__(self, size: int) -> None:
+        assert size >= 1, f"write log size must be >= 1, got {size}"
+        self.size = size
+        self.top = 0  # highest generation read; 0: none yet
+        self._records: OrderedDict[int, WriteRecord] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def observe(self, gen: int, records: Sequence[tuple[int, WriteRecord]]) -> None:
+        """Take a generation read's answer: the generation and the records it returned."""
+        if gen < self.top - GEN_REGRESSION:
+            self._records.clear()  # a new life of the generation key: old records lie
+            self.top = 0
+        for g, record in records:
+            self._records[g] = record
+            self._records.move_to_end(g)
+        while len(self._records) > self.size:
+            self._records.popitem(last=False)
+        self.top = max(self.top, gen)
+
+    def clear(self) -> None:
+        self._records.clear()
+        self.top = 0
+
+    def check(self, entry: CachedResult, gen: int, k: int, topic: str | None) -> Outcome:
+        """Is ``entry`` (exact at ``entry.gen``) still exact at ``gen``? Why not, if not.
+
+        Exact search semantics: a top-k list changes only if a new document matching the
+        filter ranks at or above its k-th distance (or the list had fewer than k hits),
+        or one of its own documents is deleted. Anything unknown counts as a change.
+        """
+        assert entry.gen < gen, f"check needs an older entry, got {entry.gen} >= {gen}"
+        if gen - entry.gen > self.size:
+            return "gap"
+        query = _unit(entry.vector) if entry.vector else None
+        ids = {h.id for h in entry.hits}
+        full = len(entry.hits) >= k
+        kth = 1.0 - min((h.score for h in entry.hits), default=1.0)
+        for g in range(entry.gen + 1, gen + 1):
+            record = self._records.get(g)
+            if record is None:
+                return "gap"
+            if record.kind == "reset":
+                return "reset"
+            if record.kind == "delete":
+                if record.doc_id in ids:
+                    return "delete"
+                continue
+            if topic is not None and record.topic != topic:
+                continue
+            if not full or query is None:
+                return "insert"
+            doc = _unit(record.vector)
+            if doc is None or 1.0 - float(query @ doc) <= kth + DISTANCE_MARGIN:
+                return "insert"
+        return "kept"
 
 
 class LRUCache(Generic[V]):
@@ -226,11 +406,14 @@ class SearchCache:
         self.embeddings_l1: LRUCache[Vectors] = LRUCache(
             config.l1_size, lambda: metrics.cache_evictions.labels("embedding").inc()
         )
+        self.write_log = WriteLog(config.log_size)
         self._gen_key = f"{config.namespace}:gen"
+        self._log_key = f"{config.namespace}:log"
         self._gen_pending: asyncio.Future[int | None] | None = None
         self._gen_tasks: set[asyncio.Task[None]] = set()
         self._pending_bump = False
-        self._bump_script = client.register_script(_BUMP_LUA) if client is not None else None
+        self._write_script = client.register_script(_WRITE_LUA) if client is not None else None
+        self._read_script = client.register_script(_READ_LUA) if client is not None else None
 
     @classmethod
     def connect(cls, settings: Settings, metrics: Metrics, model_id: str) -> SearchCache:
@@ -333,9 +516,41 @@ class SearchCache:
     async def _read_generation_now(self) -> int | None:
         assert self.redis is not None, "results_enabled implies a client"
         client = self.redis
+        if self.config.validate:
+            return await self._read_generation_and_log()
         raw = await self._call("gen", lambda: client.get(self._gen_key))
         if isinstance(raw, _Skipped):
             return None
+        return await self._generation_value(raw)
+
+    async def _read_generation_and_log(self) -> int | None:
+        """The generation and, in the same round trip, the log records this process lacks."""
+        assert self._read_script is not None, "results_enabled implies a client"
+        script = self._read_script
+        keys = [self._gen_key, self._log_key]
+        args = [str(self.write_log.top), str(min(LOG_READ_MAX, self.config.log_size))]
+        reply = await self._call("gen", lambda: script(keys=keys, args=args))
+        if isinstance(reply, _Skipped):
+            return None
+        if not isinstance(reply, list) or not reply or reply[0] is None:
+            created = await self._generation_value(None)
+            if created is not None:
+                self.write_log.observe(created, [])
+            return created
+        gen = int(reply[0])
+        records = []
+        for raw in reply[1:]:
+            try:
+                records.append(WriteRecord.decode_logged(raw))
+            except (ValueError, TypeError):  # left out: a gap, so entries it touches drop
+                self.metrics.redis_errors.labels("decode").inc()
+        self.write_log.observe(gen, records)
+        return gen
+
+    async def _generation_value(self, raw: Any) -> int | None:
+        """``raw`` as read; a missing key is created from a random start (module docstring)."""
+        assert self.redis is not None, "results_enabled implies a client"
+        client = self.redis
         if raw is None:
             start = str(secrets.randbits(52))
             raw = await self._call("gen", lambda: _set_nx_get(client, self._gen_key, start))
@@ -343,16 +558,24 @@ class SearchCache:
                 return None
         return int(raw)
 
-    async def bump(self, reason: str) -> int | None:
-        """INCR the generation after a write; on failure remember to retry before serving."""
-        if self.redis is None or self._bump_script is None:
+    async def bump(self, reason: str, records: Sequence[WriteRecord] = ()) -> int | None:
+        """Log a committed write and bump the generation, atomically; None if that failed.
+
+        ``records`` describe the write, one generation each; none means ``reset`` (every
+        entry changes). On failure the worker bypasses its cache until a retry, which
+        logs a ``reset``: the failed write's records are not kept.
+        """
+        if self.redis is None or self._write_script is None:
             return None
-        script = self._bump_script
-        start = str(secrets.randbits(52))
+        script = self._write_script
+        logged = list(records) or [WriteRecord("reset")]
+        args: list[bytes | str] = [str(secrets.randbits(52)), str(self.config.log_size)]
+        args += [r.encode() for r in logged]
+        keys = [self._gen_key, self._log_key]
         # A bump must not be skipped by an open breaker: try it even then.
         try:
             value = await asyncio.wait_for(
-                script(keys=[self._gen_key], args=[start]), self.config.redis_timeout_s * 4
+                script(keys=keys, args=args), self.config.redis_timeout_s * 4
             )
         except Exception as exc:  # see _call: never fail a write because of the cache
             self.metrics.redis_errors.labels("bump").inc()
@@ -366,7 +589,8 @@ class SearchCache:
             return None
         self._pending_bump = False
         self.breaker.success()
-        self.results_l1.clear()  # dead entries of the old generation: free the memory
+        if not self.config.validate or logged[-1].kind == "reset":
+            self.results_l1.clear()  # entries none of which can be served again: free them
         self.metrics.cache_invalidations.labels(reason).inc()
         return int(value)
 
@@ -376,20 +600,43 @@ class SearchCache:
         material = orjson.dumps([self.fingerprint, query.normalised, query.k, query.topic])
         return hashlib.blake2b(material, digest_size=16).hexdigest()
 
-    def _redis_result_key(self, gen: int, key: str) -> str:
-        return f"{self.config.namespace}:r:{gen}:{key}"
+    def _redis_result_key(self, key: str) -> str:
+        return f"{self.config.namespace}:r{VALUE_VERSION}:{key}"
 
-    def l1_get(self, gen: int, key: str) -> CachedResult | None:
+    def _current(
+        self, entry: CachedResult, gen: int, query: SearchQuery
+    ) -> tuple[CachedResult | None, bool]:
+        """The entry if it is exact at ``gen`` (re-stamped if validated), and whether it was.
+
+        Never an entry of a later generation: after Valkey restarted empty the new
+        random generation may lie below an L1 entry's.
+        """
+        if entry.gen == gen:
+            return entry, False
+        if entry.gen > gen or not self.config.validate:
+            return None, False
+        outcome = self.write_log.check(entry, gen, query.k, query.topic)
+        self.metrics.cache_validations.labels(outcome).inc()
+        if outcome != "kept":
+            return None, False
+        return replace(entry, gen=gen), True
+
+    def l1_get(self, gen: int, key: str, query: SearchQuery) -> CachedResult | None:
         if not self.config.l1:
             return None
-        entry = self.results_l1.get((gen, key))
+        entry = self.results_l1.get(key)
+        restamped = False
+        if entry is not None:
+            entry, restamped = self._current(entry, gen, query)
         self._count("result", "l1", entry is not None)
+        if entry is not None and restamped:
+            self._l1_put(key, entry)
         return entry
 
-    async def redis_get(self, gen: int, key: str) -> CachedResult | None:
+    async def redis_get(self, gen: int, key: str, query: SearchQuery) -> CachedResult | None:
         assert self.redis is not None, "redis_get needs a client"
         client = self.redis
-        raw = await self._call("get", lambda: client.get(self._redis_result_key(gen, key)))
+        raw = await self._call("get", lambda: client.get(self._redis_result_key(key)))
         if isinstance(raw, _Skipped):
             return None
         entry = None
@@ -398,29 +645,33 @@ class SearchCache:
                 entry = CachedResult.decode(raw)
             except (ValueError, KeyError, IndexError, TypeError):
                 self.metrics.redis_errors.labels("decode").inc()
+        if entry is not None:
+            entry, _ = self._current(entry, gen, query)
         self._count("result", "redis", entry is not None)
         if entry is not None:
-            self._l1_put(gen, key, entry)
+            self._l1_put(key, entry)
         return entry
 
-    async def fill(self, gen: int, key: str, hits: tuple[Hit, ...], delta_s: float) -> None:
+    async def fill(
+        self, gen: int, key: str, hits: tuple[Hit, ...], delta_s: float, vector: Vectors
+    ) -> None:
+        """Store a result computed after reading ``gen``, with its query ``vector``."""
         ttl = self._ttl(self.config.result_ttl_s)
-        entry = CachedResult(hits, delta_s, time.time() + ttl)
-        self._l1_put(gen, key, entry)
+        raw = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM).tobytes()
+        entry = CachedResult(hits, delta_s, time.time() + ttl, gen, raw)
+        self._l1_put(key, entry)
         assert self.redis is not None, "fill needs a client"
         client = self.redis
         payload = entry.encode()
         await self._call(
             "set",
-            lambda: client.set(
-                self._redis_result_key(gen, key), payload, px=max(1, int(ttl * 1000))
-            ),
+            lambda: client.set(self._redis_result_key(key), payload, px=max(1, int(ttl * 1000))),
         )
 
-    def _l1_put(self, gen: int, key: str, entry: CachedResult) -> None:
+    def _l1_put(self, key: str, entry: CachedResult) -> None:
         if self.config.l1:
             expires = min(entry.expires_at, time.time() + self.config.l1_ttl_s)
-            self.results_l1.set((gen, key), entry, expires)
+            self.results_l1.set(key, entry, expires)
 
     def should_refresh(self, entry: CachedResult) -> bool:
         """XFetch: recompute before expiry with a probability that grows towards it."""
@@ -432,11 +683,14 @@ class SearchCache:
 
     # ------------------------------------------------------------------ cross-worker lock
 
+    def _lock_key(self, gen: int, key: str) -> str:
+        return f"{self.config.namespace}:lock:{gen}:{key}"
+
     async def try_lock(self, gen: int, key: str) -> bool | None:
         """True: this worker computes; False: another does; None: Redis unusable."""
         assert self.redis is not None, "try_lock needs a client"
         client = self.redis
-        lock_key = self._redis_result_key(gen, key) + ":lock"
+        lock_key = self._lock_key(gen, key)
         got = await self._call(
             "lock", lambda: client.set(lock_key, b"1", nx=True, px=self.config.lock_ttl_ms)
         )
@@ -447,18 +701,16 @@ class SearchCache:
     async def unlock(self, gen: int, key: str) -> None:
         assert self.redis is not None, "unlock needs a client"
         client = self.redis
-        await self._call(
-            "unlock", lambda: client.delete(self._redis_result_key(gen, key) + ":lock")
-        )
+        await self._call("unlock", lambda: client.delete(self._lock_key(gen, key)))
 
-    async def wait_for_fill(self, gen: int, key: str) -> CachedResult | None:
+    async def wait_for_fill(self, gen: int, key: str, query: SearchQuery) -> CachedResult | None:
         """Poll for the value another worker is computing, until its lock expires."""
         deadline = time.monotonic() + self.config.lock_ttl_ms / 1000
         delay = 0.002
         while time.monotonic() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.02)
-            entry = await self.redis_get(gen, key)
+            entry = await self.redis_get(gen, key, query)
             if entry is not None:
                 return entry
         return None
@@ -520,14 +772,18 @@ async def _set_nx_get(client: aioredis.Redis, key: str, value: str) -> Any:
     return current
 
 
-async def bump_generation(redis_url: str, timeout_s: float = 2.0) -> int:
-    """For the bulk loader (a separate process): INCR the generation once, or raise."""
+async def bump_generation(redis_url: str, log_size: int, timeout_s: float = 2.0) -> int:
+    """For the bulk loader (a separate process): log a ``reset`` and bump, or raise."""
     client = aioredis.Redis.from_url(
         redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
     )
     try:
-        script = client.register_script(_BUMP_LUA)
-        value = await script(keys=[f"{NAMESPACE}:gen"], args=[str(secrets.randbits(52))])
+        script = client.register_script(_WRITE_LUA)
+        args: list[bytes | str] = [str(secrets.randbits(52)), str(log_size)]
+        value = await script(
+            keys=[f"{NAMESPACE}:gen", f"{NAMESPACE}:log"],
+            args=[*args, WriteRecord("reset").encode()],
+        )
         return int(value)
     finally:
         await client.aclose()

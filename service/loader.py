@@ -144,7 +144,7 @@ async def load(settings: Settings, corpus: Path, cache_dir: Path, force: bool) -
             timings["index_s"] = time.monotonic() - t
         generation = None
         if settings.redis_url and (not same or force):
-            generation = await _bump_cache_generation(settings.redis_url)
+            generation = await _bump_cache_generation(settings.redis_url, settings.cache_log_size)
         return {
             "docs": len(docs),
             "model_id": model,
@@ -159,8 +159,9 @@ async def load(settings: Settings, corpus: Path, cache_dir: Path, force: bool) -
         await conn.close()
 
 
-async def _bump_cache_generation(redis_url: str) -> int | None:
-    """A re-seed changes the corpus: running services must stop serving cached results.
+async def _bump_cache_generation(redis_url: str, log_size: int) -> int | None:
+    """A re-seed changes the corpus: running services must stop serving cached results
+    (the bump logs a ``reset`` record, which no cached entry survives).
 
     Best effort: with Redis down there is no cache to serve from either; the warning says
     so in case a service keeps stale L1/Redis entries until their TTL.
@@ -168,7 +169,7 @@ async def _bump_cache_generation(redis_url: str) -> int | None:
     from service.cache import bump_generation
 
     try:
-        return await bump_generation(redis_url)
+        return await bump_generation(redis_url, log_size)
     except Exception as exc:  # any Redis failure only warrants a warning
         print(
             f"warning: could not bump the cache generation at {redis_url}: {exc}", file=sys.stderr

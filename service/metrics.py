@@ -150,6 +150,14 @@ class Metrics:
             ["reason"],
             registry=reg,
         )
+        self.cache_validations = Counter(
+            "search_cache_validations_total",
+            "Older result entries checked against the write log: kept, or dropped by the "
+            "record that changed them (insert, delete, reset) or a gap in the log; an L1 "
+            "copy and then a Redis copy each count",
+            ["outcome"],
+            registry=reg,
+        )
         self.redis_errors = Counter(
             "search_cache_redis_errors_total",
             "Redis calls that failed or timed out",

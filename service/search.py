@@ -13,6 +13,7 @@ embedding cache     SEARCH_EMBED_CACHE_ENABLED       every miss runs the model
 micro-batching      SEARCH_BATCH_ENABLED             one model call per query
 early refresh       SEARCH_XFETCH_BETA=0             hot keys are recomputed only once expired
 cross-worker lock   SEARCH_REDIS_LOCK_ENABLED        each worker computes a cold key itself
+delta validation    SEARCH_CACHE_VALIDATE            every write invalidates every result
 ==================  ===============================  ==========================================
 
 The Redis lookup runs inside the single-flight, and the cache is filled before the
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from service.api import NewDocument, SearchQuery
-from service.cache import CachedResult, SearchCache
+from service.cache import CachedResult, SearchCache, WriteRecord
 from service.coalesce import SingleFlight
 from service.db import Database, Hit
 from service.embed import Embedder, Vectors
@@ -86,11 +87,12 @@ class SearchEngine:
             await self.cache.put_embedding(text, vectors[0])
         return vectors
 
-    async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float]:
+    async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
+        """Hits, the time they took and the query vector (the cache validates with it)."""
         start = time.perf_counter()
         vector = await self.embed_query(query)
         hits = await self.db.search(vector[0], query.k, query.topic)
-        return tuple(hits), time.perf_counter() - start
+        return tuple(hits), time.perf_counter() - start, vector[0]
 
     # ------------------------------------------------------------------ search
 
@@ -107,7 +109,7 @@ class SearchEngine:
             key = ("bypass", query.normalised, query.k, query.topic)
             return await self._flight(key, lambda: self._compute_only(query))
         rkey = cache.result_key(query)
-        entry = cache.l1_get(gen, rkey)
+        entry = cache.l1_get(gen, rkey, query)
         if entry is not None:
             self._maybe_refresh(cache, query, gen, rkey, entry)
             return SearchResult(entry.hits, "l1")
@@ -120,13 +122,13 @@ class SearchEngine:
         return result
 
     async def _compute_only(self, query: SearchQuery) -> SearchResult:
-        hits, _ = await self._compute(query)
+        hits, _, _ = await self._compute(query)
         return SearchResult(hits, "bypass")
 
     async def _lookup(
         self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str
     ) -> SearchResult:
-        entry = await cache.redis_get(gen, rkey)
+        entry = await cache.redis_get(gen, rkey, query)
         if entry is not None:
             self._maybe_refresh(cache, query, gen, rkey, entry)
             return SearchResult(entry.hits, "redis")
@@ -135,7 +137,7 @@ class SearchEngine:
             if got is False:
                 if self.metrics is not None:
                     self.metrics.redis_lock.labels("waited").inc()
-                entry = await cache.wait_for_fill(gen, rkey)
+                entry = await cache.wait_for_fill(gen, rkey, query)
                 if entry is not None:
                     return SearchResult(entry.hits, "redis")
             elif got:
@@ -150,8 +152,8 @@ class SearchEngine:
     async def _compute_and_fill(
         self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str
     ) -> SearchResult:
-        hits, delta = await self._compute(query)
-        await cache.fill(gen, rkey, hits, delta)
+        hits, delta, vector = await self._compute(query)
+        await cache.fill(gen, rkey, hits, delta, vector)
         return SearchResult(hits, "computed")
 
     def _maybe_refresh(
@@ -190,7 +192,7 @@ class SearchEngine:
         rkey = ""
         if cache is not None and gen is not None:
             rkey = cache.result_key(query)
-            entry = cache.l1_get(gen, rkey) or await cache.redis_get(gen, rkey)
+            entry = cache.l1_get(gen, rkey, query) or await cache.redis_get(gen, rkey, query)
             if entry is not None:
                 size = self.stream_batch_size
                 for i in range(0, len(entry.hits), size):
@@ -205,24 +207,34 @@ class SearchEngine:
                 collected.extend(batch)
             yield batch
         if keep and cache is not None and gen is not None:
-            await cache.fill(gen, rkey, tuple(collected), time.perf_counter() - start)
+            delta = time.perf_counter() - start
+            await cache.fill(gen, rkey, tuple(collected), delta, vector[0])
 
     # ------------------------------------------------------------------ writes
 
     async def add_documents(self, docs: Sequence[NewDocument]) -> list[int]:
         vectors = await self.embedder.embed([f"{d.title}. {d.body}" for d in docs])
         ids = await self.db.insert_documents([(d.title, d.body, d.topic) for d in docs], vectors)
-        await self.invalidate("write")
+        # One record per document; should the counts ever differ, a reset (never a 500
+        # after the commit, which would leave the write out of the log).
+        records: list[WriteRecord] = []
+        if len(ids) == len(docs) == len(vectors):
+            records = [
+                WriteRecord.insert(i, d.topic, v)
+                for i, d, v in zip(ids, docs, vectors, strict=True)
+            ]
+        await self.invalidate("write", records)
         return ids
 
     async def delete_document(self, doc_id: int) -> bool:
         deleted = await self.db.delete_document(doc_id)
         if deleted:
-            await self.invalidate("write")
+            await self.invalidate("write", [WriteRecord("delete", doc_id)])
         return deleted
 
-    async def invalidate(self, reason: str) -> int | None:
-        """Bump the corpus generation (after the write committed, before answering)."""
+    async def invalidate(self, reason: str, records: Sequence[WriteRecord] = ()) -> int | None:
+        """Log the write and bump the corpus generation (after the write committed, before
+        answering); no records: a ``reset`` that no cached result survives."""
         if self.cache is None:
             return None
-        return await self.cache.bump(reason)
+        return await self.cache.bump(reason, records)

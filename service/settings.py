@@ -71,6 +71,8 @@ class Settings:
     stream_cache_max_k: int = 100  # a streamed (uncached) result fills the cache up to this k
     redis_lock_enabled: bool = False  # cross-worker lock on a cold key (measured: docs/cache.md)
     redis_lock_ttl_ms: int = 2000
+    cache_validate: bool = True  # serve an older entry if the write log shows no change to it
+    cache_log_size: int = 10_000  # write-log records kept in Redis (and per worker) for that
     # request coalescing and embedding micro-batching
     coalesce_enabled: bool = True
     batch_enabled: bool = True
@@ -261,6 +263,12 @@ class Settings:
             "SEARCH_REDIS_LOCK_TTL_MS",
             self.redis_lock_ttl_ms,
             "between 10 and 60000",
+        )
+        _check(
+            1 <= self.cache_log_size <= 1_000_000,
+            "SEARCH_CACHE_LOG_SIZE",
+            self.cache_log_size,
+            "between 1 and 1000000",
         )
         _check(
             1 <= self.batch_max_size <= 1024,
