@@ -84,8 +84,28 @@ _EXTRACTORS: dict[str, Callable[[ScenarioResult], float | None]] = {
     "ttfe_p99": lambda s: None if s.ttfe_ms is None else s.ttfe_ms.p99,
     "cache_hit_ratio": lambda s: None if s.cache is None else s.cache.hit_ratio,
     "peak_rss_mb": lambda s: s.resources.peak_rss_mb,
+    "cpu_ms_per_request": lambda s: cpu_ms_per_request(s),
 }
 assert set(_EXTRACTORS) == set(KNOWN_METRICS), "ci.config.KNOWN_METRICS out of sync"
+
+
+def cpu_ms_per_request(s: ScenarioResult) -> float | None:
+    """CPU time of every service process over the scenario, per request, in ms.
+
+    Each sample's ``cpu_percent`` covers the time since that process's previous sample, so
+    CPU seconds are the sum of ``cpu_percent / 100 * dt`` per process. None without samples.
+    """
+    if s.requests <= 0 or not s.resources.samples:
+        return None
+    last: dict[int, float] = {}
+    cpu_s = 0.0
+    for sample in sorted(s.resources.samples, key=lambda x: x.t):
+        previous = last.get(sample.pid)
+        if previous is not None:
+            cpu_s += sample.cpu_percent / 100 * (sample.t - previous)
+        last[sample.pid] = sample.t
+    return 1000 * cpu_s / s.requests if cpu_s > 0 else None
+
 
 #: Raw pytest-benchmark timings kept per side; the bootstrap cost grows with n.
 MAX_RAW_SAMPLES = 5000

@@ -33,6 +33,7 @@ KNOWN_METRICS: tuple[str, ...] = (
     "ttfe_p99",
     "cache_hit_ratio",
     "peak_rss_mb",
+    "cpu_ms_per_request",
 )
 
 OWN_TABLES = ("compare", "sla")
@@ -65,6 +66,7 @@ DEFAULT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ttfe_p95", "lower"),
     MetricSpec("cache_hit_ratio", "higher", "absolute", fail_threshold=0.05, warn_threshold=0.02),
     MetricSpec("peak_rss_mb", "lower"),
+    MetricSpec("cpu_ms_per_request", "lower"),
 )
 
 

@@ -63,6 +63,7 @@ _UNITS = {
     "ttfe": "ms",
     "throughput_rps": "rps",
     "peak_rss_mb": "MB",
+    "cpu_ms_per_request": "ms",
 }
 _LABELS = {
     "latency_p50": "latency p50",
@@ -76,6 +77,7 @@ _LABELS = {
     "ttfe_p99": "time to first event p99",
     "cache_hit_ratio": "cache hit ratio",
     "peak_rss_mb": "peak RSS",
+    "cpu_ms_per_request": "service CPU per request",
     "p95_ms": "latency p95",
     "p99_ms": "latency p99",
     "rss_slope_mb_per_10min": "RSS growth",
@@ -101,6 +103,8 @@ def _value(metric: str, value: float | None) -> Markup:
     unit = next((u for k, u in _UNITS.items() if metric.startswith(k)), "")
     if metric == "time" or unit == "":
         return Markup(f"{value:.4g}")
+    if metric == "cpu_ms_per_request":
+        return Markup(f"{value:.3f} {unit}")
     return Markup(f"{value:.1f} {unit}")
 
 

@@ -423,3 +423,27 @@ def test_malformed_benchmark_file_is_a_clear_error(
         compare_benchmarks([good], [bad], CompareConfig())
     assert message in str(info.value)
     assert str(bad) in str(info.value)
+
+
+def test_cpu_ms_per_request_integrates_each_process_samples(make_run: RunFactory) -> None:
+    from ci.compare import cpu_ms_per_request
+    from ci.results import Resources, ResourceSample
+
+    run = make_run("a")
+    scenario = run.scenarios[0]
+    samples = (
+        # worker 1: 50 % of a core for two 1 s intervals; its first sample only starts the clock
+        ResourceSample(0.0, 1, "worker", 100.0, 99.0, 0),
+        ResourceSample(1.0, 1, "worker", 100.0, 50.0, 0),
+        ResourceSample(2.0, 1, "worker", 100.0, 50.0, 0),
+        # worker 2: 100 % for one 2 s interval
+        ResourceSample(0.5, 2, "worker", 100.0, 0.0, 0),
+        ResourceSample(2.5, 2, "worker", 100.0, 100.0, 0),
+    )
+    s = dataclasses.replace(
+        scenario, requests=1000, resources=Resources(samples=samples, peak_rss_mb=100.0)
+    )
+    assert cpu_ms_per_request(s) == pytest.approx(3.0)  # 3 CPU seconds / 1000 requests
+    empty = dataclasses.replace(s, resources=Resources(samples=(), peak_rss_mb=None))
+    assert cpu_ms_per_request(empty) is None
+    assert cpu_ms_per_request(dataclasses.replace(s, requests=0)) is None
