@@ -68,10 +68,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -83,6 +82,7 @@ from service.db import Hit
 from service.embed import DIM, Vectors
 from service.metrics import Metrics
 from service.settings import Settings
+from service.writelog import WriteLog, WriteRecord
 
 log = logging.getLogger("service.cache")
 
@@ -95,12 +95,6 @@ VALUE_VERSION = 2  # part of the result key too: another format never meets this
 NAMESPACE = "sc1"
 REDIS_MAX_CONNECTIONS = 32
 LOG_READ_MAX = 256  # write-log records one generation read brings back at most
-# A generation this far below the highest one seen is a new life of the key (Valkey
-# restarted or evicted it), not a late answer of a concurrent read: forget the records.
-GEN_REGRESSION = 1024
-# Inserts are compared in float32 here but ranked by PostgreSQL (in float16 for halfvec,
-# ~1e-3 error): an insert this close behind the k-th distance still counts as a change.
-DISTANCE_MARGIN = 5e-3
 
 # One write: bump the generation by the number of records and append them, each prefixed
 # with its own generation, to the log, trimmed to its last ARGV[2] records; atomically.
@@ -212,124 +206,6 @@ class CachedResult:
             raise ValueError(f"cache value vector has {len(vector)} bytes, expected {DIM * 4}")
         hits = tuple(Hit(int(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in obj["h"])
         return cls(hits, float(obj["d"]), float(obj["e"]), int(obj["g"]), vector)
-
-
-RecordKind = Literal["insert", "delete", "reset"]
-_KINDS: tuple[RecordKind, ...] = ("insert", "delete", "reset")
-Outcome = Literal["kept", "insert", "delete", "reset", "gap"]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteRecord:
-    """One change to the corpus, as the write log in Redis holds it (one per generation).
-
-    ``insert`` carries the document's topic and float32 embedding, ``delete`` its id;
-    ``reset`` (bulk load, admin invalidation, a write whose record was lost) changes
-    everything.
-    """
-
-    kind: RecordKind
-    doc_id: int = 0
-    topic: str = ""
-    vector: bytes = b""
-
-    def __post_init__(self) -> None:
-        if self.kind not in _KINDS:
-            raise ValueError(f"write record kind {self.kind!r} is invalid: expected {_KINDS}")
-        if self.kind == "insert" and len(self.vector) != DIM * 4:
-            raise ValueError(
-                f"insert record of document {self.doc_id} has a {len(self.vector)}-byte "
-                f"vector, expected {DIM * 4}"
-            )
-
-    @classmethod
-    def insert(cls, doc_id: int, topic: str, vector: Vectors) -> WriteRecord:
-        vec = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM)
-        return cls("insert", doc_id, topic, vec.tobytes())
-
-    def encode(self) -> bytes:
-        return orjson.dumps([self.kind, self.doc_id, self.topic]) + b"\n" + self.vector
-
-    @classmethod
-    def decode_logged(cls, raw: bytes) -> tuple[int, WriteRecord]:
-        """A log entry as the write script stored it: ``b"<generation> <record>"``."""
-        gen, _, rest = raw.partition(b" ")
-        head, _, vector = rest.partition(b"\n")
-        kind, doc_id, topic = orjson.loads(head)
-        return int(gen), cls(kind, int(doc_id), str(topic), vector)
-
-
-def _unit(raw: bytes) -> npt.NDArray[np.float32] | None:
-    vec = np.frombuffer(raw, dtype=np.float32)
-    norm = float(np.linalg.norm(vec))
-    return vec / np.float32(norm) if norm > 0 else None
-
-
-class WriteLog:
-    """This process's copy of the recent write-log records, by generation (immutable).
-
-    Filled by the generation reads (which bring back the records newer than :attr:`top`),
-    bounded like the log in Redis. :meth:`check` decides whether an entry computed at an
-    older generation is still exact at the current one.
-    """
-
-    def __init__(self, size: int) -> None:
-        assert size >= 1, f"write log size must be >= 1, got {size}"
-        self.size = size
-        self.top = 0  # highest generation read; 0: none yet
-        self._records: OrderedDict[int, WriteRecord] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def observe(self, gen: int, records: Sequence[tuple[int, WriteRecord]]) -> None:
-        """Take a generation read's answer: the generation and the records it returned."""
-        if gen < self.top - GEN_REGRESSION:
-            self._records.clear()  # a new life of the generation key: old records lie
-            self.top = 0
-        for g, record in records:
-            self._records[g] = record
-            self._records.move_to_end(g)
-        while len(self._records) > self.size:
-            self._records.popitem(last=False)
-        self.top = max(self.top, gen)
-
-    def clear(self) -> None:
-        self._records.clear()
-        self.top = 0
-
-    def check(self, entry: CachedResult, gen: int, k: int, topic: str | None) -> Outcome:
-        """Is ``entry`` (exact at ``entry.gen``) still exact at ``gen``? Why not, if not.
-
-        Exact search semantics: a top-k list changes only if a new document matching the
-        filter ranks at or above its k-th distance (or the list had fewer than k hits),
-        or one of its own documents is deleted. Anything unknown counts as a change.
-        """
-        assert entry.gen < gen, f"check needs an older entry, got {entry.gen} >= {gen}"
-        if gen - entry.gen > self.size:
-            return "gap"
-        query = _unit(entry.vector) if entry.vector else None
-        ids = {h.id for h in entry.hits}
-        full = len(entry.hits) >= k
-        kth = 1.0 - min((h.score for h in entry.hits), default=1.0)
-        for g in range(entry.gen + 1, gen + 1):
-            record = self._records.get(g)
-            if record is None:
-                return "gap"
-            if record.kind == "reset":
-                return "reset"
-            if record.kind == "delete":
-                if record.doc_id in ids:
-                    return "delete"
-                continue
-            if topic is not None and record.topic != topic:
-                continue
-            if not full or query is None:
-                return "insert"
-            doc = _unit(record.vector)
-            if doc is None or 1.0 - float(query @ doc) <= kth + DISTANCE_MARGIN:
-                return "insert"
-        return "kept"
 
 
 class LRUCache(Generic[V]):

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from service.api import NewDocument, SearchQuery
-from service.cache import CachedResult, SearchCache, WriteRecord
+from service.cache import CachedResult, SearchCache
 from service.coalesce import SingleFlight
 from service.db import Database, Hit
 from service.embed import Embedder, Vectors
 from service.metrics import Metrics
+from service.writelog import WriteRecord
 
 Source = Literal["l1", "redis", "computed", "bypass"]
 

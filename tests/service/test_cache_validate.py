@@ -11,18 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from service.api import SearchQuery
-from service.cache import (
-    NAMESPACE,
-    CacheConfig,
-    CachedResult,
-    SearchCache,
-    WriteLog,
-    WriteRecord,
-    bump_generation,
-)
+from service.cache import NAMESPACE, CacheConfig, CachedResult, SearchCache, bump_generation
 from service.db import Hit
 from service.embed import DIM
 from service.metrics import Metrics
+from service.writelog import WriteLog, WriteRecord
 from tests.service.conftest import ValkeyFactory
 
 
@@ -37,7 +30,8 @@ def _towards(base: np.ndarray, cos: float, seed: int) -> np.ndarray:
     other -= float(other @ base) * base
     other /= np.linalg.norm(other)
     out = cos * base + np.sqrt(1 - cos**2) * other
-    return (out / np.linalg.norm(out)).astype(np.float32)
+    unit: np.ndarray = (out / np.linalg.norm(out)).astype(np.float32)
+    return unit
 
 
 QUERY = _unit(1)
