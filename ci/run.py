@@ -93,6 +93,10 @@ class RunOutcome:
 
 def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     """Run the profile's scenarios; raise RunError/StackError/SeedError on failure."""
+    # Imported now, not after an hour of load: a run then renders with the code it started
+    # with even if the checkout changes meanwhile (matplotlib loads only when a run starts).
+    from ci.render import render_run_report
+
     binary = k6.find_k6()
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%dT%H%M%SZ}-{request.profile.name}"
@@ -160,8 +164,6 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
         scenarios=tuple(scenarios),
     )
     dump_results(results, run_dir / "results.json")
-    from ci.render import render_run_report  # matplotlib loads only when a report is written
-
     (run_dir / "report.html").write_text(render_run_report(results, diagnostics))
     failed = tuple((s.name, t) for s in results.scenarios for t in s.thresholds if not t.ok)
     return RunOutcome(run_dir, results, failed, peaks, diagnostics)
