@@ -158,6 +158,12 @@ def test_cli_reports_bad_ref_as_usage_error(
     assert main(["ab", "--base", "nope", "--pairs", "5", "--out", "x"]) == 2
     assert "error: git ref 'nope' does not name a commit" in capsys.readouterr().err
     assert main(["calibrate", "--pairs", "0"]) == 2
+    capsys.readouterr()
+    assert main(["ab", "--base", "HEAD", "--scenario", "nope", "--out", "x2"]) == 2
+    assert "scenario 'nope' is unknown" in capsys.readouterr().err
+    assert main(["calibrate", "--scenario", "nope", "--out", "y2"]) == 2
+    assert not (repo / "x2").exists()
+    assert not (repo / "y2").exists()
 
 
 def test_baseline_keeps_history(
