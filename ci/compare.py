@@ -30,7 +30,7 @@ statistics routine raised                  ``error``
 fewer than ``min_pairs`` pairs / runs      ``inconclusive``
 ``lo > W`` and ``est > F`` and ``p < a``   ``fail``
 ``hi < -W`` and ``est < -F``               ``improved``
-``lo > W`` or ``est > F``                  ``warn``
+(``lo > W`` or ``est > F``) and ``p < a``  ``warn``
 otherwise                                  ``pass``
 =========================================  ==============
 
@@ -41,6 +41,12 @@ lower bound clears the *warn* band while the best estimate is beyond the *fail* 
 detects a 10 % regression in about 93 % of comparisons and fails an A/A comparison in
 under 1 % (``tests/ci/test_compare.py`` simulates both). At that noise and n the two
 requirements leave little room: more pairs is the only way to buy a sharper gate.
+
+Why a warn needs ``p < a`` too: the percentile bootstrap of 5-10 pairs is overconfident
+(its interval cannot reach beyond the observed effects), and an estimate beyond F alone is
+what noise gives. Calibrated on this machine (``perfci calibrate --pairs 5``, smoke
+profile): without the p-value condition, 12 of 48 A/A metric comparisons warned (spike's
+p50 moved +189 % between identical runs); with it, none (README, "Calibration").
 
 Why ``min_pairs = 5``: with n pairs the smallest one-sided Wilcoxon p is ``1/2**n``
 (n = 4: 0.0625, n = 5: 0.031), so below 5 pairs a fail could never be reached at
@@ -415,7 +421,7 @@ def _decide(spec: MetricSpec, e: _Estimate, fail: float, warn: float, alpha: flo
         return "fail"
     if hi < -w and e.est < -f:
         return "improved"
-    if lo > w or e.est > f:
+    if (lo > w or e.est > f) and e.p is not None and e.p < alpha:
         return "warn"
     return "pass"
 

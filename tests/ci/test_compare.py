@@ -447,3 +447,21 @@ def test_cpu_ms_per_request_integrates_each_process_samples(make_run: RunFactory
     empty = dataclasses.replace(s, resources=Resources(samples=(), peak_rss_mb=None))
     assert cpu_ms_per_request(empty) is None
     assert cpu_ms_per_request(dataclasses.replace(s, requests=0)) is None
+
+
+def test_warn_needs_significance_not_just_a_large_noisy_estimate(make_run: RunFactory) -> None:
+    """Identical revisions on a noisy scenario (calibration: spike p50 +189 % A/A) pass;
+    a small change seen in every pair warns."""
+    base = [make_run(f"b{i}", latency=1.0) for i in range(5)]
+    noisy = [make_run(f"c{i}", latency=f) for i, f in enumerate([1.9, 0.8, 1.6, 0.7, 1.4])]
+    m = _metric(compare_runs(base, noisy, P95_ONLY, seed=3), "search", "latency_p95")
+    assert m.change is not None
+    assert m.change > 0.05  # beyond the fail threshold...
+    assert m.p_value is not None
+    assert m.p_value > 0.05  # ...but 2 of 5 pairs went the other way
+    assert m.status == "pass"
+    steady = [make_run(f"s{i}", latency=f) for i, f in enumerate([1.03, 1.04, 1.035, 1.03, 1.04])]
+    w = _metric(compare_runs(base, steady, P95_ONLY, seed=3), "search", "latency_p95")
+    assert w.p_value is not None
+    assert w.p_value < 0.05
+    assert w.status == "warn"
