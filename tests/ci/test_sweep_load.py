@@ -114,6 +114,10 @@ def test_sweep_runs_the_real_stack_per_value(
             peak = scenario["database"]["max_connections"]
             assert min(2, value) <= peak <= value, (value, peak)
         else:
-            samples = scenario["resources"]["samples"]
-            pids = {s["pid"] for s in samples}
-            assert len(pids) == (1 if value == 1 else value + 1), (value, pids)
+            # processes that hold the app (a worker loads it: > 50 MB); uvicorn's supervisor
+            # and multiprocessing's helper process stay small
+            rss: dict[int, float] = {}
+            for sample in scenario["resources"]["samples"]:
+                rss[sample["pid"]] = max(rss.get(sample["pid"], 0.0), sample["rss_mb"])
+            serving = [pid for pid, mb in rss.items() if mb > 50]
+            assert len(serving) == value, (value, rss)
