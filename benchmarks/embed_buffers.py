@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import json
 import statistics
 import threading
@@ -43,13 +42,12 @@ import numpy as np
 import numpy.typing as npt
 
 from service.embed import (
-    _STOPWORDS,
-    _TOKEN,
     DIM,
     MiniLMEmbedder,
     Vectors,
     _feature,
     _LoadedModel,
+    feature_counts,
     hash_embed,
 )
 
@@ -175,15 +173,8 @@ def hash_embed_pooled(texts: Sequence[str], pool: BufferPool) -> Vectors:
     out = np.zeros((len(texts), DIM), dtype=np.float32)  # returned: never pooled
     with pool.borrow((DIM,), np.float32) as term:
         for row, text in enumerate(texts):
-            tokens = [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
-            counts: dict[str, int] = {}
-            for tok in tokens:
-                counts[tok] = counts.get(tok, 0) + 1
-            for a, b in itertools.pairwise(tokens):
-                key = a + "_" + b
-                counts[key] = counts.get(key, 0) + 1
             vec = out[row]
-            for tok, n in counts.items():
+            for tok, n in feature_counts(text).items():
                 np.multiply(_feature(tok), np.float32(1.0 + np.log(n)), out=term)
                 vec += term
             norm = float(np.linalg.norm(vec))

@@ -181,6 +181,18 @@ def _feature(token: str) -> npt.NDArray[np.float32]:
     return vec
 
 
+def feature_counts(text: str) -> dict[str, int]:
+    """Unigram and bigram counts of ``text`` (lower-cased, stopwords dropped)."""
+    tokens = [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
+    counts: dict[str, int] = {}
+    for tok in tokens:
+        counts[tok] = counts.get(tok, 0) + 1
+    for a, b in itertools.pairwise(tokens):
+        key = a + "_" + b
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def hash_embed(texts: Sequence[str]) -> Vectors:
     """Random indexing: the tf-weighted sum of per-feature random directions.
 
@@ -191,15 +203,8 @@ def hash_embed(texts: Sequence[str]) -> Vectors:
     """
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for row, text in enumerate(texts):
-        tokens = [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
-        counts: dict[str, int] = {}
-        for tok in tokens:
-            counts[tok] = counts.get(tok, 0) + 1
-        for a, b in itertools.pairwise(tokens):
-            key = a + "_" + b
-            counts[key] = counts.get(key, 0) + 1
         vec = out[row]
-        for tok, n in counts.items():
+        for tok, n in feature_counts(text).items():
             vec += _feature(tok) * np.float32(1.0 + np.log(n))
         norm = float(np.linalg.norm(vec))
         if norm > 0:
