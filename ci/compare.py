@@ -78,22 +78,6 @@ from ci.results import RunMeta, RunResults, ScenarioResult, json_path, read_json
 Status = Literal["pass", "warn", "fail", "improved", "inconclusive", "error"]
 FloatArray = npt.NDArray[np.float64]
 
-_EXTRACTORS: dict[str, Callable[[ScenarioResult], float | None]] = {
-    "latency_p50": lambda s: s.latency_ms.p50,
-    "latency_p90": lambda s: s.latency_ms.p90,
-    "latency_p95": lambda s: s.latency_ms.p95,
-    "latency_p99": lambda s: s.latency_ms.p99,
-    "throughput_rps": lambda s: s.throughput_rps,
-    "error_rate": lambda s: s.error_rate,
-    "ttfe_p50": lambda s: None if s.ttfe_ms is None else s.ttfe_ms.p50,
-    "ttfe_p95": lambda s: None if s.ttfe_ms is None else s.ttfe_ms.p95,
-    "ttfe_p99": lambda s: None if s.ttfe_ms is None else s.ttfe_ms.p99,
-    "cache_hit_ratio": lambda s: None if s.cache is None else s.cache.hit_ratio,
-    "peak_rss_mb": lambda s: s.resources.peak_rss_mb,
-    "cpu_ms_per_request": lambda s: cpu_ms_per_request(s),
-}
-assert set(_EXTRACTORS) == set(KNOWN_METRICS), "ci.config.KNOWN_METRICS out of sync"
-
 
 def cpu_ms_per_request(s: ScenarioResult) -> float | None:
     """CPU time of every service process over the scenario, per request, in ms.
@@ -111,6 +95,23 @@ def cpu_ms_per_request(s: ScenarioResult) -> float | None:
             cpu_s += sample.cpu_percent / 100 * (sample.t - previous)
         last[sample.pid] = sample.t
     return 1000 * cpu_s / s.requests if cpu_s > 0 else None
+
+
+_EXTRACTORS: dict[str, Callable[[ScenarioResult], float | None]] = {
+    "latency_p50": lambda s: s.latency_ms.p50,
+    "latency_p90": lambda s: s.latency_ms.p90,
+    "latency_p95": lambda s: s.latency_ms.p95,
+    "latency_p99": lambda s: s.latency_ms.p99,
+    "throughput_rps": lambda s: s.throughput_rps,
+    "error_rate": lambda s: s.error_rate,
+    "ttfe_p50": lambda s: None if s.ttfe_ms is None else s.ttfe_ms.p50,
+    "ttfe_p95": lambda s: None if s.ttfe_ms is None else s.ttfe_ms.p95,
+    "ttfe_p99": lambda s: None if s.ttfe_ms is None else s.ttfe_ms.p99,
+    "cache_hit_ratio": lambda s: None if s.cache is None else s.cache.hit_ratio,
+    "peak_rss_mb": lambda s: s.resources.peak_rss_mb,
+    "cpu_ms_per_request": cpu_ms_per_request,
+}
+assert set(_EXTRACTORS) == set(KNOWN_METRICS), "ci.config.KNOWN_METRICS out of sync"
 
 
 #: Raw pytest-benchmark timings kept per side; the bootstrap cost grows with n.

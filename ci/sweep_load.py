@@ -142,26 +142,25 @@ def summarise(points: Sequence[LoadPoint], values: Sequence[int], sla: SlaConfig
             if not mine:
                 continue
             tput = [p.throughput_rps for p in mine]
-            row = LoadRow(
-                value=value,
-                scenario=scenario,
-                runs=len(mine),
-                throughput_rps=statistics.median(tput),
-                throughput_spread=(min(tput), max(tput)),
-                p95_ms=statistics.median(p.p95_ms for p in mine),
-                p99_ms=statistics.median(p.p99_ms for p in mine),
-                error_rate=statistics.median(p.error_rate for p in mine),
-                meets_sla=False,
-                relative=None,
+            median_tput = statistics.median(tput)
+            p95 = statistics.median(p.p95_ms for p in mine)
+            p99 = statistics.median(p.p99_ms for p in mine)
+            errors = statistics.median(p.error_rate for p in mine)
+            base = first.setdefault(scenario, median_tput)
+            rows.append(
+                LoadRow(
+                    value=value,
+                    scenario=scenario,
+                    runs=len(mine),
+                    throughput_rps=median_tput,
+                    throughput_spread=(min(tput), max(tput)),
+                    p95_ms=p95,
+                    p99_ms=p99,
+                    error_rate=errors,
+                    meets_sla=p95 < sla.p95_ms and p99 < sla.p99_ms and errors < sla.error_rate,
+                    relative=median_tput / base if base > 0 else None,
+                )
             )
-            meets = (
-                row.p95_ms < sla.p95_ms
-                and row.p99_ms < sla.p99_ms
-                and row.error_rate < sla.error_rate
-            )
-            base = first.setdefault(scenario, row.throughput_rps)
-            rel = row.throughput_rps / base if base > 0 else None
-            rows.append(dataclasses.replace(row, meets_sla=meets, relative=rel))
     return rows
 
 
