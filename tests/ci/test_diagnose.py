@@ -53,7 +53,7 @@ def test_profiles_plan_and_allocations_are_written_and_linked(tmp_path: Path) ->
         outcome = execute(request, lambda _m: None)
     finally:
         # as root PostgreSQL's data lives under /var/tmp (~250 MB a stack): drop it
-        shutil.rmtree(stack._pg_home(settings.run_dir), ignore_errors=True)
+        shutil.rmtree(stack.pg_home(settings.run_dir), ignore_errors=True)
     run_dir = outcome.run_dir
     diag = outcome.diagnostics
     assert diag.problems == ()

@@ -53,7 +53,7 @@ def _run(tmp: Path, leak: bool) -> RunOutcome:
         return _measure(settings, tmp)
     finally:
         # as root PostgreSQL's data lives under /var/tmp (~250 MB a stack): drop it
-        shutil.rmtree(stack._pg_home(settings.run_dir), ignore_errors=True)
+        shutil.rmtree(stack.pg_home(settings.run_dir), ignore_errors=True)
 
 
 def _measure(settings: StackSettings, tmp: Path) -> RunOutcome:

