@@ -19,7 +19,7 @@ from service.db import Database
 from service.embed import MiniLMEmbedder, hash_embed
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.conftest import Servers
+from tests.harness import Servers
 
 
 @pytest.fixture(scope="module")

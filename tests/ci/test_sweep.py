@@ -8,7 +8,7 @@ import pytest
 
 from ci.seed import SeedResult
 from ci.sweep import IndexVariant, format_table, plot_png, sweep_index
-from tests.conftest import Servers
+from tests.harness import Servers
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
 

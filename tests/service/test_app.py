@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import RunningService
+from tests.harness import RunningService
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
 

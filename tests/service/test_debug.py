@@ -8,7 +8,7 @@ import pytest
 from ci.seed import SeedResult
 from service.errors import ConfigError
 from service.settings import Settings
-from tests.conftest import RunningService, ServiceFactory
+from tests.harness import RunningService, ServiceFactory
 
 TOKEN = "debug-test-token"
 

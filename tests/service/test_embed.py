@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from service.embed import DIM, HashEmbedder, MiniLMEmbedder, hash_embed
-from tests.conftest import Servers, ServiceFactory
+from tests.harness import Servers, ServiceFactory
 
 
 def test_hash_embedder_is_deterministic_and_normalised() -> None:

@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import RunningService
+from tests.harness import RunningService
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 

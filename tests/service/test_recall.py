@@ -12,7 +12,7 @@ from service.db import Database
 from service.embed import hash_embed
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.conftest import IVFFLAT_LISTS, Servers
+from tests.harness import IVFFLAT_LISTS, Servers
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(900)]
 

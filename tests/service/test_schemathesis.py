@@ -21,7 +21,7 @@ from schemathesis.config import SchemathesisConfig
 from ci.seed import seed_corpus
 from service.openapi import build_schema
 from service.settings import Settings
-from tests.conftest import RunningService, Servers, ServiceFactory
+from tests.harness import RunningService, Servers, ServiceFactory
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -11,7 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ci.seed import SeedResult
 from service.shed import LoadShedMiddleware
-from tests.conftest import ServiceFactory
+from tests.harness import ServiceFactory
 
 LIMIT = 2
 DELAY_MS = 1500

@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import RunningService, Servers, ServiceFactory
+from tests.harness import RunningService, Servers, ServiceFactory
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
 
