@@ -427,7 +427,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _scenarios(args: argparse.Namespace) -> tuple[str, ...]:
-    from ci.profiles import check_scenarios
+    from ci.measure.profiles import check_scenarios
 
     return check_scenarios(tuple(args.scenario)) if args.scenario else ()
 

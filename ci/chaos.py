@@ -43,8 +43,9 @@ from typing import Any
 import httpx
 import psutil
 
-from ci import k6, stack
+from ci import stack
 from ci.errors import RunError
+from ci.measure import k6
 from ci.seed import seed_corpus
 from ci.settings import StackSettings
 

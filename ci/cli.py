@@ -287,8 +287,8 @@ def cmd_sweep_load(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ci.config import load_perf_config
-    from ci.profiles import check_scenarios, get_profile
-    from ci.run import RunRequest, execute
+    from ci.measure.profiles import check_scenarios, get_profile
+    from ci.measure.run import RunRequest, execute
     from ci.sweep_load import KNOBS, format_table, recommend, summarise, sweep, write_outputs
 
     knob = KNOBS[args.sweep_command]
@@ -321,7 +321,7 @@ def cmd_sweep_load(args: argparse.Namespace) -> int:
 
 
 def _register_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ci.profiles import PROFILES, SCENARIO_SCRIPTS
+    from ci.measure.profiles import PROFILES, SCENARIO_SCRIPTS
 
     p = sub.add_parser("sweep", help="parameter sweeps (index, pool, workers)")
     sweep_sub = p.add_subparsers(dest="sweep_command", required=True)
@@ -430,8 +430,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ci.config import load_perf_config
-    from ci.profiles import check_scenarios, get_profile
-    from ci.run import RunRequest, execute, summary_table
+    from ci.measure.profiles import check_scenarios, get_profile
+    from ci.measure.run import RunRequest, execute, summary_table
 
     profile = get_profile(args.profile)
     if args.time_scale is not None:
@@ -466,7 +466,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_vegeta_targets(args: argparse.Namespace) -> int:
-    from ci.vegeta import write_json_targets
+    from ci.measure.vegeta import write_json_targets
 
     path = write_json_targets(args.query_log, args.base_url, args.out, args.count, args.seed)
     _progress(f"wrote {args.count} vegeta JSON targets to {path}")
@@ -474,7 +474,7 @@ def cmd_vegeta_targets(args: argparse.Namespace) -> int:
 
 
 def _register_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ci.profiles import PROFILES, SCENARIO_SCRIPTS
+    from ci.measure.profiles import PROFILES, SCENARIO_SCRIPTS
 
     p = sub.add_parser("run", help="run a load profile (k6, vegeta) and write results.json")
     _add_stack_options(p)

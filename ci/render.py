@@ -27,7 +27,7 @@ from ci.compare import (
     metric_values,
     verdict,
 )
-from ci.diagnose import RunDiagnostics
+from ci.measure.diagnose import RunDiagnostics
 from ci.errors import RenderError
 from ci.escape import md, md_link, safe_url
 from ci.results import RunMeta, RunResults

@@ -23,7 +23,7 @@ from typing import Any
 
 from ci.config import SlaConfig
 from ci.errors import ConfigError
-from ci.run import RunOutcome, RunRequest
+from ci.measure.run import RunOutcome, RunRequest
 
 Progress = Callable[[str], None]
 Execute = Callable[[RunRequest, Progress], RunOutcome]

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from ci.config import SlaConfig
 
 from ci import stack
 from ci.cli import main
-from ci.config import SlaConfig
 from ci.errors import ConfigError
-from ci.profiles import PROFILES
-from ci.run import RunOutcome, RunRequest
+from ci.measure.profiles import PROFILES
+from ci.measure.run import RunOutcome, RunRequest
 from ci.settings import StackSettings
 from ci.sweep_load import KNOBS, LoadPoint, format_table, recommend, summarise, sweep
 

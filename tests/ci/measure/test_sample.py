@@ -7,7 +7,7 @@ import socket
 import time
 
 from ci import stack
-from ci.sample import DatabaseSampler, ProcessSampler
+from ci.measure.sample import DatabaseSampler, ProcessSampler
 
 
 def test_process_sampler_counts_established_connections_on_the_port() -> None:

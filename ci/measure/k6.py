@@ -26,7 +26,7 @@ from ci.results import LatencySummary, ThresholdOutcome
 
 EXIT_THRESHOLDS_FAILED = 99
 TREND_STATS = "avg,min,med,max,p(90),p(95),p(99),p(99.9)"
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def find_k6() -> Path:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ci import profiles
 from ci.errors import RunError
+from ci.measure import profiles
 
-SCENARIOS = Path(__file__).resolve().parent.parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 
 
 def test_every_variable_the_runner_sets_is_read_by_lib_config() -> None:

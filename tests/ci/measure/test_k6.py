@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ci import k6
 from ci.errors import RunError
+from ci.measure import k6
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "k6"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "k6"
 
 
 def _load(name: str) -> object:

@@ -19,7 +19,8 @@ import numpy as np
 import psutil
 
 from ci.errors import RunError
-from ci.k6 import K6Summary, RawSamples
+from ci.measure.k6 import K6Summary, RawSamples
+from ci.measure.vegeta import VegetaHit
 from ci.results import (
     CacheFigures,
     DatabaseFigures,
@@ -30,7 +31,6 @@ from ci.results import (
     ThresholdOutcome,
     TimePoint,
 )
-from ci.vegeta import VegetaHit
 
 SLA_P95_MS = 2000.0
 SLA_P99_MS = 5000.0

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from ci import stack
-from ci.profiles import PROFILES
+from ci.measure.profiles import PROFILES
+from ci.measure.run import RunOutcome, RunRequest, execute
 from ci.results import load_results
-from ci.run import RunOutcome, RunRequest, execute
 from ci.seed import seed_corpus
 from ci.settings import StackSettings
 

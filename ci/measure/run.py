@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ci import collect, diagnose, k6, memory, stack, vegeta
-from ci.diagnose import Diagnoser, RunDiagnostics
+from ci import stack
 from ci.errors import RunError
-from ci.profiles import SCENARIO_SCRIPTS, Profile
+from ci.measure import collect, diagnose, k6, memory, vegeta
+from ci.measure.diagnose import Diagnoser, RunDiagnostics
+from ci.measure.profiles import SCENARIO_SCRIPTS, Profile
+from ci.measure.sample import DatabaseSampler, ProcessSampler
 from ci.results import (
     Corpus,
     MemoryGrowth,
@@ -37,12 +39,11 @@ from ci.results import (
     Tools,
     dump_results,
 )
-from ci.sample import DatabaseSampler, ProcessSampler
 from ci.seed import seed_corpus, write_query_log
 from ci.settings import StackSettings
 
 Progress = Callable[[str], None]
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FALLBACK_LABEL = "vegeta fallback: vegeta is not installed; same targets and rate through k6"
 WARMUP_QUERIES = 50
 # The RSS trend of a scenario ignores its start: pools fill, allocator arenas grow and

@@ -9,11 +9,11 @@ import pytest
 
 from ci import stack
 from ci.cli import main
-from ci.profiles import PROFILES
+from ci.measure.profiles import PROFILES
+from ci.measure.run import FALLBACK_LABEL, RunRequest, execute
+from ci.measure.vegeta import find_vegeta
 from ci.results import load_results
-from ci.run import FALLBACK_LABEL, RunRequest, execute
 from ci.settings import StackSettings
-from ci.vegeta import find_vegeta
 
 
 @pytest.mark.stack

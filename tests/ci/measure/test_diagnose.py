@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ci import stack
-from ci.diagnose import Statement, find_py_spy, top_statements
-from ci.profiles import PROFILES
-from ci.run import RunRequest, execute
+from ci.measure.diagnose import Statement, find_py_spy, top_statements
+from ci.measure.profiles import PROFILES
+from ci.measure.run import RunRequest, execute
 from ci.settings import StackSettings
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ci import collect, k6, vegeta
+from ci.measure import collect, k6, vegeta
 from ci.results import (
     Corpus,
     Machine,
@@ -20,7 +20,7 @@ from ci.results import (
     load_results,
 )
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
 def test_latency_summary_is_exact() -> None:

@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from ci.errors import RunError
-from ci.memory import memory_growth, rss_trend, trends_by_process
+from ci.measure.memory import memory_growth, rss_trend, trends_by_process
 from ci.results import ResourceSample
 
 

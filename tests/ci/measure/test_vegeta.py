@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ci import vegeta
 from ci.errors import RunError
+from ci.measure import vegeta
 from ci.seed import generate_query_log
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "vegeta"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "vegeta"
 
 
 def test_report_durations_are_converted_from_ns() -> None:
