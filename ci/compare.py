@@ -71,7 +71,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from ci.config import KNOWN_METRICS, CompareConfig, MetricSpec, SlaConfig
+from ci.settings import KNOWN_METRICS, CompareConfig, MetricSpec, SlaConfig
 from ci.errors import ComparisonError, MetadataMismatch, ResultsError
 from ci.results import RunMeta, RunResults, ScenarioResult, json_path, read_json_file
 

@@ -23,7 +23,7 @@ from ci.compare import (
     exit_code,
     verdict,
 )
-from ci.config import PerfConfig
+from ci.settings import PerfConfig
 from ci.errors import ResultsError
 from ci.render import (
     RenderContext,

@@ -1,20 +1,34 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from ci.config import (
+from ci.errors import ConfigError
+from ci.settings import (
     DEFAULT_METRICS,
+    REPO_PERF_TOML,
+    SLA_FIELDS,
     CompareConfig,
     MetricSpec,
     PerfConfig,
     SlaConfig,
     load_perf_config,
+    parse_perf_config,
 )
-from ci.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_SLA = SlaConfig(
+    p95_ms=2000.0,
+    p99_ms=5000.0,
+    error_rate=0.001,
+    ttfe_p95_ms=2000.0,
+    spike_error_rate=0.01,
+    cache_hit_ratio=0.70,
+    cache_hit_min_lookups=2000,
+    rss_slope_mb_per_10min=5.0,
+)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -23,8 +37,9 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_missing_file_gives_defaults(tmp_path: Path) -> None:
-    config = load_perf_config(tmp_path / "absent.toml")
+def test_no_path_reads_the_repository_file() -> None:
+    assert REPO_PERF_TOML == REPO_ROOT / "perf.toml"
+    config = load_perf_config(None)
     assert config == PerfConfig()
     assert config.compare.fail_threshold == 0.05
     assert config.compare.warn_threshold == 0.02
@@ -32,8 +47,14 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
     assert config.compare.confidence == 0.95
     assert config.compare.bootstrap_resamples == 10_000
     assert config.compare.alpha == 0.05
-    assert config.sla == SlaConfig(2000.0, 5000.0, 0.001, 0.70, 5.0)
-    assert load_perf_config(None) == PerfConfig()
+    assert config.sla == REPO_SLA
+    assert load_perf_config() == PerfConfig()
+
+
+def test_missing_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    # A mistyped --config must not silently judge with other settings.
+    with pytest.raises(ConfigError, match=r"absent\.toml: no such file \(leave out --config"):
+        load_perf_config(tmp_path / "absent.toml")
 
 
 def test_repository_perf_toml_matches_the_defaults() -> None:
@@ -59,12 +80,6 @@ fail_threshold = 0.01
 warn_threshold = 0.005
 [sla]
 p95_ms = 1500
-[run]
-anything = "owned by another module"
-[stack]
-[profiles.pr]
-duration = "60s"
-[memory]
 """,
     )
     config = load_perf_config(path)
@@ -75,7 +90,57 @@ duration = "60s"
         MetricSpec("error_rate", "lower", "absolute", 0.01, 0.005),
     )
     assert config.sla.p95_ms == 1500.0
-    assert config.sla.p99_ms == 5000.0
+    assert config.sla.p99_ms == 5000.0  # a key left out: the repository's value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[run]\nanything = "read by nobody"\n',
+        "[stack]\n",
+        '[profiles.pr]\nduration = "60s"\n',
+        "[memory]\n",
+    ],
+)
+def test_tables_nothing_reads_are_errors(tmp_path: Path, text: str) -> None:
+    # These were once accepted and silently ignored.
+    name = text[1:].split("]")[0].split(".")[0]
+    path = _write(tmp_path, "[compare]\n" + text)
+    with pytest.raises(ConfigError) as info:
+        load_perf_config(path)
+    assert f"unknown top-level key {name!r} (allowed tables: compare, sla)" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_the_repository_file_must_declare_every_sla_key() -> None:
+    for key in SLA_FIELDS:
+        sla = {k: getattr(REPO_SLA, k) for k in SLA_FIELDS if k != key}
+        with pytest.raises(ConfigError, match=rf"sla\.{key} is missing: \[sla\] must declare"):
+            parse_perf_config({"sla": sla})
+    full = {k: getattr(REPO_SLA, k) for k in SLA_FIELDS}
+    assert parse_perf_config({"sla": full}).sla == REPO_SLA
+
+
+def test_sla_has_no_defaults_in_code() -> None:
+    with pytest.raises(TypeError):
+        SlaConfig()  # type: ignore[call-arg]  # the point: every limit must be given
+
+
+def test_k6_env_names_every_sla_field() -> None:
+    assert REPO_SLA.k6_env() == {
+        "PERFCI_SLA_P95_MS": "2000",
+        "PERFCI_SLA_P99_MS": "5000",
+        "PERFCI_SLA_ERROR_RATE": "0.001",
+        "PERFCI_SLA_TTFE_P95_MS": "2000",
+        "PERFCI_SLA_SPIKE_ERROR_RATE": "0.01",
+        "PERFCI_SLA_CACHE_HIT_RATIO": "0.7",
+        "PERFCI_SLA_CACHE_HIT_MIN_LOOKUPS": "2000",
+        "PERFCI_SLA_RSS_SLOPE_MB_PER_10MIN": "5",
+    }
+    odd = dataclasses.replace(REPO_SLA, p95_ms=1234.5678, error_rate=1e-7)
+    env = odd.k6_env()
+    assert float(env["PERFCI_SLA_P95_MS"]) == 1234.5678
+    assert float(env["PERFCI_SLA_ERROR_RATE"]) == 1e-7
 
 
 @pytest.mark.parametrize(
@@ -118,6 +183,8 @@ duration = "60s"
         ),
         ("[sla]\nerror_rate = 2\n", "sla.error_rate = 2.0: must lie in [0, 1]"),
         ("[sla]\np99_ms = -1\n", "sla.p99_ms = -1.0: must be > 0"),
+        ("[sla]\nttfe_p95_ms = 0\n", "sla.ttfe_p95_ms = 0.0: must be > 0"),
+        ("[sla]\nspike_error_rate = 1.5\n", "sla.spike_error_rate = 1.5: must lie in [0, 1]"),
         ("[sla]\ncache_hit_min_lookups = -5\n", "sla.cache_hit_min_lookups = -5: must be >= 0"),
         ("[sla]\ncache_hit_min_lookups = 1.5\n", "sla.cache_hit_min_lookups"),
         ("[compare\n", "not valid TOML"),

@@ -1,12 +1,29 @@
-"""The judging side of ``perf.toml``: ``[compare]`` and ``[sla]``.
+"""``perf.toml``: the judging settings (``[compare]``) and the one declaration of the SLA.
 
-Other top-level tables (``run``, ``stack``, ``profiles``, ``memory``) belong to other
-modules and are accepted unread here; any other top-level table is an error, as is any
-unknown key inside ``[compare]`` or ``[sla]``. Messages name the key and the bad value.
+Parsing is strict: a top-level table other than ``[compare]`` and ``[sla]``, or an unknown
+key inside them, is a :class:`ConfigError` that names it. Messages name the key and the bad
+value.
+
+Where values come from:
+
+=====================================  ==============================================
+``load_perf_config(None)``             the repository's ``perf.toml`` (:data:`REPO_PERF_TOML`)
+``load_perf_config(path)``, path read  that file; a key it leaves out takes the value of
+                                       the repository's file (``[sla]``) or the
+                                       :class:`CompareConfig` default (``[compare]``)
+``load_perf_config(path)``, missing    ``ConfigError`` naming the path
+the repository's file misses an        ``ConfigError``: the SLA is declared there, once,
+``[sla]`` key                          and nowhere else carries its numbers
+=====================================  ==============================================
+
+The SLA has no defaults in code: k6 thresholds (through :meth:`SlaConfig.k6_env`),
+collect and judge all read it from here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import os
 import tomllib
@@ -17,10 +34,13 @@ from typing import Literal
 
 from ci.errors import ConfigError
 
+#: The repository's perf.toml: the default configuration, and the one place the SLA is declared.
+REPO_PERF_TOML = Path(__file__).resolve().parents[2] / "perf.toml"
+
 Direction = Literal["lower", "higher"]
 Mode = Literal["ratio", "absolute"]
 
-#: Metric names that ``ci.compare`` knows how to read from a scenario.
+#: Metric names that ``ci.judge.metrics`` knows how to read from a scenario.
 KNOWN_METRICS: tuple[str, ...] = (
     "latency_p50",
     "latency_p90",
@@ -36,8 +56,7 @@ KNOWN_METRICS: tuple[str, ...] = (
     "cpu_ms_per_request",
 )
 
-OWN_TABLES = ("compare", "sla")
-OTHER_TABLES = ("run", "stack", "profiles", "memory")
+TABLES = ("compare", "sla")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,70 +103,111 @@ class CompareConfig:
         _check_compare(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SlaConfig:
-    p95_ms: float = 2000.0
-    p99_ms: float = 5000.0
-    error_rate: float = 0.001
-    cache_hit_ratio: float = 0.70
-    rss_slope_mb_per_10min: float = 5.0
-    # The hit-ratio gate needs this many cache lookups in a scenario: a cache that starts
-    # cold is still filling over a seconds-long scenario (the Zipf query log's expected
-    # cold-start hit ratio is ~0.70 at 1,000 lookups and ~0.77 at 2,000).
-    cache_hit_min_lookups: int = 2000
+    """The SLA: absolute limits on a run, declared in ``perf.toml [sla]`` and nowhere else.
+
+    No field has a default: the numbers live in the repository's ``perf.toml`` only.
+    ``k6_env()`` hands them to the k6 scenarios as ``PERFCI_SLA_<FIELD>`` variables.
+    """
+
+    p95_ms: float  # latency p95 below this (ms)
+    p99_ms: float  # latency p99 below this (ms)
+    error_rate: float  # failed requests below this fraction
+    ttfe_p95_ms: float  # SSE time to first event, p95, below this (ms)
+    spike_error_rate: float  # a load spike may shed up to this fraction
+    cache_hit_ratio: float  # hit ratio above this, where a cache is reported...
+    # ...in scenarios with at least this many lookups: a cache that starts cold is still
+    # filling over a seconds-long scenario (the Zipf query log's expected cold-start hit
+    # ratio is ~0.70 at 1,000 lookups and ~0.77 at 2,000).
+    cache_hit_min_lookups: int
+    rss_slope_mb_per_10min: float  # RSS growth below this (MB per 10 minutes)
 
     def __post_init__(self) -> None:
         if self.cache_hit_min_lookups < 0:
             raise ConfigError(
                 f"sla.cache_hit_min_lookups = {self.cache_hit_min_lookups!r}: must be >= 0"
             )
-        for key in ("p95_ms", "p99_ms", "rss_slope_mb_per_10min"):
+        for key in ("p95_ms", "p99_ms", "ttfe_p95_ms", "rss_slope_mb_per_10min"):
             value = getattr(self, key)
             if not value > 0:
                 raise ConfigError(f"sla.{key} = {value!r}: must be > 0")
-        for key in ("error_rate", "cache_hit_ratio"):
+        for key in ("error_rate", "spike_error_rate", "cache_hit_ratio"):
             value = getattr(self, key)
             if not 0 <= value <= 1:
                 raise ConfigError(f"sla.{key} = {value!r}: must lie in [0, 1]")
+
+    def k6_env(self) -> dict[str, str]:
+        """``PERFCI_SLA_<FIELD_UPPER>`` for every field, as the k6 scenarios read them."""
+        return {
+            f"PERFCI_SLA_{f.name.upper()}": _env_number(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+        }
+
+
+SLA_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SlaConfig))
+
+
+def _env_number(value: float) -> str:
+    """The shortest text that reads back as ``value`` (2000.0 -> "2000", 0.001 -> "0.001")."""
+    if isinstance(value, int):
+        return str(value)
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+@functools.cache
+def repo_sla() -> SlaConfig:
+    """The SLA of the repository's ``perf.toml`` (read once per process)."""
+    return load_perf_config(REPO_PERF_TOML).sla
 
 
 @dataclass(frozen=True, slots=True)
 class PerfConfig:
     compare: CompareConfig = field(default_factory=CompareConfig)
-    sla: SlaConfig = field(default_factory=SlaConfig)
+    # The default is the repository's perf.toml [sla]: the SLA's numbers live there only.
+    sla: SlaConfig = field(default_factory=lambda: repo_sla())
 
 
-def load_perf_config(path: str | os.PathLike[str] | None) -> PerfConfig:
-    """Read ``perf.toml``; a missing file (or ``None``) gives the defaults."""
-    if path is None:
-        return PerfConfig()
-    source = Path(path)
+def load_perf_config(path: str | os.PathLike[str] | None = None) -> PerfConfig:
+    """Read ``perf.toml``; ``None`` reads the repository's (see the module docstring)."""
+    source = REPO_PERF_TOML if path is None else Path(path)
     try:
         text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return PerfConfig()
+    except FileNotFoundError as exc:
+        hint = "" if path is None else f" (leave out --config to use {REPO_PERF_TOML})"
+        raise ConfigError(f"{source}: no such file{hint}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    is_repo = source.resolve() == REPO_PERF_TOML
     try:
-        return parse_perf_config(data)
+        return parse_perf_config(data, sla_defaults=None if is_repo else repo_sla())
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 
 
-def parse_perf_config(data: Mapping[str, object]) -> PerfConfig:
-    """Build a :class:`PerfConfig` from an already parsed TOML document."""
+def parse_perf_config(
+    data: Mapping[str, object], *, sla_defaults: SlaConfig | None = None
+) -> PerfConfig:
+    """Build a :class:`PerfConfig` from an already parsed TOML document.
+
+    ``[sla]`` keys the document leaves out come from ``sla_defaults``; without it every
+    key is required (the repository's file declares them all).
+    """
     for key, value in data.items():
-        if key not in OWN_TABLES + OTHER_TABLES:
-            allowed = ", ".join(OWN_TABLES + OTHER_TABLES)
-            raise ConfigError(f"unknown top-level key {key!r} (allowed tables: {allowed})")
+        if key not in TABLES:
+            raise ConfigError(
+                f"unknown top-level key {key!r} (allowed tables: {', '.join(TABLES)})"
+            )
         if not isinstance(value, dict):
             raise ConfigError(f"{key} = {_short(value)}: must be a table")
     compare = _parse_compare(_table(data, "compare"))
-    sla = _parse_sla(_table(data, "sla"))
+    sla = _parse_sla(_table(data, "sla"), sla_defaults)
     return PerfConfig(compare=compare, sla=sla)
 
 
@@ -193,7 +253,6 @@ _COMPARE_KEYS = (
     "metrics",
 )
 _METRIC_KEYS = ("name", "direction", "mode", "fail_threshold", "warn_threshold")
-_SLA_KEYS = ("p95_ms", "p99_ms", "error_rate", "cache_hit_ratio", "rss_slope_mb_per_10min")
 _SLA_INT_KEYS = ("cache_hit_min_lookups",)
 
 
@@ -295,20 +354,19 @@ def _check_compare(c: CompareConfig) -> None:
             )
 
 
-def _parse_sla(data: Mapping[str, object]) -> SlaConfig:
-    _unknown("sla", data, (*_SLA_KEYS, *_SLA_INT_KEYS))
-    defaults = SlaConfig()
-    values = {key: _number("sla", key, data.get(key, getattr(defaults, key))) for key in _SLA_KEYS}
-    min_lookups = _integer(
-        "sla",
-        "cache_hit_min_lookups",
-        data.get("cache_hit_min_lookups", defaults.cache_hit_min_lookups),
-    )
-    return SlaConfig(
-        p95_ms=values["p95_ms"],
-        p99_ms=values["p99_ms"],
-        error_rate=values["error_rate"],
-        cache_hit_ratio=values["cache_hit_ratio"],
-        rss_slope_mb_per_10min=values["rss_slope_mb_per_10min"],
-        cache_hit_min_lookups=min_lookups,
-    )
+def _parse_sla(data: Mapping[str, object], defaults: SlaConfig | None) -> SlaConfig:
+    _unknown("sla", data, SLA_FIELDS)
+    values: dict[str, float | int] = {}
+    for key in SLA_FIELDS:
+        if key in data:
+            raw = data[key]
+        elif defaults is not None:
+            raw = getattr(defaults, key)
+        else:
+            raise ConfigError(
+                f"sla.{key} is missing: [sla] must declare every SLA limit "
+                f"({', '.join(SLA_FIELDS)})"
+            )
+        number = _integer if key in _SLA_INT_KEYS else _number
+        values[key] = number("sla", key, raw)
+    return SlaConfig(**values)  # type: ignore[arg-type]  # keys are the fields, types checked
