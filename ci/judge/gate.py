@@ -1,0 +1,362 @@
+"""The PR gate's decision rule: a few primary metrics, one error rate per pull request.
+
+A pull request is judged on paired samples: one candidate/base *effect* per measurement
+window (a window measures both revisions side by side), per primary metric. The rule:
+
+=================  ==============================================================================
+at look j          with the first ``looks[j]`` pairs, ``K = len(looks)`` looks in all
+FAIL               some metric is Holm-rejected at ``alpha / K`` by a one-sided signed-rank test
+                   (H1: candidate worse) **and** its Hodges-Lehmann estimate is at least the
+                   metric's fail threshold (statistically *and* practically worse)
+PASS               every metric is shown better than its fail threshold: the signed-rank test of
+                   H0 "effect >= threshold" rejects at ``pass_alpha / K`` (an intersection-union
+                   test: no multiplicity adjustment is needed across metrics)
+CONTINUE           neither: measure more pairs, up to the last look
+INCONCLUSIVE       neither at the last look (a neutral check, never a silent pass)
+=================  ==============================================================================
+
+Why this controls false alarms per PR: for identical code every effect is symmetric around
+0, so each metric's one-sided p is valid; Holm keeps the chance of any rejection among the
+metrics at one look below ``alpha / K`` and Bonferroni over the looks keeps it below
+``alpha`` over the whole sequential run. Requiring the estimate to reach the threshold on
+top only lowers that rate. The p-values are exact (the signed-rank null distribution by
+dynamic programming, as scipy computes it for small samples, vectorised here so that the
+simulation test can judge thousands of pull requests in a second); no resampling is
+involved, so judging the same files twice gives the same verdict.
+
+Effects are on a log scale for ratio metrics (``log(candidate / base)``, sign flipped for
+metrics where higher is better, so positive is always worse) and plain differences for
+absolute ones (an error rate, whose base is often 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ci.errors import ConfigError
+
+FloatArray = npt.NDArray[np.float64]
+Decision = Literal["pass", "fail", "continue", "inconclusive"]
+Direction = Literal["lower", "higher"]
+Mode = Literal["ratio", "absolute"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrimaryMetric:
+    """One gated metric. ``fail_threshold`` is relative (0.05 = 5 %) for ratio metrics and
+    absolute (0.001 = 0.1 percentage point) for absolute ones."""
+
+    name: str
+    direction: Direction
+    fail_threshold: float
+    mode: Mode = "ratio"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.fail_threshold) and self.fail_threshold > 0):
+            raise ConfigError(
+                f"gate metric {self.name}: fail_threshold = {self.fail_threshold!r}: "
+                "must be a positive number"
+            )
+
+    @property
+    def margin(self) -> float:
+        """The threshold on the effect scale."""
+        return math.log1p(self.fail_threshold) if self.mode == "ratio" else self.fail_threshold
+
+    def effects(self, base: Sequence[float], candidate: Sequence[float]) -> FloatArray:
+        """Per-pair effects, positive = candidate worse."""
+        b = np.asarray(base, dtype=np.float64)
+        c = np.asarray(candidate, dtype=np.float64)
+        if b.shape != c.shape:
+            raise ValueError(f"{self.name}: {b.size} base values but {c.size} candidate values")
+        if self.mode == "ratio":
+            if np.any(b <= 0) or np.any(c <= 0):
+                raise ValueError(f"{self.name}: a ratio metric needs positive values")
+            e = np.log(c / b)
+        else:
+            e = c - b
+        return e if self.direction == "lower" else -e
+
+
+@dataclass(frozen=True, slots=True)
+class GateRule:
+    """The error budget and the sequential design."""
+
+    alpha: float = 0.01  # false FAILs per pull request, over every metric and look
+    pass_alpha: float = 0.05  # chance of a PASS when a metric is exactly at its threshold
+    looks: tuple[int, ...] = (12, 24, 36)  # pairs at which the rule is applied
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "pass_alpha"):
+            v = getattr(self, name)
+            if not (0 < v < 0.5):
+                raise ConfigError(f"gate.{name} = {v!r}: must be in (0, 0.5)")
+        if not self.looks or any(b <= a for a, b in zip(self.looks, self.looks[1:], strict=False)):
+            raise ConfigError(f"gate.looks = {list(self.looks)}: must be increasing pair counts")
+        if self.looks[0] < 2:
+            raise ConfigError(f"gate.looks = {list(self.looks)}: the first look needs 2+ pairs")
+
+    def check_reachable(self, metrics: int) -> None:
+        """Refuse a design whose first look cannot reach its own significance level: with n
+        pairs the smallest one-sided signed-rank p is 2**-n."""
+        level = self.alpha / len(self.looks) / max(metrics, 1)
+        n = self.looks[0]
+        if 2.0**-n > level:
+            need = math.ceil(-math.log2(level))
+            raise ConfigError(
+                f"gate.looks[0] = {n}: with {metrics} primary metrics and alpha = {self.alpha} "
+                f"over {len(self.looks)} looks a FAIL needs p <= {level:.2g}, which "
+                f"{n} pairs cannot reach (smallest p = {2.0**-n:.2g}); use {need} or more"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricJudgement:
+    name: str
+    pairs: int
+    estimate: float  # Hodges-Lehmann estimate on the effect scale
+    change: float  # the estimate as a relative change (ratio) or a difference (absolute)
+    p_worse: float  # one-sided signed-rank p, H1: candidate worse
+    p_within: float  # one-sided signed-rank p, H1: effect below the threshold
+    rejected: bool  # Holm-rejected at this look's level
+    failed: bool  # rejected and at least the threshold
+    within: bool  # shown better than the threshold
+
+
+@dataclass(frozen=True, slots=True)
+class LookResult:
+    look: int  # 0-based
+    pairs: int
+    decision: Decision
+    level: float  # this look's family-wise level for FAIL
+    metrics: tuple[MetricJudgement, ...]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.metrics if m.failed)
+
+
+# -- exact signed-rank p-values, vectorised ----------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _upper_tail(n: int) -> FloatArray:
+    """``P(W+ >= w)`` for w = 0 .. n(n+1)/2 under H0 with n non-zero untied differences."""
+    top = n * (n + 1) // 2
+    counts = np.zeros(top + 1, dtype=np.float64)
+    counts[0] = 1.0
+    for k in range(1, n + 1):
+        counts[k:] = counts[k:] + counts[:-k].copy()
+    pmf = counts / counts.sum()
+    tail = np.cumsum(pmf[::-1])[::-1]
+    tail.setflags(write=False)
+    return tail
+
+
+def signed_rank_p(effects: FloatArray) -> FloatArray:
+    """One-sided p of H1 "effects > 0" per row of a 2-D array (rows: independent samples).
+
+    Zeros are dropped (Wilcoxon's method); ties among the rest get average ranks, and the
+    exact null distribution of the untied case is then used for the nearest rank sum,
+    which scipy's exact method also does. A row of zeros gives p = 1.
+    """
+    x = np.atleast_2d(np.asarray(effects, dtype=np.float64))
+    out = np.ones(x.shape[0], dtype=np.float64)
+    nonzero = x != 0
+    counts = nonzero.sum(axis=1)
+    for n in np.unique(counts):
+        if n == 0:
+            continue
+        rows = np.flatnonzero(counts == n)
+        sub = x[rows]
+        vals = np.where(nonzero[rows], sub, np.nan)
+        # Compact the non-zero entries to the left, keeping each row's own values.
+        order = np.argsort(np.isnan(vals), axis=1, kind="stable")
+        vals = np.take_along_axis(vals, order, axis=1)[:, :n]
+        absv = np.abs(vals)
+        ranks = _average_ranks(absv)
+        w_plus = np.where(vals > 0, ranks, 0.0).sum(axis=1)
+        tail = _upper_tail(int(n))
+        idx = np.clip(np.ceil(w_plus - 1e-9).astype(np.int64), 0, tail.size - 1)
+        out[rows] = tail[idx]
+    return out
+
+
+def _average_ranks(a: FloatArray) -> FloatArray:
+    """Ranks 1..n along axis 1, ties sharing their average rank."""
+    order = np.argsort(a, axis=1, kind="stable")
+    ranks = np.empty_like(a)
+    n = a.shape[1]
+    np.put_along_axis(ranks, order, np.arange(1, n + 1, dtype=np.float64)[np.newaxis, :], axis=1)
+    sorted_a = np.take_along_axis(a, order, axis=1)
+    tied = np.any(sorted_a[:, 1:] == sorted_a[:, :-1], axis=1)
+    for r in np.flatnonzero(tied):  # rare with measured data: do it the slow, exact way
+        vals = a[r]
+        uniq, inv = np.unique(vals, return_inverse=True)
+        sums = np.bincount(inv, weights=ranks[r], minlength=uniq.size)
+        cnts = np.bincount(inv, minlength=uniq.size)
+        ranks[r] = (sums / cnts)[inv]
+    return ranks
+
+
+def hodges_lehmann(effects: FloatArray) -> FloatArray:
+    """Pseudo-median (median of the Walsh averages) of each row."""
+    x = np.atleast_2d(np.asarray(effects, dtype=np.float64))
+    i, j = np.triu_indices(x.shape[1])
+    return np.median((x[:, i] + x[:, j]) * 0.5, axis=1)
+
+
+# -- the rule ----------------------------------------------------------------------------
+
+
+def holm_reject(p: FloatArray, level: float) -> npt.NDArray[np.bool_]:
+    """Holm's step-down rejections per row of ``p`` (columns: metrics) at ``level``."""
+    p = np.atleast_2d(p)
+    m = p.shape[1]
+    order = np.argsort(p, axis=1)
+    sorted_p = np.take_along_axis(p, order, axis=1)
+    limits = level / (m - np.arange(m))
+    ok = sorted_p <= limits[np.newaxis, :]
+    # step-down: reject the first k hypotheses where every one up to k passed its limit
+    keep = np.cumprod(ok, axis=1).astype(bool)
+    out = np.zeros_like(keep)
+    np.put_along_axis(out, order, keep, axis=1)
+    return out
+
+
+def judge_look(
+    effects: Mapping[str, FloatArray],
+    metrics: Sequence[PrimaryMetric],
+    rule: GateRule,
+    look: int,
+) -> list[LookResult]:
+    """Apply look ``look`` to many pull requests at once.
+
+    ``effects[name]`` is 2-D (rows: pull requests, columns: pairs, at least
+    ``rule.looks[look]`` of them); only the first ``rule.looks[look]`` columns are used.
+    """
+    n = rule.looks[look]
+    k = len(rule.looks)
+    level = rule.alpha / k
+    cols = []
+    for m in metrics:
+        e = np.atleast_2d(np.asarray(effects[m.name], dtype=np.float64))
+        if e.shape[1] < n:
+            raise ValueError(f"{m.name}: look {look} needs {n} pairs, got {e.shape[1]}")
+        cols.append(e[:, :n])
+    stacked = np.stack(cols, axis=1)  # (prs, metrics, pairs)
+    prs = stacked.shape[0]
+    p_worse = np.stack([signed_rank_p(stacked[:, i]) for i in range(len(metrics))], axis=1)
+    p_within = np.stack(
+        [signed_rank_p(m.margin - stacked[:, i]) for i, m in enumerate(metrics)], axis=1
+    )
+    est = np.stack([hodges_lehmann(stacked[:, i]) for i in range(len(metrics))], axis=1)
+    margins = np.array([m.margin for m in metrics])
+    rejected = holm_reject(p_worse, level)
+    failed = rejected & (est >= margins[np.newaxis, :])
+    within = p_within <= rule.pass_alpha / k
+    out = []
+    for r in range(prs):
+        if failed[r].any():
+            decision: Decision = "fail"
+        elif within[r].all():
+            decision = "pass"
+        elif look == k - 1:
+            decision = "inconclusive"
+        else:
+            decision = "continue"
+        out.append(
+            LookResult(
+                look,
+                n,
+                decision,
+                level,
+                tuple(
+                    MetricJudgement(
+                        m.name,
+                        n,
+                        float(est[r, i]),
+                        _change(m, float(est[r, i])),
+                        float(p_worse[r, i]),
+                        float(p_within[r, i]),
+                        bool(rejected[r, i]),
+                        bool(failed[r, i]),
+                        bool(within[r, i]),
+                    )
+                    for i, m in enumerate(metrics)
+                ),
+            )
+        )
+    return out
+
+
+def _change(m: PrimaryMetric, estimate: float) -> float:
+    if m.mode == "absolute":
+        return estimate if m.direction == "lower" else -estimate
+    ratio = math.exp(estimate if m.direction == "lower" else -estimate)
+    return ratio - 1.0
+
+
+def judge_sequential(
+    effects: Mapping[str, FloatArray],
+    metrics: Sequence[PrimaryMetric],
+    rule: GateRule,
+) -> list[LookResult]:
+    """Every look one pull request reached, in order; the last one holds its decision.
+
+    ``effects[name]`` is 1-D with the pairs measured so far. Looks beyond the pairs
+    available are not taken (the caller measures more and calls again).
+    """
+    available = min(np.asarray(effects[m.name]).size for m in metrics)
+    results = []
+    for look, n in enumerate(rule.looks):
+        if n > available:
+            break
+        (res,) = judge_look(
+            {m.name: np.asarray(effects[m.name])[np.newaxis, :] for m in metrics},
+            metrics,
+            rule,
+            look,
+        )
+        results.append(res)
+        if res.decision != "continue":
+            break
+    return results
+
+
+def simulate(
+    metrics: Sequence[PrimaryMetric],
+    rule: GateRule,
+    effects: Mapping[str, FloatArray],
+) -> dict[Decision, float]:
+    """Decision frequencies of the sequential rule over many simulated pull requests.
+
+    ``effects[name]`` is 2-D (rows: pull requests, columns: at least ``rule.looks[-1]``
+    pairs). Returns the share of pull requests ending in each decision.
+    """
+    prs = next(iter(effects.values())).shape[0]
+    final: list[Decision | None] = [None] * prs
+    open_rows = np.arange(prs)
+    for look in range(len(rule.looks)):
+        if open_rows.size == 0:
+            break
+        results = judge_look({k: v[open_rows] for k, v in effects.items()}, metrics, rule, look)
+        still = []
+        for row, res in zip(open_rows, results, strict=True):
+            if res.decision == "continue":
+                still.append(row)
+            else:
+                final[row] = res.decision
+        open_rows = np.asarray(still, dtype=np.int64)
+    counts: dict[Decision, float] = {"pass": 0.0, "fail": 0.0, "inconclusive": 0.0}
+    for d in final:
+        assert d is not None, "every pull request ends at the last look"
+        counts[d] += 1.0 / prs
+    return counts

@@ -1,0 +1,144 @@
+"""The PR gate's decision rule: exact p-values, Holm, and its error rates in simulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ci.errors import ConfigError
+from ci.judge.gate import (
+    GateRule,
+    PrimaryMetric,
+    holm_reject,
+    judge_sequential,
+    signed_rank_p,
+    simulate,
+)
+
+PRIMARY = (
+    PrimaryMetric("latency_p50", "lower", 0.10),
+    PrimaryMetric("latency_p95", "lower", 0.10),
+    PrimaryMetric("cpu_ms_per_request", "lower", 0.05),
+    PrimaryMetric("error_rate", "lower", 0.001, mode="absolute"),
+)
+RULE = GateRule(alpha=0.01, pass_alpha=0.05, looks=(12, 24, 36))
+PRS = 2000
+
+
+def test_signed_rank_p_matches_scipy_exact() -> None:
+    rng = np.random.default_rng(3)
+    for n in (5, 12, 24, 36):
+        x = rng.normal(0.1, 1.0, size=(100, n))
+        ours = signed_rank_p(x)
+        ref = [stats.wilcoxon(r, alternative="greater", method="exact").pvalue for r in x]
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=0)
+
+
+def test_signed_rank_p_drops_zeros_and_all_zero_is_one() -> None:
+    x = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
+    p = signed_rank_p(x)
+    assert p[0] == 1.0
+    assert p[1] == pytest.approx(1 / 8)  # three positive non-zero effects: 2**-3
+
+
+def test_holm_is_step_down() -> None:
+    # limits at level 0.04 for 4 metrics: 0.01, 0.0133, 0.02, 0.04
+    p = np.array([[0.009, 0.013, 0.5, 0.001], [0.02, 0.001, 0.001, 0.001]])
+    assert holm_reject(p, 0.04).tolist() == [
+        [True, True, False, True],
+        [True, True, True, True],
+    ]
+
+
+def test_first_look_must_reach_its_level() -> None:
+    with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 8: .* use 10 or more"):
+        GateRule(looks=(8, 16)).check_reachable(metrics=4)
+    RULE.check_reachable(metrics=4)
+
+
+@pytest.mark.parametrize("bad", [(), (12, 12), (1,)])
+def test_looks_are_validated(bad: tuple[int, ...]) -> None:
+    with pytest.raises(ConfigError, match=r"gate\.looks"):
+        GateRule(looks=bad)
+
+
+def test_ratio_effects_point_worse_upwards() -> None:
+    lower = PrimaryMetric("latency_p95", "lower", 0.05)
+    higher = PrimaryMetric("throughput_rps", "higher", 0.05)
+    assert lower.effects([10.0], [11.0])[0] == pytest.approx(math.log(1.1))
+    assert higher.effects([100.0], [90.0])[0] == pytest.approx(math.log(100 / 90))
+    with pytest.raises(ValueError, match="positive"):
+        lower.effects([0.0], [1.0])
+
+
+def _noise(rng: np.random.Generator, tail: str, sd: float, shape: tuple[int, int]) -> np.ndarray:
+    if tail == "normal":
+        return rng.normal(0.0, sd, shape)
+    # Student t with 3 degrees of freedom, scaled to the same standard deviation
+    return rng.standard_t(3, shape) * sd / math.sqrt(3.0)
+
+
+def _effects(rng: np.random.Generator, tail: str, sd: float) -> dict[str, np.ndarray]:
+    shape = (PRS, RULE.looks[-1])
+    eff = {m.name: _noise(rng, tail, sd, shape) for m in PRIMARY if m.mode == "ratio"}
+    # error rates: mostly 0 in both windows, now and then a few errors on either side
+    eff["error_rate"] = np.where(rng.random(shape) < 0.05, rng.normal(0, 5e-4, shape), 0.0)
+    return eff
+
+
+@pytest.mark.parametrize("tail", ["normal", "t3"])
+@pytest.mark.parametrize("sd", [0.03, 0.05, 0.10, 0.20])
+def test_false_fails_per_pr_at_most_one_percent(tail: str, sd: float) -> None:
+    rng = np.random.default_rng(int(sd * 1000) + (7 if tail == "t3" else 0))
+    rates = simulate(PRIMARY, RULE, _effects(rng, tail, sd))
+    assert rates["fail"] <= 0.01, rates
+    if sd <= 0.05:  # the quiet metrics' measured noise: an unchanged PR is conclusive
+        assert rates["pass"] >= 0.99, rates
+
+
+@pytest.mark.parametrize("tail", ["normal", "t3"])
+@pytest.mark.parametrize("sd", [0.03, 0.05, 0.10, 0.20])
+def test_detects_a_ten_percent_cpu_regression(tail: str, sd: float) -> None:
+    rng = np.random.default_rng(int(sd * 1000) + (11 if tail == "t3" else 3))
+    eff = _effects(rng, tail, sd)
+    eff["cpu_ms_per_request"] = eff["cpu_ms_per_request"] + math.log(1.10)
+    rates = simulate(PRIMARY, RULE, eff)
+    assert rates["pass"] <= 0.01, rates  # a real regression is never waved through
+    if sd <= 0.10:
+        assert rates["fail"] >= 0.95, rates
+    else:  # 20 % per-pair noise: 36 pairs cannot always tell; it says inconclusive instead
+        assert rates["fail"] >= 0.30, rates
+
+
+def test_sequential_stops_early_on_a_clear_pass() -> None:
+    rng = np.random.default_rng(5)
+    eff = {m.name: rng.normal(0.0, 0.02, 36) for m in PRIMARY if m.mode == "ratio"}
+    eff["error_rate"] = np.zeros(36)
+    looks = judge_sequential(eff, PRIMARY, RULE)
+    assert [r.decision for r in looks] == ["pass"]
+    assert looks[0].pairs == 12
+
+
+def test_sequential_fail_names_the_metric_and_is_reproducible() -> None:
+    rng = np.random.default_rng(6)
+    eff = {m.name: rng.normal(0.0, 0.03, 36) for m in PRIMARY if m.mode == "ratio"}
+    eff["error_rate"] = np.zeros(36)
+    eff["latency_p95"] = eff["latency_p95"] + math.log(1.25)
+    first = judge_sequential(eff, PRIMARY, RULE)
+    again = judge_sequential(eff, PRIMARY, RULE)
+    assert first == again
+    assert first[-1].decision == "fail"
+    assert first[-1].reasons == ("latency_p95",)
+    (p95,) = (m for m in first[-1].metrics if m.name == "latency_p95")
+    assert p95.change == pytest.approx(0.25, abs=0.03)
+
+
+def test_sequential_waits_for_more_pairs_when_unclear() -> None:
+    rng = np.random.default_rng(8)
+    eff = {m.name: rng.normal(0.03, 0.15, 12) for m in PRIMARY if m.mode == "ratio"}
+    eff["error_rate"] = np.zeros(12)
+    looks = judge_sequential(eff, PRIMARY, RULE)
+    assert [r.decision for r in looks] == ["continue"]
