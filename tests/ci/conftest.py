@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from ci.results import LatencySummary, RunResults, ScenarioResult
@@ -137,18 +137,18 @@ def scale_scenario(
     rss: float = 1.0,
 ) -> ScenarioResult:
     lat = s.latency_ms
-    scaled = LatencySummary(*(getattr(lat, f.name) * latency for f in dataclasses.fields(lat)))
+    scaled = LatencySummary(*(getattr(lat, f.name) * latency for f in msgspec.structs.fields(lat)))
     cache = s.cache
     if cache is not None and hit_ratio is not None:
-        cache = dataclasses.replace(cache, hit_ratio=hit_ratio)
+        cache = msgspec.structs.replace(cache, hit_ratio=hit_ratio)
     peak = s.resources.peak_rss_mb
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         s,
         latency_ms=scaled,
         throughput_rps=s.throughput_rps * throughput,
         error_rate=s.error_rate if error_rate is None else error_rate,
         cache=cache,
-        resources=dataclasses.replace(
+        resources=msgspec.structs.replace(
             s.resources, peak_rss_mb=None if peak is None else peak * rss
         ),
     )
@@ -160,9 +160,9 @@ def make_run() -> RunFactory:
     template = RunResults.from_dict(build_results_dict())
 
     def make(run_id: str = "run", **scale: Any) -> RunResults:
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             template,
-            run=dataclasses.replace(template.run, id=run_id),
+            run=msgspec.structs.replace(template.run, id=run_id),
             scenarios=tuple(scale_scenario(s, **scale) for s in template.scenarios),
         )
 

@@ -1,0 +1,76 @@
+"""The results boundary: ``model`` (frozen msgspec Structs), ``validate`` (JSON Schema and
+semantic checks), ``codec`` (files in and out). ``from ci.results import X`` is the API."""
+
+from __future__ import annotations
+
+from ci.results.codec import (
+    MAX_RESULTS_BYTES,
+    dump_results,
+    load_results,
+    loads_results,
+    read_json_file,
+)
+from ci.results.model import (
+    SCHEMA_VERSION,
+    AllocationSite,
+    BenchmarkFigure,
+    CacheFigures,
+    Corpus,
+    DatabaseFigures,
+    Diagnostics,
+    LatencySummary,
+    Machine,
+    MemoryGrowth,
+    ProfileLink,
+    Resources,
+    ResourceSample,
+    RunMeta,
+    RunResults,
+    ScenarioResult,
+    ScenarioStatements,
+    SettingValue,
+    Statement,
+    ThresholdOutcome,
+    TimePoint,
+    Tools,
+)
+from ci.results.validate import (
+    SCHEMA_PATH,
+    SUPPORTED_SCHEMA_VERSIONS,
+    json_path,
+    validate_document,
+)
+
+__all__ = [
+    "MAX_RESULTS_BYTES",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "SUPPORTED_SCHEMA_VERSIONS",
+    "AllocationSite",
+    "BenchmarkFigure",
+    "CacheFigures",
+    "Corpus",
+    "DatabaseFigures",
+    "Diagnostics",
+    "LatencySummary",
+    "Machine",
+    "MemoryGrowth",
+    "ProfileLink",
+    "ResourceSample",
+    "Resources",
+    "RunMeta",
+    "RunResults",
+    "ScenarioResult",
+    "ScenarioStatements",
+    "SettingValue",
+    "Statement",
+    "ThresholdOutcome",
+    "TimePoint",
+    "Tools",
+    "dump_results",
+    "json_path",
+    "load_results",
+    "loads_results",
+    "read_json_file",
+    "validate_document",
+]
