@@ -1,6 +1,6 @@
 // Arrival rate: open model (constant, then ramping), so a stalled server cannot slow the
 // load down (no coordinated omission); iterations k6 could not start are dropped_iterations.
-import { RATE } from './lib/config.js';
+import { RATE, SLA_ERROR_RATE, SLA_P95_MS, SLA_P99_MS } from './lib/config.js';
 import { search } from './lib/flows.js';
 import { dur, rateStages, secs, vus } from './lib/shapes.js';
 import { TREND_STATS, summaryOutputs } from './lib/summary.js';
@@ -37,8 +37,8 @@ export const options = {
   },
   thresholds: {
     dropped_iterations: [`count<${Math.max(1, Math.ceil(PLANNED * 0.01))}`], // under 1 % dropped
-    http_req_duration: ['p(95)<2000', 'p(99)<5000'], // SLA at the offered rate
-    http_req_failed: ['rate<0.001'], // SLA: under 0.1 % failed
+    http_req_duration: [`p(95)<${SLA_P95_MS}`, `p(99)<${SLA_P99_MS}`], // SLA at the offered rate
+    http_req_failed: [`rate<${SLA_ERROR_RATE}`], // SLA: failed requests under the error rate
   },
 };
 

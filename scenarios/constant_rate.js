@@ -6,7 +6,7 @@ import exec from 'k6/execution';
 import http from 'k6/http';
 import { check } from 'k6';
 import { SharedArray } from 'k6/data';
-import { ATTACK_S, BASE_URL, RATE, TARGETS } from './lib/config.js';
+import { ATTACK_S, BASE_URL, RATE, SLA_ERROR_RATE, SLA_P95_MS, SLA_P99_MS, TARGETS } from './lib/config.js';
 import { transportErrors } from './lib/metrics.js';
 import { vus } from './lib/shapes.js';
 import { TREND_STATS, summaryOutputs } from './lib/summary.js';
@@ -26,8 +26,8 @@ export const options = {
     },
   },
   thresholds: {
-    http_req_duration: ['p(95)<2000', 'p(99)<5000'], // SLA at the offered rate
-    http_req_failed: ['rate<0.001'], // SLA: under 0.1 % failed
+    http_req_duration: [`p(95)<${SLA_P95_MS}`, `p(99)<${SLA_P99_MS}`], // SLA at the offered rate
+    http_req_failed: [`rate<${SLA_ERROR_RATE}`], // SLA: failed requests under the error rate
     dropped_iterations: ['count<1'], // vegeta never skips a request; neither should we
   },
 };

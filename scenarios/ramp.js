@@ -1,6 +1,6 @@
 // Ramp: the user's stages (2m to 10, 5m to 50, 2m to 100, 10m at 100, 2m to 0), closed model.
 import { sleep } from 'k6';
-import { THINK_S } from './lib/config.js';
+import { SLA_ERROR_RATE, SLA_P95_MS, SLA_P99_MS, THINK_S } from './lib/config.js';
 import { search } from './lib/flows.js';
 import { RAMP, toStages } from './lib/shapes.js';
 import { TREND_STATS, summaryOutputs } from './lib/summary.js';
@@ -18,10 +18,10 @@ export const options = {
   },
   thresholds: {
     http_req_duration: [
-      'p(95)<2000', // SLA: 95 % of requests under 2 s
-      'p(99)<5000', // SLA: 99 % under 5 s
+      `p(95)<${SLA_P95_MS}`, // SLA: 95 % of requests under the p95 limit
+      `p(99)<${SLA_P99_MS}`, // SLA: 99 % under the p99 limit
     ],
-    http_req_failed: ['rate<0.001'], // SLA: under 0.1 % failed requests
+    http_req_failed: [`rate<${SLA_ERROR_RATE}`], // SLA: failed requests under the error rate
   },
 };
 

@@ -1,6 +1,6 @@
 // Saturate: a closed loop with no think time, so throughput is what the service can serve.
 // `perfci sweep pool|workers` reads throughput and p95 from it: the throughput at the SLA.
-import { SATURATE_VUS } from './lib/config.js';
+import { SATURATE_VUS, SLA_ERROR_RATE, SLA_P95_MS, SLA_P99_MS } from './lib/config.js';
 import { search } from './lib/flows.js';
 import { dur, vus } from './lib/shapes.js';
 import { TREND_STATS, summaryOutputs } from './lib/summary.js';
@@ -18,10 +18,10 @@ export const options = {
   },
   thresholds: {
     http_req_duration: [
-      'p(95)<2000', // SLA: the throughput counts only while p95 stays under 2 s
-      'p(99)<5000', // SLA: p99 under 5 s
+      `p(95)<${SLA_P95_MS}`, // SLA: the throughput counts only while p95 stays under the limit
+      `p(99)<${SLA_P99_MS}`, // SLA: p99 under the limit
     ],
-    http_req_failed: ['rate<0.001'], // SLA: under 0.1 % failed
+    http_req_failed: [`rate<${SLA_ERROR_RATE}`], // SLA: failed requests under the error rate
   },
 };
 

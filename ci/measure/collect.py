@@ -31,10 +31,7 @@ from ci.results import (
     ThresholdOutcome,
     TimePoint,
 )
-
-SLA_P95_MS = 2000.0
-SLA_P99_MS = 5000.0
-SLA_ERROR_RATE = 0.001
+from ci.settings import SlaConfig
 
 
 def latency_summary(values: Sequence[float]) -> LatencySummary | None:
@@ -178,14 +175,15 @@ def scenario_from_k6(
     )
 
 
-def sla_thresholds(latency: LatencySummary, error_rate: float) -> tuple[ThresholdOutcome, ...]:
+def sla_thresholds(
+    latency: LatencySummary, error_rate: float, sla: SlaConfig
+) -> tuple[ThresholdOutcome, ...]:
     """The SLA of the k6 scripts, applied to a tool without thresholds of its own (vegeta)."""
+    p95, p99, errors = sla.p95_ms, sla.p99_ms, sla.error_rate
     return (
-        ThresholdOutcome("http_req_duration", f"p(95)<{SLA_P95_MS:g}", latency.p95 < SLA_P95_MS),
-        ThresholdOutcome("http_req_duration", f"p(99)<{SLA_P99_MS:g}", latency.p99 < SLA_P99_MS),
-        ThresholdOutcome(
-            "http_req_failed", f"rate<{SLA_ERROR_RATE:g}", error_rate < SLA_ERROR_RATE
-        ),
+        ThresholdOutcome("http_req_duration", f"p(95)<{p95:g}", latency.p95 < p95),
+        ThresholdOutcome("http_req_duration", f"p(99)<{p99:g}", latency.p99 < p99),
+        ThresholdOutcome("http_req_failed", f"rate<{errors:g}", error_rate < errors),
     )
 
 
@@ -197,6 +195,7 @@ def scenario_from_vegeta(
     cache: CacheFigures | None,
     database: DatabaseFigures | None,
     resources: Resources,
+    sla: SlaConfig,
 ) -> ScenarioResult:
     """Exact figures from ``vegeta encode`` results (its report's percentiles are estimates)."""
     latency = latency_summary([h.latency_ms for h in hits])
@@ -219,7 +218,7 @@ def scenario_from_vegeta(
         latency_ms=latency,
         ttfe_ms=None,
         dropped_iterations=0,
-        thresholds=sla_thresholds(latency, error_rate),
+        thresholds=sla_thresholds(latency, error_rate, sla),
         cache=cache,
         database=database,
         resources=resources,

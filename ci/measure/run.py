@@ -40,7 +40,7 @@ from ci.results import (
     dump_results,
 )
 from ci.seed import seed_corpus, write_query_log
-from ci.settings import StackSettings
+from ci.settings import SlaConfig, StackSettings, repo_sla
 
 Progress = Callable[[str], None]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,8 @@ class RunRequest:
     target: str | None = None
     seed: int = 42
     rss_slope_mb_per_10min: float = 5.0  # perf.toml [sla]: a process above it is leaking
+    # perf.toml [sla]: k6 thresholds (PERFCI_SLA_* variables) and vegeta's threshold outcomes
+    sla: SlaConfig = dataclasses.field(default_factory=repo_sla)
     profile_cpu: bool = False  # py-spy flame graph + speedscope per worker and scenario
     profile_memory: bool = False  # tracemalloc growth from end of warm-up to end of run
 
@@ -118,7 +120,7 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
         for i, name in enumerate(request.scenarios, start=1):
             progress(f"[{i}/{len(request.scenarios)}] scenario {name}")
             result, peak = _run_scenario(
-                name, request.profile, target, run_dir, binary, progress, diag
+                name, request.profile, target, run_dir, binary, progress, diag, request.sla
             )
             result = dataclasses.replace(
                 result,
@@ -306,9 +308,12 @@ def _run_scenario(
     binary: Path,
     progress: Progress,
     diag: Diagnoser | None = None,
+    sla: SlaConfig | None = None,
 ) -> tuple[ScenarioResult, int | None]:
+    sla = sla or repo_sla()
     env = {
         **profile.k6_env(),
+        **sla.k6_env(),
         "BASE_URL": target.base_url,
         "QUERY_LOG": str(target.query_log.resolve()),
     }
@@ -362,7 +367,7 @@ def _run_scenario(
         hits = vegeta.parse_encoded(lines, source=str(files.encoded))
         result = collect.scenario_from_vegeta(
             name, hits, started_at=started_at, cache=cache, database=db_figures,
-            resources=resources,
+            resources=resources, sla=sla,
         )  # fmt: skip
     else:
         summary = k6.parse_summary(_read_json(inv.summary_path), source=str(inv.summary_path))
@@ -388,28 +393,3 @@ def _read_json(path: Path) -> object:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RunError(f"{path}: cannot read the tool's output: {exc}") from exc
-
-
-# -- the end-of-run table ------------------------------------------------------------------
-
-
-def summary_table(outcome: RunOutcome) -> str:
-    """A plain-text table of every scenario (printed by the CLI)."""
-    head = (
-        f"{'scenario':14} {'tool':25} {'requests':>9} {'req/s':>8} {'err %':>6} "
-        f"{'p50':>8} {'p95':>8} {'p99':>8} {'p99.9':>8} {'ttfe95':>8} {'conns':>6} {'hit %':>6}"
-    )
-    lines = [head, "-" * len(head)]
-    for s in outcome.results.scenarios:
-        lat = s.latency_ms
-        ttfe = f"{s.ttfe_ms.p95:8.1f}" if s.ttfe_ms else f"{'-':>8}"
-        peak = outcome.peak_connections.get(s.name)
-        hit = s.cache.hit_ratio if s.cache else None
-        lines.append(
-            f"{s.name:14} {s.tool:25} {s.requests:9d} {s.throughput_rps:8.1f} "
-            f"{s.error_rate * 100:6.2f} {lat.p50:8.1f} {lat.p95:8.1f} {lat.p99:8.1f} "
-            f"{lat.p999:8.1f} {ttfe} {peak if peak is not None else '-':>6} "
-            f"{f'{hit * 100:.1f}' if hit is not None else '-':>6}"
-        )
-    lines.append("latencies in ms; conns = peak ESTABLISHED connections on the service port")
-    return "\n".join(lines)

@@ -45,3 +45,31 @@ export const TARGETS = __ENV.TARGETS || '';
 export const ATTACK_S = num('ATTACK_S', 30);
 // Optional path: handleSummary also writes k6's full summary data there as JSON.
 export const SUMMARY_JSON = __ENV.SUMMARY_JSON || '';
+
+// The SLA, declared once in perf.toml [sla]: `perfci run` passes it as PERFCI_SLA_<KEY>
+// (ci.settings.SlaConfig.k6_env()). There is no fallback here: a script run by hand without
+// these variables stops at once, naming every missing one.
+const SLA_VARS = [
+  'PERFCI_SLA_P95_MS',
+  'PERFCI_SLA_P99_MS',
+  'PERFCI_SLA_ERROR_RATE',
+  'PERFCI_SLA_TTFE_P95_MS',
+  'PERFCI_SLA_SPIKE_ERROR_RATE',
+];
+const missingSla = SLA_VARS.filter((name) => __ENV[name] === undefined || __ENV[name] === '');
+if (missingSla.length > 0) {
+  throw new Error(
+    `${missingSla.join(', ')} not set: the SLA comes from perf.toml [sla]; run the scenario ` +
+      'through `perfci run`, or export every PERFCI_SLA_* variable that ' +
+      '`python -c "from ci.settings import repo_sla; print(repo_sla().k6_env())"` prints',
+  );
+}
+// Latency p95 and p99 limits (ms), as k6 threshold numbers (e.g. 'p(95)<' + SLA_P95_MS).
+export const SLA_P95_MS = num('PERFCI_SLA_P95_MS', NaN);
+export const SLA_P99_MS = num('PERFCI_SLA_P99_MS', NaN);
+// Fraction of failed requests allowed.
+export const SLA_ERROR_RATE = num('PERFCI_SLA_ERROR_RATE', NaN);
+// SSE: p95 time to first event (ms).
+export const SLA_TTFE_P95_MS = num('PERFCI_SLA_TTFE_P95_MS', NaN);
+// Spike: a sudden surge may shed up to this fraction.
+export const SLA_SPIKE_ERROR_RATE = num('PERFCI_SLA_SPIKE_ERROR_RATE', NaN);

@@ -19,6 +19,7 @@ from ci.results import (
     dump_results,
     load_results,
 )
+from ci.settings import repo_sla
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -131,6 +132,7 @@ def test_vegeta_scenario_applies_the_sla(tmp_path: Path) -> None:
         cache=None,
         database=None,
         resources=Resources((), None),
+        sla=repo_sla(),
     )
     assert scenario.tool == "vegeta"
     assert scenario.requests == 20

@@ -9,6 +9,7 @@ import pytest
 
 from ci.errors import RunError
 from ci.measure import profiles
+from ci.settings import repo_sla
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 
@@ -21,6 +22,16 @@ def test_every_variable_the_runner_sets_is_read_by_lib_config() -> None:
     for profile in profiles.PROFILES.values():
         assert set(profile.k6_env()) <= read, profile.name
     assert {"BASE_URL", "QUERY_LOG", "TARGETS"} <= read
+
+
+def test_the_sla_reaches_the_scripts_from_perf_toml_only() -> None:
+    config = (SCENARIOS / "lib" / "config.js").read_text()
+    required = set(re.findall(r"'(PERFCI_SLA_[A-Z0-9_]+)'", config))
+    assert required, "lib/config.js reads no PERFCI_SLA_* variable"
+    assert required <= set(repo_sla().k6_env())
+    for script in SCENARIOS.glob("*.js"):
+        text = script.read_text()
+        assert not re.search(r"(p\(9[59]\)|rate)<[0-9]", text), f"{script.name}: a literal SLA"
 
 
 def test_only_lib_config_reads_the_environment() -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ci.chaos import ChaosConfig, Outcome, render_table, run_chaos
+from ci.experiments.chaos import ChaosConfig, Outcome, run_chaos
+from ci.render.chaos import chaos_table
 
 
 def test_an_unmet_expectation_fails_the_outcome_and_shows_in_the_table(tmp_path: Path) -> None:
@@ -15,7 +16,7 @@ def test_an_unmet_expectation_fails_the_outcome_and_shows_in_the_table(tmp_path:
     bad = Outcome("worker", 10, 9, {"0": 9, "200": 1}, {}, {"failures bounded": False})
     assert good.ok
     assert not bad.ok
-    table = render_table(ChaosConfig(out_dir=tmp_path, rate=5, duration_s=2), [good, bad])
+    table = chaos_table(ChaosConfig(out_dir=tmp_path, rate=5, duration_s=2), [good, bad])
     assert "| valkey | 10 | 0 | 200: 10 | down_s 1.0 | ok no failed requests |" in table
     assert "| worker | 10 | 9 | 0: 9, 200: 1 |  | FAILED failures bounded |" in table
 

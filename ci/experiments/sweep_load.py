@@ -1,6 +1,6 @@
 """``perfci sweep pool|workers``: one stack setting varied under load, one run per value.
 
-Each value gets its own ``perfci run`` (ci.run.execute) on one stack folder, so the corpus
+Each value gets its own ``perfci run`` (ci.measure.run.execute) on one stack folder, so the corpus
 is loaded once and every run starts a fresh service, Valkey and pool with the value
 applied. Values run in a shuffled order in each of ``repeat`` rounds, so that a drift of
 the machine hits all values alike; the table gives, per value and scenario, the median
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci.config import SlaConfig
 from ci.errors import ConfigError
 from ci.measure.run import RunOutcome, RunRequest
+from ci.settings import SlaConfig
 
 Progress = Callable[[str], None]
 Execute = Callable[[RunRequest, Progress], RunOutcome]
@@ -173,23 +173,6 @@ def recommend(rows: Sequence[LoadRow], scenario: str, within: float = 0.97) -> i
     return min(r.value for r in ok if r.throughput_rps >= within * best)
 
 
-def format_table(rows: Sequence[LoadRow], knob: Knob) -> str:
-    head = (
-        f"{'scenario':12} {knob.label:>9} {'runs':>4} {'req/s':>8} {'min-max':>15} "
-        f"{'x first':>7} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}  SLA"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lo, hi = r.throughput_spread
-        rel = f"{r.relative:.2f}" if r.relative is not None else "n/a"
-        lines.append(
-            f"{r.scenario:12} {r.value:>9} {r.runs:>4} {r.throughput_rps:>8.1f} "
-            f"{f'{lo:.0f}-{hi:.0f}':>15} {rel:>7} {r.p95_ms:>8.1f} {r.p99_ms:>8.1f} "
-            f"{100 * r.error_rate:>6.2f}%  {'meets' if r.meets_sla else 'MISSES'}"
-        )
-    return "\n".join(lines)
-
-
 def rows_as_json(rows: Sequence[LoadRow], points: Sequence[LoadPoint]) -> dict[str, Any]:
     return {
         "rows": [dataclasses.asdict(r) for r in rows],
@@ -197,40 +180,14 @@ def rows_as_json(rows: Sequence[LoadRow], points: Sequence[LoadPoint]) -> dict[s
     }
 
 
-def plot_png(rows: Sequence[LoadRow], knob: Knob) -> bytes:
-    """Throughput (bars) and p95 (line) against the value, one panel per scenario."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    scenarios = list(dict.fromkeys(r.scenario for r in rows))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(5 * len(scenarios), 3.6), squeeze=False)
-    for ax, scenario in zip(axes[0], scenarios, strict=True):
-        mine = [r for r in rows if r.scenario == scenario]
-        labels = [str(r.value) for r in mine]
-        ax.bar(labels, [r.throughput_rps for r in mine], color="#4c72b0")
-        ax.set_xlabel(knob.label)
-        ax.set_ylabel("requests/s (median)")
-        ax.set_title(scenario)
-        twin = ax.twinx()
-        twin.plot(labels, [r.p95_ms for r in mine], color="#dd8452", marker="o")
-        twin.set_ylabel("p95 ms", color="#dd8452")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def write_outputs(
     out: Path, knob: Knob, rows: Sequence[LoadRow], points: Sequence[LoadPoint]
 ) -> None:
     import json
 
+    from ci.render.sweep import load_plot_png, load_table
+
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"sweep-{knob.name}.txt").write_text(format_table(rows, knob) + "\n")
+    (out / f"sweep-{knob.name}.txt").write_text(load_table(rows, knob) + "\n")
     (out / f"sweep-{knob.name}.json").write_text(json.dumps(rows_as_json(rows, points), indent=2))
-    (out / f"sweep-{knob.name}.png").write_bytes(plot_png(rows, knob))
+    (out / f"sweep-{knob.name}.png").write_bytes(load_plot_png(rows, knob))

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ci.pairs import RunSpec
 
 from ci import ab
 from ci.cli import main
-from ci.config import PerfConfig
 from ci.errors import ResultsError, RunError
-from ci.pairs import RunSpec
+from ci.settings import PerfConfig
 from tests.ci.conftest import ResultsDictFactory
 
 

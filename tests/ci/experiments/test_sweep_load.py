@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from ci.config import SlaConfig
 
 from ci import stack
 from ci.cli import main
 from ci.errors import ConfigError
+from ci.experiments.sweep_load import KNOBS, LoadPoint, recommend, summarise, sweep
 from ci.measure.profiles import PROFILES
 from ci.measure.run import RunOutcome, RunRequest
-from ci.settings import StackSettings
-from ci.sweep_load import KNOBS, LoadPoint, format_table, recommend, summarise, sweep
+from ci.render.sweep import load_table
+from ci.settings import SlaConfig, StackSettings
 
 
 def _point(value: int, rnd: int, rps: float, p95: float = 10.0, errors: float = 0.0) -> LoadPoint:
@@ -41,7 +41,7 @@ def test_summary_takes_medians_and_judges_the_sla() -> None:
     assert rows[1].relative == pytest.approx(200.0 / 110.0)
     assert [r.meets_sla for r in rows] == [True, True, False]
     assert recommend(rows, "saturate") == 2
-    table = format_table(rows, KNOBS["workers"])
+    table = load_table(rows, KNOBS["workers"])
     assert "1.82" in table
     assert "MISSES" in table.splitlines()[-1]
     errors = summarise([_point(8, 1, 300.0, errors=0.01)], [8], SlaConfig())

@@ -1,13 +1,13 @@
-"""`perfci sweep index` on the seeded corpus: recall rises with the search knob."""
+"""`perfci sweep index` on the seeded corpus (through python -m service.db.sweep): recall rises
+with the search knob."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from ci.experiments.sweep_index import IndexVariant, sweep_index
+from ci.render.sweep import index_plot_png, index_table
 from ci.seed import SeedResult
-from ci.sweep import IndexVariant, format_table, plot_png, sweep_index
 from tests.harness import Servers
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -16,14 +16,12 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
 def test_sweep_index_measures_recall_latency_and_qps(servers: Servers, corpus: SeedResult) -> None:
     # halfvec variants: their expressions differ from the fixture's own indexes
     variants = [IndexVariant("ivfflat", "halfvec", lists=20), IndexVariant("hnsw", "halfvec")]
-    points = asyncio.run(
-        sweep_index(
-            servers.database_url,
-            variants,
-            {"hnsw": [10, 40], "ivfflat": [1, 10]},
-            queries=40,
-            concurrency=(1, 2),
-        )
+    points = sweep_index(
+        servers.database_url,
+        variants,
+        {"hnsw": [10, 40], "ivfflat": [1, 10]},
+        queries=40,
+        concurrency=(1, 2),
     )
     assert [(p.variant, p.value) for p in points] == [
         ("sweep_ivfflat_halfvec_l20", 1),
@@ -40,5 +38,5 @@ def test_sweep_index_measures_recall_latency_and_qps(servers: Servers, corpus: S
     assert points[1].recall_at_10 >= points[0].recall_at_10  # more probes, no less recall
     assert points[1].recall_at_10 >= 0.95
     assert points[3].recall_at_10 >= 0.95
-    assert "recall@10" in format_table(points, (1, 2))
-    assert plot_png(points, 2).startswith(b"\x89PNG")
+    assert "recall@10" in index_table(points, (1, 2))
+    assert index_plot_png(points, 2).startswith(b"\x89PNG")

@@ -20,53 +20,36 @@ k6 reports each request's status but not its headers, and stamps samples in whol
 seconds: with ``--driver k6`` the Retry-After half of the PostgreSQL check is not seen
 (the httpx driver, which the tests use, checks it) and outage windows get 1 s of slack.
 
-Figures land in ``<out>/chaos.json`` and ``<out>/chaos.md``; any unmet expectation makes the
-command exit 1.
+Figures land in ``<out>/chaos.json`` and ``<out>/chaos.md`` (the table: ci.render.chaos); any
+unmet expectation makes the command exit 1. The load is ``chaos_load``; the stack is
+``ci.stack.ServerSet``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+from ci.render.chaos import chaos_table
 
 from ci import stack
 from ci.errors import RunError
-from ci.measure import k6
+from ci.experiments.chaos_load import DRIVERS, QUERIES, Driver, Sample, steady_load
 from ci.seed import seed_corpus
-from ci.settings import StackSettings
 
 EXPERIMENTS = ("valkey", "postgres", "worker", "slowdb")
 CHAOS_DOCS = 2000
-QUERIES = tuple(
-    f"{a} {b}"
-    for a in ("solar", "bread", "jazz", "galaxy", "river", "python", "chess", "coffee")
-    for b in ("energy", "history", "guide", "basics", "science")
-)
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One request as the client saw it; ``status`` 0 is a transport error."""
-
-    t: float  # unix time the request was sent
-    status: int
-    latency_s: float
-    retry_after: bool | None  # None: the driver cannot see headers (k6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,187 +81,31 @@ class ChaosConfig:
     unique_fraction: float = 0.5  # queries no cache can answer, so the database is exercised
 
 
-# ---------------------------------------------------------------------------- load
-
-
-Driver = Callable[[str, float, float, float, Path], list[Sample]]
-
-
-def _query(i: int, unique_fraction: float) -> str:
-    base = QUERIES[i % len(QUERIES)]
-    if (i * 7919 % 1000) / 1000 < unique_fraction:
-        return f"{base} {i}"
-    return base
-
-
-def httpx_driver(
-    base_url: str, rate: float, duration_s: float, unique_fraction: float, out: Path
-) -> list[Sample]:
-    """An open-model loop: one request every 1/rate s, whatever the previous ones do."""
-    del out
-
-    async def run() -> list[Sample]:
-        samples: list[Sample] = []
-        limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
-        async with httpx.AsyncClient(base_url=base_url, timeout=10, limits=limits) as client:
-
-            async def one(i: int) -> None:
-                t = time.time()
-                start = time.perf_counter()
-                params = {"q": _query(i, unique_fraction), "k": "10"}
-                try:
-                    resp = await client.get("/v1/search", params=params)
-                    status, retry = resp.status_code, "retry-after" in resp.headers
-                except httpx.HTTPError:
-                    status, retry = 0, False
-                samples.append(Sample(t, status, time.perf_counter() - start, retry))
-
-            tasks = []
-            begin = time.perf_counter()
-            n = int(rate * duration_s)
-            for i in range(n):
-                delay = begin + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(i)))
-            await asyncio.gather(*tasks)
-        return sorted(samples, key=lambda s: s.t)
-
-    return asyncio.run(run())
-
-
-def k6_driver(
-    base_url: str, rate: float, duration_s: float, unique_fraction: float, out: Path
-) -> list[Sample]:
-    """k6's constant-arrival-rate executor (scenarios/constant_rate.js) over vegeta targets."""
-    out.mkdir(parents=True, exist_ok=True)
-    targets = out / "targets.jsonl"
-    from urllib.parse import urlencode
-
-    with targets.open("w") as fh:
-        for i in range(int(rate * duration_s)):
-            query = urlencode({"q": _query(i, unique_fraction), "k": 10})
-            line = {"method": "GET", "url": f"{base_url}/v1/search?{query}", "header": {}}
-            fh.write(json.dumps(line) + "\n")
-    env = {
-        "BASE_URL": base_url,
-        "RATE": str(rate),
-        "ATTACK_S": str(int(duration_s)),
-        "TARGETS": str(targets),
-    }
-    inv = k6.invocation("constant_rate.js", env, out, "load")
-    k6.run_k6(inv, k6.find_k6())
-    samples = []
-    durations: list[tuple[float, float]] = []
-    statuses: list[int] = []
-    for row in k6._rows(inv.raw_path):
-        if row.get("metric_name") != "http_req_duration":
-            continue
-        durations.append((float(row["timestamp"]), float(row["metric_value"]) / 1000))
-        statuses.append(int(row.get("status") or 0))
-    for (t, latency), status in zip(durations, statuses, strict=True):
-        # k6 stamps a sample when the request ends, in whole seconds
-        samples.append(Sample(t - latency, status, latency, None))
-    return samples
-
-
-DRIVERS: dict[str, Driver] = {"httpx": httpx_driver, "k6": k6_driver}
+def _service(cs: stack.ServerSet, name: str, workers: int = 1, **env: str) -> stack.Component:
+    """A service of the experiment's own (hash embedder) over the seeded corpus."""
+    return cs.start_service(
+        cs.settings.run_dir / f"service-{name}", workers=workers, service_env=env
+    )
 
 
 @contextlib.contextmanager
 def _load(driver: Driver, url: str, cfg: ChaosConfig, out: Path) -> Iterator[list[Sample]]:
-    """Run the driver in a thread for the body's duration; the list fills when it ends."""
-    result: list[Sample] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.extend(driver(url, cfg.rate, cfg.duration_s, cfg.unique_fraction, out))
-        except BaseException as exc:  # re-raised in the caller's thread
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="chaos-load", daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        thread.join(timeout=cfg.duration_s + 60)
-    if thread.is_alive():
-        raise RunError("the load generator did not finish")
-    if error:
-        raise RunError(f"the load generator failed: {error[0]}") from error[0]
-
-
-# ---------------------------------------------------------------------------- stack
-
-
-@dataclass
-class ChaosStack:
-    """PostgreSQL + Valkey with a seeded corpus; services started per experiment."""
-
-    settings: StackSettings
-    pg: stack.Component
-    pg_data: Path
-    valkey: stack.Component
-    services: list[int] = field(default_factory=list)
-
-    def service(self, name: str, workers: int = 1, **env: str) -> stack.Component:
-        run_dir = self.settings.run_dir / f"service-{name}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        settings = replace(
-            self.settings,
-            run_dir=run_dir,
-            service_port=stack.free_port(),
-            workers=workers,
-            service_env={"SEARCH_EMBEDDER": "hash", **env},
-        )
-        comp = stack.start_service(settings, self.pg.url, self.valkey.url)
-        assert comp.pid is not None, "start_service returned no pid"
-        self.services.append(comp.pid)
-        return comp
-
-    def stop_service(self, comp: stack.Component) -> None:
-        stack.stop_pid(comp.pid, "service")
-        if comp.pid in self.services:
-            self.services.remove(comp.pid)
-
-    def close(self) -> None:
-        for pid in self.services:
-            with contextlib.suppress(Exception):
-                stack.stop_pid(pid, "service")
-        with contextlib.suppress(Exception):
-            stack.stop_pid(self.valkey.pid, "valkey")
-        stack.stop_postgres(self.pg, self.pg_data)
-        # the data folder of this run's own PostgreSQL (under /var/tmp as root): ~250 MB
-        if not stack.pid_alive(self.pg.pid):
-            shutil.rmtree(self.pg_data.parent, ignore_errors=True)
+    with steady_load(driver, url, cfg.rate, cfg.duration_s, cfg.unique_fraction, out) as samples:
+        yield samples
 
 
 @contextlib.contextmanager
-def chaos_stack(run_dir: Path, progress: Progress) -> Iterator[ChaosStack]:
-    settings = StackSettings(
-        run_dir=run_dir,
-        pg_port=stack.free_port(),
-        redis_port=stack.free_port(),
-        service_port=stack.free_port(),
-    )
+def chaos_stack(run_dir: Path, progress: Progress) -> Iterator[stack.ServerSet]:
+    """PostgreSQL + Valkey with a seeded corpus; services are started per experiment."""
+    settings = stack.loopback_settings(run_dir)
     progress(f"starting PostgreSQL :{settings.pg_port} and Valkey :{settings.redis_port}")
-    pg, data = stack.start_postgres(settings)
-    try:
-        valkey = stack.start_valkey(settings)
-    except BaseException:
-        stack.stop_postgres(pg, data)
-        raise
-    cs = ChaosStack(settings, pg, data, valkey)
+    cs = stack.start_server_set(settings)
     try:
         progress(f"seeding {CHAOS_DOCS} documents")
-        seed_corpus(run_dir, pg.url, CHAOS_DOCS, 1, {"SEARCH_EMBEDDER": "hash"})
+        seed_corpus(run_dir, cs.pg.url, CHAOS_DOCS, 1, {"SEARCH_EMBEDDER": "hash"})
         yield cs
     finally:
-        cs.close()
-
-
-# ---------------------------------------------------------------------------- judging
+        cs.close(remove_data=True)
 
 
 def _stats(url: str) -> dict[str, Any]:
@@ -329,8 +156,10 @@ def _backends(database_url: str) -> int:
 # ---------------------------------------------------------------------------- experiments
 
 
-def exp_valkey(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Progress) -> Outcome:
-    svc = cs.service("valkey")
+def exp_valkey(
+    cs: stack.ServerSet, cfg: ChaosConfig, driver: Driver, progress: Progress
+) -> Outcome:
+    svc = _service(cs, "valkey")
     # the cache refills after the restart (a new generation): give the ratio time to return
     cfg = replace(cfg, duration_s=cfg.duration_s + 6)
     try:
@@ -348,7 +177,7 @@ def exp_valkey(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Progr
             with contextlib.suppress(Exception):
                 stack.stop_pid(cs.valkey.pid, "valkey", timeout=2)  # reap it
             _sleep_until(t_kill + cfg.down_s)
-            cs.valkey = stack.start_valkey(cs.settings)
+            cs.restart_valkey()
             t_up = time.time()
             progress(f"valkey: restarted as pid {cs.valkey.pid} on the same port")
             # hit ratio over 1 s windows until the load ends: when is it back?
@@ -387,10 +216,12 @@ def exp_valkey(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Progr
         cs.stop_service(svc)
 
 
-def exp_postgres(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Progress) -> Outcome:
+def exp_postgres(
+    cs: stack.ServerSet, cfg: ChaosConfig, driver: Driver, progress: Progress
+) -> Outcome:
     pool_max = 10
-    svc = cs.service(
-        "postgres", SEARCH_POOL_MAX_SIZE=str(pool_max), SEARCH_POOL_ACQUIRE_TIMEOUT_S="1"
+    svc = _service(
+        cs, "postgres", SEARCH_POOL_MAX_SIZE=str(pool_max), SEARCH_POOL_ACQUIRE_TIMEOUT_S="1"
     )
     try:
         _warm(svc.url)
@@ -401,7 +232,7 @@ def exp_postgres(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Pro
             t_down = time.time()
             stack.stop_postgres(cs.pg, cs.pg_data)
             _sleep_until(t_down + cfg.down_s)
-            cs.pg, cs.pg_data = stack.start_postgres(cs.settings)
+            cs.restart_postgres()
             t_up = time.time()
             progress(f"postgres: started again (pid {cs.pg.pid})")
         backends = _backends(cs.pg.url)
@@ -440,8 +271,10 @@ def exp_postgres(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Pro
         cs.stop_service(svc)
 
 
-def exp_worker(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Progress) -> Outcome:
-    svc = cs.service("worker", workers=2)
+def exp_worker(
+    cs: stack.ServerSet, cfg: ChaosConfig, driver: Driver, progress: Progress
+) -> Outcome:
+    svc = _service(cs, "worker", workers=2)
     try:
         _warm(svc.url)
         parent = psutil.Process(svc.pid)
@@ -485,10 +318,13 @@ def _is_worker(proc: psutil.Process) -> bool:
     return False
 
 
-def exp_slowdb(cs: ChaosStack, cfg: ChaosConfig, driver: Driver, progress: Progress) -> Outcome:
+def exp_slowdb(
+    cs: stack.ServerSet, cfg: ChaosConfig, driver: Driver, progress: Progress
+) -> Outcome:
     acquire_s, statement_ms = 0.5, 1000
     budget_s = acquire_s + statement_ms / 1000 + 1.0  # plus a second for the machine
-    svc = cs.service(
+    svc = _service(
+        cs,
         "slowdb",
         SEARCH_DEBUG_DB_DELAY_MS="3000",
         SEARCH_STATEMENT_TIMEOUT_MS=str(statement_ms),
@@ -570,53 +406,4 @@ def write_report(cfg: ChaosConfig, outcomes: Sequence[Outcome]) -> None:
         "experiments": [{**asdict(o), "ok": o.ok} for o in outcomes],
     }
     (cfg.out_dir / "chaos.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (cfg.out_dir / "chaos.md").write_text(render_table(cfg, outcomes))
-
-
-def render_table(cfg: ChaosConfig, outcomes: Sequence[Outcome]) -> str:
-    lines = [
-        f"Chaos experiments: {cfg.rate:g} req/s for {cfg.duration_s:g} s each ({cfg.driver}).",
-        "",
-        "| experiment | requests | failed | statuses | figures | expectation |",
-        "|---|---:|---:|---|---|---|",
-    ]
-    for o in outcomes:
-        statuses = ", ".join(f"{k}: {v}" for k, v in o.statuses.items())
-        figures = ", ".join(f"{k} {v}" for k, v in o.figures.items())
-        checks = "; ".join(f"{'ok' if v else 'FAILED'} {k}" for k, v in o.checks.items())
-        lines.append(f"| {o.name} | {o.requests} | {o.failures} | {statuses} | {figures} | "
-                     f"{checks} |")  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------- cli
-
-
-def cmd_chaos(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    out = args.out or Path("reports") / f"chaos-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
-    cfg = ChaosConfig(
-        out_dir=out,
-        experiments=tuple(args.experiment or EXPERIMENTS),
-        rate=args.rate,
-        duration_s=args.duration,
-        driver=args.driver,
-    )
-    outcomes = run_chaos(cfg, progress=lambda m: print(m, flush=True))
-    print(render_table(cfg, outcomes), end="")
-    print(f"figures: {out / 'chaos.json'}, {out / 'chaos.md'}")
-    return 0 if all(o.ok for o in outcomes) else 1
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``chaos`` to the ``perfci`` parser."""
-    p = sub.add_parser("chaos", help="inject faults into a stack of its own under steady load")
-    p.add_argument(
-        "--experiment", action="append", choices=EXPERIMENTS, help="repeatable (default all)"
-    )
-    p.add_argument("--rate", type=float, default=40.0, help="requests per second (default 40)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per experiment (10)")
-    p.add_argument("--driver", choices=sorted(DRIVERS), default="k6", help="load generator")
-    p.add_argument("--out", type=Path, help="folder (default reports/chaos-<time>)")
-    p.set_defaults(handler=cmd_chaos)
+    (cfg.out_dir / "chaos.md").write_text(chaos_table(cfg, outcomes))

@@ -1,0 +1,56 @@
+"""``perfci``: the pipeline's command line. Parsing, settings, exit codes, messages.
+
+Exit codes: 0 pass (or warn), 1 a regression or an SLA failure, 2 a usage,
+configuration or input error. Only this package prints ``error:``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ci.cli import experiments, judging, run, stack, sweep
+from ci.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from ci.errors import PerfCIError
+
+# Each command group adds its sub-commands; the order is the order of `perfci --help`.
+COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
+    stack.register,  # stack up|down|status, seed
+    judging.register,  # compare, comment
+    sweep.register,  # sweep index|pool|workers
+    run.register,  # run, vegeta-targets
+    experiments.register,  # ab, baseline, calibrate, chaos
+    run.register_report,  # report DIR
+)
+
+if TYPE_CHECKING:
+    from ci.cli.common import Subparsers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perfci", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in COMMAND_GROUPS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage error
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except PerfCIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

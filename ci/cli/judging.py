@@ -1,0 +1,113 @@
+"""``perfci compare`` and ``perfci comment``: judge result files, render, post."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from ci.cli.common import progress
+from ci.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ci.cli.common import Subparsers
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ci.render import RenderContext
+    from ci.report import compare_benchmark_files, expand, is_benchmark_file, judge, write_report
+    from ci.settings import load_perf_config
+
+    config = load_perf_config(args.config)
+    base, candidate = expand(args.base), expand(args.candidate)
+    if all(is_benchmark_file(p) for p in [*base, *candidate]):
+        table, code = compare_benchmark_files(base, candidate, config, seed=args.seed)
+        print(table)
+        return code
+    judgement = judge(base, candidate, config, seed=args.seed)
+    context = RenderContext(base_ref=args.base_ref, head_ref=args.head_ref)
+    if args.report is not None:
+        files = write_report(args.report, judgement, context, base, candidate)
+        progress(f"report written to {files['html']}")
+    from ci.render import render_summary
+
+    print(render_summary(judgement.comparison, judgement.sla, context))
+    print(judgement.headline)
+    return judgement.exit_code
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    from ci.post import post_comment
+    from ci.render import RenderContext, render_comment
+    from ci.report import judge, report_inputs
+    from ci.settings import load_perf_config
+
+    if args.pr < 1:
+        raise ConfigError(f"--pr {args.pr} is invalid: expected a pull-request number >= 1")
+    if args.repo.count("/") != 1 or not all(args.repo.split("/")):
+        raise ConfigError(f"--repo {args.repo!r} is invalid: expected OWNER/NAME")
+    base, candidate = report_inputs(args.report)
+    judgement = judge(base, candidate, load_perf_config(args.config))
+    context = RenderContext(
+        repository=args.repo,
+        pr_number=args.pr,
+        run_url=args.run_url,
+        artifact_url=args.artifact_url,
+    )
+    body = render_comment(judgement.comparison, judgement.sla, context)
+    if args.dry_run:
+        print(body)
+        return judgement.exit_code
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if not token:
+        raise ConfigError("GITHUB_TOKEN is not set (use --dry-run to print the comment)")
+    state: Literal["success", "failure"] = "failure" if judgement.exit_code == 1 else "success"
+    outcome = post_comment(
+        args.repo,
+        args.pr,
+        body,
+        token,
+        api_url=args.api_url,
+        sha=args.sha,
+        state=state,
+        description=judgement.headline,
+        target_url=args.run_url,
+    )
+    verb = "created" if outcome.created else "updated"
+    progress(f"comment {verb}: {outcome.comment_url}; perf/gate {outcome.status_state}")
+    return judgement.exit_code
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("compare", help="compare result sets (or pytest-benchmark files)")
+    p.add_argument("base", type=Path, nargs="+", help="base results.json files or folders")
+    p.add_argument(
+        "--candidate",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="candidate results.json files or folders",
+    )
+    p.add_argument("--config", type=Path, help="perf.toml (default: the repository's)")
+    p.add_argument("--report", type=Path, help="write comment.md, summary.md, report.html here")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--base-ref", help="label for the base (branch or commit)")
+    p.add_argument("--head-ref", help="label for the candidate")
+    p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("comment", help="post (or print) the PR comment and perf/gate status")
+    p.add_argument("--repo", required=True, help="OWNER/NAME")
+    p.add_argument("--pr", type=int, required=True, help="pull-request number")
+    p.add_argument("--report", type=Path, required=True, help="folder from `compare --report`")
+    p.add_argument("--config", type=Path, help="perf.toml (default: the repository's)")
+    p.add_argument(
+        "--api-url",
+        default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+        help="GitHub API base URL (GitHub Enterprise: https://HOST/api/v3)",
+    )
+    p.add_argument("--sha", help="commit for the status (default: the PR head)")
+    p.add_argument("--run-url", help="link to the workflow run")
+    p.add_argument("--artifact-url", help="link to the artifacts")
+    p.add_argument("--dry-run", action="store_true", help="print the comment, post nothing")
+    p.set_defaults(handler=cmd_comment)

@@ -1,0 +1,118 @@
+"""``perfci run``, ``perfci report`` (re-render a run folder) and ``perfci vegeta-targets``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    add_stack_options,
+    progress,
+    stack_settings,
+    with_time_scale,
+)
+
+if TYPE_CHECKING:
+    from ci.cli.common import Subparsers
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ci.measure.profiles import check_scenarios, get_profile
+    from ci.measure.run import RunRequest, execute
+    from ci.render.tables_run import summary_table
+    from ci.settings import load_perf_config
+
+    profile = with_time_scale(get_profile(args.profile), args.time_scale)
+    if args.embedder is not None:
+        profile = dataclasses.replace(profile, embedder=args.embedder)
+    sla = load_perf_config(args.config).sla
+    scenarios = check_scenarios(tuple(args.scenario)) if args.scenario else profile.scenarios
+    request = RunRequest(
+        profile=profile,
+        scenarios=scenarios,
+        out_dir=args.out,
+        stack=stack_settings(args),
+        target=args.target,
+        rss_slope_mb_per_10min=sla.rss_slope_mb_per_10min,
+        sla=sla,
+        profile_cpu=args.profile_cpu,
+        profile_memory=args.profile_memory,
+    )
+    outcome = execute(request, progress)
+    print(summary_table(outcome.results, outcome.peak_connections))
+    print(f"results: {outcome.run_dir / 'results.json'}")
+    print(f"report: {outcome.run_dir / 'report.html'}")
+    leaking = [s.name for s in outcome.results.scenarios if s.memory and s.memory.leaking]
+    if leaking:
+        print(f"MEMORY: RSS keeps growing in {', '.join(leaking)}", file=sys.stderr)
+    if outcome.failed:
+        for scenario, t in outcome.failed:
+            print(f"FAILED: {scenario}: {t.metric} {t.expression}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def cmd_vegeta_targets(args: argparse.Namespace) -> int:
+    from ci.measure.vegeta import write_json_targets
+
+    path = write_json_targets(args.query_log, args.base_url, args.out, args.count, args.seed)
+    progress(f"wrote {args.count} vegeta JSON targets to {path}")
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    from ci.measure.profiles import PROFILES, SCENARIO_SCRIPTS
+
+    p = sub.add_parser("run", help="run a load profile (k6, vegeta) and write results.json")
+    add_stack_options(p)
+    p.add_argument("--profile", required=True, choices=list(PROFILES), help="load profile")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help=f"run only these (repeatable): {', '.join(SCENARIO_SCRIPTS)}",
+    )
+    p.add_argument("--target", help="URL of a running service: start no stack")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
+    p.add_argument("--config", type=Path, help="perf.toml ([sla]; default: the repository's)")
+    p.add_argument(
+        "--time-scale", type=float, help="override the profile's TIME_SCALE (1.0 = full length)"
+    )
+    p.add_argument("--embedder", choices=["minilm", "hash"], help="override the profile's embedder")
+    p.add_argument(
+        "--profile-cpu", action="store_true", help="py-spy flame graph + speedscope per worker"
+    )
+    p.add_argument(
+        "--profile-memory",
+        action="store_true",
+        help="tracemalloc growth from warm-up to the end (admin routes; sets SEARCH_ADMIN_TOKEN)",
+    )
+    p.set_defaults(handler=cmd_run)
+
+    v = sub.add_parser("vegeta-targets", help="vegeta JSON targets from the query log")
+    v.add_argument("--query-log", type=Path, required=True, help="querylog.json of `seed`")
+    v.add_argument("--base-url", default="http://127.0.0.1:8000", help="service URL")
+    v.add_argument("--out", type=Path, required=True, help="targets file (JSON lines)")
+    v.add_argument("--count", type=int, default=1000, help="targets (default 1000)")
+    v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    v.set_defaults(handler=cmd_vegeta_targets)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ci.render.report import rerender_run
+
+    path = rerender_run(args.run_dir)
+    progress(f"report written to {path}")
+    print(f"report: {path}")
+    return EXIT_OK
+
+
+def register_report(sub: Subparsers) -> None:
+    p = sub.add_parser("report", help="render a finished run's report.html again from its folder")
+    p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder (holds results.json)")
+    p.set_defaults(handler=cmd_report)
