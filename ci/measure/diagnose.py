@@ -6,9 +6,10 @@
   SIGINT when the scenario ends; ``--duration`` only bounds a run that outlives us.
 * ``--profile-memory``: tracemalloc is started through the service's admin route at the
   end of warm-up and compared at the end of the run (top allocation sites by growth).
-* Always, when the database is reachable: ``EXPLAIN (ANALYZE, BUFFERS)`` of the service's
-  own search statement (its text taken from pg_stat_statements, so it is the query the
-  service really sends) and the top statements of each scenario by total time.
+* Always: ``EXPLAIN (ANALYZE, BUFFERS, SETTINGS)`` of the service's own search, through its
+  admin route ``GET /v1/admin/explain`` (the service runs exactly the statement and the
+  settings it serves with; ci/ copies no SQL), written to ``explain.txt``; and, when the
+  database is reachable, the top statements of each scenario by total time.
 
 Every helper here reports failures as text in its result; diagnosis never fails a run.
 """
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,13 @@ import httpx
 import psutil
 
 from ci.errors import RunError
+from ci.results import (
+    AllocationSite,
+    Diagnostics,
+    ProfileLink,
+    ScenarioStatements,
+    Statement,
+)
 
 TOP_STATEMENTS = 10
 EXPLAIN_K = 10
@@ -42,17 +50,6 @@ SELECT queryid, query, calls, total_exec_time, rows
 FROM pg_stat_statements
 WHERE query NOT ILIKE '%pg_stat_%' AND query NOT ILIKE 'EXPLAIN%'
 """
-# The search statement without a topic filter: ORDER BY distance LIMIT $2.
-_SEARCH_SQL = """
-SELECT query FROM pg_stat_statements
-WHERE query ILIKE 'SELECT id, title, topic,%FROM documents%ORDER BY%LIMIT $2'
-  AND query NOT ILIKE '%WHERE topic%'
-ORDER BY calls DESC LIMIT 1
-"""
-# pg_stat_statements turns the service's literals into parameters too: the only one in the
-# search statement is the 1 of the cosine score ``1 - (embedding <=> $1)``.
-_SCORE_CONSTANT = re.compile(r"\$([3-9]) - \(")
-_EXTRA_PARAM = re.compile(r"\$([3-9])\b")
 
 
 # -- CPU: py-spy ------------------------------------------------------------------------------
@@ -172,15 +169,6 @@ def tracemalloc_top(base_url: str, token: str, limit: int = 25) -> dict[str, Any
 # -- the database: statements and the query plan ---------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
-    query: str
-    calls: int
-    total_ms: float
-    mean_ms: float
-    rows: int
-
-
 Snapshot = dict[int, tuple[str, int, float, int]]  # queryid -> (query, calls, total ms, rows)
 
 
@@ -219,52 +207,24 @@ def top_statements(before: Snapshot, after: Snapshot, n: int = TOP_STATEMENTS) -
     return sorted(out, key=lambda s: -s.total_ms)[:n]
 
 
-def local_settings(index_mode: str, env: dict[str, str], k: int) -> list[str]:
-    """The SET LOCAL lines the service uses for ``index_mode`` (service/db.py, no topic)."""
-    if index_mode == "hnsw":
-        ef = max(int(env.get("SEARCH_HNSW_EF_SEARCH", "40")), k)
-        return [f"SET LOCAL hnsw.ef_search = {ef}"]
-    if index_mode == "ivfflat":
-        return [f"SET LOCAL ivfflat.probes = {int(env.get('SEARCH_IVFFLAT_PROBES', '10'))}"]
-    return ["SET LOCAL enable_indexscan = off", "SET LOCAL enable_bitmapscan = off"]
-
-
-def explain_search(database_url: str, index_mode: str, env: dict[str, str]) -> str:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of the service's search statement, as text."""
-
-    async def run() -> str:
-        import asyncpg
-        from pgvector.asyncpg import register_vector
-
-        conn: Any = await asyncpg.connect(database_url, timeout=10)
-        try:
-            await register_vector(conn)
-            query = await conn.fetchval(_SEARCH_SQL)
-            if query is None:
-                raise RunError("no search statement in pg_stat_statements yet")
-            query = _SCORE_CONSTANT.sub("1 - (", str(query))
-            if _EXTRA_PARAM.search(query):
-                raise RunError(f"unexpected parameters in the search statement: {query}")
-            vector = await conn.fetchval("SELECT embedding FROM documents ORDER BY id LIMIT 1")
-            if vector is None:
-                raise RunError("the documents table is empty")
-            settings = local_settings(index_mode, env, EXPLAIN_K)
-            async with conn.transaction():
-                for stmt in settings:
-                    await conn.execute(stmt)
-                rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {query}", vector, EXPLAIN_K)
-        finally:
-            await asyncio.wait_for(conn.close(), timeout=5)
-        plan = "\n".join(str(r[0]) for r in rows)
-        head = [f"-- index mode {index_mode}, k = {EXPLAIN_K}", *(s + ";" for s in settings)]
-        return "\n".join([*head, f"EXPLAIN (ANALYZE, BUFFERS) {query};", "", plan])
-
+def explain_search(base_url: str, token: str, query: str, k: int = EXPLAIN_K) -> str:
+    """``explain.txt`` from ``GET /v1/admin/explain``: settings lines, the statement, the plan."""
     try:
-        return asyncio.run(run())
-    except RunError:
-        raise
-    except Exception as exc:
-        raise RunError(f"EXPLAIN of the search statement failed: {exc}") from exc
+        r = httpx.get(
+            f"{base_url}/v1/admin/explain",
+            params={"q": query, "k": str(k)},
+            headers=_admin_headers(token),
+            timeout=60,
+        )
+        r.raise_for_status()
+        doc = r.json()
+        settings: dict[str, Any] = dict(doc["settings"])
+        head = [f"-- index mode {doc['index_mode']}, k = {doc['k']}, q = {query!r}"]
+        head += [f"SET LOCAL {name} = {value};" for name, value in settings.items()]
+        statement = str(doc["statement"]).strip().rstrip(";")
+        return "\n".join([*head, f"{statement};", "", str(doc["plan"]).rstrip()])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"GET /v1/admin/explain failed: {exc}") from exc
 
 
 def admin_token(env: dict[str, str]) -> str | None:
@@ -272,19 +232,7 @@ def admin_token(env: dict[str, str]) -> str | None:
     return env.get("SEARCH_ADMIN_TOKEN") or os.environ.get("SEARCH_ADMIN_TOKEN") or None
 
 
-# -- one run's diagnosis, driven by ci.run -----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunDiagnostics:
-    """What the run report shows beside the results (files are relative to the run dir)."""
-
-    profiles: tuple[tuple[str, str], ...] = ()  # (label, relative path)
-    allocation_sites: tuple[dict[str, Any], ...] = ()
-    allocation_pid: int | None = None
-    explain: str | None = None
-    statements: tuple[tuple[str, tuple[Statement, ...]], ...] = ()  # (scenario, top)
-    problems: tuple[str, ...] = ()
+# -- one run's diagnosis, driven by ci.measure.run ---------------------------------------------
 
 
 @dataclass
@@ -298,9 +246,10 @@ class Diagnoser:
     service_env: dict[str, str]
     profile_cpu: bool = False
     profile_memory: bool = False
+    explain_query: str | None = None  # the text the service embeds for EXPLAIN
     _problems: list[str] = field(default_factory=list)
-    _profiles: list[tuple[str, str]] = field(default_factory=list)
-    _statements: list[tuple[str, tuple[Statement, ...]]] = field(default_factory=list)
+    _profiles: list[ProfileLink] = field(default_factory=list)
+    _statements: list[ScenarioStatements] = field(default_factory=list)
     _before: Snapshot | None = None
     _cpu: CpuProfiler | None = None
     _tracing: bool = False
@@ -343,7 +292,7 @@ class Diagnoser:
             self._problems += [f"{name}: {p}" for p in problems]
             for f in files:
                 label = f"{name}: CPU {f.kind} of pid {f.pid}"
-                self._profiles.append((label, f.path.name))
+                self._profiles.append(ProfileLink(label, f.path.name))
         before, self._before = self._before, None
         if self.database_url is not None and before is not None:
             try:
@@ -351,10 +300,10 @@ class Diagnoser:
             except RunError as exc:
                 self._problems.append(f"{name}: {exc}")
             else:
-                self._statements.append((name, tuple(top)))
+                self._statements.append(ScenarioStatements(name, tuple(top)))
 
-    def finish(self, index_mode: str) -> RunDiagnostics:
-        sites: tuple[dict[str, Any], ...] = ()
+    def finish(self) -> Diagnostics:
+        sites: tuple[AllocationSite, ...] = ()
         pid = None
         token = admin_token(self.service_env)
         if self._tracing and token is not None:
@@ -363,34 +312,24 @@ class Diagnoser:
             except RunError as exc:
                 self._problems.append(str(exc))
             else:
-                import json
-
                 (self.run_dir / "tracemalloc.json").write_text(json.dumps(top, indent=2))
-                self._profiles.append(("tracemalloc: allocation growth (JSON)", "tracemalloc.json"))
-                sites = tuple(s for s in top.get("sites", ()) if isinstance(s, dict))
+                self._profiles.append(
+                    ProfileLink("tracemalloc: allocation growth (JSON)", "tracemalloc.json")
+                )
+                sites = _allocation_sites(top.get("sites", ()))
                 pid = top.get("pid") if isinstance(top.get("pid"), int) else None
-        plan = None
-        if self.database_url is not None:
-            try:
-                plan = explain_search(self.database_url, index_mode, self.service_env)
-            except RunError as exc:
-                self._problems.append(str(exc))
-            else:
-                (self.run_dir / "explain.txt").write_text(plan + "\n")
-                self._profiles.append(("EXPLAIN (ANALYZE, BUFFERS) of the search", "explain.txt"))
+        plan = self._explain(token)
         if self._statements:
-            import json
-
             doc = {
-                name: [
+                group.scenario: [
                     {"query": s.query, "calls": s.calls, "total_ms": s.total_ms,
                      "mean_ms": s.mean_ms, "rows": s.rows}
-                    for s in top
+                    for s in group.top
                 ]
-                for name, top in self._statements
+                for group in self._statements
             }  # fmt: skip
             (self.run_dir / "statements.json").write_text(json.dumps(doc, indent=2))
-        return RunDiagnostics(
+        return Diagnostics(
             profiles=tuple(self._profiles),
             allocation_sites=sites,
             allocation_pid=pid,
@@ -398,3 +337,39 @@ class Diagnoser:
             statements=tuple(self._statements),
             problems=tuple(self._problems),
         )
+
+    def _explain(self, token: str | None) -> str | None:
+        if token is None:
+            self._problems.append("no admin token: explain skipped")
+            return None
+        if self.explain_query is None:
+            self._problems.append("no query to explain: explain skipped")
+            return None
+        try:
+            plan = explain_search(self.base_url, token, self.explain_query)
+        except RunError as exc:
+            self._problems.append(str(exc))
+            return None
+        (self.run_dir / "explain.txt").write_text(plan + "\n")
+        self._profiles.append(
+            ProfileLink("EXPLAIN (ANALYZE, BUFFERS, SETTINGS) of the search", "explain.txt")
+        )
+        return plan
+
+
+def _allocation_sites(raw: Any) -> tuple[AllocationSite, ...]:
+    """The sites of ``/v1/debug/tracemalloc/top`` that carry every field of the model."""
+    out = []
+    for site in raw if isinstance(raw, list | tuple) else ():
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            out.append(
+                AllocationSite(
+                    file=str(site["file"]),
+                    line=int(site["line"]),
+                    size_kb=float(site["size_kb"]),
+                    size_diff_kb=float(site["size_diff_kb"]),
+                    count_diff=int(site["count_diff"]),
+                    count=int(site["count"]) if site.get("count") is not None else None,
+                )
+            )
+    return tuple(out)

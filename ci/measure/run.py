@@ -20,15 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
 from ci import stack
 from ci.errors import RunError
-from ci.measure import collect, diagnose, k6, memory, vegeta
-from ci.measure.diagnose import Diagnoser, RunDiagnostics
+from ci.measure import collect, k6, memory, vegeta
+from ci.measure.diagnose import Diagnoser
 from ci.measure.profiles import SCENARIO_SCRIPTS, Profile
 from ci.measure.sample import DatabaseSampler, ProcessSampler
 from ci.results import (
     Corpus,
+    Diagnostics,
     MemoryGrowth,
     Resources,
     ResourceSample,
@@ -91,14 +93,14 @@ class RunOutcome:
     results: RunResults
     failed: tuple[tuple[str, ThresholdOutcome], ...]  # (scenario, threshold) that failed
     peak_connections: Mapping[str, int]  # scenario -> peak ESTABLISHED on the service port
-    diagnostics: RunDiagnostics = dataclasses.field(default_factory=RunDiagnostics)
+    diagnostics: Diagnostics = dataclasses.field(default_factory=Diagnostics)
 
 
 def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     """Run the profile's scenarios; raise RunError/StackError/SeedError on failure."""
     # Imported now, not after an hour of load: a run then renders with the code it started
     # with even if the checkout changes meanwhile (matplotlib loads only when a run starts).
-    from ci.render import render_run_report
+    from ci.render.report import rerender_run
 
     binary = k6.find_k6()
     created = datetime.now(UTC)
@@ -112,6 +114,7 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
         diag = Diagnoser(
             run_dir, target.base_url, target.service_pid, target.database_url,
             target.service_env, request.profile_cpu, request.profile_memory,
+            explain_query(target.query_log),
         )  # fmt: skip
         _warm_up(target, progress)
         diag.after_warm_up()
@@ -122,7 +125,7 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
             result, peak = _run_scenario(
                 name, request.profile, target, run_dir, binary, progress, diag, request.sla
             )
-            result = dataclasses.replace(
+            result = msgspec.structs.replace(
                 result,
                 memory=_memory(
                     result.resources.samples,
@@ -140,7 +143,7 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
             scenarios.append(result)
             if peak is not None:
                 peaks[name] = peak
-        diagnostics = diag.finish(str(_stats(target).get("index_mode", "hnsw")))
+        diagnostics = diag.finish()
         for problem in diagnostics.problems:
             progress(f"  diagnosis: {problem}")
     commit, ref = collect.git_info(PROJECT_ROOT)
@@ -165,9 +168,10 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
             target=target.base_url,
         ),
         scenarios=tuple(scenarios),
+        diagnostics=diagnostics,
     )
     dump_results(results, run_dir / "results.json")
-    (run_dir / "report.html").write_text(render_run_report(results, diagnostics))
+    rerender_run(run_dir)  # from the folder alone, as `perfci report DIR` does
     failed = tuple((s.name, t) for s in results.scenarios for t in s.thresholds if not t.ok)
     return RunOutcome(run_dir, results, failed, peaks, diagnostics)
 
@@ -203,8 +207,9 @@ def _target(request: RunRequest, run_dir: Path, progress: Progress) -> Iterator[
         return
     profile = request.profile
     env = {**request.stack.service_env, "SEARCH_EMBEDDER": profile.embedder}
-    if request.profile_memory and not diagnose.admin_token(env):
-        env["SEARCH_ADMIN_TOKEN"] = secrets.token_urlsafe(16)  # this run's admin routes only
+    # A fresh admin token for this run's service only: EXPLAIN (and tracemalloc) go through
+    # its admin routes.
+    env["SEARCH_ADMIN_TOKEN"] = secrets.token_urlsafe(16)
     settings = request.stack.with_overrides(service_env=env)
     with stack.running_stack(settings, progress) as state:
         seeded = seed_corpus(
@@ -250,6 +255,16 @@ def _external_target(request: RunRequest, run_dir: Path) -> Target:
         corpus=None,
         service_env=dict(state.service_env) if own and state else {},
     )
+
+
+def explain_query(query_log: Path) -> str | None:
+    """The most popular query without a topic filter: the one ``explain.txt`` shows."""
+    try:
+        queries = json.loads(query_log.read_text())["queries"]
+    except (OSError, ValueError, KeyError):
+        return None
+    plain = [q for q in queries if not q.get("topic")]
+    return str(max(plain, key=lambda q: float(q["weight"]))["q"]) if plain else None
 
 
 def _warm_up(target: Target, progress: Progress) -> None:

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from ci import stack
+from ci.cli import main
 from ci.measure.diagnose import Statement, find_py_spy, top_statements
 from ci.measure.profiles import PROFILES
 from ci.measure.run import RunRequest, execute
+from ci.results import load_results
 from ci.settings import StackSettings
+from service.settings import Settings as ServiceSettings
 
 
 def test_top_statements_are_deltas_ranked_by_total_time() -> None:
@@ -75,7 +78,7 @@ def test_profiles_plan_and_allocations_are_written_and_linked(tmp_path: Path) ->
     assert "Allocation growth" in report
 
     plan = (run_dir / "explain.txt").read_text()
-    assert "SET LOCAL hnsw.ef_search = 40" in plan
+    assert f"SET LOCAL hnsw.ef_search = {ServiceSettings().hnsw_ef_search};" in plan
     assert "Buffers:" in plan
     assert "Execution Time" in plan
     assert "documents_hnsw" in plan, "the HNSW index must serve the search"
@@ -85,3 +88,53 @@ def test_profiles_plan_and_allocations_are_written_and_linked(tmp_path: Path) ->
     assert name == "vegeta"
     assert any("ORDER BY" in s.query and s.calls > 0 for s in statements)
     assert "Top statements: vegeta" in report
+
+
+def _explained_ef_search(run_root: Path) -> str:
+    """``perfci run --profile test`` (vegeta only); the run's explain.txt line for ef_search."""
+    code = main(["run", "--profile", "test", "--scenario", "vegeta", "--out", str(run_root)])
+    assert code in (0, 1)  # 1: a threshold failed, still a run
+    (run_dir,) = [p for p in run_root.iterdir() if p.is_dir()]
+    plan = (run_dir / "explain.txt").read_text()
+    (line,) = [ln for ln in plan.splitlines() if "hnsw.ef_search" in ln]
+    diagnostics = load_results(run_dir / "results.json").diagnostics
+    assert diagnostics is not None
+    assert diagnostics.explain is not None
+    assert line in diagnostics.explain  # results.json holds what the report shows
+    # `perfci report DIR` renders the same report again from the folder alone
+    report = (run_dir / "report.html").read_text()
+    (run_dir / "report.html").unlink()
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.html").read_text() == report
+    return line
+
+
+@pytest.fixture
+def fresh_stack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PERFCI_HOME", str(tmp_path / "stack"))
+    for name in ("PERFCI_PG_PORT", "PERFCI_REDIS_PORT", "PERFCI_SERVICE_PORT"):
+        monkeypatch.setenv(name, str(stack.free_port()))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    return tmp_path
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("override", [None, "123"])
+def test_explain_shows_the_ef_search_the_service_uses(
+    fresh_stack_env: Path, monkeypatch: pytest.MonkeyPatch, override: str | None
+) -> None:
+    if override is None:
+        monkeypatch.delenv("SEARCH_HNSW_EF_SEARCH", raising=False)
+        expected = str(ServiceSettings().hnsw_ef_search)
+    else:
+        monkeypatch.setenv("SEARCH_HNSW_EF_SEARCH", override)
+        expected = override
+    monkeypatch.setenv("SEARCH_INDEX_MODE", "hnsw")
+    try:
+        line = _explained_ef_search(fresh_stack_env / "reports")
+    finally:
+        shutil.rmtree(stack.pg_home(fresh_stack_env / "stack"), ignore_errors=True)
+    assert line == f"SET LOCAL hnsw.ef_search = {expected};"

@@ -8,7 +8,7 @@ import pytest
 
 from ci.cli import main
 
-RES = Path(__file__).parent.parent / "resources" / "results"
+RES = Path(__file__).resolve().parents[2] / "resources" / "results"
 BASE = [str(RES / f"base-{i}.json") for i in range(1, 7)]
 CAND = [str(RES / f"cand-{i}.json") for i in range(1, 7)]
 
