@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ci.render import RenderContext
-    from ci.report import compare_benchmark_files, expand, is_benchmark_file, judge, write_report
+    from ci.render.environment import RenderContext
+    from ci.judge.bench import compare_benchmarks
+    from ci.judge.inputs import expand, is_benchmark_file
+    from ci.judge.verdict import judge
+    from ci.render.report import write_report
+    from ci.render.text import benchmark_table
     from ci.settings import load_perf_config
 
     config = load_perf_config(args.config)
@@ -30,7 +34,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.report is not None:
         files = write_report(args.report, judgement, context, base, candidate)
         progress(f"report written to {files['html']}")
-    from ci.render import render_summary
+    from ci.render.markdown import render_summary
 
     print(render_summary(judgement.comparison, judgement.sla, context))
     print(judgement.headline)
@@ -38,9 +42,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
-    from ci.post import post_comment
-    from ci.render import RenderContext, render_comment
-    from ci.report import judge, report_inputs
+    from ci.post.github import post_comment
+    from ci.render.environment import RenderContext
+    from ci.render.markdown import render_comment
+    from ci.judge.inputs import report_inputs
+    from ci.judge.verdict import judge
     from ci.settings import load_perf_config
 
     if args.pr < 1:

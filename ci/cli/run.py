@@ -19,11 +19,12 @@ from ci.cli.common import (
 
 if TYPE_CHECKING:
     from ci.cli.common import Subparsers
+    from ci.measure.run import Progress, RunOutcome, RunRequest
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ci.measure.profiles import check_scenarios, get_profile
-    from ci.measure.run import RunRequest, execute
+    from ci.measure.run import RunRequest
     from ci.render.tables_run import summary_table
     from ci.settings import load_perf_config
 
@@ -43,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         profile_cpu=args.profile_cpu,
         profile_memory=args.profile_memory,
     )
-    outcome = execute(request, progress)
+    outcome = execute_and_render(request, progress)
     print(summary_table(outcome.results, outcome.peak_connections))
     print(f"results: {outcome.run_dir / 'results.json'}")
     print(f"report: {outcome.run_dir / 'report.html'}")
@@ -55,6 +56,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"FAILED: {scenario}: {t.metric} {t.expression}", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_OK
+
+
+def execute_and_render(request: RunRequest, progress: Progress) -> RunOutcome:
+    """``perfci run``: measure into ``results.json``, then render the report from the folder."""
+    # Imported before the run, not after an hour of load: a run then renders with the code it
+    # started with even if the checkout changes meanwhile.
+    from ci.measure.run import execute
+    from ci.render.report import rerender_run
+
+    outcome = execute(request, progress)
+    rerender_run(outcome.run_dir)
+    return outcome
 
 
 def cmd_vegeta_targets(args: argparse.Namespace) -> int:

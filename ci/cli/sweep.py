@@ -56,9 +56,10 @@ def cmd_sweep_index(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_load(args: argparse.Namespace) -> int:
+    from ci.cli.run import execute_and_render
     from ci.experiments.sweep_load import KNOBS, recommend, summarise, sweep, write_outputs
     from ci.measure.profiles import check_scenarios, get_profile
-    from ci.measure.run import RunRequest, execute
+    from ci.measure.run import RunRequest
     from ci.render.sweep import load_table
     from ci.settings import load_perf_config
 
@@ -75,7 +76,13 @@ def cmd_sweep_load(args: argparse.Namespace) -> int:
         sla=sla,
     )
     points = sweep(
-        knob, args.values, request, args.repeat, progress, execute=execute, seed=args.seed
+        knob,
+        args.values,
+        request,
+        args.repeat,
+        progress,
+        execute=execute_and_render,
+        seed=args.seed,
     )
     rows = summarise(points, args.values, sla)
     print(load_table(rows, knob))

@@ -97,11 +97,11 @@ class RunOutcome:
 
 
 def execute(request: RunRequest, progress: Progress) -> RunOutcome:
-    """Run the profile's scenarios; raise RunError/StackError/SeedError on failure."""
-    # Imported now, not after an hour of load: a run then renders with the code it started
-    # with even if the checkout changes meanwhile (matplotlib loads only when a run starts).
-    from ci.render.report import rerender_run
+    """Run the profile's scenarios, write ``results.json``; raise RunError/StackError/SeedError.
 
+    The run folder is self-contained: its report is rendered from it afterwards
+    (``ci.render.report.rerender_run``, as ``perfci run`` and ``perfci report`` do).
+    """
     binary = k6.find_k6()
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%dT%H%M%SZ}-{request.profile.name}"
@@ -171,7 +171,6 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
         diagnostics=diagnostics,
     )
     dump_results(results, run_dir / "results.json")
-    rerender_run(run_dir)  # from the folder alone, as `perfci report DIR` does
     failed = tuple((s.name, t) for s in results.scenarios for t in s.thresholds if not t.ok)
     return RunOutcome(run_dir, results, failed, peaks, diagnostics)
 

@@ -14,6 +14,7 @@ from ci.cli import main
 from ci.measure.diagnose import Statement, find_py_spy, top_statements
 from ci.measure.profiles import PROFILES
 from ci.measure.run import RunRequest, execute
+from ci.render.report import rerender_run
 from ci.results import load_results
 from ci.settings import StackSettings
 from service.settings import Settings as ServiceSettings
@@ -58,6 +59,7 @@ def test_profiles_plan_and_allocations_are_written_and_linked(tmp_path: Path) ->
         # as root PostgreSQL's data lives under /var/tmp (~250 MB a stack): drop it
         shutil.rmtree(stack.pg_home(settings.run_dir), ignore_errors=True)
     run_dir = outcome.run_dir
+    rerender_run(run_dir)  # what `perfci run` does after measuring
     diag = outcome.diagnostics
     assert diag.problems == ()
     report = (run_dir / "report.html").read_text()

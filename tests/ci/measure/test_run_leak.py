@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from ci import stack
+from ci.cli.run import execute_and_render
 from ci.measure.profiles import PROFILES
-from ci.measure.run import RunOutcome, RunRequest, execute
+from ci.measure.run import RunOutcome, RunRequest
 from ci.results import load_results
 from ci.seed import seed_corpus
 from ci.settings import StackSettings
@@ -67,7 +68,7 @@ def _measure(settings: StackSettings, tmp: Path) -> RunOutcome:
         request = RunRequest(
             PROFILE, PROFILE.scenarios, tmp / "reports", settings, target=state.service_url
         )
-        return execute(request, lambda _m: None)
+        return execute_and_render(request, lambda _m: None)
 
 
 @pytest.mark.stack
