@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ci.pairs import RunSpec
 
-from ci import ab
 from ci.cli import main
 from ci.errors import ResultsError, RunError
+from ci.experiments import ab, baseline, calibrate
+from ci.experiments.pairs import RunSpec
 from ci.settings import PerfConfig
 from tests.ci.conftest import ResultsDictFactory
 
@@ -180,9 +180,9 @@ def test_baseline_keeps_history(
         path.write_text(json.dumps(data))
         return path
 
-    first = ab.refresh_baseline(repo, "test", out, runner=runner)
+    first = baseline.refresh_baseline(repo, "test", out, runner=runner)
     assert first.archived is None
-    second = ab.refresh_baseline(repo, "test", out, runner=runner)
+    second = baseline.refresh_baseline(repo, "test", out, runner=runner)
     assert second.archived == out / "history" / f"20261120T080000Z-{'a' * 12}.json"
     assert json.loads(second.archived.read_text())["run"]["created_at"].startswith("2026-11-20")
     assert second.results.run.created_at.startswith("2026-11-27T09:30")
@@ -205,7 +205,7 @@ def test_baseline_refuses_a_bad_new_file(
         return path
 
     with pytest.raises(ResultsError):
-        ab.refresh_baseline(repo, "test", out, runner=runner)
+        baseline.refresh_baseline(repo, "test", out, runner=runner)
     assert json.loads((out / "results.json").read_text())["run"]["id"] == "old"
     assert not (out / "history").exists()
 
@@ -214,11 +214,11 @@ def test_calibration_detects_the_slowdown_only(
     repo: Path, tmp_path: Path, results_dict: ResultsDictFactory
 ) -> None:
     runner = Recorder(results_dict)
-    rounds = ab.run_calibration(
+    rounds = calibrate.run_calibration(
         repo, "HEAD", 5, "test", 2, 1, tmp_path / "cal", PerfConfig(),
         seed=3, runner=runner, scenarios=("ramp",),
     )  # fmt: skip
-    report = ab.calibration_report(rounds, 2)
+    report = calibrate.calibration_report(rounds, 2)
     assert report["false_alarms"] == 0
     assert report["detections"] == 1
     assert report["metrics"]["search/latency_p50"]["slowed"] == ["fail"]

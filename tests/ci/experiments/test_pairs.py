@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ci import pairs
 from ci.errors import ConfigError, RunError
+from ci.experiments import pairs
 from tests.ci.conftest import ResultsDictFactory
 
 

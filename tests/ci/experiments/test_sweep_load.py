@@ -14,7 +14,7 @@ from ci.experiments.sweep_load import KNOBS, LoadPoint, recommend, summarise, sw
 from ci.measure.profiles import PROFILES
 from ci.measure.run import RunOutcome, RunRequest
 from ci.render.sweep import load_table
-from ci.settings import SlaConfig, StackSettings
+from ci.settings import StackSettings, repo_sla
 
 
 def _point(value: int, rnd: int, rps: float, p95: float = 10.0, errors: float = 0.0) -> LoadPoint:
@@ -31,7 +31,7 @@ def test_summary_takes_medians_and_judges_the_sla() -> None:
         _point(2, 3, 200.0),
         _point(4, 1, 205.0, p95=2500.0),  # fastest, but misses the p95 SLA
     ]
-    rows = summarise(points, [1, 2, 4], SlaConfig())
+    rows = summarise(points, [1, 2, 4], repo_sla())
     assert [(r.value, r.runs, r.throughput_rps) for r in rows] == [
         (1, 3, 110.0),
         (2, 3, 200.0),
@@ -44,7 +44,7 @@ def test_summary_takes_medians_and_judges_the_sla() -> None:
     table = load_table(rows, KNOBS["workers"])
     assert "1.82" in table
     assert "MISSES" in table.splitlines()[-1]
-    errors = summarise([_point(8, 1, 300.0, errors=0.01)], [8], SlaConfig())
+    errors = summarise([_point(8, 1, 300.0, errors=0.01)], [8], repo_sla())
     assert not errors[0].meets_sla
     assert recommend(errors, "saturate") is None
 

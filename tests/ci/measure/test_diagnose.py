@@ -11,11 +11,11 @@ import pytest
 
 from ci import stack
 from ci.cli import main
-from ci.measure.diagnose import Statement, find_py_spy, top_statements
+from ci.measure.diagnose import find_py_spy, top_statements
 from ci.measure.profiles import PROFILES
 from ci.measure.run import RunRequest, execute
 from ci.render.report import rerender_run
-from ci.results import load_results
+from ci.results import Statement, load_results
 from ci.settings import StackSettings
 from service.settings import Settings as ServiceSettings
 
@@ -86,7 +86,8 @@ def test_profiles_plan_and_allocations_are_written_and_linked(tmp_path: Path) ->
     assert "documents_hnsw" in plan, "the HNSW index must serve the search"
     assert 'href="explain.txt"' in report
 
-    ((name, statements),) = diag.statements
+    (group,) = diag.statements
+    name, statements = group.scenario, group.top
     assert name == "vegeta"
     assert any("ORDER BY" in s.query and s.calls > 0 for s in statements)
     assert "Top statements: vegeta" in report
