@@ -12,8 +12,9 @@ import asyncio
 import json
 import time
 
-from service.batch import BatchingEmbedder
-from service.embed import Embedder, MiniLMEmbedder
+from service.embed.batch import BatchingEmbedder
+from service.embed.minilm import MiniLMEmbedder
+from service.embed.protocol import Embedder
 
 CONCURRENCY = 32
 

@@ -6,7 +6,8 @@ runs both embedders in-process (no server), warm, each batch size as ``fresh`` t
 median of the per-round paired ratios, and the tracemalloc peak and retained bytes per
 call for both ways.
 
-``fresh`` is the service's code path (``service.embed``). ``pooled`` is the same
+``fresh`` is the service's code path (``service.embed.hash``, ``service.embed.minilm``).
+``pooled`` is the same
 arithmetic, op for op (its vectors are checked bit-identical before timing), with every
 per-call temporary taken from a bounded, thread-safe free-list of numpy arrays keyed by
 shape and dtype:
@@ -41,15 +42,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.embed import (
-    DIM,
-    MiniLMEmbedder,
-    Vectors,
-    _feature,
-    _LoadedModel,
-    feature_counts,
-    hash_embed,
-)
+from service.embed.hash import _feature, feature_counts, hash_embed
+from service.embed.minilm import MiniLMEmbedder, _LoadedModel
+from service.model import DIM, Vectors
 
 Key = tuple[tuple[int, ...], str]
 EmbedFn = Callable[[Sequence[str]], Vectors]
@@ -169,7 +164,7 @@ class BufferPool:
 
 
 def hash_embed_pooled(texts: Sequence[str], pool: BufferPool) -> Vectors:
-    """``service.embed.hash_embed`` with the per-feature product in a pooled scratch."""
+    """``service.embed.hash.hash_embed`` with the per-feature product in a pooled scratch."""
     out = np.zeros((len(texts), DIM), dtype=np.float32)  # returned: never pooled
     with pool.borrow((DIM,), np.float32) as term:
         for row, text in enumerate(texts):
@@ -231,7 +226,10 @@ def make_batches(size: int, count: int, seed: int) -> list[list[str]]:
     """``count`` batches of ``size`` query-like texts of 3 to 30 words (varied padding)."""
     rng = np.random.default_rng(seed)
     return [
-        [" ".join(rng.choice(_WORDS, size=int(rng.integers(3, 31))).tolist()) for _ in range(size)]
+        [
+            " ".join(str(w) for w in rng.choice(_WORDS, size=int(rng.integers(3, 31))))
+            for _ in range(size)
+        ]
         for _ in range(count)
     ]
 

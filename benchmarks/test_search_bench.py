@@ -10,14 +10,15 @@ import asyncio
 import json
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from ci.seed import SeedResult
-from service.db import Database
-from service.embed import MiniLMEmbedder, hash_embed
+from service.db.database import Database
+from service.embed.hash import hash_embed
+from service.embed.minilm import MiniLMEmbedder
 from service.metrics import Metrics
+from service.model import Vectors
 from service.settings import Settings
 from tests.harness import Servers
 
@@ -30,7 +31,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(scope="module")
-def query_vectors(corpus: SeedResult) -> np.ndarray:
+def query_vectors(corpus: SeedResult) -> Vectors:
     log = json.loads(corpus.query_log_path.read_text())
     return hash_embed([q["q"] for q in log["queries"][:64]])
 
@@ -40,7 +41,7 @@ def test_search_latency(
     benchmark: BenchmarkFixture,
     loop: asyncio.AbstractEventLoop,
     servers: Servers,
-    query_vectors: np.ndarray,
+    query_vectors: Vectors,
     mode: str,
 ) -> None:
     benchmark.group = "search k=10"

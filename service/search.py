@@ -25,17 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from service.api import NewDocument, SearchQuery
-from service.cache import CachedResult, SearchCache
+from service.cache.lookup import CacheLookup
+from service.cache.results import CachedResult
+from service.cache.search_cache import SearchCache
+from service.cache.writelog import WriteRecord
 from service.coalesce import SingleFlight
-from service.db import Database, Hit
-from service.embed import Embedder, Vectors
+from service.db.database import Database, Explained
+from service.embed.protocol import Embedder
 from service.metrics import Metrics
-from service.writelog import WriteRecord
+from service.model import Hit, NewDocument, SearchQuery, Vectors
 
 Source = Literal["l1", "redis", "computed", "bypass"]
 
@@ -80,12 +82,12 @@ class SearchEngine:
         # the same vector and one cache entry serves every spelling of the query.
         text = query.normalised
         if self.cache is not None:
-            cached = await self.cache.get_embedding(text)
+            cached = await self.cache.embeddings.get(text)
             if cached is not None:
                 return cached
         vectors = await self.embedder.embed([text])
         if self.cache is not None:
-            await self.cache.put_embedding(text, vectors[0])
+            await self.cache.embeddings.put(text, vectors[0])
         return vectors
 
     async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
@@ -104,19 +106,17 @@ class SearchEngine:
         return result
 
     async def _search(self, query: SearchQuery) -> SearchResult:
-        cache = self.cache
-        gen = await cache.generation() if cache is not None else None
-        if cache is None or gen is None:
+        lookup = await self.cache.lookup(query) if self.cache is not None else None
+        if lookup is None:
             key = ("bypass", query.normalised, query.k, query.topic)
             return await self._flight(key, lambda: self._compute_only(query))
-        rkey = cache.result_key(query)
-        entry = cache.l1_get(gen, rkey, query)
+        entry = lookup.l1_get()
         if entry is not None:
-            self._maybe_refresh(cache, query, gen, rkey, entry)
+            self._maybe_refresh(lookup, entry)
             return SearchResult(entry.hits, "l1")
-        return await self._flight((gen, rkey), lambda: self._lookup(cache, query, gen, rkey))
+        return await self._flight(lookup.flight_key, lambda: self._lookup(lookup))
 
-    async def _flight(self, key: object, compute: _Compute) -> SearchResult:
+    async def _flight(self, key: Hashable, compute: _Compute) -> SearchResult:
         result, joined = await self.flights.do(key, compute)
         if joined and self.metrics is not None:
             self.metrics.coalesced.inc()
@@ -126,50 +126,43 @@ class SearchEngine:
         hits, _, _ = await self._compute(query)
         return SearchResult(hits, "bypass")
 
-    async def _lookup(
-        self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str
-    ) -> SearchResult:
-        entry = await cache.redis_get(gen, rkey, query)
+    async def _lookup(self, lookup: CacheLookup) -> SearchResult:
+        entry = await lookup.redis_get()
         if entry is not None:
-            self._maybe_refresh(cache, query, gen, rkey, entry)
+            self._maybe_refresh(lookup, entry)
             return SearchResult(entry.hits, "redis")
-        if cache.config.lock:
-            got = await cache.try_lock(gen, rkey)
-            if got is False:
-                if self.metrics is not None:
-                    self.metrics.redis_lock.labels("waited").inc()
-                entry = await cache.wait_for_fill(gen, rkey, query)
-                if entry is not None:
-                    return SearchResult(entry.hits, "redis")
-            elif got:
-                if self.metrics is not None:
-                    self.metrics.redis_lock.labels("acquired").inc()
-                try:
-                    return await self._compute_and_fill(cache, query, gen, rkey)
-                finally:
-                    await cache.unlock(gen, rkey)
-        return await self._compute_and_fill(cache, query, gen, rkey)
+        got = await lookup.try_lock()  # None: the lock is off or Redis unusable
+        if got is False:
+            if self.metrics is not None:
+                self.metrics.redis_lock.labels("waited").inc()
+            entry = await lookup.wait_for_fill()
+            if entry is not None:
+                return SearchResult(entry.hits, "redis")
+        elif got:
+            if self.metrics is not None:
+                self.metrics.redis_lock.labels("acquired").inc()
+            try:
+                return await self._compute_and_fill(lookup)
+            finally:
+                await lookup.unlock()
+        return await self._compute_and_fill(lookup)
 
-    async def _compute_and_fill(
-        self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str
-    ) -> SearchResult:
-        hits, delta, vector = await self._compute(query)
-        await cache.fill(gen, rkey, hits, delta, vector)
+    async def _compute_and_fill(self, lookup: CacheLookup) -> SearchResult:
+        hits, delta, vector = await self._compute(lookup.query)
+        await lookup.fill(hits, delta, vector)
         return SearchResult(hits, "computed")
 
-    def _maybe_refresh(
-        self, cache: SearchCache, query: SearchQuery, gen: int, rkey: str, entry: CachedResult
-    ) -> None:
+    def _maybe_refresh(self, lookup: CacheLookup, entry: CachedResult) -> None:
         """XFetch: start one early recomputation in the background; serve the hit now."""
-        if not cache.should_refresh(entry):
+        if not lookup.should_refresh(entry):
             return
-        key = ("refresh", gen, rkey)
+        key = lookup.refresh_key
         if self.flights.enabled and key in self.flights:
             return  # a refresh of this key is already running in this process
         if self.metrics is not None:
             self.metrics.early_refreshes.inc()
         task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
-            self.flights.do(key, lambda: self._compute_and_fill(cache, query, gen, rkey))
+            self.flights.do(key, lambda: self._compute_and_fill(lookup))
         )
         self._background.add(task)
         task.add_done_callback(self._background_done)
@@ -188,12 +181,9 @@ class SearchEngine:
     async def stream(self, query: SearchQuery) -> AsyncGenerator[Sequence[Hit], None]:
         """Cached: the cached list in batches. Otherwise the DB cursor's batches as they
         come; a complete stream with ``k <= stream_cache_max_k`` then fills the cache."""
-        cache = self.cache
-        gen = await cache.generation() if cache is not None else None
-        rkey = ""
-        if cache is not None and gen is not None:
-            rkey = cache.result_key(query)
-            entry = cache.l1_get(gen, rkey, query) or await cache.redis_get(gen, rkey, query)
+        lookup = await self.cache.lookup(query) if self.cache is not None else None
+        if lookup is not None:
+            entry = await lookup.get()
             if entry is not None:
                 size = self.stream_batch_size
                 for i in range(0, len(entry.hits), size):
@@ -201,15 +191,22 @@ class SearchEngine:
                 return
         start = time.perf_counter()
         vector = await self.embed_query(query)
-        keep = cache is not None and gen is not None and query.k <= self.stream_cache_max_k
+        keep = lookup is not None and query.k <= self.stream_cache_max_k
         collected: list[Hit] = []
         async for batch in self.db.stream(vector[0], query.k, query.topic, self.stream_batch_size):
             if keep:
                 collected.extend(batch)
             yield batch
-        if keep and cache is not None and gen is not None:
+        if keep and lookup is not None:
             delta = time.perf_counter() - start
-            await cache.fill(gen, rkey, tuple(collected), delta, vector[0])
+            await lookup.fill(tuple(collected), delta, vector[0])
+
+    # ------------------------------------------------------------------ explain
+
+    async def explain(self, query: SearchQuery) -> Explained:
+        """EXPLAIN ANALYZE of the database search this query runs on a cache miss."""
+        vector = await self.embed_query(query)
+        return await self.db.explain(vector[0], query.k, query.topic)
 
     # ------------------------------------------------------------------ writes
 

@@ -1,0 +1,189 @@
+"""The cache's Redis client: built without connecting, every call bounded and guarded.
+
+:func:`connect_client` builds a bounded pool that a Redis that is down never stops at
+start-up. :class:`RedisLink` runs each call with a hard timeout behind a circuit breaker;
+a failure or a skipped call becomes :data:`SKIPPED` (a miss), never an error.
+
+The cache is an optimisation: when Redis is down or slow, requests must be answered from
+PostgreSQL at full speed rather than each paying a timeout. After ``failures``
+consecutive errors the breaker opens and every call is skipped at once; after
+``cooldown_s`` one call is let through (half-open) to probe; its success closes the
+breaker, its failure opens it for another cooldown.
+
+=========  =====================================  ==================================
+state      a call is                               next state
+=========  =====================================  ==================================
+closed     attempted                               open after N consecutive failures
+open       skipped (cache miss) until cooldown     half_open when the cooldown ends
+half_open  attempted by one probe; others skip     closed on success, open on failure
+=========  =====================================  ==================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from service.metrics import Metrics
+from service.settings import Settings
+
+log = logging.getLogger("service.cache")
+
+T = TypeVar("T")
+REDIS_MAX_CONNECTIONS = 32
+
+BreakerState = Literal["closed", "open", "half_open"]
+STATE_CODES: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class CircuitBreaker:
+    """Counts consecutive failures; not thread-safe (one per event loop)."""
+
+    def __init__(
+        self,
+        failures: int,
+        cooldown_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[BreakerState], None] | None = None,
+    ) -> None:
+        if failures < 1:
+            raise ValueError(f"failures={failures} is invalid: expected >= 1")
+        if cooldown_s <= 0:
+            raise ValueError(f"cooldown_s={cooldown_s} is invalid: expected > 0")
+        self.failures = failures
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._on_change = on_change
+        self._state: BreakerState = "closed"
+        self._consecutive = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._state == "open" and self._clock() - self._opened_at >= self.cooldown_s:
+            self._set("half_open")
+        return self._state
+
+    def allow(self) -> bool:
+        """May a call be attempted now? In half-open state only one probe at a time."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half_open" and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self._consecutive = 0
+        self._probing = False
+        if self._state != "closed":
+            self._set("closed")
+
+    def failure(self) -> None:
+        self._consecutive += 1
+        was_probe = self._probing
+        self._probing = False
+        if was_probe or self._state == "half_open" or self._consecutive >= self.failures:
+            self._opened_at = self._clock()
+            if self._state != "open":
+                self._set("open")
+
+    def _set(self, state: BreakerState) -> None:
+        self._state = state
+        if self._on_change is not None:
+            self._on_change(state)
+
+
+class Skipped:
+    """Marker: the Redis call was not made or failed; treat as a miss."""
+
+
+SKIPPED = Skipped()
+
+
+def connect_client(settings: Settings) -> aioredis.Redis | None:
+    """Build the client without connecting: a Redis that is down must not stop start-up."""
+    if not settings.redis_url or not (settings.cache_enabled or settings.embed_cache_enabled):
+        return None
+    timeout = settings.redis_timeout_ms / 1000
+    # A bounded pool: a burst of requests must not open one connection each.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),  # the breaker decides about retrying
+        health_check_interval=0,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+class RedisLink:
+    """One worker's Redis client (or none), its breaker and the timeout of every call."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis | None,
+        metrics: Metrics,
+        *,
+        timeout_s: float,
+        breaker_failures: int,
+        breaker_cooldown_s: float,
+    ) -> None:
+        self.client = client
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+        self.breaker = CircuitBreaker(
+            breaker_failures, breaker_cooldown_s, on_change=metrics.on_breaker
+        )
+        metrics.on_breaker("closed")
+
+    def require(self) -> aioredis.Redis:
+        assert self.client is not None, "this cache path needs a Redis client"
+        return self.client
+
+    async def call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T | Skipped:
+        """One Redis call with a hard timeout; errors open the breaker, never propagate."""
+        if self.client is None:
+            return SKIPPED
+        if not self.breaker.allow():
+            self.metrics.redis_skipped.inc()
+            return SKIPPED
+        try:
+            result = await asyncio.wait_for(fn(), self.timeout_s)
+        except Exception as exc:  # any failure of the cache becomes a miss, never a 500
+            self.breaker.failure()
+            self.metrics.redis_errors.labels(op).inc()
+            log.debug("redis %s failed: %r", op, exc)
+            return SKIPPED
+        self.breaker.success()
+        return result
+
+    async def get(self, op: str, key: str) -> Any:
+        """``GET key``; :data:`SKIPPED` when the call was skipped or failed."""
+        client = self.require()
+        return await self.call(op, lambda: client.get(key))
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """``SET key value PX ttl`` (at least 1 ms), best effort."""
+        client = self.require()
+        px = max(1, int(ttl_s * 1000))
+        await self.call("set", lambda: client.set(key, value, px=px))
+
+    async def aclose(self, grace_s: float = 2.0) -> None:
+        if self.client is not None:
+            try:
+                await asyncio.wait_for(self.client.aclose(), grace_s)
+            except (TimeoutError, OSError, aioredis.RedisError):
+                log.warning("closing the Redis client timed out or failed")

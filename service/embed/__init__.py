@@ -1,0 +1,1 @@
+"""Embedders: one protocol, one module per implementation, the batcher and the factory."""

@@ -1,0 +1,56 @@
+"""``/v1/search`` (GET and POST, one route so that a 405's Allow lists both) and its SSE stream."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.http import parsing
+from service.http.responses import ORJSONResponse
+from service.http.routes.debug import leak
+from service.http.state import engine_of, metrics_of, settings_of
+from service.http.stream import EventStreamResponse, search_events
+from service.model import SearchQuery
+from service.search import SearchEngine
+
+
+async def search(request: Request) -> Response:
+    if request.method == "POST":
+        return await search_post(request)
+    return await search_get(request)
+
+
+async def search_get(request: Request) -> Response:
+    settings = settings_of(request)
+    parsing.check_query_string(request.scope["query_string"])
+    query = parsing.parse_search_params(request.query_params, settings, default_k=10)
+    return await _search(engine_of(request), query, settings.debug_leak_responses)
+
+
+async def search_post(request: Request) -> Response:
+    settings = settings_of(request)
+    body = await parsing.read_json(request, settings.max_body_bytes)
+    query = parsing.parse_search_body(body, settings)
+    return await _search(engine_of(request), query, settings.debug_leak_responses)
+
+
+async def _search(engine: SearchEngine, query: SearchQuery, leak_responses: bool) -> Response:
+    start = time.perf_counter()
+    result = await engine.search(query)
+    took_ms = (time.perf_counter() - start) * 1000
+    response = ORJSONResponse(
+        {"results": [h.as_dict() for h in result.hits], "took_ms": round(took_ms, 3)}
+    )
+    if leak_responses:
+        leak(bytes(response.body))
+    return response
+
+
+async def search_stream(request: Request) -> Response | EventStreamResponse:
+    settings = settings_of(request)
+    parsing.check_query_string(request.scope["query_string"])
+    query = parsing.parse_search_params(request.query_params, settings, default_k=100)
+    batches = engine_of(request).stream(query)
+    return await search_events(batches, on_disconnect=metrics_of(request).stream_disconnects.inc)

@@ -1,0 +1,46 @@
+"""The service's domain types: what a search asks, what it answers, what a write adds.
+
+No web framework and no database driver here: every layer (http, search, cache, embed,
+db) speaks these types, and only ``service.http.parsing`` builds them from client input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+DIM = 384  # every embedder's output dimension, and the column type vector(384)
+Vectors = npt.NDArray[np.float32]  # (n, DIM), L2-normalised rows
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    text: str
+    k: int
+    topic: str | None
+
+    @property
+    def normalised(self) -> str:
+        """Case- and whitespace-insensitive form used for cache keys."""
+        return " ".join(self.text.lower().split())
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    title: str
+    body: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: int
+    title: str
+    score: float
+    topic: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "score": self.score, "topic": self.topic}

@@ -1,0 +1,101 @@
+"""Load shedding over real HTTP: beyond SEARCH_MAX_IN_FLIGHT, 503 at once; the rest succeed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from ci.seed import SeedResult
+from service.http.middleware import LoadShedMiddleware
+from tests.harness import ServiceFactory
+
+LIMIT = 2
+DELAY_MS = 1500
+
+
+async def _timed(client: httpx.AsyncClient, i: int) -> tuple[int, float, httpx.Headers, str]:
+    start = time.perf_counter()
+    # distinct queries, cache and coalescing off: each admitted request reaches the database
+    resp = await client.get("/v1/search", params={"q": f"shed probe number {i}", "k": 3})
+    return resp.status_code, time.perf_counter() - start, resp.headers, resp.text
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(120)
+async def test_requests_beyond_the_limit_are_shed_at_once(
+    service_factory: ServiceFactory, corpus: SeedResult
+) -> None:
+    svc = service_factory(
+        SEARCH_INDEX_MODE="hnsw",
+        SEARCH_MAX_IN_FLIGHT=str(LIMIT),
+        SEARCH_DEBUG_DB_DELAY_MS=str(DELAY_MS),
+        SEARCH_CACHE_ENABLED="0",
+        SEARCH_COALESCE_ENABLED="0",
+    )
+    async with httpx.AsyncClient(base_url=svc.url, timeout=30) as client:
+        before = (await client.get("/v1/stats")).json()["shed"]
+        first = [asyncio.create_task(_timed(client, i)) for i in range(LIMIT)]
+        await asyncio.sleep(0.3)  # the first LIMIT are in flight, sleeping in the database
+        rest = await asyncio.gather(*(_timed(client, 100 + i) for i in range(6)))
+        admitted = await asyncio.gather(*first)
+        # health and metrics are never shed, even at the limit
+        assert (await client.get("/healthz")).status_code == 200
+        after = (await client.get("/v1/stats")).json()["shed"]
+        metrics = (await client.get("/metrics")).text
+    for status, elapsed, headers, text in rest:
+        assert status == 503, text
+        assert headers["retry-after"] == "1"
+        assert "overloaded" in text
+        assert elapsed < 0.5, f"a shed request took {elapsed:.3f} s: it was queued"
+    for status, elapsed, _, text in admitted:
+        assert status == 200, text
+        assert elapsed >= DELAY_MS / 1000
+    assert after - before == 6
+    assert "search_shed_requests_total 6.0" in metrics
+
+
+async def _call(app: LoadShedMiddleware, path: str) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "path": path, "method": "GET"}, receive, send)
+    return sent
+
+
+@pytest.mark.timeout(10)
+async def test_middleware_counts_only_search_routes_and_zero_disables() -> None:
+    release = asyncio.Event()
+    shed: list[int] = []
+
+    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    mw = LoadShedMiddleware(slow_app, max_in_flight=1, on_shed=lambda: shed.append(1))
+    held = asyncio.create_task(_call(mw, "/v1/search/stream"))
+    await asyncio.sleep(0.01)
+    refused = await _call(mw, "/v1/search")
+    assert refused[0]["status"] == 503
+    assert (b"retry-after", b"1") in refused[0]["headers"]
+    healthz = asyncio.create_task(_call(mw, "/healthz"))  # exempt: waits like any request
+    await asyncio.sleep(0.01)
+    assert not healthz.done()
+    release.set()
+    assert (await held)[0]["status"] == 200
+    assert (await healthz)[0]["status"] == 200
+    assert mw.in_flight == 0
+    assert shed == [1]
+
+    off = LoadShedMiddleware(slow_app, max_in_flight=0, on_shed=lambda: shed.append(1))
+    both = await asyncio.gather(_call(off, "/v1/search"), _call(off, "/v1/search"))
+    assert [m[0]["status"] for m in both] == [200, 200]

@@ -1,0 +1,19 @@
+"""Settings read from the environment: parsed, checked, and named when bad."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.errors import ConfigError
+from service.settings import Settings
+
+
+def test_gc_thresholds_are_parsed_and_checked() -> None:
+    assert Settings.from_env({"SEARCH_GC_THRESHOLDS": "50000, 20,100"}).gc_threshold_values() == (
+        50000,
+        20,
+        100,
+    )
+    assert Settings.from_env({}).gc_threshold_values() is None
+    with pytest.raises(ConfigError, match="SEARCH_GC_THRESHOLDS='700,10'"):
+        Settings.from_env({"SEARCH_GC_THRESHOLDS": "700,10"})
