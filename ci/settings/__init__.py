@@ -1,0 +1,43 @@
+"""The pipeline's settings, read once at the entry point.
+
+* :class:`StackSettings` (``env``): where the stack lives and how it starts, from
+  ``PERFCI_*`` environment variables and the command line.
+* :class:`PerfConfig` (``perf``): ``perf.toml``, the judging settings and the SLA.
+"""
+
+from __future__ import annotations
+
+from ci.settings.env import SERVERS, StackSettings
+from ci.settings.perf import (
+    DEFAULT_METRICS,
+    KNOWN_METRICS,
+    REPO_PERF_TOML,
+    SLA_FIELDS,
+    CompareConfig,
+    Direction,
+    MetricSpec,
+    Mode,
+    PerfConfig,
+    SlaConfig,
+    load_perf_config,
+    parse_perf_config,
+    repo_sla,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "KNOWN_METRICS",
+    "REPO_PERF_TOML",
+    "SERVERS",
+    "SLA_FIELDS",
+    "CompareConfig",
+    "Direction",
+    "MetricSpec",
+    "Mode",
+    "PerfConfig",
+    "SlaConfig",
+    "StackSettings",
+    "load_perf_config",
+    "parse_perf_config",
+    "repo_sla",
+]
