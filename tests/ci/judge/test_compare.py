@@ -1,30 +1,19 @@
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
-import ci.compare
-from ci.compare import (
-    MetricComparison,
-    check_metadata,
-    check_sla,
-    compare_benchmarks,
-    compare_runs,
-    exit_code,
-    overall_status,
-    verdict,
-)
-from ci.config import CompareConfig, MetricSpec, SlaConfig
-from ci.errors import ComparisonError, MetadataMismatch, ResultsError
-from ci.results import MemoryGrowth, RunResults
+import ci.judge.stats
+from ci.errors import ComparisonError, MetadataMismatch
+from ci.judge.compare import Comparison, MetricComparison, check_metadata, compare_runs
+from ci.judge.verdict import exit_code
+from ci.results import RunResults
+from ci.settings import CompareConfig, MetricSpec
 
 ResultsDictFactory = Callable[..., dict[str, Any]]
 RunFactory = Callable[..., RunResults]
@@ -32,7 +21,7 @@ RunFactory = Callable[..., RunResults]
 P95_ONLY = CompareConfig(metrics=(MetricSpec("latency_p95", "lower"),), bootstrap_resamples=2000)
 
 
-def _metric(c: ci.compare.Comparison, scenario: str, metric: str) -> MetricComparison:
+def _metric(c: Comparison, scenario: str, metric: str) -> MetricComparison:
     for s in c.scenarios:
         for m in s.metrics:
             if s.name == scenario and m.metric == metric:
@@ -54,7 +43,7 @@ def _simulate(make_run: RunFactory, shift: float, draws: int, seed: int) -> Coun
     config = P95_ONLY
     rng = np.random.default_rng(seed)
     statuses: Counter[str] = Counter()
-    one = dataclasses.replace
+    one = msgspec.structs.replace
     for i in range(draws):
         base, cand = _draw(make_run, rng, shift, 10)
         base = [one(r, scenarios=r.scenarios[:1]) for r in base]
@@ -187,7 +176,7 @@ def test_exception_in_statistics_is_error_never_pass(
     def broken(effects: Any) -> float:
         raise FloatingPointError("injected failure")
 
-    monkeypatch.setattr(ci.compare, "_wilcoxon_p", broken)
+    monkeypatch.setattr(ci.judge.stats, "wilcoxon_p", broken)
     runs = [make_run(f"r{i}") for i in range(6)]
     cand = [make_run(f"c{i}", latency=1.01) for i in range(6)]
     c = compare_runs(runs, cand, P95_ONLY, seed=1)
@@ -233,220 +222,6 @@ def test_metric_missing_everywhere_is_skipped(make_run: RunFactory) -> None:
     )
     assert "cache_hit_ratio" in {m.metric for m in c.scenarios[0].metrics}
     assert "cache_hit_ratio" not in {m.metric for m in c.scenarios[1].metrics}
-
-
-def test_overall_status_precedence_and_exit_codes(make_run: RunFactory) -> None:
-    runs = [make_run(f"r{i}") for i in range(5)]
-    c = compare_runs(runs, runs, P95_ONLY, seed=1)
-    m = c.metrics[0]
-    as_ = dataclasses.replace
-    assert overall_status([as_(m, status="warn"), as_(m, status="inconclusive")], ()) == "warn"
-    assert overall_status([as_(m, status="inconclusive"), m], ()) == "inconclusive"
-    assert overall_status([as_(m, status="error"), as_(m, status="warn")], ()) == "error"
-    assert overall_status([as_(m, status="fail"), as_(m, status="error")], ()) == "fail"
-    assert overall_status([as_(m, status="improved"), m], ()) == "pass"
-    sla_fail = check_sla([make_run("x", latency=30.0)], SlaConfig())
-    assert overall_status([m], sla_fail) == "fail"
-    v = verdict(c, sla_fail)
-    assert (v.status, v.regressions, v.sla_failures) == ("fail", 0, 4)
-    assert [
-        exit_code(s) for s in ("pass", "improved", "warn", "inconclusive", "fail", "error")
-    ] == [
-        0,
-        0,
-        0,
-        0,
-        1,
-        2,
-    ]
-
-
-def test_sla_gates(make_run: RunFactory) -> None:
-    ok = check_sla([make_run("a"), make_run("b")], SlaConfig())
-    assert {(c.scenario, c.name) for c in ok} == {
-        ("search", "p95_ms"),
-        ("search", "p99_ms"),
-        ("search", "error_rate"),
-        ("search", "cache_hit_ratio"),
-        ("stream", "p95_ms"),
-        ("stream", "p99_ms"),
-        ("stream", "error_rate"),
-    }
-    assert all(c.status == "pass" and c.runs == 2 for c in ok)
-    bad = check_sla([make_run("a", latency=30.0, error_rate=0.01, hit_ratio=0.5)], SlaConfig())
-    failed = {(c.scenario, c.name) for c in bad if c.status == "fail"}
-    assert ("search", "p95_ms") in failed
-    assert ("search", "p99_ms") in failed
-    assert ("search", "error_rate") in failed
-    assert ("search", "cache_hit_ratio") in failed
-    p95 = next(c for c in bad if c.name == "p95_ms" and c.scenario == "search")
-    assert p95.value == pytest.approx(3000.0)
-    assert p95.limit == 2000.0
-    assert p95.comparator == "<"
-    # The boundary itself fails: "p95 < 2000" must hold.
-    edge = check_sla([make_run("e", latency=20.0)], SlaConfig())
-    assert next(c for c in edge if c.name == "p95_ms").status == "fail"
-
-
-def test_sla_hit_ratio_needs_a_warm_cache(make_run: RunFactory) -> None:
-    """A cold cache over a short scenario is reported as skipped, never as a pass or a fail."""
-    run = make_run("a", hit_ratio=0.4)
-    cold = dataclasses.replace(
-        run,
-        scenarios=tuple(
-            dataclasses.replace(s, cache=dataclasses.replace(s.cache, hits=400, misses=600))
-            if s.cache is not None
-            else s
-            for s in run.scenarios
-        ),
-    )
-    check = next(c for c in check_sla([cold], SlaConfig()) if c.name == "cache_hit_ratio")
-    assert check.status == "skipped"
-    assert check.message == (
-        "1000 lookups < sla.cache_hit_min_lookups 2000: the cache is still warming up"
-    )
-    lenient = SlaConfig(cache_hit_min_lookups=1000)
-    assert next(c for c in check_sla([cold], lenient) if c.name == "cache_hit_ratio").status == (
-        "fail"
-    )
-    # Only the warm runs are judged when some runs are warm and others are not.
-    warm = make_run("b", hit_ratio=0.9)
-    mixed = next(c for c in check_sla([cold, warm], SlaConfig()) if c.name == "cache_hit_ratio")
-    assert (mixed.status, mixed.runs, mixed.value) == ("pass", 1, 0.9)
-    assert verdict(None, check_sla([cold], SlaConfig())).status == "pass"
-
-
-def test_sla_memory_growth(make_run: RunFactory) -> None:
-    run = make_run("a")
-
-    def with_memory(slope: float, leaking: bool) -> RunResults:
-        mem = MemoryGrowth(slope, slope - 1, slope + 1, leaking)
-        return dataclasses.replace(
-            run, scenarios=tuple(dataclasses.replace(s, memory=mem) for s in run.scenarios)
-        )
-
-    def status(r: RunResults) -> str:
-        return next(
-            c.status for c in check_sla([r], SlaConfig()) if c.name == "rss_slope_mb_per_10min"
-        )
-
-    assert status(with_memory(1.0, False)) == "pass"
-    assert status(with_memory(6.0, False)) == "fail"
-    leak = next(
-        c for c in check_sla([with_memory(1.0, True)], SlaConfig()) if c.name.startswith("rss")
-    )
-    assert leak.status == "fail"
-    assert leak.message == "leak detected in 1 of 1 run(s)"
-    assert not any(c.name.startswith("rss") for c in check_sla([run], SlaConfig()))
-
-
-def _bench_file(
-    path: Path, medians: dict[str, float], data: dict[str, list[float]] | None = None
-) -> Path:
-    doc = {
-        "machine_info": {"node": "x"},
-        "benchmarks": [
-            {
-                "name": name,
-                "group": "search",
-                "stats": {
-                    "median": med,
-                    "iqr": med * 0.1,
-                    "mean": med,
-                    "stddev": 0.0,
-                    "rounds": 10,
-                    **({"data": data[name]} if data else {}),
-                },
-            }
-            for name, med in medians.items()
-        ],
-    }
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return path
-
-
-def test_compare_benchmarks_per_file_medians(tmp_path: Path) -> None:
-    base = [
-        _bench_file(tmp_path / f"b{i}.json", {"enc": 1.0 + i * 0.001, "dec": 2.0}) for i in range(5)
-    ]
-    cand = [
-        _bench_file(tmp_path / f"c{i}.json", {"enc": 1.3 + i * 0.001, "dec": 2.0}) for i in range(5)
-    ]
-    result = compare_benchmarks(base, cand, CompareConfig(), seed=1)
-    assert result.paired
-    by_name = {m.metric: m for m in result.metrics}
-    assert by_name["enc"].status == "fail"
-    assert by_name["enc"].scenario == "search"
-    assert by_name["dec"].status == "pass"
-    assert result.status == "fail"
-
-
-def test_compare_benchmarks_raw_data(tmp_path: Path) -> None:
-    rng = np.random.default_rng(2)
-    b = {"enc": list(rng.lognormal(0, 0.05, 50))}
-    c = {"enc": list(rng.lognormal(math.log(1.2), 0.05, 50))}
-    result = compare_benchmarks(
-        [_bench_file(tmp_path / "b.json", {"enc": 1.0}, b)],
-        [_bench_file(tmp_path / "c.json", {"enc": 1.2}, c)],
-        CompareConfig(),
-        seed=1,
-    )
-    (m,) = result.metrics
-    assert not result.paired
-    assert m.n_base == 50
-    assert m.status == "fail"
-    assert m.change is not None
-    assert m.change == pytest.approx(0.2, abs=0.05)
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("{", "not valid JSON"),
-        ('{"runs": []}', "not a pytest-benchmark file"),
-        (
-            '{"benchmarks": [{"name": "x", "stats": {"median": -1}}]}',
-            "$.benchmarks[0].stats.median",
-        ),
-        ('{"benchmarks": [{"name": "x", "stats": {"median": NaN}}]}', "non-finite number NaN"),
-        ('{"benchmarks": [{"name": 3, "stats": {}}]}', "$.benchmarks[0].name"),
-        ('{"benchmarks": [{"name": "x", "stats": {"median": 1, "data": ["a"]}}]}', "stats.data"),
-    ],
-)
-def test_malformed_benchmark_file_is_a_clear_error(
-    tmp_path: Path, content: str, message: str
-) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text(content, encoding="utf-8")
-    good = _bench_file(tmp_path / "good.json", {"x": 1.0})
-    with pytest.raises(ResultsError) as info:
-        compare_benchmarks([good], [bad], CompareConfig())
-    assert message in str(info.value)
-    assert str(bad) in str(info.value)
-
-
-def test_cpu_ms_per_request_integrates_each_process_samples(make_run: RunFactory) -> None:
-    from ci.compare import cpu_ms_per_request
-    from ci.results import Resources, ResourceSample
-
-    run = make_run("a")
-    scenario = run.scenarios[0]
-    samples = (
-        # worker 1: 50 % of a core for two 1 s intervals; its first sample only starts the clock
-        ResourceSample(0.0, 1, "worker", 100.0, 99.0, 0),
-        ResourceSample(1.0, 1, "worker", 100.0, 50.0, 0),
-        ResourceSample(2.0, 1, "worker", 100.0, 50.0, 0),
-        # worker 2: 100 % for one 2 s interval
-        ResourceSample(0.5, 2, "worker", 100.0, 0.0, 0),
-        ResourceSample(2.5, 2, "worker", 100.0, 100.0, 0),
-    )
-    s = dataclasses.replace(
-        scenario, requests=1000, resources=Resources(samples=samples, peak_rss_mb=100.0)
-    )
-    assert cpu_ms_per_request(s) == pytest.approx(3.0)  # 3 CPU seconds / 1000 requests
-    empty = dataclasses.replace(s, resources=Resources(samples=(), peak_rss_mb=None))
-    assert cpu_ms_per_request(empty) is None
-    assert cpu_ms_per_request(dataclasses.replace(s, requests=0)) is None
 
 
 def test_warn_needs_significance_not_just_a_large_noisy_estimate(make_run: RunFactory) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from ci.errors import PostError
-from ci.post import post_comment
-from ci.render import MARKER
+from ci.post.github import post_comment
+from ci.render.markdown import MARKER
 
 OWNER, NAME, PR, HEAD = "acme", "search", 17, "a" * 40
 TOKEN = "ghp_secretsecretsecret"

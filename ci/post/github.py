@@ -1,6 +1,6 @@
 """Post the rendered comment and the ``perf/gate`` commit status to GitHub. No rendering here.
 
-One comment per pull request: the comment carrying :data:`ci.render.MARKER` is edited in
+One comment per pull request: the comment carrying :data:`ci.render.markdown.MARKER` is edited in
 place on every run, so a pull request never collects a pile of stale performance reports.
 """
 
@@ -14,7 +14,7 @@ import github.Auth
 from github.GithubException import GithubException
 
 from ci.errors import PostError
-from ci.render import MARKER
+from ci.render.markdown import MARKER
 
 StatusState = Literal["success", "failure", "error", "pending"]
 STATUS_CONTEXT = "perf/gate"

@@ -1,0 +1,1 @@
+"""Posting to GitHub: ``github`` (the PR comment and the ``perf/gate`` commit status)."""

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import msgspec
+import pytest
+
+from ci.judge.sla import check_sla
+from ci.judge.verdict import verdict
+from ci.results import MemoryGrowth, RunResults
+from ci.settings import repo_sla
+
+RunFactory = Callable[..., RunResults]
+SLA = repo_sla()
+
+
+def test_sla_gates(make_run: RunFactory) -> None:
+    ok = check_sla([make_run("a"), make_run("b")], SLA)
+    assert {(c.scenario, c.name) for c in ok} == {
+        ("search", "p95_ms"),
+        ("search", "p99_ms"),
+        ("search", "error_rate"),
+        ("search", "cache_hit_ratio"),
+        ("stream", "p95_ms"),
+        ("stream", "p99_ms"),
+        ("stream", "error_rate"),
+    }
+    assert all(c.status == "pass" and c.runs == 2 for c in ok)
+    bad = check_sla([make_run("a", latency=30.0, error_rate=0.01, hit_ratio=0.5)], SLA)
+    failed = {(c.scenario, c.name) for c in bad if c.status == "fail"}
+    assert ("search", "p95_ms") in failed
+    assert ("search", "p99_ms") in failed
+    assert ("search", "error_rate") in failed
+    assert ("search", "cache_hit_ratio") in failed
+    p95 = next(c for c in bad if c.name == "p95_ms" and c.scenario == "search")
+    assert p95.value == pytest.approx(3000.0)
+    assert p95.limit == 2000.0
+    assert p95.comparator == "<"
+    # The boundary itself fails: "p95 < 2000" must hold.
+    edge = check_sla([make_run("e", latency=20.0)], SLA)
+    assert next(c for c in edge if c.name == "p95_ms").status == "fail"
+
+
+def test_sla_hit_ratio_needs_a_warm_cache(make_run: RunFactory) -> None:
+    """A cold cache over a short scenario is reported as skipped, never as a pass or a fail."""
+    run = make_run("a", hit_ratio=0.4)
+    cold = msgspec.structs.replace(
+        run,
+        scenarios=tuple(
+            msgspec.structs.replace(s, cache=msgspec.structs.replace(s.cache, hits=400, misses=600))
+            if s.cache is not None
+            else s
+            for s in run.scenarios
+        ),
+    )
+    check = next(c for c in check_sla([cold], SLA) if c.name == "cache_hit_ratio")
+    assert check.status == "skipped"
+    assert check.message == (
+        "1000 lookups < sla.cache_hit_min_lookups 2000: the cache is still warming up"
+    )
+    lenient = dataclasses.replace(SLA, cache_hit_min_lookups=1000)
+    assert next(c for c in check_sla([cold], lenient) if c.name == "cache_hit_ratio").status == (
+        "fail"
+    )
+    # Only the warm runs are judged when some runs are warm and others are not.
+    warm = make_run("b", hit_ratio=0.9)
+    mixed = next(c for c in check_sla([cold, warm], SLA) if c.name == "cache_hit_ratio")
+    assert (mixed.status, mixed.runs, mixed.value) == ("pass", 1, 0.9)
+    assert verdict(None, check_sla([cold], SLA)).status == "pass"
+
+
+def test_sla_memory_growth(make_run: RunFactory) -> None:
+    run = make_run("a")
+
+    def with_memory(slope: float, leaking: bool) -> RunResults:
+        mem = MemoryGrowth(slope, slope - 1, slope + 1, leaking)
+        return msgspec.structs.replace(
+            run, scenarios=tuple(msgspec.structs.replace(s, memory=mem) for s in run.scenarios)
+        )
+
+    def status(r: RunResults) -> str:
+        return next(c.status for c in check_sla([r], SLA) if c.name == "rss_slope_mb_per_10min")
+
+    assert status(with_memory(1.0, False)) == "pass"
+    assert status(with_memory(6.0, False)) == "fail"
+    leak = next(c for c in check_sla([with_memory(1.0, True)], SLA) if c.name.startswith("rss"))
+    assert leak.status == "fail"
+    assert leak.message == "leak detected in 1 of 1 run(s)"
+    assert not any(c.name.startswith("rss") for c in check_sla([run], SLA))
