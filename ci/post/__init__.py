@@ -1,1 +1,2 @@
-"""Posting to GitHub: ``github`` (the PR comment and the ``perf/gate`` commit status)."""
+"""Posting to GitHub: ``github`` (the PR comment and the ``perf/gate`` commit status),
+``summary`` (the Actions job summary). Nothing here renders."""
