@@ -82,7 +82,8 @@ class PrimaryMetric:
             e = np.log(c / b)
         else:
             e = c - b
-        return e if self.direction == "lower" else -e
+        out: FloatArray = e if self.direction == "lower" else -e
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,7 @@ def _upper_tail(n: int) -> FloatArray:
     for k in range(1, n + 1):
         counts[k:] = counts[k:] + counts[:-k].copy()
     pmf = counts / counts.sum()
-    tail = np.cumsum(pmf[::-1])[::-1]
+    tail: FloatArray = np.cumsum(pmf[::-1])[::-1]
     tail.setflags(write=False)
     return tail
 
@@ -210,7 +211,8 @@ def hodges_lehmann(effects: FloatArray) -> FloatArray:
     """Pseudo-median (median of the Walsh averages) of each row."""
     x = np.atleast_2d(np.asarray(effects, dtype=np.float64))
     i, j = np.triu_indices(x.shape[1])
-    return np.median((x[:, i] + x[:, j]) * 0.5, axis=1)
+    out: FloatArray = np.median((x[:, i] + x[:, j]) * 0.5, axis=1)
+    return out
 
 
 # -- the rule ----------------------------------------------------------------------------
@@ -255,7 +257,11 @@ def judge_look(
     prs = stacked.shape[0]
     p_worse = np.stack([signed_rank_p(stacked[:, i]) for i in range(len(metrics))], axis=1)
     p_within = np.stack(
-        [signed_rank_p(m.margin - stacked[:, i]) for i, m in enumerate(metrics)], axis=1
+        [
+            signed_rank_p(np.asarray(m.margin - stacked[:, i], dtype=np.float64))
+            for i, m in enumerate(metrics)
+        ],
+        axis=1,
     )
     est = np.stack([hodges_lehmann(stacked[:, i]) for i in range(len(metrics))], axis=1)
     margins = np.array([m.margin for m in metrics])
@@ -343,7 +349,7 @@ def simulate(
     """
     prs = next(iter(effects.values())).shape[0]
     final: list[Decision | None] = [None] * prs
-    open_rows = np.arange(prs)
+    open_rows: npt.NDArray[np.int64] = np.arange(prs, dtype=np.int64)
     for look in range(len(rule.looks)):
         if open_rows.size == 0:
             break

@@ -10,6 +10,7 @@ from scipy import stats
 
 from ci.errors import ConfigError
 from ci.judge.gate import (
+    FloatArray,
     GateRule,
     PrimaryMetric,
     holm_reject,
@@ -74,14 +75,14 @@ def test_ratio_effects_point_worse_upwards() -> None:
         lower.effects([0.0], [1.0])
 
 
-def _noise(rng: np.random.Generator, tail: str, sd: float, shape: tuple[int, int]) -> np.ndarray:
+def _noise(rng: np.random.Generator, tail: str, sd: float, shape: tuple[int, int]) -> FloatArray:
     if tail == "normal":
         return rng.normal(0.0, sd, shape)
     # Student t with 3 degrees of freedom, scaled to the same standard deviation
-    return rng.standard_t(3, shape) * sd / math.sqrt(3.0)
+    return np.asarray(rng.standard_t(3, shape) * sd / math.sqrt(3.0), dtype=np.float64)
 
 
-def _effects(rng: np.random.Generator, tail: str, sd: float) -> dict[str, np.ndarray]:
+def _effects(rng: np.random.Generator, tail: str, sd: float) -> dict[str, FloatArray]:
     shape = (PRS, RULE.looks[-1])
     eff = {m.name: _noise(rng, tail, sd, shape) for m in PRIMARY if m.mode == "ratio"}
     # error rates: mostly 0 in both windows, now and then a few errors on either side
@@ -104,7 +105,7 @@ def test_false_fails_per_pr_at_most_one_percent(tail: str, sd: float) -> None:
 def test_detects_a_ten_percent_cpu_regression(tail: str, sd: float) -> None:
     rng = np.random.default_rng(int(sd * 1000) + (11 if tail == "t3" else 3))
     eff = _effects(rng, tail, sd)
-    eff["cpu_ms_per_request"] = eff["cpu_ms_per_request"] + math.log(1.10)
+    eff["cpu_ms_per_request"] = np.asarray(eff["cpu_ms_per_request"] + math.log(1.10))
     rates = simulate(PRIMARY, RULE, eff)
     assert rates["pass"] <= 0.01, rates  # a real regression is never waved through
     if sd <= 0.10:
@@ -126,7 +127,7 @@ def test_sequential_fail_names_the_metric_and_is_reproducible() -> None:
     rng = np.random.default_rng(6)
     eff = {m.name: rng.normal(0.0, 0.03, 36) for m in PRIMARY if m.mode == "ratio"}
     eff["error_rate"] = np.zeros(36)
-    eff["latency_p95"] = eff["latency_p95"] + math.log(1.25)
+    eff["latency_p95"] = np.asarray(eff["latency_p95"] + math.log(1.25), dtype=np.float64)
     first = judge_sequential(eff, PRIMARY, RULE)
     again = judge_sequential(eff, PRIMARY, RULE)
     assert first == again
