@@ -131,7 +131,7 @@ class Metrics:
             "SSE streams cancelled by a client disconnect",
             registry=reg,
         )
-        # cache, coalescing (service/cache.py, service/coalesce.py)
+        # cache, coalescing (service/cache/, service/coalesce.py)
         self.cache_hits = Counter(
             "search_cache_hits_total", "Cache hits", ["cache", "layer"], registry=reg
         )

@@ -57,7 +57,7 @@ class Settings:
     embed_http_retries: int = 3
     embed_http_backoff_s: float = 0.1
     embed_http_max_connections: int = 16
-    # cache (decision table in service/cache.py; docs/cache.md)
+    # cache (decision table in service/cache/__init__.py; docs/cache.md)
     cache_enabled: bool = True  # result cache (L1 + Redis); needs REDIS_URL
     l1_enabled: bool = True  # in-process LRU in front of Redis
     l1_size: int = 10_000  # entries per L1 (results and embeddings each)

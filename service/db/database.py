@@ -33,12 +33,15 @@ class Explained:
     plan: SearchPlan
     k: int
     text: str  # the plan, one line per row of EXPLAIN's output
+    # the plan's settings as read back from the connection right after the EXPLAIN
+    # (pgvector's settings are not among those EXPLAIN's SETTINGS option lists)
+    settings: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "index_mode": self.plan.index_mode,
             "k": self.k,
-            "settings": dict(self.plan.settings),
+            "settings": self.settings,
             "statement": self.plan.statement,
             "plan": self.text,
         }
@@ -162,7 +165,11 @@ class Database:
         plan = self.plan(k, topic)
         async with self._planned(plan) as conn:
             rows = await conn.fetch(EXPLAIN + plan.statement, *self._args(vector, k, topic))
-        return Explained(plan, k, "\n".join(str(r[0]) for r in rows))
+            settings = {
+                name: str(await conn.fetchval("SELECT current_setting($1)", name))
+                for name, _ in plan.settings
+            }
+        return Explained(plan, k, "\n".join(str(r[0]) for r in rows), settings)
 
     async def stream(
         self, vector: Vectors, k: int, topic: str | None, batch_size: int

@@ -81,6 +81,9 @@ class ConnectionPool:
         metrics.pool_size.inc(pool.get_size())
         return cls(pool, settings, metrics)
 
+    def is_closing(self) -> bool:
+        return bool(self._pool.is_closing())
+
     async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109  # bounded close, asyncpg style
         self._metrics.pool_size.dec(self._pool.get_size())
         try:

@@ -2,7 +2,7 @@
 
 Hand-written rather than derived from the routes so that it states the contract (bounds,
 every status a route can answer, the error body) and can be checked against the running
-service: ``tests/service/test_schemathesis.py`` fuzzes every operation with it.
+service: ``tests/service/http/test_openapi_schemathesis.py`` fuzzes every operation with it.
 """
 
 from __future__ import annotations

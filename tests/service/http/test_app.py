@@ -29,7 +29,7 @@ def test_get_search_returns_k_ranked_results(client: httpx.Client) -> None:
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
     assert body["took_ms"] > 0
-    # relevance against the exact scan is measured by tests/service/test_recall.py
+    # relevance against the exact scan is measured by tests/service/db/test_contract.py
 
 
 def test_post_search_with_topic_filter(client: httpx.Client) -> None:

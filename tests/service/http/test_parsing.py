@@ -1,6 +1,6 @@
 """Hostile input over real HTTP: every answer a 4xx (never a 5xx), memory bounded.
 
-Complements tests/service/test_app.py (bad fields, malformed JSON, 413 by Content-Length,
+Complements tests/service/http/test_app.py (bad fields, malformed JSON, 413 by Content-Length,
 nested arrays), which this file does not repeat.
 """
 
