@@ -1,0 +1,1 @@
+"""The web layer: app factory and lifespan, routes, parsing, middleware, SSE, OpenAPI."""
