@@ -40,7 +40,7 @@ def test_top_statements_are_deltas_ranked_by_total_time() -> None:
 def test_profiles_plan_and_allocations_are_written_and_linked(tmp_path: Path) -> None:
     profile = dataclasses.replace(
         PROFILES["test"], name="diag", scenarios=("vegeta",), vu_scale=1.0, rate=30, attack_s=8,
-        docs=2000,
+        docs=5000,  # at 2000 the planner scans the table at the service's ef_search (80)
     )  # fmt: skip
     settings = StackSettings(
         run_dir=tmp_path / "stack",
