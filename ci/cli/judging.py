@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ci.render.environment import RenderContext
     from ci.judge.bench import compare_benchmarks
     from ci.judge.inputs import expand, is_benchmark_file
-    from ci.judge.verdict import judge
+    from ci.judge.verdict import exit_code, judge
+    from ci.render.environment import RenderContext
     from ci.render.report import write_report
     from ci.render.text import benchmark_table
     from ci.settings import load_perf_config
@@ -26,9 +26,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = load_perf_config(args.config)
     base, candidate = expand(args.base), expand(args.candidate)
     if all(is_benchmark_file(p) for p in [*base, *candidate]):
-        table, code = compare_benchmark_files(base, candidate, config, seed=args.seed)
-        print(table)
-        return code
+        result = compare_benchmarks(base, candidate, config.compare, seed=args.seed)
+        print(benchmark_table(result))
+        return exit_code(result.status)
     judgement = judge(base, candidate, config, seed=args.seed)
     context = RenderContext(base_ref=args.base_ref, head_ref=args.head_ref)
     if args.report is not None:
@@ -36,17 +36,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress(f"report written to {files['html']}")
     from ci.render.markdown import render_summary
 
-    print(render_summary(judgement.comparison, judgement.sla, context))
+    print(render_summary(judgement, context))
     print(judgement.headline)
     return judgement.exit_code
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
+    from ci.judge.inputs import report_inputs
+    from ci.judge.verdict import judge
     from ci.post.github import post_comment
     from ci.render.environment import RenderContext
     from ci.render.markdown import render_comment
-    from ci.judge.inputs import report_inputs
-    from ci.judge.verdict import judge
     from ci.settings import load_perf_config
 
     if args.pr < 1:
@@ -61,7 +61,7 @@ def cmd_comment(args: argparse.Namespace) -> int:
         run_url=args.run_url,
         artifact_url=args.artifact_url,
     )
-    body = render_comment(judgement.comparison, judgement.sla, context)
+    body = render_comment(judgement, context)
     if args.dry_run:
         print(body)
         return judgement.exit_code

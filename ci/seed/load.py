@@ -19,6 +19,7 @@ from ci.seed.corpus import write_corpus
 from ci.seed.querylog import write_query_log
 
 LOADER_MODULE = "service.db.loader"
+LEGACY_LOADER_MODULE = "service.loader"  # revisions from before the package split
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -52,6 +53,7 @@ def seed_corpus(
     *,
     force: bool = False,
     progress: Callable[[str], None] = lambda _m: None,
+    code_root: Path | None = None,
 ) -> SeedResult:
     """Generate (or reuse) the corpus files and load them with ``python -m service.db.loader``."""
     progress(f"generating a corpus of {docs} documents (seed {seed})")
@@ -60,10 +62,14 @@ def seed_corpus(
     env = dict(os.environ)
     env.update(service_env)
     env["DATABASE_URL"] = database_url
+    root = code_root or PROJECT_ROOT
+    if code_root is not None:
+        env["PYTHONPATH"] = str(code_root)  # that revision's loader, not ours
+    new_loader = (root / "service" / "db" / "loader.py").exists()
     cmd = [
         sys.executable,
         "-m",
-        LOADER_MODULE,
+        LOADER_MODULE if new_loader else LEGACY_LOADER_MODULE,
         "--corpus",
         str(corpus_path),
         "--cache-dir",
@@ -72,9 +78,7 @@ def seed_corpus(
     if force:
         cmd.append("--force")
     progress("embedding, loading (COPY) and indexing")
-    proc = subprocess.run(
-        cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, check=False
-    )
+    proc = subprocess.run(cmd, env=env, cwd=root, stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise SeedError(f"loading the corpus failed (exit {proc.returncode}); see messages above")
     try:

@@ -182,8 +182,10 @@ class ServerSet:
         service_env: Mapping[str, str] | None = None,
         database_url: str | None = None,
         redis_url: str | None = None,
+        code_root: Path | None = None,
     ) -> Component:
-        """A service on a free port with its own run folder (default embedder: hash)."""
+        """A service on a free port with its own run folder (default embedder: hash);
+        ``code_root``: the checkout whose service runs (default: this one)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         settings = replace(
             self.settings,
@@ -192,7 +194,9 @@ class ServerSet:
             workers=workers,
             service_env={"SEARCH_EMBEDDER": "hash", **(service_env or {})},
         )
-        comp = start_service(settings, database_url or self.pg.url, redis_url or self.valkey.url)
+        comp = start_service(
+            settings, database_url or self.pg.url, redis_url or self.valkey.url, code_root
+        )
         assert comp.pid is not None, "start_service returned no pid"
         self.services.append(comp.pid)
         return comp

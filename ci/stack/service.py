@@ -17,7 +17,16 @@ from ci.stack.state import Component
 
 # The service's ASGI factory (service/ and ci/ never import each other: a string only).
 APP_FACTORY = "service.http.app:create_app"
+# ...and where revisions from before the package split keep it (history backfill runs them).
+LEGACY_APP_FACTORY = "service.app:create_app"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def app_factory(code_root: Path) -> str:
+    """The ASGI factory of the checkout at ``code_root``."""
+    return (
+        APP_FACTORY if (code_root / "service" / "http" / "app.py").exists() else LEGACY_APP_FACTORY
+    )
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
@@ -42,7 +51,8 @@ def service_readiness(url: str) -> tuple[bool, str]:
         return False, str(exc)
 
 
-def service_command(settings: StackSettings) -> list[str]:
+def service_command(settings: StackSettings, code_root: Path = PROJECT_ROOT) -> list[str]:
+    factory = app_factory(code_root)
     common = [
         *["--host", settings.host, "--port", str(settings.service_port)],
         *["--workers", str(settings.workers), "--loop", "uvloop", "--backlog", "4096"],
@@ -53,17 +63,20 @@ def service_command(settings: StackSettings) -> list[str]:
         return [
             *[sys.executable, "-m", "granian", "--interface", "asgi", "--factory"],
             *common,
-            *["--no-ws", APP_FACTORY],
+            *["--no-ws", factory],
         ]
     return [
-        *[sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory"],
+        *[sys.executable, "-m", "uvicorn", factory, "--factory"],
         *common,
         *["--http", "httptools", "--no-access-log", "--timeout-keep-alive", "30"],
         *["--log-level", "warning"],
     ]
 
 
-def start_service(settings: StackSettings, database_url: str, redis_url: str) -> Component:
+def start_service(
+    settings: StackSettings, database_url: str, redis_url: str, code_root: Path | None = None
+) -> Component:
+    """The service of this checkout, or of the one at ``code_root`` (its own ``service/``)."""
     check_port_free(settings.host, settings.service_port, "the service")
     run_dir = settings.run_dir.resolve()
     prom_dir = run_dir / "prometheus"
@@ -80,7 +93,10 @@ def start_service(settings: StackSettings, database_url: str, redis_url: str) ->
             "PYTHONUNBUFFERED": "1",
         }
     )
-    proc = spawn(service_command(settings), log, env=env, cwd=PROJECT_ROOT)
+    if code_root is not None:
+        env["PYTHONPATH"] = str(code_root)  # that revision's service/, not ours
+    root = code_root or PROJECT_ROOT
+    proc = spawn(service_command(settings, root), log, env=env, cwd=root)
     url = f"http://{settings.host}:{settings.service_port}"
     component = Component("service", proc.pid, url, str(log))
     try:
