@@ -9,7 +9,7 @@ key                       default     meaning
 ========================  ==========  =====================================================
 ``profile``               ``"pr"``    the load profile whose runs on main make the history
 ``scenarios``             see below   the scenarios whose series are analysed and charted
-``max_pvalue``            0.001       Otava: a change point needs a p-value below this
+``max_pvalue``            0.0001      Otava: a change point needs a p-value below this
 ``min_magnitude``         0.0         Otava: and a relative change above this (0 = any)
 ``window_len``            50          Otava: commits per sliding window of its split step
 ``regression_threshold``  0.05        a change point worse than this (relative) is a
@@ -49,7 +49,7 @@ HISTORY_KEYS = (
 class HistoryConfig:
     profile: str = "pr"
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
-    max_pvalue: float = 0.001
+    max_pvalue: float = 0.0001
     min_magnitude: float = 0.0
     window_len: int = 50
     regression_threshold: float = 0.05

@@ -20,7 +20,11 @@ def chromium_path() -> str | None:
     explicit = os.environ.get("PERFCI_CHROMIUM")
     if explicit:
         return explicit if Path(explicit).exists() else None
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    for name in ("chromium", "chromium-browser", "google-chrome"):  # Debian, Ubuntu, Actions
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
 
 
 @pytest.fixture(scope="session")
