@@ -23,7 +23,7 @@ from ci.experiments.pairs import Progress, Runner, run_pairs, subprocess_runner,
 from ci.settings import PerfConfig
 
 if TYPE_CHECKING:  # judging pulls in numpy, scipy and matplotlib: imported when used
-    from ci.report import Judgement
+    from ci.judge.verdict import Judgement
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +49,9 @@ def run_ab(
     progress: Progress = lambda _m: None,
 ) -> ABOutcome:
     """Both revisions in interleaved pairs, judged and rendered into ``out_dir``."""
-    from ci.render import RenderContext
-    from ci.report import judge, write_report
+    from ci.judge.verdict import judge
+    from ci.render.environment import RenderContext
+    from ci.render.report import write_report
 
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from ci.experiments.pairs import (
 from ci.settings import PerfConfig
 
 if TYPE_CHECKING:
-    from ci.report import Judgement
+    from ci.judge.verdict import Judgement
 
 DEFAULT_SLOWDOWN_MS = 2  # about 10 % of a search's median on the smoke profile
 
@@ -56,7 +56,7 @@ def run_calibration(
     progress: Progress = lambda _m: None,
 ) -> tuple[CalibrationRound, ...]:
     """``repeat`` rounds of ``pairs`` (base, A/A candidate, slowed candidate) triples."""
-    from ci.report import judge
+    from ci.judge.verdict import judge
 
     if repeat < 1:
         raise ConfigError(f"--repeat {repeat} is invalid: expected at least 1")
@@ -109,7 +109,7 @@ def calibration_report(rounds: Sequence[CalibrationRound], slowdown_ms: int) -> 
     Calibration judges the comparison alone (no SLA gates): the question is whether the
     statistics mistake noise for a change, and whether they see a known one.
     """
-    from ci.compare import verdict
+    from ci.judge.verdict import verdict
 
     metrics: dict[str, dict[str, list[str]]] = {}
     for rnd in rounds:

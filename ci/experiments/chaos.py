@@ -40,11 +40,11 @@ from typing import Any
 
 import httpx
 import psutil
-from ci.render.chaos import chaos_table
 
 from ci import stack
 from ci.errors import RunError
 from ci.experiments.chaos_load import DRIVERS, QUERIES, Driver, Sample, steady_load
+from ci.render.chaos import chaos_table
 from ci.seed import seed_corpus
 
 EXPERIMENTS = ("valkey", "postgres", "worker", "slowdb")

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ci.errors import ConfigError, RunError
 
@@ -87,38 +87,38 @@ def sweep_index(
         database_url, variants, knob_values, queries=queries, concurrency=concurrency,
         seed=seed, drop_existing=drop_existing,
     )  # fmt: skip
-    proc = subprocess.Popen(
+    lines: list[str] = []
+
+    def relay(stream: IO[str]) -> None:
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+            progress(line.rstrip("\n"))
+
+    with subprocess.Popen(
         [sys.executable, "-m", SWEEP_MODULE],
         cwd=PROJECT_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    assert proc.stdin is not None, "stdin=PIPE"
-    assert proc.stdout is not None, "stdout=PIPE"
-    assert proc.stderr is not None, "stderr=PIPE"
-    lines: list[str] = []
-
-    def relay(stream: Any) -> None:
-        for line in stream:
-            lines.append(line.rstrip("\n"))
-            progress(line.rstrip("\n"))
-
-    reader = threading.Thread(target=relay, args=(proc.stderr,), daemon=True)
-    reader.start()
-    try:
-        proc.stdin.write(json.dumps(request))
-        proc.stdin.close()
-        out = proc.stdout.read()
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    reader.join(timeout=5)
+    ) as proc:  # the block closes every pipe
+        assert proc.stdin is not None, "stdin=PIPE"
+        assert proc.stdout is not None, "stdout=PIPE"
+        assert proc.stderr is not None, "stderr=PIPE"
+        reader = threading.Thread(target=relay, args=(proc.stderr,), daemon=True)
+        reader.start()
+        try:
+            proc.stdin.write(json.dumps(request))
+            proc.stdin.close()
+            out = proc.stdout.read()
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            raise
+        reader.join(timeout=5)
     if code == EXIT_BAD_INPUT:
-        raise ConfigError(f"sweep index: {lines[-1] if lines else 'the request was refused'}")
+        message = lines[-1].removeprefix("error: ") if lines else "the request was refused"
+        raise ConfigError(f"sweep index: {message}")
     if code != 0:
         tail = "\n  ".join(lines[-15:])
         raise RunError(f"python -m {SWEEP_MODULE} exited with code {code}:\n  {tail}")

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import pytest
 
+from ci.errors import ConfigError
 from ci.experiments.sweep_index import IndexVariant, sweep_index
 from ci.render.sweep import index_plot_png, index_table
 from ci.seed import SeedResult
 from tests.harness import Servers
 
-pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
+
+def test_a_request_the_service_refuses_is_a_config_error_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"sweep index: variants\[0\]\.method='bogus'"):
+        sweep_index("postgresql://127.0.0.1:1/none", [IndexVariant("bogus", "vector")], {})
 
 
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_sweep_index_measures_recall_latency_and_qps(servers: Servers, corpus: SeedResult) -> None:
     # halfvec variants: their expressions differ from the fixture's own indexes
     variants = [IndexVariant("ivfflat", "halfvec", lists=20), IndexVariant("hnsw", "halfvec")]
