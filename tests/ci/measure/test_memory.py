@@ -15,8 +15,9 @@ def _series(
     slope_mb_per_s: float, seconds: int = 120, noise: float = 0.3, seed: int = 0
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     rng = np.random.default_rng(seed)
-    t = np.arange(seconds, dtype=float)
-    return t, 200 + slope_mb_per_s * t + rng.normal(0, noise, seconds)
+    t = np.arange(seconds, dtype=np.float64)
+    y = np.asarray(200 + slope_mb_per_s * t + rng.normal(0, noise, seconds), dtype=np.float64)
+    return t, y
 
 
 def test_flat_noisy_rss_is_stable() -> None:
