@@ -1,0 +1,97 @@
+"""Measuring windows until the rule decides: the warm-up block, then looks at 12, 24, 36.
+
+After each look's windows the duet file is judged (:func:`ci.judge.duet.judge_duet`); a
+pass or a fail stops the measuring, ``continue`` measures up to the next look. No window
+starts past the deadline (the gate's wall-time budget): the verdict is then taken at the
+last look reached, and an undecided one is inconclusive, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ci.experiments.gate.windows import abba_slots
+from ci.judge.duet import DuetJudgement, judge_duet
+from ci.results.duet import DuetDesign, DuetRevision, DuetRun, DuetWindow, Side, dump_duet
+from ci.settings.gate import GateConfig
+
+Progress = Callable[[str], None]
+
+
+class WindowSource(Protocol):
+    """Measures one window (``windows.DuetRunner``; tests give a fake one)."""
+
+    def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    run: DuetRun
+    judgement: DuetJudgement
+    stopped: str  # "decided" | "last look" | "time budget"
+    windows_s: float
+
+
+def measure_windows(
+    runner: WindowSource,
+    config: GateConfig,
+    design: DuetDesign,
+    base: DuetRevision,
+    candidate: DuetRevision,
+    out_file: Path,
+    deadline: float,
+    progress: Progress = lambda _m: None,
+) -> Measured:
+    """Windows until a look decides, the last look, or the deadline (``time.monotonic()``)."""
+    t0 = time.monotonic()
+    rng = random.Random(design.order_seed)
+    warm_blocks = config.warmup_windows // 4
+    blocks = warm_blocks + math.ceil(config.looks[-1] / 4)
+    slots = abba_slots(blocks, rng)
+    windows: list[DuetWindow] = []
+
+    def snapshot() -> DuetRun:
+        return DuetRun(base=base, candidate=candidate, design=design, windows=tuple(windows))
+
+    judgement: DuetJudgement | None = None
+    stopped = "last look"
+    per_window = config.window_s + 1.0  # updated from what the windows really take
+    for look, target in enumerate(config.looks):
+        while len(windows) - config.warmup_windows < target:
+            if time.monotonic() + per_window > deadline:
+                stopped = "time budget"
+                break
+            i = len(windows)
+            warm = i < config.warmup_windows
+            w = runner.window(i, i // 4, warm, slots[i])
+            windows.append(w)
+            per_window = max(per_window, w.duration_s + 0.5)
+            dump_duet(snapshot(), out_file)
+            progress(_line(w, len(windows) - config.warmup_windows))
+        if stopped == "time budget":
+            break
+        judgement = judge_duet(snapshot(), config)
+        progress(f"look {look + 1} at {target} windows: {judgement.decision}")
+        if judgement.decision in ("pass", "fail"):
+            stopped = "decided"
+            break
+    run = snapshot()
+    if judgement is None or stopped == "time budget":
+        judgement = judge_duet(run, config)
+    return Measured(run, judgement, stopped, time.monotonic() - t0)
+
+
+def _line(w: DuetWindow, measured: int) -> str:
+    label = "warm-up" if w.warmup else f"window {measured}"
+    b, c = w.base, w.candidate
+    return (
+        f"  {label} (slot a = {w.slot_a}): p95 {b.latency_ms.p95:.1f} / {c.latency_ms.p95:.1f} ms, "
+        f"CPU {b.cpu_ms_per_request or 0:.2f} / {c.cpu_ms_per_request or 0:.2f} ms/req, "
+        f"errors {b.failed} / {c.failed} (base / candidate)"
+    )

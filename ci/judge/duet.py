@@ -1,0 +1,291 @@
+"""Judging a duet file: per-window effects of each metric, the gate's rule, what else changed.
+
+Pure functions on a :class:`~ci.results.duet.DuetRun` (from ``windows.json``) and the
+``[gate]`` settings; no resampling anywhere (the p-values and intervals are exact
+signed-rank ones), so judging the same file twice gives the same verdict.
+
+======================  =====================================================================
+step                    rule
+======================  =====================================================================
+windows                 warm-up windows are dropped; each remaining window is one pair
+value per side          ``latency_pNN`` from the window's exact percentiles; ``error_rate`` =
+                        failed / requests; ``cpu_ms_per_request`` = service CPU / requests
+gated or report-only    a primary percentile is gated only if *every* window has at least
+                        ``min_tail_samples`` samples above it on both sides; otherwise it is
+                        report-only, and the verdict says why
+decision                :func:`ci.judge.gate.judge_sequential` on the gated metrics
+report-only "changed"   two-sided exact signed-rank p <= ``report_alpha`` and the
+                        Hodges-Lehmann change beyond ``report_threshold``
+======================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ci.errors import ComparisonError
+from ci.judge.gate import (
+    FloatArray,
+    GateRule,
+    LookResult,
+    PrimaryMetric,
+    _upper_tail,
+    hodges_lehmann,
+    judge_sequential,
+    signed_rank_p,
+)
+from ci.results.duet import DuetRun, DuetWindow, Side, SideWindow
+from ci.settings.gate import GateConfig
+
+#: Percentile of each latency metric (the share of samples above it is 1 - q).
+PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
+#: Report-only metrics compared as differences, with their threshold for "changed".
+_ABSOLUTE_REPORT = {"error_rate": 0.001}
+
+
+def side_value(metric: str, side: SideWindow) -> float | None:
+    """One side's figure of ``metric`` in one window (None: the window cannot give it)."""
+    lat = side.latency_ms
+    if metric in PERCENTILES:
+        if lat.samples == 0:
+            return None
+        return {
+            "latency_p50": lat.p50,
+            "latency_p90": lat.p90,
+            "latency_p95": lat.p95,
+            "latency_p99": lat.p99,
+        }[metric]
+    if metric == "error_rate":
+        return side.error_rate
+    if metric == "cpu_ms_per_request":
+        return side.cpu_ms_per_request
+    raise ComparisonError(f"{metric!r} is not a duet metric")
+
+
+def tail_samples(metric: str, side: SideWindow) -> int | None:
+    """Samples above the percentile a latency metric reports (None for other metrics)."""
+    q = PERCENTILES.get(metric)
+    if q is None:
+        return None
+    return math.floor(side.latency_ms.samples * (100 - q) / 100)
+
+
+def paired_values(
+    windows: Sequence[DuetWindow], metric: str
+) -> tuple[list[float], list[float]] | None:
+    """Base and candidate values of every window, or None if some window lacks one."""
+    base: list[float] = []
+    cand: list[float] = []
+    for w in windows:
+        b, c = side_value(metric, w.base), side_value(metric, w.candidate)
+        if b is None or c is None:
+            return None
+        base.append(b)
+        cand.append(c)
+    return base, cand
+
+
+@dataclass(frozen=True, slots=True)
+class Demotion:
+    """A primary metric that could not be gated in this run, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMetric:
+    """A report-only metric (or a demoted primary one): its change and whether it is clear."""
+
+    name: str
+    pairs: int
+    mode: str  # ratio | absolute
+    change: float  # relative change (ratio) or difference (absolute), candidate vs base
+    ci_low: float  # exact 95 % interval of the change (Walsh averages)
+    ci_high: float
+    p_two_sided: float
+    changed: bool
+    base_median: float
+    candidate_median: float
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DuetJudgement:
+    looks: tuple[LookResult, ...]  # every look reached; the last holds the decision
+    gated: tuple[PrimaryMetric, ...]
+    demoted: tuple[Demotion, ...]
+    report_only: tuple[ReportMetric, ...]
+    primary_report: tuple[ReportMetric, ...]  # the gated metrics' changes, for the table
+    windows: int  # measured (non-warm-up) windows judged
+
+    @property
+    def decision(self) -> str:
+        """pass | fail | inconclusive, or continue (more windows are needed)."""
+        return self.looks[-1].decision if self.looks else "continue"
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.looks[-1].reasons if self.looks else ()
+
+
+def rule_of(config: GateConfig) -> GateRule:
+    return GateRule(alpha=config.alpha, pass_alpha=config.pass_alpha, looks=config.looks)
+
+
+def _gated(
+    windows: Sequence[DuetWindow], config: GateConfig
+) -> tuple[list[PrimaryMetric], list[Demotion]]:
+    gated: list[PrimaryMetric] = []
+    demoted: list[Demotion] = []
+    for m in config.metrics:
+        pm = PrimaryMetric(m.name, m.direction, m.fail_threshold, m.mode)
+        if m.name in PERCENTILES and windows:
+            fewest = min(
+                min(tail_samples(m.name, w.base) or 0, tail_samples(m.name, w.candidate) or 0)
+                for w in windows
+            )
+            if fewest < config.min_tail_samples:
+                q = PERCENTILES[m.name]
+                demoted.append(
+                    Demotion(
+                        m.name,
+                        f"report-only: a window had {fewest} samples above p{q}, fewer than "
+                        f"gate.min_tail_samples = {config.min_tail_samples}",
+                    )
+                )
+                continue
+        gated.append(pm)
+    return gated, demoted
+
+
+def judge_duet(run: DuetRun, config: GateConfig) -> DuetJudgement:
+    """Apply the gate to the measured windows of ``run`` (every look they reach)."""
+    windows = run.measured
+    gated, demoted = _gated(windows, config)
+    if not gated:
+        raise ComparisonError(
+            "no primary metric can be gated: " + "; ".join(f"{d.name}: {d.reason}" for d in demoted)
+        )
+    if len(windows) < 2:  # nothing to judge yet (the time budget ran out early)
+        return DuetJudgement((), tuple(gated), tuple(demoted), (), (), len(windows))
+    effects: dict[str, FloatArray] = {}
+    primary_report: list[ReportMetric] = []
+    for m in gated:
+        values = paired_values(windows, m.name)
+        if values is None:
+            raise ComparisonError(
+                f"primary metric {m.name}: some window has no value for it "
+                "(no CPU samples or no successful search); the windows cannot be judged"
+            )
+        effects[m.name] = m.effects(*values)
+        primary_report.append(_report(m.name, m.mode, values, config, m.fail_threshold, None))
+    looks = judge_sequential(effects, gated, rule_of(config))
+    report: list[ReportMetric] = []
+    demoted_names = {d.name: d.reason for d in demoted}
+    for name in (*demoted_names, *config.report_only_names):
+        values = paired_values(windows, name)
+        if values is None or len(values[0]) < 2:
+            continue
+        mode = "absolute" if name in _ABSOLUTE_REPORT else "ratio"
+        threshold = _ABSOLUTE_REPORT.get(name, config.report_threshold)
+        note = demoted_names.get(name) or _tail_note(name, windows, config)
+        report.append(_report(name, mode, values, config, threshold, note))
+    return DuetJudgement(
+        looks=tuple(looks),
+        gated=tuple(gated),
+        demoted=tuple(demoted),
+        report_only=tuple(report),
+        primary_report=tuple(primary_report),
+        windows=len(windows),
+    )
+
+
+def _tail_note(name: str, windows: Sequence[DuetWindow], config: GateConfig) -> str | None:
+    if name not in PERCENTILES or not windows:
+        return None
+    fewest = min(
+        min(tail_samples(name, w.base) or 0, tail_samples(name, w.candidate) or 0) for w in windows
+    )
+    if fewest >= config.min_tail_samples:
+        return None
+    return f"{fewest} samples above p{PERCENTILES[name]} in the sparsest window: indicative only"
+
+
+def _report(
+    name: str,
+    mode: str,
+    values: tuple[list[float], list[float]],
+    config: GateConfig,
+    threshold: float,
+    note: str | None,
+) -> ReportMetric:
+    base = np.asarray(values[0], dtype=np.float64)
+    cand = np.asarray(values[1], dtype=np.float64)
+    e: FloatArray
+    if mode == "ratio" and np.all(base > 0) and np.all(cand > 0):
+        e = np.asarray(np.log(cand / base), dtype=np.float64)
+    else:
+        mode = "absolute"  # a zero figure (no errors, say) compares as a difference
+        e = np.asarray(cand - base, dtype=np.float64)
+    est = float(hodges_lehmann(e)[0])
+    lo, hi = hl_interval(e, 0.95)
+    p_up = float(signed_rank_p(e)[0])
+    p_down = float(signed_rank_p(-e)[0])
+    p_two = min(1.0, 2 * min(p_up, p_down))
+
+    def change(x: float) -> float:
+        return math.expm1(x) if mode == "ratio" else x
+
+    delta = change(est)
+    changed = p_two <= config.report_alpha and abs(delta) >= threshold
+    return ReportMetric(
+        name=name,
+        pairs=int(e.size),
+        mode=mode,
+        change=delta,
+        ci_low=change(lo),
+        ci_high=change(hi),
+        p_two_sided=p_two,
+        changed=bool(changed),
+        base_median=float(np.median(base)),
+        candidate_median=float(np.median(cand)),
+        note=note,
+    )
+
+
+def hl_interval(effects: FloatArray, confidence: float) -> tuple[float, float]:
+    """The exact distribution-free interval of the pseudo-median (Walsh averages, Tukey).
+
+    With n effects and M = n(n+1)/2 Walsh averages sorted, the interval is
+    ``[W(k), W(M-k+1)]`` for the largest k with ``P(T+ <= k-1) <= (1 - confidence) / 2``
+    under the signed-rank null. Too few effects for that level give the full range.
+    """
+    x = np.asarray(effects, dtype=np.float64).ravel()
+    n = x.size
+    i, j = np.triu_indices(n)
+    walsh = np.sort((x[i] + x[j]) * 0.5)
+    m = walsh.size
+    tail = _upper_tail(n)  # P(T+ >= w); by symmetry P(T+ <= w) = P(T+ >= M - w)
+    half = (1 - confidence) / 2
+    k = 0
+    for cand in range(1, m // 2 + 1):
+        # P(T+ <= cand - 1) = P(T+ >= m - cand + 1)
+        if tail[m - cand + 1] <= half:
+            k = cand
+        else:
+            break
+    if k == 0:
+        return float(walsh[0]), float(walsh[-1])
+    return float(walsh[k - 1]), float(walsh[m - k])
+
+
+def side_medians(run: DuetRun, metric: str, side: Side) -> float | None:
+    """Median over the measured windows of one side's figure (for the report's table)."""
+    vals = [side_value(metric, w.side(side)) for w in run.measured]
+    present = [v for v in vals if v is not None]
+    return float(np.median(present)) if present else None

@@ -1,0 +1,141 @@
+// The duet's iterations: the same query sent to both services (slots a and b) at once.
+// Each slot has its own search_duet_<slot>_* metrics; which revision a slot serves is the
+// runner's business (it swaps them between windows), so the script never knows.
+import http from 'k6/http';
+import exec from 'k6/execution';
+import { Counter, Rate, Trend } from 'k6/metrics';
+import { WRITE_FRACTION } from './config.js';
+import { pickQuery } from './query.js';
+
+// TODO(G1): these __ENV reads move into lib/config.js once the restructuring is merged.
+function num(name, fallback) {
+  const raw = __ENV[name];
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Error(`${name}=${raw} is invalid: expected a non-negative number`);
+  }
+  return value;
+}
+export const DUET_URL_A = (__ENV.DUET_URL_A || 'http://127.0.0.1:8000').replace(/\/+$/, '');
+export const DUET_URL_B = (__ENV.DUET_URL_B || 'http://127.0.0.1:8001').replace(/\/+$/, '');
+export const DUET_NONCE = __ENV.DUET_NONCE || '0';
+export const DUET_S = num('DUET_S', 10);
+export const DUET_ORDER = __ENV.DUET_ORDER || 'ab';
+export const DUET_MODE = __ENV.DUET_MODE || 'paired';
+export const UNIQUE_FRACTION = num('UNIQUE_FRACTION', 0.3);
+
+export const SLOTS = ['a', 'b'];
+const URLS = { a: DUET_URL_A, b: DUET_URL_B };
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+// Per slot: search latency (ms), search requests, failed requests of any kind (searches
+// and writes; non-2xx or no response), and every request sent (the CPU-per-request divisor).
+export const latency = {};
+export const searches = {};
+export const failed = {};
+export const sent = {};
+for (const slot of SLOTS) {
+  latency[slot] = new Trend(`search_duet_${slot}_latency`, true);
+  searches[slot] = new Counter(`search_duet_${slot}_searches`);
+  failed[slot] = new Rate(`search_duet_${slot}_failed`);
+  sent[slot] = new Counter(`search_duet_${slot}_requests`);
+}
+
+// A query of the Zipf log, or (UNIQUE_FRACTION of the time) one no cache has seen: the
+// nonce makes it unique across the windows of one gate run, so every side embeds it.
+function nextQuery() {
+  const entry = pickQuery();
+  if (Math.random() >= UNIQUE_FRACTION) {
+    return entry;
+  }
+  const tag = `${DUET_NONCE}-${exec.vu.idInTest}-${exec.vu.iterationInScenario}`;
+  return { q: `${entry.q} ${tag}`, k: entry.k, topic: entry.topic };
+}
+
+function searchRequest(slot, entry, usePost) {
+  const params = { tags: { name: 'search', slot } };
+  if (usePost) {
+    const body = { query: entry.q, k: entry.k };
+    if (entry.topic) {
+      body.filter = { topic: entry.topic };
+    }
+    return ['POST', `${URLS[slot]}/v1/search`, JSON.stringify(body), Object.assign({ headers: JSON_HEADERS }, params)];
+  }
+  let url = `${URLS[slot]}/v1/search?q=${encodeURIComponent(entry.q)}&k=${entry.k}`;
+  if (entry.topic) {
+    url += `&topic=${encodeURIComponent(entry.topic)}`;
+  }
+  return ['GET', url, null, params];
+}
+
+function record(slot, res, okStatus) {
+  sent[slot].add(1);
+  failed[slot].add(res.status !== okStatus);
+}
+
+// Both slots, in `order`, in parallel (http.batch): one search each, then maybe one write.
+export function duet(order) {
+  const entry = nextQuery();
+  const usePost = Math.random() >= 0.9; // 10 % POST, as lib/flows.js
+  const responses = http.batch(order.map((slot) => searchRequest(slot, entry, usePost)));
+  order.forEach((slot, i) => {
+    const res = responses[i];
+    record(slot, res, 200);
+    searches[slot].add(1);
+    if (res.status === 200) {
+      latency[slot].add(res.timings.duration);
+    }
+  });
+  if (Math.random() < WRITE_FRACTION) {
+    writeBoth(order, entry);
+  }
+}
+
+// Ingest one document into each slot, then delete it again (cache invalidation traffic).
+function writeBoth(order, entry) {
+  const doc = {
+    title: `load test note on ${entry.q}`,
+    body: `${entry.q} written by the load test and deleted right after`,
+    topic: entry.topic || 'misc/load',
+  };
+  const payload = JSON.stringify({ documents: [doc] });
+  const ingests = http.batch(
+    order.map((slot) => [
+      'POST',
+      `${URLS[slot]}/v1/documents`,
+      payload,
+      { headers: JSON_HEADERS, tags: { name: 'ingest', slot } },
+    ]),
+  );
+  const deletes = [];
+  const deleteSlots = [];
+  order.forEach((slot, i) => {
+    const res = ingests[i];
+    record(slot, res, 201);
+    if (res.status !== 201) {
+      return;
+    }
+    for (const id of res.json('ids') || []) {
+      deletes.push(['DELETE', `${URLS[slot]}/v1/documents/${id}`, null, { tags: { name: 'delete', slot } }]);
+      deleteSlots.push(slot);
+    }
+  });
+  if (deletes.length > 0) {
+    http.batch(deletes).forEach((res, i) => record(deleteSlots[i], res, 204));
+  }
+}
+
+// One slot alone (the "independent" design: each slot its own arrivals and query draws).
+export function solo(slot) {
+  const entry = nextQuery();
+  const usePost = Math.random() >= 0.9;
+  const res = http.request(...searchRequest(slot, entry, usePost));
+  record(slot, res, 200);
+  searches[slot].add(1);
+  if (res.status === 200) {
+    latency[slot].add(res.timings.duration);
+  }
+  if (Math.random() < WRITE_FRACTION) {
+    writeBoth([slot], entry);
+  }
+}

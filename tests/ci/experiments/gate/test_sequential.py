@@ -1,0 +1,81 @@
+"""Sequential measuring: stop at a decided look, measure on when unclear, respect the budget."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ci.experiments.gate.sequential import measure_windows
+from ci.results.duet import DuetDesign, DuetRevision, DuetWindow, Side, load_duet
+from ci.settings.gate import GateConfig
+from tests.ci.judge.duet_factory import side
+
+REV = DuetRevision("main", "a" * 40)
+CONFIG = GateConfig()
+DESIGN = DuetDesign(
+    rate=110.0, window_s=10.0, warmup_windows=4, unique_fraction=0.3, write_fraction=0.02,
+    order_seed=3, workers=1,
+)  # fmt: skip
+
+
+class FakeRunner:
+    """Windows whose candidate differs by ``effect`` (log scale) plus noise of SD ``sd``."""
+
+    def __init__(self, sd: float, cpu_effect: float = 0.0, seconds: float = 0.0) -> None:
+        self.rng = np.random.default_rng(1)
+        self.sd = sd
+        self.cpu_effect = cpu_effect
+        self.seconds = seconds
+        self.calls: list[tuple[int, int, bool, Side]] = []
+
+    def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:
+        self.calls.append((index, block, warmup, slot_a))
+        if self.seconds:
+            time.sleep(self.seconds)
+        n = self.rng.normal(0, self.sd, 3)
+        cand = side(
+            p50=4.0 * math.exp(n[0]),
+            p90=25.0 * math.exp(n[1]),
+            cpu_ms=3.5 * math.exp(n[2] + self.cpu_effect),
+        )
+        return DuetWindow(
+            index=index, block=block, warmup=warmup, slot_a=slot_a,
+            started_at="2026-12-01T10:00:00+00:00", duration_s=self.seconds,
+            base=side(), candidate=cand,
+        )  # fmt: skip
+
+
+def test_a_clear_pass_stops_at_the_first_look(tmp_path: Path) -> None:
+    runner = FakeRunner(sd=0.02)
+    out = tmp_path / "windows.json"
+    m = measure_windows(runner, CONFIG, DESIGN, REV, REV, out, deadline=time.monotonic() + 60)
+    assert m.judgement.decision == "pass"
+    assert m.stopped == "decided"
+    assert len(runner.calls) == 4 + 12
+    assert [c[2] for c in runner.calls] == [True] * 4 + [False] * 12
+    assert load_duet(out) == m.run  # written as it grew
+
+
+def test_an_unclear_change_measures_up_to_the_last_look(tmp_path: Path) -> None:
+    runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05))  # right at the 5 % threshold
+    m = measure_windows(
+        runner, CONFIG, DESIGN, REV, REV, tmp_path / "w.json", deadline=time.monotonic() + 60
+    )
+    assert len(runner.calls) == 4 + 36
+    assert [look.pairs for look in m.judgement.looks] == [12, 24, 36]
+    assert m.judgement.decision in ("inconclusive", "fail")
+    assert m.stopped in ("last look", "decided")
+
+
+def test_no_window_starts_past_the_deadline(tmp_path: Path) -> None:
+    runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05), seconds=0.01)
+    config = GateConfig(window_s=0.01)
+    m = measure_windows(
+        runner, config, DESIGN, REV, REV, tmp_path / "w.json", deadline=time.monotonic() + 0.25
+    )
+    assert m.stopped == "time budget"
+    assert len(runner.calls) < 40
+    assert m.judgement.decision in ("continue", "fail", "pass")

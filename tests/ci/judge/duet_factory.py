@@ -1,0 +1,103 @@
+"""Duet files for tests: windows whose per-side figures are given, or drawn around an effect."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ci.results.duet import (
+    DuetDesign,
+    DuetRevision,
+    DuetRun,
+    DuetWindow,
+    SideWindow,
+    WindowLatency,
+)
+
+
+def side(
+    *,
+    p50: float = 4.0,
+    p90: float = 25.0,
+    cpu_ms: float = 3.5,
+    samples: int = 1100,
+    failed: int = 0,
+) -> SideWindow:
+    requests = samples + failed + 44  # 22 writes: an ingest and a delete each
+    return SideWindow(
+        requests=requests,
+        searches=samples + failed,
+        failed=failed,
+        cpu_s=cpu_ms * requests / 1000,
+        latency_ms=WindowLatency(
+            samples=samples,
+            p50=p50,
+            p90=p90,
+            p95=p90 * 1.2,
+            p99=p90 * 2,
+            mean=p50 * 2,
+            maximum=p90 * 4,
+        ),
+    )
+
+
+def duet_run(
+    pairs: Sequence[tuple[SideWindow, SideWindow]], warmup: int = 4, seed: int = 1
+) -> DuetRun:
+    """``warmup`` copies of the first pair, then ``pairs`` (base, candidate)."""
+    all_pairs = [pairs[0]] * warmup + list(pairs)
+    windows = tuple(
+        DuetWindow(
+            index=i,
+            block=i // 4,
+            warmup=i < warmup,
+            slot_a="base" if (i // 2) % 2 == 0 else "candidate",
+            started_at="2026-12-01T10:00:00+00:00",
+            duration_s=10.1,
+            base=b,
+            candidate=c,
+        )
+        for i, (b, c) in enumerate(all_pairs)
+    )
+    return DuetRun(
+        base=DuetRevision("main", "a" * 40),
+        candidate=DuetRevision("pr", "b" * 40),
+        design=DuetDesign(
+            rate=110.0,
+            window_s=10.0,
+            warmup_windows=warmup,
+            unique_fraction=0.3,
+            write_fraction=0.02,
+            order_seed=seed,
+            workers=1,
+        ),
+        windows=windows,
+    )
+
+
+def drawn_run(
+    n: int,
+    *,
+    sd: float = 0.03,
+    cpu_effect: float = 0.0,
+    p90_effect: float = 0.0,
+    samples: int = 1100,
+    seed: int = 0,
+) -> DuetRun:
+    """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(n):
+        level = float(rng.uniform(0.8, 1.2))  # the machine drifts: both sides alike
+        noise = rng.normal(0.0, sd, 3)
+        base = side(p50=4.0 * level, p90=25.0 * level, cpu_ms=3.5 * level, samples=samples)
+        cand = side(
+            p50=4.0 * level * math.exp(noise[0]),
+            p90=25.0 * level * math.exp(noise[1] + math.log1p(p90_effect)),
+            cpu_ms=3.5 * level * math.exp(noise[2] + math.log1p(cpu_effect)),
+            samples=samples,
+        )
+        pairs.append((base, cand))
+    return duet_run(pairs)

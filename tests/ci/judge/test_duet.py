@@ -1,0 +1,115 @@
+"""Judging duet windows: effects per metric, tail samples, report-only changes, exact intervals."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from ci.errors import ComparisonError
+from ci.judge.duet import hl_interval, judge_duet, side_value, tail_samples
+from ci.settings.gate import GateConfig, GateMetric
+from tests.ci.judge.duet_factory import drawn_run, duet_run, side
+
+CONFIG = GateConfig()
+
+
+def test_side_values_and_tail_samples() -> None:
+    s = side(p50=3.0, p90=20.0, cpu_ms=2.5, samples=1100)
+    assert side_value("latency_p50", s) == 3.0
+    assert side_value("latency_p90", s) == 20.0
+    assert side_value("cpu_ms_per_request", s) == pytest.approx(2.5)
+    assert side_value("error_rate", s) == 0.0
+    assert tail_samples("latency_p90", s) == 110
+    assert tail_samples("latency_p95", s) == 55
+    assert tail_samples("latency_p99", s) == 11
+    assert tail_samples("cpu_ms_per_request", s) is None
+    with pytest.raises(ComparisonError, match="not a duet metric"):
+        side_value("ttfe_p95", s)
+
+
+def test_an_unchanged_revision_passes_at_the_first_look() -> None:
+    j = judge_duet(drawn_run(12, sd=0.04, seed=3), CONFIG)
+    assert j.decision == "pass"
+    assert [look.pairs for look in j.looks] == [12]
+    assert {m.name for m in j.gated} == {m.name for m in CONFIG.metrics}
+    assert j.windows == 12
+
+
+def test_a_cpu_regression_fails_and_names_the_metric() -> None:
+    j = judge_duet(drawn_run(12, sd=0.01, cpu_effect=0.10, seed=4), CONFIG)
+    assert j.decision == "fail"
+    assert j.reasons == ("cpu_ms_per_request",)
+    (cpu,) = (m for m in j.primary_report if m.name == "cpu_ms_per_request")
+    assert cpu.change == pytest.approx(0.10, abs=0.01)
+    assert cpu.ci_low < 0.10 < cpu.ci_high
+
+
+def test_too_few_samples_above_a_percentile_make_it_report_only() -> None:
+    run = drawn_run(12, samples=900, seed=5)  # 90 above p90, fewer than 100
+    j = judge_duet(run, CONFIG)
+    assert [d.name for d in j.demoted] == ["latency_p90"]
+    assert "90 samples above p90" in j.demoted[0].reason
+    assert "latency_p90" not in {m.name for m in j.gated}
+    assert "latency_p90" in {r.name for r in j.report_only}
+    p99 = next(r for r in j.report_only if r.name == "latency_p99")
+    assert p99.note is not None
+    assert "indicative only" in p99.note
+
+
+def test_report_only_change_needs_p_and_size() -> None:
+    # p95 follows p90 in the factory (p95 = 1.2 * p90): a +20 % p90 shift moves p95 too
+    config = GateConfig(
+        metrics=(GateMetric("cpu_ms_per_request", "lower", 0.05),),
+        looks=(12,),
+    )
+    j = judge_duet(drawn_run(12, sd=0.01, p90_effect=0.20, seed=6), config)
+    changed = {r.name for r in j.report_only if r.changed}
+    assert {"latency_p90", "latency_p95", "latency_p99"} <= changed
+    assert "latency_p50" not in changed
+    assert j.decision == "pass"  # report-only metrics never gate
+
+
+def test_a_window_without_a_primary_value_is_an_error_not_a_verdict() -> None:
+    good = (side(), side())
+    broken = (side(), side(samples=0))
+    run = duet_run([good] * 11 + [broken])
+    with pytest.raises(ComparisonError, match=r"no primary metric can be gated|no value"):
+        judge_duet(run, GateConfig(metrics=(GateMetric("latency_p50", "lower", 0.1),)))
+
+
+def test_a_candidate_that_fails_every_request_fails_on_errors() -> None:
+    pairs = [(side(), side(samples=100, failed=1000)) for _ in range(12)]
+    j = judge_duet(duet_run(pairs), CONFIG)
+    assert j.decision == "fail"
+    assert "error_rate" in j.reasons
+
+
+def test_judging_twice_gives_the_same_judgement() -> None:
+    run = drawn_run(24, sd=0.08, seed=7)
+    assert judge_duet(run, CONFIG) == judge_duet(run, CONFIG)
+
+
+@pytest.mark.parametrize("n", [6, 9, 12])
+def test_hl_interval_is_the_exact_walsh_interval(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.normal(0.05, 0.1, n)
+    lo, hi = hl_interval(x, 0.95)
+    walsh = np.sort([(x[i] + x[j]) / 2 for i in range(n) for j in range(i, n)])
+    m = walsh.size
+    # the null distribution of T+ by brute force over all 2**n sign patterns
+    signs = np.array(list(itertools.product([0, 1], repeat=n)))
+    t_plus = (signs * np.arange(1, n + 1)).sum(axis=1)
+    cdf = np.array([(t_plus <= w).mean() for w in range(m + 1)])
+    k = max(c for c in range(1, m // 2 + 1) if cdf[c - 1] <= 0.025)
+    assert lo == pytest.approx(walsh[k - 1])
+    assert hi == pytest.approx(walsh[m - k])
+    assert lo <= float(np.median(walsh)) <= hi
+    assert not math.isnan(lo)
+
+
+def test_hl_interval_with_too_few_pairs_is_the_full_range() -> None:
+    lo, hi = hl_interval(np.array([0.1, -0.2, 0.3]), 0.95)
+    assert (lo, hi) == (-0.2, 0.3)

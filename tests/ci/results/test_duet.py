@@ -1,0 +1,66 @@
+"""The duet file: validated when built and when read, written atomically, read back equal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from ci.errors import ResultsError
+from ci.results.duet import DuetRun, SideWindow, WindowLatency, dump_duet, load_duet
+from tests.ci.judge.duet_factory import drawn_run, side
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    run = drawn_run(12)
+    dump_duet(run, tmp_path / "windows.json")
+    again = load_duet(tmp_path / "windows.json")
+    assert again == run
+    assert len(again.measured) == 12
+    assert not (tmp_path / ".windows.json.tmp").exists()
+
+
+def test_side_figures() -> None:
+    s = side(cpu_ms=2.0, failed=11, samples=1100)
+    assert s.requests == 1144
+    assert s.error_rate == pytest.approx(11 / 1144)
+    assert s.cpu_ms_per_request == pytest.approx(2.0)
+
+
+def test_percentiles_out_of_order_are_refused() -> None:
+    with pytest.raises(ValueError, match="percentiles out of order"):
+        WindowLatency(samples=10, p50=5, p90=4, p95=6, p99=7, mean=5, maximum=8)
+
+
+def test_counts_out_of_range_are_refused() -> None:
+    lat = WindowLatency(samples=1, p50=1, p90=1, p95=1, p99=1, mean=1, maximum=1)
+    with pytest.raises(ValueError, match="counts out of range"):
+        SideWindow(requests=1, searches=1, failed=2, cpu_s=0.1, latency_ms=lat)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(version=9), "version 9"),
+        (lambda d: d["windows"][1].update(index=5), r"windows\[1\]\.index = 5"),
+        (lambda d: d["windows"][0]["base"].update(extra=1), "extra"),
+        (lambda d: d["windows"][0]["base"].update(cpu_s="x"), "cpu_s"),
+        (lambda d: d["windows"][0].update(slot_a="left"), "slot_a"),
+    ],
+)
+def test_bad_files_are_refused_with_the_reason(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    data = msgspec.to_builtins(drawn_run(3))
+    edit(data)
+    path = tmp_path / "windows.json"
+    path.write_text(msgspec.json.encode(data).decode())
+    with pytest.raises(ResultsError, match=message):
+        load_duet(path)
+
+
+def test_not_json_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "windows.json"
+    path.write_text("{")
+    with pytest.raises(ResultsError, match="not valid JSON"):
+        load_duet(path)
+    assert isinstance(drawn_run(1), DuetRun)

@@ -1,0 +1,117 @@
+"""perf.toml [gate]: strict parsing, validated values, an unreachable design refused at load."""
+
+from __future__ import annotations
+
+import pytest
+
+from ci.errors import ConfigError
+from ci.judge.gate import GateRule
+from ci.settings.gate import (
+    DEFAULT_GATE_METRICS,
+    DUET_METRICS,
+    GateConfig,
+    GateMetric,
+    check_reachable,
+    parse_gate,
+)
+
+
+def test_empty_table_gives_the_defaults() -> None:
+    assert parse_gate({}) == GateConfig()
+    assert GateConfig().metrics == DEFAULT_GATE_METRICS
+
+
+def test_every_key_is_read() -> None:
+    g = parse_gate(
+        {
+            "alpha": 0.02,
+            "pass_alpha": 0.1,
+            "looks": [16, 32],
+            "metrics": [
+                {"name": "cpu_ms_per_request", "direction": "lower", "fail_threshold": 0.03},
+                {"name": "error_rate", "fail_threshold": 0.002},
+            ],
+            "min_tail_samples": 50,
+            "report_threshold": 0.1,
+            "report_alpha": 0.02,
+            "rate": 80,
+            "window_s": 12.5,
+            "warmup_windows": 8,
+            "unique_fraction": 0.5,
+            "write_fraction": 0.0,
+            "workers": 2,
+            "docs": 5000,
+            "embedder": "hash",
+            "corpus_seed": 7,
+            "shapes": ["ramp", "sse"],
+            "shape_time_scale": 0.01,
+            "shape_vu_scale": 0.5,
+            "budget_s": 300,
+        }
+    )
+    assert g.looks == (16, 32)
+    assert g.metrics == (
+        GateMetric("cpu_ms_per_request", "lower", 0.03, "ratio"),
+        GateMetric("error_rate", "lower", 0.002, "absolute"),  # absolute by default
+    )
+    assert (g.rate, g.window_s, g.warmup_windows, g.workers) == (80.0, 12.5, 8, 2)
+    assert g.shapes == ("ramp", "sse")
+    assert g.report_only_names == tuple(
+        n for n in DUET_METRICS if n not in ("cpu_ms_per_request", "error_rate")
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"alhpa": 0.01}, r"unknown key gate\.alhpa"),
+        ({"alpha": 0.6}, r"gate\.alpha = 0\.6: must lie in \(0, 0\.5\)"),
+        ({"alpha": True}, r"gate\.alpha = True: must be a number"),
+        ({"looks": [12, 12]}, r"gate\.looks = \[12, 12\]: must be increasing"),
+        ({"looks": "12"}, r"gate\.looks = '12': must be a non-empty array"),
+        ({"warmup_windows": 3}, r"gate\.warmup_windows = 3: must be a multiple of 4"),
+        ({"rate": 0}, r"gate\.rate = 0\.0: must be > 0"),
+        ({"unique_fraction": 1.5}, r"gate\.unique_fraction = 1\.5: must lie in \[0, 1\]"),
+        ({"shapes": ["ramp", "soak"]}, r"gate\.shapes: 'soak' is not a shape scenario"),
+        ({"embedder": "bert"}, r"gate\.embedder = 'bert'"),
+        ({"metrics": []}, r"gate\.metrics = \[\]: must be a non-empty array"),
+        ({"metrics": [{"name": "ttfe_p95", "fail_threshold": 0.1}]}, r"not a duet metric"),
+        ({"metrics": [{"name": "latency_p50"}]}, r"gate\.metrics\[0\]\.fail_threshold is missing"),
+        (
+            {"metrics": [{"name": "latency_p50", "fail_threshold": 0.1, "warn": 1}]},
+            r"unknown key gate\.metrics\[0\]\.warn",
+        ),
+        (
+            {"metrics": [{"name": "latency_p50", "fail_threshold": 1.5}]},
+            r"fail_threshold = 1\.5: must be < 1",
+        ),
+        (
+            {"metrics": [{"name": "latency_p50", "fail_threshold": 0.1}] * 2},
+            r"'latency_p50' is listed twice",
+        ),
+    ],
+)
+def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_gate(table)
+
+
+def test_an_unreachable_first_look_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 8: .* use 11 or more"):
+        parse_gate({"looks": [8, 16, 24]})
+
+
+def test_reachability_agrees_with_the_rule() -> None:
+    for looks in ((8, 16), (10, 20), (11, 22, 33), (12, 24, 36)):
+        for metrics in (1, 3, 4, 6):
+            try:
+                check_reachable(0.01, looks, metrics)
+                ours = None
+            except ConfigError as exc:
+                ours = str(exc)
+            try:
+                GateRule(alpha=0.01, looks=looks).check_reachable(metrics)
+                theirs = None
+            except ConfigError as exc:
+                theirs = str(exc)
+            assert ours == theirs
