@@ -21,7 +21,6 @@ export const DUET_URL_B = (__ENV.DUET_URL_B || 'http://127.0.0.1:8001').replace(
 export const DUET_NONCE = __ENV.DUET_NONCE || '0';
 export const DUET_S = num('DUET_S', 10);
 export const DUET_ORDER = __ENV.DUET_ORDER || 'ab';
-export const DUET_MODE = __ENV.DUET_MODE || 'paired';
 export const UNIQUE_FRACTION = num('UNIQUE_FRACTION', 0.3);
 
 export const SLOTS = ['a', 'b'];
@@ -125,17 +124,3 @@ function writeBoth(order, entry) {
   }
 }
 
-// One slot alone (the "independent" design: each slot its own arrivals and query draws).
-export function solo(slot) {
-  const entry = nextQuery();
-  const usePost = Math.random() >= 0.9;
-  const res = http.request(...searchRequest(slot, entry, usePost));
-  record(slot, res, 200);
-  searches[slot].add(1);
-  if (res.status === 200) {
-    latency[slot].add(res.timings.duration);
-  }
-  if (Math.random() < WRITE_FRACTION) {
-    writeBoth([slot], entry);
-  }
-}
