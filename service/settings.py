@@ -88,6 +88,10 @@ class Settings:
     max_documents_per_request: int = 1000
     admin_token: str | None = None
     max_in_flight: int = 512  # search requests in flight per worker beyond which 503; 0: off
+    # SSE streams (service/limits.py, service/stream_search.py, service/http/stream.py)
+    max_streams: int = 4096  # open streams per worker beyond which 503; 0: off
+    stream_write_timeout_s: float = 30.0  # a send waiting longer on its reader ends the stream
+    stream_cache_mb: float = 64.0  # encoded stream results kept per worker; 0: none
     # debug knobs: measured faults for calibration and chaos experiments
     debug_db_delay_ms: int = 0
     debug_request_delay_ms: int = 0
@@ -178,6 +182,24 @@ class Settings:
             "SEARCH_MAX_IN_FLIGHT",
             self.max_in_flight,
             "between 0 (off) and 100000",
+        )
+        _check(
+            0 <= self.max_streams <= 1_000_000,
+            "SEARCH_MAX_STREAMS",
+            self.max_streams,
+            "between 0 (off) and 1000000",
+        )
+        _check(
+            0 < self.stream_write_timeout_s <= 3600,
+            "SEARCH_STREAM_WRITE_TIMEOUT_S",
+            self.stream_write_timeout_s,
+            "between 0 (exclusive) and 3600",
+        )
+        _check(
+            0 <= self.stream_cache_mb <= 65536,
+            "SEARCH_STREAM_CACHE_MB",
+            self.stream_cache_mb,
+            "between 0 (off) and 65536",
         )
         _check(self.embed_threads >= 1, "SEARCH_EMBED_THREADS", self.embed_threads, ">= 1")
         _check(
