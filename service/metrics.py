@@ -131,6 +131,20 @@ class Metrics:
             "SSE streams cancelled by a client disconnect",
             registry=reg,
         )
+        self.streams_open = Gauge(
+            "search_streams_open", "SSE streams being answered", registry=reg, **gauge_mode
+        )
+        self.stream_write_timeouts = Counter(
+            "search_stream_write_timeouts_total",
+            "SSE streams ended because their reader took nothing for the write timeout",
+            registry=reg,
+        )
+        self.stream_cache_bytes = Gauge(
+            "search_stream_cache_bytes",
+            "Bytes of encoded stream results kept (per worker, summed)",
+            registry=reg,
+            **gauge_mode,
+        )
         # cache, coalescing (service/cache/, service/coalesce.py)
         self.cache_hits = Counter(
             "search_cache_hits_total", "Cache hits", ["cache", "layer"], registry=reg
