@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from ci.cli.common import Subparsers
     from ci.history.detect import Detection
     from ci.settings import MetricSpec, PerfConfig
-    from ci.settings.history import HistoryConfig
 
 
 def _config(args: argparse.Namespace) -> PerfConfig:
@@ -33,13 +32,6 @@ def _config(args: argparse.Namespace) -> PerfConfig:
 def primary_metrics(perf: PerfConfig) -> tuple[MetricSpec, ...]:
     """The metrics a history analyses: the settings object's compared metrics."""
     return perf.compare.metrics
-
-
-def _history(perf: PerfConfig) -> HistoryConfig:
-    from ci.settings.history import HistoryConfig
-
-    found = getattr(perf, "history", None)
-    return found if isinstance(found, HistoryConfig) else HistoryConfig()
 
 
 def _directions(perf: PerfConfig) -> dict[str, str]:
@@ -60,7 +52,7 @@ def _detect(store: Path, perf: PerfConfig) -> Detection:
     from ci.history.detect import detect
     from ci.history.store import list_series, read_all
 
-    history = _history(perf)
+    history = perf.history
     keys = list_series(_store(store, must_exist=True))
     if not keys:
         raise ConfigError(f"--store {store}: holds no series (no */*/*.csv files)")
@@ -80,7 +72,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from ci.results import load_results
 
     perf = _config(args)
-    history = _history(perf)
+    history = perf.history
     results = load_results(args.results)
     info = commit_info(args.git_repo, args.commit)
     outcomes = add_results(
@@ -126,7 +118,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from ci.measure.profiles import check_scenarios, get_profile
 
     perf = _config(args)
-    history = _history(perf)
+    history = perf.history
     profile = get_profile(args.profile or history.profile)
     scenarios = check_scenarios(tuple(args.scenario)) if args.scenario else profile.scenarios
     repo = repo_root(args.git_repo)
@@ -159,7 +151,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from ci.results import load_results
 
     perf = _config(args)
-    history = _history(perf)
+    history = perf.history
     results = load_results(args.results)
     info = commit_info(args.git_repo, args.commit)
 
@@ -203,7 +195,7 @@ def cmd_issues(args: argparse.Namespace) -> int:
     from ci.render.history import change_point_lines, close_comment, issue_body, issue_title
 
     perf = _config(args)
-    history = _history(perf)
+    history = perf.history
     detection = _detect(args.store, perf)
     repo_url = args.repo_url or f"https://github.com/{args.repo}"
     wanted = [

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from ci.settings.env import SERVERS, StackSettings
+from ci.settings.history import HistoryConfig
 from ci.settings.perf import (
     DEFAULT_METRICS,
     KNOWN_METRICS,
@@ -32,6 +33,7 @@ __all__ = [
     "SLA_FIELDS",
     "CompareConfig",
     "Direction",
+    "HistoryConfig",
     "MetricSpec",
     "Mode",
     "PerfConfig",

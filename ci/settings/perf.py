@@ -1,6 +1,7 @@
 """``perf.toml``: the judging settings (``[compare]``) and the one declaration of the SLA.
 
-Parsing is strict: a top-level table other than ``[compare]`` and ``[sla]``, or an unknown
+Parsing is strict: a top-level table other than ``[compare]``, ``[sla]`` and ``[history]``
+(:mod:`ci.settings.history`), or an unknown
 key inside them, is a :class:`ConfigError` that names it. Messages name the key and the bad
 value.
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from ci.errors import ConfigError
+from ci.settings.history import HistoryConfig, parse_history
 
 #: The repository's perf.toml: the default configuration, and the one place the SLA is declared.
 REPO_PERF_TOML = Path(__file__).resolve().parents[2] / "perf.toml"
@@ -56,7 +58,7 @@ KNOWN_METRICS: tuple[str, ...] = (
     "cpu_ms_per_request",
 )
 
-TABLES = ("compare", "sla")
+TABLES = ("compare", "sla", "history")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ class PerfConfig:
     compare: CompareConfig = field(default_factory=CompareConfig)
     # The default is the repository's perf.toml [sla]: the SLA's numbers live there only.
     sla: SlaConfig = field(default_factory=lambda: repo_sla())
+    history: HistoryConfig = field(default_factory=HistoryConfig)  # [history] (ci.settings.history)
 
 
 def load_perf_config(path: str | os.PathLike[str] | None = None) -> PerfConfig:
@@ -208,7 +211,7 @@ def parse_perf_config(
             raise ConfigError(f"{key} = {_short(value)}: must be a table")
     compare = _parse_compare(_table(data, "compare"))
     sla = _parse_sla(_table(data, "sla"), sla_defaults)
-    return PerfConfig(compare=compare, sla=sla)
+    return PerfConfig(compare=compare, sla=sla, history=parse_history(_table(data, "history")))
 
 
 def _table(data: Mapping[str, object], key: str) -> dict[str, object]:

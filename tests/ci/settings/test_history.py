@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ci.errors import ConfigError
+from ci.settings import load_perf_config
 from ci.settings.history import HistoryConfig, parse_history
 
 
@@ -52,3 +55,15 @@ def test_every_key_is_read() -> None:
 def test_bad_values_are_refused_naming_the_key(table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_history(table)
+
+
+def test_perf_toml_history_table_is_read_and_strict(tmp_path: Path) -> None:
+    path = tmp_path / "perf.toml"
+    path.write_text('[history]\nprofile = "smoke"\nwindow_len = 20\n')
+    config = load_perf_config(path)
+    assert config.history == HistoryConfig(profile="smoke", window_len=20)
+    path.write_text("[history]\nwindow = 20\n")
+    with pytest.raises(ConfigError, match=r"perf\.toml: unknown key history\.window"):
+        load_perf_config(path)
+    # the repository's own file parses, and its [history] is what the CLI uses
+    assert load_perf_config().history.scenarios
