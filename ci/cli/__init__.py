@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ci.cli import experiments, judging, run, stack, sweep
+from ci.cli import experiments, history, judging, run, stack, sweep
 from ci.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from ci.errors import PerfCIError
 
@@ -23,6 +23,7 @@ COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     run.register,  # run, vegeta-targets
     experiments.register,  # ab, baseline, calibrate, chaos
     run.register_report,  # report DIR
+    history.register,  # history add|detect|backfill|dashboard|record|issues
 )
 
 if TYPE_CHECKING:
