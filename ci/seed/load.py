@@ -54,8 +54,10 @@ def seed_corpus(
     force: bool = False,
     progress: Callable[[str], None] = lambda _m: None,
     code_root: Path | None = None,
+    python: Path | None = None,
 ) -> SeedResult:
-    """Generate (or reuse) the corpus files and load them with ``python -m service.db.loader``."""
+    """Generate (or reuse) the corpus files and load them with ``python -m service.db.loader``
+    (of ``code_root``'s checkout, run by ``python``: a venv's interpreter, default this one)."""
     progress(f"generating a corpus of {docs} documents (seed {seed})")
     corpus_path, corpus_hash = write_corpus(run_dir, docs, seed)
     query_log = write_query_log(run_dir, seed)
@@ -67,7 +69,7 @@ def seed_corpus(
         env["PYTHONPATH"] = str(code_root)  # that revision's loader, not ours
     new_loader = (root / "service" / "db" / "loader.py").exists()
     cmd = [
-        sys.executable,
+        str(python) if python is not None else sys.executable,
         "-m",
         LOADER_MODULE if new_loader else LEGACY_LOADER_MODULE,
         "--corpus",

@@ -27,7 +27,7 @@ from ci.stack.lifecycle import (
     status,
     up,
 )
-from ci.stack.postgres import pg_home, start_postgres, stop_postgres
+from ci.stack.postgres import pg_home, run_sql, start_postgres, stop_postgres
 from ci.stack.process import check_port_free, free_port, pid_alive, stop_pid, wait_until
 from ci.stack.service import http_ok, service_command, service_readiness, start_service
 from ci.stack.state import STATE_FILE, Component, StackState, load_state, state_path
@@ -47,6 +47,7 @@ __all__ = [
     "pg_home",
     "pid_alive",
     "redis_ping",
+    "run_sql",
     "running_servers",
     "running_stack",
     "service_command",

@@ -183,9 +183,11 @@ class ServerSet:
         database_url: str | None = None,
         redis_url: str | None = None,
         code_root: Path | None = None,
+        python: Path | None = None,
     ) -> Component:
         """A service on a free port with its own run folder (default embedder: hash);
-        ``code_root``: the checkout whose service runs (default: this one)."""
+        ``code_root``: the checkout whose service runs (default: this one); ``python``: the
+        interpreter that runs it (a venv's; default: this one)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         settings = replace(
             self.settings,
@@ -195,7 +197,7 @@ class ServerSet:
             service_env={"SEARCH_EMBEDDER": "hash", **(service_env or {})},
         )
         comp = start_service(
-            settings, database_url or self.pg.url, redis_url or self.valkey.url, code_root
+            settings, database_url or self.pg.url, redis_url or self.valkey.url, code_root, python
         )
         assert comp.pid is not None, "start_service returned no pid"
         self.services.append(comp.pid)

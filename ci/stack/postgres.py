@@ -206,6 +206,18 @@ def _pg_bootstrap(bin_dir: Path, settings: StackSettings) -> None:
         raise StackError(f"could not create the vector extension: {proc.stderr.strip()}")
 
 
+def run_sql(database_url: str, *statements: str) -> None:
+    """Run each statement on its own (``CREATE DATABASE`` refuses a transaction block) with
+    the bundled psql; the first that fails is a StackError naming it."""
+    bin_dir = _pg_install(Path("."))
+    cmd = [str(bin_dir / "psql"), database_url, "-v", "ON_ERROR_STOP=1", "-q", "-X"]
+    for statement in statements:
+        cmd += ["-c", statement]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    if proc.returncode != 0:
+        raise StackError(f"SQL failed on {database_url}: {proc.stderr.strip() or proc.stdout}")
+
+
 def stop_postgres(component: Component, data: Path | None) -> None:
     if component.external or component.pid is None or not pid_alive(component.pid):
         return

@@ -51,8 +51,12 @@ def service_readiness(url: str) -> tuple[bool, str]:
         return False, str(exc)
 
 
-def service_command(settings: StackSettings, code_root: Path = PROJECT_ROOT) -> list[str]:
+def service_command(
+    settings: StackSettings, code_root: Path = PROJECT_ROOT, python: Path | None = None
+) -> list[str]:
+    """The server's command line; ``python``: the interpreter (a venv's), default this one."""
     factory = app_factory(code_root)
+    exe = str(python) if python is not None else sys.executable
     common = [
         *["--host", settings.host, "--port", str(settings.service_port)],
         *["--workers", str(settings.workers), "--loop", "uvloop", "--backlog", "4096"],
@@ -61,12 +65,12 @@ def service_command(settings: StackSettings, code_root: Path = PROJECT_ROOT) -> 
         if shutil.which("granian") is None and not module_available("granian"):
             raise StackError("server=granian but granian is not installed (pip install granian)")
         return [
-            *[sys.executable, "-m", "granian", "--interface", "asgi", "--factory"],
+            *[exe, "-m", "granian", "--interface", "asgi", "--factory"],
             *common,
             *["--no-ws", factory],
         ]
     return [
-        *[sys.executable, "-m", "uvicorn", factory, "--factory"],
+        *[exe, "-m", "uvicorn", factory, "--factory"],
         *common,
         *["--http", "httptools", "--no-access-log", "--timeout-keep-alive", "30"],
         *["--log-level", "warning"],
@@ -74,9 +78,14 @@ def service_command(settings: StackSettings, code_root: Path = PROJECT_ROOT) -> 
 
 
 def start_service(
-    settings: StackSettings, database_url: str, redis_url: str, code_root: Path | None = None
+    settings: StackSettings,
+    database_url: str,
+    redis_url: str,
+    code_root: Path | None = None,
+    python: Path | None = None,
 ) -> Component:
-    """The service of this checkout, or of the one at ``code_root`` (its own ``service/``)."""
+    """The service of this checkout, or of the one at ``code_root`` (its own ``service/``),
+    run by ``python`` (a venv's interpreter: that revision's dependencies) or this one."""
     check_port_free(settings.host, settings.service_port, "the service")
     run_dir = settings.run_dir.resolve()
     prom_dir = run_dir / "prometheus"
@@ -96,7 +105,7 @@ def start_service(
     if code_root is not None:
         env["PYTHONPATH"] = str(code_root)  # that revision's service/, not ours
     root = code_root or PROJECT_ROOT
-    proc = spawn(service_command(settings, root), log, env=env, cwd=root)
+    proc = spawn(service_command(settings, root, python), log, env=env, cwd=root)
     url = f"http://{settings.host}:{settings.service_port}"
     component = Component("service", proc.pid, url, str(log))
     try:
