@@ -1,10 +1,11 @@
 """A local server that answers like GitHub's REST API, for the comment and check-run flows.
 
-Only the endpoints ci.post calls are served; anything else is a 404 and is recorded, so an
-unexpected request shows up in the assertions. It behaves like GitHub where the code under
-test depends on it: pagination by ``Link`` headers, comments carry their author, a completed
-check run cannot be changed (422), ``GET /user`` is refused to an installation token, and
-``faults`` script failures (a 5xx after the request was carried out, a rate limit).
+Only the endpoints ci.post calls are served (issues too, for ci.post.issues); anything else
+is a 404 and is recorded, so an unexpected request shows up in the assertions. It behaves
+like GitHub where the code under test depends on it: pagination by ``Link`` headers,
+comments carry their author, a completed check run cannot be changed (422), ``GET /user``
+is refused to an installation token, and ``faults`` script failures (a 5xx after the
+request was carried out, a rate limit).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class FakeGitHub:
     viewer_login: str | None = None  # what GraphQL's viewer says (default: login)
     pull_head: str = HEAD
     next_id: int = 1000
+    issues: list[dict[str, Any]] = field(default_factory=list)  # issues other than the PR
+    issue_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def repo_url(self) -> str:
         return f"{self.base}/repos/{OWNER}/{NAME}"
@@ -72,6 +75,25 @@ class FakeGitHub:
             "issue_url": f"{self.repo_url()}/issues/{PR}",
             "body": body,
             "user": {"login": login, "id": 1, "type": kind},
+            "created_at": STAMP,
+            "updated_at": STAMP,
+        }
+
+    def issue(self, body: str, title: str, labels: list[str], login: str = BOT) -> dict[str, Any]:
+        number = PR + 100 + len(self.issues)  # never the pull request's number
+        return {
+            "id": 5000 + number,
+            "node_id": f"I_{number}",
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": "open",
+            "state_reason": None,
+            "labels": [{"name": n, "id": i, "color": "ededed"} for i, n in enumerate(labels)],
+            "url": f"{self.repo_url()}/issues/{number}",
+            "html_url": f"https://github.example/{OWNER}/{NAME}/issues/{number}",
+            "comments_url": f"{self.repo_url()}/issues/{number}/comments",
+            "user": {"login": login, "id": 9, "type": "Bot" if login == BOT else "User"},
             "created_at": STAMP,
             "updated_at": STAMP,
         }
@@ -252,6 +274,46 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 found["body"] = body["body"]
                 found["updated_at"] = "2026-11-27T11:00:00Z"
                 return 200, found, {}
+            if method == "GET" and path == f"{repo}/issues":
+                wanted = {n for n in query.get("labels", [""])[0].split(",") if n}
+                listed = [
+                    i
+                    for i in state.issues
+                    if i["state"] == query.get("state", ["open"])[0]
+                    and wanted <= {label["name"] for label in i["labels"]}
+                ]
+                page = int(query.get("page", ["1"])[0])
+                headers = {}
+                if page * PAGE < len(listed):
+                    nxt = f"{state.repo_url()}/issues?page={page + 1}"
+                    headers["Link"] = f'<{nxt}>; rel="next"'
+                return 200, listed[(page - 1) * PAGE : page * PAGE], headers
+            if method == "POST" and path == f"{repo}/issues":
+                item = state.issue(
+                    body.get("body", ""), body["title"], body.get("labels", []), state.login
+                )
+                state.issues.append(item)
+                return 201, item, {}
+            match = re.fullmatch(rf"{repo}/issues/(\d+)(/comments)?", path)
+            if match and int(match.group(1)) != PR:
+                number = int(match.group(1))
+                issue = next((i for i in state.issues if i["number"] == number), None)
+                if issue is None:
+                    return 404, {"message": "Not Found"}, {}
+                comments = state.issue_comments.setdefault(number, [])
+                if match.group(2) and method == "GET":
+                    return 200, comments, {}
+                if match.group(2) and method == "POST":
+                    item = state.comment(body["body"], login=state.login)
+                    item["issue_url"] = issue["url"]
+                    comments.append(item)
+                    return 201, item, {}
+                if method == "GET":
+                    return 200, issue, {}
+                if method == "PATCH":
+                    fields = ("title", "body", "state", "state_reason")
+                    issue.update({k: body[k] for k in fields if k in body})
+                    return 200, issue, {}
             if method == "POST" and path == f"{repo}/check-runs":
                 run = state.check_run(body)
                 state.check_runs.append(run)
