@@ -1,7 +1,7 @@
 """``perf.toml``: the judging settings (``[compare]``) and the one declaration of the SLA.
 
-Parsing is strict: a top-level table other than ``[compare]``, ``[sla]`` and ``[history]``
-(:mod:`ci.settings.history`), or an unknown
+Parsing is strict: a top-level table other than ``[compare]``, ``[sla]``, ``[history]``
+(:mod:`ci.settings.history`) and ``[gate]`` (:mod:`ci.settings.gate`), or an unknown
 key inside them, is a :class:`ConfigError` that names it. Messages name the key and the bad
 value.
 
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from ci.errors import ConfigError
+from ci.settings.gate import GateConfig, parse_gate
 from ci.settings.history import HistoryConfig, parse_history
 
 #: The repository's perf.toml: the default configuration, and the one place the SLA is declared.
@@ -58,7 +59,7 @@ KNOWN_METRICS: tuple[str, ...] = (
     "cpu_ms_per_request",
 )
 
-TABLES = ("compare", "sla", "history")
+TABLES = ("compare", "sla", "history", "gate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,13 @@ class PerfConfig:
     # The default is the repository's perf.toml [sla]: the SLA's numbers live there only.
     sla: SlaConfig = field(default_factory=lambda: repo_sla())
     history: HistoryConfig = field(default_factory=HistoryConfig)  # [history] (ci.settings.history)
+    gate: GateConfig = field(default_factory=GateConfig)  # [gate] (ci.settings.gate)
+    # [sla.machine.<class>]: limits of one machine class (PERFCI_MACHINE_CLASS), the rest as [sla]
+    sla_machines: Mapping[str, SlaConfig] = field(default_factory=dict)
+
+    def sla_for(self, machine_class: str) -> SlaConfig:
+        """The SLA of a machine class: its ``[sla.machine.<class>]`` overrides, else ``[sla]``."""
+        return self.sla_machines.get(machine_class, self.sla)
 
 
 def load_perf_config(path: str | os.PathLike[str] | None = None) -> PerfConfig:
@@ -210,8 +218,22 @@ def parse_perf_config(
         if not isinstance(value, dict):
             raise ConfigError(f"{key} = {_short(value)}: must be a table")
     compare = _parse_compare(_table(data, "compare"))
-    sla = _parse_sla(_table(data, "sla"), sla_defaults)
-    return PerfConfig(compare=compare, sla=sla, history=parse_history(_table(data, "history")))
+    sla_table = dict(_table(data, "sla"))
+    machines = sla_table.pop("machine", {})
+    sla = _parse_sla(sla_table, sla_defaults)
+    if not isinstance(machines, dict) or not all(isinstance(v, dict) for v in machines.values()):
+        raise ConfigError(f"sla.machine = {_short(machines)}: must hold one table per class")
+    by_class = {
+        name: _parse_sla(table, sla, where=f"sla.machine.{name}")
+        for name, table in machines.items()
+    }
+    return PerfConfig(
+        compare=compare,
+        sla=sla,
+        history=parse_history(_table(data, "history")),
+        gate=parse_gate(_table(data, "gate")),
+        sla_machines=by_class,
+    )
 
 
 def _table(data: Mapping[str, object], key: str) -> dict[str, object]:
@@ -357,8 +379,10 @@ def _check_compare(c: CompareConfig) -> None:
             )
 
 
-def _parse_sla(data: Mapping[str, object], defaults: SlaConfig | None) -> SlaConfig:
-    _unknown("sla", data, SLA_FIELDS)
+def _parse_sla(
+    data: Mapping[str, object], defaults: SlaConfig | None, where: str = "sla"
+) -> SlaConfig:
+    _unknown(where, data, SLA_FIELDS)
     values: dict[str, float | int] = {}
     for key in SLA_FIELDS:
         if key in data:
@@ -371,5 +395,5 @@ def _parse_sla(data: Mapping[str, object], defaults: SlaConfig | None) -> SlaCon
                 f"({', '.join(SLA_FIELDS)})"
             )
         number = _integer if key in _SLA_INT_KEYS else _number
-        values[key] = number("sla", key, raw)
+        values[key] = number(where, key, raw)
     return SlaConfig(**values)  # type: ignore[arg-type]  # keys are the fields, types checked

@@ -108,7 +108,7 @@ def test_tables_nothing_reads_are_errors(tmp_path: Path, text: str) -> None:
     path = _write(tmp_path, "[compare]\n" + text)
     with pytest.raises(ConfigError) as info:
         load_perf_config(path)
-    allowed = "(allowed tables: compare, sla, history)"
+    allowed = "(allowed tables: compare, sla, history, gate)"
     assert f"unknown top-level key {name!r} {allowed}" in str(info.value)
     assert str(path) in str(info.value)
 
@@ -203,3 +203,39 @@ def test_config_objects_validate_when_built_directly() -> None:
     with pytest.raises(ConfigError, match=r"compare\.metrics\[error_rate\]\.warn_threshold"):
         CompareConfig(metrics=(MetricSpec("error_rate", "lower", "absolute", 0.001, 0.01),))
     assert CompareConfig().metrics == DEFAULT_METRICS
+
+
+def test_sla_per_machine_class_overrides_some_limits(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[sla.machine."github-2vcpu"]\np95_ms = 3000\nerror_rate = 0.05\n'
+        "[sla.machine.big]\np99_ms = 1000\n",
+    )
+    config = load_perf_config(path)
+    assert config.sla == REPO_SLA
+    runner = config.sla_for("github-2vcpu")
+    assert (runner.p95_ms, runner.error_rate) == (3000.0, 0.05)
+    assert runner.p99_ms == REPO_SLA.p99_ms  # the rest comes from [sla]
+    assert config.sla_for("big").p99_ms == 1000.0
+    assert config.sla_for("local-2cpu") == REPO_SLA  # no overrides: [sla]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[sla.machine.x]\np95 = 1\n", r"unknown key sla\.machine\.x\.p95"),
+        ("[sla.machine.x]\np95_ms = 'fast'\n", r"sla\.machine\.x\.p95_ms = 'fast': must be"),
+        ("[sla]\nmachine = 3\n", r"sla\.machine = 3: must hold one table per class"),
+    ],
+)
+def test_bad_machine_overrides_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_perf_config(_write(tmp_path, text))
+
+
+def test_the_gate_table_is_read(tmp_path: Path) -> None:
+    config = load_perf_config(_write(tmp_path, "[gate]\nlooks = [16, 32]\nrate = 90\n"))
+    assert config.gate.looks == (16, 32)
+    assert config.gate.rate == 90.0
+    with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 4: .* use 10 or more"):
+        load_perf_config(_write(tmp_path, "[gate]\nlooks = [4, 8]\n"))
