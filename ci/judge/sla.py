@@ -1,4 +1,8 @@
-"""Absolute gates on the candidate (``perf.toml [sla]``), per scenario, on the median over runs."""
+"""Absolute gates (``perf.toml [sla]``), per scenario, on the median over runs.
+
+:func:`check_sla` gates the candidate alone; :func:`check_sla_against_base` is the PR
+gate's two-sided rule: a limit blocks a pull request only when the pull request breaks it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import numpy as np
 
 from ci.errors import ComparisonError
 from ci.results import RunResults, ScenarioResult
-from ci.settings import SlaConfig
+from ci.settings import CompareConfig, SlaConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +108,110 @@ def _gate_hit_ratio(
     checks.append(
         SlaCheck(name, "cache_hit_ratio", value, sla.cache_hit_ratio, ">", len(warm), status)
     )
+
+
+# -- the SLA against the base (the PR gate) ---------------------------------------------
+
+SlaPairStatus = Literal["pass", "fail", "pre-existing", "skipped"]
+
+#: The compared metric whose fail threshold says when a shared breach is "clearly worse".
+SLA_METRIC = {
+    "p95_ms": "latency_p95",
+    "p99_ms": "latency_p99",
+    "error_rate": "error_rate",
+    "ttfe_p95_ms": "ttfe_p95",
+    "cache_hit_ratio": "cache_hit_ratio",
+    "rss_slope_mb_per_10min": "peak_rss_mb",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPairCheck:
+    """One SLA limit judged on both sides: does the pull request break it?"""
+
+    scenario: str
+    name: str
+    limit: float
+    comparator: Literal["<", ">"]
+    base: float | None  # None: the base has no such figure
+    candidate: float
+    status: SlaPairStatus
+    message: str | None = None
+
+
+def check_sla_against_base(
+    base: Sequence[RunResults],
+    candidate: Sequence[RunResults],
+    sla: SlaConfig,
+    compare: CompareConfig,
+) -> list[SlaPairCheck]:
+    """The two-sided SLA rule of the PR gate.
+
+    =====================  =====================  =======================================
+    candidate              base                   status
+    =====================  =====================  =======================================
+    keeps the limit        any                    pass
+    skipped                any                    skipped
+    breaches               keeps it (or has none) fail: the pull request breaks it
+    breaches               breaches               pre-existing, unless the candidate is
+                                                  worse than the base beyond the metric's
+                                                  fail threshold: then fail
+    =====================  =====================  =======================================
+    """
+    base_checks = {(c.scenario, c.name): c for c in check_sla(base, sla)} if base else {}
+    out = []
+    for c in check_sla(candidate, sla):
+        b = base_checks.get((c.scenario, c.name))
+        where = f"SLA {c.scenario}/{c.name}"
+        base_value = b.value if b is not None and b.status != "skipped" else None
+        if c.status != "fail":
+            status: SlaPairStatus = c.status
+            message = c.message
+            if c.status == "pass" and b is not None and b.status == "fail":
+                message = f"{where}: the base breached it ({_v(b.value)}), the candidate keeps it"
+        elif b is None or b.status != "fail":
+            status = "fail"
+            message = (
+                f"{where}: the candidate breaches it ({_v(c.value)} vs limit {c.comparator} "
+                f"{_v(c.limit)}) and the base does not"
+                + (f" ({_v(b.value)})" if b is not None else "")
+            )
+        elif _clearly_worse(c, b.value, compare):
+            status = "fail"
+            message = (
+                f"{where}: both breach it, the candidate clearly worse ({_v(c.value)} vs the "
+                f"base's {_v(b.value)}, beyond the {SLA_METRIC.get(c.name, c.name)} fail threshold)"
+            )
+        else:
+            status = "pre-existing"
+            message = (
+                f"{where}: both breach it (candidate {_v(c.value)}, base {_v(b.value)}): "
+                "pre-existing, does not block"
+            )
+        out.append(
+            SlaPairCheck(
+                c.scenario, c.name, c.limit, c.comparator, base_value, c.value, status, message
+            )
+        )
+    return out
+
+
+def _v(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _clearly_worse(c: SlaCheck, base: float, compare: CompareConfig) -> bool:
+    """Worse than the base beyond the compared metric's fail threshold, in its own mode."""
+    spec = next((m for m in compare.metrics if m.name == SLA_METRIC.get(c.name)), None)
+    threshold = compare.fail_threshold
+    mode = "ratio"
+    if spec is not None:
+        threshold = spec.fail_threshold if spec.fail_threshold is not None else threshold
+        mode = spec.mode
+    if c.comparator == "<":  # lower is better
+        if mode == "ratio":
+            return base > 0 and c.value > base * (1 + threshold)
+        return c.value > base + threshold
+    if mode == "ratio":
+        return c.value < base / (1 + threshold)
+    return c.value < base - threshold

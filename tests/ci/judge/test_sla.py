@@ -6,10 +6,10 @@ from collections.abc import Callable
 import msgspec
 import pytest
 
-from ci.judge.sla import check_sla
+from ci.judge.sla import SlaPairCheck, check_sla, check_sla_against_base
 from ci.judge.verdict import verdict
 from ci.results import MemoryGrowth, RunResults
-from ci.settings import repo_sla
+from ci.settings import CompareConfig, repo_sla
 
 RunFactory = Callable[..., RunResults]
 SLA = repo_sla()
@@ -88,3 +88,62 @@ def test_sla_memory_growth(make_run: RunFactory) -> None:
     assert leak.status == "fail"
     assert leak.message == "leak detected in 1 of 1 run(s)"
     assert not any(c.name.startswith("rss") for c in check_sla([run], SLA))
+
+
+# -- the SLA against the base (the PR gate) ------------------------------------------------
+
+
+def _pair(base: RunResults, cand: RunResults, name: str, scenario: str = "search") -> SlaPairCheck:
+    checks = check_sla_against_base([base], [cand], SLA, CompareConfig())
+    return next(c for c in checks if c.name == name and c.scenario == scenario)
+
+
+def test_a_breach_both_sides_share_is_pre_existing(make_run: RunFactory) -> None:
+    base = make_run("b", error_rate=0.01)
+    cand = make_run("c", error_rate=0.0105)  # within error_rate's 0.001 fail threshold
+    c = _pair(base, cand, "error_rate")
+    assert c.status == "pre-existing"
+    assert c.base == pytest.approx(0.01)
+    assert c.message is not None
+    assert "pre-existing, does not block" in c.message
+    latency = _pair(make_run("b", latency=30.0), make_run("c", latency=31.0), "p95_ms")
+    assert latency.status == "pre-existing"  # +3.3 %, within latency_p95's 5 %
+
+
+def test_a_breach_only_the_candidate_has_fails(make_run: RunFactory) -> None:
+    c = _pair(make_run("b"), make_run("c", error_rate=0.01), "error_rate")
+    assert c.status == "fail"
+    assert c.message is not None
+    assert "the candidate breaches it" in c.message
+    assert "the base does not" in c.message
+
+
+def test_a_shared_breach_clearly_worse_fails(make_run: RunFactory) -> None:
+    errors = _pair(make_run("b", error_rate=0.01), make_run("c", error_rate=0.02), "error_rate")
+    assert errors.status == "fail"
+    assert errors.message is not None
+    assert "clearly worse" in errors.message
+    latency = _pair(make_run("b", latency=30.0), make_run("c", latency=40.0), "p95_ms")
+    assert latency.status == "fail"
+
+
+def test_the_candidate_keeping_a_limit_the_base_breaks_passes(make_run: RunFactory) -> None:
+    c = _pair(make_run("b", error_rate=0.01), make_run("c"), "error_rate")
+    assert c.status == "pass"
+    assert c.message is not None
+    assert "the base breached it" in c.message
+
+
+def test_a_skipped_limit_stays_skipped(make_run: RunFactory) -> None:
+    run = make_run("a", hit_ratio=0.4)
+    cold = msgspec.structs.replace(
+        run,
+        scenarios=tuple(
+            msgspec.structs.replace(s, cache=msgspec.structs.replace(s.cache, hits=400, misses=600))
+            if s.cache is not None
+            else s
+            for s in run.scenarios
+        ),
+    )
+    c = _pair(cold, cold, "cache_hit_ratio")
+    assert c.status == "skipped"
