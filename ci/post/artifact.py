@@ -7,6 +7,10 @@ is taken on trust: every field is validated, and ``pr.json`` must agree with the
 ``workflow_run`` event (same run, same attempt, same head commit) before its pull-request
 number is used at all.
 
+The gate's verdict (:mod:`ci.judge.gate_verdict`, ``verdict.json``) is read here and
+nowhere else in ``ci/post``: this module is the one place that knows the report folder's
+layout, and it refuses a verdict that measured other commits than ``pr.json`` names.
+
 ``pr.json`` (version 1)::
 
     {"version": 1, "pr": 17, "head_sha": "<40 hex>", "run_id": 123, "run_attempt": 1,
@@ -23,13 +27,15 @@ from typing import Literal
 
 import msgspec
 
-from ci.errors import PostError
+from ci.errors import PostError, ResultsError
+from ci.judge.gate_verdict import VERDICT_FILE, GateVerdict, load_verdict
 from ci.post.event import WorkflowRunEvent
 
 PR_FILE = "pr.json"
 PR_VERSION = 1
 MAX_PR_FILE = 64 * 1024
 MAX_REASON = 500
+MAX_VERDICT_FILE = 16 * 1024 * 1024
 Outcome = Literal["tested", "cannot-merge", "superseded"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -105,3 +111,21 @@ def check_against_event(record: PrRecord, event: WorkflowRunEvent) -> PrRecord:
             + ", ".join(f"#{n}" for n in event.pull_requests)
         )
     return record
+
+
+def load_gate_verdict(folder: Path, record: PrRecord) -> GateVerdict:
+    """``folder/verdict.json``, validated, of exactly the commits ``record`` names."""
+    path = folder / VERDICT_FILE
+    _read_small(path, MAX_VERDICT_FILE)  # present, a plain file, not huge
+    try:
+        verdict = load_verdict(path)
+    except ResultsError as exc:
+        raise ArtifactError(str(exc).replace(str(folder) + "/", "")) from exc
+    measured = (verdict.base.sha, verdict.candidate.sha)
+    if measured != (record.base_sha, record.merge_sha):
+        raise ArtifactError(
+            f"the verdict measured {verdict.base.sha[:12]} -> {verdict.candidate.sha[:12]}, "
+            f"not the merge commit {str(record.merge_sha)[:12]} and its first parent "
+            f"{str(record.base_sha)[:12]}"
+        )
+    return verdict

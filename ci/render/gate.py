@@ -1,0 +1,241 @@
+"""The PR gate's verdict as reviewers read it: the sticky comment and the check run's text.
+
+Input is the judge's :class:`~ci.judge.gate_verdict.GateVerdict` (or, when there is no
+verdict, the reason why); output is text. Nothing here decides: the decision, its reasons
+and which metrics "changed clearly" all come from the verdict. Every string from the
+verdict file is untrusted (it was written on a runner that ran the pull request's code)
+and is escaped; numbers are formatted here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from ci.judge.gate_verdict import GateVerdict, MetricLook, ReportRow, SlaRow
+from ci.render import formatting
+from ci.render.environment import render_template
+from ci.render.escape import md, md_link
+from ci.render.markdown import MARKER
+
+DECISION_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+MAX_REASONS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class GateLinks:
+    """Where the verdict came from; URLs are shown only if they are plain http(s)."""
+
+    run_url: str | None = None
+    artifact_url: str | None = None
+    repository: str | None = None
+    pr_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMessage:
+    """A check run's output: a one-line title and a Markdown summary."""
+
+    title: str
+    summary: str
+
+
+# -- numbers -------------------------------------------------------------------------------
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _change(metric: str, mode: str, x: float | None) -> Markup:
+    if not _finite(x):
+        return Markup("n/a")
+    assert x is not None
+    if mode == "ratio":
+        return Markup(f"{x * 100:+.1f} %")
+    if metric in ("error_rate", "cache_hit_ratio"):
+        return Markup(f"{x * 100:+.3f} pp")
+    return Markup(f"{x:+.4g}")
+
+
+def _p(p: float) -> Markup:
+    if not _finite(p):
+        return Markup("n/a")
+    return Markup("&lt;0.0001" if p < 0.0001 else f"{p:.2g}")
+
+
+def _label(metric: str) -> Markup:
+    return formatting.metric_label(metric)
+
+
+def _result(m: MetricLook) -> Markup:
+    if m.failed:
+        return Markup("**FAIL**")
+    if m.within:
+        return Markup("within")
+    return Markup("unclear")
+
+
+def _primary(metrics: Sequence[MetricLook]) -> list[dict[str, Markup]]:
+    return [
+        {
+            "label": _label(m.name),
+            "base": formatting.value(m.name, m.base_median),
+            "candidate": formatting.value(m.name, m.candidate_median),
+            "change": _change(m.name, m.mode, m.change),
+            "threshold": _change(m.name, m.mode, m.fail_threshold),
+            "p": _p(m.p_worse),
+            "result": _result(m),
+        }
+        for m in metrics
+    ]
+
+
+def _report(rows: Sequence[ReportRow]) -> list[dict[str, Markup | None]]:
+    return [
+        {
+            "scenario": md(r.scenario, 60),
+            "label": _label(r.metric),
+            "base": formatting.value(r.metric, r.base),
+            "candidate": formatting.value(r.metric, r.candidate),
+            "change": _change(r.metric, r.mode, r.change),
+            "interval": Markup(
+                f"[{_change(r.metric, r.mode, r.ci_low)}, {_change(r.metric, r.mode, r.ci_high)}]"
+            ),
+            "changed": Markup("**yes**" if r.changed else "no"),
+            "note": md(r.note, 300) if r.note else None,
+        }
+        for r in rows
+    ]
+
+
+def _sla(rows: Sequence[SlaRow]) -> list[dict[str, Markup | None]]:
+    words = {"fail": "**FAIL**", "pre-existing": "pre-existing", "pass": "PASS"}
+    return [
+        {
+            "scenario": md(r.scenario, 60),
+            "label": _label(r.metric),
+            "limit": Markup(f"{md(r.comparator, 2)} {formatting.value(r.metric, r.limit)}"),
+            "base": formatting.value(r.metric, r.base),
+            "candidate": formatting.value(r.metric, r.candidate),
+            "status": Markup(words.get(r.status, md(r.status, 20))),
+            "message": md(r.message, 300) if r.message else None,
+        }
+        for r in rows
+    ]
+
+
+def _headline(v: GateVerdict) -> str:
+    word = DECISION_WORDS[v.decision]
+    return f"Performance gate: {word} ({v.pairs} measured pairs)"
+
+
+def _links(links: GateLinks) -> Markup | None:
+    parts = []
+    if links.run_url:
+        parts.append(md_link("workflow run", links.run_url))
+    if links.artifact_url:
+        parts.append(md_link("artifact (report, raw windows)", links.artifact_url))
+    return Markup(" \u00b7 ").join(parts) if parts else None
+
+
+def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
+    final = v.looks[-1].metrics if v.looks else ()
+    reasons = list(v.reasons[:MAX_REASONS])
+    if len(v.reasons) > MAX_REASONS:
+        reasons.append(f"... and {len(v.reasons) - MAX_REASONS} more (see the artifact)")
+    paths = v.harness.paths
+    design = v.design
+    ctx_line = None
+    if links.pr_number is not None:
+        ctx_line = Markup(f"Pull request: {md(links.repository)} \\#{links.pr_number}")
+    return {
+        "headline": Markup(f"**{_headline(v)}**"),  # a decision word and a count: safe
+        "reasons": reasons,
+        "primary": _primary(final),
+        "demoted": v.demoted,
+        "changed": _report([r for r in v.report_only if r.changed]),
+        "report": _report(v.report_only),
+        "sla": _sla(v.sla),
+        "looks": [
+            {
+                "number": look.look + 1,
+                "pairs": look.pairs,
+                "level": _p(look.level),
+                "decision": md(look.decision, 20),
+            }
+            for look in v.looks
+        ],
+        "links": _links(links),
+        "v": v,
+        "harness_paths": md(", ".join(paths[:8]) + (", ..." if len(paths) > 8 else ""), 400),
+        "rule": {
+            "alpha": _p(v.rule.alpha),
+            "pass_alpha": _p(v.rule.pass_alpha),
+            "metrics": len(final),
+            "looks": md(", ".join(str(n) for n in v.rule.looks), 60),
+            "seed": v.rule.order_seed,
+        },
+        "design": md(
+            f"{design.rate:g} requests/s per side in {design.window_s:g} s windows, "
+            f"{design.warmup_windows} warm-up windows discarded, {design.docs} documents "
+            f"({design.embedder}), {design.workers} worker(s) per side, machine class "
+            f"{design.machine_class}; shape scenarios once per side: {', '.join(design.shapes)}",
+            600,
+        ),
+        "timings": md(
+            f"{v.timings.total_s:.0f} s in all (setup {v.timings.setup_s:.0f} s, windows "
+            f"{v.timings.windows_s:.0f} s, shapes {v.timings.shapes_s:.0f} s)"
+        ),
+        "ctx_line": ctx_line,
+    }
+
+
+def render_gate_summary(verdict: GateVerdict, links: GateLinks) -> str:
+    """The verdict as Markdown without the marker (job summary, check run summary)."""
+    return render_template("gate.md.j2", **_values(verdict, links))
+
+
+def render_gate_comment(verdict: GateVerdict, links: GateLinks) -> str:
+    """The sticky pull-request comment: the hidden marker line, then the summary."""
+    return f"{MARKER}\n{render_gate_summary(verdict, links)}"
+
+
+def gate_check(verdict: GateVerdict, links: GateLinks) -> CheckMessage:
+    """The check run's title (the decision and its first reason) and summary."""
+    word = DECISION_WORDS[verdict.decision]
+    first = verdict.reasons[0] if verdict.reasons else f"{verdict.pairs} measured pairs"
+    return CheckMessage(f"{word}: {first}", render_gate_summary(verdict, links))
+
+
+# -- no verdict ----------------------------------------------------------------------------
+
+
+def _no_verdict_body(headline: str, detail: str, links: GateLinks) -> str:
+    link = _links(links)
+    lines = [f"**{md(headline, 300)}**", "", md(detail, 1000)]
+    if link:
+        lines += ["", link]
+    return "\n".join(lines) + "\n"
+
+
+def started_check(links: GateLinks) -> CheckMessage:
+    detail = (
+        "The perf-pr run is measuring the pull request's merge commit against its first "
+        "parent. This check ends with its verdict, or as a failure if the run crashes, "
+        "times out or is cancelled."
+    )
+    return CheckMessage("Measuring", _no_verdict_body("Measuring", detail, links))
+
+
+def no_verdict_check(title: str, detail: str, links: GateLinks) -> CheckMessage:
+    """A run that gave no verdict (crash, timeout, cancel, bad artifact, cannot merge)."""
+    return CheckMessage(title, _no_verdict_body(title, detail, links))
+
+
+def no_verdict_comment(title: str, detail: str, links: GateLinks) -> str:
+    return f"{MARKER}\n{_no_verdict_body(f'Performance gate: {title}', detail, links)}"

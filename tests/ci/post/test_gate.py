@@ -1,0 +1,166 @@
+"""What a finished perf-pr run means for the check and the comment (ci.post.gate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ci.judge.gate_verdict import GateDecision, Harness, dump_verdict
+from ci.post.event import WorkflowRunEvent
+from ci.post.gate import gate_outcome
+from ci.render.gate import GateLinks
+from ci.render.markdown import MARKER
+from tests.ci.render.gate_verdicts import BASE_SHA, MERGE_SHA, verdict
+
+HEAD = "a" * 40
+LINKS = GateLinks("https://github.com/acme/search/actions/runs/100/attempts/1")
+
+
+def event(conclusion: str = "success", prs: tuple[int, ...] = ()) -> WorkflowRunEvent:
+    return WorkflowRunEvent(
+        action="completed",
+        repo="acme/search",
+        workflow="perf-pr",
+        run_id=100,
+        run_attempt=1,
+        run_url="https://github.com/acme/search/actions/runs/100",
+        head_sha=HEAD,
+        event="pull_request",
+        conclusion=conclusion,
+        pull_requests=prs,
+    )
+
+
+def artifact(tmp_path: Path, decision: GateDecision | None = "pass", **record: Any) -> Path:
+    pr = {
+        "version": 1,
+        "pr": 17,
+        "head_sha": HEAD,
+        "merge_sha": MERGE_SHA,
+        "base_sha": BASE_SHA,
+        "run_id": 100,
+        "run_attempt": 1,
+        "outcome": "tested",
+        **record,
+    }
+    (tmp_path / "pr.json").write_text(json.dumps({k: v for k, v in pr.items() if v is not None}))
+    if decision is not None:
+        dump_verdict(verdict(decision), tmp_path / "verdict.json")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("decision", "conclusion", "title"),
+    [
+        ("pass", "success", "PASS: "),
+        ("fail", "failure", "FAIL: latency_p95 +12.3 %"),
+        ("inconclusive", "neutral", "INCONCLUSIVE: "),
+    ],
+)
+def test_a_verdict_sets_the_conclusion(
+    tmp_path: Path, decision: GateDecision, conclusion: str, title: str
+) -> None:
+    out = gate_outcome(event(), artifact(tmp_path, decision), LINKS)
+    assert out.conclusion == conclusion
+    assert out.check.title.startswith(title)
+    assert out.pr == 17
+    assert out.comment is not None
+    assert out.comment.startswith(MARKER + "\n**Performance gate: ")
+    assert out.verdict is not None
+    assert out.problem is None
+
+
+def test_a_pass_of_a_harness_change_is_neutral(tmp_path: Path) -> None:
+    folder = artifact(tmp_path, None)
+    changed = msgspec.structs.replace(
+        verdict("pass"),
+        harness=Harness(revision=BASE_SHA, source="base revision", changed=True, paths=("ci/x",)),
+    )
+    dump_verdict(changed, folder / "verdict.json")
+    out = gate_outcome(event(), folder, LINKS)
+    assert out.conclusion == "neutral"
+    assert "changes the harness" in out.check.title
+
+
+@pytest.mark.parametrize(
+    ("conclusion", "title"),
+    [
+        ("failure", "FAIL: The perf-pr run failed before it reached a verdict"),
+        ("cancelled", "FAIL: The perf-pr run was cancelled"),
+        ("timed_out", "FAIL: The perf-pr run timed out"),
+    ],
+)
+def test_a_run_without_verdict_fails_and_says_why(
+    tmp_path: Path, conclusion: str, title: str
+) -> None:
+    # the crashed job still uploaded pr.json (upload runs unless cancelled): the PR is known
+    out = gate_outcome(event(conclusion), artifact(tmp_path, None), LINKS)
+    assert out.conclusion == "failure"
+    assert out.check.title == title
+    assert "never passes" in out.check.summary
+    assert "[workflow run](https://github.com/acme/search/actions/runs/100/attempts/1)" in (
+        out.check.summary
+    )
+    assert out.pr == 17
+    assert out.comment is not None
+
+
+def test_a_cancelled_fork_run_without_artifact_fails_without_comment() -> None:
+    out = gate_outcome(event("cancelled"), None, LINKS)
+    assert out.conclusion == "failure"
+    assert out.pr is None
+    assert out.comment is None
+
+
+def test_a_same_repository_pr_is_known_from_the_event() -> None:
+    out = gate_outcome(event("timed_out", prs=(17,)), None, LINKS)
+    assert out.pr == 17
+    assert out.comment is not None
+
+
+@pytest.mark.parametrize(
+    ("record", "verdict_file", "problem"),
+    [
+        ({}, None, "pr.json is missing"),
+        ({"run_attempt": 2}, "pass", "a stale artifact"),
+        ({"head_sha": "d" * 40}, "pass", "names head dddddddddddd"),
+        ({}, "missing", "verdict.json is missing"),
+        ({}, "garbage", "not a valid gate verdict"),
+        ({"merge_sha": "e" * 40}, "pass", "not the merge commit eeeeeeeeeeee"),
+    ],
+)
+def test_a_bad_artifact_fails_the_check(
+    tmp_path: Path, record: dict[str, Any], verdict_file: str | None, problem: str
+) -> None:
+    if verdict_file is not None:
+        artifact(tmp_path, "pass" if verdict_file == "pass" else None, **record)
+        if verdict_file == "garbage":
+            (tmp_path / "verdict.json").write_text('{"kind": "perfci-gate-verdict"}')
+    out = gate_outcome(event(), tmp_path, LINKS)
+    assert out.conclusion == "failure"
+    assert out.check.title.startswith("FAIL: no valid")
+    assert out.problem is not None
+    assert problem in out.problem
+    assert out.verdict is None
+
+
+def test_a_pr_that_cannot_merge_is_neutral(tmp_path: Path) -> None:
+    folder = artifact(
+        tmp_path, None, outcome="cannot-merge", merge_sha=None, base_sha=None, reason="conflict"
+    )
+    out = gate_outcome(event(), folder, LINKS)
+    assert out.conclusion == "neutral"
+    assert out.check.title == "NEUTRAL: the pull request cannot be merged"
+    assert out.comment is not None
+    assert "conflict" in out.comment
+
+
+def test_a_superseded_run_is_neutral_and_silent(tmp_path: Path) -> None:
+    folder = artifact(tmp_path, None, outcome="superseded", reason="head moved")
+    out = gate_outcome(event(), folder, LINKS)
+    assert out.conclusion == "neutral"
+    assert out.comment is None

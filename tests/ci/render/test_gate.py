@@ -1,0 +1,143 @@
+"""The PR gate's comment and check text: the order reviewers read, and hostile text inert."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+import pytest
+
+from ci.judge.gate_verdict import Harness, LookDecision
+from ci.render.gate import (
+    GateLinks,
+    gate_check,
+    no_verdict_check,
+    no_verdict_comment,
+    render_gate_comment,
+    render_gate_summary,
+    started_check,
+)
+from ci.render.markdown import MARKER
+from tests.ci.render.gate_verdicts import verdict
+
+RUN = "https://github.com/acme/search/actions/runs/1/attempts/2"
+ARTIFACT = "https://github.com/acme/search/actions/runs/1/artifacts/9"
+LINKS = GateLinks(RUN, ARTIFACT, "acme/search", 17)
+HOSTILE = [
+    "</details><img src=x onerror=alert(1)>",
+    "[click](javascript:alert(1))",
+    "@org/team",
+    "| broken | table |",
+    "x" * 10_000,
+    "feature\nnew line\r\n## heading",
+    "`code` ```fence```",
+    "![img](http://evil/x.png)",
+    "\u202eevil",
+]
+
+
+def test_the_comment_reads_verdict_primary_changed_then_details() -> None:
+    body = render_gate_comment(verdict(), LINKS)
+    lines = body.splitlines()
+    assert lines[0] == MARKER
+    assert lines[1] == "**Performance gate: FAIL (24 measured pairs)**"
+    order = [
+        "- latency\\_p95 \\+12\\.3 %",  # the reasons
+        "| primary metric |",
+        "| latency p95 | 20.0 ms | 22.5 ms | +12.3 % | +10.0 % | 0.0004 | **FAIL** |",
+        "**Changed clearly**",
+        "| duet | latency p90 | 12.0 ms | 13.5 ms | +11.0 % | [+7.0 %, +15.0 %] |",
+        f"[workflow run]({RUN}) \u00b7 [artifact \\(report, raw windows\\)]({ARTIFACT})",
+        "<details>",
+        "### Report-only metrics",
+        "### SLA against the base",
+        "### Sequential looks",
+        "### Run",
+        "</details>",
+    ]
+    positions = [body.index(part) for part in order]
+    assert positions == sorted(positions), "sections out of order"
+    before_details = body[: body.index("<details>")]
+    assert "peak RSS" not in before_details  # unchanged report-only metrics are collapsed
+    assert "pre-existing" not in before_details
+    assert "| sse | error rate | &lt; 0.100 % | 3.860 % | 3.900 % | pre-existing" in body
+    assert "Pull request: acme/search \\#17" in body
+
+
+@pytest.mark.parametrize("decision", ["pass", "fail", "inconclusive"])
+def test_check_title_is_the_decision_and_its_first_reason(decision: LookDecision) -> None:
+    v = verdict(decision, reasons=("first reason", "second"))
+    check = gate_check(v, LINKS)
+    assert check.title == f"{decision.upper()}: first reason"
+    assert MARKER not in check.summary
+    assert check.summary == render_gate_summary(v, LINKS)
+    assert "- second" in check.summary
+
+
+def test_nothing_changed_clearly_is_said() -> None:
+    v = verdict("pass")
+    quiet = msgspec.structs.replace(
+        v, report_only=tuple(msgspec.structs.replace(r, changed=False) for r in v.report_only)
+    )
+    body = render_gate_comment(quiet, GateLinks())
+    assert "No report-only metric changed clearly." in body
+    assert "[workflow run]" not in body  # no links given, none shown
+
+
+def test_a_harness_change_is_stated() -> None:
+    v = verdict(
+        harness=Harness(
+            revision="b" * 40,
+            source="base revision",
+            changed=True,
+            paths=("ci/judge/gate.py", "perf.toml"),
+        )
+    )
+    body = render_gate_comment(v, LINKS)
+    assert "this pull request changes ci/judge/gate\\.py, perf\\.toml" in body
+
+
+def test_unsafe_links_are_not_made_links() -> None:
+    body = render_gate_comment(verdict(), GateLinks("javascript:alert(1)", None))
+    assert "](javascript" not in body
+
+
+def _assert_inert(body: str, details: int = 1) -> None:
+    assert "<img" not in body
+    assert "</details><" not in body
+    assert body.count("</details>") == details
+    assert body.count("<details>") == details
+    assert "](javascript" not in body
+    assert "@org" not in body
+    assert "![" not in body
+    assert "\u202e" not in body
+    width = None  # cells of the table being read: every row keeps its header's count
+    for line in body.splitlines():
+        assert len(line) < 2000, "long untrusted text must be truncated"
+        assert not line.startswith("## heading")
+        if not line.startswith("|"):
+            width = None
+            continue
+        cells = len(re.split(r"(?<!\\)\|", line))  # an unescaped pipe is a cell border
+        width = width or cells
+        assert cells == width, line
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_verdict_text_is_inert(text: str) -> None:
+    v = verdict(text=text)
+    _assert_inert(render_gate_comment(v, GateLinks(RUN, ARTIFACT, text, 17)))
+    assert gate_check(v, LINKS).title.startswith("FAIL: ")  # plain text; the poster trims it
+
+
+def test_texts_without_a_verdict() -> None:
+    started = started_check(LINKS)
+    assert started.title == "Measuring"
+    assert f"[workflow run]({RUN})" in started.summary
+    crash = no_verdict_check("FAIL: the perf-pr run timed out", "No verdict.", LINKS)
+    assert crash.title == "FAIL: the perf-pr run timed out"
+    assert crash.summary.startswith("**FAIL\\: the perf\\-pr run timed out**")
+    comment = no_verdict_comment("FAIL: the perf-pr run timed out", "No verdict.", LINKS)
+    assert comment.startswith(MARKER + "\n**Performance gate\\: FAIL\\: the perf\\-pr run")
+    for text in HOSTILE:
+        _assert_inert(no_verdict_comment(text, text, GateLinks(text)), details=0)
