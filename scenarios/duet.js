@@ -1,12 +1,12 @@
 // Duet: both revisions under the same open-model load at once, one measurement window.
 // Every iteration sends the same query to slot a and slot b together; the runner decides
 // which revision each slot serves (swapped between windows in shuffled ABBA blocks).
-import { RATE, SLA_ERROR_RATE, SLA_P95_MS } from './lib/config.js';
-import { DUET_ORDER, DUET_S, duet } from './lib/duet.js';
+import { DUET_S, RATE, SLA_ERROR_RATE, SLA_P95_MS } from './lib/config.js';
+import { duet } from './lib/duet.js';
 import { vus } from './lib/shapes.js';
 import { summaryOutputs } from './lib/summary.js';
 
-const ORDER = DUET_ORDER === 'ba' ? ['b', 'a'] : ['a', 'b'];
+const ORDER = ['a', 'b']; // http.batch starts both at once; the runner swaps the services
 
 function arrivals(execName, rate) {
   return {

@@ -45,6 +45,15 @@ export const TARGETS = __ENV.TARGETS || '';
 export const ATTACK_S = num('ATTACK_S', 30);
 // Optional path: handleSummary also writes k6's full summary data there as JSON.
 export const SUMMARY_JSON = __ENV.SUMMARY_JSON || '';
+// Duet (perfci gate): the services behind k6's slot a and slot b (the runner swaps them).
+export const DUET_URL_A = (__ENV.DUET_URL_A || 'http://127.0.0.1:8000').replace(/\/+$/, '');
+export const DUET_URL_B = (__ENV.DUET_URL_B || 'http://127.0.0.1:8001').replace(/\/+$/, '');
+// Length of one duet window, seconds (not time-scaled).
+export const DUET_S = num('DUET_S', 10);
+// Makes the duet's unique queries unique across the windows of one gate run.
+export const DUET_NONCE = __ENV.DUET_NONCE || '0';
+// Share of duet queries made unique (no cache has them): embedding and search on every one.
+export const UNIQUE_FRACTION = num('UNIQUE_FRACTION', 0.3);
 
 // The SLA, declared once in perf.toml [sla]: `perfci run` passes it as PERFCI_SLA_<KEY>
 // (ci.settings.SlaConfig.k6_env()). There is no fallback here: a script run by hand without

@@ -4,24 +4,14 @@
 import http from 'k6/http';
 import exec from 'k6/execution';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { WRITE_FRACTION } from './config.js';
+import {
+  DUET_NONCE,
+  DUET_URL_A,
+  DUET_URL_B,
+  UNIQUE_FRACTION,
+  WRITE_FRACTION,
+} from './config.js';
 import { pickQuery } from './query.js';
-
-// TODO(G1): these __ENV reads move into lib/config.js once the restructuring is merged.
-function num(name, fallback) {
-  const raw = __ENV[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value < 0) {
-    throw new Error(`${name}=${raw} is invalid: expected a non-negative number`);
-  }
-  return value;
-}
-export const DUET_URL_A = (__ENV.DUET_URL_A || 'http://127.0.0.1:8000').replace(/\/+$/, '');
-export const DUET_URL_B = (__ENV.DUET_URL_B || 'http://127.0.0.1:8001').replace(/\/+$/, '');
-export const DUET_NONCE = __ENV.DUET_NONCE || '0';
-export const DUET_S = num('DUET_S', 10);
-export const DUET_ORDER = __ENV.DUET_ORDER || 'ab';
-export const UNIQUE_FRACTION = num('UNIQUE_FRACTION', 0.3);
 
 export const SLOTS = ['a', 'b'];
 const URLS = { a: DUET_URL_A, b: DUET_URL_B };

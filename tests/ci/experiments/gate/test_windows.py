@@ -62,3 +62,15 @@ def test_cpu_of_a_gone_process_is_an_error() -> None:
     assert process_cpu_s(__import__("os").getpid()) > 0
     with pytest.raises(RunError, match="is gone"):
         process_cpu_s(2**22 + 12345)
+
+
+def test_every_variable_a_window_sets_is_read_by_lib_config() -> None:
+    import re
+
+    config = (Path(__file__).resolve().parents[4] / "scenarios" / "lib" / "config.js").read_text()
+    read = set(re.findall(r"num\('([A-Z_]+)'", config)) | set(
+        re.findall(r"__ENV\.([A-Z_]+)", config)
+    )
+    sent = {"RATE", "DUET_S", "UNIQUE_FRACTION", "WRITE_FRACTION", "QUERY_LOG"}
+    sent |= {"DUET_URL_A", "DUET_URL_B", "DUET_NONCE"}
+    assert sent <= read
