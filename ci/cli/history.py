@@ -20,7 +20,7 @@ from ci.errors import ConfigError
 if TYPE_CHECKING:
     from ci.cli.common import Subparsers
     from ci.history.detect import Detection
-    from ci.settings import MetricSpec, PerfConfig
+    from ci.settings import PerfConfig
 
 
 def _config(args: argparse.Namespace) -> PerfConfig:
@@ -29,13 +29,9 @@ def _config(args: argparse.Namespace) -> PerfConfig:
     return load_perf_config(args.config)
 
 
-def primary_metrics(perf: PerfConfig) -> tuple[MetricSpec, ...]:
-    """The metrics a history analyses: the settings object's compared metrics."""
-    return perf.compare.metrics
-
-
 def _directions(perf: PerfConfig) -> dict[str, str]:
-    return {m.name: m.direction for m in perf.compare.metrics}
+    """Which way is better, for the store's otava.yaml: every metric perf.toml names."""
+    return {m.name: m.direction for m in (*perf.compare.metrics, *perf.gate.metrics)}
 
 
 def _store(path: Path, *, must_exist: bool) -> Path:
@@ -49,7 +45,7 @@ def _machine_class(args: argparse.Namespace) -> str | None:
 
 
 def _detect(store: Path, perf: PerfConfig) -> Detection:
-    from ci.history.detect import detect
+    from ci.history.detect import detect, primary_metrics
     from ci.history.store import list_series, read_all
 
     history = perf.history

@@ -34,7 +34,7 @@ from otava.series import AnalysisOptions, Metric
 from otava.series import Series as OtavaSeries
 
 from ci.history.store import Series, SeriesKey
-from ci.settings import MetricSpec
+from ci.settings import MetricSpec, PerfConfig
 from ci.settings.history import HistoryConfig
 
 Kind = Literal["regression", "improvement", "change"]
@@ -113,6 +113,14 @@ class Detection:
     @property
     def open_regressions(self) -> tuple[ChangePoint, ...]:
         return tuple(cp for cp in self.change_points if cp.open_regression)
+
+
+def primary_metrics(perf: PerfConfig) -> tuple[MetricSpec, ...]:
+    """The metrics a history analyses: the PR gate's primary metrics (perf.toml [gate])."""
+    return tuple(
+        MetricSpec(m.name, m.direction, m.mode, fail_threshold=m.fail_threshold)
+        for m in perf.gate.metrics
+    )
 
 
 def metric_threshold(spec: MetricSpec, history: HistoryConfig) -> float:
