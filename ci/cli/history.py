@@ -31,7 +31,9 @@ def _config(args: argparse.Namespace) -> PerfConfig:
 
 def _directions(perf: PerfConfig) -> dict[str, str]:
     """Which way is better, for the store's otava.yaml: every metric perf.toml names."""
-    return {m.name: m.direction for m in (*perf.compare.metrics, *perf.gate.metrics)}
+    out = {m.name: m.direction for m in perf.compare.metrics}
+    out.update({m.name: m.direction for m in perf.gate.metrics})
+    return out
 
 
 def _store(path: Path, *, must_exist: bool) -> Path:
