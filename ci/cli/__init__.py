@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ci.cli import experiments, history, judging, run, stack, sweep
+from ci.cli import experiments, gate, history, judging, run, stack, sweep
 from ci.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from ci.errors import PerfCIError
 
@@ -21,7 +21,8 @@ COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     judging.register,  # compare, comment
     sweep.register,  # sweep index|pool|workers
     run.register,  # run, vegeta-targets
-    experiments.register,  # ab, baseline, calibrate, chaos
+    experiments.register,  # ab, baseline, chaos
+    gate.register,  # gate (the PR check), calibrate
     run.register_report,  # report DIR
     history.register,  # history add|detect|backfill|dashboard|record|issues
 )

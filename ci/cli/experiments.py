@@ -1,9 +1,9 @@
-"""``perfci ab``, ``baseline``, ``calibrate`` and ``chaos``: experiments over whole runs."""
+"""``perfci ab``, ``baseline`` and ``chaos``: experiments over whole runs (``calibrate`` is
+the gate's: ``ci.cli.gate``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,11 +19,9 @@ from ci.cli.common import (
 )
 from ci.experiments.ab import run_ab
 from ci.experiments.baseline import refresh_baseline
-from ci.experiments.calibrate import DEFAULT_SLOWDOWN_MS, calibration_report, run_calibration
 from ci.experiments.chaos import EXPERIMENTS
 from ci.experiments.chaos_load import DRIVERS
 from ci.experiments.pairs import repo_root
-from ci.render.ab import calibration_table
 from ci.settings import load_perf_config
 
 if TYPE_CHECKING:
@@ -66,38 +64,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    config = load_perf_config(args.config)
-    slowdown = args.slowdown_ms
-    if slowdown is None:
-        slowdown = DEFAULT_SLOWDOWN_MS
-        progress(
-            f"slowed candidate: +{slowdown} ms per search request (default, meant as ~10% of "
-            "the smoke profile's p50; the measured p50 is printed below)"
-        )
-    else:
-        progress(f"slowed candidate: +{slowdown} ms per search request")
-    out_dir = args.out or timestamped("calibrate")
-    with terminate_as_interrupt():
-        rounds = run_calibration(
-            repo_root(Path.cwd()),
-            args.ref,
-            args.pairs,
-            args.profile,
-            slowdown,
-            args.repeat,
-            out_dir,
-            config,
-            seed=args.seed,
-            scenarios=_scenarios(args),
-            progress=progress,
-        )
-    report = calibration_report(rounds, slowdown)
-    (out_dir / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(calibration_table(report))
-    return 0
-
-
 def cmd_chaos(args: argparse.Namespace) -> int:
     from ci.experiments.chaos import EXPERIMENTS, ChaosConfig, run_chaos
     from ci.render.chaos import chaos_table
@@ -123,7 +89,7 @@ def _scenarios(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def register(sub: Subparsers) -> None:
-    """``ab``, ``baseline``, ``calibrate`` and ``chaos``."""
+    """``ab``, ``baseline`` and ``chaos``."""
     p = sub.add_parser("ab", help="A/B two revisions in interleaved pairs on this machine")
     p.add_argument("--base", required=True, help="git ref of the base revision")
     p.add_argument("--candidate", default="HEAD", help="git ref of the candidate (HEAD)")
@@ -139,22 +105,6 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--profile", default="smoke", help="load profile (default smoke)")
     p.add_argument("--out", type=Path, default=Path("reports/baseline"), help="baseline folder")
     p.set_defaults(handler=cmd_baseline)
-
-    p = sub.add_parser("calibrate", help="A/A and deliberately slowed runs: alarm rates")
-    p.add_argument("--pairs", type=positive_int, default=5, help="pairs per round (default 5)")
-    p.add_argument("--profile", default="smoke", help="load profile (default smoke)")
-    p.add_argument(
-        "--slowdown-ms",
-        type=positive_int,
-        help=f"delay added to each search of the slowed runs (default {DEFAULT_SLOWDOWN_MS})",
-    )
-    p.add_argument("--repeat", type=positive_int, default=1, help="rounds (default 1)")
-    p.add_argument("--ref", default="HEAD", help="revision to calibrate with (default HEAD)")
-    p.add_argument("--seed", type=int, help="seed of the run order and the bootstrap")
-    p.add_argument("--out", type=Path, help="folder (default reports/calibrate-<time>)")
-    p.add_argument("--config", type=Path, help="perf.toml (default: the repository's)")
-    add_scenario_option(p)
-    p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser("chaos", help="inject faults into a stack of its own under steady load")
     p.add_argument(

@@ -32,8 +32,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("ab",): ("--base", "--candidate", "--pairs", "--profile", "--seed", "--out", "--config",
               "--scenario"),
     ("baseline",): ("--profile", "--out"),
-    ("calibrate",): ("--pairs", "--profile", "--slowdown-ms", "--repeat", "--ref", "--seed",
-                     "--out", "--config", "--scenario"),
+    ("gate",): ("--base", "--candidate", "--out", "--repo", "--config", "--seed",
+                "--harness-source", "--harness-revision", "--no-shapes", "--rejudge"),
+    ("calibrate",): ("--aa", "--slowed", "--slowdown", "--ref", "--seed", "--out", "--config"),
     ("chaos",): ("--experiment", "--rate", "--duration", "--driver", "--out"),
     ("report",): (),
 }  # fmt: skip
