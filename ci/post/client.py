@@ -50,7 +50,7 @@ class ClientOptions:
     api_url: str = "https://api.github.com"
     timeout: float = 30.0
     attempts: int = 3  # tries of one request on a 5xx or a connection error
-    backoff: float = 2.0  # seconds before the second try; doubled before each further one
+    backoff: float = 1.0  # seconds before the second try; doubled before each further one
     max_wait: float = 90.0  # the longest rate-limit wait accepted, in seconds
     seconds_between_requests: float = 0.25  # PyGithub's defaults: clear of secondary limits
     seconds_between_writes: float = 1.0
@@ -232,10 +232,12 @@ class Session:
         try:
             _, data = self.call(
                 "reading the token's GraphQL viewer",
-                lambda: self.gh.requester.graphql_query("query { viewer { login } }", {}),
-                repeatable=True,
+                lambda: self.gh.requester.graphql_query(
+                    "query { viewer { login __typename } }", {}
+                ),
             )
-            login = data["data"]["viewer"]["login"]
+            viewer = data["data"]["viewer"]
+            login, kind = viewer["login"], viewer.get("__typename")
         except (PostError, KeyError, TypeError) as exc:
             raise PostError(
                 f"cannot tell which account this token writes as ({user_error}; GraphQL viewer: "
@@ -243,20 +245,18 @@ class Session:
             ) from exc
         if not isinstance(login, str) or not login:
             raise PostError(f"GraphQL viewer returned no login: {data!r:.200}")
+        # GraphQL names an app's bot without the "[bot]" that REST shows on its comments
+        if kind == "Bot" and not login.endswith(BOT_SUFFIX):
+            login += BOT_SUFFIX
         return login
 
     def owns(self, user: Any) -> bool:
-        """Whether a comment's ``user`` is this token's account.
-
-        GraphQL names an app's bot without the ``[bot]`` that REST shows, so a login from
-        the viewer also matches the REST form of the same bot (and only a Bot account).
-        """
+        """Whether a comment's ``user`` is this token's account (a ``[bot]`` login only
+        matches a Bot account, never a person who took the same name)."""
         login = getattr(user, "login", None)
         if not isinstance(login, str):
             return False
         mine = self.login().lower()
-        theirs = login.lower()
-        if theirs == mine:
-            return True
-        is_bot = getattr(user, "type", None) == "Bot"
-        return is_bot and not mine.endswith(BOT_SUFFIX) and theirs == mine + BOT_SUFFIX
+        if login.lower() != mine:
+            return False
+        return not mine.endswith(BOT_SUFFIX) or getattr(user, "type", None) == "Bot"

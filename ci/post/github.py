@@ -1,19 +1,28 @@
-"""Post the rendered comment and the ``perf/gate`` commit status to GitHub. No rendering here.
+"""Post the rendered comment (and, for a personal token, the ``perf/gate`` commit status).
 
-One comment per pull request: the comment carrying :data:`ci.render.markdown.MARKER` is edited in
-place on every run, so a pull request never collects a pile of stale performance reports.
+One sticky comment per pull request: the comment that carries :data:`ci.render.markdown.MARKER`
+*and* was written by this token's own account is edited in place on every run. A comment
+by anyone else that happens to contain the marker is never adopted (nor edited). A POST
+that fails in a way that may have landed (a 5xx, a lost connection) is followed by a fresh
+listing, and a comment of ours that appeared is adopted instead of posting a second one
+(:meth:`ci.post.client.Session.create_once`). Rate-limit waits are bounded (``max_wait``).
+
+The check run (:mod:`ci.post.checks`) replaces the commit status in the workflows: a
+GitHub App's token (``GITHUB_TOKEN``) can write check runs, a personal token cannot, so
+the status stays for ``perfci comment --repo ... --pr ...`` run with a personal token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import github
-import github.Auth
-from github.GithubException import GithubException
+from github.IssueComment import IssueComment
+from github.PullRequest import PullRequest
 
 from ci.errors import PostError
+from ci.post.client import ClientOptions, Session, check_repo
 from ci.render.markdown import MARKER
 
 StatusState = Literal["success", "failure", "error", "pending"]
@@ -29,6 +38,11 @@ class PostOutcome:
     created: bool
     sha: str | None
     status_state: StatusState | None
+    adopted: bool = False  # a POST failed but had landed: that comment was kept
+
+
+class StalePullRequest(PostError):
+    """The pull request's head is no longer the commit that was measured."""
 
 
 def _description(text: str) -> str:
@@ -38,9 +52,63 @@ def _description(text: str) -> str:
     return text
 
 
-def _error(action: str, exc: GithubException) -> PostError:
-    message = exc.message if exc.message else str(exc.data)[:300]
-    return PostError(f"GitHub API error while {action}: HTTP {exc.status}: {message}")
+def check_body(body: str) -> str:
+    if MARKER not in body:
+        raise PostError(f"comment body lacks the marker {MARKER!r}; it could never be updated")
+    if len(body) > MAX_COMMENT:
+        raise PostError(f"comment body has {len(body)} characters; GitHub allows {MAX_COMMENT}")
+    return body
+
+
+def _ours(session: Session, comments: Iterable[IssueComment]) -> IssueComment | None:
+    """The first comment with the marker written by this token's account, if any."""
+    for comment in comments:
+        if MARKER in (comment.body or "") and session.owns(comment.user):
+            return comment
+    return None
+
+
+def upsert_comment(
+    session: Session,
+    repo: str,
+    pr: int,
+    body: str,
+    *,
+    expect_head: str | None = None,
+) -> PostOutcome:
+    """Create or edit the sticky comment on ``repo`` #``pr``.
+
+    With ``expect_head``, a pull request whose head moved on (a newer commit is being
+    measured) is refused with :class:`StalePullRequest`, so an old result never replaces a
+    newer one, and a wrong pull-request number cannot receive another PR's result.
+    """
+    check_repo(repo)
+    if pr < 1:
+        raise PostError(f"pull request number {pr!r} must be positive")
+    check_body(body)
+    repository = session.repo(repo)
+    pull: PullRequest = session.call(f"reading pull request #{pr}", lambda: repository.get_pull(pr))
+    head = pull.head.sha
+    if expect_head is not None and head != expect_head:
+        raise StalePullRequest(
+            f"pull request #{pr} has head {head[:12]}, but the run tested {expect_head[:12]}: "
+            "not commenting"
+        )
+
+    def find() -> IssueComment | None:
+        return _ours(session, list(pull.get_issue_comments()))
+
+    existing = session.call(f"listing comments of #{pr}", find)
+    if existing is not None:
+        if existing.body != body:
+            session.call(f"editing comment {existing.id}", lambda: existing.edit(body))
+        return PostOutcome(existing.id, existing.html_url, False, head, None)
+    new, adopted = session.create_once(
+        f"creating a comment on #{pr}", lambda: pull.create_issue_comment(body), find
+    )
+    if adopted and new.body != body:
+        session.call(f"editing comment {new.id}", lambda: new.edit(body))
+    return PostOutcome(new.id, new.html_url, True, head, None, adopted)
 
 
 def post_comment(
@@ -57,8 +125,10 @@ def post_comment(
     timeout: float = 30.0,
     seconds_between_requests: float = 0.25,
     seconds_between_writes: float = 1.0,
+    bot_login: str | None = None,
+    max_wait: float = 90.0,
 ) -> PostOutcome:
-    """Create or update the marked comment on ``repo`` PR ``pr``; set ``perf/gate``.
+    """Create or update the sticky comment on ``repo`` PR ``pr``; set ``perf/gate``.
 
     The status is set on ``sha`` (the pull request's head commit when ``None``) if
     ``state`` is given. The pauses between requests are PyGithub's defaults, which keep
@@ -66,40 +136,27 @@ def post_comment(
     becomes a :class:`PostError` carrying the HTTP status and GitHub's message, never the
     token.
     """
-    if "/" not in repo:
-        raise PostError(f"repository {repo!r} must be given as owner/name")
+    check_repo(repo)
     if pr < 1:
         raise PostError(f"pull request number {pr!r} must be positive")
-    if MARKER not in body:
-        raise PostError(f"comment body lacks the marker {MARKER!r}; it could never be updated")
-    if len(body) > MAX_COMMENT:
-        raise PostError(f"comment body has {len(body)} characters; GitHub allows {MAX_COMMENT}")
-    gh = github.Github(
-        auth=github.Auth.Token(token),
-        base_url=api_url,
-        timeout=int(timeout),
+    check_body(body)
+    options = ClientOptions(
+        api_url=api_url,
+        timeout=timeout,
         seconds_between_requests=seconds_between_requests,
         seconds_between_writes=seconds_between_writes,
+        bot_login=bot_login,
+        max_wait=max_wait,
     )
-    action = f"reading {repo}"
-    try:
-        repository = gh.get_repo(repo)
-        action = f"reading pull request #{pr}"
-        pull = repository.get_pull(pr)
-        action = f"listing comments of #{pr}"
-        existing = next((c for c in pull.get_issue_comments() if MARKER in (c.body or "")), None)
-        if existing is not None:
-            action = f"editing comment {existing.id}"
-            existing.edit(body)
-            comment_id, comment_url, created = existing.id, existing.html_url, False
-        else:
-            action = f"creating a comment on #{pr}"
-            new = pull.create_issue_comment(body)
-            comment_id, comment_url, created = new.id, new.html_url, True
-        head = sha
-        if state is not None:
-            head = sha or pull.head.sha
-            action = f"setting status {STATUS_CONTEXT} on {head}"
+    with Session(token, options) as session:
+        outcome = upsert_comment(session, repo, pr, body)
+        if state is None:
+            return outcome
+        head = sha or outcome.sha
+        assert head is not None, "upsert_comment reads the pull request's head"
+        repository = session.repo(repo)
+
+        def status() -> None:
             commit = repository.get_commit(head)
             if target_url is None:
                 commit.create_status(
@@ -112,10 +169,25 @@ def post_comment(
                     description=_description(description),
                     context=STATUS_CONTEXT,
                 )
-    except GithubException as exc:
-        raise _error(action, exc) from exc
-    except OSError as exc:  # connection refused, DNS, TLS
-        raise PostError(f"cannot reach {api_url} while {action}: {exc}") from exc
-    finally:
-        gh.close()
-    return PostOutcome(comment_id, comment_url, created, head, state)
+
+        # a status is idempotent (the latest per context wins): repeating it is safe
+        session.call(f"setting status {STATUS_CONTEXT} on {head}", status)
+        return PostOutcome(
+            outcome.comment_id, outcome.comment_url, outcome.created, head, state, outcome.adopted
+        )
+
+
+def artifact_url(
+    session: Session, repo: str, run_id: int, name: str, server_url: str
+) -> str | None:
+    """The page of the run's artifact ``name`` (None if the run has none by that name)."""
+    repository = session.repo(repo)
+
+    def find() -> int | None:
+        run = repository.get_workflow_run(run_id)
+        return next((a.id for a in run.get_artifacts() if a.name == name), None)
+
+    artifact_id = session.call(f"listing the artifacts of run {run_id}", find)
+    if artifact_id is None:
+        return None
+    return f"{server_url.rstrip('/')}/{repo}/actions/runs/{run_id}/artifacts/{artifact_id}"

@@ -58,6 +58,7 @@ class FakeGitHub:
     viewer_login: str | None = None  # what GraphQL's viewer says (default: login)
     pull_head: str = HEAD
     next_id: int = 1000
+    artifacts: dict[int, list[str]] = field(default_factory=dict)  # run id -> artifact names
     issues: list[dict[str, Any]] = field(default_factory=list)  # issues other than the PR
     issue_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -180,7 +181,9 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
         ) -> tuple[int, Any, dict[str, str]]:
             graphql = state.prefix.removesuffix("/v3") + "/graphql"
             if method == "POST" and url.path == graphql:
-                return 200, {"data": {"viewer": {"login": state.viewer_login or state.login}}}, {}
+                kind = "Bot" if state.installation_token else "User"
+                viewer = {"login": state.viewer_login or state.login, "__typename": kind}
+                return 200, {"data": {"viewer": viewer}}, {}
             if not url.path.startswith(state.prefix + "/"):
                 return 404, {"message": "Not Found"}, {}
             path = url.path[len(state.prefix) :]
@@ -314,6 +317,22 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fields = ("title", "body", "state", "state_reason")
                     issue.update({k: body[k] for k in fields if k in body})
                     return 200, issue, {}
+            match = re.fullmatch(rf"{repo}/actions/runs/(\d+)(/artifacts)?", path)
+            if method == "GET" and match and int(match.group(1)) in state.artifacts:
+                run_id = int(match.group(1))
+                run_url = f"{state.repo_url()}/actions/runs/{run_id}"
+                if not match.group(2):
+                    run = {"id": run_id, "url": run_url, "artifacts_url": f"{run_url}/artifacts"}
+                    return 200, run, {}
+                items = [
+                    {
+                        "id": 9000 + i,
+                        "name": name,
+                        "url": f"{state.repo_url()}/actions/artifacts/{9000 + i}",
+                    }
+                    for i, name in enumerate(state.artifacts[run_id])
+                ]
+                return 200, {"total_count": len(items), "artifacts": items}, {}
             if method == "POST" and path == f"{repo}/check-runs":
                 run = state.check_run(body)
                 state.check_runs.append(run)

@@ -132,8 +132,9 @@ def test_login_of_an_installation_token_from_graphql(fake: FakeGitHub) -> None:
     fake.installation_token = True
     fake.viewer_login = "perf-app"  # GraphQL names a bot without "[bot]"
     with _session(fake, []) as session:
-        assert session.login() == "perf-app"
+        assert session.login() == "perf-app[bot]"  # the REST name of the app's bot
         assert session.owns(SimpleNamespace(login="perf-app[bot]", type="Bot"))
+        assert not session.owns(SimpleNamespace(login="perf-app", type="User"))
         assert not session.owns(SimpleNamespace(login="perf-app[bot]", type="User"))
         assert not session.owns(SimpleNamespace(login="perf-app-other[bot]", type="Bot"))
         assert not session.owns(None)

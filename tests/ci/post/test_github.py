@@ -1,219 +1,39 @@
-"""ci.post against a local server that answers like GitHub's REST API.
-
-Only the endpoints PyGithub calls for post_comment are served; anything else is a 404 and
-is recorded, so an unexpected request shows up in the assertions.
-"""
+"""ci.post.github against the local server that answers like GitHub's REST API
+(tests/ci/post/fake_github.py): anything it does not serve is a 404 and is recorded, so an
+unexpected request shows up in the assertions."""
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from ci.errors import PostError
-from ci.post.github import post_comment
+from ci.post.client import ClientOptions, Session
+from ci.post.github import StalePullRequest, artifact_url, post_comment, upsert_comment
 from ci.render.markdown import MARKER
-
-OWNER, NAME, PR, HEAD = "acme", "search", 17, "a" * 40
-TOKEN = "ghp_secretsecretsecret"
-STAMP = "2026-11-27T10:00:00Z"
-
-
-@dataclass
-class FakeGitHub:
-    prefix: str
-    base: str = ""
-    comments: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    auth: set[str] = field(default_factory=set)
-    fail_with: tuple[int, str] | None = None
-    next_id: int = 1000
-
-    def repo_url(self) -> str:
-        return f"{self.base}/repos/{OWNER}/{NAME}"
-
-    def comment(self, body: str) -> dict[str, Any]:
-        self.next_id += 1
-        cid = self.next_id
-        return {
-            "id": cid,
-            "node_id": f"IC_{cid}",
-            "url": f"{self.repo_url()}/issues/comments/{cid}",
-            "html_url": f"https://github.example/{OWNER}/{NAME}/pull/{PR}#issuecomment-{cid}",
-            "issue_url": f"{self.repo_url()}/issues/{PR}",
-            "body": body,
-            "user": {"login": "perf-bot", "id": 1, "type": "Bot"},
-            "created_at": STAMP,
-            "updated_at": STAMP,
-        }
-
-
-PAGE = 30
-
-
-def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep test output clean
-
-        def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length") or 0)
-            data = json.loads(self.rfile.read(length) or b"{}")
-            assert isinstance(data, dict)
-            return data
-
-        def _route(self, method: str) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            state.requests.append((method, url.path))
-            state.auth.add(self.headers.get("Authorization", ""))
-            if state.fail_with is not None:
-                code, message = state.fail_with
-                self._send(code, {"message": message, "documentation_url": "https://docs"})
-                return
-            if not url.path.startswith(state.prefix + "/"):
-                self._send(404, {"message": "Not Found"})
-                return
-            path = url.path[len(state.prefix) :]
-            repo = f"/repos/{OWNER}/{NAME}"
-            query = urllib.parse.parse_qs(url.query)
-            if method == "GET" and path == repo:
-                self._send(
-                    200,
-                    {
-                        "id": 1,
-                        "node_id": "R_1",
-                        "name": NAME,
-                        "full_name": f"{OWNER}/{NAME}",
-                        "url": state.repo_url(),
-                        "html_url": f"https://github.example/{OWNER}/{NAME}",
-                        "owner": {"login": OWNER, "id": 2, "type": "Organization"},
-                        "private": False,
-                    },
-                )
-            elif method == "GET" and path == f"{repo}/pulls/{PR}":
-                self._send(
-                    200,
-                    {
-                        "id": 99,
-                        "node_id": "PR_99",
-                        "number": PR,
-                        "state": "open",
-                        "title": "Faster cache",
-                        "url": f"{state.repo_url()}/pulls/{PR}",
-                        "issue_url": f"{state.repo_url()}/issues/{PR}",
-                        "html_url": f"https://github.example/{OWNER}/{NAME}/pull/{PR}",
-                        "head": {"sha": HEAD, "ref": "feature", "label": "acme:feature"},
-                        "base": {"sha": "b" * 40, "ref": "main", "label": "acme:main"},
-                        "user": {"login": "dev", "id": 3},
-                        "created_at": STAMP,
-                        "updated_at": STAMP,
-                    },
-                )
-            elif method == "GET" and path.startswith(f"{repo}/commits/"):
-                # PyGithub completes the lazy Commit (for its sha) before posting a status.
-                sha = path.rsplit("/", 1)[1]
-                self._send(
-                    200,
-                    {
-                        "sha": sha,
-                        "node_id": f"C_{sha}",
-                        "url": f"{state.repo_url()}/commits/{sha}",
-                        "html_url": f"https://github.example/{OWNER}/{NAME}/commit/{sha}",
-                        "commit": {
-                            "message": "change",
-                            "url": f"{state.repo_url()}/git/commits/{sha}",
-                        },
-                        "parents": [],
-                    },
-                )
-            elif method == "GET" and path == f"{repo}/issues/{PR}/comments":
-                page = int(query.get("page", ["1"])[0])
-                items = state.comments[(page - 1) * PAGE : page * PAGE]
-                headers = {}
-                if page * PAGE < len(state.comments):
-                    nxt = f"{state.repo_url()}/issues/{PR}/comments?page={page + 1}"
-                    headers["Link"] = f'<{nxt}>; rel="next"'
-                self._send(200, items, headers)
-            elif method == "POST" and path == f"{repo}/issues/{PR}/comments":
-                item = state.comment(self._body()["body"])
-                state.comments.append(item)
-                self._send(201, item)
-            elif method == "PATCH" and path.startswith(f"{repo}/issues/comments/"):
-                cid = int(path.rsplit("/", 1)[1])
-                found: dict[str, Any] | None = next(
-                    (c for c in state.comments if c["id"] == cid), None
-                )
-                if found is None:
-                    self._send(404, {"message": "Not Found"})
-                    return
-                found["body"] = self._body()["body"]
-                found["updated_at"] = "2026-11-27T11:00:00Z"
-                self._send(200, found)
-            elif method == "POST" and path.startswith(f"{repo}/statuses/"):
-                sha = path.rsplit("/", 1)[1]
-                body = self._body()
-                state.statuses.append((sha, body))
-                self._send(
-                    201,
-                    {
-                        "id": len(state.statuses),
-                        "url": f"{state.repo_url()}/statuses/{sha}",
-                        "state": body["state"],
-                        "context": body.get("context"),
-                        "description": body.get("description"),
-                        "target_url": body.get("target_url"),
-                        "created_at": STAMP,
-                        "updated_at": STAMP,
-                    },
-                )
-            else:
-                self._send(404, {"message": "Not Found"})
-
-        def do_GET(self) -> None:
-            self._route("GET")
-
-        def do_POST(self) -> None:
-            self._route("POST")
-
-        def do_PATCH(self) -> None:
-            self._route("PATCH")
-
-    return Handler
+from tests.ci.post.fake_github import (
+    BOT,
+    HEAD,
+    NAME,
+    OWNER,
+    PR,
+    TOKEN,
+    FakeGitHub,
+    Fault,
+    serve,
+)
 
 
 @pytest.fixture(params=["", "/api/v3"], ids=["github.com", "enterprise"])
 def fake(request: pytest.FixtureRequest) -> Iterator[FakeGitHub]:
-    state = FakeGitHub(prefix=request.param)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base = f"http://127.0.0.1:{server.server_address[1]}{state.prefix}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serve(request.param) as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _post(fake: FakeGitHub, body: str, **kwargs: Any) -> Any:
+    kwargs.setdefault("bot_login", BOT)  # the token's account, known: no GET /user
     return post_comment(
         f"{OWNER}/{NAME}",
         PR,
@@ -298,3 +118,92 @@ def test_unreachable_server_is_a_post_error() -> None:
 def test_bad_arguments(repo: str, pr: int, body: str, message: str) -> None:
     with pytest.raises(PostError, match=message):
         post_comment(repo, pr, body, TOKEN, api_url="http://127.0.0.1:9")
+
+
+def _session(fake: FakeGitHub, **kwargs: Any) -> Session:
+    options = ClientOptions(
+        api_url=fake.base,
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+        sleep=lambda s: None,
+        **kwargs,
+    )
+    return Session(TOKEN, options)
+
+
+def test_a_marked_comment_by_someone_else_is_never_adopted(fake: FakeGitHub) -> None:
+    planted = fake.comment(f"{MARKER}\nplanted by a contributor", login="mallory", kind="User")
+    fake.comments.append(planted)
+    outcome = _post(fake, f"{MARKER}\nreport", bot_login=None)  # the login looked up
+    assert outcome.created
+    assert len(fake.comments) == 2
+    assert planted["body"] == f"{MARKER}\nplanted by a contributor"  # untouched
+    assert fake.comments[1]["user"]["login"] == BOT
+    assert f"{fake.prefix}/user" in fake.paths("GET")
+    assert fake.paths("PATCH") == []
+    again = _post(fake, f"{MARKER}\nsecond report", bot_login=None)
+    assert not again.created
+    assert again.comment_id == fake.comments[1]["id"]
+    assert planted["body"] == f"{MARKER}\nplanted by a contributor"
+
+
+def test_an_installation_tokens_own_bot_comment_is_found(fake: FakeGitHub) -> None:
+    fake.installation_token = True  # GET /user: 403, as for GITHUB_TOKEN
+    fake.login = "github-actions[bot]"
+    fake.viewer_login = "github-actions"  # GraphQL names the bot without "[bot]"
+    ours = fake.comment(f"{MARKER}\nold", login="github-actions[bot]", kind="Bot")
+    fake.comments += [fake.comment(f"{MARKER}\nhuman", login="github-actions", kind="User"), ours]
+    outcome = _post(fake, f"{MARKER}\nnew", bot_login=None)
+    assert not outcome.created
+    assert outcome.comment_id == ours["id"]
+    assert fake.comments[0]["body"] == f"{MARKER}\nhuman"
+
+
+def test_a_5xx_after_the_comment_landed_does_not_post_a_duplicate(fake: FakeGitHub) -> None:
+    fake.faults.append(Fault("POST", r"/issues/\d+/comments$", 502, "Bad Gateway", carry_out=True))
+    outcome = _post(fake, f"{MARKER}\nreport")
+    assert len(fake.comments) == 1
+    assert outcome.adopted
+    assert outcome.comment_id == fake.comments[0]["id"]
+    assert len([p for p in fake.paths("POST") if p.endswith("/comments")]) == 1
+
+
+def test_a_5xx_before_the_comment_landed_is_retried_once(fake: FakeGitHub) -> None:
+    fake.faults.append(Fault("POST", r"/issues/\d+/comments$", 503, "Service Unavailable"))
+    outcome = _post(fake, f"{MARKER}\nreport")
+    assert len(fake.comments) == 1
+    assert outcome.created
+    assert not outcome.adopted
+    assert len([p for p in fake.paths("POST") if p.endswith("/comments")]) == 2
+
+
+def test_rate_limit_on_the_comment_is_bounded(fake: FakeGitHub) -> None:
+    fake.faults.append(
+        Fault("POST", r"/comments$", 403, "secondary rate limit", {"Retry-After": "900"})
+    )
+    with pytest.raises(PostError, match="GitHub asks to wait 900 s"):
+        _post(fake, f"{MARKER}\nreport", max_wait=60.0)
+    assert fake.comments == []
+
+
+def test_a_pull_request_that_moved_on_gets_no_comment(fake: FakeGitHub) -> None:
+    fake.pull_head = "f" * 40
+    with _session(fake, bot_login=BOT) as session, pytest.raises(StalePullRequest) as info:
+        upsert_comment(session, f"{OWNER}/{NAME}", PR, f"{MARKER}\nx", expect_head=HEAD)
+    assert "has head ffffffffffff, but the run tested aaaaaaaaaaaa" in str(info.value)
+    assert fake.comments == []
+
+
+def test_unchanged_body_is_not_rewritten(fake: FakeGitHub) -> None:
+    _post(fake, f"{MARKER}\nsame")
+    _post(fake, f"{MARKER}\nsame")
+    assert fake.paths("PATCH") == []
+
+
+def test_artifact_url(fake: FakeGitHub) -> None:
+    fake.artifacts[100] = ["other", "perf-pr"]
+    with _session(fake) as session:
+        url = artifact_url(session, f"{OWNER}/{NAME}", 100, "perf-pr", "https://github.example")
+        assert url == f"https://github.example/{OWNER}/{NAME}/actions/runs/100/artifacts/9001"
+        fake.artifacts[101] = []
+        assert artifact_url(session, f"{OWNER}/{NAME}", 101, "perf-pr", "https://x") is None
