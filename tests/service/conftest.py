@@ -9,7 +9,6 @@ because one test stops and restarts it.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from ci import stack
 from ci.seed import seed_corpus
 from ci.settings import StackSettings
+from tests.harness import server_set, service_starter
 
 CACHE_DOCS = 2000
 
@@ -53,18 +53,24 @@ class CacheValkey:
 
 
 @pytest.fixture(scope="session")
-def cache_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheStack]:
-    """PostgreSQL + Valkey on free ports with a 2000-document corpus (hash embedder)."""
-    run_dir = tmp_path_factory.mktemp("cache-stack")
-    with stack.running_servers(stack.loopback_settings(run_dir)) as (pg, valkey):
-        seed_corpus(
-            run_dir,
-            pg.url,
-            docs=CACHE_DOCS,
-            seed=1,
-            service_env={"SEARCH_EMBEDDER": "hash", "REDIS_URL": valkey.url},
-        )
-        yield CacheStack(run_dir, pg.url, valkey.url)
+def cache_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.ServerSet]:
+    """PostgreSQL + Valkey of the cache tests' own (the harness's server set)."""
+    with server_set(tmp_path_factory.mktemp("cache-stack")) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def cache_stack(cache_servers: stack.ServerSet) -> CacheStack:
+    """The cache tests' servers with a 2000-document corpus (hash embedder)."""
+    run_dir = cache_servers.settings.run_dir
+    seed_corpus(
+        run_dir,
+        cache_servers.pg.url,
+        docs=CACHE_DOCS,
+        seed=1,
+        service_env={"SEARCH_EMBEDDER": "hash", "REDIS_URL": cache_servers.valkey.url},
+    )
+    return CacheStack(run_dir, cache_servers.pg.url, cache_servers.valkey.url)
 
 
 ValkeyFactory = Callable[[int | None], CacheValkey]
@@ -97,26 +103,22 @@ ServiceFactory = Callable[..., CacheService]
 
 
 @pytest.fixture(scope="session")
-def cache_service_factory(cache_stack: CacheStack) -> Iterator[ServiceFactory]:
-    """Start a real uvicorn service with given SEARCH_* settings; stopped at the end."""
-    started: list[int] = []
+def cache_service_factory(
+    cache_servers: stack.ServerSet, cache_stack: CacheStack
+) -> ServiceFactory:
+    """Start a real uvicorn service with given SEARCH_* settings (the harness's starter)."""
+    start_service = service_starter(
+        cache_servers,
+        cache_stack.run_dir / "services",
+        SEARCH_EMBEDDER="hash",
+        SEARCH_POOL_MIN_SIZE="1",
+    )
 
     def start(workers: int = 1, redis_url: str | None = None, **env: str) -> CacheService:
-        service_env = {"SEARCH_EMBEDDER": "hash", "SEARCH_POOL_MIN_SIZE": "1", **env}
-        run_dir = cache_stack.run_dir / f"service-{len(started)}-{time.monotonic_ns()}"
-        run_dir.mkdir()
-        settings = stack.loopback_settings(run_dir, workers=workers, service_env=service_env)
-        comp = stack.start_service(
-            settings, cache_stack.database_url, redis_url or cache_stack.redis_url
-        )
-        assert comp.pid is not None, "start_service returned no pid"
-        started.append(comp.pid)
-        return CacheService(comp.url, comp.pid, comp.log or "")
+        svc = start_service(workers=workers, redis_url=redis_url, **env)
+        return CacheService(svc.url, svc.pid, svc.log)
 
-    yield start
-    for pid in started:
-        with contextlib.suppress(Exception):
-            stack.stop_pid(pid, "service")
+    return start
 
 
 def stop_service(service: CacheService) -> None:
