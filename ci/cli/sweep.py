@@ -1,4 +1,4 @@
-"""``perfci sweep index|pool|workers``."""
+"""``perfci sweep index|pool|workers`` (and ``capacity``, in :mod:`ci.cli.capacity`)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def cmd_sweep_load(args: argparse.Namespace) -> int:
 def register(sub: Subparsers) -> None:
     from ci.measure.profiles import PROFILES, SCENARIO_SCRIPTS
 
-    p = sub.add_parser("sweep", help="parameter sweeps (index, pool, workers)")
+    p = sub.add_parser("sweep", help="parameter sweeps (index, pool, workers, capacity)")
     sweep_sub = p.add_subparsers(dest="sweep_command", required=True)
     q = sweep_sub.add_parser("index", help="recall@10 vs latency/QPS per ANN index setting")
     add_stack_options(q)
@@ -139,3 +139,6 @@ def register(sub: Subparsers) -> None:
         w.add_argument("--config", type=Path, help="perf.toml ([sla]; default: the repository's)")
         w.add_argument("--out", type=Path, help=f"default reports/sweep-{name}")
         w.set_defaults(handler=cmd_sweep_load)
+    from ci.cli import capacity
+
+    capacity.register(sweep_sub)

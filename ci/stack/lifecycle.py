@@ -184,10 +184,12 @@ class ServerSet:
         redis_url: str | None = None,
         code_root: Path | None = None,
         python: Path | None = None,
+        app: str | None = None,
     ) -> Component:
         """A service on a free port with its own run folder (default embedder: hash);
         ``code_root``: the checkout whose service runs (default: this one); ``python``: the
-        interpreter that runs it (a venv's; default: this one)."""
+        interpreter that runs it (a venv's; default: this one); ``app``: another ASGI factory
+        of that checkout (``module:function``; the capacity sweep's reference service)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         settings = replace(
             self.settings,
@@ -197,7 +199,12 @@ class ServerSet:
             service_env={"SEARCH_EMBEDDER": "hash", **(service_env or {})},
         )
         comp = start_service(
-            settings, database_url or self.pg.url, redis_url or self.valkey.url, code_root, python
+            settings,
+            database_url or self.pg.url,
+            redis_url or self.valkey.url,
+            code_root,
+            python,
+            app,
         )
         assert comp.pid is not None, "start_service returned no pid"
         self.services.append(comp.pid)

@@ -52,10 +52,14 @@ def service_readiness(url: str) -> tuple[bool, str]:
 
 
 def service_command(
-    settings: StackSettings, code_root: Path = PROJECT_ROOT, python: Path | None = None
+    settings: StackSettings,
+    code_root: Path = PROJECT_ROOT,
+    python: Path | None = None,
+    app: str | None = None,
 ) -> list[str]:
-    """The server's command line; ``python``: the interpreter (a venv's), default this one."""
-    factory = app_factory(code_root)
+    """The server's command line; ``python``: the interpreter (a venv's), default this one;
+    ``app``: another ASGI factory of the checkout (``module:function``), default its service."""
+    factory = app or app_factory(code_root)
     exe = str(python) if python is not None else sys.executable
     common = [
         *["--host", settings.host, "--port", str(settings.service_port)],
@@ -83,6 +87,7 @@ def start_service(
     redis_url: str,
     code_root: Path | None = None,
     python: Path | None = None,
+    app: str | None = None,
 ) -> Component:
     """The service of this checkout, or of the one at ``code_root`` (its own ``service/``),
     run by ``python`` (a venv's interpreter: that revision's dependencies) or this one."""
@@ -105,7 +110,7 @@ def start_service(
     if code_root is not None:
         env["PYTHONPATH"] = str(code_root)  # that revision's service/, not ours
     root = code_root or PROJECT_ROOT
-    proc = spawn(service_command(settings, root, python), log, env=env, cwd=root)
+    proc = spawn(service_command(settings, root, python, app), log, env=env, cwd=root)
     url = f"http://{settings.host}:{settings.service_port}"
     component = Component("service", proc.pid, url, str(log))
     try:

@@ -45,6 +45,28 @@ export const TARGETS = __ENV.TARGETS || '';
 export const ATTACK_S = num('ATTACK_S', 30);
 // Optional path: handleSummary also writes k6's full summary data there as JSON.
 export const SUMMARY_JSON = __ENV.SUMMARY_JSON || '';
+// Capacity steps (`perfci sweep capacity`, scenarios/capacity.js): one offered rate.
+// Arrival rate of the step, iterations per second (not VU_SCALE'd: the runner picks it).
+export const CAPACITY_RATE = Math.max(1, Math.round(num('CAPACITY_RATE', 50)));
+// Unmeasured warm-up at that rate, then the measured window, seconds.
+export const CAPACITY_WARMUP_S = num('CAPACITY_WARMUP_S', 3);
+export const CAPACITY_MEASURE_S = Math.max(1, num('CAPACITY_MEASURE_S', 10));
+// weighted: draw from QUERY_LOG by weight (Zipf); sequential: each query once, in order.
+export const CAPACITY_MIX = __ENV.CAPACITY_MIX || 'weighted';
+if (CAPACITY_MIX !== 'weighted' && CAPACITY_MIX !== 'sequential') {
+  throw new Error(`CAPACITY_MIX=${CAPACITY_MIX} is invalid: expected weighted or sequential`);
+}
+// The step's p99 limit (ms): twice it stops the step early.
+export const CAPACITY_P99_MS = num('CAPACITY_P99_MS', 100);
+// VUs up front and at most (beyond: dropped iterations).
+export const CAPACITY_PREALLOCATED_VUS = Math.max(
+  1,
+  Math.round(num('CAPACITY_PREALLOCATED_VUS', 20)),
+);
+export const CAPACITY_MAX_VUS = Math.max(
+  CAPACITY_PREALLOCATED_VUS,
+  Math.round(num('CAPACITY_MAX_VUS', 100)),
+);
 // Duet (perfci gate): the services behind k6's slot a and slot b (the runner swaps them).
 export const DUET_URL_A = (__ENV.DUET_URL_A || 'http://127.0.0.1:8000').replace(/\/+$/, '');
 export const DUET_URL_B = (__ENV.DUET_URL_B || 'http://127.0.0.1:8001').replace(/\/+$/, '');
