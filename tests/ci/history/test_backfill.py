@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from ci.cli import main
 from ci.errors import ConfigError, RunError, StackError
 from ci.experiments.pairs import Checkout
 from ci.history.backfill import backfill, select_commits
+from ci.history.detect import primary_metrics
 from ci.history.store import list_series, read_series
+from ci.settings import load_perf_config
 from tests.ci.conftest import ResultsDictFactory
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -114,3 +119,30 @@ def test_a_commit_that_cannot_be_measured_is_reported_and_skipped(
     with pytest.raises(RunError, match="no commit could be measured"):
         backfill(path, commits[2:], tmp_path / "t", measure=never, profile="pr",
                  machine_class=None, directions={})  # fmt: skip
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+def test_backfill_over_three_real_commits_writes_three_rows_per_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three commits of this repository, each in its own worktree and stack, measured with
+    today's harness (test profile, the tracked scenario only)."""
+    monkeypatch.delenv("PERFCI_MACHINE_CLASS", raising=False)
+    if int(_git(REPO, "rev-list", "--count", "HEAD")) < 3:
+        pytest.skip("a shallow clone: backfill needs three commits of history")
+    commits = _git(REPO, "rev-list", "--first-parent", "--reverse", "-3", "HEAD").split()
+    store = tmp_path / "store"
+    code = main([
+        "history", "backfill", "--from", commits[0], "--to", commits[2], "--store", str(store),
+        "--profile", "test", "--scenario", "arrival_rate", "--git-repo", str(REPO),
+    ])  # fmt: skip
+    assert code == 0
+    (key,) = list_series(store)
+    assert (key.profile, key.scenario) == ("test", "arrival_rate")
+    series = read_series(store, key)
+    assert series.commits == tuple(commits)
+    for metric in primary_metrics(load_perf_config()):
+        values = series.values(metric.name)
+        assert len(values) == 3
+        assert all(v is not None for v in values), metric.name
