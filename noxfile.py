@@ -125,3 +125,10 @@ def soak(session: nox.Session) -> None:
     install(session)
     out = ROOT / "reports" / "soak"
     session.run("perfci", "run", "--profile", "soak", "--out", str(out), *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def history(session: nox.Session) -> None:
+    """`perfci history ARGS`: add, detect, backfill, dashboard, record, issues (main's history)."""
+    install(session)
+    session.run("perfci", "history", *(session.posargs or ["--help"]))
