@@ -95,6 +95,9 @@ class Settings:
     # debug knobs: measured faults for calibration and chaos experiments
     debug_db_delay_ms: int = 0
     debug_request_delay_ms: int = 0
+    # each /v1/search* request burns this share more CPU than its own work took (0.10 = +10 %;
+    # service/http/cpu_slowdown.py): the multiplicative slowdown `perfci calibrate` injects
+    debug_cpu_slowdown: float = 0.0
     debug_leak_responses: bool = False  # keep every search response body: a deliberate leak
     # garbage collector (service/gcstats.py)
     gc_freeze: bool = True  # gc.freeze() once start-up is done
@@ -213,6 +216,12 @@ class Settings:
             "SEARCH_DEBUG_REQUEST_DELAY_MS",
             self.debug_request_delay_ms,
             "between 0 and 60000",
+        )
+        _check(
+            0 <= self.debug_cpu_slowdown <= 10,
+            "SEARCH_DEBUG_CPU_SLOWDOWN",
+            self.debug_cpu_slowdown,
+            "between 0 (off) and 10",
         )
         _check(
             self.embed_http_timeout_s > 0,
