@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ci.cli.common import EXIT_OK, positive_int, progress, timestamped
 from ci.errors import ConfigError
+from ci.experiments.capacity import Variant
 
 if TYPE_CHECKING:
     from ci.cli.common import Subparsers
@@ -33,6 +34,7 @@ def cmd_sweep_capacity(args: argparse.Namespace) -> int:
         p99_ms=args.p99_ms,
         zipf_warm_rate=args.zipf_warm_rate,
         order_seed=args.order_seed,
+        variants=tuple(_variant(v) for v in args.variant or []),
     )
     service_env = dict(_env_pairs(args.env))
     out = args.out or timestamped("capacity")
@@ -44,14 +46,28 @@ def cmd_sweep_capacity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _env_pairs(values: list[str] | None) -> list[tuple[str, str]]:
+def _env_pairs(values: list[str] | None, option: str = "--env") -> list[tuple[str, str]]:
     pairs = []
     for item in values or []:
         name, sep, value = item.partition("=")
         if not sep or not name.startswith("SEARCH_"):
-            raise ConfigError(f"--env {item!r} is invalid: expected SEARCH_NAME=VALUE")
+            raise ConfigError(f"{option} {item!r} is invalid: expected SEARCH_NAME=VALUE")
         pairs.append((name, value))
     return pairs
+
+
+def _variant(text: str) -> Variant:
+    """``NAME[@CHECKOUT][:SEARCH_A=1,SEARCH_B=2]``."""
+    head, _, settings = text.partition(":")
+    name, at, root = head.partition("@")
+    if not name or (at and not root) or (not at and not settings):
+        raise ConfigError(
+            f"--variant {text!r} is invalid: expected NAME:SEARCH_A=1,... or NAME@CHECKOUT"
+        )
+    if root and not (Path(root) / "service").is_dir():
+        raise ConfigError(f"--variant {text!r}: {root} holds no service/ folder")
+    env = tuple(_env_pairs(settings.split(","), "--variant")) if settings else ()
+    return Variant(name, env, str(Path(root).resolve()) if root else None)
 
 
 def register(sweep_sub: Subparsers) -> None:
@@ -86,6 +102,13 @@ def register(sweep_sub: Subparsers) -> None:
         action="append",
         metavar="SEARCH_NAME=VALUE",
         help="a setting of both services (repeatable), e.g. SEARCH_EMBED_THREADS=2",
+    )
+    c.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME[@CHECKOUT][:SEARCH_A=1,...]",
+        help="one more service, with these settings or another checkout's service/, in the "
+        "same interleaving (repeatable): an A/B against the same reference",
     )
     c.add_argument(
         "--lock",

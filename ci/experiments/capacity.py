@@ -30,9 +30,21 @@ from typing import Any
 from ci.errors import ConfigError
 from ci.measure.capacity import StepMeasure
 
-SERVICES = ("service", "reference")
+SERVICES = ("service", "reference")  # always run; variants (of the service) may join
+REFERENCE = "reference"
 MIXES = ("zipf", "unique")
 RESULT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One more service in the interleaving: the service with other settings, or the
+    service of another checkout (``code_root``: an A/B of a change, both against the
+    same reference in the same run)."""
+
+    name: str
+    env: tuple[tuple[str, str], ...] = ()  # SEARCH_* settings on top of the service's
+    code_root: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,11 @@ class CapacityConfig:
     max_dropped_fraction: float = 0.001
     zipf_warm_rate: int = 100  # the Zipf log's distinct queries once, at this rate
     order_seed: int | None = None  # the interleaving order (random per step)
+    variants: tuple[Variant, ...] = ()  # more services in the same interleaving
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return (*SERVICES, *(v.name for v in self.variants))
 
     def __post_init__(self) -> None:
         checks = [
@@ -82,6 +99,19 @@ class CapacityConfig:
                 "in [0, 1)",
             ),
             (self.zipf_warm_rate >= 1, "zipf_warm_rate", self.zipf_warm_rate, ">= 1"),
+            (
+                len(set(self.services)) == len(self.services)
+                and all(n.isidentifier() for n in self.services),
+                "--variant",
+                ",".join(self.services),
+                "distinct names (letters, digits, _), not service or reference",
+            ),
+            (
+                all(k.startswith("SEARCH_") for v in self.variants for k, _ in v.env),
+                "--variant",
+                self.variants,
+                "SEARCH_* settings only",
+            ),
         ]
         for ok, name, value, expected in checks:
             if not ok:
@@ -192,8 +222,9 @@ def summarise(points: Sequence[CapacityPoint], light_rate: int) -> list[Capacity
     """Per (mix, service): capacity, light-load p50/p95 and the ratio to the reference."""
     caps = capacities(points)
     rows: list[CapacityRow] = []
+    services = list(dict.fromkeys([*SERVICES, *(p.service for p in points)]))
     for mix in dict.fromkeys(p.mix for p in points):
-        for service in SERVICES:
+        for service in services:
             rounds = sorted({r for (s, m, r) in caps if s == service and m == mix})
             if not rounds:
                 continue
@@ -203,9 +234,9 @@ def summarise(points: Sequence[CapacityPoint], light_rate: int) -> list[Capacity
                 if p.service == service and p.mix == mix and p.step == 1 and p.rate == light_rate
             ]
             ratios = [
-                caps[(service, mix, r)] / caps[("reference", mix, r)]
+                caps[(service, mix, r)] / caps[(REFERENCE, mix, r)]
                 for r in rounds
-                if service != "reference" and caps.get(("reference", mix, r), 0) > 0
+                if service != REFERENCE and caps.get((REFERENCE, mix, r), 0) > 0
             ]
             rows.append(
                 CapacityRow(

@@ -28,12 +28,7 @@ from pathlib import Path
 
 from ci import stack
 from ci.errors import RunError
-from ci.experiments.capacity import (
-    SERVICES,
-    CapacityConfig,
-    CapacityPoint,
-    Ladder,
-)
+from ci.experiments.capacity import REFERENCE, CapacityConfig, CapacityPoint, Ladder
 from ci.measure.capacity import StepMeasure, StepSpec, run_step
 from ci.measure.k6 import find_k6
 from ci.seed import seed_corpus
@@ -96,7 +91,9 @@ class CapacityRun:
         progress: Progress,
         lock: Path | None = None,
     ) -> None:
-        assert set(urls) == set(SERVICES), f"need a URL per service, got {sorted(urls)}"
+        services = config.services
+        assert set(urls) == set(services), f"need a URL per service, got {sorted(urls)}"
+        self.services = services
         self.config = config
         self.urls = urls
         self.zipf_log = zipf_log
@@ -132,7 +129,7 @@ class CapacityRun:
 
     def warm_zipf(self, rnd: int, distinct: int) -> None:
         c = self.config
-        for service in SERVICES:
+        for service in self.services:
             spec = StepSpec(
                 base_url=self.urls[service],
                 rate=c.zipf_warm_rate,
@@ -150,10 +147,12 @@ class CapacityRun:
         c = self.config
         if mix == "zipf":
             self.warm_zipf(rnd, zipf_distinct(self.zipf_log))
-        ladders = {s: Ladder(c.start_rate, c.factor, c.max_rate, c.resolution) for s in SERVICES}
+        ladders = {
+            s: Ladder(c.start_rate, c.factor, c.max_rate, c.resolution) for s in self.services
+        }
         step = 0
         while True:
-            active = [s for s in SERVICES if ladders[s].next_rate() is not None]
+            active = [s for s in self.services if ladders[s].next_rate() is not None]
             if not active:
                 break
             step += 1
@@ -173,7 +172,7 @@ class CapacityRun:
                     f"p99 {m.p99_ms:.1f} ms, {m.achieved_rps:.0f}/s answered, errors "
                     f"{m.failed_rate:.2%}, dropped {m.dropped}: {verdict}"
                 )
-        caps = ", ".join(f"{s} {ladders[s].capacity}/s" for s in SERVICES)
+        caps = ", ".join(f"{s} {ladders[s].capacity}/s" for s in self.services)
         self.progress(f"round {rnd}, {mix}: capacity {caps}")
 
 
@@ -219,8 +218,15 @@ def execute(
         progress(f"seeding {config.docs} documents ({config.embedder})")
         seeded = seed_corpus(out_dir / "stack", servers.pg.url, config.docs, config.seed, env)
         urls: dict[str, str] = {}
-        for name in SERVICES:
-            comp = servers.start_service(out_dir / name, workers=1, service_env=env, app=APPS[name])
+        variants = {v.name: v for v in config.variants}
+        for name in config.services:
+            app = APPS[REFERENCE] if name == REFERENCE else APPS["service"]
+            variant = variants.get(name)
+            own = {**env, **dict(variant.env if variant else ())}
+            root = Path(variant.code_root) if variant and variant.code_root else None
+            comp = servers.start_service(
+                out_dir / name, workers=1, service_env=own, app=app, code_root=root
+            )
             ready, reason = stack.service_readiness(comp.url)
             if not ready:
                 raise RunError(f"the {name} is up but not ready: {reason}")

@@ -13,6 +13,7 @@ from ci.experiments.capacity import (
     CapacityConfig,
     CapacityPoint,
     Ladder,
+    Variant,
     capacities,
     summarise,
     write_outputs,
@@ -151,3 +152,34 @@ def test_run_interleaves_both_ladders_and_never_resends_a_unique_text(tmp_path: 
     assert saved["version"] == 1
     assert len(saved["points"]) == len(points)
     assert (tmp_path / "out" / "capacity.png").stat().st_size > 1000
+
+
+def test_a_variant_climbs_beside_both_services_against_the_same_reference(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "querylog.json"
+    log.write_text(json.dumps({"queries": [{"q": "a", "k": 10, "weight": 1}]}))
+    caps = {("service", "unique"): 330, ("reference", "unique"): 150, ("old", "unique"): 110}
+
+    def run(spec: StepSpec, name: str) -> StepMeasure:
+        service = spec.base_url.removeprefix("http://")
+        ok = spec.rate <= caps[(service, "unique")]
+        return StepMeasure(spec.rate, spec.planned, float(spec.rate), 5.0, 9.0,
+                           40.0 if ok else 400.0, 0.0, 0, False, ok)  # fmt: skip
+
+    config = CapacityConfig(
+        mixes=("unique",), repeat=1, measure_s=1.0, warmup_s=0,
+        variants=(Variant("old", (("SEARCH_BATCH_MAX_WAIT_MS", "5"),)),),
+    )  # fmt: skip
+    assert config.services == ("service", "reference", "old")
+    urls = {s: f"http://{s}" for s in config.services}
+    points = CapacityRun(config, urls, log, tmp_path, run, lambda _m: None).run()
+    rows = {r.service: r for r in summarise(points, config.start_rate)}
+    assert list(rows) == ["service", "reference", "old"]
+    old = rows["old"].ratio
+    assert old is not None
+    assert old.median == rows["old"].capacity_rps.median / 150
+    with pytest.raises(ConfigError, match="--variant"):
+        CapacityConfig(variants=(Variant("reference"),))
+    with pytest.raises(ConfigError, match="--variant"):
+        CapacityConfig(variants=(Variant("x", (("DATABASE_URL", "postgres://elsewhere"),)),))
