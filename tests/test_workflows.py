@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from ci.settings import load_perf_config
+
 WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 NAMES = [p.name for p in FILES]
@@ -148,7 +150,34 @@ def test_baseline_artifact_is_kept_90_days() -> None:
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["with"]["name"] == "perf-baseline"
     assert upload["with"]["retention-days"] == 90
-    assert any(step.get("run") == "nox -s baseline" for step in steps)
+    # the profile the history of main is kept in (perf.toml [history]), nothing else
+    profile = load_perf_config().history.profile
+    assert any(step.get("run") == f"nox -s baseline -- --profile {profile}" for step in steps)
+
+
+def test_perf_baseline_records_detects_and_files_issues_with_least_privilege() -> None:
+    workflow = _load("perf-baseline.yml")
+    jobs = workflow["jobs"]
+    assert set(workflow["on"]) == {"push", "workflow_dispatch"}
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False  # never drop a row
+    assert jobs["baseline"]["permissions"] == {"contents": "read"}
+    assert jobs["record"]["permissions"] == {"contents": "write"}
+    assert jobs["record"]["needs"] == "baseline"
+    assert jobs["issues"]["permissions"] == {"contents": "read", "issues": "write"}
+    assert jobs["issues"]["needs"] == "record"
+
+    def runs(job: str) -> str:
+        return " ".join(s.get("run", "") for s in jobs[job]["steps"])
+
+    assert "nox -s history -- record reports/baseline/results.json" in runs("record")
+    assert '--commit "$GITHUB_SHA"' in runs("record")
+    assert "--token-env GITHUB_TOKEN" in runs("record")  # the token never on a command line
+    assert "nox -s history -- issues --store perf-data" in runs("issues")
+    data = [s for s in jobs["issues"]["steps"] if s.get("with", {}).get("ref") == "perf-data"]
+    assert len(data) == 1
+    for step in _steps(workflow):
+        assert "${{" not in step.get("run", ""), step.get("name")
 
 
 def test_ci_jobs_each_call_one_nox_session() -> None:
