@@ -37,6 +37,7 @@ from service.cache.search_cache import SearchCache
 from service.db.database import Database
 from service.embed.factory import embedder_from_settings
 from service.errors import CorpusMismatch, ServiceError
+from service.http.cpu_slowdown import CpuSlowdownMiddleware
 from service.http.middleware import LoadShedMiddleware, MetricsMiddleware
 from service.http.responses import ORJSONResponse, error_response
 from service.http.routes import KNOWN_PATHS, ROUTES
@@ -140,6 +141,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=handlers)
     app.state.settings = settings
     app.state.metrics = metrics
+    if settings.debug_cpu_slowdown:  # calibration's injected slowdown: innermost, own work only
+        app.add_middleware(CpuSlowdownMiddleware, slowdown=settings.debug_cpu_slowdown)
     # Added first, so it runs inside MetricsMiddleware: shed requests are counted too.
     app.add_middleware(
         LoadShedMiddleware, max_in_flight=settings.max_in_flight, on_shed=metrics.shed.inc
