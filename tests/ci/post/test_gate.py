@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,47 +9,10 @@ import msgspec
 import pytest
 
 from ci.judge.gate_verdict import GateDecision, Harness, dump_verdict
-from ci.post.event import WorkflowRunEvent
 from ci.post.gate import gate_outcome
-from ci.render.gate import GateLinks
 from ci.render.markdown import MARKER
-from tests.ci.render.gate_verdicts import BASE_SHA, MERGE_SHA, verdict
-
-HEAD = "a" * 40
-LINKS = GateLinks("https://github.com/acme/search/actions/runs/100/attempts/1")
-
-
-def event(conclusion: str = "success", prs: tuple[int, ...] = ()) -> WorkflowRunEvent:
-    return WorkflowRunEvent(
-        action="completed",
-        repo="acme/search",
-        workflow="perf-pr",
-        run_id=100,
-        run_attempt=1,
-        run_url="https://github.com/acme/search/actions/runs/100",
-        head_sha=HEAD,
-        event="pull_request",
-        conclusion=conclusion,
-        pull_requests=prs,
-    )
-
-
-def artifact(tmp_path: Path, decision: GateDecision | None = "pass", **record: Any) -> Path:
-    pr = {
-        "version": 1,
-        "pr": 17,
-        "head_sha": HEAD,
-        "merge_sha": MERGE_SHA,
-        "base_sha": BASE_SHA,
-        "run_id": 100,
-        "run_attempt": 1,
-        "outcome": "tested",
-        **record,
-    }
-    (tmp_path / "pr.json").write_text(json.dumps({k: v for k, v in pr.items() if v is not None}))
-    if decision is not None:
-        dump_verdict(verdict(decision), tmp_path / "verdict.json")
-    return tmp_path
+from tests.ci.post.gate_artifacts import LINKS, artifact, event
+from tests.ci.render.gate_verdicts import BASE_SHA, verdict
 
 
 @pytest.mark.parametrize(
