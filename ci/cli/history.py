@@ -8,7 +8,6 @@ workflow on every later push), 2 when it could not file them.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -103,7 +102,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from ci.render.dashboard import render_dashboard, write_dashboard
 
     detection = _detect(args.store, _config(args))
-    html = render_dashboard(detection, repo_url=args.repo_url, generated_at=dt.datetime.now(dt.UTC))
+    html = render_dashboard(detection, repo_url=args.repo_url)
     path = write_dashboard(args.out, html)
     progress(f"dashboard of {len(detection.analyses)} chart(s) written to {path}")
     print(f"dashboard: {path}")
@@ -163,9 +162,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             machine_class=_machine_class(args),
             directions=_directions(perf),
         )
-        html = render_dashboard(
-            _detect(workdir, perf), repo_url=args.repo_url, generated_at=dt.datetime.now(dt.UTC)
-        )
+        html = render_dashboard(_detect(workdir, perf), repo_url=args.repo_url)
         write_dashboard(workdir / "docs", html)
         return bool(added)
 

@@ -246,6 +246,7 @@ def render_dashboard(
             if cp.open_regression
         ],
         generated_at=generated_at.isoformat(timespec="seconds") if generated_at else None,
+        latest=_latest(detection),
         width=WIDTH,
         height=HEIGHT,
         left=LEFT,
@@ -254,6 +255,16 @@ def render_dashboard(
         bottom=BOTTOM,
         sigmas=BAND_SIGMAS,
     )
+
+
+def _latest(detection: Detection) -> str | None:
+    """The newest commit of the history and its time: what the page is up to date with (the
+    page depends on its data only, so an unchanged history gives the same bytes)."""
+    rows = [r for a in detection.analyses for r in a.series.rows]
+    if not rows:
+        return None
+    newest = max(rows, key=lambda r: r.time)
+    return f"{newest.commit[:10]} ({newest.time.isoformat(timespec='minutes')})"
 
 
 def write_dashboard(out: Path, html: str) -> Path:

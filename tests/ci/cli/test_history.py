@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,38 @@ def test_a_step_that_reverts_later_closes_its_issue(
             assert "Reverted" in comment["body"]
             assert sha(31)[:10] in comment["body"]
     assert "perfci: issue #" in capsys.readouterr().err
+
+
+def test_record_appends_to_the_data_branch_with_its_dashboard(
+    tmp_path: Path, results_dict: ResultsDictFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
+    files = write_history(tmp_path / "runs", results_dict, n=4)
+    for i, (path, commit) in enumerate(files, start=1):
+        code = main([
+            "history", "record", str(path), "--commit", commit, "--remote", str(remote),
+            "--checkout", str(tmp_path / f"work-{i % 2}"), "--branch", "perf-data",
+        ])  # fmt: skip
+        assert code == 0
+    names = subprocess.run(
+        ["git", "-C", str(remote), "ls-tree", "-r", "--name-only", "perf-data"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    csv = f"pr/2cpu-24gb-x86_64/{SCENARIO}.csv"
+    assert sorted(names) == sorted(["docs/index.html", "otava.yaml", csv])
+    shown = subprocess.run(
+        ["git", "-C", str(remote), "show", f"perf-data:{csv}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert [line.split(",")[1] for line in shown[1:]] == [c for _, c in files]
+    log = subprocess.run(
+        ["git", "-C", str(remote), "rev-list", "--count", "perf-data"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert log == "4"  # one commit per run, none forced away
+    # recording the same run again changes nothing
+    path, commit = files[-1]
+    assert main(["history", "record", str(path), "--commit", commit, "--remote", str(remote),
+                 "--checkout", str(tmp_path / "work-0")]) == 0  # fmt: skip
+    assert "nothing pushed" in capsys.readouterr().err

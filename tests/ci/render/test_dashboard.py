@@ -103,3 +103,10 @@ def test_write_dashboard_writes_index_html(tmp_path: Path) -> None:
     assert path == out / "index.html"
     assert path.read_text() == "<!DOCTYPE html>"
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+
+
+def test_the_same_history_renders_the_same_bytes() -> None:
+    # the data branch gets a commit only when the history changed
+    first = render_dashboard(step_detection(), repo_url="https://github.com/acme/search")
+    assert first == render_dashboard(step_detection(), repo_url="https://github.com/acme/search")
+    assert f"Up to commit {sha(40)[:10]}" in first
