@@ -95,20 +95,116 @@ def test_least_privilege_and_no_persisted_credentials(name: str) -> None:
 
 
 def test_perf_pr_has_no_write_permission_and_no_secrets() -> None:
+    # The fork path: this job runs the pull request's code, so it never holds a write token.
     workflow = _load("perf-pr.yml")
     text = (WORKFLOWS / "perf-pr.yml").read_text()
     assert set(workflow["on"]) == {"pull_request"}  # never pull_request_target
+    assert workflow["permissions"] == {}
     for job in workflow["jobs"].values():
         assert job["permissions"] == {"contents": "read"}
     assert "secrets." not in text
+    assert "github.token" not in text
     assert not WRITE.search(" ".join(str(j["permissions"]) for j in workflow["jobs"].values()))
-    # The SHAs reach the shell through env, never spliced into the script.
+    # Event values reach the shell through env, never spliced into the script.
     for step in _steps(workflow):
         assert "${{" not in step.get("run", ""), step.get("name")
-    run = " ".join(step.get("run", "") for step in _steps(workflow))
-    assert 'nox -s ab -- --base "$BASE_SHA" --candidate "$HEAD_SHA"' in run
-    checkout = next(s for s in _steps(workflow) if s.get("uses", "").startswith("actions/checkout"))
-    assert checkout["with"]["fetch-depth"] == 0
+
+
+def test_perf_pr_measures_the_merge_commit_against_its_first_parent_with_the_base_harness() -> None:
+    steps = _steps(_load("perf-pr.yml"))
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["ref"] == "${{ github.ref }}"  # refs/pull/N/merge, fetched fresh
+    assert checkout["with"]["fetch-depth"] == 2  # HEAD and both parents
+    assert checkout["continue-on-error"] is True  # no merge ref: a neutral "cannot merge"
+    run = "\n".join(step.get("run", "") for step in steps)
+    assert 'git worktree add --detach "$RUNNER_TEMP/harness" HEAD^1' in run
+    assert 'nox --noxfile "$harness/noxfile.py" -s pr -- \\\n' in run
+    assert '--repo "$GITHUB_WORKSPACE" --base HEAD^1 --candidate HEAD --out "$REPORT"' in run
+    assert 'if [ ! -f "$REPORT/verdict.json" ]' in run  # no verdict: the job fails
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["overwrite"] is True  # a re-run replaces its artifact
+    assert upload["with"]["name"] == "perf-pr"
+    assert upload["if"] == "${{ !cancelled() }}"  # a crashed gate still hands over pr.json
+
+
+def test_perf_pr_caches_pip_embeddings_and_venvs() -> None:
+    workflow = _load("perf-pr.yml")
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["cache"] == "pip"
+    assert job["env"]["PERFCI_CACHE_DIR"] == "${{ github.workspace }}/.cache/perfci/embeddings"
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    assert uses.count("actions/cache/restore") == 2
+    assert uses.count("actions/cache/save") == 2
+    paths = {s["with"]["path"] for s in steps if "actions/cache/" in s.get("uses", "")}
+    assert paths == {".cache/perfci/embeddings", ".perfci/venvs"}
+    # perf-baseline (main) saves the embeddings under the same prefix: PRs restore them
+    baseline = "\n".join(str(s.get("with", {})) for s in _steps(_load("perf-baseline.yml")))
+    assert "perfci-embeddings-${{ runner.os }}-" in baseline
+
+
+def _pr_json_script() -> str:
+    step = next(s for s in _steps(_load("perf-pr.yml")) if s.get("id") == "merge")
+    return str(step["run"])
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True
+    )
+    return proc.stdout.strip()
+
+
+@pytest.mark.parametrize("case", ["tested", "superseded", "cannot-merge", "not-a-merge"])
+def test_the_pr_json_step_writes_what_perf_comment_accepts(tmp_path: Path, case: str) -> None:
+    from ci.post.artifact import load_pr_record
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "base")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "change")
+    head = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "main")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    if case != "not-a-merge":
+        _git(repo, "merge", "-q", "--no-ff", "-m", "merge", "feature")
+    report = tmp_path / "report"
+    output = tmp_path / "output"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CHECKOUT": "failure" if case == "cannot-merge" else "success",
+        "PR_NUMBER": "17",
+        "PR_HEAD": "f" * 40 if case == "superseded" else head,
+        "RUN_ID": "123",
+        "RUN_ATTEMPT": "2",
+        "REPORT": str(report),
+        "GITHUB_OUTPUT": str(output),
+    }
+    subprocess.run(
+        ["bash", "-e", "-c", _pr_json_script()], cwd=repo, env=env, check=True, capture_output=True
+    )
+    record = load_pr_record(report)
+    expected = "cannot-merge" if case == "not-a-merge" else case
+    assert record.outcome == expected
+    assert output.read_text() == f"outcome={expected}\n"
+    assert (record.pr, record.run_id, record.run_attempt) == (17, 123, 2)
+    if case == "tested":
+        assert record.merge_sha == _git(repo, "rev-parse", "HEAD")
+        assert record.base_sha == _git(repo, "rev-parse", "HEAD^1")
+        assert record.reason is None
+    else:
+        assert record.reason
 
 
 def test_perf_comment_never_checks_out_the_pull_request() -> None:
@@ -129,11 +225,52 @@ def test_perf_comment_never_checks_out_the_pull_request() -> None:
     (job,) = workflow["jobs"].values()
     assert job["permissions"] == {
         "actions": "read",
+        "checks": "write",
         "pull-requests": "write",
-        "statuses": "write",
     }
     download = next(s for s in steps if s.get("uses", "").startswith("actions/download-artifact"))
     assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+
+
+def test_perf_comment_starts_and_ends_the_check_on_every_run() -> None:
+    workflow = _load("perf-comment.yml")
+    # requested: in progress at once; completed: whatever the conclusion (fail-safe)
+    assert workflow["on"]["workflow_run"]["types"] == ["requested", "completed"]
+    (job,) = workflow["jobs"].values()
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    assert "conclusion" not in job["if"]  # a crashed, cancelled or timed-out run is handled
+    steps = job["steps"]
+    download = next(s for s in steps if s.get("uses", "").startswith("actions/download-artifact"))
+    assert download["continue-on-error"] is True  # a missing artifact fails the check instead
+    assert "conclusion" not in download["if"]
+    post = steps[-1]
+    assert "if" not in post
+    assert post["run"].startswith('perfci comment --event "$GITHUB_EVENT_PATH"')
+    assert post["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+
+
+def test_no_workflow_checks_out_pr_code_with_a_write_token() -> None:
+    for name in NAMES:
+        workflow = _load(name)
+        assert "pull_request_target" not in workflow["on"], name
+        writes = any(
+            WRITE.search(str(job.get("permissions", {}))) for job in workflow["jobs"].values()
+        )
+        if "pull_request" in workflow["on"]:
+            assert not writes, f"{name} runs on pull_request with a write permission"
+
+
+def test_actionlint_is_clean() -> None:
+    actionlint = shutil.which("actionlint")
+    go = shutil.which("go")
+    if actionlint is None and go is not None:  # `go install` puts it in $(go env GOPATH)/bin
+        gopath = subprocess.run([go, "env", "GOPATH"], capture_output=True, text=True).stdout
+        candidate = Path(gopath.strip()) / "bin" / "actionlint"
+        actionlint = str(candidate) if candidate.exists() else None
+    if actionlint is None:
+        pytest.skip("actionlint is not installed (nox -s lint installs it when Go is present)")
+    proc = subprocess.run([actionlint, *map(str, FILES)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_vegeta_is_checksum_verified() -> None:
@@ -185,3 +322,16 @@ def test_ci_jobs_each_call_one_nox_session() -> None:
     for name in ("lint", "tests"):
         runs = [s["run"] for s in jobs[name]["steps"] if "run" in s and "nox -s" in s["run"]]
         assert runs == [f"nox -s {name}"]
+
+
+def test_one_pin_per_action_across_the_workflows() -> None:
+    # Checked against the actions' own tags (v7.0.1, v7.0.0, v8.0.1, v5.0.5): one release each.
+    pins: dict[str, set[str]] = {}
+    for name in NAMES:
+        for line in (WORKFLOWS / name).read_text().splitlines():
+            found = re.search(r"uses: ([\w./-]+)@([0-9a-f]{40}) # (v[\d.]+)$", line)
+            if found:
+                pins.setdefault(found.group(1), set()).add(f"{found.group(2)} {found.group(3)}")
+    assert pins, "no pinned actions found"
+    for action, versions in pins.items():
+        assert len(versions) == 1, f"{action} pinned to several commits: {sorted(versions)}"
