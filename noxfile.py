@@ -45,6 +45,26 @@ def lint(session: nox.Session) -> None:
     if workflows:
         session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
         session.run("zizmor", "--offline", *workflows)
+        actionlint = _actionlint(session)
+        if actionlint is not None:
+            session.run(actionlint, *workflows, external=True)
+
+
+ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+
+
+def _actionlint(session: nox.Session) -> str | None:
+    """actionlint, built once with ``go install`` into nox's cache dir; None without Go."""
+    target = Path(session.cache_dir) / "go-bin" / "actionlint"
+    go = shutil.which("go")
+    if not target.exists() and go is not None:
+        session.run(go, "install", ACTIONLINT, env={"GOBIN": str(target.parent)}, external=True)
+    if target.exists():
+        return str(target)
+    found = shutil.which("actionlint")
+    if found is None:
+        session.warn("neither Go nor actionlint is installed: the workflows are not actionlinted")
+    return found
 
 
 @nox.session(python=PYTHON)
