@@ -24,6 +24,7 @@ from ci.measure.vegeta import VegetaHit
 from ci.results import (
     CacheFigures,
     DatabaseFigures,
+    LatencyHistogram,
     LatencySummary,
     Machine,
     Resources,
@@ -50,6 +51,24 @@ def latency_summary(values: Sequence[float]) -> LatencySummary | None:
         minimum=round(float(arr.min()), 4),
         mean=round(min(max(float(arr.mean()), float(arr.min())), float(arr.max())), 4),
     )
+
+
+HISTOGRAM_BINS_PER_DECADE = 10
+HISTOGRAM_FLOOR_MS = 0.01  # faster than this counts in the first bin
+
+
+def latency_histogram(values: Sequence[float]) -> LatencyHistogram | None:
+    """Every sample counted in log-spaced bins, 10 per decade (edges 10**(k/10) ms), from
+    the bin of the fastest request to the bin of the slowest; None when empty."""
+    if not values:
+        return None
+    arr = np.maximum(np.asarray(values, dtype=np.float64), HISTOGRAM_FLOOR_MS)
+    per = HISTOGRAM_BINS_PER_DECADE
+    k = np.floor(np.log10(arr) * per + 1e-9).astype(np.int64)
+    lo, hi = int(k.min()), int(k.max())
+    counts = np.bincount(k - lo, minlength=hi - lo + 1)
+    edges = tuple(float(f"{10 ** (j / per):.6g}") for j in range(lo, hi + 2))
+    return LatencyHistogram(edges, tuple(int(c) for c in counts))
 
 
 def timeseries(
@@ -149,9 +168,11 @@ def scenario_from_k6(
         series = timeseries(
             [(float(t), v) for t, v in raw.durations], [(float(t), v > 0) for t, v in raw.failed]
         )
+        histogram = latency_histogram([v for _, v in raw.durations])
     else:
         latency, ttfe = summary.latency_ms, summary.ttfe_ms
         requests, error_rate, series = summary.requests, summary.failed_rate, ()
+        histogram = None
     if latency is None:
         raise RunError(f"scenario {name}: k6 recorded no HTTP requests")
     duration = summary.duration_s
@@ -172,6 +193,7 @@ def scenario_from_k6(
         database=database,
         resources=resources,
         timeseries=series,
+        latency_histogram=histogram,
     )
 
 
@@ -226,6 +248,7 @@ def scenario_from_vegeta(
             [(h.timestamp, h.latency_ms) for h in hits],
             [(h.timestamp, f) for h, f in zip(hits, failed, strict=True)],
         ),
+        latency_histogram=latency_histogram([h.latency_ms for h in hits]),
     )
 
 

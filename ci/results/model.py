@@ -12,6 +12,8 @@ version  what changed
 1        the first format
 2        ``diagnostics`` (profiles, allocation growth, query plan, top statements);
          a version 1 file reads with ``diagnostics = None``
+3        ``latency_histogram`` per scenario (:class:`LatencyHistogram`, for the
+         report's histogram); a version 1 or 2 file reads with ``None``
 =======  ===================================================================
 """
 
@@ -25,7 +27,7 @@ import msgspec
 from ci.errors import ResultsError
 from ci.results.validate import validate_document
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SettingValue = str | int | float | bool | None
 
@@ -127,6 +129,14 @@ class MemoryGrowth(msgspec.Struct, frozen=True):
     leaking: bool
 
 
+class LatencyHistogram(msgspec.Struct, frozen=True):
+    """Every request's latency counted in log-spaced bins (ms): ``counts[i]`` requests took
+    ``edges_ms[i] <= latency < edges_ms[i + 1]`` (the last bin includes its upper edge)."""
+
+    edges_ms: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
 class ScenarioResult(msgspec.Struct, frozen=True):
     name: str
     tool: str
@@ -145,6 +155,7 @@ class ScenarioResult(msgspec.Struct, frozen=True):
     resources: Resources
     timeseries: tuple[TimePoint, ...]
     memory: MemoryGrowth | None = None
+    latency_histogram: LatencyHistogram | None = None  # schema version 3
 
 
 class BenchmarkFigure(msgspec.Struct, frozen=True):
@@ -234,12 +245,17 @@ class RunResults(msgspec.Struct, frozen=True):
             raise ResultsError(f"{source}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document: ``schema_version`` first; version 1 has no ``diagnostics``."""
+        """The JSON document: ``schema_version`` first; version 1 has no ``diagnostics``,
+        versions 1 and 2 no ``latency_histogram``."""
         data = _json_arrays(msgspec.to_builtins(self))
         assert isinstance(data, dict)
         out = {"schema_version": data.pop("schema_version"), **data}
         if self.schema_version < 2 and self.diagnostics is None:
             del out["diagnostics"]
+        if self.schema_version < 3:
+            for scenario in out["scenarios"]:
+                if scenario.get("latency_histogram") is None:
+                    scenario.pop("latency_histogram", None)
         return out
 
 

@@ -17,13 +17,14 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
 
 from ci.errors import ResultsError
 
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
 SCHEMA_PATH = Path(__file__).parent / "schema" / "results.schema.json"
 
 _PERCENTILE_ORDER = ("p50", "p90", "p95", "p99", "p999", "max")
@@ -64,6 +65,14 @@ def validate_document(data: object, source: str) -> None:
         raise ResultsError(
             f"{source}: $.diagnostics: schema_version 1 has no diagnostics (they came with 2)"
         )
+    scenarios = data.get("scenarios")
+    if version < 3 and isinstance(scenarios, list):
+        for i, scenario in enumerate(scenarios):
+            if isinstance(scenario, dict) and "latency_histogram" in scenario:
+                raise ResultsError(
+                    f"{source}: $.scenarios[{i}].latency_histogram: schema_version {version} "
+                    "has no latency histogram (it came with 3)"
+                )
     try:
         error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
     except RecursionError as exc:
@@ -78,6 +87,8 @@ def validate_document(data: object, source: str) -> None:
             if summary is None:
                 continue
             _check_percentiles(summary, ["scenarios", i, key], source)
+        if scenario.get("latency_histogram") is not None:
+            _check_histogram(scenario["latency_histogram"], ["scenarios", i], source)
     names = [s["name"] for s in data["scenarios"]]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -106,6 +117,18 @@ def _check_finite(value: object, path: list[str | int], source: str) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_finite(item, [*path, index], source)
+
+
+def _check_histogram(hist: dict[str, list[Any]], path: list[str | int], source: str) -> None:
+    where = json_path([*path, "latency_histogram"])
+    edges, counts = hist["edges_ms"], hist["counts"]
+    if len(edges) != len(counts) + 1:
+        raise ResultsError(
+            f"{source}: {where}: {len(edges)} edges for {len(counts)} bins (need bins + 1)"
+        )
+    for a, b in itertools.pairwise(edges):
+        if not a < b:
+            raise ResultsError(f"{source}: {where}.edges_ms: {b!r} after {a!r}: must increase")
 
 
 def _check_percentiles(summary: dict[str, float], path: list[str | int], source: str) -> None:

@@ -142,3 +142,21 @@ def test_vegeta_scenario_applies_the_sla(tmp_path: Path) -> None:
     assert outcomes == {"p(95)<2000": True, "p(99)<5000": True, "rate<0.001": False}
     dump_results(RunResults(run=_meta(), scenarios=(scenario,)), tmp_path / "r.json")
     assert load_results(tmp_path / "r.json").scenario("vegeta").requests == 20
+
+
+def test_latency_histogram_counts_every_sample_in_log_bins() -> None:
+    values = [0.005, 1.0, 1.2, 9.99, 10.0, 250.0]
+    hist = collect.latency_histogram(values)
+    assert hist is not None
+    assert sum(hist.counts) == len(values)
+    assert len(hist.edges_ms) == len(hist.counts) + 1
+    assert hist.edges_ms[0] == 0.01  # the floor bin holds the 0.005 ms sample
+    assert hist.counts[0] == 1
+    for v in values[1:]:  # each sample sits in the bin whose edges bracket it
+        i = max(j for j, e in enumerate(hist.edges_ms[:-1]) if e <= v)
+        assert hist.edges_ms[i] <= v < hist.edges_ms[i + 1]
+        assert hist.counts[i] >= 1
+    ten = hist.edges_ms.index(10.0)
+    assert hist.counts[ten] == 1
+    assert hist.counts[ten - 1] == 1
+    assert collect.latency_histogram([]) is None

@@ -13,6 +13,7 @@ from ci.results import (
     SCHEMA_VERSION,
     AllocationSite,
     Diagnostics,
+    LatencyHistogram,
     ProfileLink,
     RunResults,
     ScenarioStatements,
@@ -77,14 +78,14 @@ def _diagnostics() -> Diagnostics:
     )
 
 
-def test_new_results_are_version_2_with_diagnostics(
+def test_new_results_are_version_3_with_diagnostics(
     tmp_path: Path, results_dict: ResultsDictFactory
 ) -> None:
     v1 = RunResults.from_dict(results_dict())
     assert v1.schema_version == 1
     assert v1.diagnostics is None
     new = RunResults(run=v1.run, scenarios=v1.scenarios, diagnostics=_diagnostics())
-    assert new.schema_version == SCHEMA_VERSION == 2
+    assert new.schema_version == SCHEMA_VERSION == 3
     target = tmp_path / "results.json"
     dump_results(new, target)
     back = load_results(target)
@@ -138,3 +139,45 @@ def test_profile_links_stay_inside_the_run_folder(
     data["diagnostics"] = json.loads(msgspec.json.encode(diagnostics))
     with pytest.raises(ResultsError, match=r"\$\.diagnostics\.profiles\[0\]\.path"):
         RunResults.from_dict(data)
+
+
+def test_version_3_carries_a_latency_histogram(
+    tmp_path: Path, results_dict: ResultsDictFactory
+) -> None:
+    data = results_dict()
+    data["schema_version"] = 3
+    data["scenarios"][0]["latency_histogram"] = {"edges_ms": [1.0, 2.0, 4.0], "counts": [5, 7]}
+    results = RunResults.from_dict(data)
+    hist = results.scenarios[0].latency_histogram
+    assert hist == LatencyHistogram((1.0, 2.0, 4.0), (5, 7))
+    assert results.scenarios[1].latency_histogram is None
+    target = tmp_path / "results.json"
+    dump_results(results, target)
+    assert load_results(target) == results
+
+
+@pytest.mark.parametrize(
+    ("version", "histogram", "message"),
+    [
+        (2, {"edges_ms": [1.0, 2.0], "counts": [1]}, "schema_version 2 has no latency histogram"),
+        (3, {"edges_ms": [1.0, 2.0, 3.0], "counts": [1]}, "3 edges for 1 bins"),
+        (3, {"edges_ms": [1.0, 1.0], "counts": [1]}, "must increase"),
+        (3, {"edges_ms": [0.0, 1.0], "counts": [1]}, "latency_histogram"),
+        (3, {"edges_ms": [1.0, 2.0], "counts": [-1]}, "latency_histogram"),
+    ],
+)
+def test_a_bad_latency_histogram_is_refused(
+    results_dict: ResultsDictFactory, version: int, histogram: dict[str, object], message: str
+) -> None:
+    data = results_dict()
+    data["schema_version"] = version
+    data["scenarios"][0]["latency_histogram"] = histogram
+    with pytest.raises(ResultsError, match=message):
+        RunResults.from_dict(data, "r.json")
+
+
+def test_older_versions_are_written_without_the_histogram_key(
+    results_dict: ResultsDictFactory,
+) -> None:
+    v2 = msgspec.structs.replace(RunResults.from_dict(results_dict()), schema_version=2)
+    assert all("latency_histogram" not in s for s in v2.to_dict()["scenarios"])

@@ -62,10 +62,10 @@ def test_bad_values_name_file_and_json_path(
 
 def test_newer_schema_version_says_which_are_supported(results_dict: ResultsDictFactory) -> None:
     data = results_dict()
-    data["schema_version"] = 3
+    data["schema_version"] = 4
     with pytest.raises(
         ResultsError,
-        match=r"schema_version is 3; this version of perfci reads schema_version 1, 2 ",
+        match=r"schema_version is 4; this version of perfci reads schema_version 1, 2, 3 ",
     ):
         RunResults.from_dict(data, "new.json")
     data["schema_version"] = "1"
