@@ -116,9 +116,54 @@ def ab(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def calibrate(session: nox.Session) -> None:
-    """A/A and deliberately slowed runs: measure false-alarm and detection rates."""
+    """A/A and slowed gate verdicts: the gate's false-alarm and detection rates here."""
     install(session)
-    session.run("perfci", "calibrate", *(session.posargs or ["--pairs", "5"]))
+    session.run("perfci", "calibrate", *(session.posargs or ["--aa", "20", "--slowed", "20"]))
+
+
+def _option(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@nox.session(python=PYTHON, default=False)
+def pr(session: nox.Session) -> None:
+    """The PR check: `-- --base REF --candidate REF`; the base's harness measures both sides."""
+    args = list(session.posargs)
+    base = _option(args, "--base")
+    if base is None or _option(args, "--candidate") is None:
+        session.error("usage: nox -s pr -- --base REF --candidate REF [perfci gate options]")
+    if _option(args, "--out") is None:
+        shutil.rmtree(ROOT / "reports" / "pr", ignore_errors=True)
+        args += ["--out", str(ROOT / "reports" / "pr")]
+    install(session)
+    harness = Path(session.create_tmp()) / "pr-harness"
+    git = ["git", "-C", str(ROOT)]
+    session.run(*git, "worktree", "remove", "--force", str(harness), external=True,
+                success_codes=[0, 128], silent=True)  # fmt: skip
+    session.run(*git, "worktree", "prune", external=True, silent=True)
+    session.run(*git, "worktree", "add", "--detach", str(harness), base, external=True)
+    try:
+        if (harness / "ci" / "experiments" / "gate" / "runner.py").exists():
+            # Editable, so that the base's scenarios/ and perf.toml come with its ci/.
+            session.install("--no-deps", "-e", str(harness))
+            source, ref = "base revision", base
+        else:
+            source, ref = "current checkout (base predates the gate)", "HEAD"
+        revision = str(session.run(*git, "rev-parse", ref, external=True, silent=True)).strip()
+        session.run(
+            "perfci", "gate", *args, "--repo", str(ROOT),
+            "--harness-source", source, "--harness-revision", revision,
+            success_codes=[0, 3],  # 3: inconclusive (a neutral check); 1 fail, 2 error
+        )  # fmt: skip
+    finally:
+        session.run(*git, "worktree", "remove", "--force", str(harness), external=True,
+                    success_codes=[0, 128], silent=True)  # fmt: skip
+        session.install("--no-deps", "-e", str(ROOT))  # this checkout's harness again
 
 
 @nox.session(python=PYTHON, default=False)
