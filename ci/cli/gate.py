@@ -128,8 +128,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--seed", type=int, help="seed of the window order (default: drawn, recorded)")
     p.add_argument(
         "--harness-source",
-        default="base revision",
-        help="what the running harness is, for the verdict (nox -s pr sets it)",
+        help="what the running harness is, for the verdict (nox -s pr sets it; default: "
+        "'base revision' when the harness's commit is the base's)",
     )
     p.add_argument("--harness-revision", help="commit of the running harness (nox -s pr sets it)")
     p.add_argument("--no-shapes", action="store_true", help="skip the shape scenarios (no SLA)")

@@ -75,7 +75,8 @@ class GateConfig:
     shapes: tuple[str, ...] = SHAPE_SCENARIOS
     shape_time_scale: float = 0.02  # TIME_SCALE of the shape scenarios (0.02: ramp ~25 s)
     shape_vu_scale: float = 1.0
-    budget_s: float = 540.0  # wall-time budget of `perfci gate`: no window starts past it
+    budget_s: float = 540.0  # wall-time budget of `perfci gate`: no window starts past it...
+    shapes_reserve_s: float = 120.0  # ...less this, kept for the shape scenarios after them
 
     def __post_init__(self) -> None:
         _check_gate(self)
@@ -131,6 +132,7 @@ def _check_gate(g: GateConfig) -> None:
         "shape_time_scale": g.shape_time_scale,
         "shape_vu_scale": g.shape_vu_scale,
         "budget_s": g.budget_s,
+        "shapes_reserve_s": g.shapes_reserve_s,
     }
     for key, value in positive.items():
         if not (math.isfinite(value) and value > 0):
@@ -183,6 +185,7 @@ _KEYS = (
     "shape_time_scale",
     "shape_vu_scale",
     "budget_s",
+    "shapes_reserve_s",
 )
 _FLOAT_KEYS = (
     "alpha",
@@ -196,6 +199,7 @@ _FLOAT_KEYS = (
     "shape_time_scale",
     "shape_vu_scale",
     "budget_s",
+    "shapes_reserve_s",
 )
 _INT_KEYS = ("min_tail_samples", "warmup_windows", "workers", "docs", "corpus_seed")
 _METRIC_KEYS = ("name", "direction", "fail_threshold", "mode")

@@ -7,15 +7,16 @@ step   what                                                                     
 2      detached worktrees; each side's venv from its own pyproject (cached)     checkout, venv
 3      one stack: PostgreSQL + Valkey, the base loader seeds a template,        duo
        each side gets a clone, its own Valkey db, its own service
-4      shape scenarios once per side (for the SLA and the report)               shapes
-5      duet windows until the rule decides (warm-up block, looks 12/24/36)      sequential
+4      duet windows until the rule decides (warm-up block, looks 12/24/36)      sequential
+5      shape scenarios once per side (for the SLA and the report)               shapes
 6      judge: the rule on the windows, the SLA against the base                 ci.judge
 7      verdict.json, windows.json, comment.md, summary.md, report.html          outputs
 =====  =======================================================================  ============
 
-The shapes run before the windows so that the windows get whatever is left of the wall-time
-budget (``gate.budget_s``); their effect on the services' state is what the warm-up block
-is discarded for.
+The windows run first, on services that only the warm-up block has touched; the shapes run
+after them, on warm services (run first, the side that went first was measured cold: its
+spike p95 was 1.4 s against the other's 0.2 s). The windows' deadline leaves
+``gate.shapes_reserve_s`` of the wall-time budget (``gate.budget_s``) for the shapes.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class GateRequest:
     out_dir: Path
     config: PerfConfig
     machine_class: str
-    harness_source: str = "base revision"
+    harness_source: str | None = None  # None: "base revision" when the revision is the base's
     harness_revision: str = "unknown"
     seed: int | None = None  # None: drawn, and recorded in the verdict
     venv_root: Path | None = None  # default: <repo>/.perfci/venvs
@@ -73,7 +74,12 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     rng = random.Random(seed)
     commits = resolve_sides(request.repo, request.base_ref, request.candidate_ref)
     changed = harness_changes(request.repo, commits["base"], commits["candidate"])
-    harness = HarnessInfo(request.harness_revision, request.harness_source, changed)
+    source = request.harness_source or (
+        "base revision"
+        if request.harness_revision == commits["base"]
+        else f"checkout {request.harness_revision[:12]} (not the base revision)"
+    )
+    harness = HarnessInfo(request.harness_revision, source, changed)
     if harness.touched:
         progress(f"the candidate changes harness files ({len(changed)}); the base's harness runs")
     out = request.out_dir
@@ -98,8 +104,9 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
             progress(
                 f"set up in {setup_s:.0f} s (service start order: {', '.join(duo.start_order)})"
             )
+            reserve = gate.shapes_reserve_s if request.shapes and gate.shapes else 0.0
+            measured = _windows(request, duo, trees, out, seed, t0 - reserve, progress)
             shapes, shapes_s = _shapes(request, duo, trees, out, stack_dir, rng, progress)
-            measured = _windows(request, duo, trees, out, seed, t0, progress)
     sla = _sla(shapes, request.config)
     design = Design(
         rate=gate.rate,

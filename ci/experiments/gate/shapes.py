@@ -37,7 +37,7 @@ def shape_profile(config: GateConfig) -> Profile:
         docs=config.docs,
         embedder=config.embedder,
         connections=1000,
-        hold_s=4,
+        hold_s=1.5,  # held connections idle 1.5 s: the hold phase lasts 3.75 s, not 10
         sse_streams=100,
         sse_k=500,
         rate=config.rate,
