@@ -42,7 +42,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress(f"report written to {files['html']}")
     from ci.render.markdown import render_summary
 
-    print(render_summary(judgement, context))
+    print(render_summary(judgement, context, primary=config.gate.primary_names))
     print(judgement.headline)
     return judgement.exit_code
 
@@ -105,14 +105,15 @@ def cmd_comment(args: argparse.Namespace) -> int:
     if args.repo.count("/") != 1 or not all(args.repo.split("/")):
         raise ConfigError(f"--repo {args.repo!r} is invalid: expected OWNER/NAME")
     base, candidate = report_inputs(args.report)
-    judgement = judge(base, candidate, load_perf_config(args.config))
+    config = load_perf_config(args.config)
+    judgement = judge(base, candidate, config)
     context = RenderContext(
         repository=args.repo,
         pr_number=args.pr,
         run_url=args.run_url,
         artifact_url=args.artifact_url,
     )
-    body = render_comment(judgement, context)
+    body = render_comment(judgement, context, primary=config.gate.primary_names)
     if args.dry_run:
         print(body)
         return judgement.exit_code

@@ -137,3 +137,43 @@ def test_unescaped_string_in_markdown_template_is_refused(comparison: Comparison
     with pytest.raises(RenderError, match="unescaped text reached a Markdown template"):
         template.render(raw="<b>")
     assert env.from_string("{{ raw|md }}").render(raw="<b>") == "&lt;b&gt;"
+
+
+def test_comment_order_primary_then_clear_changes_then_everything_else(judged: Judgement) -> None:
+    body = render_comment(judged, CONTEXT, primary=("latency_p95",))
+    order = [
+        "**Performance: FAIL**",
+        "### Primary metrics",
+        "| search · latency p95 | 103.2 ms | 112.7 ms |",
+        "### Changed clearly",
+        "| search · latency p50 |",
+        "Links: [artifacts]",
+        "<details>",
+        "### Scenario search",
+        "### SLA",
+        "### Run details",
+        "</details>",
+    ]
+    positions = [body.index(part) for part in order]
+    assert positions == sorted(positions)
+    visible = body[: body.index("<details>")]
+    assert "peak RSS" not in visible  # unchanged: collapsed
+    assert "cache hit ratio" not in visible
+    assert "| search · latency p95 |" not in visible[visible.index("### Changed clearly") :]
+
+
+def test_sla_failures_are_shown_before_the_details(
+    runs: tuple[list[RunResults], list[RunResults]],
+) -> None:
+    from ci.judge.sla import check_sla
+
+    strict = PerfConfig().sla
+    strict = dataclasses.replace(strict, p95_ms=50.0)
+    judged = judgement(
+        judge_runs(runs[0], runs[1], PerfConfig(), seed=42).comparison,
+        check_sla(runs[1], strict),
+    )
+    body = render_comment(judged, CONTEXT)
+    visible = body[: body.index("<details>")]
+    assert "### SLA failures" in visible
+    assert "| search | latency p95 | 112.7 ms | &lt; 50.0 ms | 6 | **FAIL** |" in visible
