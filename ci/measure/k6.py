@@ -16,13 +16,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ci.errors import RunError
-from ci.results import LatencySummary, ThresholdOutcome
+from ci.results import LatencySummary, ProfileLink, ThresholdOutcome
 
 EXIT_THRESHOLDS_FAILED = 99
 TREND_STATS = "avg,min,med,max,p(90),p(95),p(99),p(99.9)"
@@ -76,6 +76,38 @@ class K6Invocation:
             f"csv={self.raw_path}",
             str(self.script),
         ]
+
+
+# k6's own web dashboard, exported as one self-contained HTML file per scenario (no server:
+# port -1). Only for scenarios that run this long: shorter ones give k6 too few periods and
+# it skips the export ("not enough data").
+DASHBOARD_MIN_S = 30.0
+DASHBOARD_PERIOD = "2s"
+
+
+def dashboard_path(out_dir: Path, name: str) -> Path:
+    return out_dir / f"{name}.k6-dashboard.html"
+
+
+def with_dashboard(inv: K6Invocation, path: Path) -> K6Invocation:
+    """``inv`` exporting k6's web dashboard to ``path`` when the run ends."""
+    env = {
+        **inv.env,
+        "K6_WEB_DASHBOARD": "true",
+        "K6_WEB_DASHBOARD_PORT": "-1",
+        "K6_WEB_DASHBOARD_PERIOD": DASHBOARD_PERIOD,
+        "K6_WEB_DASHBOARD_EXPORT": str(path),
+    }
+    return replace(inv, env=env)
+
+
+def dashboard_links(run_dir: Path, scenarios: Sequence[str]) -> tuple[ProfileLink, ...]:
+    """A report link to each web-dashboard export k6 left in ``run_dir``."""
+    return tuple(
+        ProfileLink(f"k6 web dashboard: {name}", dashboard_path(run_dir, name).name)
+        for name in scenarios
+        if dashboard_path(run_dir, name).is_file()
+    )
 
 
 def invocation(script: str, env: Mapping[str, str], out_dir: Path, name: str) -> K6Invocation:

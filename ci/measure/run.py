@@ -144,6 +144,9 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
             if peak is not None:
                 peaks[name] = peak
         diagnostics = diag.finish()
+        if links := k6.dashboard_links(run_dir, request.scenarios):
+            profiles = (*diagnostics.profiles, *links)
+            diagnostics = msgspec.structs.replace(diagnostics, profiles=profiles)
         for problem in diagnostics.problems:
             progress(f"  diagnosis: {problem}")
     commit, ref = collect.git_info(PROJECT_ROOT)
@@ -362,6 +365,8 @@ def _run_scenario(
         else:
             inv = k6.invocation(SCENARIO_SCRIPTS[name], env, run_dir, name)
             planned = k6.planned_duration(inv, binary)
+            if planned is not None and planned >= k6.DASHBOARD_MIN_S:
+                inv = k6.with_dashboard(inv, k6.dashboard_path(run_dir, name))
             if diag is not None:
                 diag.scenario_started(name, planned)
             k6.run_k6(inv, binary, _Ticker(name, target, planned, progress))

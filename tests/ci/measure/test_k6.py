@@ -105,3 +105,52 @@ def test_command_exports_summary_and_raw_output(tmp_path: Path) -> None:
     assert cmd[cmd.index("--out") + 1] == f"csv={tmp_path / 'ramp.raw.csv.gz'}"
     assert "p(99.9)" in cmd[cmd.index("--summary-trend-stats") + 1]
     assert cmd[-1].endswith("scenarios/ramp.js")
+
+
+def test_a_long_scenario_exports_k6s_web_dashboard(tmp_path: Path) -> None:
+    inv = k6.invocation("ramp.js", {"TIME_SCALE": "1"}, tmp_path, "ramp")
+    assert "K6_WEB_DASHBOARD" not in inv.env  # off unless asked for
+    path = k6.dashboard_path(tmp_path, "ramp")
+    on = k6.with_dashboard(inv, path)
+    assert on.env["K6_WEB_DASHBOARD"] == "true"
+    assert on.env["K6_WEB_DASHBOARD_PORT"] == "-1"  # no server, only the export
+    assert on.env["K6_WEB_DASHBOARD_EXPORT"] == str(path)
+    assert on.env["TIME_SCALE"] == "1"
+    assert k6.dashboard_links(tmp_path, ["ramp", "sse"]) == ()
+    path.write_text("<html></html>")
+    (link,) = k6.dashboard_links(tmp_path, ["ramp", "sse"])
+    assert (link.label, link.path) == ("k6 web dashboard: ramp", "ramp.k6-dashboard.html")
+
+
+def test_k6_writes_a_self_contained_dashboard_export(tmp_path: Path) -> None:
+    """The real k6 binary: a short closed-loop script against a local server."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    script = tmp_path / "tiny.js"
+    script.write_text(
+        "import http from 'k6/http';\n"
+        "export const options = { vus: 2, duration: '5s' };\n"
+        f"export default function () {{ http.get('{url}'); }}\n"
+    )
+    path = k6.dashboard_path(tmp_path, "tiny")
+    inv = k6.with_dashboard(
+        k6.K6Invocation(
+            script, {}, tmp_path / "s.json", tmp_path / "r.csv.gz", tmp_path / "k6.log"
+        ),
+        path,
+    )
+    try:
+        code = k6.run_k6(inv, k6.find_k6())
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert code in (0, 99)
+    html = path.read_text()
+    assert "<html" in html.lower()
+    assert "<script src=" not in html  # nothing to fetch: it opens offline
