@@ -117,9 +117,15 @@ def test_perf_pr_measures_the_merge_commit_against_its_first_parent_with_the_bas
     assert checkout["with"]["fetch-depth"] == 2  # HEAD and both parents
     assert checkout["continue-on-error"] is True  # no merge ref: a neutral "cannot merge"
     run = "\n".join(step.get("run", "") for step in steps)
-    assert 'git worktree add --detach "$RUNNER_TEMP/harness" HEAD^1' in run
+    gate = next(s for s in steps if s.get("name", "").startswith("Gate"))
+    # the shas of HEAD^1 and HEAD, as the pr.json step found them
+    assert gate["env"] == {
+        "BASE_SHA": "${{ steps.merge.outputs.base }}",
+        "MERGE_SHA": "${{ steps.merge.outputs.merge }}",
+    }
+    assert 'git worktree add --detach "$harness" "$BASE_SHA"' in run
     assert 'nox --noxfile "$harness/noxfile.py" -s pr -- \\\n' in run
-    assert '--repo "$GITHUB_WORKSPACE" --base HEAD^1 --candidate HEAD --out "$REPORT"' in run
+    assert '--base "$BASE_SHA" --candidate "$MERGE_SHA" --out "$REPORT"' in run
     assert 'if [ ! -f "$REPORT/verdict.json" ]' in run  # no verdict: the job fails
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["with"]["overwrite"] is True  # a re-run replaces its artifact
@@ -197,7 +203,10 @@ def test_the_pr_json_step_writes_what_perf_comment_accepts(tmp_path: Path, case:
     record = load_pr_record(report)
     expected = "cannot-merge" if case == "not-a-merge" else case
     assert record.outcome == expected
-    assert output.read_text() == f"outcome={expected}\n"
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert outputs["outcome"] == expected
+    assert outputs["merge"] == (record.merge_sha or "")
+    assert outputs["base"] == (record.base_sha or "")
     assert (record.pr, record.run_id, record.run_attempt) == (17, 123, 2)
     if case == "tested":
         assert record.merge_sha == _git(repo, "rev-parse", "HEAD")
@@ -335,3 +344,71 @@ def test_one_pin_per_action_across_the_workflows() -> None:
     assert pins, "no pinned actions found"
     for action, versions in pins.items():
         assert len(versions) == 1, f"{action} pinned to several commits: {sorted(versions)}"
+
+
+def _gate_script() -> str:
+    step = next(s for s in _steps(_load("perf-pr.yml")) if s.get("name", "").startswith("Gate"))
+    return str(step["run"])
+
+
+@pytest.mark.parametrize(
+    ("base_has_gate", "nox_exit", "writes_verdict", "job_exit"),
+    [
+        (True, 0, True, 0),  # pass
+        (True, 1, True, 0),  # FAIL verdict: the job is fine, the check carries it
+        (True, 3, True, 0),  # inconclusive
+        (True, 2, False, 2),  # the harness crashed: no verdict, the job fails
+        (True, 0, False, 1),  # exit 0 without a verdict is still no verdict
+        (False, 0, True, 0),  # the base predates the gate: this checkout's harness
+    ],
+)
+def test_the_gate_step_runs_the_base_harness_and_fails_only_without_a_verdict(
+    tmp_path: Path, base_has_gate: bool, nox_exit: int, writes_verdict: bool, job_exit: int
+) -> None:
+    repo = tmp_path / "work"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "noxfile.py").write_text("def pr(session): ...\n" if base_has_gate else "\n")
+    _git(repo, "add", "noxfile.py")
+    _git(repo, "commit", "-q", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    (repo / "noxfile.py").write_text("def pr(session): ...  # the PR's\n")
+    _git(repo, "commit", "-q", "-am", "candidate")
+    merge = _git(repo, "rev-parse", "HEAD")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "nox-calls"
+    verdict = 'touch "$REPORT/verdict.json"' if writes_verdict else ":"
+    (fake_bin / "nox").write_text(
+        f'#!/bin/bash\nprintf "%s\\n" "$@" > "{calls}"\n{verdict}\nexit {nox_exit}\n'
+    )
+    (fake_bin / "nox").chmod(0o755)
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    report = repo / "reports" / "pr"
+    report.mkdir(parents=True)
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_WORKSPACE": str(repo),
+        "REPORT": str(report),
+        "BASE_SHA": base,
+        "MERGE_SHA": merge,
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-c", _gate_script()], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == job_exit, proc.stdout + proc.stderr
+    args = calls.read_text().splitlines()
+    harness = runner_temp / "harness" if base_has_gate else repo
+    assert args[:4] == ["--noxfile", str(harness / "noxfile.py"), "-s", "pr"]
+    assert args[4:] == ["--", "--base", base, "--candidate", merge, "--out", str(report)]
+    if base_has_gate:
+        # the base's own noxfile, from a worktree of the base commit
+        assert (harness / "noxfile.py").read_text() == "def pr(session): ...\n"
+        link = harness / ".perfci" / "venvs"
+        assert link.is_symlink()
+        assert link.resolve() == (repo / ".perfci" / "venvs").resolve()
+    else:
+        assert "the base predates the gate" in proc.stdout
