@@ -43,6 +43,13 @@ def _timeseries_plots(
         if samples:
             title = f"{name}: RSS over time"
             out.append(Plot(title, plots.to_data_uri(plots.rss_over_time(samples, title))))
+            title = f"{name}: CPU over time"
+            out.append(Plot(title, plots.to_data_uri(plots.cpu_over_time(samples, title))))
+        for side, run in named_runs.items():
+            hist = run.scenario(name).latency_histogram if name in run.scenario_names else None
+            if hist is not None:
+                title = f"{name}: latency histogram" + ("" if side == "run" else f" ({side})")
+                out.append(Plot(title, plots.to_data_uri(plots.latency_histogram(hist, title))))
     return out
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from collections.abc import Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ci.results import ResourceSample, TimePoint
+from ci.results import LatencyHistogram, ResourceSample, TimePoint
 
 DPI = 80
 _MAX_LABEL = 60
@@ -96,6 +97,38 @@ def rss_over_time(series: Mapping[str, Sequence[ResourceSample]], title: str) ->
             )
     ax.set_xlabel("seconds since scenario start")
     ax.set_ylabel("RSS (MB)")
+    return _finish(fig, title)
+
+
+def cpu_over_time(series: Mapping[str, Sequence[ResourceSample]], title: str) -> bytes:
+    """CPU per process (100 % = one core) for each series, as the sampler measured it."""
+    fig = Figure(figsize=(8, 3))
+    ax = fig.add_subplot()
+    for name, samples in series.items():
+        by_process: dict[tuple[str, int], list[ResourceSample]] = {}
+        for s in samples:
+            by_process.setdefault((s.role, s.pid), []).append(s)
+        for (role, pid), points in by_process.items():
+            ax.plot(
+                [p.t for p in points],
+                [p.cpu_percent for p in points],
+                label=label(f"{name} {role} {pid}"),
+            )
+    ax.set_xlabel("seconds since scenario start")
+    ax.set_ylabel("CPU (% of one core)")
+    return _finish(fig, title)
+
+
+def latency_histogram(hist: LatencyHistogram, title: str) -> bytes:
+    """Requests per latency bin on a log axis, the bins as they were counted."""
+    fig = Figure(figsize=(8, 3))
+    ax = fig.add_subplot()
+    edges = list(hist.edges_ms)
+    widths = [b - a for a, b in itertools.pairwise(edges)]
+    ax.bar(edges[:-1], list(hist.counts), width=widths, align="edge", edgecolor="white")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("requests")
     return _finish(fig, title)
 
 

@@ -11,7 +11,7 @@ from ci.judge.sla import check_sla
 from ci.judge.verdict import Judgement, judge_runs, judgement
 from ci.render.environment import RenderContext
 from ci.render.html import render_html_report, render_run_report
-from ci.results import RunResults, load_results
+from ci.results import LatencyHistogram, RunResults, load_results
 from ci.settings import PerfConfig
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -82,13 +82,14 @@ def test_html_comparison_report_embeds_every_plot(
     judged = judgement(comp, check_sla(two, PerfConfig().sla), one, two)
     html = render_html_report(judged, CONTEXT)
     assert html.startswith("<!DOCTYPE html>")
-    # distributions, latency, throughput and RSS for the one scenario
-    assert html.count('<img src="data:image/png;base64,') == 4
+    # distributions, latency, throughput, RSS and CPU for the one scenario
+    assert html.count('<img src="data:image/png;base64,') == 5
     for caption in (
         "per-run figures",
         "latency over time",
         "throughput over time",
         "RSS over time",
+        "CPU over time",
     ):
         assert f"search: {caption}" in html
     assert "<script" not in html
@@ -100,5 +101,13 @@ def test_run_report(runs: tuple[list[RunResults], list[RunResults]]) -> None:
     one = msgspec.structs.replace(run, scenarios=run.scenarios[:1])
     html = render_run_report(one)
     assert "Performance run base-1" in html
-    assert html.count('<img src="data:image/png;base64,') == 3
+    # latency, throughput, RSS and CPU over time (no histogram: a version 1 file)
+    assert html.count('<img src="data:image/png;base64,') == 4
     assert "cache_enabled" in html
+    hist = LatencyHistogram((1.0, 2.0, 4.0, 8.0), (10, 30, 5))
+    with_hist = msgspec.structs.replace(
+        one, scenarios=(msgspec.structs.replace(one.scenarios[0], latency_histogram=hist),)
+    )
+    html = render_run_report(with_hist)
+    assert html.count('<img src="data:image/png;base64,') == 5
+    assert "search: latency histogram" in html
