@@ -51,6 +51,7 @@ def cmd_comment_event(args: argparse.Namespace) -> int:
     from ci.post.client import ClientOptions, Session
     from ci.post.event import load_event
     from ci.post.pr_check import completed_outcome, handle_event
+    from ci.settings import load_perf_config
 
     event = load_event(args.event)
     if event.event != "pull_request":
@@ -59,11 +60,12 @@ def cmd_comment_event(args: argparse.Namespace) -> int:
             "perfci comment --event posts only for pull_request runs"
         )
     folder = args.report
+    gate = load_perf_config(args.config).gate  # this checkout's rule re-judges the windows
     if args.dry_run:
         if event.action != "completed":
             print(f"would mark {event.repo}@{event.head_sha[:12]} perf/gate in progress")
             return 0
-        outcome = completed_outcome(event, folder, args.artifact_url)
+        outcome = completed_outcome(event, folder, args.artifact_url, gate)
         print(f"check: {outcome.conclusion}: {outcome.check.title}\n\n{outcome.check.summary}")
         if outcome.comment is not None:
             print(f"comment on #{outcome.pr}:\n{outcome.comment}")
@@ -73,7 +75,7 @@ def cmd_comment_event(args: argparse.Namespace) -> int:
         raise ConfigError("GITHUB_TOKEN is not set (use --dry-run to print what would be posted)")
     options = ClientOptions(api_url=args.api_url, bot_login=args.bot_login, max_wait=args.max_wait)
     with Session(token, options) as session:
-        report = handle_event(session, event, folder)
+        report = handle_event(session, event, folder, gate)
     for note in report.notes:
         progress(note)
     if report.check is not None:

@@ -9,7 +9,9 @@ number is used at all.
 
 The gate's verdict (:mod:`ci.judge.gate_verdict`, ``verdict.json``) is read here and
 nowhere else in ``ci/post``: this module is the one place that knows the report folder's
-layout, and it refuses a verdict that measured other commits than ``pr.json`` names.
+layout. It refuses a verdict that measured other commits than ``pr.json`` names, and one
+whose own windows (``windows.json``) do not judge to its decision under the default branch's
+``[gate]`` rule (:func:`rejudge`): the decision is taken again by trusted code.
 
 ``pr.json`` (version 1)::
 
@@ -27,15 +29,20 @@ from typing import Literal
 
 import msgspec
 
-from ci.errors import PostError, ResultsError
+from ci.errors import ComparisonError, PostError, ResultsError
+from ci.judge.duet import judge_duet
 from ci.judge.gate_verdict import VERDICT_FILE, GateVerdict, load_verdict
 from ci.post.event import WorkflowRunEvent
+from ci.results.duet import load_duet
+from ci.settings.gate import GateConfig
 
 PR_FILE = "pr.json"
 PR_VERSION = 1
 MAX_PR_FILE = 64 * 1024
 MAX_REASON = 500
 MAX_VERDICT_FILE = 16 * 1024 * 1024
+WINDOWS_FILE = "windows.json"  # the raw per-window figures the verdict was judged from
+MAX_WINDOWS_FILE = 64 * 1024 * 1024
 Outcome = Literal["tested", "cannot-merge", "superseded"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -129,3 +136,19 @@ def load_gate_verdict(folder: Path, record: PrRecord) -> GateVerdict:
             f"{str(record.base_sha)[:12]}"
         )
     return verdict
+
+
+def rejudge(folder: Path, verdict: GateVerdict, config: GateConfig) -> None:
+    """Judge ``windows.json`` again with ``config``; refuse a verdict it does not confirm."""
+    path = folder / WINDOWS_FILE
+    _read_small(path, MAX_WINDOWS_FILE)
+    try:
+        judgement = judge_duet(load_duet(path), config)
+    except (ResultsError, ComparisonError) as exc:
+        raise ArtifactError(str(exc).replace(str(folder) + "/", "")) from exc
+    if (judgement.decision, judgement.windows) != (verdict.statistical_decision, verdict.pairs):
+        raise ArtifactError(
+            f"{WINDOWS_FILE} judges to {judgement.decision!r} over {judgement.windows} windows "
+            f"under this repository's [gate] rule, but the verdict says "
+            f"{verdict.statistical_decision!r} over {verdict.pairs}"
+        )

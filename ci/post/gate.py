@@ -5,6 +5,7 @@ the run and its artifact                   check           comment
 =========================================  ==============  =================================
 crashed, timed out, cancelled, ...         failure         the reason (if the PR is known)
 no valid pr.json / verdict, wrong commits  failure         the reason (if the PR is known)
+windows that re-judge to another decision  failure         the reason (if the PR is known)
 the PR could not be merged                 neutral         the reason
 the PR's head moved on meanwhile           neutral         none (the newer run comments)
 verdict FAIL                               failure         the verdict
@@ -30,6 +31,7 @@ from ci.post.artifact import (
     check_against_event,
     load_gate_verdict,
     load_pr_record,
+    rejudge,
 )
 from ci.post.checks import Conclusion
 from ci.post.event import WorkflowRunEvent
@@ -41,6 +43,7 @@ from ci.render.gate import (
     no_verdict_comment,
     render_gate_comment,
 )
+from ci.settings.gate import GateConfig
 
 NO_VERDICT = (
     "No verdict was reached, so the gate fails: a performance job that crashed, timed out "
@@ -83,8 +86,15 @@ def conclusion_of(verdict: GateVerdict) -> Conclusion:
     return "neutral"
 
 
-def gate_outcome(event: WorkflowRunEvent, folder: Path | None, links: GateLinks) -> GateOutcome:
-    """Read the artifact (``folder``, None if none was downloaded) of a completed run."""
+def gate_outcome(
+    event: WorkflowRunEvent,
+    folder: Path | None,
+    links: GateLinks,
+    config: GateConfig | None = None,
+) -> GateOutcome:
+    """Read the artifact (``folder``, None if none was downloaded) of a completed run;
+    with ``config`` (this repository's ``[gate]``) the windows are judged again, and a
+    verdict they do not confirm fails the check."""
     assert event.action == "completed", "only a completed run has an outcome"
     record: PrRecord | None = None
     artifact_problem: str | None = None
@@ -120,6 +130,8 @@ def gate_outcome(event: WorkflowRunEvent, folder: Path | None, links: GateLinks)
     assert folder is not None  # a record was read from it
     try:
         verdict = load_gate_verdict(folder, record)
+        if config is not None:
+            rejudge(folder, verdict, config)
     except ArtifactError as exc:
         problem = f"the perf-pr artifact holds no valid verdict: {exc}"
         return _failed(

@@ -21,6 +21,7 @@ from ci.post.event import WorkflowRunEvent
 from ci.post.gate import GateOutcome, gate_outcome
 from ci.post.github import PostOutcome, StalePullRequest, artifact_url, upsert_comment
 from ci.render.gate import CheckMessage, GateLinks, started_check
+from ci.settings.gate import GateConfig
 
 ARTIFACT_NAME = "perf-pr"
 
@@ -56,13 +57,23 @@ def _text(message: CheckMessage) -> CheckText:
 
 
 def completed_outcome(
-    event: WorkflowRunEvent, folder: Path | None, artifact: str | None
+    event: WorkflowRunEvent,
+    folder: Path | None,
+    artifact: str | None,
+    config: GateConfig | None = None,
 ) -> GateOutcome:
     """What the check and comment say (also what ``--dry-run`` prints)."""
-    return gate_outcome(event, folder, GateLinks(run_url=event.attempt_url, artifact_url=artifact))
+    links = GateLinks(run_url=event.attempt_url, artifact_url=artifact)
+    return gate_outcome(event, folder, links, config)
 
 
-def handle_event(session: Session, event: WorkflowRunEvent, folder: Path | None) -> EventReport:
+def handle_event(
+    session: Session,
+    event: WorkflowRunEvent,
+    folder: Path | None,
+    config: GateConfig | None = None,
+) -> EventReport:
+    """Post for one event; ``config``: this repository's ``[gate]``, to re-judge with."""
     target = target_of(event)
     if event.action != "completed":
         links = GateLinks(run_url=event.attempt_url)
@@ -75,7 +86,7 @@ def handle_event(session: Session, event: WorkflowRunEvent, folder: Path | None)
         artifact = artifact_url(session, event.repo, event.run_id, ARTIFACT_NAME, server_of(event))
     except PostError as exc:  # only a link: the check must still be set
         notes.append(f"no artifact link: {exc}")
-    outcome = completed_outcome(event, folder, artifact)
+    outcome = completed_outcome(event, folder, artifact, config)
     if outcome.problem:
         notes.append(outcome.problem)
     check = None

@@ -9,6 +9,8 @@ from typing import Any
 from ci.judge.gate_verdict import GateDecision, dump_verdict
 from ci.post.event import Action, WorkflowRunEvent
 from ci.render.gate import GateLinks
+from ci.results.duet import dump_duet
+from tests.ci.judge.duet_factory import drawn_run
 from tests.ci.render.gate_verdicts import BASE_SHA, MERGE_SHA, verdict
 
 HEAD = "a" * 40
@@ -49,5 +51,10 @@ def artifact(tmp_path: Path, decision: GateDecision | None = "pass", **record: A
     }
     (tmp_path / "pr.json").write_text(json.dumps({k: v for k, v in pr.items() if v is not None}))
     if decision is not None:
-        dump_verdict(verdict(decision), tmp_path / "verdict.json")
+        # windows that judge to the decision under the repository's [gate] (perf-comment
+        # judges them again): 36 windows, no effect / +25 % CPU / +5 % CPU (the threshold)
+        effect, seed = {"pass": (0.0, 0), "fail": (0.25, 0), "inconclusive": (0.05, 1)}[decision]
+        dump_duet(drawn_run(36, cpu_effect=effect, seed=seed), tmp_path / "windows.json")
+        v = verdict(decision, pairs=36, statistical_decision=decision)
+        dump_verdict(v, tmp_path / "verdict.json")
     return tmp_path

@@ -126,3 +126,25 @@ def test_a_superseded_run_is_neutral_and_silent(tmp_path: Path) -> None:
     out = gate_outcome(event(), folder, LINKS)
     assert out.conclusion == "neutral"
     assert out.comment is None
+
+
+def test_windows_are_judged_again_with_this_repositorys_rule(tmp_path: Path) -> None:
+    from ci.settings import load_perf_config
+
+    gate = load_perf_config(None).gate
+    folder = artifact(tmp_path, "pass")
+    assert gate_outcome(event(), folder, LINKS, gate).conclusion == "success"
+    # a verdict file edited to PASS over windows that show a +25 % CPU regression
+    (folder / "windows.json").unlink()
+    artifact(tmp_path, "fail")
+    dump_verdict(verdict("pass", pairs=36, statistical_decision="pass"), folder / "verdict.json")
+    out = gate_outcome(event(), folder, LINKS, gate)
+    assert out.conclusion == "failure"
+    assert out.problem is not None
+    assert "windows.json judges to 'fail' over 36 windows" in out.problem
+    assert "the verdict says 'pass' over 36" in out.problem
+    (folder / "windows.json").unlink()
+    missing = gate_outcome(event(), folder, LINKS, gate)
+    assert missing.conclusion == "failure"
+    assert missing.problem is not None
+    assert "windows.json is missing" in missing.problem
