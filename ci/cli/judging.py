@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from ci.cli.common import progress
 from ci.errors import ConfigError, PostError
@@ -97,7 +97,7 @@ def cmd_comment(args: argparse.Namespace) -> int:
         raise ConfigError("--repo, --pr and --report are required (or give --event)")
     from ci.judge.inputs import report_inputs
     from ci.judge.verdict import judge
-    from ci.post.github import post_comment
+    from ci.post.github import post_comment, status_for
     from ci.render.environment import RenderContext
     from ci.render.markdown import render_comment
     from ci.settings import load_perf_config
@@ -122,7 +122,7 @@ def cmd_comment(args: argparse.Namespace) -> int:
     token = os.environ.get("GITHUB_TOKEN", "")
     if not token:
         raise ConfigError("GITHUB_TOKEN is not set (use --dry-run to print the comment)")
-    state: Literal["success", "failure"] = "failure" if judgement.exit_code == 1 else "success"
+    state = status_for(judgement.verdict.status)
     outcome = post_comment(
         args.repo,
         args.pr,

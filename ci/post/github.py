@@ -31,6 +31,27 @@ MAX_DESCRIPTION = 140
 MAX_COMMENT = 65_536  # GitHub's limit on an issue comment body
 
 
+#: The commit status for a ``perfci compare`` verdict. A status has no "neutral": an
+#: inconclusive comparison or a statistics error must not read as a pass, so both are
+#: ``error`` (red, with the verdict in the description); a warning stays below the fail
+#: threshold by definition, so it does not block.
+STATUS_FOR_VERDICT: dict[str, StatusState] = {
+    "pass": "success",
+    "improved": "success",
+    "warn": "success",
+    "fail": "failure",
+    "inconclusive": "error",
+    "error": "error",
+}
+
+
+def status_for(verdict_status: str) -> StatusState:
+    try:
+        return STATUS_FOR_VERDICT[verdict_status]
+    except KeyError:
+        raise PostError(f"no commit status for a verdict {verdict_status!r}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class PostOutcome:
     comment_id: int

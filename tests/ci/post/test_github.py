@@ -11,7 +11,13 @@ import pytest
 
 from ci.errors import PostError
 from ci.post.client import ClientOptions, Session
-from ci.post.github import StalePullRequest, artifact_url, post_comment, upsert_comment
+from ci.post.github import (
+    StalePullRequest,
+    artifact_url,
+    post_comment,
+    status_for,
+    upsert_comment,
+)
 from ci.render.markdown import MARKER
 from tests.ci.post.fake_github import (
     BOT,
@@ -207,3 +213,23 @@ def test_artifact_url(fake: FakeGitHub) -> None:
         assert url == f"https://github.example/{OWNER}/{NAME}/actions/runs/100/artifacts/9001"
         fake.artifacts[101] = []
         assert artifact_url(session, f"{OWNER}/{NAME}", 101, "perf-pr", "https://x") is None
+
+
+@pytest.mark.parametrize(
+    ("verdict", "state"),
+    [
+        ("pass", "success"),
+        ("improved", "success"),
+        ("warn", "success"),
+        ("fail", "failure"),
+        ("inconclusive", "error"),  # never a silent pass
+        ("error", "error"),
+    ],
+)
+def test_status_for_a_verdict(verdict: str, state: str) -> None:
+    assert status_for(verdict) == state
+
+
+def test_status_for_an_unknown_verdict_is_an_error() -> None:
+    with pytest.raises(PostError, match="no commit status"):
+        status_for("maybe")
