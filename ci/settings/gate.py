@@ -63,7 +63,7 @@ class GateConfig:
     min_tail_samples: int = 100  # a gated percentile needs this many samples above it
     report_threshold: float = 0.05  # a report-only metric "changed" beyond this...
     report_alpha: float = 0.01  # ...with a two-sided signed-rank p below this
-    rate: float = 110.0  # duet iterations per second (each: one search per side)
+    rate: float = 120.0  # duet iterations per second (each: one search per side)
     window_s: float = 10.0  # one window
     warmup_windows: int = 4  # one ABBA block, discarded
     unique_fraction: float = 0.3  # share of queries no cache has seen
