@@ -23,8 +23,8 @@ def test_round_trip(tmp_path: Path) -> None:
 
 def test_side_figures() -> None:
     s = side(cpu_ms=2.0, failed=11, samples=1100)
-    assert s.requests == 1144
-    assert s.error_rate == pytest.approx(11 / 1144)
+    assert s.requests == 1155  # 1,100 searches, 11 failed ones, 22 writes of 2 requests
+    assert s.error_rate == pytest.approx(11 / 1155)
     assert s.cpu_ms_per_request == pytest.approx(2.0)
 
 
