@@ -66,21 +66,44 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _rejudge(folder: Path, config_path: Path | None) -> int:
-    """Judge a gate folder's windows.json again and compare with its verdict.json."""
+    """Judge a gate folder's windows.json again and compare with its verdict.json.
+
+    The rule comes from the verdict file itself (its primary metrics, alpha, looks), so a
+    folder re-judges alone, on any machine; ``--config`` only fills what an older verdict
+    does not record.
+    """
+    import dataclasses
+
     from ci.judge.duet import judge_duet
     from ci.judge.gate_verdict import load_verdict
     from ci.results.duet import load_duet
     from ci.settings import load_perf_config
+    from ci.settings.gate import GateMetric
 
-    config = load_perf_config(config_path).gate
     verdict = load_verdict(folder / "verdict.json")
+    rule = verdict.rule
+    config = dataclasses.replace(
+        load_perf_config(config_path).gate,
+        alpha=rule.alpha,
+        pass_alpha=rule.pass_alpha,
+        looks=rule.looks,
+        min_tail_samples=rule.min_tail_samples,
+        report_threshold=rule.report_threshold,
+        report_alpha=rule.report_alpha,
+        **(
+            {"metrics": tuple(
+                GateMetric(m.name, m.direction, m.fail_threshold, m.mode)  # type: ignore[arg-type]
+                for m in rule.metrics
+            )}
+            if rule.metrics
+            else {}
+        ),
+    )  # fmt: skip
     judgement = judge_duet(load_duet(folder / "windows.json"), config)
-    decision = "inconclusive" if judgement.decision == "continue" else judgement.decision
-    same = decision == verdict.statistical_decision or (
-        judgement.decision == "continue" and verdict.statistical_decision == "continue"
-    )
+    same = judgement.decision == verdict.statistical_decision
+    shown = "inconclusive" if judgement.decision == "continue" else judgement.decision
     print(
-        f"windows: {decision} after {judgement.windows} windows; the verdict file says "
+        f"windows: {shown} after {judgement.windows} windows; the verdict file says "
         f"{verdict.statistical_decision} ({'the same' if same else 'DIFFERENT'})"
     )
     return EXIT_OK if same else 1

@@ -33,6 +33,7 @@ from ci.judge.gate_verdict import (
     ReportRow,
     Revision,
     Rule,
+    RuleMetric,
     SlaRow,
     Timings,
 )
@@ -210,6 +211,9 @@ def gate_verdict(
             report_alpha=config.report_alpha,
             order_seed=context.order_seed,
             bootstrap_seed=None,
+            metrics=tuple(
+                RuleMetric(m.name, m.direction, m.mode, m.fail_threshold) for m in config.metrics
+            ),
         ),
         design=context.design,
         pairs=judgement.windows,

@@ -59,6 +59,15 @@ class Harness(_Struct, frozen=True, forbid_unknown_fields=True):
     paths: tuple[str, ...]  # which ones
 
 
+class RuleMetric(_Struct, frozen=True, forbid_unknown_fields=True):
+    """A primary metric as ``perf.toml [gate]`` declared it (so a folder re-judges alone)."""
+
+    name: str
+    direction: str
+    mode: str
+    fail_threshold: float
+
+
 class Rule(_Struct, frozen=True, forbid_unknown_fields=True):
     alpha: float
     pass_alpha: float
@@ -68,6 +77,7 @@ class Rule(_Struct, frozen=True, forbid_unknown_fields=True):
     report_alpha: float
     order_seed: int  # seed of the shuffled ABBA blocks (and of the shape order)
     bootstrap_seed: int | None  # the gate uses no bootstrap: exact tests only (None)
+    metrics: tuple[RuleMetric, ...] = ()  # the primary metrics declared (gated or demoted)
 
 
 class Design(_Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,0 +1,98 @@
+"""A real, short ``perfci gate``: two services from worktrees on one stack, duet windows, shapes.
+
+The test profile's 5k hash corpus and small windows (2 s at 40/s): seconds instead of
+minutes, the same code path as the PR check. Run it under the measure lock.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci.cli import main
+from ci.experiments.gate.runner import GateRequest, run_gate
+from ci.judge.gate_verdict import load_verdict
+from ci.results.duet import load_duet
+from ci.settings import PerfConfig, load_perf_config
+from ci.settings.gate import GateConfig, GateMetric
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[4]
+SMALL = GateConfig(
+    looks=(12,),
+    metrics=(
+        GateMetric("cpu_ms_per_request", "lower", 0.05),
+        GateMetric("error_rate", "lower", 0.001, "absolute"),
+    ),
+    rate=40.0,
+    window_s=2.0,
+    docs=5000,
+    embedder="hash",
+    shapes=("ramp",),
+    shape_time_scale=0.005,
+    shape_vu_scale=0.2,
+    budget_s=300.0,
+    shapes_reserve_s=60.0,
+)
+
+
+def _config() -> PerfConfig:
+    repo = load_perf_config()
+    return PerfConfig(compare=repo.compare, sla=repo.sla, gate=SMALL)
+
+
+def _head() -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_an_unchanged_revision_passes_and_rejudges_the_same(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _head()
+    out = tmp_path / "gate"
+    request = GateRequest(
+        repo=REPO, base_ref=head, candidate_ref=head, out_dir=out, config=_config(),
+        machine_class="test", harness_revision=head, seed=5,
+    )  # fmt: skip
+    v = run_gate(request, progress=print)
+    assert v.decision == "pass", v.reasons
+    assert (v.base.sha, v.candidate.sha) == (head, head)
+    assert v.harness.source == "base revision"
+    assert not v.harness.changed
+    assert v.pairs == 12
+    assert [m.name for m in v.demoted] == []
+    # the percentiles with few samples in 2-s windows are report-only, and say why
+    assert {r.metric for r in v.report_only} >= {"latency_p50", "latency_p90"}
+    assert {(s.scenario, s.metric) for s in v.sla} >= {("ramp", "p95_ms"), ("ramp", "error_rate")}
+    assert all(s.base is not None for s in v.sla if s.status != "skipped")
+    run = load_duet(out / "windows.json")
+    assert len(run.windows) == 16
+    assert {w.slot_a for w in run.windows} == {"base", "candidate"}
+    assert all(w.base.requests > 0 and w.candidate.requests > 0 for w in run.windows)
+    assert all(w.base.cpu_s > 0 and w.candidate.cpu_s > 0 for w in run.windows)
+    for name in ("verdict.json", "comment.md", "summary.md", "report.html"):
+        assert (out / name).exists(), name
+    assert load_verdict(out / "verdict.json") == v
+    assert (out / v.files["shapes_base"]).exists()
+    capsys.readouterr()
+    # the folder re-judges alone: the rule is in the verdict file, not in perf.toml
+    assert main(["gate", "--rejudge", str(out)]) == 0
+    assert "(the same)" in capsys.readouterr().out
+
+
+def test_a_candidate_burning_more_cpu_fails(tmp_path: Path) -> None:
+    head = _head()
+    request = GateRequest(
+        repo=REPO, base_ref=head, candidate_ref=head, out_dir=tmp_path / "gate",
+        config=_config(), machine_class="test", seed=6, shapes=False,
+        service_env={"candidate": {"SEARCH_DEBUG_CPU_SLOWDOWN": "0.5"}},
+    )  # fmt: skip
+    v = run_gate(request, progress=print)
+    assert v.decision == "fail", v.reasons
+    assert v.reasons[0].startswith("cpu_ms_per_request +")
+    assert v.sla == ()
