@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ci.errors import ComparisonError, ResultsError
-from ci.judge.compare import MetricComparison, Status, compare_metric, overall_status
+from ci.judge.compare import (
+    DEFAULT_BOOTSTRAP_SEED,
+    MetricComparison,
+    Status,
+    compare_metric,
+    overall_status,
+)
 from ci.results import json_path, read_json_file
 from ci.settings import CompareConfig, MetricSpec
 
@@ -24,6 +30,7 @@ class BenchmarkComparison:
     base_files: tuple[str, ...]
     candidate_files: tuple[str, ...]
     metrics: tuple[MetricComparison, ...]
+    seed: int = 0  # the seed of the bootstrap and of the raw-sample draw
 
     @property
     def status(self) -> Status:
@@ -100,6 +107,7 @@ def compare_benchmarks(
         raise ComparisonError("compare_benchmarks needs at least one base and one candidate file")
     base = [load_benchmark_file(p) for p in base_json_paths]
     cand = [load_benchmark_file(p) for p in cand_json_paths]
+    seed = DEFAULT_BOOTSTRAP_SEED if seed is None else seed  # always seeded: re-judging repeats
     rng = np.random.default_rng(seed)
     spec = MetricSpec("time", "lower", "ratio")
     names: list[str] = []
@@ -129,6 +137,7 @@ def compare_benchmarks(
         base_files=tuple(os.fspath(p) for p in base_json_paths),
         candidate_files=tuple(os.fspath(p) for p in cand_json_paths),
         metrics=tuple(metrics),
+        seed=seed,
     )
 
 

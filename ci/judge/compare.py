@@ -119,6 +119,10 @@ class ScenarioComparison:
     metrics: tuple[MetricComparison, ...]
 
 
+#: The bootstrap's seed when none is given: re-judging the same files gives the same verdict.
+DEFAULT_BOOTSTRAP_SEED = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
     paired: bool
@@ -127,7 +131,7 @@ class Comparison:
     scenarios: tuple[ScenarioComparison, ...]
     confidence: float
     resamples: int
-    seed: int | None
+    seed: int | None  # the bootstrap's seed (always set by compare_runs)
 
     @property
     def interval_level(self) -> float:
@@ -198,9 +202,15 @@ def compare_runs(
     *,
     seed: int | None = None,
 ) -> Comparison:
-    """Compare candidate runs with base runs; paired when the counts are equal and > 1."""
+    """Compare candidate runs with base runs; paired when the counts are equal and > 1.
+
+    The bootstrap is always seeded (``seed`` None means :data:`DEFAULT_BOOTSTRAP_SEED`) and
+    the seed used is recorded in the comparison, so judging the same files again gives the
+    same intervals and the same verdict.
+    """
     check_metadata(base, candidate)
     paired = len(base) == len(candidate) and len(base) > 1
+    seed = DEFAULT_BOOTSTRAP_SEED if seed is None else seed
     rng = np.random.default_rng(seed)
     scenarios: list[ScenarioComparison] = []
     for name in base[0].scenario_names:

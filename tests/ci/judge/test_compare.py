@@ -240,3 +240,16 @@ def test_warn_needs_significance_not_just_a_large_noisy_estimate(make_run: RunFa
     assert w.p_value is not None
     assert w.p_value < 0.05
     assert w.status == "warn"
+
+
+def test_the_bootstrap_is_always_seeded_and_rejudging_repeats(make_run: RunFactory) -> None:
+    rng = np.random.default_rng(42)
+    base, cand = _draw(make_run, rng, 1.04, 6, sigma=0.08)
+    first = compare_runs(base, cand, P95_ONLY)  # no seed given
+    again = compare_runs(base, cand, P95_ONLY)
+    assert first.seed == again.seed == 0  # recorded, so the report can show it
+    assert first == again  # the same intervals, statuses and verdict
+    other = compare_runs(base, cand, P95_ONLY, seed=7)
+    assert other.seed == 7
+    m0, m7 = _metric(first, "search", "latency_p95"), _metric(other, "search", "latency_p95")
+    assert (m0.ci_low, m0.ci_high) != (m7.ci_low, m7.ci_high)  # the seed is what fixes them
