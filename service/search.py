@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -56,19 +56,15 @@ class SearchEngine:
         self,
         db: Database,
         embedder: Embedder,
-        stream_batch_size: int,
         *,
         cache: SearchCache | None = None,
         metrics: Metrics | None = None,
         coalesce: bool = True,
-        stream_cache_max_k: int = 0,
     ) -> None:
         self.db = db
         self.embedder = embedder
-        self.stream_batch_size = stream_batch_size
         self.cache = cache
         self.metrics = metrics
-        self.stream_cache_max_k = stream_cache_max_k
         self.flights: SingleFlight[SearchResult] = SingleFlight(
             enabled=coalesce,
             on_done=metrics.coalesce_waiters.observe if metrics is not None else None,
@@ -175,31 +171,6 @@ class SearchEngine:
     async def aclose(self, grace_s: float = 5.0) -> None:
         if self._background:
             await asyncio.wait(self._background, timeout=grace_s)
-
-    # ------------------------------------------------------------------ stream
-
-    async def stream(self, query: SearchQuery) -> AsyncGenerator[Sequence[Hit], None]:
-        """Cached: the cached list in batches. Otherwise the DB cursor's batches as they
-        come; a complete stream with ``k <= stream_cache_max_k`` then fills the cache."""
-        lookup = await self.cache.lookup(query) if self.cache is not None else None
-        if lookup is not None:
-            entry = await lookup.get()
-            if entry is not None:
-                size = self.stream_batch_size
-                for i in range(0, len(entry.hits), size):
-                    yield entry.hits[i : i + size]
-                return
-        start = time.perf_counter()
-        vector = await self.embed_query(query)
-        keep = lookup is not None and query.k <= self.stream_cache_max_k
-        collected: list[Hit] = []
-        async for batch in self.db.stream(vector[0], query.k, query.topic, self.stream_batch_size):
-            if keep:
-                collected.extend(batch)
-            yield batch
-        if keep and lookup is not None:
-            delta = time.perf_counter() - start
-            await lookup.fill(tuple(collected), delta, vector[0])
 
     # ------------------------------------------------------------------ explain
 

@@ -1,4 +1,4 @@
-"""The service's queries: schema and model checks, readiness, search, stream, EXPLAIN, writes.
+"""The service's queries: schema and model checks, readiness, search (streams too), EXPLAIN, writes.
 
 Every search statement and its settings come from :func:`service.db.contract.search_plan`,
 and :meth:`Database.search` and :meth:`Database.explain` run a plan through the same
@@ -170,28 +170,6 @@ class Database:
                 for name, _ in plan.settings
             }
         return Explained(plan, k, "\n".join(str(r[0]) for r in rows), settings)
-
-    async def stream(
-        self, vector: Vectors, k: int, topic: str | None, batch_size: int
-    ) -> AsyncIterator[list[Hit]]:
-        """Yield hits in batches as a server-side cursor reads them; never all k at once."""
-        await self.require_model()
-        plan = self.plan(k, topic)
-        delay = self._settings.debug_db_delay_ms / 1000
-        # a cursor lives in a transaction, whatever the plan would need otherwise
-        async with self.connection() as conn, conn.transaction(readonly=True):
-            await self._prepare(conn, plan)
-            self._metrics.db_searches.labels(plan.index_mode).inc()
-            cursor = await conn.cursor(plan.statement, *self._args(vector, k, topic))
-            while True:
-                rows = await cursor.fetch(batch_size)
-                if not rows:
-                    break
-                yield _hits(rows)
-                if len(rows) < batch_size:
-                    break
-                if delay > 0:
-                    await conn.execute("SELECT pg_sleep($1)", delay)
 
     # ------------------------------------------------------------------ writes
 

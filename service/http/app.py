@@ -15,6 +15,7 @@ database pool       asyncpg pool (fails: Unavailable)            closed, bounded
 cache               Redis client, built without connecting       closed, bounded in time
 schema + model      DDL under an advisory lock; model check      (nothing to close)
 engine              SearchEngine                                 background refreshes end
+stream search       StreamSearch (its cache lives in memory)     (nothing to close)
 ==================  ===========================================  =========================
 """
 
@@ -41,9 +42,11 @@ from service.http.cpu_slowdown import CpuSlowdownMiddleware
 from service.http.middleware import LoadShedMiddleware, MetricsMiddleware
 from service.http.responses import ORJSONResponse, error_response
 from service.http.routes import KNOWN_PATHS, ROUTES
+from service.limits import Bound
 from service.metrics import Metrics
 from service.search import SearchEngine
 from service.settings import Settings
+from service.stream_search import StreamSearch
 
 log = logging.getLogger("service")
 
@@ -107,11 +110,9 @@ async def start_engine(
     engine = SearchEngine(
         db,
         embedder,
-        settings.stream_batch_size,
         cache=cache,
         metrics=metrics,
         coalesce=settings.coalesce_enabled,
-        stream_cache_max_k=settings.stream_cache_max_k,
     )
     stack.push_async_callback(engine.aclose)
     if settings.gc_freeze:
@@ -122,15 +123,37 @@ async def start_engine(
     return engine
 
 
+def stream_search(
+    engine: SearchEngine, settings: Settings, metrics: Metrics, queries: Bound
+) -> StreamSearch:
+    return StreamSearch(
+        engine,
+        batch_size=settings.stream_batch_size,
+        cache_bytes=int(settings.stream_cache_mb * 2**20),
+        result_ttl_s=settings.result_ttl_s,
+        ttl_jitter=settings.ttl_jitter,
+        l1_ttl_s=settings.l1_ttl_s,
+        fill_max_k=settings.stream_cache_max_k,
+        query_bound=queries,
+        metrics=metrics,
+        coalesce=settings.coalesce_enabled,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Application factory; reads settings from the environment when none are given."""
     settings = Settings.from_env() if settings is None else settings
     metrics = Metrics()
+    # per-worker bounds (service.limits): query work in flight, and open streams
+    queries = Bound(settings.max_in_flight, "search requests in flight", metrics.shed.inc)
+    streams = Bound(settings.max_streams, "open streams", metrics.shed.inc)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            app.state.engine = await start_engine(stack, settings, metrics)
+            engine = await start_engine(stack, settings, metrics)
+            app.state.engine = engine
+            app.state.streams = stream_search(engine, settings, metrics, queries)
             yield
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -144,9 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.debug_cpu_slowdown:  # calibration's injected slowdown: innermost, own work only
         app.add_middleware(CpuSlowdownMiddleware, slowdown=settings.debug_cpu_slowdown)
     # Added first, so it runs inside MetricsMiddleware: shed requests are counted too.
-    app.add_middleware(
-        LoadShedMiddleware, max_in_flight=settings.max_in_flight, on_shed=metrics.shed.inc
-    )
+    app.add_middleware(LoadShedMiddleware, queries=queries, streams=streams, metrics=metrics)
     app.add_middleware(
         MetricsMiddleware,
         metrics=metrics,

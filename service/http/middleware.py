@@ -1,72 +1,72 @@
 """ASGI middleware: request metrics by route template, and load shedding.
 
 :class:`MetricsMiddleware` counts and times every request under a bounded set of route
-labels. :class:`LoadShedMiddleware`: beyond a bound on search requests in flight, answer
-503 at once.
+labels. :class:`LoadShedMiddleware`: beyond a bound, answer 503 with Retry-After at once.
 
 A worker that queues every request it accepts turns overload into latency for everyone
 (and memory for the queue); shedding the excess keeps the admitted requests fast and
-tells the client when to come back. The bound is per worker process, counted over the
-whole response (a stream is in flight until its last event). Health, readiness, metrics
-and the other routes are never shed: an orchestrator must still see the worker alive.
+tells the client when to come back. The bounds are per worker process
+(:mod:`service.limits`). Health, readiness, metrics and the other routes are never
+shed: an orchestrator must still see the worker alive.
 
-=====================  =========================================================
-SEARCH_MAX_IN_FLIGHT   behaviour
-=====================  =========================================================
-0                      shedding off
-N > 0                  the (N+1)-th concurrent /v1/search* request gets 503
-=====================  =========================================================
+=====================  ====================================================================
+path                   bound, held for the whole response
+=====================  ====================================================================
+/v1/search             ``SEARCH_MAX_IN_FLIGHT`` (query work; 0: off)
+/v1/search/stream      ``SEARCH_MAX_STREAMS`` (open streams; 0: off); the stream's query
+                       takes a unit of ``SEARCH_MAX_IN_FLIGHT`` only while it runs
+                       (service.stream_search), never while the stream sends or idles
+=====================  ====================================================================
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.limits import RETRY_AFTER_S, Bound
 from service.metrics import Metrics
 
 SHED_PREFIX = "/v1/search"
-RETRY_AFTER_S = 1
+STREAM_PATH = "/v1/search/stream"
 
 
 class LoadShedMiddleware:
-    """Pure ASGI middleware: refuses /v1/search* requests beyond ``max_in_flight``."""
+    """Pure ASGI middleware: /v1/search* requests beyond their bound get 503 at once."""
 
-    def __init__(self, app: ASGIApp, max_in_flight: int, on_shed: Callable[[], None]) -> None:
-        assert max_in_flight >= 0, f"max_in_flight must be >= 0, got {max_in_flight}"
+    def __init__(
+        self, app: ASGIApp, queries: Bound, streams: Bound, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
-        self.max_in_flight = max_in_flight
-        self.on_shed = on_shed
-        self.in_flight = 0
+        self.queries = queries
+        self.streams = streams
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or not self.max_in_flight
-            or not scope["path"].startswith(SHED_PREFIX)
-        ):
+        if scope["type"] != "http" or not scope["path"].startswith(SHED_PREFIX):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
-            self.on_shed()
-            await _overloaded(send, self.max_in_flight)
+        stream = scope["path"] == STREAM_PATH
+        bound = self.streams if stream else self.queries
+        if not bound.try_acquire():
+            await _overloaded(send, bound.message)
             return
-        # One event loop per worker: the counter needs no lock.
-        self.in_flight += 1
+        if stream and self.metrics is not None:
+            self.metrics.streams_open.inc()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            bound.release()
+            if stream and self.metrics is not None:
+                self.metrics.streams_open.dec()
 
 
-async def _overloaded(send: Send, limit: int) -> None:
-    body = orjson.dumps(
-        {"error": {"message": f"overloaded: more than {limit} search requests in flight"}}
-    )
+async def _overloaded(send: Send, message: str) -> None:
+    body = orjson.dumps({"error": {"message": message}})
     await send(
         {
             "type": "http.response.start",

@@ -60,7 +60,10 @@ def build_schema(settings: Settings) -> dict[str, Any]:
                     "parameters": search_params(settings, 100),
                     "responses": {
                         "200": {
-                            "description": "events `results` (batches), then `done` or `error`",
+                            "description": (
+                                "events `results` (batches), then `done`; the result is "
+                                "fetched whole before the first event"
+                            ),
                             "content": {"text/event-stream": {"schema": SSE_EVENT}},
                         },
                         **errors(400, 409, 422, 503),

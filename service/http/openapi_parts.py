@@ -122,7 +122,7 @@ SSE_EVENT = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"enum": ["results", "done", "error"]},
+        "event": {"enum": ["results", "done"]},
         "data": {"type": "string", "contentMediaType": "application/json"},
     },
 }

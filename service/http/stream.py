@@ -1,31 +1,33 @@
 """Server-Sent Events whose headers leave together with the first event; the SSE framing.
 
-Every SSE byte the service sends is framed here: :func:`search_events` turns a search's
-batches into ``results`` events, then ``done`` (or ``error`` if the stream fails midway).
+Every SSE byte the service sends is framed here: :func:`search_events` turns an encoded
+search result (:mod:`service.stream_search`) into ``results`` events, one per batch, then
+``done``.
 
-Starlette's StreamingResponse sends its headers before the body iterator yields, so a
-client's time-to-first-byte would measure nothing. Here the route awaits the first event
-itself (errors before it become ordinary JSON error responses), and this response sends
-the start message and that event back to back. A client that disconnects cancels the
-producer, which cancels the database query behind it.
+The route awaits the result before any byte is sent, so errors before it are ordinary
+JSON error responses (a 503 with Retry-After when overloaded), a client's time to first
+byte is its time to first event, and no database connection is held while sending: the
+result is complete in memory by then and every stream of it shares the same JSON bytes
+of its batches (only each event's small envelope is built per stream).
+
+A reader that stops reading fills the socket and the server's send buffer (uvicorn pauses
+at 64 KiB); each send then waits, at most ``write_timeout_s``: beyond it the stream ends
+unfinished, counted, and uvicorn closes the connection. So a stalled reader holds no
+database connection, at most one send buffer of memory, and its slot of the stream bound
+for at most the write timeout per send.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from service.errors import ServiceError
-from service.model import Hit
-
-log = logging.getLogger("service")
+from service.stream_search import EncodedResult
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -39,121 +41,99 @@ def sse_event(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def results_event(batch: int, elapsed_ms: float, results_json: bytes) -> bytes:
+    """``sse_event("results", {"batch", "elapsed_ms", "results"})`` around encoded results."""
+    return b"".join(
+        (
+            b'event: results\ndata: {"batch":',
+            str(batch).encode(),
+            b',"elapsed_ms":',
+            orjson.dumps(elapsed_ms),
+            b',"results":',
+            results_json,
+            b"}\n\n",
+        )
+    )
+
+
 class EventStreamResponse:
-    """ASGI response: ``first`` is already produced; ``rest`` yields the following frames."""
+    """ASGI response sending ``frames``; each send may wait at most ``write_timeout_s``."""
 
     def __init__(
         self,
-        first: bytes,
-        rest: AsyncIterator[bytes],
+        frames: Iterator[bytes],
         *,
-        on_disconnect: Callable[[], None] | None = None,
-        on_error: Callable[[BaseException], bytes] | None = None,
+        write_timeout_s: float,
+        on_write_timeout: Callable[[], None] | None = None,
     ) -> None:
-        self.first = first
-        self.rest = rest
-        self.on_disconnect = on_disconnect
-        self.on_error = on_error
+        assert write_timeout_s > 0, f"write_timeout_s must be > 0, got {write_timeout_s}"
+        self.frames = frames
+        self.write_timeout_s = write_timeout_s
+        self.on_write_timeout = on_write_timeout
         self.status_code = 200
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        producer = asyncio.create_task(self._produce(send))
-        watcher = asyncio.create_task(self._watch(receive))
+        loop = asyncio.get_running_loop()
+        limit = self.write_timeout_s
         try:
-            done, _ = await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if watcher in done and not producer.done():
-                producer.cancel()
-                if self.on_disconnect is not None:
-                    self.on_disconnect()
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await producer
-        finally:
-            for task in (producer, watcher):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watcher
-            aclose = getattr(self.rest, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-
-    async def _watch(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-
-    async def _produce(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        await send({"type": "http.response.body", "body": self.first, "more_body": True})
-        try:
-            async for frame in self.rest:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if self.on_error is None:
-                raise
-            frame = self.on_error(exc)
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # one timer for the whole stream, pushed back before each send
+            async with asyncio.timeout(limit) as deadline:
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                for frame in self.frames:
+                    deadline.reschedule(loop.time() + limit)
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                deadline.reschedule(loop.time() + limit)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            # the reader has not taken a send buffer's worth in write_timeout_s: give up;
+            # uvicorn closes the connection of a response left unfinished
+            if self.on_write_timeout is not None:
+                self.on_write_timeout()
 
 
-async def search_events(
-    batches: AsyncGenerator[Sequence[Hit], None],
+def search_events(
+    result: EncodedResult,
     *,
-    on_disconnect: Callable[[], None] | None = None,
+    started: float,
+    write_timeout_s: float,
+    on_write_timeout: Callable[[], None] | None = None,
 ) -> EventStreamResponse:
-    """The response to a streamed search: awaits the first batch before any header.
-
-    An error before the first batch propagates (an ordinary JSON error response); after
-    it, an ``error`` event ends the stream.
-    """
-    start = time.perf_counter()
-    counter = {"count": 0, "batch": 0}
+    """The response to a streamed search; ``started`` (perf_counter) dates ``elapsed_ms``."""
 
     def elapsed_ms() -> float:
-        return round((time.perf_counter() - start) * 1000, 3)
+        return round((time.perf_counter() - started) * 1000, 3)
 
-    def frame(hits: Sequence[Hit]) -> bytes:
-        counter["count"] += len(hits)
-        data = {
-            "batch": counter["batch"],
-            "elapsed_ms": elapsed_ms(),
-            "results": [h.as_dict() for h in hits],
-        }
-        counter["batch"] += 1
-        return sse_event("results", data)
+    # the frames hold the encoded batches only: a stream blocked on a slow reader keeps
+    # neither the hits nor the cache entry alive
+    batches, count = result.batches, result.count
 
-    def done() -> bytes:
-        return sse_event(
-            "done",
-            {"count": counter["count"], "batches": counter["batch"], "took_ms": elapsed_ms()},
-        )
+    def frames() -> Iterator[bytes]:
+        for i, results_json in enumerate(batches):
+            yield results_event(i, elapsed_ms(), results_json)
+        yield sse_event("done", {"count": count, "batches": len(batches), "took_ms": elapsed_ms()})
 
-    first_batch = await anext(batches, None)
-    if first_batch is None:
-        await batches.aclose()
-        first = done()
+    return EventStreamResponse(
+        frames(), write_timeout_s=write_timeout_s, on_write_timeout=on_write_timeout
+    )
 
-        async def nothing() -> AsyncIterator[bytes]:
-            return
-            yield b""  # pragma: no cover - makes this an async generator
 
-        return EventStreamResponse(first, nothing())
-    first = frame(first_batch)
+async def until_disconnect(work: asyncio.Future[Any], receive: Receive) -> bool:
+    """Wait for ``work``; False (``work`` cancelled) if the client disconnects first.
 
-    async def rest() -> AsyncIterator[bytes]:
-        try:
-            async for hits in batches:
-                yield frame(hits)
-            yield done()
-        finally:
-            await batches.aclose()
+    Cancelling a stream's wait never cancels a computation other streams share
+    (:class:`service.coalesce.SingleFlight` shields it).
+    """
+    watcher: asyncio.Future[Any] = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if work.done():
+        return True
+    work.cancel()
+    return False
 
-    def on_error(exc: BaseException) -> bytes:
-        log.warning("stream failed: %s", exc)
-        message = str(exc) if isinstance(exc, ServiceError) else "internal error"
-        return sse_event("error", {"message": message})
 
-    return EventStreamResponse(first, rest(), on_disconnect=on_disconnect, on_error=on_error)
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.requests import Request
@@ -10,10 +11,12 @@ from starlette.responses import Response
 from service.http import parsing
 from service.http.responses import ORJSONResponse
 from service.http.routes.debug import leak
-from service.http.state import engine_of, metrics_of, settings_of
-from service.http.stream import EventStreamResponse, search_events
+from service.http.state import engine_of, metrics_of, settings_of, streams_of
+from service.http.stream import EventStreamResponse, search_events, until_disconnect
 from service.model import SearchQuery
 from service.search import SearchEngine
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
 
 
 async def search(request: Request) -> Response:
@@ -49,8 +52,20 @@ async def _search(engine: SearchEngine, query: SearchQuery, leak_responses: bool
 
 
 async def search_stream(request: Request) -> Response | EventStreamResponse:
+    started = time.perf_counter()
     settings = settings_of(request)
     parsing.check_query_string(request.scope["query_string"])
     query = parsing.parse_search_params(request.query_params, settings, default_k=100)
-    batches = engine_of(request).stream(query)
-    return await search_events(batches, on_disconnect=metrics_of(request).stream_disconnects.inc)
+    metrics = metrics_of(request)
+    # the whole result before any byte: errors are JSON responses, and no database
+    # connection is held while the stream sends (service.stream_search)
+    work = asyncio.ensure_future(streams_of(request).result(query))
+    if not await until_disconnect(work, request.receive):
+        metrics.stream_disconnects.inc()
+        return Response(status_code=CLIENT_CLOSED_REQUEST)  # nobody left to read it
+    return search_events(
+        work.result(),
+        started=started,
+        write_timeout_s=settings.stream_write_timeout_s,
+        on_write_timeout=metrics.stream_write_timeouts.inc,
+    )

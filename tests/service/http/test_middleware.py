@@ -7,10 +7,11 @@ import time
 
 import httpx
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ci.seed import SeedResult
 from service.http.middleware import LoadShedMiddleware
+from service.limits import Bound
 from tests.harness import ServiceFactory
 
 LIMIT = 2
@@ -71,31 +72,63 @@ async def _call(app: LoadShedMiddleware, path: str) -> list[Message]:
     return sent
 
 
-@pytest.mark.timeout(10)
-async def test_middleware_counts_only_search_routes_and_zero_disables() -> None:
-    release = asyncio.Event()
-    shed: list[int] = []
-
+def _slow_app(release: asyncio.Event) -> ASGIApp:
     async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
         await release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    mw = LoadShedMiddleware(slow_app, max_in_flight=1, on_shed=lambda: shed.append(1))
-    held = asyncio.create_task(_call(mw, "/v1/search/stream"))
+    return slow_app
+
+
+@pytest.mark.timeout(10)
+async def test_middleware_counts_only_search_routes_and_zero_disables() -> None:
+    release = asyncio.Event()
+    shed: list[int] = []
+    queries = Bound(1, "search requests in flight", lambda: shed.append(1))
+    mw = LoadShedMiddleware(_slow_app(release), queries=queries, streams=Bound(0, "open streams"))
+    held = asyncio.create_task(_call(mw, "/v1/search"))
     await asyncio.sleep(0.01)
     refused = await _call(mw, "/v1/search")
     assert refused[0]["status"] == 503
     assert (b"retry-after", b"1") in refused[0]["headers"]
+    assert b"more than 1 search requests in flight" in refused[1]["body"]
+    # a stream is not query work for the middleware (its query takes a unit while it runs)
+    stream = asyncio.create_task(_call(mw, "/v1/search/stream"))
     healthz = asyncio.create_task(_call(mw, "/healthz"))  # exempt: waits like any request
     await asyncio.sleep(0.01)
     assert not healthz.done()
+    assert not stream.done()
     release.set()
     assert (await held)[0]["status"] == 200
+    assert (await stream)[0]["status"] == 200
     assert (await healthz)[0]["status"] == 200
-    assert mw.in_flight == 0
+    assert queries.held == 0
     assert shed == [1]
 
-    off = LoadShedMiddleware(slow_app, max_in_flight=0, on_shed=lambda: shed.append(1))
+    off = LoadShedMiddleware(
+        _slow_app(release), queries=Bound(0, "q"), streams=Bound(0, "open streams")
+    )
     both = await asyncio.gather(_call(off, "/v1/search"), _call(off, "/v1/search"))
     assert [m[0]["status"] for m in both] == [200, 200]
+
+
+@pytest.mark.timeout(10)
+async def test_open_streams_have_a_bound_of_their_own() -> None:
+    release = asyncio.Event()
+    streams = Bound(2, "open streams")
+    queries = Bound(1, "search requests in flight")
+    mw = LoadShedMiddleware(_slow_app(release), queries=queries, streams=streams)
+    held = [asyncio.create_task(_call(mw, "/v1/search/stream")) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    refused = await _call(mw, "/v1/search/stream")
+    search = asyncio.create_task(_call(mw, "/v1/search"))  # the stream bound is not its
+    await asyncio.sleep(0.01)
+    assert not search.done()
+    release.set()
+    assert refused[0]["status"] == 503
+    assert (b"retry-after", b"1") in refused[0]["headers"]
+    assert b"overloaded: more than 2 open streams" in refused[1]["body"]
+    assert [(await t)[0]["status"] for t in held] == [200, 200]
+    assert (await search)[0]["status"] == 200
+    assert (streams.held, streams.peak) == (0, 2)
