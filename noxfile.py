@@ -130,6 +130,19 @@ def _option(args: list[str], name: str) -> str | None:
     return None
 
 
+def _without_option(args: list[str], name: str) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
 @nox.session(python=PYTHON, default=False)
 def pr(session: nox.Session) -> None:
     """The PR check: `-- --base REF --candidate REF`; the base's harness measures both sides."""
@@ -143,6 +156,15 @@ def pr(session: nox.Session) -> None:
     install(session)
     harness = Path(session.create_tmp()) / "pr-harness"
     git = ["git", "-C", str(ROOT)]
+    # Both refs resolved once: the harness and the measured sides are the same commits even
+    # if a branch moves while the check runs.
+    for flag in ("--base", "--candidate"):
+        ref = _option(args, flag)
+        sha = str(session.run(*git, "rev-parse", "--verify", f"{ref}^{{commit}}",
+                              external=True, silent=True)).strip()  # fmt: skip
+        args = [*_without_option(args, flag), flag, sha]
+    base = _option(args, "--base")
+    assert base is not None
     session.run(*git, "worktree", "remove", "--force", str(harness), external=True,
                 success_codes=[0, 128], silent=True)  # fmt: skip
     session.run(*git, "worktree", "prune", external=True, silent=True)
