@@ -1,6 +1,7 @@
 // Constant rate: the vegeta attack replayed by k6's constant-arrival-rate executor, used when
 // the vegeta binary is missing. Same targets file (vegeta JSON lines), same rate, round robin.
-// Read-only, like vegeta's targets: a vegeta target cannot delete what an earlier one wrote.
+// Writes as vegeta sends them: ingest targets, and delete targets naming scratch documents the
+// runner made for them (ci/measure/vegeta_targets.py); the documents ingested here stay.
 import encoding from 'k6/encoding';
 import exec from 'k6/execution';
 import http from 'k6/http';

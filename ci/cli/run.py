@@ -71,10 +71,19 @@ def execute_and_render(request: RunRequest, progress: Progress) -> RunOutcome:
 
 
 def cmd_vegeta_targets(args: argparse.Namespace) -> int:
-    from ci.measure.vegeta import write_json_targets
+    from ci.measure.vegeta_targets import create_scratch, scratch_needed, write_json_targets
 
-    path = write_json_targets(args.query_log, args.base_url, args.out, args.count, args.seed)
-    progress(f"wrote {args.count} vegeta JSON targets to {path}")
+    # writes: DELETE targets need documents that exist, made now on the running service
+    scratch = create_scratch(args.base_url, scratch_needed(args.count, args.write_fraction))
+    path = write_json_targets(
+        args.query_log, args.base_url, args.out, args.count, args.seed,
+        write_fraction=args.write_fraction, scratch_ids=scratch,
+    )  # fmt: skip
+    lines = len(path.read_text().splitlines())
+    progress(
+        f"wrote {lines} vegeta JSON targets to {path} ({args.count} searches, "
+        f"{(lines - args.count) // 2} ingest + delete pairs, {len(scratch)} scratch documents)"
+    )
     return EXIT_OK
 
 
@@ -111,8 +120,15 @@ def register(sub: Subparsers) -> None:
     v.add_argument("--query-log", type=Path, required=True, help="querylog.json of `seed`")
     v.add_argument("--base-url", default="http://127.0.0.1:8000", help="service URL")
     v.add_argument("--out", type=Path, required=True, help="targets file (JSON lines)")
-    v.add_argument("--count", type=int, default=1000, help="targets (default 1000)")
+    v.add_argument("--count", type=int, default=1000, help="searches (default 1000)")
     v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    v.add_argument(
+        "--write-fraction",
+        type=float,
+        default=0.0,
+        help="searches followed by an ingest + a delete (default 0; > 0 makes scratch "
+        "documents on --base-url for the deletes)",
+    )
     v.set_defaults(handler=cmd_vegeta_targets)
 
 

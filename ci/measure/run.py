@@ -24,7 +24,7 @@ import msgspec
 
 from ci import stack
 from ci.errors import RunError
-from ci.measure import collect, k6, memory, vegeta
+from ci.measure import collect, k6, memory, vegeta, vegeta_targets
 from ci.measure.diagnose import Diagnoser
 from ci.measure.profiles import SCENARIO_SCRIPTS, Profile
 from ci.measure.sample import DatabaseSampler, ProcessSampler
@@ -335,11 +335,15 @@ def _run_scenario(
         "QUERY_LOG": str(target.query_log.resolve()),
     }
     vegeta_bin = vegeta.find_vegeta() if name == "vegeta" else None
+    prepared = None
     if name == "vegeta":
-        targets = vegeta.write_json_targets(
-            target.query_log, target.base_url, run_dir / "vegeta.targets.jsonl"
-        )
-        env["TARGETS"] = str(targets.resolve())
+        # writes like the k6 mix: DELETE targets remove scratch documents (vegeta_targets)
+        prepared = vegeta_targets.prepare_targets(
+            target.query_log, target.base_url, run_dir / "vegeta.targets.jsonl",
+            rate=profile.rate * profile.vu_scale, duration_s=profile.attack_s,
+            write_fraction=profile.write_fraction,
+        )  # fmt: skip
+        env["TARGETS"] = str(prepared.path.resolve())
         if vegeta_bin is None:
             progress("  vegeta is not installed: running the same constant-rate attack with k6")
     processes = (
@@ -384,6 +388,7 @@ def _run_scenario(
         except OSError as exc:
             raise RunError(f"{files.encoded}: cannot read vegeta's results: {exc}") from exc
         hits = vegeta.parse_encoded(lines, source=str(files.encoded))
+        progress("  vegeta report:\n" + files.text_report.read_text().rstrip())
         result = collect.scenario_from_vegeta(
             name, hits, started_at=started_at, cache=cache, database=db_figures,
             resources=resources, sla=sla,
@@ -398,6 +403,10 @@ def _run_scenario(
             tool="k6-constant-arrival-rate" if fallback else "k6",
             cache=cache, database=db_figures, resources=resources,
         )  # fmt: skip
+    if prepared is not None:  # the corpus keeps its size (ci.measure.vegeta_targets)
+        vegeta_targets.finish_targets(
+            target.base_url, prepared, lines if vegeta_bin is not None else ()
+        )
     peak = processes.peak_connections if processes else None
     progress(
         f"  {name}: {result.requests} requests, {result.throughput_rps:.0f} req/s, "

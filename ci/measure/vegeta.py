@@ -1,30 +1,34 @@
-"""Vegeta: JSON targets from the query log, the attack, and parsing its outputs.
+"""Vegeta: the binary, the attack, and parsing its outputs.
 
-Vegeta is not installable from the package registries here; where its binary is missing
-the runner replays the same targets at the same rate with ``scenarios/constant_rate.js``.
+Where ``go`` is on PATH, ``.ci/run`` and the nox sessions install the pinned vegeta with
+``go install`` (the workflows download its release asset and check its checksum); where the
+binary is missing the runner replays the same targets at the same rate with
+``scenarios/constant_rate.js``.
+
+Targets, and the writes among them: :mod:`ci.measure.vegeta_targets`.
+
 Formats (vegeta's documentation): JSON targets are one object per line
 ``{"method","url","header":{name:[values]},"body":base64}``; ``vegeta encode`` JSON lines
 carry ``code``, ``timestamp`` (RFC 3339), ``latency`` (ns), ``bytes_in``, ``bytes_out``,
-``error``; ``vegeta report -type=json`` durations are in nanoseconds.
+``error``, and ``method``, ``url``, ``body`` (base64); ``vegeta report -type=json``
+durations are in nanoseconds.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import random
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 from ci.errors import RunError
 
 NS_PER_MS = 1_000_000
+VEGETA_MODULE = "github.com/tsenart/vegeta"
 
 
 def find_vegeta() -> Path | None:
@@ -41,61 +45,22 @@ def vegeta_version(binary: Path) -> str | None:
         return None
     for line in out.splitlines():
         if line.lower().startswith("version"):
-            return line.split(":", 1)[-1].strip()
+            version = line.split(":", 1)[-1].strip()
+            # `go install` builds carry no -ldflags version: read the module's from the binary
+            return version or _module_version(binary)
     return out.strip() or None
 
 
-# -- targets -------------------------------------------------------------------------------
-
-
-def json_targets(
-    query_log: Mapping[str, Any], base_url: str, count: int = 1000, seed: int = 0
-) -> list[dict[str, Any]]:
-    """``count`` targets drawn from the query log by weight; one in ten is a POST search."""
-    queries = query_log.get("queries")
-    if not isinstance(queries, list) or not queries:
-        raise RunError("the query log holds no queries: run `perfci seed` first")
-    if count < 1:
-        raise RunError(f"count={count} is invalid: expected at least 1 target")
-    rng = random.Random(seed)
-    weights = [float(q["weight"]) for q in queries]
-    base = base_url.rstrip("/")
-    out: list[dict[str, Any]] = []
-    for q in rng.choices(queries, weights=weights, k=count):
-        if rng.random() < 0.1:
-            body: dict[str, Any] = {"query": q["q"], "k": q["k"]}
-            if q.get("topic"):
-                body["filter"] = {"topic": q["topic"]}
-            raw = json.dumps(body, separators=(",", ":")).encode()
-            out.append(
-                {
-                    "method": "POST",
-                    "url": f"{base}/v1/search",
-                    "header": {"Content-Type": ["application/json"]},
-                    "body": base64.b64encode(raw).decode(),
-                }
-            )
-        else:
-            params = {"q": q["q"], "k": q["k"]}
-            if q.get("topic"):
-                params["topic"] = q["topic"]
-            out.append(
-                {"method": "GET", "url": f"{base}/v1/search?{urlencode(params)}", "header": {}}
-            )
-    return out
-
-
-def write_json_targets(
-    query_log_path: Path, base_url: str, out: Path, count: int = 1000, seed: int = 0
-) -> Path:
+def _module_version(binary: Path) -> str | None:
+    """The vegeta module's version in a Go binary's build info (``go version -m`` shows it)."""
     try:
-        log = json.loads(query_log_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{query_log_path}: cannot read the query log: {exc}") from exc
-    lines = [json.dumps(t, separators=(",", ":")) for t in json_targets(log, base_url, count, seed)]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    return out
+        data = binary.read_bytes()
+    except OSError:
+        return None
+    found = re.search(
+        rb"\nmod\t" + re.escape(VEGETA_MODULE.encode()) + rb"(?:/v\d+)?\tv([0-9][^\s]*)", data
+    )
+    return found.group(1).decode() if found else "unknown (no version in the binary)"
 
 
 # -- the attack ----------------------------------------------------------------------------
@@ -106,14 +71,19 @@ class VegetaFiles:
     results_bin: Path
     encoded: Path
     report: Path
+    text_report: Path
 
 
 def attack(
     binary: Path, targets: Path, rate: float, duration_s: float, out_dir: Path
 ) -> VegetaFiles:
-    """``vegeta attack | tee results.bin``, then ``encode`` (JSON lines) and ``report``."""
+    """``vegeta attack | tee results.bin``, then ``encode`` (JSON lines) and ``report``
+    (JSON, and the text a user's ``vegeta attack ... | vegeta report`` prints)."""
     files = VegetaFiles(
-        out_dir / "vegeta.results.bin", out_dir / "vegeta.jsonl", out_dir / "vegeta.report.json"
+        out_dir / "vegeta.results.bin",
+        out_dir / "vegeta.jsonl",
+        out_dir / "vegeta.report.json",
+        out_dir / "vegeta.report.txt",
     )
     steps = [
         (
@@ -125,6 +95,7 @@ def attack(
         ),
         ([str(binary), "encode", "-to=json", str(files.results_bin)], files.encoded),
         ([str(binary), "report", "-type=json", str(files.results_bin)], files.report),
+        ([str(binary), "report", str(files.results_bin)], files.text_report),  # what a user sees
     ]  # fmt: skip
     for cmd, out in steps:
         with out.open("wb") as fh:

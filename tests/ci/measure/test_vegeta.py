@@ -1,18 +1,19 @@
-"""ci.vegeta: targets from the query log, parsing vegeta's report and encoded results."""
+"""ci.measure.vegeta: parsing vegeta's report and encoded results; the real binary's attack."""
 
 from __future__ import annotations
 
-import base64
+import http.server
 import itertools
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from ci.errors import RunError
-from ci.measure import vegeta
+from ci.measure import vegeta, vegeta_targets
 from ci.seed import generate_query_log
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "vegeta"
@@ -62,34 +63,73 @@ def test_bad_encoded_line_names_it() -> None:
         vegeta.parse_encoded(['{"timestamp":"1970-01-01T00:00:00Z","latency":1,"code":200}', "{"])
 
 
-def test_json_targets_follow_the_query_log() -> None:
-    log = generate_query_log(seed=3, distinct=200)
-    targets = vegeta.json_targets(log, "http://svc:9/", count=2000, seed=1)
-    assert targets == vegeta.json_targets(log, "http://svc:9/", count=2000, seed=1)
-    assert len(targets) == 2000
-    posts = [t for t in targets if t["method"] == "POST"]
-    assert 100 < len(posts) < 300  # about one in ten
-    body: dict[str, Any] = json.loads(base64.b64decode(posts[0]["body"]))
-    assert set(body) >= {"query", "k"}
-    gets = [t for t in targets if t["method"] == "GET"]
-    assert all(t["url"].startswith("http://svc:9/v1/search?") for t in gets)
-    top = log["queries"][0]["q"]
-    drawn = [parse_qs(urlsplit(t["url"]).query)["q"][0] for t in gets]
-    # the most popular query (weight ~0.17 at s=1.1 over 200) dominates the draw
-    assert drawn.count(top) / len(drawn) > 0.1
+class _Service(http.server.BaseHTTPRequestHandler):
+    """Answers like the search service: searches 200, ingests 201 with ids, deletes 204."""
+
+    next_id = 100
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args
+
+    def _reply(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._reply(200, b'{"results":[],"took_ms":0.1}')
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/v1/documents":
+            type(self).next_id += 1
+            self._reply(201, json.dumps({"ids": [type(self).next_id]}).encode())
+        else:
+            self._reply(200, b'{"results":[],"took_ms":0.1}')
+
+    def do_DELETE(self) -> None:
+        self.send_response(204)
+        self.end_headers()
 
 
-def test_json_targets_refuse_an_empty_log() -> None:
-    with pytest.raises(RunError, match="no queries"):
-        vegeta.json_targets({"queries": []}, "http://x")
-    with pytest.raises(RunError, match="count=0"):
-        vegeta.json_targets(generate_query_log(seed=1, distinct=5), "http://x", count=0)
+@pytest.fixture
+def fake_service() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Service)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
-def test_write_json_targets_one_object_per_line(tmp_path: Path) -> None:
+@pytest.mark.timeout(60)
+def test_the_real_vegeta_attacks_encodes_and_reports(fake_service: str, tmp_path: Path) -> None:
+    """Where the binary exists (``go install``, the nox sessions): attack, encode, report."""
+    binary = vegeta.find_vegeta()
+    if binary is None:
+        pytest.skip("vegeta is not on PATH (no Go here): the k6 fallback covers the scenario")
     log = tmp_path / "querylog.json"
     log.write_text(json.dumps(generate_query_log(seed=2, distinct=50)))
-    out = vegeta.write_json_targets(log, "http://h:1", tmp_path / "t.jsonl", count=30)
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 30
-    assert all(set(r) >= {"method", "url", "header"} for r in rows)
+    targets = vegeta_targets.write_json_targets(
+        log, fake_service, tmp_path / "t.jsonl", count=60, seed=1,
+        write_fraction=0.2, scratch_ids=range(1, 30),
+    )  # fmt: skip
+    files = vegeta.attack(binary, targets, rate=50, duration_s=1, out_dir=tmp_path)
+    hits = vegeta.parse_encoded(files.encoded.read_text().splitlines(), str(files.encoded))
+    report = vegeta.parse_report(json.loads(files.report.read_text()), str(files.report))
+    text = files.text_report.read_text()
+    assert len(hits) == report.requests == 50  # -rate=50/s -duration=1s
+    assert report.success == 1.0
+    assert {h.code for h in hits} <= {200, 201, 204}
+    assert 201 in {h.code for h in hits}
+    assert "Requests" in text
+    assert "Success" in text
+    assert "100.00%" in text
+    posted = vegeta_targets.posted_ids(files.encoded.read_text().splitlines())
+    assert len(posted) == [h.code for h in hits].count(201)
+    assert len(set(posted)) == len(posted)
+    assert (vegeta.vegeta_version(binary) or "")[:1].isdigit()  # from -ldflags or build info
