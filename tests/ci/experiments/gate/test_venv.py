@@ -56,5 +56,5 @@ def test_a_cached_venv_is_reused_without_building(tmp_path: Path) -> None:
 
 
 def test_a_missing_pyproject_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="pyproject.toml: cannot read"):
+    with pytest.raises(ConfigError, match=r"pyproject\.toml: cannot read"):
         ensure_service_venv(tmp_path, tmp_path / "venvs")
