@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=handlers)
     app.state.settings = settings
     app.state.metrics = metrics
-    if settings.debug_cpu_slowdown:  # calibration's injected slowdown: innermost, own work only
+    if settings.debug_cpu_slowdown:  # calibration's injected slowdown (http/cpu_slowdown.py)
         app.add_middleware(CpuSlowdownMiddleware, slowdown=settings.debug_cpu_slowdown)
     # Added first, so it runs inside MetricsMiddleware: shed requests are counted too.
     app.add_middleware(LoadShedMiddleware, queries=queries, streams=streams, metrics=metrics)
