@@ -95,8 +95,8 @@ class Settings:
     # debug knobs: measured faults for calibration and chaos experiments
     debug_db_delay_ms: int = 0
     debug_request_delay_ms: int = 0
-    # each /v1/search* request burns this share more CPU than its own work took (0.10 = +10 %;
-    # service/http/cpu_slowdown.py): the multiplicative slowdown `perfci calibrate` injects
+    # each /v1/search* request burns this share of the process's CPU per request (0.10 =
+    # +10 %; service/http/cpu_slowdown.py): the multiplicative slowdown `perfci calibrate` uses
     debug_cpu_slowdown: float = 0.0
     debug_leak_responses: bool = False  # keep every search response body: a deliberate leak
     # garbage collector (service/gcstats.py)
