@@ -74,6 +74,7 @@ def rss_mb(pid: int) -> float:
     return sum(p.memory_info().rss for p in (proc, *proc.children(recursive=True))) / 2**20
 
 
+@pytest.mark.scale
 async def test_two_thousand_concurrent_streams_on_one_worker(
     service_factory: ServiceFactory, corpus: SeedResult
 ) -> None:
@@ -136,6 +137,7 @@ STALLED = 100
 WRITE_TIMEOUT_S = 3.0
 
 
+@pytest.mark.scale
 async def test_stalled_readers_hold_no_connection_bounded_memory_until_the_write_timeout(
     corpus: SeedResult, servers: Servers
 ) -> None:
