@@ -1,11 +1,12 @@
 """``perfci calibrate``: the gate's real false-alarm and detection rates on this machine.
 
-One stack, one revision, three services from the same worktree and venv: ``base``, an
-identical ``candidate`` and a ``slowed`` one started with ``SEARCH_DEBUG_CPU_SLOWDOWN``
-(each search burns that share more CPU, measured on its own work: a multiplicative
-slowdown, not a fixed delay). Verdicts alternate A/A (base vs candidate) and slowed (base
-vs slowed); each is a full sequential gate over windows of its own, with its own warm-up
-block and its own order seed, judged by exactly the rule ``perfci gate`` uses.
+One stack, one revision, three services from the same worktree and venv: two plain ones
+(``a``, ``b``) and a ``slowed`` one started with ``SEARCH_DEBUG_CPU_SLOWDOWN`` (each search
+burns that share of the process's CPU per request: a multiplicative slowdown, not a fixed
+delay). The verdicts, A/A (a vs b) and slowed (a or b vs slowed), come in a seeded random
+order; ``a`` and ``b`` take turns as the base. Each is a full sequential gate over windows
+of its own, with its own warm-up block and its own order seed, judged by exactly the rule
+``perfci gate`` uses.
 
 Two simplifications, to fit the machine's time, and said in the output: the stack and the
 running services are reused across verdicts (their caches stay warm between verdicts; the
@@ -49,6 +50,7 @@ class CalibrationVerdict:
     cpu_change: float | None  # Hodges-Lehmann change of cpu_ms_per_request at the last look
     seconds: float
     seed: int
+    services: tuple[str, str] = ("a", "b")  # which services were the base and the candidate
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class CalibrationVerdict:
             "cpu_change": self.cpu_change,
             "seconds": round(self.seconds, 1),
             "seed": self.seed,
+            "services": list(self.services),
         }
 
 
@@ -93,8 +96,8 @@ def run_calibration(
         tree = trees["base"]
         python = ensure_service_venv(tree.worktree, venv_root or repo / ".perfci" / "venvs").python
         services = [
-            ServiceSpec("base", tree, python),
-            ServiceSpec("candidate", tree, python),
+            ServiceSpec("a", tree, python),
+            ServiceSpec("b", tree, python),
             ServiceSpec("slowed", tree, python, {SLOWDOWN_ENV: repr(slowdown)}),
         ]
         spec = DuoSpec(gate.docs, gate.corpus_seed, gate.embedder, gate.workers)
@@ -110,12 +113,15 @@ def run_calibration(
             revision = DuetRevision(ref, tree.commit)
             for i, kind in enumerate(kinds, start=1):
                 verdict_seed = rng.randrange(2**31)
-                label = "candidate" if kind == "aa" else "slowed"
+                # Two plain services ("a", "b") take turns as the base, so that both serve
+                # the same load over the calibration: with one fixed base it served every
+                # verdict, and identical code then measured 1-3 % dearer per request there.
+                base_label, plain_other = rng.sample(["a", "b"], 2)
+                cand_label = plain_other if kind == "aa" else "slowed"
+                base_svc, cand_svc = duo.services[base_label], duo.services[cand_label]
                 targets: dict[Side, DuetTarget] = {
-                    "base": DuetTarget("base", duo.services["base"].url, duo.services["base"].pid),
-                    "candidate": DuetTarget(
-                        "candidate", duo.services[label].url, duo.services[label].pid
-                    ),
+                    "base": DuetTarget("base", base_svc.url, base_svc.pid),
+                    "candidate": DuetTarget("candidate", cand_svc.url, cand_svc.pid),
                 }
                 folder = out_dir / f"verdict-{len(_existing(out_dir)) + 1:03d}-{kind}"
                 runner = DuetRunner(targets, load, folder / "windows", nonce=f"c{verdict_seed:x}")
@@ -154,6 +160,7 @@ def run_calibration(
                     cpu,
                     time.monotonic() - t0,
                     verdict_seed,
+                    (base_label, cand_label),
                 )
                 done.append(v)
                 _append(out_dir, v, ref, tree.commit, slowdown)
