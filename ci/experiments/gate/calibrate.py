@@ -31,9 +31,9 @@ from ci.experiments.gate.checkout import side_checkouts
 from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.sequential import measure_windows
 from ci.experiments.gate.venv import ensure_service_venv
-from ci.experiments.gate.windows import DuetLoad, DuetRunner, DuetTarget
+from ci.experiments.gate.windows import DuetLoad, DuetRunner, DuetTarget, duet_design
 from ci.judge.calibration import Rate, rate
-from ci.results.duet import DuetDesign, DuetRevision, Side
+from ci.results.duet import DuetRevision, Side
 from ci.settings import PerfConfig
 
 SLOWDOWN_ENV = "SEARCH_DEBUG_CPU_SLOWDOWN"
@@ -125,15 +125,7 @@ def run_calibration(
                 }
                 folder = out_dir / f"verdict-{len(_existing(out_dir)) + 1:03d}-{kind}"
                 runner = DuetRunner(targets, load, folder / "windows", nonce=f"c{verdict_seed:x}")
-                design = DuetDesign(
-                    rate=gate.rate,
-                    window_s=gate.window_s,
-                    warmup_windows=gate.warmup_windows,
-                    unique_fraction=gate.unique_fraction,
-                    write_fraction=gate.write_fraction,
-                    order_seed=verdict_seed,
-                    workers=gate.workers,
-                )
+                design = duet_design(gate, verdict_seed)
                 t0 = time.monotonic()
                 progress(f"verdict {i}/{len(kinds)}: {kind}")
                 measured = measure_windows(

@@ -40,11 +40,11 @@ from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
 from ci.experiments.gate.venv import ensure_service_venv
-from ci.experiments.gate.windows import DuetLoad, DuetRunner, DuetTarget
+from ci.experiments.gate.windows import DuetLoad, DuetRunner, DuetTarget, duet_design
 from ci.judge.gate_decision import GateContext, gate_verdict
 from ci.judge.gate_verdict import Design, GateVerdict, Harness, Revision, Timings
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
-from ci.results.duet import DuetDesign, DuetRevision, Side
+from ci.results.duet import DuetRevision, Side
 from ci.settings import PerfConfig
 
 Progress = Callable[[str], None]
@@ -185,15 +185,7 @@ def _windows(
         for side in ("base", "candidate")
     }
     runner = DuetRunner(targets, load, out / "windows", nonce=f"{seed:x}")  # type: ignore[arg-type]
-    design = DuetDesign(
-        rate=gate.rate,
-        window_s=gate.window_s,
-        warmup_windows=gate.warmup_windows,
-        unique_fraction=gate.unique_fraction,
-        write_fraction=gate.write_fraction,
-        order_seed=seed,
-        workers=gate.workers,
-    )
+    design = duet_design(gate, seed)
     return measure_windows(
         runner,
         gate,

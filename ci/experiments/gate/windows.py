@@ -28,7 +28,8 @@ import psutil
 
 from ci.errors import RunError
 from ci.measure.k6 import SCENARIOS_DIR, find_k6
-from ci.results.duet import SIDES, DuetWindow, Side, SideWindow, WindowLatency
+from ci.results.duet import SIDES, DuetDesign, DuetWindow, Side, SideWindow, WindowLatency
+from ci.settings.gate import GateConfig
 
 DUET_SCRIPT = SCENARIOS_DIR / "duet.js"
 TREND_STATS = "avg,min,med,max,p(90),p(95),p(99),count"
@@ -211,3 +212,16 @@ def slot_figures(metrics: Mapping[str, Any], slot: str, cpu_s: float) -> SideWin
         )
     except (TypeError, ValueError) as exc:
         raise RunError(f"duet summary, slot {slot}: malformed figures: {exc}") from exc
+
+
+def duet_design(gate: GateConfig, order_seed: int) -> DuetDesign:
+    """The duet's design as perf.toml [gate] sets it, with this run's window-order seed."""
+    return DuetDesign(
+        rate=gate.rate,
+        window_s=gate.window_s,
+        warmup_windows=gate.warmup_windows,
+        unique_fraction=gate.unique_fraction,
+        write_fraction=gate.write_fraction,
+        order_seed=order_seed,
+        workers=gate.workers,
+    )
