@@ -18,8 +18,11 @@ What it shares with the service, so that the comparison is of the request path o
 - the model: all-MiniLM-L6-v2 int8 on onnxruntime, mean-pooled and L2-normalised like
   ``service.embed.minilm`` (or the hash embedder, for tests).
 
-``REFERENCE_ORT_THREADS``: onnxruntime's intra-op threads; unset or 0 is onnxruntime's
-default, which is what a user who writes ``InferenceSession(path)`` gets.
+onnxruntime's intra-op threads are the service's (``SEARCH_EMBED_THREADS``, default 1).
+``REFERENCE_ORT_THREADS`` overrides them; 0 is onnxruntime's own default (one spinning
+thread per core), what ``InferenceSession(path)`` gives: on 2 cores that reference
+reached 68 req/s of all-unique queries against 125 req/s with one thread (one round of
+``perfci sweep capacity --mix unique`` each), so the stronger one is the yardstick.
 
 The API is the service's ``GET /v1/search?q=TEXT&k=10[&topic=T]`` ->
 ``{"results": [{"id", "title", "score", "topic"}], "took_ms"}``, plus ``/healthz`` and
@@ -98,7 +101,7 @@ def make_embed(settings: Settings, env: Mapping[str, str]) -> EmbedFn:
     if settings.embedder == "hash":
         return hash_embedder()
     if settings.embedder == "minilm":
-        return minilm(int(env.get("REFERENCE_ORT_THREADS", "0") or 0))
+        return minilm(int(env.get("REFERENCE_ORT_THREADS") or settings.embed_threads))
     raise SystemExit(f"SEARCH_EMBEDDER={settings.embedder!r}: the reference runs hash or minilm")
 
 

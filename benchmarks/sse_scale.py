@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -45,6 +46,7 @@ from tests.sse_burst import BurstResult, Reader, burst
 
 WARMUP_QUERIES = 50  # as perfci run's warm-up
 COUNTERS = ("db_searches", "shed", "pool_acquire_timeouts", "requests", "stream_disconnects")
+CACHE_COUNTERS = ("redis_errors", "redis_skipped", "coalesced")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +120,35 @@ class PeakRss:
             self._thread.join()
 
 
+@contextlib.contextmanager
+def py_spy(pid: int | None, out: Path | None, seconds: float) -> Iterator[None]:
+    """``py-spy record`` of the service for the block (a flame graph), when asked for."""
+    if out is None or pid is None:
+        yield
+        return
+    beside = Path(sys.executable).with_name("py-spy")  # the venv's, when run from one
+    exe = str(beside) if beside.exists() else "py-spy"
+    cmd = [exe, "record", "-p", str(pid), "-o", str(out), "-d", str(int(seconds) + 1)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached before the burst starts
+    try:
+        yield
+    finally:
+        proc.wait(timeout=seconds + 30)
+
+
 def one_burst(
-    target: Target, n: int, k: int, reader: Reader, seed: int, ramp_s: float
+    target: Target,
+    n: int,
+    k: int,
+    reader: Reader,
+    seed: int,
+    ramp_s: float,
+    flame: Path | None = None,
 ) -> dict[str, Any]:
     paths = stream_paths(target.query_log, n, k, seed)
     before = stats(target.url)
-    with PeakRss(target.pid) as rss:
+    with PeakRss(target.pid) as rss, py_spy(target.pid, flame, reader.hold_s + ramp_s + 3):
         result: BurstResult = asyncio.run(burst(target.url, paths, reader, ramp_s=ramp_s))
     after = stats(target.url)
     errors = sorted({o.error for o in result.outcomes if o.error})[:5]
@@ -136,6 +161,8 @@ def one_burst(
         "rss_start_mb": round(rss.start_mb, 1),
         "rss_peak_mb": round(rss.peak_mb, 1),
         "server": {c: after.get(c, 0) - before.get(c, 0) for c in COUNTERS},
+        "cache": {c: after["cache"].get(c, 0) - before["cache"].get(c, 0) for c in CACHE_COUNTERS},
+        "breaker": after["cache"].get("breaker_state"),
         "client_errors": errors,
     }
 
@@ -196,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--env", action="append", default=[], help="SEARCH_X=V for the service")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--flame-dir", type=Path, help="py-spy flame graph per burst, here")
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.streams.split(",") if x.strip()]
     reader = Reader(hold_s=args.hold, timeout_s=max(60.0, args.hold + 60))
@@ -212,7 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"warmed up with the {WARMUP_QUERIES} most popular queries")
         for rep in range(args.repeat):
             for n in counts:
-                row = one_burst(target, n, args.k, reader, args.seed + 1000 * rep + n, args.ramp)
+                flame = None
+                if args.flame_dir is not None:
+                    args.flame_dir.mkdir(parents=True, exist_ok=True)
+                    flame = args.flame_dir / f"burst-{n}-round{rep}.svg"
+                seed = args.seed + 1000 * rep + n
+                row = one_burst(target, n, args.k, reader, seed, args.ramp, flame)
                 row["round"] = rep
                 rows.append(row)
                 progress(json.dumps(row))

@@ -196,7 +196,11 @@ class StreamSearch:
 
     async def _compute(self, query: SearchQuery, lookup: CacheLookup | None) -> EncodedResult:
         if lookup is not None:
-            shared = await lookup.get()  # what /v1/search or another worker computed
+            # what /v1/search or another worker computed; Redis holds only what a fill put
+            # there (k <= fill_max_k; /v1/search's large k too, but those are rare): a round
+            # trip saved per large-k miss, which counts in a burst of them
+            large = query.k > self.fill_max_k
+            shared = lookup.l1_get() if large else await lookup.get()
             if shared is not None:
                 return self._keep(lookup, encode(shared, self.batch_size))
         with self.query_bound.hold():

@@ -27,9 +27,10 @@ from ci.measure.k6 import EXIT_THRESHOLDS_FAILED, SCENARIOS_DIR, TREND_STATS
 SCRIPT = SCENARIOS_DIR / "capacity.js"
 SUB = "{scenario:measure}"
 # VUs for an open model: rate x latency are busy at once (Little's law). Up front enough
-# for every request to take the p99 limit, so that a passing step never waits for k6 to
-# allocate a VU mid-window (which drops iterations: seen at 125/s with 50 ms worth);
-# at most twice that: beyond it the step has failed its p99 anyway.
+# for every request to take twice the p99 limit, so that a passing step never waits for
+# k6 to allocate a VU mid-window, which drops iterations (seen at 125/s with 50 ms worth,
+# and at 137/s with 100 ms worth when a few requests took longer); at most twice that.
+PREALLOCATED_LATENCY_FACTOR = 2
 MAX_VUS_FACTOR = 2
 
 
@@ -61,7 +62,7 @@ class StepSpec:
         return math.ceil(self.rate * self.warmup_s) + self.planned
 
     def vus(self) -> tuple[int, int]:
-        pre = max(20, math.ceil(self.rate * self.p99_ms / 1000))
+        pre = max(20, math.ceil(self.rate * PREALLOCATED_LATENCY_FACTOR * self.p99_ms / 1000))
         return pre, max(50, MAX_VUS_FACTOR * pre)
 
     def env(self) -> dict[str, str]:

@@ -7,10 +7,17 @@ the whole interval lies above the threshold from ``perf.toml`` (``[sla]
 rss_slope_mb_per_10min``) — so that a short, noisy run is not called a leak on one
 unlucky sample, and a real leak is.
 
+A short window cannot judge a small slope: over 25 s the 5 MB/10 min threshold is 0.2 MB,
+less than the heap a sound service still settles into after warm-up (measured on a clean CI
+machine: a sound service grew 0.5 MB in its last 25 s, a slope of +12 MB/10 min with a tight
+interval). So a process is also required to have grown, at the interval's low slope, by at
+least ``MIN_GROWTH_MB`` over the judged window. With the profiles' 300-second window the
+threshold itself (2.5 MB over 5 minutes) is the larger bound, so long runs lose nothing.
+
 =====================================  ==========
 interval vs threshold T                 verdict
 =====================================  ==========
-low > T                                 leaking
+low > T and low x window >= 2 MB        leaking
 high <= T                               stable
 otherwise                               stable, but the interval is reported
 =====================================  ==========
@@ -31,6 +38,7 @@ from ci.results import MemoryGrowth, ResourceSample
 
 TEN_MINUTES_S = 600.0
 MIN_SAMPLES = 8
+MIN_GROWTH_MB = 2.0  # the least growth over the judged window that can be called a leak
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,7 @@ def rss_trend(
     slope, _intercept, low, high = stats.theilslopes(y, t, alpha=confidence)
     scale = TEN_MINUTES_S
     lo, hi = float(low) * scale, float(high) * scale
+    least_growth_mb = float(low) * float(np.ptp(t))
     return MemoryTrend(
         pid=pid,
         role=role,
@@ -81,7 +90,7 @@ def rss_trend(
         slope_mb_per_10min=float(slope) * scale,
         ci_low=lo,
         ci_high=hi,
-        leaking=lo > threshold_mb_per_10min,
+        leaking=lo > threshold_mb_per_10min and least_growth_mb >= MIN_GROWTH_MB,
     )
 
 

@@ -105,7 +105,7 @@ def test_the_k6_environment_and_vus_follow_the_rate() -> None:
     assert env["CAPACITY_RATE"] == "2000"
     assert env["CAPACITY_MIX"] == "sequential"
     assert (env["CAPACITY_WARMUP_S"], env["CAPACITY_MEASURE_S"]) == ("3", "10")
-    assert spec.vus() == (200, 400)  # every request at the 100 ms limit, and twice that
+    assert spec.vus() == (400, 800)  # every request at twice the 100 ms limit, and twice that
     assert _spec(rate=50).vus() == (20, 50)  # floors
     assert spec.planned == 20_000
     assert spec.iterations == 26_000

@@ -42,6 +42,17 @@ def test_one_jump_is_not_a_leak() -> None:
     assert not trend.leaking
 
 
+def test_a_short_window_needs_real_growth_not_just_a_steep_slope() -> None:
+    """0.5 MB in 25 s (the settling a sound service showed on CI) is +12 MB/10 min, but not
+    a leak; the same slope held for 5 minutes (6 MB) is."""
+    t, y = _series(0.02, seconds=25, noise=0.01)
+    short = rss_trend(t, y, threshold_mb_per_10min=5.0)
+    assert short.ci_low > 5.0  # the slope alone would have flagged it
+    assert not short.leaking
+    t, y = _series(0.02, seconds=300, noise=0.01)
+    assert rss_trend(t, y, threshold_mb_per_10min=5.0).leaking
+
+
 def test_too_few_samples_is_an_error() -> None:
     with pytest.raises(RunError, match="at least 8"):
         rss_trend([0, 1, 2], [1, 2, 3], 5.0)

@@ -177,8 +177,10 @@ async def test_stampede_at_expiry_recomputes_at_most_a_couple_of_times(
     searches = after["db_searches"] - before["db_searches"]
     assert set(statuses) == {200}
     assert len(statuses) > 150  # the load was real: far more requests than recomputations
-    # one per TTL period (4 periods in 3.5 s, first one cold) plus at most a couple
-    assert searches <= 6, searches
+    # one per TTL period: 4 periods in 3.5 s (the first one cold), but XFetch refreshes early
+    # by about delta * ln(requests per period) ~ 0.5 s, so a period can shrink to ~0.5-0.6 s
+    # (7 searches seen on a clean CI machine). A stampede is ~20 per expiry (one per client).
+    assert searches <= 8, searches
     assert after["cache"]["early_refreshes"] >= 1
 
 
