@@ -126,7 +126,9 @@ def connect_client(settings: Settings) -> aioredis.Redis | None:
         retry=Retry(NoBackoff(), 0),  # the breaker decides about retrying
         health_check_interval=0,
     )
-    return aioredis.Redis(connection_pool=pool)
+    # from_pool: the client owns the pool, so aclose() closes its connections too
+    # (Redis(connection_pool=pool) leaves every pooled connection open at shutdown)
+    return aioredis.Redis.from_pool(pool)
 
 
 class RedisLink:
