@@ -1,9 +1,18 @@
 """Micro-batching: distinct texts that arrive together are embedded in one model call.
 
 A model call has a fixed cost (thread hop, session run, padding) that a batch shares, so
-under concurrency one call for 32 texts is much cheaper than 32 calls. The first text
-to arrive opens a batch and arms a timer of ``max_wait_s``; the batch is sent when the
-timer fires or when it holds ``max_size`` distinct texts, whichever comes first.
+under concurrency one call for 32 texts is much cheaper than 32 calls. But a batch that
+waits on a timer makes every request pay the wait at light load, when nothing joins it.
+
+So batches form only while the model is busy (opportunistic batching):
+
+- **model idle**: a text opens a batch that is sent on the next turn of the event loop,
+  so texts arriving in the same turn share it and a lone text waits for nothing;
+- **model busy**: the batch collects texts until the running call finishes, and is sent
+  then; at most ``max_wait_s`` after it opened, it is sent anyway, as a second call
+  beside the running one (a bound on the added latency, and work for an idle core);
+- a batch that reaches ``max_size`` distinct texts is sent at once.
+
 Identical texts in one batch are embedded once. A caller that is cancelled leaves the
 batch running for the others; an error reaches every caller of that batch.
 """
@@ -59,7 +68,10 @@ class BatchingEmbedder:
             if len(self._pending) >= self.max_size:
                 self._flush()
             elif self._timer is None:
-                self._timer = asyncio.get_running_loop().call_later(self.max_wait_s, self._flush)
+                # idle: the next turn of the loop; busy: when the running call ends, or
+                # at the latest after max_wait_s (see the module docstring)
+                delay = self.max_wait_s if self._running else 0.0
+                self._timer = asyncio.get_running_loop().call_later(delay, self._flush)
         row = await asyncio.shield(fut)
         return row.reshape(1, DIM)
 
@@ -72,7 +84,13 @@ class BatchingEmbedder:
         batch, self._pending = self._pending, {}
         task = asyncio.get_running_loop().create_task(self._run(batch))
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """A model call ended: the batch that gathered behind it goes now."""
+        self._running.discard(task)
+        if self._pending and not self._running:
+            self._flush()
 
     async def _run(self, batch: dict[str, asyncio.Future[Vectors]]) -> None:
         texts = list(batch)
