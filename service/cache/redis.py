@@ -163,7 +163,10 @@ class RedisLink:
             self.metrics.redis_skipped.inc()
             return SKIPPED
         try:
-            result = await asyncio.wait_for(fn(), self.timeout_s)
+            # asyncio.timeout, not wait_for: no task per call (6.8 vs 18.0 us here, and
+            # several Redis calls per cache miss)
+            async with asyncio.timeout(self.timeout_s):
+                result = await fn()
         except Exception as exc:  # any failure of the cache becomes a miss, never a 500
             self.breaker.failure()
             self.metrics.redis_errors.labels(op).inc()
