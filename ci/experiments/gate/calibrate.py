@@ -31,7 +31,7 @@ from ci.experiments.gate.checkout import side_checkouts
 from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.sequential import measure_windows
 from ci.experiments.gate.venv import ensure_service_venv
-from ci.experiments.gate.windows import DuetLoad, DuetRunner, DuetTarget, duet_design
+from ci.experiments.gate.windows import DuetRunner, DuetTarget, duet_design, duet_load
 from ci.judge.calibration import Rate, rate
 from ci.results.duet import DuetRevision, Side
 from ci.settings import PerfConfig
@@ -102,14 +102,7 @@ def run_calibration(
         ]
         spec = DuoSpec(gate.docs, gate.corpus_seed, gate.embedder, gate.workers)
         with duo_stack(services, spec, Path(tmp) / "stack", rng, progress) as duo:
-            load = DuetLoad(
-                rate=gate.rate,
-                window_s=gate.window_s,
-                unique_fraction=gate.unique_fraction,
-                write_fraction=gate.write_fraction,
-                query_log=duo.corpus.query_log,
-                sla_env=config.sla.k6_env(),
-            )
+            load = duet_load(gate, duo.corpus.query_log, config.sla.k6_env())
             revision = DuetRevision(ref, tree.commit)
             for i, kind in enumerate(kinds, start=1):
                 verdict_seed = rng.randrange(2**31)

@@ -40,7 +40,7 @@ from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
 from ci.experiments.gate.venv import ensure_service_venv
-from ci.experiments.gate.windows import DuetLoad, DuetRunner, DuetTarget, duet_design
+from ci.experiments.gate.windows import DuetRunner, DuetTarget, duet_design, duet_load
 from ci.judge.gate_decision import GateContext, gate_verdict
 from ci.judge.gate_verdict import Design, GateVerdict, Harness, Revision, Timings
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
@@ -172,14 +172,7 @@ def _windows(
 ) -> Measured:
     gate = request.config.gate
     sla = request.config.sla_for(request.machine_class)
-    load = DuetLoad(
-        rate=gate.rate,
-        window_s=gate.window_s,
-        unique_fraction=gate.unique_fraction,
-        write_fraction=gate.write_fraction,
-        query_log=duo.corpus.query_log,
-        sla_env=sla.k6_env(),
-    )
+    load = duet_load(gate, duo.corpus.query_log, sla.k6_env())
     targets = {
         side: DuetTarget(side, duo.services[side].url, duo.services[side].pid)
         for side in ("base", "candidate")

@@ -214,6 +214,18 @@ def slot_figures(metrics: Mapping[str, Any], slot: str, cpu_s: float) -> SideWin
         raise RunError(f"duet summary, slot {slot}: malformed figures: {exc}") from exc
 
 
+def duet_load(gate: GateConfig, query_log: Path, sla_env: Mapping[str, str]) -> DuetLoad:
+    """What every window sends, as perf.toml [gate] sets it, over this stack's query log."""
+    return DuetLoad(
+        rate=gate.rate,
+        window_s=gate.window_s,
+        unique_fraction=gate.unique_fraction,
+        write_fraction=gate.write_fraction,
+        query_log=query_log,
+        sla_env=sla_env,
+    )
+
+
 def duet_design(gate: GateConfig, order_seed: int) -> DuetDesign:
     """The duet's design as perf.toml [gate] sets it, with this run's window-order seed."""
     return DuetDesign(
