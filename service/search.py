@@ -19,6 +19,10 @@ delta validation    SEARCH_CACHE_VALIDATE            every write invalidates eve
 The Redis lookup runs inside the single-flight, and the cache is filled before the
 flight ends: a request that arrives after a flight ended starts a new flight whose
 lookup is issued after the fill, so it finds the value (no second computation).
+
+Round trips of a miss: the generation read, one read (the result and the query's
+embedding, :meth:`CacheLookup.read`) and one write (the result and a new embedding,
+:meth:`CacheLookup.fill`); an embedding found in L1 or Redis skips the model.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from service.cache.lookup import CacheLookup
+from service.cache.lookup import CacheLookup, MissRead
+from service.cache.redis import Write
 from service.cache.results import CachedResult
 from service.cache.search_cache import SearchCache
 from service.cache.writelog import WriteRecord
@@ -123,10 +128,10 @@ class SearchEngine:
         return SearchResult(hits, "bypass")
 
     async def _lookup(self, lookup: CacheLookup) -> SearchResult:
-        entry = await lookup.redis_get()
-        if entry is not None:
-            self._maybe_refresh(lookup, entry)
-            return SearchResult(entry.hits, "redis")
+        read = await lookup.read()
+        if read.entry is not None:
+            self._maybe_refresh(lookup, read.entry)
+            return SearchResult(read.entry.hits, "redis")
         got = await lookup.try_lock()  # None: the lock is off or Redis unusable
         if got is False:
             if self.metrics is not None:
@@ -138,14 +143,33 @@ class SearchEngine:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("acquired").inc()
             try:
-                return await self._compute_and_fill(lookup)
+                return await self._compute_and_fill(lookup, read)
             finally:
                 await lookup.unlock()
-        return await self._compute_and_fill(lookup)
+        return await self._compute_and_fill(lookup, read)
 
-    async def _compute_and_fill(self, lookup: CacheLookup) -> SearchResult:
-        hits, delta, vector = await self._compute(lookup.query)
-        await lookup.fill(hits, delta, vector)
+    async def _compute_and_fill(
+        self, lookup: CacheLookup, read: MissRead | None = None
+    ) -> SearchResult:
+        """Compute and fill (embedding and result in one write); ``read``: the miss read,
+        which already looked for the embedding (None: a refresh, which looks now)."""
+        query = lookup.query
+        text = query.normalised
+        start = time.perf_counter()
+        if read is not None:
+            vectors = read.embedding
+        else:
+            vectors = await lookup.embeddings.get(text)
+        also: list[Write] = []
+        if vectors is None:
+            vectors = await self.embedder.embed([text])
+            # in L1 at once (a concurrent query of this text with another k finds it);
+            # in Redis with the result
+            new = lookup.embeddings.put_l1(text, vectors[0])
+            if new is not None:
+                also.append(new)
+        hits = tuple(await self.db.search(vectors[0], query.k, query.topic))
+        await lookup.fill(hits, time.perf_counter() - start, vectors[0], also)
         return SearchResult(hits, "computed")
 
     def _maybe_refresh(self, lookup: CacheLookup, entry: CachedResult) -> None:

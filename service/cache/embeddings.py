@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from service.cache.lru import LRUCache
-from service.cache.redis import RedisLink, Skipped
+from service.cache.redis import RedisLink, Skipped, Write
 from service.cache.results import jittered
 from service.metrics import Metrics
 from service.model import DIM, Vectors
@@ -44,7 +45,11 @@ class EmbeddingCache:
         self.model_id = model_id
         self.l1 = l1
 
-    def _key(self, text: str) -> str:
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def key(self, text: str) -> str:
         digest = hashlib.blake2b(f"{self.model_id}\x00{text}".encode(), digest_size=16)
         return f"{self.config.namespace}:e:{digest.hexdigest()}"
 
@@ -52,10 +57,10 @@ class EmbeddingCache:
         """A cached (1, DIM) vector for the normalised text, from L1 then Redis."""
         if not self.config.enabled:
             return None
-        key = self._key(text)
+        key = self.key(text)
         if self.config.l1:
             vec = self.l1.get(key)
-            self._count("l1", vec is not None)
+            self.count("l1", vec is not None)
             if vec is not None:
                 return vec
         if self.link.client is None:
@@ -63,26 +68,41 @@ class EmbeddingCache:
         raw = await self.link.get("get", key)
         if isinstance(raw, Skipped):
             return None
+        return self.from_redis(key, raw)
+
+    def l1_peek(self, key: str) -> Vectors | None:
+        """The L1's vector, not counted: the caller counts it only if it is used."""
+        return self.l1.get(key) if self.config.l1 else None
+
+    def from_redis(self, key: str, raw: Any) -> Vectors | None:
+        """The vector in ``raw`` (a GET's reply); counted, and kept in L1."""
         vec = None
         if isinstance(raw, bytes) and len(raw) == DIM * 4:
             vec = np.frombuffer(raw, dtype=np.float32).reshape(1, DIM)
-        self._count("redis", vec is not None)
+        self.count("redis", vec is not None)
         if vec is not None and self.config.l1:
             self.l1.set(key, vec, time.time() + self.config.l1_ttl_s)
         return vec
 
     async def put(self, text: str, vector: Vectors) -> None:
+        write = self.put_l1(text, vector)
+        if write is not None:
+            await self.link.set(write.key, write.value, write.ttl_s)
+
+    def put_l1(self, text: str, vector: Vectors) -> Write | None:
+        """The L1 half of :meth:`put`, done now; returns the Redis half (None: nothing to
+        send), for the caller to send with other writes in one round trip."""
         if not self.config.enabled:
-            return
-        key = self._key(text)
+            return None
+        key = self.key(text)
         vec = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, DIM)
         ttl = jittered(self.config.ttl_s, self.config.ttl_jitter)
         if self.config.l1:
             self.l1.set(key, vec, time.time() + min(ttl, self.config.l1_ttl_s))
         if self.link.client is None:
-            return
-        await self.link.set(key, vec.tobytes(), ttl)
+            return None
+        return Write(key, vec.tobytes(), ttl)
 
-    def _count(self, layer: str, hit: bool) -> None:
+    def count(self, layer: str, hit: bool) -> None:
         counter = self.metrics.cache_hits if hit else self.metrics.cache_misses
         counter.labels("embedding", layer).inc()

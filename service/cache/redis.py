@@ -2,7 +2,9 @@
 
 :func:`connect_client` builds a bounded pool that a Redis that is down never stops at
 start-up. :class:`RedisLink` runs each call with a hard timeout behind a circuit breaker;
-a failure or a skipped call becomes :data:`SKIPPED` (a miss), never an error.
+a failure or a skipped call becomes :data:`SKIPPED` (a miss), never an error. Several
+commands can go in one call (:meth:`RedisLink.get_many`, :meth:`RedisLink.set_many`: one
+non-transactional pipeline, one round trip), which then fails or is skipped as a whole.
 
 The cache is an optimisation: when Redis is down or slow, requests must be answered from
 PostgreSQL at full speed rather than each paying a timeout. After ``failures``
@@ -24,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
@@ -111,6 +114,19 @@ class Skipped:
 SKIPPED = Skipped()
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One ``SET key value PX ttl`` to send (several go in one round trip)."""
+
+    key: str
+    value: bytes
+    ttl_s: float
+
+    @property
+    def px(self) -> int:
+        return max(1, int(self.ttl_s * 1000))  # at least 1 ms: PX 0 is an error
+
+
 def connect_client(settings: Settings) -> aioredis.Redis | None:
     """Build the client without connecting: a Redis that is down must not stop start-up."""
     if not settings.redis_url or not (settings.cache_enabled or settings.embed_cache_enabled):
@@ -180,11 +196,31 @@ class RedisLink:
         client = self.require()
         return await self.call(op, lambda: client.get(key))
 
+    async def get_many(self, op: str, keys: Sequence[str]) -> list[Any] | Skipped:
+        """``GET`` of each key in one round trip (one call: it fails or is skipped whole)."""
+        assert keys, "get_many needs at least one key"
+        if len(keys) == 1:  # a plain GET: a pipeline costs more Python for nothing
+            got = await self.get(op, keys[0])
+            return got if isinstance(got, Skipped) else [got]
+        client = self.require()
+        return await self.call(op, lambda: _get_pipelined(client, keys))
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """``SET key value PX ttl`` (at least 1 ms), best effort."""
         client = self.require()
         px = max(1, int(ttl_s * 1000))
         await self.call("set", lambda: client.set(key, value, px=px))
+
+    async def set_many(self, writes: Sequence[Write]) -> None:
+        """Every write in one round trip (one call), best effort; none: no call."""
+        if not writes:
+            return
+        if len(writes) == 1:
+            w = writes[0]
+            await self.set(w.key, w.value, w.ttl_s)
+            return
+        client = self.require()
+        await self.call("set", lambda: _set_pipelined(client, writes))
 
     async def aclose(self, grace_s: float = 2.0) -> None:
         if self.client is not None:
@@ -192,3 +228,24 @@ class RedisLink:
                 await asyncio.wait_for(self.client.aclose(), grace_s)
             except (TimeoutError, OSError, aioredis.RedisError):
                 log.warning("closing the Redis client timed out or failed")
+
+
+# Non-transactional pipelines: the commands travel in one write and their replies come
+# back in one read, with no MULTI/EXEC (nothing here needs them atomic). No ``async
+# with``: execute() already resets the pipeline and returns its connection, even when
+# it fails or is cancelled by the call's timeout. raise_on_error: an error reply to any
+# command fails the whole call, as that command's own call would have.
+
+
+async def _get_pipelined(client: aioredis.Redis, keys: Sequence[str]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    return await pipe.execute(raise_on_error=True)
+
+
+async def _set_pipelined(client: aioredis.Redis, writes: Sequence[Write]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for w in writes:
+        pipe.set(w.key, w.value, px=w.px)
+    return await pipe.execute(raise_on_error=True)

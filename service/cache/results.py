@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from service.cache.lru import LRUCache
-from service.cache.redis import RedisLink, Skipped
+from service.cache.redis import RedisLink, Skipped, Write
 from service.cache.writelog import WriteLog
 from service.metrics import Metrics
 from service.model import DIM, Hit, SearchQuery, Vectors
@@ -107,7 +107,7 @@ class ResultCache:
         material = orjson.dumps([self.fingerprint, query.normalised, query.k, query.topic])
         return hashlib.blake2b(material, digest_size=16).hexdigest()
 
-    def _redis_key(self, key: str) -> str:
+    def redis_key(self, key: str) -> str:
         return f"{self.config.namespace}:r{VALUE_VERSION}:{key}"
 
     def current(
@@ -141,9 +141,14 @@ class ResultCache:
         return entry
 
     async def redis_get(self, gen: int, key: str, query: SearchQuery) -> CachedResult | None:
-        raw = await self.link.get("get", self._redis_key(key))
+        raw = await self.link.get("get", self.redis_key(key))
         if isinstance(raw, Skipped):
             return None
+        return self.from_redis(raw, gen, key, query)
+
+    def from_redis(self, raw: Any, gen: int, key: str, query: SearchQuery) -> CachedResult | None:
+        """The entry in ``raw`` (a GET's reply) if it may be served at ``gen``; counted,
+        and kept in L1."""
         entry = None
         if isinstance(raw, bytes):
             try:
@@ -157,15 +162,17 @@ class ResultCache:
             self._l1_put(key, entry)
         return entry
 
-    async def fill(
+    def fill_l1(
         self, gen: int, key: str, hits: tuple[Hit, ...], delta_s: float, vector: Vectors
-    ) -> None:
-        """Store a result computed after reading ``gen``, with its query ``vector``."""
+    ) -> Write:
+        """Store a result computed after reading ``gen``, with its query ``vector``: in L1
+        now; the Redis write is returned, for the caller to send with others in one round
+        trip (:meth:`service.cache.lookup.CacheLookup.fill`)."""
         ttl = jittered(self.config.result_ttl_s, self.config.ttl_jitter)
         raw = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM).tobytes()
         entry = CachedResult(hits, delta_s, time.time() + ttl, gen, raw)
         self._l1_put(key, entry)
-        await self.link.set(self._redis_key(key), entry.encode(), ttl)
+        return Write(self.redis_key(key), entry.encode(), ttl)
 
     def _l1_put(self, key: str, entry: CachedResult) -> None:
         if self.config.l1:

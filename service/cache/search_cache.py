@@ -184,7 +184,9 @@ class SearchCache:
 
     def at(self, gen: int, query: SearchQuery) -> CacheLookup:
         """The lookup of ``query`` at generation ``gen``."""
-        return CacheLookup(self.results, self._lock, query, gen, self.results.key(query))
+        return CacheLookup(
+            self.results, self.embeddings, self._lock, query, gen, self.results.key(query)
+        )
 
     async def lookup(self, query: SearchQuery) -> CacheLookup | None:
         """Read the generation and return this request's lookup; None: bypass the cache."""
