@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ci.cli import experiments, gate, history, judging, run, stack, sweep
-from ci.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from ci.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, terminate_as_interrupt
 from ci.errors import PerfCIError
 
 # Each command group adds its sub-commands; the order is the order of `perfci --help`.
@@ -49,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        # SIGTERM (a cancelled CI job, a timeout) unwinds like Ctrl-C in every command:
+        # the stacks it started stop by PID, its worktrees go
+        with terminate_as_interrupt():
+            return handler(args)
     except PerfCIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,7 +14,6 @@ from ci.cli.common import (
     add_scenario_option,
     positive_int,
     progress,
-    terminate_as_interrupt,
     timestamped,
 )
 from ci.experiments.ab import run_ab
@@ -32,19 +31,18 @@ def cmd_ab(args: argparse.Namespace) -> int:
     config = load_perf_config(args.config)
     repo = repo_root(Path.cwd())
     out_dir = args.out or timestamped("ab")
-    with terminate_as_interrupt():
-        outcome = run_ab(
-            repo,
-            args.base,
-            args.candidate,
-            args.pairs,
-            args.profile,
-            out_dir,
-            config,
-            seed=args.seed,
-            scenarios=_scenarios(args),
-            progress=progress,
-        )
+    outcome = run_ab(
+        repo,
+        args.base,
+        args.candidate,
+        args.pairs,
+        args.profile,
+        out_dir,
+        config,
+        seed=args.seed,
+        scenarios=_scenarios(args),
+        progress=progress,
+    )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
@@ -55,8 +53,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    with terminate_as_interrupt():
-        outcome = refresh_baseline(repo_root(Path.cwd()), args.profile, args.out, progress=progress)
+    outcome = refresh_baseline(repo_root(Path.cwd()), args.profile, args.out, progress=progress)
     if outcome.archived is not None:
         progress(f"previous baseline kept as {outcome.archived}")
     meta = outcome.results.run

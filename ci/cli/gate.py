@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci.cli.common import EXIT_OK, progress, terminate_as_interrupt, timestamped
+from ci.cli.common import EXIT_OK, progress, timestamped
 from ci.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,8 +52,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         seed=args.seed,
         shapes=not args.no_shapes,
     )
-    with terminate_as_interrupt():
-        verdict = run_gate(request, progress)
+    verdict = run_gate(request, progress)
     summary = (out / "summary.md").read_text(encoding="utf-8")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
@@ -117,18 +116,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     config = load_perf_config(args.config)
     out = args.out or timestamped("calibrate")
-    with terminate_as_interrupt():
-        run_calibration(
-            repo_root(Path.cwd()),
-            args.ref,
-            args.aa,
-            args.slowed,
-            args.slowdown,
-            out,
-            config,
-            seed=args.seed,
-            progress=progress,
-        )
+    run_calibration(
+        repo_root(Path.cwd()),
+        args.ref,
+        args.aa,
+        args.slowed,
+        args.slowdown,
+        out,
+        config,
+        seed=args.seed,
+        progress=progress,
+    )
     data = json.loads((out / CALIBRATION_FILE).read_text())
     print(calibration_table(data["summary"], args.slowdown))
     print(f"figures: {out / CALIBRATION_FILE}")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci.cli.common import EXIT_FAIL, EXIT_OK, positive_int, progress, terminate_as_interrupt
+from ci.cli.common import EXIT_FAIL, EXIT_OK, positive_int, progress
 from ci.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -123,18 +123,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     progress(
         f"backfilling {len(commits)} commit(s), profile {profile.name}: {', '.join(scenarios)}"
     )
-    # SIGTERM (a cancelled job) unwinds like Ctrl-C: each stack stops, each worktree goes.
-    with terminate_as_interrupt():
-        outcome = backfill(
-            repo,
-            commits,
-            args.store,
-            measure=stack_measure(profile, scenarios, perf.sla, progress),
-            profile=profile.name,
-            machine_class=_machine_class(args),
-            directions=_directions(perf),
-            progress=progress,
-        )
+    outcome = backfill(
+        repo,
+        commits,
+        args.store,
+        measure=stack_measure(profile, scenarios, perf.sla, progress),
+        profile=profile.name,
+        machine_class=_machine_class(args),
+        directions=_directions(perf),
+        progress=progress,
+    )
     for commit, added in outcome.measured:
         print(f"{commit[:12]}: {', '.join(str(a.path) for a in added)}")
     for commit, why in outcome.failed:

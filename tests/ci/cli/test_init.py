@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import psutil
 import pytest
 
+from ci import stack
 from ci.cli import build_parser, main
+from ci.cli.common import EXIT_INTERRUPTED
 
 # command -> flags it must accept (the CLI of before issue 11, plus `report`)
 COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
@@ -64,3 +69,35 @@ def test_python_dash_m_ci_cli_runs_the_same_program() -> None:
     assert proc.returncode == 0, proc.stderr
     for name in ("stack", "run", "report", "chaos", "sweep"):
         assert name in proc.stdout
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_sigterm_stops_a_run_and_every_server_it_started(tmp_path: Path) -> None:
+    """A cancelled CI job (SIGTERM) must not leave PostgreSQL, Valkey or the service up."""
+    home = tmp_path / "home"
+    ports = [str(stack.free_port()) for _ in range(3)]
+    cmd = [sys.executable, "-m", "ci.cli", "run", "--profile", "test", "--scenario", "ramp"]
+    cmd += ["--run-dir", str(home), "--pg-port", ports[0], "--redis-port", ports[1]]
+    cmd += ["--port", ports[2], "--out", str(tmp_path / "out")]
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        seen: list[str] = []
+        for line in proc.stderr:  # until the load runs: every server is up then
+            seen.append(line)
+            if "scenario ramp" in line:
+                break
+        else:
+            pytest.fail("the run ended before its scenario: " + "".join(seen))
+        state = stack.load_state(home)
+        assert state is not None, "a running stack has its state file"
+        pids = [c.pid for c in (state.postgres, state.redis, state.service) if c.pid]
+        assert len(pids) == 3, state
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == EXIT_INTERRUPTED, rest
+        assert "error: interrupted" in rest
+        assert "Traceback" not in rest
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", pid
