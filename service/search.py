@@ -11,10 +11,17 @@ L1 (in-process)     SEARCH_L1_ENABLED                every lookup asks Redis
 single-flight       SEARCH_COALESCE_ENABLED          identical concurrent requests each compute
 embedding cache     SEARCH_EMBED_CACHE_ENABLED       every miss runs the model
 micro-batching      SEARCH_BATCH_ENABLED             one model call per query
+early embedding     SEARCH_EMBED_EARLY               a miss embeds only after Redis answered
 early refresh       SEARCH_XFETCH_BETA=0             hot keys are recomputed only once expired
 cross-worker lock   SEARCH_REDIS_LOCK_ENABLED        each worker computes a cold key itself
 delta validation    SEARCH_CACHE_VALIDATE            every write invalidates every result
 ==================  ===============================  ==========================================
+
+Early embedding: with the model idle (no call running or gathering) a query this worker
+holds no result for starts its embedding before the generation read, so a miss waits for
+the longer of Redis and the model instead of their sum. What Redis then answers instead
+(a hit from another worker, a cached embedding) has cost only an idle model's time; a
+busy model is never given such work.
 
 The Redis lookup runs inside the single-flight, and the cache is filled before the
 flight ends: a request that arrives after a flight ended starts a new flight whose
@@ -40,6 +47,7 @@ from service.cache.search_cache import SearchCache
 from service.cache.writelog import WriteRecord
 from service.coalesce import SingleFlight
 from service.db.database import Database, Explained
+from service.embed.batch import BatchingEmbedder
 from service.embed.protocol import Embedder
 from service.metrics import Metrics
 from service.model import Hit, NewDocument, SearchQuery, Vectors
@@ -65,8 +73,10 @@ class SearchEngine:
         cache: SearchCache | None = None,
         metrics: Metrics | None = None,
         coalesce: bool = True,
+        embed_early: bool = False,
     ) -> None:
         self.db = db
+        self.embed_early = embed_early
         self.embedder = embedder
         self.cache = cache
         self.metrics = metrics
@@ -91,10 +101,29 @@ class SearchEngine:
             await self.cache.embeddings.put(text, vectors[0])
         return vectors
 
-    async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
+    def _early(self, query: SearchQuery) -> asyncio.Future[Vectors] | None:
+        """The query's embedding, started now if the model is idle and this worker holds
+        neither a result nor an embedding for it (see the module docstring)."""
+        cache, embedder = self.cache, self.embedder
+        if not self.embed_early or cache is None:
+            return None
+        if not isinstance(embedder, BatchingEmbedder) or not embedder.idle:
+            return None
+        text = query.normalised
+        if cache.results_l1.get(cache.result_key(query)) is not None:
+            return None  # most likely a hit
+        if cache.embeddings.l1_peek(cache.embeddings.key(text)) is not None:
+            return None  # nothing to gain
+        early = asyncio.ensure_future(embedder.embed([text]))
+        early.add_done_callback(_consume)
+        return early
+
+    async def _compute(
+        self, query: SearchQuery, early: asyncio.Future[Vectors] | None = None
+    ) -> tuple[tuple[Hit, ...], float, Vectors]:
         """Hits, the time they took and the query vector (the cache validates with it)."""
         start = time.perf_counter()
-        vector = await self.embed_query(query)
+        vector = await early if early is not None else await self.embed_query(query)
         hits = await self.db.search(vector[0], query.k, query.topic)
         return tuple(hits), time.perf_counter() - start, vector[0]
 
@@ -107,15 +136,16 @@ class SearchEngine:
         return result
 
     async def _search(self, query: SearchQuery) -> SearchResult:
+        early = self._early(query)
         lookup = await self.cache.lookup(query) if self.cache is not None else None
         if lookup is None:
             key = ("bypass", query.normalised, query.k, query.topic)
-            return await self._flight(key, lambda: self._compute_only(query))
+            return await self._flight(key, lambda: self._compute_only(query, early))
         entry = lookup.l1_get()
         if entry is not None:
             self._maybe_refresh(lookup, entry)
             return SearchResult(entry.hits, "l1")
-        return await self._flight(lookup.flight_key, lambda: self._lookup(lookup))
+        return await self._flight(lookup.flight_key, lambda: self._lookup(lookup, early))
 
     async def _flight(self, key: Hashable, compute: _Compute) -> SearchResult:
         result, joined = await self.flights.do(key, compute)
@@ -123,11 +153,15 @@ class SearchEngine:
             self.metrics.coalesced.inc()
         return result
 
-    async def _compute_only(self, query: SearchQuery) -> SearchResult:
-        hits, _, _ = await self._compute(query)
+    async def _compute_only(
+        self, query: SearchQuery, early: asyncio.Future[Vectors] | None = None
+    ) -> SearchResult:
+        hits, _, _ = await self._compute(query, early)
         return SearchResult(hits, "bypass")
 
-    async def _lookup(self, lookup: CacheLookup) -> SearchResult:
+    async def _lookup(
+        self, lookup: CacheLookup, early: asyncio.Future[Vectors] | None = None
+    ) -> SearchResult:
         read = await lookup.read()
         if read.entry is not None:
             self._maybe_refresh(lookup, read.entry)
@@ -143,16 +177,20 @@ class SearchEngine:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("acquired").inc()
             try:
-                return await self._compute_and_fill(lookup, read)
+                return await self._compute_and_fill(lookup, read, early)
             finally:
                 await lookup.unlock()
-        return await self._compute_and_fill(lookup, read)
+        return await self._compute_and_fill(lookup, read, early)
 
     async def _compute_and_fill(
-        self, lookup: CacheLookup, read: MissRead | None = None
+        self,
+        lookup: CacheLookup,
+        read: MissRead | None = None,
+        early: asyncio.Future[Vectors] | None = None,
     ) -> SearchResult:
         """Compute and fill (embedding and result in one write); ``read``: the miss read,
-        which already looked for the embedding (None: a refresh, which looks now)."""
+        which already looked for the embedding (None: a refresh, which looks now);
+        ``early``: the embedding started before the lookup, used if nothing was cached."""
         query = lookup.query
         text = query.normalised
         start = time.perf_counter()
@@ -162,7 +200,7 @@ class SearchEngine:
             vectors = await lookup.embeddings.get(text)
         also: list[Write] = []
         if vectors is None:
-            vectors = await self.embedder.embed([text])
+            vectors = await early if early is not None else await self.embedder.embed([text])
             # in L1 at once (a concurrent query of this text with another k finds it);
             # in Redis with the result
             new = lookup.embeddings.put_l1(text, vectors[0])
@@ -231,3 +269,9 @@ class SearchEngine:
         if self.cache is None:
             return None
         return await self.cache.bump(reason, records)
+
+
+def _consume(fut: asyncio.Future[Vectors]) -> None:
+    """An early embedding nobody awaited (Redis answered): read its error, if any."""
+    if not fut.cancelled():
+        fut.exception()
