@@ -183,6 +183,12 @@ class Metrics:
             "Redis calls skipped by the open breaker",
             registry=reg,
         )
+        self.redis_lag_extensions = Counter(
+            "search_cache_redis_lag_extensions_total",
+            "Redis call deadlines extended because the event loop lagged (the call's timer "
+            "fired more than the timeout late): this worker's backlog, not Redis",
+            registry=reg,
+        )
         breaker_mode: dict[str, Any] = {"multiprocess_mode": "livemax"} if self.multiprocess else {}
         self.breaker_state = Gauge(
             "search_cache_breaker_state",

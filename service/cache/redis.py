@@ -1,8 +1,8 @@
 """The cache's Redis client: built without connecting, every call bounded and guarded.
 
 :func:`connect_client` builds a bounded pool that a Redis that is down never stops at
-start-up. :class:`RedisLink` runs each call with a hard timeout behind a circuit breaker;
-a failure or a skipped call becomes :data:`SKIPPED` (a miss), never an error. Several
+start-up. :class:`RedisLink` runs each call with a timeout behind a circuit breaker; a
+failure or a skipped call becomes :data:`SKIPPED` (a miss), never an error. Several
 commands can go in one call (:meth:`RedisLink.get_many`, :meth:`RedisLink.set_many`: one
 non-transactional pipeline, one round trip), which then fails or is skipped as a whole.
 
@@ -19,6 +19,23 @@ closed     attempted                               open after N consecutive fail
 open       skipped (cache miss) until cooldown     half_open when the cooldown ends
 half_open  attempted by one probe; others skip     closed on success, open on failure
 =========  =====================================  ==================================
+
+The timeout measures Redis, not this worker's backlog. A call's timer
+(``SEARCH_REDIS_TIMEOUT_MS``) runs on the event loop, and so does the task that reads the
+reply: when the loop is busy (2000 streams arriving at once), a reply that came in time
+waits behind them, and the timer fires late. A timer that fires more than the timeout
+late shows that the loop, not Redis, ate the budget: the call gets another timeout from
+then instead of failing, up to :data:`REDIS_LAG_CAP_S` after it started. With a loop that
+keeps up, a Redis that stalls is still cut at the timeout (plus at most one late timer of
+less than the timeout), and the breaker opens as before.
+
+=================================  =========================================
+the call's timer fires             then
+=================================  =========================================
+at most the timeout late           the call fails (a timeout: counted)
+more than the timeout late         another timeout from now (lag extension)
+at or after the cap                the call fails, however late the timer was
+=================================  =========================================
 """
 
 from __future__ import annotations
@@ -41,6 +58,14 @@ log = logging.getLogger("service.cache")
 
 T = TypeVar("T")
 REDIS_MAX_CONNECTIONS = 32
+# The longest a call may take while the event loop lags (a timeout above it: the timeout).
+# A fixed time, not a multiple of the timeout: what it tolerates is this worker's backlog,
+# which does not shrink with SEARCH_REDIS_TIMEOUT_MS (10 x 1 ms would forgive no burst).
+# A call reaches it only if Redis stalls while the loop is overloaded; the calls then in
+# flight each lose up to 1 s before the breaker opens (a loop that keeps up cuts them at
+# the timeout). Not measured: how late a burst makes the loop; a lag beyond 1 s fails
+# calls as before. Also the pool's own timeouts, a last resort behind the call's.
+REDIS_LAG_CAP_S = 1.0
 
 BreakerState = Literal["closed", "open", "half_open"]
 STATE_CODES: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
@@ -131,20 +156,71 @@ def connect_client(settings: Settings) -> aioredis.Redis | None:
     """Build the client without connecting: a Redis that is down must not stop start-up."""
     if not settings.redis_url or not (settings.cache_enabled or settings.embed_cache_enabled):
         return None
-    timeout = settings.redis_timeout_ms / 1000
+    # RedisLink bounds every call, the wait for a pooled connection included, with its
+    # lag-tolerant deadline; redis-py's own timers are lag-prone (a reply read in time
+    # times out behind a busy loop), so they are only a last resort, at the cap. (Any
+    # socket_timeout makes redis-py send through wait_for: a task per send on 3.11.)
+    last_resort = lag_cap_s(settings.redis_timeout_ms / 1000)
     # A bounded pool: a burst of requests must not open one connection each.
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=timeout,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        timeout=last_resort,  # waiting for a free connection
+        socket_timeout=last_resort,
+        socket_connect_timeout=last_resort,
         retry=Retry(NoBackoff(), 0),  # the breaker decides about retrying
         health_check_interval=0,
     )
     # from_pool: the client owns the pool, so aclose() closes its connections too
     # (Redis(connection_pool=pool) leaves every pooled connection open at shutdown)
     return aioredis.Redis.from_pool(pool)
+
+
+def lag_cap_s(timeout_s: float) -> float:
+    """The longest a call with this timeout may take, however late the loop is."""
+    return max(REDIS_LAG_CAP_S, timeout_s)
+
+
+class _Deadline:
+    """One call's deadline: ``timeout_s`` from the start, extended by another
+    ``timeout_s`` whenever its timer fires more than ``timeout_s`` late (the loop lagged),
+    never beyond ``cap_s`` from the start. It expires ``scope`` (an ``asyncio.timeout``
+    with no deadline of its own): one timer per call, no task."""
+
+    __slots__ = ("_cap", "_due", "_handle", "_loop", "_on_extend", "_scope", "_timeout_s")
+
+    def __init__(
+        self,
+        scope: asyncio.Timeout,
+        timeout_s: float,
+        cap_s: float,
+        on_extend: Callable[[], None],
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._scope = scope
+        self._timeout_s = timeout_s
+        now = self._loop.time()
+        self._due = now + timeout_s
+        self._cap = now + cap_s
+        self._on_extend = on_extend
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._due, self._fire)
+
+    def _fire(self) -> None:
+        now = self._loop.time()
+        if now - self._due > self._timeout_s and now < self._cap:
+            self._due = min(now + self._timeout_s, self._cap)
+            self._handle = self._loop.call_at(self._due, self._fire)
+            self._on_extend()
+            return
+        self._handle = None
+        # expires on the loop's next turn, after the wake-ups already queued: a reply
+        # read just now still wins
+        self._scope.reschedule(now)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class RedisLink:
@@ -161,7 +237,7 @@ class RedisLink:
     ) -> None:
         self.client = client
         self.metrics = metrics
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # see the module docstring: extended while the loop lags
         self.breaker = CircuitBreaker(
             breaker_failures, breaker_cooldown_s, on_change=metrics.on_breaker
         )
@@ -171,8 +247,14 @@ class RedisLink:
         assert self.client is not None, "this cache path needs a Redis client"
         return self.client
 
+    @property
+    def cap_s(self) -> float:
+        """The longest a call may take, however late the event loop is."""
+        return lag_cap_s(self.timeout_s)
+
     async def call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T | Skipped:
-        """One Redis call with a hard timeout; errors open the breaker, never propagate."""
+        """One Redis call with a lag-tolerant timeout (module docstring); errors open the
+        breaker, never propagate."""
         if self.client is None:
             return SKIPPED
         if not self.breaker.allow():
@@ -180,9 +262,13 @@ class RedisLink:
             return SKIPPED
         try:
             # asyncio.timeout, not wait_for: no task per call (6.8 vs 18.0 us here, and
-            # several Redis calls per cache miss)
-            async with asyncio.timeout(self.timeout_s):
-                result = await fn()
+            # several Redis calls per cache miss); its deadline is _Deadline's timer
+            async with asyncio.timeout(None) as scope:
+                deadline = _Deadline(scope, self.timeout_s, self.cap_s, self._lagged)
+                try:
+                    result = await fn()
+                finally:
+                    deadline.cancel()
         except Exception as exc:  # any failure of the cache becomes a miss, never a 500
             self.breaker.failure()
             self.metrics.redis_errors.labels(op).inc()
@@ -190,6 +276,9 @@ class RedisLink:
             return SKIPPED
         self.breaker.success()
         return result
+
+    def _lagged(self) -> None:
+        self.metrics.redis_lag_extensions.inc()
 
     async def get(self, op: str, key: str) -> Any:
         """``GET key``; :data:`SKIPPED` when the call was skipped or failed."""

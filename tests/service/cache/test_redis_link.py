@@ -1,5 +1,6 @@
 """``service.cache.redis``'s client against a real Valkey: closing it closes its pool;
-several commands go in one round trip, and fail or are skipped as one call."""
+several commands go in one round trip, and fail or are skipped as one call; the pool's
+own timeouts are only a last resort (the call's timeout: test_redis_timeout.py)."""
 
 from __future__ import annotations
 
@@ -143,5 +144,27 @@ async def test_replies_are_parsed_by_hiredis(valkey_url: str) -> None:
         pool = client.connection_pool
         conn = pool.connection_class(**pool.connection_kwargs)
         assert isinstance(conn._parser, _AsyncHiredisParser), type(conn._parser)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(("timeout_ms", "last_resort_s"), [(50, 1.0), (2000, 2.0)])
+async def test_the_pools_own_timeouts_are_the_last_resort_cap(
+    timeout_ms: int, last_resort_s: float
+) -> None:
+    # not the call's timeout: redis-py's timers would fail a reply read behind a busy
+    # loop (RedisLink's deadline tolerates that lag, up to this cap)
+    client = connect_client(
+        Settings.from_env(
+            {"REDIS_URL": "redis://127.0.0.1:1/0", "SEARCH_REDIS_TIMEOUT_MS": str(timeout_ms)}
+        )
+    )
+    assert client is not None
+    try:
+        pool = client.connection_pool
+        assert isinstance(pool, aioredis.BlockingConnectionPool)
+        assert pool.timeout == last_resort_s  # the wait for a free pooled connection
+        assert pool.connection_kwargs["socket_timeout"] == last_resort_s
+        assert pool.connection_kwargs["socket_connect_timeout"] == last_resort_s
     finally:
         await client.aclose()
