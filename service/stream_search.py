@@ -18,6 +18,14 @@ reader held it for minutes, and a few hundred streams emptied the pool. Now:
    ``k <= SEARCH_STREAM_CACHE_MAX_K`` also fill the shared result cache (L1 + Redis), as
    before, and a stream looks there too (what ``/v1/search`` or another worker computed).
 
+A miss makes the Redis round trips of a ``/v1/search`` miss: the generation read, one read
+of the shared result and the query's embedding (:meth:`CacheLookup.read`) and one write of
+the result and a new embedding (:meth:`CacheLookup.fill`), 3 in all; it was 5 (result,
+embedding and their writes each alone). A large-k miss (``k > SEARCH_STREAM_CACHE_MAX_K``)
+reads no shared result, since none is stored: the generation, the embedding (and its write
+if the model made it), inside the in-flight unit as before; a filled miss holds the unit for
+the model and the database only (its read and write are outside, as the fill always was).
+
 Without a result cache (``SEARCH_CACHE_ENABLED=0`` or no Redis) streams still coalesce
 (keyed without a generation) but nothing is kept.
 """
@@ -34,11 +42,12 @@ import numpy as np
 import orjson
 
 from service.cache.lookup import CacheLookup
+from service.cache.redis import Write
 from service.cache.results import CachedResult, jittered
 from service.coalesce import SingleFlight
 from service.limits import Bound
 from service.metrics import Metrics
-from service.model import DIM, Hit, SearchQuery
+from service.model import DIM, Hit, SearchQuery, Vectors
 from service.search import SearchEngine
 
 ENTRY_OVERHEAD_BYTES = 512  # the entry, its tuples and the LRU's slot, roughly
@@ -195,28 +204,54 @@ class StreamSearch:
         return found
 
     async def _compute(self, query: SearchQuery, lookup: CacheLookup | None) -> EncodedResult:
-        if lookup is not None:
-            # what /v1/search or another worker computed; Redis holds only what a fill put
-            # there (k <= fill_max_k; /v1/search's large k too, but those are rare): a round
-            # trip saved per large-k miss, which counts in a burst of them
-            large = query.k > self.fill_max_k
-            shared = lookup.l1_get() if large else await lookup.get()
-            if shared is not None:
-                return self._keep(lookup, encode(shared, self.batch_size))
+        if lookup is None:
+            return self._encode(*await self._search(query), gen=0)
+        shared = lookup.l1_get()
+        if shared is not None:
+            return self._keep(lookup, encode(shared, self.batch_size))
+        if query.k > self.fill_max_k:
+            # Redis holds only what a fill put there (k <= fill_max_k; /v1/search's large
+            # k too, but those are rare): no result read, a round trip saved per large-k
+            # miss, which counts in a burst of them; only the embedding is looked up
+            return self._keep(lookup, self._encode(*await self._search(query), gen=lookup.gen))
+        # as /v1/search: what /v1/search or another worker computed and the embedding in
+        # one read; on a miss the result and a new embedding in one write
+        read = await lookup.read()
+        if read.entry is not None:
+            return self._keep(lookup, encode(read.entry, self.batch_size))
+        text = query.normalised
+        writes: list[Write] = []
+        with self.query_bound.hold():
+            start = time.perf_counter()
+            vector = read.embedding
+            if vector is None:
+                vector = await self.engine.embedder.embed([text])
+                # in L1 at once (a concurrent stream of this text with another k finds
+                # it); in Redis with the result
+                new = lookup.embeddings.put_l1(text, vector[0])
+                if new is not None:
+                    writes.append(new)
+            hits = tuple(await self.engine.db.search(vector[0], query.k, query.topic))
+            delta = time.perf_counter() - start
+        encoded = self._encode(hits, delta, vector, gen=lookup.gen)
+        await lookup.fill(hits, delta, vector[0], writes)
+        return self._keep(lookup, encoded)
+
+    async def _search(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
+        """Embed (the embedding cache's own read and write: ``embed_query``) and search,
+        holding a unit of the in-flight bound."""
         with self.query_bound.hold():
             start = time.perf_counter()
             vector = await self.engine.embed_query(query)
             hits = tuple(await self.engine.db.search(vector[0], query.k, query.topic))
-            delta = time.perf_counter() - start
+            return hits, time.perf_counter() - start, vector
+
+    def _encode(
+        self, hits: tuple[Hit, ...], delta_s: float, vector: Vectors, *, gen: int
+    ) -> EncodedResult:
         raw = np.ascontiguousarray(vector[0], dtype=np.float32).reshape(DIM).tobytes()
-        gen = lookup.gen if lookup is not None else 0
         expires = time.time() + jittered(self.result_ttl_s, self.ttl_jitter)
-        encoded = encode(CachedResult(hits, delta, expires, gen, raw), self.batch_size)
-        if lookup is None:
-            return encoded
-        if query.k <= self.fill_max_k:
-            await lookup.fill(hits, delta, vector[0])
-        return self._keep(lookup, encoded)
+        return encode(CachedResult(hits, delta_s, expires, gen, raw), self.batch_size)
 
     def _keep(self, lookup: CacheLookup, encoded: EncodedResult) -> EncodedResult:
         if self.cache.budget:

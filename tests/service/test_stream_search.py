@@ -1,13 +1,32 @@
-"""Encoded stream results and their byte-bounded cache (pure: no server)."""
+"""Encoded stream results and their byte-bounded cache (pure: no server); a stream's
+Redis round trips, against a real Valkey and PostgreSQL: a miss reads once (result +
+embedding) and writes once (result + new embedding), as a ``/v1/search`` miss does."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
 import orjson
 import pytest
+import redis.asyncio as aioredis
 
 from service.cache.results import CachedResult
-from service.model import Hit
-from service.stream_search import EncodedResult, StreamCache, encode
+from service.cache.search_cache import SearchCache
+from service.db.database import Database
+from service.embed.factory import embedder_from_settings
+from service.limits import Bound
+from service.metrics import Metrics
+from service.model import Hit, SearchQuery
+from service.search import SearchEngine
+from service.settings import Settings
+from service.stream_search import EncodedResult, StreamCache, StreamSearch, encode
+from tests.service.cache.wire import Wire, total
+from tests.service.conftest import CacheStack, CacheValkey, ValkeyFactory
 
 
 def _result(n: int, *, expires_at: float = 1e12, title: str = "t") -> CachedResult:
@@ -76,3 +95,231 @@ def test_entries_expire_at_their_result_expiry_or_the_ttl_whichever_is_first(
     now[0] = 1005.0
     assert cache.get("a") is None
     assert cache.bytes == 0
+
+
+# ---------------------------------------------------------------- round trips (servers)
+
+FILL_MAX_K = 100  # SEARCH_STREAM_CACHE_MAX_K's default: k above it is not filled
+
+
+@dataclass(frozen=True)
+class StreamWorker:
+    """One worker's streams as the app builds them, with its Redis round trips counted."""
+
+    streams: StreamSearch
+    engine: SearchEngine
+    metrics: Metrics
+    wire: Wire
+    bound: Bound
+
+    async def stream(self, text: str, k: int = 5) -> EncodedResult:
+        return await self.streams.result(SearchQuery(text, k, None))
+
+    def model_calls(self) -> float:
+        return total(self.metrics.embed_calls)
+
+    def db_searches(self) -> float:
+        return total(self.metrics.db_searches)
+
+
+StreamWorkerFactory = Callable[..., Awaitable[StreamWorker]]
+
+
+@pytest.fixture
+async def valkey(cache_valkey_factory: ValkeyFactory) -> CacheValkey:
+    return cache_valkey_factory(None)
+
+
+@pytest.fixture
+async def observer(valkey: CacheValkey) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(valkey.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def stream_worker(
+    cache_stack: CacheStack, valkey: CacheValkey
+) -> AsyncIterator[StreamWorkerFactory]:
+    """Start streams over an engine on the cache tests' database and this test's Valkey."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(**env: str) -> StreamWorker:
+            settings = Settings.from_env(
+                {
+                    "DATABASE_URL": cache_stack.database_url,
+                    "REDIS_URL": valkey.url,
+                    "SEARCH_EMBEDDER": "hash",
+                    "SEARCH_POOL_MIN_SIZE": "1",
+                    "SEARCH_XFETCH_BETA": "0",  # no background refresh to count
+                    **env,
+                }
+            )
+            assert settings.stream_cache_max_k == FILL_MAX_K
+            metrics = Metrics()
+            embedder = embedder_from_settings(settings, on_call=metrics.on_embed)
+            stack.push_async_callback(embedder.aclose)
+            db = await Database.open(settings, metrics)
+            stack.push_async_callback(db.close)
+            await db.check_model(embedder.model_id)
+            cache = SearchCache.connect(settings, metrics, embedder.model_id)
+            stack.push_async_callback(cache.aclose)
+            assert cache.redis is not None, "the streams need a Redis client here"
+            wire = Wire()
+            wire.attach(cache.redis)
+            engine = SearchEngine(db, embedder, cache=cache, metrics=metrics)
+            stack.push_async_callback(engine.aclose)
+            bound = Bound(settings.max_in_flight, "search requests in flight")
+            streams = StreamSearch(
+                engine,
+                batch_size=settings.stream_batch_size,
+                cache_bytes=int(settings.stream_cache_mb * 2**20),
+                result_ttl_s=settings.result_ttl_s,
+                ttl_jitter=settings.ttl_jitter,
+                l1_ttl_s=settings.l1_ttl_s,
+                fill_max_k=settings.stream_cache_max_k,
+                query_bound=bound,
+                metrics=metrics,
+            )
+            # the first lookup loads the read script (NOSCRIPT, SCRIPT LOAD): not counted
+            await streams.result(SearchQuery(_unique("warm up"), 3, None))
+            wire.sends = 0
+            return StreamWorker(streams, engine, metrics, wire, bound)
+
+        yield start
+
+
+def _unique(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+async def _calls(observer: aioredis.Redis) -> dict[str, int]:
+    stats: dict[str, Any] = await observer.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
+
+
+def _more(before: dict[str, int], after: dict[str, int], *commands: str) -> dict[str, int]:
+    return {c: after.get(c, 0) - before.get(c, 0) for c in commands}
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(60)
+async def test_a_stream_miss_reads_once_and_writes_once(
+    stream_worker: StreamWorkerFactory, observer: aioredis.Redis
+) -> None:
+    w = await stream_worker()
+    text = _unique("lighthouse keepers")
+    model, searches = w.model_calls(), w.db_searches()
+    before = await _calls(observer)
+    first = await w.stream(text)
+    after = await _calls(observer)
+    assert first.count == 5
+    # the generation read, one read (result + embedding), one write (result + embedding);
+    # it was five: the generation read, then GET, GET, SET, SET each awaited in turn
+    assert w.wire.sends == 3
+    # (commandstats counts the GET inside the read script too)
+    assert _more(before, after, "evalsha", "get", "set") == {"evalsha": 1, "get": 3, "set": 2}
+    assert (w.model_calls(), w.db_searches()) == (model + 1, searches + 1)
+    assert w.bound.held == 0
+    # the same stream again: the stream cache, after the generation read
+    w.wire.sends = 0
+    again = await w.stream(text)
+    assert again.batches == first.batches
+    assert w.wire.sends == 1
+    # the fill landed in Redis, for /v1/search and the other workers
+    shared = await w.engine.search(SearchQuery(text, 5, None))
+    assert shared.source == "l1"  # this worker's L1, filled with the stream's result
+    assert orjson.loads(first.batches[0]) == [h.as_dict() for h in shared.hits]
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(60)
+async def test_a_stream_of_a_known_embedding_reads_it_with_the_result(
+    stream_worker: StreamWorkerFactory, observer: aioredis.Redis
+) -> None:
+    a, b = await stream_worker(), await stream_worker()  # two workers, one Valkey
+    text = _unique("glacier moraine")
+    computed = await a.stream(text, k=5)
+    model, searches = b.model_calls(), b.db_searches()
+    # the same k on another worker: the result from Redis, no computation
+    hit = await b.stream(text, k=5)
+    assert hit.batches == computed.batches
+    assert b.wire.sends == 2  # the generation read, one read
+    assert (b.model_calls(), b.db_searches()) == (model, searches)
+    # another k: the embedding came in the result's read; the write is the result alone
+    # (it was four round trips: the generation read, GET, GET, SET)
+    b.wire.sends = 0
+    before = await _calls(observer)
+    other = await b.stream(text, k=3)
+    after = await _calls(observer)
+    assert other.count == 3
+    assert b.wire.sends == 3
+    assert _more(before, after, "get", "set") == {"get": 3, "set": 1}
+    assert (b.model_calls(), b.db_searches()) == (model, searches + 1)
+    assert total(b.metrics.cache_hits, cache="embedding", layer="redis") == 1
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(60)
+async def test_a_large_k_stream_reads_only_the_embedding(
+    stream_worker: StreamWorkerFactory, observer: aioredis.Redis
+) -> None:
+    a, b = await stream_worker(), await stream_worker()
+    text = _unique("harbour cranes")
+    k = FILL_MAX_K + 100  # not filled: Redis holds no result of this k to read
+    before = await _calls(observer)
+    first = await a.stream(text, k=k)
+    after = await _calls(observer)
+    assert first.count == k
+    assert a.wire.sends == 3  # the generation read, the embedding's GET and its SET
+    assert _more(before, after, "get", "set") == {"get": 2, "set": 1}
+    model = b.model_calls()
+    before = await _calls(observer)
+    await b.stream(text, k=k)
+    after = await _calls(observer)
+    assert b.wire.sends == 2  # the generation read, the embedding's GET (a hit)
+    assert _more(before, after, "get", "set") == {"get": 2, "set": 0}
+    assert b.model_calls() == model
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(60)
+async def test_identical_streams_share_one_computation_and_one_in_flight_unit(
+    stream_worker: StreamWorkerFactory,
+) -> None:
+    w = await stream_worker()
+    text = _unique("tidal estuary")
+    model, searches = w.model_calls(), w.db_searches()
+    results = await asyncio.gather(*[w.stream(text) for _ in range(20)])
+    assert len({r.batches for r in results}) == 1
+    assert (w.model_calls(), w.db_searches()) == (model + 1, searches + 1)
+    assert total(w.metrics.coalesced) == 19
+    assert w.bound.peak == 1
+    assert w.bound.held == 0
+    assert w.wire.sends == 3  # the shared generation read, one read, one write
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(60)
+async def test_a_failed_read_is_one_miss_and_the_stream_is_answered(
+    stream_worker: StreamWorkerFactory, observer: aioredis.Redis
+) -> None:
+    a = await stream_worker()
+    w = await stream_worker(SEARCH_BREAKER_FAILURES="1", SEARCH_BREAKER_COOLDOWN_S="60")
+    text = _unique("basalt columns")
+    await a.stream(text, k=3)  # Redis holds the embedding of ``text``
+    query = SearchQuery(text, 5, None)
+    assert w.engine.cache is not None
+    result_key = w.engine.cache.results.redis_key(w.engine.cache.result_key(query))
+    await observer.rpush(result_key, b"not a string")  # GET of it: WRONGTYPE
+    model = w.model_calls()
+    got = await w.stream(text)
+    assert got.count == 5
+    # one failed call (result and embedding both missed, so the model ran); the breaker
+    # opened, so the write was skipped as one call
+    assert total(w.metrics.redis_errors, op="get") == 1
+    assert total(w.metrics.redis_skipped) == 1
+    assert w.model_calls() == model + 1
+    assert w.wire.sends == 2  # the generation read and the failed read
