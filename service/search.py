@@ -53,6 +53,7 @@ from service.metrics import Metrics
 from service.model import Hit, NewDocument, SearchQuery, Vectors
 
 Source = Literal["l1", "redis", "computed", "bypass"]
+EARLY_KEEP_S = 1.0  # an early embedding serves its text's requests this long after it started
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class SearchEngine:
             on_done=metrics.coalesce_waiters.observe if metrics is not None else None,
         )
         self._background: set[asyncio.Task[object]] = set()
+        # early embeddings by text, shared by every request of the text until used
+        self._early_texts: dict[str, asyncio.Future[Vectors]] = {}
 
     # ------------------------------------------------------------------ embedding
 
@@ -107,16 +110,25 @@ class SearchEngine:
         cache, embedder = self.cache, self.embedder
         if not self.embed_early or cache is None:
             return None
+        text = query.normalised
+        shared = self._early_texts.get(text)
+        if shared is not None:
+            return shared  # whichever request of this text leads the flight uses it
         if not isinstance(embedder, BatchingEmbedder) or not embedder.idle:
             return None
-        text = query.normalised
         if cache.results_l1.get(cache.result_key(query)) is not None:
             return None  # most likely a hit
         if cache.embeddings.l1_peek(cache.embeddings.key(text)) is not None:
             return None  # nothing to gain
         early = asyncio.ensure_future(embedder.embed([text]))
         early.add_done_callback(_consume)
+        self._early_texts[text] = early
+        asyncio.get_running_loop().call_later(EARLY_KEEP_S, self._forget_early, text, early)
         return early
+
+    def _forget_early(self, text: str, early: asyncio.Future[Vectors]) -> None:
+        if self._early_texts.get(text) is early:
+            del self._early_texts[text]
 
     async def _compute(
         self, query: SearchQuery, early: asyncio.Future[Vectors] | None = None
