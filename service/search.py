@@ -11,17 +11,10 @@ L1 (in-process)     SEARCH_L1_ENABLED                every lookup asks Redis
 single-flight       SEARCH_COALESCE_ENABLED          identical concurrent requests each compute
 embedding cache     SEARCH_EMBED_CACHE_ENABLED       every miss runs the model
 micro-batching      SEARCH_BATCH_ENABLED             one model call per query
-early embedding     SEARCH_EMBED_EARLY               a miss embeds only after Redis answered
 early refresh       SEARCH_XFETCH_BETA=0             hot keys are recomputed only once expired
 cross-worker lock   SEARCH_REDIS_LOCK_ENABLED        each worker computes a cold key itself
 delta validation    SEARCH_CACHE_VALIDATE            every write invalidates every result
 ==================  ===============================  ==========================================
-
-Early embedding: with the model idle (no call running or gathering) a query this worker
-holds no result for starts its embedding before the generation read, so a miss waits for
-the longer of Redis and the model instead of their sum. What Redis then answers instead
-(a hit from another worker, a cached embedding) has cost only an idle model's time; a
-busy model is never given such work.
 
 The Redis lookup runs inside the single-flight, and the cache is filled before the
 flight ends: a request that arrives after a flight ended starts a new flight whose
@@ -47,13 +40,11 @@ from service.cache.search_cache import SearchCache
 from service.cache.writelog import WriteRecord
 from service.coalesce import SingleFlight
 from service.db.database import Database, Explained
-from service.embed.batch import BatchingEmbedder
 from service.embed.protocol import Embedder
 from service.metrics import Metrics
 from service.model import Hit, NewDocument, SearchQuery, Vectors
 
 Source = Literal["l1", "redis", "computed", "bypass"]
-EARLY_KEEP_S = 1.0  # an early embedding serves its text's requests this long after it started
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +65,8 @@ class SearchEngine:
         cache: SearchCache | None = None,
         metrics: Metrics | None = None,
         coalesce: bool = True,
-        embed_early: bool = False,
     ) -> None:
         self.db = db
-        self.embed_early = embed_early
         self.embedder = embedder
         self.cache = cache
         self.metrics = metrics
@@ -86,8 +75,6 @@ class SearchEngine:
             on_done=metrics.coalesce_waiters.observe if metrics is not None else None,
         )
         self._background: set[asyncio.Task[object]] = set()
-        # early embeddings by text, shared by every request of the text until used
-        self._early_texts: dict[str, asyncio.Future[Vectors]] = {}
 
     # ------------------------------------------------------------------ embedding
 
@@ -104,38 +91,10 @@ class SearchEngine:
             await self.cache.embeddings.put(text, vectors[0])
         return vectors
 
-    def _early(self, query: SearchQuery) -> asyncio.Future[Vectors] | None:
-        """The query's embedding, started now if the model is idle and this worker holds
-        neither a result nor an embedding for it (see the module docstring)."""
-        cache, embedder = self.cache, self.embedder
-        if not self.embed_early or cache is None:
-            return None
-        text = query.normalised
-        shared = self._early_texts.get(text)
-        if shared is not None:
-            return shared  # whichever request of this text leads the flight uses it
-        if not isinstance(embedder, BatchingEmbedder) or not embedder.idle:
-            return None
-        if cache.results_l1.get(cache.result_key(query)) is not None:
-            return None  # most likely a hit
-        if cache.embeddings.l1_peek(cache.embeddings.key(text)) is not None:
-            return None  # nothing to gain
-        early = asyncio.ensure_future(embedder.embed([text]))
-        early.add_done_callback(_consume)
-        self._early_texts[text] = early
-        asyncio.get_running_loop().call_later(EARLY_KEEP_S, self._forget_early, text, early)
-        return early
-
-    def _forget_early(self, text: str, early: asyncio.Future[Vectors]) -> None:
-        if self._early_texts.get(text) is early:
-            del self._early_texts[text]
-
-    async def _compute(
-        self, query: SearchQuery, early: asyncio.Future[Vectors] | None = None
-    ) -> tuple[tuple[Hit, ...], float, Vectors]:
+    async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
         """Hits, the time they took and the query vector (the cache validates with it)."""
         start = time.perf_counter()
-        vector = await early if early is not None else await self.embed_query(query)
+        vector = await self.embed_query(query)
         hits = await self.db.search(vector[0], query.k, query.topic)
         return tuple(hits), time.perf_counter() - start, vector[0]
 
@@ -148,16 +107,15 @@ class SearchEngine:
         return result
 
     async def _search(self, query: SearchQuery) -> SearchResult:
-        early = self._early(query)
         lookup = await self.cache.lookup(query) if self.cache is not None else None
         if lookup is None:
             key = ("bypass", query.normalised, query.k, query.topic)
-            return await self._flight(key, lambda: self._compute_only(query, early))
+            return await self._flight(key, lambda: self._compute_only(query))
         entry = lookup.l1_get()
         if entry is not None:
             self._maybe_refresh(lookup, entry)
             return SearchResult(entry.hits, "l1")
-        return await self._flight(lookup.flight_key, lambda: self._lookup(lookup, early))
+        return await self._flight(lookup.flight_key, lambda: self._lookup(lookup))
 
     async def _flight(self, key: Hashable, compute: _Compute) -> SearchResult:
         result, joined = await self.flights.do(key, compute)
@@ -165,15 +123,11 @@ class SearchEngine:
             self.metrics.coalesced.inc()
         return result
 
-    async def _compute_only(
-        self, query: SearchQuery, early: asyncio.Future[Vectors] | None = None
-    ) -> SearchResult:
-        hits, _, _ = await self._compute(query, early)
+    async def _compute_only(self, query: SearchQuery) -> SearchResult:
+        hits, _, _ = await self._compute(query)
         return SearchResult(hits, "bypass")
 
-    async def _lookup(
-        self, lookup: CacheLookup, early: asyncio.Future[Vectors] | None = None
-    ) -> SearchResult:
+    async def _lookup(self, lookup: CacheLookup) -> SearchResult:
         read = await lookup.read()
         if read.entry is not None:
             self._maybe_refresh(lookup, read.entry)
@@ -189,20 +143,16 @@ class SearchEngine:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("acquired").inc()
             try:
-                return await self._compute_and_fill(lookup, read, early)
+                return await self._compute_and_fill(lookup, read)
             finally:
                 await lookup.unlock()
-        return await self._compute_and_fill(lookup, read, early)
+        return await self._compute_and_fill(lookup, read)
 
     async def _compute_and_fill(
-        self,
-        lookup: CacheLookup,
-        read: MissRead | None = None,
-        early: asyncio.Future[Vectors] | None = None,
+        self, lookup: CacheLookup, read: MissRead | None = None
     ) -> SearchResult:
         """Compute and fill (embedding and result in one write); ``read``: the miss read,
-        which already looked for the embedding (None: a refresh, which looks now);
-        ``early``: the embedding started before the lookup, used if nothing was cached."""
+        which already looked for the embedding (None: a refresh, which looks now)."""
         query = lookup.query
         text = query.normalised
         start = time.perf_counter()
@@ -212,7 +162,7 @@ class SearchEngine:
             vectors = await lookup.embeddings.get(text)
         also: list[Write] = []
         if vectors is None:
-            vectors = await early if early is not None else await self.embedder.embed([text])
+            vectors = await self.embedder.embed([text])
             # in L1 at once (a concurrent query of this text with another k finds it);
             # in Redis with the result
             new = lookup.embeddings.put_l1(text, vectors[0])
@@ -281,9 +231,3 @@ class SearchEngine:
         if self.cache is None:
             return None
         return await self.cache.bump(reason, records)
-
-
-def _consume(fut: asyncio.Future[Vectors]) -> None:
-    """An early embedding nobody awaited (Redis answered): read its error, if any."""
-    if not fut.cancelled():
-        fut.exception()

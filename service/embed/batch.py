@@ -53,11 +53,6 @@ class BatchingEmbedder:
         return self.inner.loaded
 
     @property
-    def idle(self) -> bool:
-        """No model call running and no batch gathering: a text sent now runs at once."""
-        return not self._running and not self._pending
-
-    @property
     def load_count(self) -> int:
         return int(getattr(self.inner, "load_count", int(self.inner.loaded)))
 

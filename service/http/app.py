@@ -113,7 +113,6 @@ async def start_engine(
         cache=cache,
         metrics=metrics,
         coalesce=settings.coalesce_enabled,
-        embed_early=settings.embed_early,
     )
     stack.push_async_callback(engine.aclose)
     if settings.gc_freeze:

@@ -4,11 +4,10 @@ embedding); a failed call bypasses what it carried, is counted once, and never r
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +16,9 @@ import redis.asyncio as aioredis
 
 from service.cache.search_cache import SearchCache
 from service.db.database import Database
-from service.embed.batch import BatchingEmbedder
 from service.embed.factory import embedder_from_settings
 from service.metrics import Metrics
-from service.model import SearchQuery, Vectors
+from service.model import SearchQuery
 from service.search import SearchEngine, SearchResult
 from service.settings import Settings
 from tests.service.cache.wire import Wire, total
@@ -76,7 +74,7 @@ async def worker(cache_stack: CacheStack, valkey: CacheValkey) -> AsyncIterator[
     """Start an engine on the cache tests' database and this test's Valkey."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(early: bool = False, **env: str) -> Worker:
+        async def start(**env: str) -> Worker:
             settings = Settings.from_env(
                 {
                     "DATABASE_URL": cache_stack.database_url,
@@ -98,7 +96,7 @@ async def worker(cache_stack: CacheStack, valkey: CacheValkey) -> AsyncIterator[
             assert cache.redis is not None, "the engine needs a Redis client here"
             wire = Wire()
             wire.attach(cache.redis)
-            engine = SearchEngine(db, embedder, cache=cache, metrics=metrics, embed_early=early)
+            engine = SearchEngine(db, embedder, cache=cache, metrics=metrics)
             stack.push_async_callback(engine.aclose)
             # the first search loads the read script (NOSCRIPT, SCRIPT LOAD): not counted
             await engine.search(SearchQuery(_unique("warm up"), 3, None))
@@ -250,81 +248,3 @@ async def test_the_cross_worker_lock_path_reads_and_writes_once(
     assert total(w.metrics.redis_lock, outcome="acquired") == acquired + 1
     assert w.model_calls() == 2  # the warm-up's and this one
     assert (await w.search(text)).source == "l1"
-
-
-# ---------------------------------------------------------------- early embedding
-
-
-def _trace(w: Worker, order: list[str]) -> None:
-    """Record when the model is called and when the miss read is answered."""
-    link = w.cache.results.link
-    read = link.get_many
-    embedder = w.engine.embedder
-    assert isinstance(embedder, BatchingEmbedder), "the default settings batch"
-    inner = embedder.inner
-    model = inner.embed
-
-    async def traced_read(op: str, keys: Sequence[str]) -> Any:
-        reply = await read(op, keys)
-        order.append("read answered")
-        return reply
-
-    async def traced_model(texts: Sequence[str]) -> Vectors:
-        order.append("model called")
-        return await model(texts)
-
-    link.get_many = traced_read  # type: ignore[method-assign]
-    inner.embed = traced_model  # type: ignore[method-assign]
-
-
-async def test_an_idle_model_embeds_a_likely_miss_while_redis_is_asked(
-    worker: WorkerFactory,
-) -> None:
-    w = await worker(early=True)
-    order: list[str] = []
-    _trace(w, order)
-    calls = w.model_calls()
-    result = await w.search(_unique("early bird"))
-    assert result.source == "computed"
-    # the model ran beside the generation read and the miss read, not after them
-    assert order.index("model called") < order.index("read answered"), order
-    assert w.model_calls() == calls + 1
-    assert w.wire.sends == 3  # the round trips are the same: generation, read, write
-
-
-async def test_without_early_embedding_the_model_waits_for_redis(worker: WorkerFactory) -> None:
-    w = await worker(early=False)
-    order: list[str] = []
-    _trace(w, order)
-    await w.search(_unique("late bird"))
-    assert order == ["read answered", "model called"]
-
-
-async def test_early_embedding_skips_what_this_worker_holds_and_a_busy_model(
-    worker: WorkerFactory,
-) -> None:
-    first, second = await worker(), await worker(early=True)
-    held = _unique("held")
-    await second.search(held)
-    calls = second.model_calls()
-    assert (await second.search(held)).source == "l1"
-    assert second.model_calls() == calls  # a result in L1: no early embedding
-    # another worker's result, while this model is busy: Redis answers, the model idles
-    shared = _unique("shared")
-    await first.search(shared)
-    embedder = second.engine.embedder
-    assert isinstance(embedder, BatchingEmbedder)
-    busy = asyncio.ensure_future(embedder.embed(["something else"]))
-    await asyncio.sleep(0)  # the other text is gathering: the model is not idle
-    assert not embedder.idle
-    calls = second.model_calls()
-    assert (await second.search(shared)).source == "redis"
-    await busy
-    assert second.model_calls() == calls + 1  # the other text only
-    # the same with the model idle: the early embedding was spent for nothing, and it
-    # was the idle model's time
-    other = _unique("other shared")
-    await first.search(other)
-    calls = second.model_calls()
-    assert (await second.search(other)).source == "redis"
-    assert second.model_calls() == calls + 1

@@ -96,6 +96,13 @@ def extensions(link: RedisLink) -> float:
     return total(link.metrics.redis_lag_extensions)
 
 
+def cut_by(link: RedisLink) -> float:
+    """How long a call to a stalled Redis may take: the timeout and a margin, or the cap if
+    this process's loop lagged meanwhile (a GC pause in a long test session, a loaded
+    machine): the extension that lag earns is the design, and it is counted."""
+    return TIMEOUT_S + MARGIN_S if extensions(link) == 0 else CAP_S + MARGIN_S
+
+
 @pytest.mark.parametrize("pipelined", [False, True], ids=["get", "pipeline"])
 async def test_a_reply_that_waits_behind_a_busy_loop_is_no_failure(
     valkey: OwnValkey, pipelined: bool
@@ -142,7 +149,7 @@ async def test_a_stalled_valkey_is_cut_at_the_timeout_and_opens_the_breaker(
                 start = time.perf_counter()
                 assert await link.get("l2", "k") is SKIPPED
                 elapsed = time.perf_counter() - start
-                assert TIMEOUT_S <= elapsed < TIMEOUT_S + MARGIN_S, elapsed
+                assert TIMEOUT_S <= elapsed < cut_by(link), (elapsed, extensions(link))
             assert errors(link) == 2
             assert state(link) == "open"
             # open: requests go on without Redis, at once
@@ -168,7 +175,7 @@ async def test_waiting_for_a_pooled_connection_is_bounded_by_the_same_timeout(
             elapsed = time.perf_counter() - start
         assert got == [SKIPPED] * 40
         assert errors(link) == 40
-        assert elapsed < TIMEOUT_S + MARGIN_S, elapsed
+        assert elapsed < cut_by(link), (elapsed, extensions(link))
     finally:
         await link.aclose()
 
@@ -182,7 +189,7 @@ async def test_a_server_that_never_answers_is_cut_at_the_timeout() -> None:
             start = time.perf_counter()
             assert await link.get("l2", "k") is SKIPPED
             elapsed = time.perf_counter() - start
-            assert TIMEOUT_S <= elapsed < TIMEOUT_S + MARGIN_S, elapsed
+            assert TIMEOUT_S <= elapsed < cut_by(link), (elapsed, extensions(link))
             assert errors(link) == 1
         finally:
             await link.aclose()
