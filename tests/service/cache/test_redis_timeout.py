@@ -29,9 +29,9 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(60)]
 TIMEOUT_MS = 50
 TIMEOUT_S = TIMEOUT_MS / 1000
 # what a timer and the task it cancels may take beyond their due time on a shared,
-# loaded machine (2 cores): far below the cap (1 s) that a lag-extended call may reach
+# loaded machine (2 cores): far below the cap (5 s) that a lag-extended call may reach
 MARGIN_S = 0.25
-CAP_S = 1.0  # service.cache.redis.REDIS_LAG_CAP_S, spelled out: the tests pin it
+CAP_S = 5.0  # service.cache.redis.REDIS_LAG_CAP_S, spelled out: the tests pin it
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ async def test_waiting_for_a_pooled_connection_is_bounded_by_the_same_timeout(
     valkey: OwnValkey,
 ) -> None:
     # more calls than the pool has connections: the last ones wait for one, and that
-    # wait is part of the call (the pool's own timeout is the 1 s last resort)
+    # wait is part of the call (the pool's own timeout is the 5 s last resort)
     link = _link(valkey.url, failures=1000)
     try:
         assert await link.get("l2", "warm-up") is None
