@@ -9,13 +9,14 @@ because one test stops and restarts it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from ci import stack
 from ci.seed import seed_corpus
@@ -124,3 +125,20 @@ def cache_service_factory(
 def stop_service(service: CacheService) -> None:
     """Stop a service early (frees its workers for the tests that follow)."""
     stack.stop_pid(service.pid, "service")
+
+
+# ------------------------------------------------- a Valkey of the test's own, and a client on it
+
+
+@pytest.fixture
+async def valkey(cache_valkey_factory: ValkeyFactory) -> CacheValkey:
+    return cache_valkey_factory(None)
+
+
+@pytest.fixture
+async def observer(valkey: CacheValkey) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(valkey.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -6,44 +6,27 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from service.cache.search_cache import SearchCache
-from service.db.database import Database
-from service.embed.factory import embedder_from_settings
-from service.metrics import Metrics
 from service.model import SearchQuery
-from service.search import SearchEngine, SearchResult
-from service.settings import Settings
-from tests.service.cache.wire import Wire, total
-from tests.service.conftest import CacheStack, CacheValkey, ValkeyFactory
+from service.search import SearchResult
+from tests.service.cache.wire import total
+from tests.service.conftest import CacheStack, CacheValkey
+from tests.service.engine_rig import EngineParts, command_calls, more, start_engine, unique
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(60)]
 
 
 @dataclass(frozen=True)
-class Worker:
+class Worker(EngineParts):
     """One engine as a worker process runs it, with its Redis round trips counted."""
-
-    engine: SearchEngine
-    cache: SearchCache
-    metrics: Metrics
-    wire: Wire
 
     async def search(self, text: str, k: int = 5) -> SearchResult:
         return await self.engine.search(SearchQuery(text, k, None))
-
-    def model_calls(self) -> float:
-        return total(self.metrics.embed_calls)
-
-    def db_searches(self) -> float:
-        return total(self.metrics.db_searches)
 
     def keys_of(self, text: str, k: int = 5) -> tuple[str, str]:
         """The Redis keys of the result and of the embedding of ``text``."""
@@ -56,83 +39,35 @@ WorkerFactory = Callable[..., Awaitable[Worker]]
 
 
 @pytest.fixture
-async def valkey(cache_valkey_factory: ValkeyFactory) -> CacheValkey:
-    return cache_valkey_factory(None)
-
-
-@pytest.fixture
-async def observer(valkey: CacheValkey) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(valkey.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def worker(cache_stack: CacheStack, valkey: CacheValkey) -> AsyncIterator[WorkerFactory]:
     """Start an engine on the cache tests' database and this test's Valkey."""
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(**env: str) -> Worker:
-            settings = Settings.from_env(
-                {
-                    "DATABASE_URL": cache_stack.database_url,
-                    "REDIS_URL": valkey.url,
-                    "SEARCH_EMBEDDER": "hash",
-                    "SEARCH_POOL_MIN_SIZE": "1",
-                    "SEARCH_XFETCH_BETA": "0",  # no background refresh to count
-                    **env,
-                }
-            )
-            metrics = Metrics()
-            embedder = embedder_from_settings(settings, on_call=metrics.on_embed)
-            stack.push_async_callback(embedder.aclose)
-            db = await Database.open(settings, metrics)
-            stack.push_async_callback(db.close)
-            await db.check_model(embedder.model_id)
-            cache = SearchCache.connect(settings, metrics, embedder.model_id)
-            stack.push_async_callback(cache.aclose)
-            assert cache.redis is not None, "the engine needs a Redis client here"
-            wire = Wire()
-            wire.attach(cache.redis)
-            engine = SearchEngine(db, embedder, cache=cache, metrics=metrics)
-            stack.push_async_callback(engine.aclose)
+            p = await start_engine(stack, cache_stack.database_url, valkey.url, **env)
+            w = Worker(p.engine, p.cache, p.metrics, p.wire, p.settings)
             # the first search loads the read script (NOSCRIPT, SCRIPT LOAD): not counted
-            await engine.search(SearchQuery(_unique("warm up"), 3, None))
-            wire.sends = 0
-            return Worker(engine, cache, metrics, wire)
+            await w.search(unique("warm up"), 3)
+            w.wire.sends = 0
+            return w
 
         yield start
-
-
-def _unique(text: str) -> str:
-    return f"{text} {uuid.uuid4().hex[:8]}"
-
-
-async def _calls(observer: aioredis.Redis) -> dict[str, int]:
-    stats: dict[str, Any] = await observer.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
-
-
-def _more(before: dict[str, int], after: dict[str, int], *commands: str) -> dict[str, int]:
-    return {c: after.get(c, 0) - before.get(c, 0) for c in commands}
 
 
 async def test_a_miss_reads_once_and_writes_once_and_a_repeat_is_an_l1_hit(
     worker: WorkerFactory, observer: aioredis.Redis
 ) -> None:
     w = await worker()
-    text = _unique("telescope galaxies")
-    before = await _calls(observer)
+    text = unique("telescope galaxies")
+    before = await command_calls(observer)
     first = await w.search(text)
-    after = await _calls(observer)
+    after = await command_calls(observer)
     # the generation read, one read (result + embedding), one write (result + embedding);
     # it was five: the generation read, then GET, GET, SET, SET each awaited in turn
     assert first.source == "computed"
     assert w.wire.sends == 3
     # (commandstats counts the GET inside the read script too)
-    assert _more(before, after, "evalsha", "get", "set") == {"evalsha": 1, "get": 3, "set": 2}
+    assert more(before, after, "evalsha", "get", "set") == {"evalsha": 1, "get": 3, "set": 2}
     assert w.model_calls() == 2  # the warm-up's and this one
     # the write landed before the search returned, with the TTLs (ms) configured
     result_key, embedding_key = w.keys_of(text)
@@ -150,7 +85,7 @@ async def test_an_l2_hit_skips_the_model_and_a_new_k_reuses_the_embedding(
     worker: WorkerFactory, observer: aioredis.Redis
 ) -> None:
     a, b = await worker(), await worker()  # two workers, one Valkey
-    text = _unique("sourdough oven")
+    text = unique("sourdough oven")
     computed = await a.search(text, k=5)
     model, searches = b.model_calls(), b.db_searches()
 
@@ -162,23 +97,23 @@ async def test_an_l2_hit_skips_the_model_and_a_new_k_reuses_the_embedding(
 
     # another k: another result, the same embedding, found in Redis in the same read
     b.wire.sends = 0
-    before = await _calls(observer)
+    before = await command_calls(observer)
     other_k = await b.search(text, k=3)
-    after = await _calls(observer)
+    after = await command_calls(observer)
     assert other_k.source == "computed"
     assert [h.id for h in other_k.hits] == [h.id for h in computed.hits[:3]]
     assert b.wire.sends == 3
-    assert _more(before, after, "get", "set") == {"get": 3, "set": 1}  # no embedding SET
+    assert more(before, after, "get", "set") == {"get": 3, "set": 1}  # no embedding SET
     assert (b.model_calls(), b.db_searches()) == (model, searches + 1)
     assert total(b.metrics.cache_hits, cache="embedding", layer="redis") == 1
 
     # a third k: the embedding is in b's L1 now, so the read is a plain GET
     b.wire.sends = 0
-    before = await _calls(observer)
+    before = await command_calls(observer)
     assert (await b.search(text, k=2)).source == "computed"
-    after = await _calls(observer)
+    after = await command_calls(observer)
     assert b.wire.sends == 3
-    assert _more(before, after, "get", "set") == {"get": 2, "set": 1}
+    assert more(before, after, "get", "set") == {"get": 2, "set": 1}
     assert b.model_calls() == model
     assert total(b.metrics.cache_hits, cache="embedding", layer="l1") == 1
 
@@ -188,7 +123,7 @@ async def test_an_error_reply_fails_the_whole_read_once_and_the_request_is_answe
 ) -> None:
     a = await worker()
     w = await worker(SEARCH_BREAKER_FAILURES="1", SEARCH_BREAKER_COOLDOWN_S="60")
-    text = _unique("quokka harmonics")
+    text = unique("quokka harmonics")
     await a.search(text, k=3)  # Redis holds the embedding of ``text``
     result_key, _ = w.keys_of(text)
     await observer.rpush(result_key, b"not a string")  # GET of it: WRONGTYPE
@@ -215,7 +150,7 @@ async def test_a_read_that_times_out_is_a_miss_and_the_write_still_lands(
 ) -> None:
     a = await worker()
     w = await worker(SEARCH_REDIS_TIMEOUT_MS="100")
-    text = _unique("marmalade cobblestone")
+    text = unique("marmalade cobblestone")
     await a.search(text)  # Redis holds the result and the embedding
     model = w.model_calls()
     w.wire.stall_gets_s = 2.0
@@ -236,15 +171,15 @@ async def test_the_cross_worker_lock_path_reads_and_writes_once(
     worker: WorkerFactory, observer: aioredis.Redis
 ) -> None:
     w = await worker(SEARCH_REDIS_LOCK_ENABLED="1")
-    text = _unique("jazz harmonics")
+    text = unique("jazz harmonics")
     acquired = total(w.metrics.redis_lock, outcome="acquired")
-    before = await _calls(observer)
+    before = await command_calls(observer)
     res = await w.search(text)
-    after = await _calls(observer)
+    after = await command_calls(observer)
     assert res.source == "computed"
     # the generation read, the read, the lock (SET NX), the write, the unlock (DEL)
     assert w.wire.sends == 5
-    assert _more(before, after, "get", "set", "del") == {"get": 3, "set": 3, "del": 1}
+    assert more(before, after, "get", "set", "del") == {"get": 3, "set": 3, "del": 1}
     assert total(w.metrics.redis_lock, outcome="acquired") == acquired + 1
     assert w.model_calls() == 2  # the warm-up's and this one
     assert (await w.search(text)).source == "l1"

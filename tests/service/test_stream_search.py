@@ -6,27 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from service.cache.results import CachedResult
-from service.cache.search_cache import SearchCache
-from service.db.database import Database
-from service.embed.factory import embedder_from_settings
+from service.http.app import stream_search
 from service.limits import Bound
-from service.metrics import Metrics
 from service.model import Hit, SearchQuery
-from service.search import SearchEngine
-from service.settings import Settings
 from service.stream_search import EncodedResult, StreamCache, StreamSearch, encode
-from tests.service.cache.wire import Wire, total
-from tests.service.conftest import CacheStack, CacheValkey, ValkeyFactory
+from tests.service.cache.wire import total
+from tests.service.conftest import CacheStack, CacheValkey
+from tests.service.engine_rig import EngineParts, command_calls, more, start_engine, unique
 
 
 def _result(n: int, *, expires_at: float = 1e12, title: str = "t") -> CachedResult:
@@ -103,40 +97,17 @@ FILL_MAX_K = 100  # SEARCH_STREAM_CACHE_MAX_K's default: k above it is not fille
 
 
 @dataclass(frozen=True)
-class StreamWorker:
+class StreamWorker(EngineParts):
     """One worker's streams as the app builds them, with its Redis round trips counted."""
 
     streams: StreamSearch
-    engine: SearchEngine
-    metrics: Metrics
-    wire: Wire
     bound: Bound
 
     async def stream(self, text: str, k: int = 5) -> EncodedResult:
         return await self.streams.result(SearchQuery(text, k, None))
 
-    def model_calls(self) -> float:
-        return total(self.metrics.embed_calls)
-
-    def db_searches(self) -> float:
-        return total(self.metrics.db_searches)
-
 
 StreamWorkerFactory = Callable[..., Awaitable[StreamWorker]]
-
-
-@pytest.fixture
-async def valkey(cache_valkey_factory: ValkeyFactory) -> CacheValkey:
-    return cache_valkey_factory(None)
-
-
-@pytest.fixture
-async def observer(valkey: CacheValkey) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(valkey.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
@@ -147,61 +118,17 @@ async def stream_worker(
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(**env: str) -> StreamWorker:
-            settings = Settings.from_env(
-                {
-                    "DATABASE_URL": cache_stack.database_url,
-                    "REDIS_URL": valkey.url,
-                    "SEARCH_EMBEDDER": "hash",
-                    "SEARCH_POOL_MIN_SIZE": "1",
-                    "SEARCH_XFETCH_BETA": "0",  # no background refresh to count
-                    **env,
-                }
-            )
-            assert settings.stream_cache_max_k == FILL_MAX_K
-            metrics = Metrics()
-            embedder = embedder_from_settings(settings, on_call=metrics.on_embed)
-            stack.push_async_callback(embedder.aclose)
-            db = await Database.open(settings, metrics)
-            stack.push_async_callback(db.close)
-            await db.check_model(embedder.model_id)
-            cache = SearchCache.connect(settings, metrics, embedder.model_id)
-            stack.push_async_callback(cache.aclose)
-            assert cache.redis is not None, "the streams need a Redis client here"
-            wire = Wire()
-            wire.attach(cache.redis)
-            engine = SearchEngine(db, embedder, cache=cache, metrics=metrics)
-            stack.push_async_callback(engine.aclose)
-            bound = Bound(settings.max_in_flight, "search requests in flight")
-            streams = StreamSearch(
-                engine,
-                batch_size=settings.stream_batch_size,
-                cache_bytes=int(settings.stream_cache_mb * 2**20),
-                result_ttl_s=settings.result_ttl_s,
-                ttl_jitter=settings.ttl_jitter,
-                l1_ttl_s=settings.l1_ttl_s,
-                fill_max_k=settings.stream_cache_max_k,
-                query_bound=bound,
-                metrics=metrics,
-            )
+            p = await start_engine(stack, cache_stack.database_url, valkey.url, **env)
+            assert p.settings.stream_cache_max_k == FILL_MAX_K
+            bound = Bound(p.settings.max_in_flight, "search requests in flight")
+            streams = stream_search(p.engine, p.settings, p.metrics, bound)  # as the app does
+            w = StreamWorker(p.engine, p.cache, p.metrics, p.wire, p.settings, streams, bound)
             # the first lookup loads the read script (NOSCRIPT, SCRIPT LOAD): not counted
-            await streams.result(SearchQuery(_unique("warm up"), 3, None))
-            wire.sends = 0
-            return StreamWorker(streams, engine, metrics, wire, bound)
+            await w.stream(unique("warm up"), 3)
+            w.wire.sends = 0
+            return w
 
         yield start
-
-
-def _unique(text: str) -> str:
-    return f"{text} {uuid.uuid4().hex[:8]}"
-
-
-async def _calls(observer: aioredis.Redis) -> dict[str, int]:
-    stats: dict[str, Any] = await observer.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
-
-
-def _more(before: dict[str, int], after: dict[str, int], *commands: str) -> dict[str, int]:
-    return {c: after.get(c, 0) - before.get(c, 0) for c in commands}
 
 
 @pytest.mark.stack
@@ -210,17 +137,17 @@ async def test_a_stream_miss_reads_once_and_writes_once(
     stream_worker: StreamWorkerFactory, observer: aioredis.Redis
 ) -> None:
     w = await stream_worker()
-    text = _unique("lighthouse keepers")
+    text = unique("lighthouse keepers")
     model, searches = w.model_calls(), w.db_searches()
-    before = await _calls(observer)
+    before = await command_calls(observer)
     first = await w.stream(text)
-    after = await _calls(observer)
+    after = await command_calls(observer)
     assert first.count == 5
     # the generation read, one read (result + embedding), one write (result + embedding);
     # it was five: the generation read, then GET, GET, SET, SET each awaited in turn
     assert w.wire.sends == 3
     # (commandstats counts the GET inside the read script too)
-    assert _more(before, after, "evalsha", "get", "set") == {"evalsha": 1, "get": 3, "set": 2}
+    assert more(before, after, "evalsha", "get", "set") == {"evalsha": 1, "get": 3, "set": 2}
     assert (w.model_calls(), w.db_searches()) == (model + 1, searches + 1)
     assert w.bound.held == 0
     # the same stream again: the stream cache, after the generation read
@@ -240,7 +167,7 @@ async def test_a_stream_of_a_known_embedding_reads_it_with_the_result(
     stream_worker: StreamWorkerFactory, observer: aioredis.Redis
 ) -> None:
     a, b = await stream_worker(), await stream_worker()  # two workers, one Valkey
-    text = _unique("glacier moraine")
+    text = unique("glacier moraine")
     computed = await a.stream(text, k=5)
     model, searches = b.model_calls(), b.db_searches()
     # the same k on another worker: the result from Redis, no computation
@@ -251,12 +178,12 @@ async def test_a_stream_of_a_known_embedding_reads_it_with_the_result(
     # another k: the embedding came in the result's read; the write is the result alone
     # (it was four round trips: the generation read, GET, GET, SET)
     b.wire.sends = 0
-    before = await _calls(observer)
+    before = await command_calls(observer)
     other = await b.stream(text, k=3)
-    after = await _calls(observer)
+    after = await command_calls(observer)
     assert other.count == 3
     assert b.wire.sends == 3
-    assert _more(before, after, "get", "set") == {"get": 3, "set": 1}
+    assert more(before, after, "get", "set") == {"get": 3, "set": 1}
     assert (b.model_calls(), b.db_searches()) == (model, searches + 1)
     assert total(b.metrics.cache_hits, cache="embedding", layer="redis") == 1
 
@@ -267,20 +194,20 @@ async def test_a_large_k_stream_reads_only_the_embedding(
     stream_worker: StreamWorkerFactory, observer: aioredis.Redis
 ) -> None:
     a, b = await stream_worker(), await stream_worker()
-    text = _unique("harbour cranes")
+    text = unique("harbour cranes")
     k = FILL_MAX_K + 100  # not filled: Redis holds no result of this k to read
-    before = await _calls(observer)
+    before = await command_calls(observer)
     first = await a.stream(text, k=k)
-    after = await _calls(observer)
+    after = await command_calls(observer)
     assert first.count == k
     assert a.wire.sends == 3  # the generation read, the embedding's GET and its SET
-    assert _more(before, after, "get", "set") == {"get": 2, "set": 1}
+    assert more(before, after, "get", "set") == {"get": 2, "set": 1}
     model = b.model_calls()
-    before = await _calls(observer)
+    before = await command_calls(observer)
     await b.stream(text, k=k)
-    after = await _calls(observer)
+    after = await command_calls(observer)
     assert b.wire.sends == 2  # the generation read, the embedding's GET (a hit)
-    assert _more(before, after, "get", "set") == {"get": 2, "set": 0}
+    assert more(before, after, "get", "set") == {"get": 2, "set": 0}
     assert b.model_calls() == model
 
 
@@ -290,7 +217,7 @@ async def test_identical_streams_share_one_computation_and_one_in_flight_unit(
     stream_worker: StreamWorkerFactory,
 ) -> None:
     w = await stream_worker()
-    text = _unique("tidal estuary")
+    text = unique("tidal estuary")
     model, searches = w.model_calls(), w.db_searches()
     results = await asyncio.gather(*[w.stream(text) for _ in range(20)])
     assert len({r.batches for r in results}) == 1
@@ -308,7 +235,7 @@ async def test_a_failed_read_is_one_miss_and_the_stream_is_answered(
 ) -> None:
     a = await stream_worker()
     w = await stream_worker(SEARCH_BREAKER_FAILURES="1", SEARCH_BREAKER_COOLDOWN_S="60")
-    text = _unique("basalt columns")
+    text = unique("basalt columns")
     await a.stream(text, k=3)  # Redis holds the embedding of ``text``
     query = SearchQuery(text, 5, None)
     assert w.engine.cache is not None
