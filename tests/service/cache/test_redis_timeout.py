@@ -165,13 +165,15 @@ async def test_waiting_for_a_pooled_connection_is_bounded_by_the_same_timeout(
     valkey: OwnValkey,
 ) -> None:
     # more calls than the pool has connections: the last ones wait for one, and that
-    # wait is part of the call (the pool's own timeout is the 5 s last resort)
+    # wait is part of the call (the pool's own timeout is the 5 s last resort). Pipelined
+    # reads, each a call of its own (single GETs of one loop turn would share one MGET)
     link = _link(valkey.url, failures=1000)
     try:
         assert await link.get("l2", "warm-up") is None
         with stopped(valkey.pid):
             start = time.perf_counter()
-            got = await asyncio.gather(*[link.get("l2", f"k{i}") for i in range(40)])
+            reads = [link.get_many("l2", [f"k{i}", f"j{i}"]) for i in range(40)]
+            got = await asyncio.gather(*reads)
             elapsed = time.perf_counter() - start
         assert got == [SKIPPED] * 40
         assert errors(link) == 40
@@ -216,7 +218,7 @@ async def test_a_call_whose_loop_lags_forever_is_cut_at_the_cap(valkey: OwnValke
             finally:
                 running = False
         # each late timer extended the call, until the cap; then it failed, counted
-        assert CAP_S <= elapsed < CAP_S + 0.6, elapsed  # not at the first late timer
+        assert CAP_S <= elapsed < CAP_S + 1.5, elapsed  # not at the first late timer
         assert link.cap_s == CAP_S
         assert extensions(link) >= 4
         assert errors(link) == 1

@@ -1,0 +1,109 @@
+"""GETs of one loop turn travel as one MGET, against a real Valkey: a burst of lookups
+takes one connection and one round trip, a lone GET stays a GET, a failed batch is one
+failed call, and a caller that goes away leaves the batch to the others."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from ci import stack
+from ci.settings import StackSettings
+from service.cache.redis import SKIPPED, RedisLink, connect_client
+from service.metrics import Metrics
+from service.settings import Settings
+from tests.service.cache.wire import Wire, total
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def valkey_url(tmp_path: Path) -> Iterator[str]:
+    settings = StackSettings(
+        run_dir=tmp_path / "valkey",
+        pg_port=stack.free_port(),
+        service_port=stack.free_port(),
+        redis_port=stack.free_port(),
+    )
+    comp = stack.start_valkey(settings)
+    assert comp.pid is not None
+    try:
+        yield comp.url
+    finally:
+        stack.stop_pid(comp.pid, "valkey")
+
+
+@pytest.fixture
+async def link(valkey_url: str) -> AsyncIterator[RedisLink]:
+    client = connect_client(Settings.from_env({"REDIS_URL": valkey_url}))
+    assert client is not None
+    link = RedisLink(client, Metrics(), timeout_s=0.05, breaker_failures=5, breaker_cooldown_s=60.0)
+    try:
+        yield link
+    finally:
+        await link.aclose()
+
+
+async def _calls(url: str) -> dict[str, int]:
+    async with aioredis.Redis.from_url(url) as observer:
+        stats: dict[str, Any] = await observer.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
+
+
+async def test_a_burst_of_gets_is_one_mget_on_one_round_trip(
+    link: RedisLink, valkey_url: str
+) -> None:
+    assert link.client is not None
+    wire = Wire()
+    wire.attach(link.client)  # before the first connection: it counts every send
+    for i in range(0, 200, 2):
+        await link.client.set(f"k{i}", f"v{i}".encode())
+    wire.sends = 0
+    before = await _calls(valkey_url)
+    got = await asyncio.gather(*[link.get("l2", f"k{i}") for i in range(200)])
+    after = await _calls(valkey_url)
+    assert got == [f"v{i}".encode() if i % 2 == 0 else None for i in range(200)]
+    assert wire.sends == 1
+    assert after.get("mget", 0) - before.get("mget", 0) == 1
+    assert after.get("get", 0) - before.get("get", 0) == 0
+
+
+async def test_a_lone_get_stays_a_get(link: RedisLink, valkey_url: str) -> None:
+    assert link.client is not None
+    await link.client.set("one", b"1")
+    before = await _calls(valkey_url)
+    assert await link.get("l2", "one") == b"1"
+    assert await link.get("l2", "two") is None
+    after = await _calls(valkey_url)
+    assert after.get("get", 0) - before.get("get", 0) == 2
+    assert after.get("mget", 0) - before.get("mget", 0) == 0
+
+
+async def test_a_failed_batch_is_one_failed_call_and_every_caller_gets_a_miss() -> None:
+    # nothing listens on the port: the batch's one call fails, every caller gets a miss
+    url = f"redis://127.0.0.1:{stack.free_port()}/0"
+    client = connect_client(Settings.from_env({"REDIS_URL": url}))
+    assert client is not None
+    link = RedisLink(client, Metrics(), timeout_s=0.5, breaker_failures=5, breaker_cooldown_s=60)
+    try:
+        got = await asyncio.gather(*[link.get("l2", f"k{i}") for i in range(10)])
+        assert got == [SKIPPED] * 10
+        assert total(link.metrics.redis_errors) == 1
+    finally:
+        await link.aclose()
+
+
+async def test_a_cancelled_caller_leaves_the_batch_to_the_others(link: RedisLink) -> None:
+    assert link.client is not None
+    await link.client.set("kept", b"yes")
+    gone = asyncio.ensure_future(link.get("l2", "kept"))
+    stays = asyncio.ensure_future(link.get("l2", "kept"))
+    await asyncio.sleep(0)  # both are in the batch
+    gone.cancel()
+    assert await stays == b"yes"
+    assert gone.cancelled()
