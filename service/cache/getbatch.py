@@ -1,4 +1,5 @@
-"""Single-key GETs issued in the same turn of the event loop go to Redis as one MGET.
+"""Single-key GETs issued in the same turn of the event loop go to Redis as one MGET, and
+the writes of one turn as one pipeline.
 
 Under a burst (2,000 streams arriving at once on one worker) hundreds of lookups each
 send a GET at nearly the same moment. Through the pool's bounded connections they queue,
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeAlias, TypeVar
 
 Single: TypeAlias = Callable[[str, str], Awaitable[Any]]  # (op, key) -> reply or SKIPPED
 Many: TypeAlias = Callable[[list[str]], Awaitable[Any]]  # keys -> list of replies or SKIPPED
+W = TypeVar("W")
 
 
 class GetBatcher:
@@ -75,6 +77,51 @@ class GetBatcher:
 
     async def drain(self, grace_s: float) -> None:
         """Let the batches on the wire finish (at shutdown, before the client closes)."""
+        if self._tasks:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait(self._tasks, timeout=grace_s)
+
+
+class WriteBatcher(Generic[W]):
+    """Gathers the writes of one loop turn; ``send`` puts them on the wire together.
+
+    The same burst that queues its reads on the pool queues its writes too (each miss of
+    a burst stores its embedding and result at nearly the same moment); a pipeline per
+    turn takes one connection for all of them. Best effort like every cache write: the
+    callers wait for the batch (a fill lands before its flight ends), never for an error.
+    """
+
+    def __init__(self, send: Callable[[list[W]], Awaitable[object]]) -> None:
+        self._send = send
+        self._pending: list[W] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def put(self, writes: Sequence[W]) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        if not self._waiters:
+            loop.call_soon(self._flush)
+        self._pending.extend(writes)
+        self._waiters.append(fut)
+        await fut
+
+    def _flush(self) -> None:
+        batch, waiters = self._pending, self._waiters
+        self._pending, self._waiters = [], []
+        task = asyncio.get_running_loop().create_task(self._send_all(batch, waiters))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_all(self, batch: list[W], waiters: list[asyncio.Future[None]]) -> None:
+        try:
+            await self._send(batch)
+        finally:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def drain(self, grace_s: float) -> None:
         if self._tasks:
             with contextlib.suppress(BaseException):
                 await asyncio.wait(self._tasks, timeout=grace_s)

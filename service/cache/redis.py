@@ -51,7 +51,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from service.cache.getbatch import GetBatcher
+from service.cache.getbatch import GetBatcher, WriteBatcher
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -249,6 +249,7 @@ class RedisLink:
         self._gets = GetBatcher(
             self._get_one, self._mget, is_skipped=lambda r: isinstance(r, Skipped)
         )
+        self._sets: WriteBatcher[Write] = WriteBatcher(self._write)
 
     def require(self) -> aioredis.Redis:
         assert self.client is not None, "this cache path needs a Redis client"
@@ -312,24 +313,28 @@ class RedisLink:
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """``SET key value PX ttl`` (at least 1 ms), best effort."""
-        client = self.require()
-        px = max(1, int(ttl_s * 1000))
-        await self.call("set", lambda: client.set(key, value, px=px))
+        await self.set_many([Write(key, value, ttl_s)])
 
     async def set_many(self, writes: Sequence[Write]) -> None:
-        """Every write in one round trip (one call), best effort; none: no call."""
+        """Every write in one round trip (one call), best effort; none: no call. Writes of
+        one loop turn travel together (:mod:`service.cache.getbatch`)."""
         if not writes:
             return
-        if len(writes) == 1:
-            w = writes[0]
-            await self.set(w.key, w.value, w.ttl_s)
-            return
+        self.require()
+        await self._sets.put(writes)
+
+    async def _write(self, writes: list[Write]) -> None:
         client = self.require()
+        if len(writes) == 1:  # a plain SET: a pipeline costs more Python for nothing
+            w = writes[0]
+            await self.call("set", lambda: client.set(w.key, w.value, px=w.px))
+            return
         await self.call("set", lambda: _set_pipelined(client, writes))
 
     async def aclose(self, grace_s: float = 2.0) -> None:
         if self.client is not None:
             await self._gets.drain(grace_s)
+            await self._sets.drain(grace_s)
             try:
                 await asyncio.wait_for(self.client.aclose(), grace_s)
             except (TimeoutError, OSError, aioredis.RedisError):

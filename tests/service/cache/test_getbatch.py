@@ -1,6 +1,6 @@
-"""GETs of one loop turn travel as one MGET, against a real Valkey: a burst of lookups
-takes one connection and one round trip, a lone GET stays a GET, a failed batch is one
-failed call, and a caller that goes away leaves the batch to the others."""
+"""GETs of one loop turn travel as one MGET and its writes as one pipeline, against a real
+Valkey: a burst takes one connection and one round trip, a lone GET or SET stays itself, a
+failed batch is one failed call, and a caller that goes away leaves the batch to the others."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from ci import stack
 from ci.settings import StackSettings
-from service.cache.redis import SKIPPED, RedisLink, connect_client
+from service.cache.redis import SKIPPED, RedisLink, Write, connect_client
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.service.cache.wire import Wire, total
@@ -107,3 +107,27 @@ async def test_a_cancelled_caller_leaves_the_batch_to_the_others(link: RedisLink
     gone.cancel()
     assert await stays == b"yes"
     assert gone.cancelled()
+
+
+async def test_the_writes_of_one_turn_are_one_pipeline(link: RedisLink, valkey_url: str) -> None:
+    assert link.client is not None
+    wire = Wire()
+    wire.attach(link.client)
+    assert await link.get("l2", "warm-up") is None
+    wire.sends = 0
+    writes = [link.set(f"w{i}", f"x{i}".encode(), 30.0) for i in range(100)]
+    pairs = [[Write(f"p{i}", b"a", 30.0), Write(f"q{i}", b"b", 30.0)] for i in range(20)]
+    await asyncio.gather(*writes, *(link.set_many(p) for p in pairs))
+    assert wire.sends == 1  # 140 SETs, one round trip
+    assert await link.client.get("w7") == b"x7"
+    assert await link.client.get("q19") == b"b"
+    assert 0 < await link.client.pttl("w99") <= 30_000
+
+
+async def test_a_lone_write_stays_a_set(link: RedisLink, valkey_url: str) -> None:
+    before = await _calls(valkey_url)
+    await link.set("alone", b"1", 5.0)
+    after = await _calls(valkey_url)
+    assert after.get("set", 0) - before.get("set", 0) == 1
+    assert link.client is not None
+    assert await link.client.get("alone") == b"1"

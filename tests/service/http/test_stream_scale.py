@@ -87,7 +87,8 @@ async def test_two_thousand_concurrent_streams_on_one_worker(
         result = await burst(svc.url, paths, Reader(hold_s=3.0, timeout_s=120))
         after = (await client.get("/v1/stats")).json()
     errors = sorted({o.error for o in result.outcomes if o.error})[:3]
-    assert result.refused == 0, (result.statuses, errors)
+    shed = after["shed"] - before["shed"]
+    assert result.refused == 0, (result.statuses, errors, shed, after["cache"])
     assert result.complete == STREAMS, errors
     assert all(o.results == 200 for o in result.outcomes)
     assert result.max_open() == STREAMS
