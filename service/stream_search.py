@@ -45,7 +45,7 @@ from service.cache.lookup import CacheLookup
 from service.cache.redis import Write
 from service.cache.results import CachedResult, jittered
 from service.coalesce import SingleFlight
-from service.limits import Bound
+from service.limits import RETRY_AFTER_S, Bound
 from service.metrics import Metrics
 from service.model import DIM, Hit, SearchQuery, Vectors
 from service.search import SearchEngine
@@ -221,7 +221,7 @@ class StreamSearch:
             return self._keep(lookup, encode(read.entry, self.batch_size))
         text = query.normalised
         writes: list[Write] = []
-        with self.query_bound.hold():
+        async with self.query_bound.hold_waiting(RETRY_AFTER_S):
             start = time.perf_counter()
             vector = read.embedding
             if vector is None:
@@ -240,7 +240,7 @@ class StreamSearch:
     async def _search(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
         """Embed (the embedding cache's own read and write: ``embed_query``) and search,
         holding a unit of the in-flight bound."""
-        with self.query_bound.hold():
+        async with self.query_bound.hold_waiting(RETRY_AFTER_S):
             start = time.perf_counter()
             vector = await self.engine.embed_query(query)
             hits = tuple(await self.engine.db.search(vector[0], query.k, query.topic))
