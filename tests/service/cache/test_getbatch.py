@@ -5,37 +5,19 @@ failed batch is one failed call, and a caller that goes away leaves the batch to
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from ci import stack
-from ci.settings import StackSettings
 from service.cache.redis import SKIPPED, RedisLink, Write, connect_client
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.service.cache.wire import Wire, total
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-def valkey_url(tmp_path: Path) -> Iterator[str]:
-    settings = StackSettings(
-        run_dir=tmp_path / "valkey",
-        pg_port=stack.free_port(),
-        service_port=stack.free_port(),
-        redis_port=stack.free_port(),
-    )
-    comp = stack.start_valkey(settings)
-    assert comp.pid is not None
-    try:
-        yield comp.url
-    finally:
-        stack.stop_pid(comp.pid, "valkey")
 
 
 @pytest.fixture

@@ -5,35 +5,15 @@ own timeouts are only a last resort (the call's timeout: test_redis_timeout.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from redis._parsers import _AsyncHiredisParser
 
-from ci import stack
-from ci.settings import StackSettings
 from service.cache.redis import SKIPPED, BreakerState, RedisLink, Write, connect_client
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.service.cache.wire import Wire, total
-
-
-@pytest.fixture
-def valkey_url(tmp_path: Path) -> Iterator[str]:
-    settings = StackSettings(
-        run_dir=tmp_path / "valkey",
-        pg_port=stack.free_port(),
-        service_port=stack.free_port(),
-        redis_port=stack.free_port(),
-    )
-    comp = stack.start_valkey(settings)
-    assert comp.pid is not None
-    try:
-        yield comp.url
-    finally:
-        stack.stop_pid(comp.pid, "valkey")
 
 
 async def _clients(url: str) -> int:

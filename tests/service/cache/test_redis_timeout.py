@@ -12,16 +12,13 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from ci import stack
-from ci.settings import StackSettings
 from service.cache.redis import SKIPPED, BreakerState, RedisLink, connect_client
 from service.metrics import Metrics
 from service.settings import Settings
+from tests.service.cache.conftest import OwnValkey
 from tests.service.cache.wire import total
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(60)]
@@ -32,31 +29,6 @@ TIMEOUT_S = TIMEOUT_MS / 1000
 # loaded machine (2 cores): far below the cap (5 s) that a lag-extended call may reach
 MARGIN_S = 0.25
 CAP_S = 5.0  # service.cache.redis.REDIS_LAG_CAP_S, spelled out: the tests pin it
-
-
-@dataclass(frozen=True)
-class OwnValkey:
-    url: str
-    pid: int
-
-
-@pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[OwnValkey]:
-    """A Valkey of this test's own, by PID: the tests stop and continue it."""
-    settings = StackSettings(
-        run_dir=tmp_path / "valkey",
-        pg_port=stack.free_port(),
-        service_port=stack.free_port(),
-        redis_port=stack.free_port(),
-    )
-    comp = stack.start_valkey(settings)
-    assert comp.pid is not None, "start_valkey returned no pid"
-    try:
-        yield OwnValkey(comp.url, comp.pid)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(comp.pid, signal.SIGCONT)  # stopped, it would not act on SIGTERM
-        stack.stop_pid(comp.pid, "valkey")
 
 
 @contextlib.contextmanager
@@ -105,14 +77,14 @@ def cut_by(link: RedisLink) -> float:
 
 @pytest.mark.parametrize("pipelined", [False, True], ids=["get", "pipeline"])
 async def test_a_reply_that_waits_behind_a_busy_loop_is_no_failure(
-    valkey: OwnValkey, pipelined: bool
+    own_valkey: OwnValkey, pipelined: bool
 ) -> None:
-    link = _link(valkey.url, failures=1)  # one failure would open the breaker
+    link = _link(own_valkey.url, failures=1)  # one failure would open the breaker
     assert link.client is not None
     loop = asyncio.get_running_loop()
 
     def answer_while_busy() -> None:
-        os.kill(valkey.pid, signal.SIGCONT)  # Valkey answers now, well in time...
+        os.kill(own_valkey.pid, signal.SIGCONT)  # Valkey answers now, well in time...
         time.sleep(0.2)  # ...while this worker is busy for 4 timeouts (a burst)
 
     try:
@@ -121,7 +93,7 @@ async def test_a_reply_that_waits_behind_a_busy_loop_is_no_failure(
         assert await link.get("l2", "warm-up") is None  # connected
         # the command waits in Valkey's socket until 20 ms, so the reply is not read
         # before the loop blocks: the call is waiting for it, as in a burst
-        os.kill(valkey.pid, signal.SIGSTOP)
+        os.kill(own_valkey.pid, signal.SIGSTOP)
         loop.call_later(0.02, answer_while_busy)
         start = time.perf_counter()
         if pipelined:
@@ -139,12 +111,12 @@ async def test_a_reply_that_waits_behind_a_busy_loop_is_no_failure(
 
 
 async def test_a_stalled_valkey_is_cut_at_the_timeout_and_opens_the_breaker(
-    valkey: OwnValkey,
+    own_valkey: OwnValkey,
 ) -> None:
-    link = _link(valkey.url, failures=2)
+    link = _link(own_valkey.url, failures=2)
     try:
         assert await link.get("l2", "warm-up") is None  # a pooled connection, ready
-        with stopped(valkey.pid):
+        with stopped(own_valkey.pid):
             for _ in range(2):
                 start = time.perf_counter()
                 assert await link.get("l2", "k") is SKIPPED
@@ -162,15 +134,15 @@ async def test_a_stalled_valkey_is_cut_at_the_timeout_and_opens_the_breaker(
 
 
 async def test_waiting_for_a_pooled_connection_is_bounded_by_the_same_timeout(
-    valkey: OwnValkey,
+    own_valkey: OwnValkey,
 ) -> None:
     # more calls than the pool has connections: the last ones wait for one, and that
     # wait is part of the call (the pool's own timeout is the 5 s last resort). Pipelined
     # reads, each a call of its own (single GETs of one loop turn would share one MGET)
-    link = _link(valkey.url, failures=1000)
+    link = _link(own_valkey.url, failures=1000)
     try:
         assert await link.get("l2", "warm-up") is None
-        with stopped(valkey.pid):
+        with stopped(own_valkey.pid):
             start = time.perf_counter()
             reads = [link.get_many("l2", [f"k{i}", f"j{i}"]) for i in range(40)]
             got = await asyncio.gather(*reads)
@@ -197,8 +169,8 @@ async def test_a_server_that_never_answers_is_cut_at_the_timeout() -> None:
             await link.aclose()
 
 
-async def test_a_call_whose_loop_lags_forever_is_cut_at_the_cap(valkey: OwnValkey) -> None:
-    link = _link(valkey.url, failures=5)
+async def test_a_call_whose_loop_lags_forever_is_cut_at_the_cap(own_valkey: OwnValkey) -> None:
+    link = _link(own_valkey.url, failures=5)
     running = True
 
     def lag() -> None:  # every turn of the loop takes 100 ms, 2 x the timeout
@@ -209,7 +181,7 @@ async def test_a_call_whose_loop_lags_forever_is_cut_at_the_cap(valkey: OwnValke
     loop = asyncio.get_running_loop()
     try:
         assert await link.get("l2", "warm-up") is None
-        with stopped(valkey.pid):
+        with stopped(own_valkey.pid):
             loop.call_soon(lag)
             try:
                 start = time.perf_counter()
