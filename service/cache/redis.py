@@ -62,14 +62,13 @@ REDIS_MAX_CONNECTIONS = 32
 # The longest a call may take while the event loop lags (a timeout above it: the timeout).
 # A fixed time, not a multiple of the timeout: what it tolerates is this worker's backlog,
 # which does not shrink with SEARCH_REDIS_TIMEOUT_MS (10 x 1 ms would forgive no burst).
-# An extension needs the timer to fire late, so a call outlives its timeout only while the
-# loop is still behind: its extra wait is about the length of the lag episode itself, which
-# the request pays anyway; the cap bounds a loop that never catches up. Measured: 2000
-# streams arriving at once on one worker put the loop up to ~2.5 s behind (TTFE p99 2.5 s,
-# benchmarks/sse_scale.py --ramp 0), and with a 1 s cap 261 calls of that burst failed, the
-# generation read with them, so streams bypassed the cache and computed twice. Also the
+# A call reaches it only if Redis stalls while the loop is overloaded; the calls then in
+# flight each lose up to 1 s before the breaker opens. Measured, 2000 streams arriving at
+# once (benchmarks/sse_scale.py --ramp 0): with the cap at 5 s the burst still lost 353
+# calls (261 at 1 s): those were waits for a pooled connection, which batching removed
+# (service/cache/getbatch.py: 4 failed calls since), not lag beyond the cap. Also the
 # pool's own timeouts, a last resort behind the call's.
-REDIS_LAG_CAP_S = 5.0
+REDIS_LAG_CAP_S = 1.0
 
 BreakerState = Literal["closed", "open", "half_open"]
 STATE_CODES: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}

@@ -26,9 +26,9 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(60)]
 TIMEOUT_MS = 50
 TIMEOUT_S = TIMEOUT_MS / 1000
 # what a timer and the task it cancels may take beyond their due time on a shared,
-# loaded machine (2 cores): far below the cap (5 s) that a lag-extended call may reach
+# loaded machine (2 cores): far below the cap (1 s) that a lag-extended call may reach
 MARGIN_S = 0.25
-CAP_S = 5.0  # service.cache.redis.REDIS_LAG_CAP_S, spelled out: the tests pin it
+CAP_S = 1.0  # service.cache.redis.REDIS_LAG_CAP_S, spelled out: the tests pin it
 
 
 @contextlib.contextmanager
@@ -137,7 +137,7 @@ async def test_waiting_for_a_pooled_connection_is_bounded_by_the_same_timeout(
     own_valkey: OwnValkey,
 ) -> None:
     # more calls than the pool has connections: the last ones wait for one, and that
-    # wait is part of the call (the pool's own timeout is the 5 s last resort). Pipelined
+    # wait is part of the call (the pool's own timeout is the 1 s last resort). Pipelined
     # reads, each a call of its own (single GETs of one loop turn would share one MGET)
     link = _link(own_valkey.url, failures=1000)
     try:
