@@ -19,12 +19,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar
 
 Single: TypeAlias = Callable[[str, str], Awaitable[Any]]  # (op, key) -> reply or SKIPPED
 Many: TypeAlias = Callable[[list[str]], Awaitable[Any]]  # keys -> list of replies or SKIPPED
 W = TypeVar("W")
+
+
+class _OnTheWire:
+    """The batches sent and not yet answered, so that shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace_s: float) -> None:
+        """Let the batches on the wire finish (at shutdown, before the client closes)."""
+        if self._tasks:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait(self._tasks, timeout=grace_s)
 
 
 class GetBatcher:
@@ -35,7 +53,7 @@ class GetBatcher:
         self._many = many
         self._is_skipped = is_skipped
         self._pending: list[tuple[str, str, asyncio.Future[Any]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._wire = _OnTheWire()
 
     async def get(self, op: str, key: str) -> Any:
         loop = asyncio.get_running_loop()
@@ -50,9 +68,7 @@ class GetBatcher:
         self._pending = []
         if not batch:
             return
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._wire.send(self._send(batch))
 
     async def _send(self, batch: list[tuple[str, str, asyncio.Future[Any]]]) -> None:
         try:
@@ -76,10 +92,7 @@ class GetBatcher:
                 fut.set_result(reply)
 
     async def drain(self, grace_s: float) -> None:
-        """Let the batches on the wire finish (at shutdown, before the client closes)."""
-        if self._tasks:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait(self._tasks, timeout=grace_s)
+        await self._wire.drain(grace_s)
 
 
 class WriteBatcher(Generic[W]):
@@ -95,7 +108,7 @@ class WriteBatcher(Generic[W]):
         self._send = send
         self._pending: list[W] = []
         self._waiters: list[asyncio.Future[None]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._wire = _OnTheWire()
 
     async def put(self, writes: Sequence[W]) -> None:
         loop = asyncio.get_running_loop()
@@ -109,9 +122,7 @@ class WriteBatcher(Generic[W]):
     def _flush(self) -> None:
         batch, waiters = self._pending, self._waiters
         self._pending, self._waiters = [], []
-        task = asyncio.get_running_loop().create_task(self._send_all(batch, waiters))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._wire.send(self._send_all(batch, waiters))
 
     async def _send_all(self, batch: list[W], waiters: list[asyncio.Future[None]]) -> None:
         try:
@@ -122,6 +133,4 @@ class WriteBatcher(Generic[W]):
                     fut.set_result(None)
 
     async def drain(self, grace_s: float) -> None:
-        if self._tasks:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait(self._tasks, timeout=grace_s)
+        await self._wire.drain(grace_s)
