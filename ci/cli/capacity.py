@@ -50,8 +50,10 @@ def _env_pairs(values: list[str] | None, option: str = "--env") -> list[tuple[st
     pairs = []
     for item in values or []:
         name, sep, value = item.partition("=")
-        if not sep or not name.startswith("SEARCH_"):
-            raise ConfigError(f"{option} {item!r} is invalid: expected SEARCH_NAME=VALUE")
+        if not sep or not name.startswith(("SEARCH_", "REFERENCE_")):
+            raise ConfigError(
+                f"{option} {item!r} is invalid: expected SEARCH_NAME=VALUE or REFERENCE_NAME=VALUE"
+            )
         pairs.append((name, value))
     return pairs
 
@@ -101,7 +103,8 @@ def register(sweep_sub: Subparsers) -> None:
         "--env",
         action="append",
         metavar="SEARCH_NAME=VALUE",
-        help="a setting of both services (repeatable), e.g. SEARCH_EMBED_THREADS=2",
+        help="a setting of both services (repeatable), e.g. SEARCH_EMBED_THREADS=2; "
+        "REFERENCE_* ones only the reference reads (REFERENCE_MINILM_KERNELS=int8)",
     )
     c.add_argument(
         "--variant",

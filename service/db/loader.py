@@ -28,7 +28,7 @@ from pgvector.asyncpg import register_vector
 
 from service.db.contract import SERVICE_ANN_INDEXES_SQL, IndexConfig
 from service.db.schema import LOCK_SQL, SCHEMA_LOCK_KEY, SCHEMA_SQL
-from service.embed.factory import model_id_for
+from service.embed.factory import model_cache_dir, model_id_for
 from service.embed.hash import hash_embed
 from service.embed.minilm import MiniLMEmbedder
 from service.errors import ServiceError
@@ -69,7 +69,11 @@ def embed_corpus(
         vectors = hash_embed(texts)
     elif settings.embedder == "minilm":
         # bulk loading owns the machine: every core, whatever the service's setting
-        embedder = MiniLMEmbedder(threads=max(os.cpu_count() or 1, settings.embed_threads))
+        embedder = MiniLMEmbedder(
+            threads=max(os.cpu_count() or 1, settings.embed_threads),
+            kernels=settings.minilm_kernels,
+            cache_dir=model_cache_dir(settings),
+        )
         parts = []
         start = time.monotonic()
         for i in range(0, len(texts), EMBED_BATCH):

@@ -1,7 +1,11 @@
 """``minilm``: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime.
 
 Loaded lazily on first use, in a thread, exactly once even when many requests arrive
-together.
+together. ``kernels`` picks the file: ``int8`` (the default) runs the matrix products on
+int8 kernels (:mod:`service.embed.quantize` makes that file once from the shipped one),
+``shipped`` runs the shipped file as it is (float32 products). The two give different
+vectors, so they have different model ids, and a corpus embedded by one is not served by
+the other.
 """
 
 from __future__ import annotations
@@ -15,8 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from service.embed.quantize import default_cache_dir, int8_model
 from service.errors import ConfigError, EmbeddingError
 from service.model import Vectors
+
+KERNELS = ("int8", "shipped")
+MODEL_IDS = {
+    "int8": "sentence-transformers/all-MiniLM-L6-v2@int8-kernels-onnx",
+    "shipped": "sentence-transformers/all-MiniLM-L6-v2@int8-onnx",
+}
 
 
 def minilm_paths() -> tuple[Path, Path]:
@@ -41,11 +52,13 @@ def minilm_paths() -> tuple[Path, Path]:
 
 
 class _LoadedModel:
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, kernels: str = "int8", cache_dir: Path | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_path, tokenizer_path = minilm_paths()
+        if kernels == "int8":
+            model_path = int8_model(model_path, cache_dir or default_cache_dir())
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.enable_truncation(256)
         tokenizer.enable_padding()
@@ -75,11 +88,22 @@ class _LoadedModel:
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 int8 on onnxruntime, loaded on first use and only once."""
 
-    model_id = "sentence-transformers/all-MiniLM-L6-v2@int8-onnx"
-
     def __init__(
-        self, threads: int = 1, on_call: Callable[[int, float], None] | None = None
+        self,
+        threads: int = 1,
+        on_call: Callable[[int, float], None] | None = None,
+        *,
+        kernels: str = "int8",
+        cache_dir: Path | None = None,
     ) -> None:
+        if kernels not in KERNELS:
+            raise ConfigError(
+                f"SEARCH_MINILM_KERNELS={kernels!r} is invalid: "
+                f"expected one of {', '.join(KERNELS)}"
+            )
+        self.model_id = MODEL_IDS[kernels]
+        self._kernels = kernels
+        self._cache_dir = cache_dir
         self._threads = threads
         self._model: _LoadedModel | None = None
         self._async_lock = asyncio.Lock()
@@ -94,7 +118,7 @@ class MiniLMEmbedder:
     def load_sync(self) -> _LoadedModel:
         with self._thread_lock:
             if self._model is None:
-                self._model = _LoadedModel(self._threads)
+                self._model = _LoadedModel(self._threads, self._kernels, self._cache_dir)
                 self.load_count += 1
             return self._model
 
