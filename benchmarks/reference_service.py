@@ -141,7 +141,7 @@ def create_app() -> Starlette:
         del app
         pool = await asyncpg.create_pool(
             settings.database_url,
-            min_size=settings.pool_min_size,
+            min_size=settings.pool_opened_at_start,
             max_size=settings.pool_max_size,
             init=register_vector,
             server_settings={"jit": "off", **session_settings(settings)},

@@ -34,7 +34,10 @@ class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:15432/postgres"
     redis_url: str | None = None
     # database
-    pool_min_size: int = 2
+    # connections opened at start, at most pool_max_size: one opened under load costs the
+    # request that waits for it 100-250 ms here (a backend forked, the vector codec looked up)
+    # and the event loop its handshake; 20 = a warm pool (docs/profiling.md)
+    pool_min_size: int = 20
     # `perfci sweep pool` (README): 5-40 give the same throughput for the cached search mix;
     # under SSE overload a larger pool trades 503s for latency. 20 sits in the middle.
     pool_max_size: int = 20
@@ -126,14 +129,14 @@ class Settings:
         settings.validate()
         return settings
 
+    @property
+    def pool_opened_at_start(self) -> int:
+        """``SEARCH_POOL_MIN_SIZE``, capped by ``SEARCH_POOL_MAX_SIZE``."""
+        return min(self.pool_min_size, self.pool_max_size)
+
     def validate(self) -> None:
         _check(self.pool_min_size >= 0, "SEARCH_POOL_MIN_SIZE", self.pool_min_size, ">= 0")
-        _check(
-            self.pool_max_size >= max(1, self.pool_min_size),
-            "SEARCH_POOL_MAX_SIZE",
-            self.pool_max_size,
-            ">= max(1, SEARCH_POOL_MIN_SIZE)",
-        )
+        _check(self.pool_max_size >= 1, "SEARCH_POOL_MAX_SIZE", self.pool_max_size, ">= 1")
         _check(
             self.pool_acquire_timeout_s > 0,
             "SEARCH_POOL_ACQUIRE_TIMEOUT_S",

@@ -63,7 +63,7 @@ class ConnectionPool:
         try:
             pool = await asyncpg.create_pool(
                 settings.database_url,
-                min_size=settings.pool_min_size,
+                min_size=settings.pool_opened_at_start,
                 max_size=settings.pool_max_size,
                 init=_init_connection,
                 setup=None,
@@ -78,14 +78,14 @@ class ConnectionPool:
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise Unavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-        metrics.pool_size.inc(pool.get_size())
+        metrics.pool_size.set(pool.get_size())
         return cls(pool, settings, metrics)
 
     def is_closing(self) -> bool:
         return bool(self._pool.is_closing())
 
     async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109  # bounded close, asyncpg style
-        self._metrics.pool_size.dec(self._pool.get_size())
+        self._metrics.pool_size.set(0)
         try:
             await asyncio.wait_for(self._pool.close(), timeout)
         except TimeoutError:
@@ -105,9 +105,11 @@ class ConnectionPool:
             raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
         finally:
             self._metrics.pool_acquire_wait.observe(time.perf_counter() - start)
-            grown = self._pool.get_size() - before
-            if grown:
-                self._metrics.pool_size.inc(grown)
+            now = self._pool.get_size()
+            if now != before:
+                # set, not inc: concurrent acquirers all see one connection's growth, and
+                # asyncpg closes idle connections without telling (the gauge read 358 once)
+                self._metrics.pool_size.set(now)
         self._metrics.pool_in_use.inc()
         try:
             yield conn
