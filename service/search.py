@@ -28,8 +28,10 @@ embedding, :meth:`CacheLookup.read`) and one write (the result and a new embeddi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -51,6 +53,16 @@ Source = Literal["l1", "redis", "computed", "bypass"]
 class SearchResult:
     hits: tuple[Hit, ...]
     source: Source = "computed"
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """A miss computed: its hits, the seconds it took, the query's vector, what to write."""
+
+    hits: tuple[Hit, ...]
+    seconds: float
+    vectors: Vectors
+    writes: tuple[Write, ...]
 
 
 _Compute: TypeAlias = Callable[[], Awaitable[SearchResult]]
@@ -153,24 +165,36 @@ class SearchEngine:
     ) -> SearchResult:
         """Compute and fill (embedding and result in one write); ``read``: the miss read,
         which already looked for the embedding (None: a refresh, which looks now)."""
-        query = lookup.query
-        text = query.normalised
-        start = time.perf_counter()
         if read is not None:
             vectors = read.embedding
         else:
-            vectors = await lookup.embeddings.get(text)
-        also: list[Write] = []
-        if vectors is None:
-            vectors = await self.embedder.embed([text])
-            # in L1 at once (a concurrent query of this text with another k finds it);
-            # in Redis with the result
-            new = lookup.embeddings.put_l1(text, vectors[0])
-            if new is not None:
-                also.append(new)
-        hits = tuple(await self.db.search(vectors[0], query.k, query.topic))
-        await lookup.fill(hits, time.perf_counter() - start, vectors[0], also)
-        return SearchResult(hits, "computed")
+            vectors = await lookup.embeddings.get(lookup.query.normalised)
+        done = await self.compute_miss(lookup, vectors)
+        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
+        return SearchResult(done.hits, "computed")
+
+    async def compute_miss(
+        self,
+        lookup: CacheLookup,
+        vectors: Vectors | None,
+        hold: AbstractAsyncContextManager[object] | None = None,
+    ) -> Computed:
+        """Embed (unless ``vectors``, the cached embedding, is given) and search, inside
+        ``hold`` (a stream's unit of the in-flight bound) and timed; the new embedding
+        goes to L1 at once (a concurrent query of this text with another k finds it) and
+        is handed back to be written to Redis with the result."""
+        query = lookup.query
+        writes: list[Write] = []
+        async with hold if hold is not None else contextlib.nullcontext():
+            start = time.perf_counter()
+            if vectors is None:
+                vectors = await self.embedder.embed([query.normalised])
+                new = lookup.embeddings.put_l1(query.normalised, vectors[0])
+                if new is not None:
+                    writes.append(new)
+            hits = tuple(await self.db.search(vectors[0], query.k, query.topic))
+            seconds = time.perf_counter() - start
+        return Computed(hits, seconds, vectors, tuple(writes))
 
     def _maybe_refresh(self, lookup: CacheLookup, entry: CachedResult) -> None:
         """XFetch: start one early recomputation in the background; serve the hit now."""

@@ -42,7 +42,6 @@ import numpy as np
 import orjson
 
 from service.cache.lookup import CacheLookup
-from service.cache.redis import Write
 from service.cache.results import CachedResult, jittered
 from service.coalesce import SingleFlight
 from service.limits import RETRY_AFTER_S, Bound
@@ -219,22 +218,11 @@ class StreamSearch:
         read = await lookup.read()
         if read.entry is not None:
             return self._keep(lookup, encode(read.entry, self.batch_size))
-        text = query.normalised
-        writes: list[Write] = []
-        async with self.query_bound.hold_waiting(RETRY_AFTER_S):
-            start = time.perf_counter()
-            vector = read.embedding
-            if vector is None:
-                vector = await self.engine.embedder.embed([text])
-                # in L1 at once (a concurrent stream of this text with another k finds
-                # it); in Redis with the result
-                new = lookup.embeddings.put_l1(text, vector[0])
-                if new is not None:
-                    writes.append(new)
-            hits = tuple(await self.engine.db.search(vector[0], query.k, query.topic))
-            delta = time.perf_counter() - start
-        encoded = self._encode(hits, delta, vector, gen=lookup.gen)
-        await lookup.fill(hits, delta, vector[0], writes)
+        done = await self.engine.compute_miss(
+            lookup, read.embedding, self.query_bound.hold_waiting(RETRY_AFTER_S)
+        )
+        encoded = self._encode(done.hits, done.seconds, done.vectors, gen=lookup.gen)
+        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
         return self._keep(lookup, encoded)
 
     async def _search(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:

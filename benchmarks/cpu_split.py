@@ -1,0 +1,207 @@
+"""Where a request's CPU goes: the service and the reference at fixed open-model rates.
+
+``python -m benchmarks.cpu_split [--rates 100,175] [--mix unique|zipf] [--docs N]``
+starts the capacity run's stack (PostgreSQL, Valkey, the seeded MiniLM corpus, both
+services with one uvicorn worker: ``ci.experiments.capacity_run``), runs one k6 step of
+``scenarios/capacity.js`` per rate and service (3 s warm-up, 10 s measured, all-unique
+queries or the warmed Zipf log), and prints one JSON line per step with the CPU time
+spent per request over the step, read from ``/proc``:
+
+- ``main_ms``: the service's event-loop thread (HTTP, cache, database client);
+- ``threads_ms``: its other threads (the model's calls run there);
+- ``postgres_ms``: the PostgreSQL backends;
+- ``rest_ms``: everything else on the machine (k6, Valkey, the kernel's own work);
+
+and, for the service, the waits its ``/metrics`` counted: pool acquisitions that waited
+over 100 ms, model calls and their mean batch size, garbage-collector pauses over 10 ms.
+The services take turns, so both see the same machine. CPU seconds per request, not
+latency: what decides a saturated 2-core machine's capacity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ci import stack
+from ci.experiments.capacity_run import APPS, QuerySource, k6_step_runner
+from ci.measure.capacity import StepSpec
+from ci.seed import seed_corpus
+from ci.settings import repo_sla
+
+TICK = os.sysconf("SC_CLK_TCK")
+WARMUP_S = 3.0
+MEASURE_S = 10.0
+
+
+def _stat(path: str) -> list[str]:
+    with open(path) as fh:
+        return fh.read().rsplit(")", 1)[1].split()
+
+
+def _cpu_s(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def _threads(pid: int) -> dict[int, float]:
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[int(tid)] = _cpu_s(_stat(f"/proc/{pid}/task/{tid}/stat"))
+        except OSError:
+            continue  # ended meanwhile
+    return out
+
+
+def _children_cpu(parent: int) -> float:
+    """CPU of ``parent``'s live children and of the ones it reaped (cutime + cstime)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat(f"/proc/{entry}/stat")
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            total += _cpu_s(fields)
+    fields = _stat(f"/proc/{parent}/stat")
+    return total + (int(fields[13]) + int(fields[14])) / TICK
+
+
+def _machine_cpu() -> float:
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / TICK  # all but idle and iowait
+
+
+class Sample:
+    """CPU counters at one instant."""
+
+    def __init__(self, service_pid: int, postgres_pid: int) -> None:
+        self.threads = _threads(service_pid)
+        self.main = self.threads.get(service_pid, 0.0)
+        self.others = sum(v for t, v in self.threads.items() if t != service_pid)
+        self.postgres = _children_cpu(postgres_pid)
+        self.machine = _machine_cpu()
+
+
+def _metric_values(url: str) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}  # the reference has no /metrics
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.match(r"^(search_[a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def _waits(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    def d(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    if not after:
+        return {}
+    acq = "search_db_pool_acquire_wait_seconds"
+    calls = d("search_embed_batch_size_count")
+    gc_long = sum(
+        d(f'search_gc_pause_seconds_count{{generation="{g}"}}')
+        - d(f'search_gc_pause_seconds_bucket{{generation="{g}",le="0.01"}}')
+        for g in (0, 1, 2)
+    )
+    return {
+        "pool_waits_over_100ms": int(d(f"{acq}_count") - d(f'{acq}_bucket{{le="0.1"}}')),
+        "model_calls": int(calls),
+        "mean_batch": round(d("search_embed_batch_size_sum") / calls, 2) if calls else None,
+        "gc_pauses_over_10ms": int(gc_long),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default="100,175", help="req/s, comma-separated")
+    parser.add_argument("--mix", choices=("unique", "zipf"), default="unique")
+    parser.add_argument("--docs", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=Path("reports") / "cpu-split")
+    args = parser.parse_args()
+    try:
+        rates = [int(r) for r in args.rates.split(",")]
+    except ValueError:
+        raise SystemExit(f"--rates {args.rates!r}: expected integers, e.g. 100,175") from None
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"SEARCH_EMBEDDER": "minilm", "SEARCH_INDEX_MODE": "hnsw"}
+    servers = stack.start_server_set(stack.loopback_settings(out / "stack"))
+    try:
+        seeded = seed_corpus(out / "stack", servers.pg.url, args.docs, args.seed, env)
+        services = {
+            name: servers.start_service(out / name, workers=1, service_env=env, app=APPS[name])
+            for name in ("service", "reference")
+        }
+        source = QuerySource(out / "queries", args.seed)
+        run = k6_step_runner(out, repo_sla())
+        assert servers.pg.pid is not None, "the stack's PostgreSQL has a pid"
+        for rate in rates:
+            for name, comp in services.items():
+                assert comp.pid is not None, "a started service has a pid"
+
+                def spec(
+                    file: Path, sequential: bool, rate: int = rate, url: str = comp.url
+                ) -> StepSpec:
+                    return StepSpec(url, rate, file, sequential, WARMUP_S, MEASURE_S, 100.0, 0.001)
+
+                if args.mix == "unique":
+                    step = spec(source.fresh(spec(Path("-"), True).iterations), True)
+                else:  # the log's every query once, then by weight: all hits
+                    warm = StepSpec(
+                        comp.url, 200, seeded.query_log_path, True, 0, 10.0, 100.0, 1.0 - 1e-9
+                    )
+                    run(warm, f"{name}-{rate}-warm")
+                    step = spec(seeded.query_log_path, False)
+                m0 = _metric_values(comp.url)
+                s0, t0 = Sample(comp.pid, servers.pg.pid), time.monotonic()
+                m = run(step, f"{name}-{rate}")
+                s1, wall = Sample(comp.pid, servers.pg.pid), time.monotonic() - t0
+                served = rate * wall  # warm-up included: its CPU is in the counters too
+
+                def per(a: float, b: float, served: float = served) -> float:
+                    return round((b - a) / served * 1000, 2)
+
+                main_ms = per(s0.main, s1.main)
+                threads_ms = per(s0.others, s1.others)
+                postgres_ms = per(s0.postgres, s1.postgres)
+                machine_ms = per(s0.machine, s1.machine)
+                row = {
+                    "service": name,
+                    "mix": args.mix,
+                    "rate": rate,
+                    "p50_ms": round(m.p50_ms, 1),
+                    "p99_ms": round(m.p99_ms, 1),
+                    "passed": m.passed,
+                    "cpu_ms_per_request": {
+                        "main": main_ms,
+                        "threads": threads_ms,
+                        "postgres": postgres_ms,
+                        "rest": round(machine_ms - main_ms - threads_ms - postgres_ms, 2),
+                        "all": machine_ms,
+                    },
+                    **_waits(m0, _metric_values(comp.url)),
+                }
+                print(json.dumps(row), flush=True)
+    finally:
+        servers.close(remove_data=True)
+
+
+if __name__ == "__main__":
+    main()
