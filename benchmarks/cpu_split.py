@@ -1,6 +1,6 @@
 """Where a request's CPU goes: the service and the reference at fixed open-model rates.
 
-``python -m benchmarks.cpu_split [--rates 100,175] [--mix unique|zipf] [--docs N]``
+``python -m benchmarks.cpu_split [--rates 100,175] [--mix unique|zipf] [--env NAME=V]``
 starts the capacity run's stack (PostgreSQL, Valkey, the seeded MiniLM corpus, both
 services with one uvicorn worker: ``ci.experiments.capacity_run``), runs one k6 step of
 ``scenarios/capacity.js`` per rate and service (3 s warm-up, 10 s measured, all-unique
@@ -134,14 +134,27 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("reports") / "cpu-split")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="SEARCH_NAME=VALUE",
+        help="a setting of both services (repeatable), e.g. SEARCH_POOL_MIN_SIZE=2",
+    )
     args = parser.parse_args()
+    extra = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith(("SEARCH_", "REFERENCE_")):
+            raise SystemExit(f"--env {item!r}: expected SEARCH_NAME=VALUE")
+        extra[name] = value
     try:
         rates = [int(r) for r in args.rates.split(",")]
     except ValueError:
         raise SystemExit(f"--rates {args.rates!r}: expected integers, e.g. 100,175") from None
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    env = {"SEARCH_EMBEDDER": "minilm", "SEARCH_INDEX_MODE": "hnsw"}
+    env = {"SEARCH_EMBEDDER": "minilm", "SEARCH_INDEX_MODE": "hnsw", **extra}
     servers = stack.start_server_set(stack.loopback_settings(out / "stack"))
     try:
         seeded = seed_corpus(out / "stack", servers.pg.url, args.docs, args.seed, env)
