@@ -116,7 +116,12 @@ def duo_stack(
 ) -> Iterator[Duo]:
     """The one stack with every service running; stopped by PID when the block ends.
 
-    The corpus is seeded with the first service's loader (the base). The services start in
+    The corpus is seeded with the first service's loader (the base) and copied to each
+    service's own database; every other service's loader then loads its copy, which finds
+    the same corpus embedded by the same model and loads nothing, unless that revision
+    embeds with another model (``SEARCH_MINILM_KERNELS``, say): then it embeds the corpus its
+    own way, so that a pull request that changes the model is measured, not refused as a
+    corpus of another model. The services start in
     a seeded random order: two identical services measured side by side differ by a percent
     or two in latency, in favour of one of them (measured A/A), and a fixed order would hand
     that to the same side every time.
@@ -131,6 +136,8 @@ def duo_stack(
     try:
         base = services[0]
         corpus = _seed(servers, base.checkout, base.python, spec, run_dir, labels, progress)
+        for svc in services[1:]:
+            _own_loader(servers, svc, spec, run_dir, progress)
         order = rng.sample(range(len(services)), len(services))
         duo = Duo(servers, corpus, start_order=tuple(labels[i] for i in order))
         for i in order:
@@ -188,6 +195,26 @@ def _seed(
         seeded.query_log_path,
         seed_s,
     )
+
+
+def _own_loader(
+    servers: ServerSet, svc: ServiceSpec, spec: DuoSpec, run_dir: Path, progress: Progress
+) -> None:
+    t0 = time.monotonic()
+    seeded = seed_corpus(
+        run_dir,
+        with_database(servers.pg.url, database_name(svc.label)),
+        spec.docs,
+        spec.corpus_seed,
+        {"SEARCH_EMBEDDER": spec.embedder, **svc.env},
+        code_root=svc.checkout.worktree,
+        python=svc.python,
+    )
+    if seeded.loader.get("loaded"):
+        progress(
+            f"the {svc.label} embeds with {seeded.loader.get('model_id')}: its corpus was "
+            f"loaded again by its own loader in {time.monotonic() - t0:.1f} s"
+        )
 
 
 def _start(
