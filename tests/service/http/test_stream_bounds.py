@@ -30,9 +30,10 @@ async def test_identical_streams_share_one_query_and_one_in_flight_unit(
         SEARCH_INDEX_MODE="hnsw",
         SEARCH_MAX_IN_FLIGHT="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(DELAY_MS),
-        # a lookup past the 50 ms default (a loaded machine: seen in a full run) skips the
-        # cache, and its stream flies under the bypass key, apart from the others: this
-        # test is about sharing, not about Redis timeouts (tests/service/cache has those)
+        # a lookup past the 50 ms default skips the cache, and its stream flies under the
+        # bypass key, apart from the others: the likely cause of the 2 searches one full run
+        # on a loaded machine counted. This test is about sharing, not about Redis
+        # timeouts (tests/service/cache has those)
         SEARCH_REDIS_TIMEOUT_MS="2000",
     )
     async with httpx.AsyncClient(base_url=svc.url, timeout=30) as client:
