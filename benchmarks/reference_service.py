@@ -57,15 +57,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service.db.contract import search_plan, session_settings
-from service.settings import Settings
+from service.settings import MINILM_KERNELS, Settings
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 2000
 
 EmbedFn = Callable[[str], "np.ndarray[Any, np.dtype[np.float32]]"]
-
-
-KERNELS = ("shipped", "int8")
 
 
 def minilm(threads: int, kernels: str = "shipped") -> EmbedFn:
@@ -119,9 +116,9 @@ def make_embed(settings: Settings, env: Mapping[str, str]) -> EmbedFn:
         return hash_embedder()
     if settings.embedder == "minilm":
         kernels = env.get("REFERENCE_MINILM_KERNELS") or "shipped"
-        if kernels not in KERNELS:
+        if kernels not in MINILM_KERNELS:
             raise SystemExit(
-                f"REFERENCE_MINILM_KERNELS={kernels!r}: expected one of {', '.join(KERNELS)}"
+                f"REFERENCE_MINILM_KERNELS={kernels!r}: expected one of {', '.join(MINILM_KERNELS)}"
             )
         return minilm(int(env.get("REFERENCE_ORT_THREADS") or settings.embed_threads), kernels)
     raise SystemExit(f"SEARCH_EMBEDDER={settings.embedder!r}: the reference runs hash or minilm")

@@ -22,9 +22,9 @@ import numpy as np
 from service.embed.quantize import default_cache_dir, int8_model
 from service.errors import ConfigError, EmbeddingError
 from service.model import Vectors
+from service.settings import MINILM_KERNELS
 
-KERNELS = ("int8", "shipped")
-MODEL_IDS = {
+MODEL_IDS = {  # one per SEARCH_MINILM_KERNELS value (service.settings.MiniLMKernels)
     "int8": "sentence-transformers/all-MiniLM-L6-v2@int8-kernels-onnx",
     "shipped": "sentence-transformers/all-MiniLM-L6-v2@int8-onnx",
 }
@@ -96,10 +96,10 @@ class MiniLMEmbedder:
         kernels: str = "int8",
         cache_dir: Path | None = None,
     ) -> None:
-        if kernels not in KERNELS:
+        if kernels not in MINILM_KERNELS:
             raise ConfigError(
                 f"SEARCH_MINILM_KERNELS={kernels!r} is invalid: "
-                f"expected one of {', '.join(KERNELS)}"
+                f"expected one of {', '.join(MINILM_KERNELS)}"
             )
         self.model_id = MODEL_IDS[kernels]
         self._kernels = kernels
