@@ -1,7 +1,7 @@
 """Where a request's CPU goes: the service and the reference at fixed open-model rates.
 
-``python -m benchmarks.cpu_split [--rates 100,175] [--mix unique|zipf] [--env NAME=V]``
-starts the capacity run's stack (PostgreSQL, Valkey, the seeded MiniLM corpus, both
+``python -m benchmarks.cpu_split [--rates 100,175] [--mix unique|zipf] [--env NAME=V]
+[--server uvicorn|granian] [--py-spy DIR]`` starts the capacity run's stack (PostgreSQL, Valkey, the seeded MiniLM corpus, both
 services with one uvicorn worker: ``ci.experiments.capacity_run``), runs one k6 step of
 ``scenarios/capacity.js`` per rate and service (3 s warm-up, 10 s measured, all-unique
 queries or the warmed Zipf log), and prints one JSON line per step with the CPU time
@@ -14,7 +14,11 @@ spent per request over the step, read from ``/proc``:
 
 and, for the service, the waits its ``/metrics`` counted: pool acquisitions that waited
 over 100 ms, model calls and their mean batch size, garbage-collector pauses over 10 ms.
-The services take turns, so both see the same machine. CPU seconds per request, not
+With ``--py-spy DIR`` each step is also sampled by py-spy (``DIR/<service>-<rate>.txt``,
+collapsed stacks by thread, non-blocking: the samples of a thread waiting in C, such as
+the event loop's poll, count as busy). ``--server granian`` runs both services under
+granian (``pip install granian``) instead of uvicorn. The services take turns, so both
+see the same machine. CPU seconds per request, not
 latency: what decides a saturated 2-core machine's capacity.
 """
 
@@ -24,6 +28,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -127,6 +133,16 @@ def _waits(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     }
 
 
+def _record(spy: str, pid: int, folder: Path, name: str) -> subprocess.Popen[bytes]:
+    """py-spy on ``pid`` for the step's length (warm-up included), collapsed stacks by
+    thread; its sampling costs some CPU, so a profiled step's figures read a bit high."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds = str(int(WARMUP_S + MEASURE_S))
+    cmd = [spy, "record", "--pid", str(pid), "--duration", seconds, "--rate", "250"]
+    cmd += ["--format", "raw", "--threads", "--nonblocking", "-o", str(folder / f"{name}.txt")]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", default="100,175", help="req/s, comma-separated")
@@ -141,7 +157,20 @@ def main() -> None:
         metavar="SEARCH_NAME=VALUE",
         help="a setting of both services (repeatable), e.g. SEARCH_POOL_MIN_SIZE=2",
     )
+    parser.add_argument(
+        "--server", choices=("uvicorn", "granian"), default="uvicorn", help="both services'"
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also record each service step with py-spy (collapsed stacks, one file per step)",
+    )
     args = parser.parse_args()
+    spy = shutil.which("py-spy") if args.py_spy is not None else None
+    if args.py_spy is not None and spy is None:
+        raise SystemExit("--py-spy: the py-spy command is not on PATH (pip install py-spy)")
     extra = {}
     for item in args.env:
         name, sep, value = item.partition("=")
@@ -155,7 +184,7 @@ def main() -> None:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     env = {"SEARCH_EMBEDDER": "minilm", "SEARCH_INDEX_MODE": "hnsw", **extra}
-    servers = stack.start_server_set(stack.loopback_settings(out / "stack"))
+    servers = stack.start_server_set(stack.loopback_settings(out / "stack", server=args.server))
     try:
         seeded = seed_corpus(out / "stack", servers.pg.url, args.docs, args.seed, env)
         services = {
@@ -183,8 +212,11 @@ def main() -> None:
                     run(warm, f"{name}-{rate}-warm")
                     step = spec(seeded.query_log_path, False)
                 m0 = _metric_values(comp.url)
+                recorder = _record(spy, comp.pid, args.py_spy, f"{name}-{rate}") if spy else None
                 s0, t0 = Sample(comp.pid, servers.pg.pid), time.monotonic()
                 m = run(step, f"{name}-{rate}")
+                if recorder is not None:
+                    recorder.wait(timeout=60)
                 s1, wall = Sample(comp.pid, servers.pg.pid), time.monotonic() - t0
                 served = rate * wall  # warm-up included: its CPU is in the counters too
 
