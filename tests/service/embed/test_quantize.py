@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -36,6 +37,15 @@ def test_the_file_is_made_once_under_a_name_of_its_inputs(made: Path) -> None:
     assert again == made
     assert made.stat().st_mtime_ns == before  # found, not made again
     assert [p.name for p in made.parent.iterdir()] == [made.name]  # no temporary left
+
+
+def test_making_the_file_logs_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source, _ = minilm_paths()
+    with caplog.at_level(logging.WARNING):
+        int8_model(source, tmp_path)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    logging.getLogger().warning("a warning after it")  # the filter went with the call
+    assert [r.getMessage() for r in caplog.records] == ["a warning after it"]
 
 
 def test_the_matrix_products_of_the_weights_run_on_int8_kernels(made: Path) -> None:
