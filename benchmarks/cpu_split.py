@@ -1,11 +1,12 @@
 """Where a request's CPU goes: the service and the reference at fixed open-model rates.
 
 ``python -m benchmarks.cpu_split [--rates 100,175] [--mix unique|zipf] [--env NAME=V]
-[--server uvicorn|granian] [--py-spy DIR]`` starts the capacity run's stack (PostgreSQL, Valkey, the seeded MiniLM corpus, both
-services with one uvicorn worker: ``ci.experiments.capacity_run``), runs one k6 step of
-``scenarios/capacity.js`` per rate and service (3 s warm-up, 10 s measured, all-unique
-queries or the warmed Zipf log), and prints one JSON line per step with the CPU time
-spent per request over the step, read from ``/proc``:
+[--server uvicorn|granian] [--py-spy DIR]`` starts the capacity run's stack (PostgreSQL,
+Valkey, the seeded MiniLM corpus, both services with one uvicorn worker:
+``ci.experiments.capacity_run``), runs one k6 step of ``scenarios/capacity.js`` per rate
+and service (3 s warm-up, 10 s measured, all-unique queries or the warmed Zipf log), and
+prints one JSON line per step with the CPU time spent per request over the step, read
+from ``/proc``:
 
 - ``main_ms``: the service's event-loop thread (HTTP, cache, database client);
 - ``threads_ms``: its other threads (the model's calls run there);
@@ -16,7 +17,9 @@ and, for the service, the waits its ``/metrics`` counted: pool acquisitions that
 over 100 ms, model calls and their mean batch size, garbage-collector pauses over 10 ms.
 With ``--py-spy DIR`` each step is also sampled by py-spy (``DIR/<service>-<rate>.txt``,
 collapsed stacks by thread, non-blocking: the samples of a thread waiting in C, such as
-the event loop's poll, count as busy). ``--server granian`` runs both services under
+the event loop's poll, count as busy), and the row gets ``main_samples``: the shares of
+the event loop's samples in Redis, database, metrics, model dispatch, HTTP, the loop's own
+C code and the rest (:data:`SPY_PARTS`). ``--server granian`` runs both services under
 granian (``pip install granian``) instead of uvicorn. The services take turns, so both
 see the same machine. CPU seconds per request, not
 latency: what decides a saturated 2-core machine's capacity.
@@ -125,7 +128,9 @@ def _waits(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
         - d(f'search_gc_pause_seconds_bucket{{generation="{g}",le="0.01"}}')
         for g in (0, 1, 2)
     )
+    gc_ms = sum(d(f'search_gc_pause_seconds_sum{{generation="{g}"}}') for g in (0, 1, 2)) * 1000
     return {
+        "gc_pause_ms": round(gc_ms, 1),
         "pool_waits_over_100ms": int(d(f"{acq}_count") - d(f'{acq}_bucket{{le="0.1"}}')),
         "model_calls": int(calls),
         "mean_batch": round(d("search_embed_batch_size_sum") / calls, 2) if calls else None,
@@ -141,6 +146,35 @@ def _record(spy: str, pid: int, folder: Path, name: str) -> subprocess.Popen[byt
     cmd = [spy, "record", "--pid", str(pid), "--duration", seconds, "--rate", "250"]
     cmd += ["--format", "raw", "--threads", "--nonblocking", "-o", str(folder / f"{name}.txt")]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# What the event loop's py-spy samples were doing: the first of these whose module is in
+# the sample's stack, in this order; a sample whose innermost frame is the loop's run
+# (uvloop's C code: socket I/O, or a poll wrongly counted as busy) is "loop".
+SPY_PARTS = (
+    ("redis", ("redis/",)),
+    ("database", ("asyncpg/", "service/db/")),
+    ("metrics", ("prometheus_client/",)),
+    ("model dispatch", ("service/embed/", "asyncio/threads.py")),
+    ("http", ("uvicorn/", "starlette/", "service/http/")),
+)
+
+
+def spy_parts(path: Path) -> dict[str, float]:
+    """Shares of the main thread's samples in a ``py-spy record --format raw --threads``
+    file, by :data:`SPY_PARTS`."""
+    counts: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        if not n.isdigit() or "MainThread" not in frames[0]:
+            continue
+        part = "loop" if frames[-1].startswith("Runner.run ") else "other"
+        if part == "other":
+            part = next((p for p, mods in SPY_PARTS if any(m in stack for m in mods)), part)
+        counts[part] = counts.get(part, 0) + int(n)
+    total = sum(counts.values()) or 1
+    return {p: round(c / total, 3) for p, c in sorted(counts.items(), key=lambda x: -x[1])}
 
 
 def main() -> None:
@@ -215,8 +249,12 @@ def main() -> None:
                 recorder = _record(spy, comp.pid, args.py_spy, f"{name}-{rate}") if spy else None
                 s0, t0 = Sample(comp.pid, servers.pg.pid), time.monotonic()
                 m = run(step, f"{name}-{rate}")
+                spied: dict[str, Any] = {}
                 if recorder is not None:
                     recorder.wait(timeout=60)
+                    spy_file = args.py_spy / f"{name}-{rate}.txt"
+                    if spy_file.is_file():
+                        spied = {"main_samples": spy_parts(spy_file)}
                 s1, wall = Sample(comp.pid, servers.pg.pid), time.monotonic() - t0
                 served = rate * wall  # warm-up included: its CPU is in the counters too
 
@@ -242,6 +280,7 @@ def main() -> None:
                         "all": machine_ms,
                     },
                     **_waits(m0, _metric_values(comp.url)),
+                    **spied,
                 }
                 print(json.dumps(row), flush=True)
     finally:
