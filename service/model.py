@@ -7,7 +7,7 @@ db) speaks these types, and only ``service.http.parsing`` builds them from clien
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -44,3 +44,8 @@ class Hit:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "score": self.score, "topic": self.topic}
+
+
+# A Hit as a plain tuple (id, title, score, topic), how caches keep hits: the garbage
+# collector stops tracking a tuple of numbers and strings (service.cache.results).
+Row: TypeAlias = tuple[int, str, float, str]

@@ -46,7 +46,7 @@ from service.cache.results import CachedResult, jittered
 from service.coalesce import SingleFlight
 from service.limits import RETRY_AFTER_S, Bound
 from service.metrics import Metrics
-from service.model import DIM, Hit, SearchQuery, Vectors
+from service.model import DIM, Hit, Row, SearchQuery, Vectors
 from service.search import SearchEngine
 
 ENTRY_OVERHEAD_BYTES = 512  # the entry, its tuples and the LRU's slot, roughly
@@ -62,11 +62,11 @@ class EncodedResult:
 
     @property
     def count(self) -> int:
-        return len(self.result.hits)
+        return len(self.result.rows)
 
 
-def hit_bytes(hit: Hit) -> int:
-    return sys.getsizeof(hit) + sys.getsizeof(hit.title) + sys.getsizeof(hit.score)
+def hit_bytes(row: Row) -> int:
+    return sys.getsizeof(row) + sys.getsizeof(row[1]) + sys.getsizeof(row[2])
 
 
 def encode(result: CachedResult, batch_size: int) -> EncodedResult:
@@ -75,7 +75,7 @@ def encode(result: CachedResult, batch_size: int) -> EncodedResult:
     hits = result.hits
     batches = tuple(orjson.dumps(hits[i : i + batch_size]) for i in range(0, len(hits), batch_size))
     size = ENTRY_OVERHEAD_BYTES + len(result.vector)
-    size += sum(len(b) for b in batches) + sum(hit_bytes(h) for h in hits)
+    size += sum(len(b) for b in batches) + sum(hit_bytes(row) for row in result.rows)
     return EncodedResult(result, batches, size)
 
 
@@ -239,7 +239,7 @@ class StreamSearch:
     ) -> EncodedResult:
         raw = np.ascontiguousarray(vector[0], dtype=np.float32).reshape(DIM).tobytes()
         expires = time.time() + jittered(self.result_ttl_s, self.ttl_jitter)
-        return encode(CachedResult(hits, delta_s, expires, gen, raw), self.batch_size)
+        return encode(CachedResult.of(hits, delta_s, expires, gen, raw), self.batch_size)
 
     def _keep(self, lookup: CacheLookup, encoded: EncodedResult) -> EncodedResult:
         if self.cache.budget:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from service.model import DIM, Hit, Vectors
+from service.model import DIM, Row, Vectors
 
 # A generation this far below the highest one seen is a new life of the key (Valkey
 # restarted or evicted it), not a late answer of a concurrent read: forget the records.
@@ -76,7 +76,7 @@ class Validatable(Protocol):
     """What a check needs of a cached result (``service.cache.results.CachedResult``)."""
 
     @property
-    def hits(self) -> tuple[Hit, ...]: ...
+    def rows(self) -> tuple[Row, ...]: ...
     @property
     def gen(self) -> int: ...
     @property
@@ -133,9 +133,9 @@ class WriteLog:
         if gen - entry.gen > self.size:
             return "gap"
         query = _unit(entry.vector) if entry.vector else None
-        ids = {h.id for h in entry.hits}
-        full = len(entry.hits) >= k
-        kth = 1.0 - min((h.score for h in entry.hits), default=1.0)
+        ids = {row[0] for row in entry.rows}
+        full = len(entry.rows) >= k
+        kth = 1.0 - min((row[2] for row in entry.rows), default=1.0)
         for g in range(entry.gen + 1, gen + 1):
             record = self._records.get(g)
             if record is None:

@@ -25,7 +25,7 @@ from tests.service.engine_rig import EngineParts, command_calls, more, start_eng
 
 def _result(n: int, *, expires_at: float = 1e12, title: str = "t") -> CachedResult:
     hits = tuple(Hit(i, f"{title} {i}", 1.0 - i / 1000, "misc/x") for i in range(n))
-    return CachedResult(hits, 0.01, expires_at, gen=5, vector=b"")
+    return CachedResult.of(hits, 0.01, expires_at, gen=5, vector=b"")
 
 
 def test_encode_gives_the_same_json_per_batch_as_the_hits_dicts() -> None:

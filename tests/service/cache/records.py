@@ -33,7 +33,7 @@ HITS = tuple(Hit(100 + i, f"doc {i}", 0.9 - 0.1 * i, "t/a") for i in range(4))
 
 
 def cached(gen: int = 10, hits: tuple[Hit, ...] = HITS) -> CachedResult:
-    return CachedResult(hits, 0.01, 1e12, gen, QUERY.tobytes())
+    return CachedResult.of(hits, 0.01, 1e12, gen, QUERY.tobytes())
 
 
 def log_of(*records: WriteRecord, first: int = 11, size: int = 100) -> WriteLog:

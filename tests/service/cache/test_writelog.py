@@ -55,7 +55,7 @@ def test_reset_and_gaps_drop_the_entry() -> None:
 
 
 def test_an_entry_without_a_vector_survives_deletes_but_no_matching_insert() -> None:
-    entry = CachedResult(HITS, 0.01, 1e12, 10, b"")
+    entry = CachedResult.of(HITS, 0.01, 1e12, 10, b"")
     assert log_of(WriteRecord("delete", 999)).check(entry, 11, 4, None) == "kept"
     assert log_of(insert_record(-0.9)).check(entry, 11, 4, None) == "insert"
 

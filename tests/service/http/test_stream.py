@@ -129,7 +129,7 @@ async def test_a_send_the_reader_never_takes_ends_the_stream_at_the_write_timeou
     from service.stream_search import encode
 
     hits = tuple(Hit(i, f"title {i}", 0.5, "misc/x") for i in range(120))
-    encoded = encode(CachedResult(hits, 0.0, 1e12), 50)
+    encoded = encode(CachedResult.of(hits, 0.0, 1e12), 50)
     sent: list[dict[str, object]] = []
     timeouts: list[int] = []
     stalled = asyncio.Event()
@@ -165,6 +165,6 @@ async def test_events_are_framed_as_before() -> None:
     from service.stream_search import encode
 
     hits = tuple(Hit(i, f"t{i}", 0.25, "a/b") for i in range(3))
-    (batch,) = encode(CachedResult(hits, 0.0, 1e12), 50).batches
+    (batch,) = encode(CachedResult.of(hits, 0.0, 1e12), 50).batches
     data = {"batch": 4, "elapsed_ms": 1.5, "results": [h.as_dict() for h in hits]}
     assert results_event(4, 1.5, batch) == sse_event("results", data)
