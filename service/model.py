@@ -49,3 +49,8 @@ class Hit:
 # A Hit as a plain tuple (id, title, score, topic), how caches keep hits: the garbage
 # collector stops tracking a tuple of numbers and strings (service.cache.results).
 Row: TypeAlias = tuple[int, str, float, str]
+
+
+def row_dict(row: Row) -> dict[str, Any]:
+    """What :meth:`Hit.as_dict` gives for the same hit."""
+    return {"id": row[0], "title": row[1], "score": row[2], "topic": row[3]}

@@ -37,22 +37,26 @@ from typing import Literal, TypeAlias
 
 from service.cache.lookup import CacheLookup, MissRead
 from service.cache.redis import Write
-from service.cache.results import CachedResult
+from service.cache.results import CachedResult, rows_of
 from service.cache.search_cache import SearchCache
 from service.cache.writelog import WriteRecord
 from service.coalesce import SingleFlight
 from service.db.database import Database, Explained
 from service.embed.protocol import Embedder
 from service.metrics import Metrics
-from service.model import Hit, NewDocument, SearchQuery, Vectors
+from service.model import Hit, NewDocument, Row, SearchQuery, Vectors
 
 Source = Literal["l1", "redis", "computed", "bypass"]
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    hits: tuple[Hit, ...]
+    rows: tuple[Row, ...]  # the hits, best first, as the caches keep them (service.model.Row)
     source: Source = "computed"
+
+    @property
+    def hits(self) -> tuple[Hit, ...]:
+        return tuple(Hit(*row) for row in self.rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +130,7 @@ class SearchEngine:
         entry = lookup.l1_get()
         if entry is not None:
             self._maybe_refresh(lookup, entry)
-            return SearchResult(entry.hits, "l1")
+            return SearchResult(entry.rows, "l1")
         return await self._flight(lookup.flight_key, lambda: self._lookup(lookup))
 
     async def _flight(self, key: Hashable, compute: _Compute) -> SearchResult:
@@ -137,20 +141,20 @@ class SearchEngine:
 
     async def _compute_only(self, query: SearchQuery) -> SearchResult:
         hits, _, _ = await self._compute(query)
-        return SearchResult(hits, "bypass")
+        return SearchResult(rows_of(hits), "bypass")
 
     async def _lookup(self, lookup: CacheLookup) -> SearchResult:
         read = await lookup.read()
         if read.entry is not None:
             self._maybe_refresh(lookup, read.entry)
-            return SearchResult(read.entry.hits, "redis")
+            return SearchResult(read.entry.rows, "redis")
         got = await lookup.try_lock()  # None: the lock is off or Redis unusable
         if got is False:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("waited").inc()
             entry = await lookup.wait_for_fill()
             if entry is not None:
-                return SearchResult(entry.hits, "redis")
+                return SearchResult(entry.rows, "redis")
         elif got:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("acquired").inc()
@@ -171,7 +175,7 @@ class SearchEngine:
             vectors = await lookup.embeddings.get(lookup.query.normalised)
         done = await self.compute_miss(lookup, vectors)
         await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
-        return SearchResult(done.hits, "computed")
+        return SearchResult(rows_of(done.hits), "computed")
 
     async def compute_miss(
         self,

@@ -13,7 +13,7 @@ from service.http.responses import ORJSONResponse
 from service.http.routes.debug import leak
 from service.http.state import engine_of, metrics_of, settings_of, streams_of
 from service.http.stream import EventStreamResponse, search_events, until_disconnect
-from service.model import SearchQuery
+from service.model import SearchQuery, row_dict
 from service.search import SearchEngine
 
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
@@ -44,7 +44,7 @@ async def _search(engine: SearchEngine, query: SearchQuery, leak_responses: bool
     result = await engine.search(query)
     took_ms = (time.perf_counter() - start) * 1000
     response = ORJSONResponse(
-        {"results": [h.as_dict() for h in result.hits], "took_ms": round(took_ms, 3)}
+        {"results": [row_dict(row) for row in result.rows], "took_ms": round(took_ms, 3)}
     )
     if leak_responses:
         leak(bytes(response.body))

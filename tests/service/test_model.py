@@ -1,0 +1,13 @@
+"""service.model: a hit kept as a row answers as the Hit it was made from."""
+
+from __future__ import annotations
+
+from service.cache.results import rows_of
+from service.model import Hit, row_dict
+
+
+def test_a_row_answers_as_its_hit() -> None:
+    hits = (Hit(7, "a title", 0.875, "sports/yoga"), Hit(9, "another", 0.5, "misc"))
+    rows = rows_of(hits)
+    assert [row_dict(r) for r in rows] == [h.as_dict() for h in hits]
+    assert tuple(Hit(*r) for r in rows) == hits
