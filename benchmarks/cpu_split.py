@@ -20,7 +20,9 @@ collapsed stacks by thread, non-blocking: the samples of a thread waiting in C, 
 the event loop's poll, count as busy), and the row gets ``main_samples``: the shares of
 the event loop's samples in Redis, database, metrics, model dispatch, HTTP, the loop's own
 C code and the rest (:data:`SPY_PARTS`). ``--server granian`` runs both services under
-granian (``pip install granian``) instead of uvicorn. The services take turns, so both
+granian (``pip install granian``) instead of uvicorn; its workers are children of the
+process measured, so ``main`` and ``threads`` read 0 and their CPU counts in ``rest``:
+compare ``all``. The services take turns, so both
 see the same machine. CPU seconds per request, not
 latency: what decides a saturated 2-core machine's capacity.
 """
