@@ -42,7 +42,7 @@ def search_fingerprint(s: Settings, model_id: str) -> str:
 # Hits are kept as Rows. The garbage collector stops tracking a tuple that holds only
 # numbers and strings, so a cached result costs its collections one tracked object
 # whatever its k; as Hit objects (k + 2 tracked objects), 10,000 results of k=10 made
-# every full collection walk 130,000 objects (45 ms here: docs/profiling.md).
+# every full collection walk 130,000 objects (72 ms here: benchmarks/gc_cached_results.py).
 
 
 def rows_of(hits: Iterable[Hit]) -> tuple[Row, ...]:

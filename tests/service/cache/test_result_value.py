@@ -23,7 +23,8 @@ def test_a_value_round_trips_its_hits_in_order() -> None:
 
 def test_cached_results_cost_the_collector_one_object_each_whatever_their_k() -> None:
     """10,000 results of k=10 kept as Hit objects made every full collection walk
-    130,000 objects (45 ms on this machine); as rows the collector untracks the hits."""
+    130,000 objects (72 ms here, benchmarks/gc_cached_results.py); as rows the collector
+    untracks the hits."""
     lru: LRUCache[CachedResult] = LRUCache(5000)
     gc.collect()
     before = len(gc.get_objects())
