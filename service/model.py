@@ -6,6 +6,7 @@ db) speaks these types, and only ``service.http.parsing`` builds them from clien
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -43,7 +44,7 @@ class Hit:
     topic: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "score": self.score, "topic": self.topic}
+        return row_dict((self.id, self.title, self.score, self.topic))
 
 
 # A Hit as a plain tuple (id, title, score, topic), how caches keep hits: the garbage
@@ -52,5 +53,14 @@ Row: TypeAlias = tuple[int, str, float, str]
 
 
 def row_dict(row: Row) -> dict[str, Any]:
-    """What :meth:`Hit.as_dict` gives for the same hit."""
+    """A hit as the API answers it (:meth:`Hit.as_dict` too)."""
     return {"id": row[0], "title": row[1], "score": row[2], "topic": row[3]}
+
+
+def rows_of(hits: Iterable[Hit]) -> tuple[Row, ...]:
+    return tuple((h.id, h.title, h.score, h.topic) for h in hits)
+
+
+def hits_of(rows: Iterable[Row]) -> tuple[Hit, ...]:
+    """Hit objects made from rows (none are kept by the rows' holder)."""
+    return tuple(Hit(*row) for row in rows)

@@ -37,14 +37,14 @@ from typing import Literal, TypeAlias
 
 from service.cache.lookup import CacheLookup, MissRead
 from service.cache.redis import Write
-from service.cache.results import CachedResult, rows_of
+from service.cache.results import CachedResult
 from service.cache.search_cache import SearchCache
 from service.cache.writelog import WriteRecord
 from service.coalesce import SingleFlight
 from service.db.database import Database, Explained
 from service.embed.protocol import Embedder
 from service.metrics import Metrics
-from service.model import Hit, NewDocument, Row, SearchQuery, Vectors
+from service.model import Hit, NewDocument, Row, SearchQuery, Vectors, hits_of, rows_of
 
 Source = Literal["l1", "redis", "computed", "bypass"]
 
@@ -56,7 +56,7 @@ class SearchResult:
 
     @property
     def hits(self) -> tuple[Hit, ...]:
-        return tuple(Hit(*row) for row in self.rows)
+        return hits_of(self.rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from service.cache.lru import LRUCache
 from service.cache.redis import RedisLink, Skipped, Write
 from service.cache.writelog import WriteLog
 from service.metrics import Metrics
-from service.model import DIM, Hit, Row, SearchQuery, Vectors
+from service.model import DIM, Hit, Row, SearchQuery, Vectors, hits_of, rows_of
 from service.settings import Settings
 
 VALUE_VERSION = 2  # part of the result key too: another format never meets this one
@@ -43,10 +43,6 @@ def search_fingerprint(s: Settings, model_id: str) -> str:
 # numbers and strings, so a cached result costs its collections one tracked object
 # whatever its k; as Hit objects (k + 2 tracked objects), 10,000 results of k=10 made
 # every full collection walk 130,000 objects (72 ms here: benchmarks/gc_cached_results.py).
-
-
-def rows_of(hits: Iterable[Hit]) -> tuple[Row, ...]:
-    return tuple((h.id, h.title, h.score, h.topic) for h in hits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +69,7 @@ class CachedResult:
     @property
     def hits(self) -> tuple[Hit, ...]:
         """The hits as :class:`Hit` objects, made on each call (none are kept)."""
-        return tuple(Hit(*row) for row in self.rows)
+        return hits_of(self.rows)
 
     def encode(self) -> bytes:
         head = {"v": VALUE_VERSION, "d": self.delta_s, "e": self.expires_at, "g": self.gen}
