@@ -95,22 +95,15 @@ def _actionlint(session: nox.Session) -> str | None:
 
 @nox.session(python=PYTHON)
 def perf(session: nox.Session) -> None:
-    """Run the quick performance profile on the embedded stack, compare with the baseline."""
+    """Run the quick profile on the embedded stack; show what moved against the baseline."""
     install(session)
     out = ROOT / "reports" / "latest"
     shutil.rmtree(out, ignore_errors=True)
     profile = session.posargs or ["--profile", "smoke"]
     session.run("perfci", "run", *profile, "--out", str(out))
     if (BASELINE / "results.json").exists():
-        session.run(
-            "perfci",
-            "compare",
-            str(BASELINE / "results.json"),
-            "--candidate",
-            str(out),
-            "--report",
-            str(out / "comparison"),
-        )
+        # one run per side: a plain difference, never a verdict (`nox -s pr` decides)
+        session.run("perfci", "diff", str(BASELINE / "results.json"), str(out), "--out", str(out))
     else:
         session.log(f"no baseline in {BASELINE}: run `nox -s baseline` to record one")
 
@@ -121,23 +114,6 @@ def baseline(session: nox.Session) -> None:
     install(session)
     args = session.posargs or ["--profile", "smoke"]
     session.run("perfci", "baseline", *args, "--out", str(BASELINE))
-
-
-@nox.session(python=PYTHON, default=False)
-def ab(session: nox.Session) -> None:
-    """A/B: HEAD~1 against HEAD in interleaved pairs on this machine, with a verdict."""
-    install(session)
-    args = session.posargs or [
-        "--base",
-        "HEAD~1",
-        "--candidate",
-        "HEAD",
-        "--pairs",
-        "3",
-        "--profile",
-        "smoke",
-    ]
-    session.run("perfci", "ab", *args, success_codes=[0, 1])
 
 
 @nox.session(python=PYTHON, default=False)
@@ -216,18 +192,26 @@ def pr(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """pytest-benchmark micro-benchmarks (search per index mode and embedder), saved as JSON."""
+    """pytest-benchmark micro-benchmarks, saved and compared with the last saved run."""
     install(session)
     out = ROOT / "reports" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
+    storage = out / "storage"
+    # pytest-benchmark's own comparison: against the newest saved run, failing the session
+    # when a median is 10 % slower (`-- --benchmark-compare=NNNN` picks another run)
+    compare = []
+    if any(storage.glob("*/*.json")):
+        compare = ["--benchmark-compare", "--benchmark-compare-fail=median:10%"]
     session.run(
         "pytest",
         "benchmarks",
         "-p",
         "no:randomly",
         "--benchmark-only",
+        f"--benchmark-storage=file://{storage}",
+        "--benchmark-autosave",
         f"--benchmark-json={out / 'bench.json'}",
         "--benchmark-columns=min,median,iqr,ops,rounds",
+        *compare,
         *session.posargs,
     )
 

@@ -1,7 +1,7 @@
 """Single-query search latency per index mode, and embedding time per embedder.
 
-``nox -s bench`` runs these on the seeded 20k-document corpus and saves the JSON that
-``perfci compare`` reads like any other result.
+``nox -s bench`` runs these on the seeded 20k-document corpus, saves the run and compares
+it with the last saved one (pytest-benchmark's ``--benchmark-compare``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``perfci``: the pipeline's command line. Parsing, settings, exit codes, messages.
 
-Exit codes: 0 pass (or warn), 1 a regression or an SLA failure, 2 a usage,
-configuration or input error. Only this package prints ``error:``.
+Exit codes: 0 success, 1 a failed check (a regression, an SLA breach), 2 a usage,
+configuration or input error, 130 interrupted; ``perfci gate`` adds 3 for inconclusive
+(:mod:`ci.judge.gate_verdict`). Only this package prints ``error:``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from ci.errors import PerfCIError
 # Each command group adds its sub-commands; the order is the order of `perfci --help`.
 COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     stack.register,  # stack up|down|status, seed
-    judging.register,  # compare, comment
+    judging.register,  # comment
     sweep.register,  # sweep index|pool|workers
     run.register,  # run, vegeta-targets
-    experiments.register,  # ab, baseline, chaos
+    experiments.register,  # baseline, chaos
     gate.register,  # gate (the PR check), calibrate
-    run.register_report,  # report DIR
+    run.register_report,  # report DIR, diff BASE DIR
     history.register,  # history add|detect|backfill|dashboard|record|issues
 )
 

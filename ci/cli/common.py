@@ -55,15 +55,6 @@ def add_stack_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="service port (env PERFCI_SERVICE_PORT)")
 
 
-def add_scenario_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--scenario",
-        action="append",
-        metavar="NAME",
-        help="run only these scenarios of the profile (repeatable; default: all)",
-    )
-
-
 def ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]

@@ -1,55 +1,20 @@
-"""``perfci ab``, ``baseline`` and ``chaos``: experiments over whole runs (``calibrate`` is
-the gate's: ``ci.cli.gate``)."""
+"""``perfci baseline`` and ``chaos``: experiments over whole runs (``calibrate`` is the
+gate's: ``ci.cli.gate``)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci.cli.common import (
-    EXIT_FAIL,
-    EXIT_OK,
-    add_scenario_option,
-    positive_int,
-    progress,
-    timestamped,
-)
-from ci.experiments.ab import run_ab
+from ci.cli.common import EXIT_FAIL, EXIT_OK, progress, timestamped
 from ci.experiments.baseline import refresh_baseline
 from ci.experiments.chaos import EXPERIMENTS
 from ci.experiments.chaos_load import DRIVERS
 from ci.experiments.pairs import repo_root
-from ci.settings import load_perf_config
 
 if TYPE_CHECKING:
     from ci.cli.common import Subparsers
-
-
-def cmd_ab(args: argparse.Namespace) -> int:
-    config = load_perf_config(args.config)
-    repo = repo_root(Path.cwd())
-    out_dir = args.out or timestamped("ab")
-    outcome = run_ab(
-        repo,
-        args.base,
-        args.candidate,
-        args.pairs,
-        args.profile,
-        out_dir,
-        config,
-        seed=args.seed,
-        scenarios=_scenarios(args),
-        progress=progress,
-    )
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(outcome.summary + "\n")
-    print(outcome.judgement.headline)
-    print(f"report: {out_dir / 'report.html'}")
-    return outcome.judgement.exit_code
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -79,25 +44,8 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL
 
 
-def _scenarios(args: argparse.Namespace) -> tuple[str, ...]:
-    from ci.measure.profiles import check_scenarios
-
-    return check_scenarios(tuple(args.scenario)) if args.scenario else ()
-
-
 def register(sub: Subparsers) -> None:
-    """``ab``, ``baseline`` and ``chaos``."""
-    p = sub.add_parser("ab", help="A/B two revisions in interleaved pairs on this machine")
-    p.add_argument("--base", required=True, help="git ref of the base revision")
-    p.add_argument("--candidate", default="HEAD", help="git ref of the candidate (HEAD)")
-    p.add_argument("--pairs", type=positive_int, default=5, help="A/B pairs (default 5)")
-    p.add_argument("--profile", default="smoke", help="load profile (default smoke)")
-    p.add_argument("--seed", type=int, help="seed of the run order and the bootstrap")
-    p.add_argument("--out", type=Path, help="report folder (default reports/ab-<time>)")
-    p.add_argument("--config", type=Path, help="perf.toml (default: the repository's)")
-    add_scenario_option(p)
-    p.set_defaults(handler=cmd_ab)
-
+    """``baseline`` and ``chaos``."""
     p = sub.add_parser("baseline", help="run this checkout and install it as the baseline")
     p.add_argument("--profile", default="smoke", help="load profile (default smoke)")
     p.add_argument("--out", type=Path, default=Path("reports/baseline"), help="baseline folder")

@@ -1,4 +1,5 @@
-"""``perfci run``, ``perfci report`` (re-render a run folder) and ``perfci vegeta-targets``."""
+"""``perfci run``, ``perfci vegeta-targets``, and the commands that read a run folder:
+``perfci report`` (render it again) and ``perfci diff`` (it against the stored baseline)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from ci.cli.common import (
     stack_settings,
     with_time_scale,
 )
+from ci.errors import ResultsError
+
+DIFF = "diff.md"
 
 if TYPE_CHECKING:
     from ci.cli.common import Subparsers
@@ -141,7 +145,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_results(path: Path) -> Path:
+    """A results file, a run folder, or a folder holding one run folder (``perfci run --out``)."""
+    from ci.experiments.pairs import find_results
+
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise ResultsError(f"{path}: no such file or folder")
+    found = find_results(path)
+    if found is None:
+        raise ResultsError(f"{path}: no results.json (expected a run folder of `perfci run`)")
+    return found
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from ci.judge.diff import diff_runs
+    from ci.render.diff import render_diff
+    from ci.results import load_results
+
+    base = load_results(_run_results(args.base))
+    candidate_path = _run_results(args.candidate)
+    text = render_diff(diff_runs(base, load_results(candidate_path)))
+    out = args.out if args.out is not None else candidate_path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DIFF).write_text(text, encoding="utf-8")
+    print(text, end="")
+    progress(f"written to {out / DIFF}")
+    return EXIT_OK
+
+
 def register_report(sub: Subparsers) -> None:
+    """``report`` and ``diff``: commands that read finished run folders."""
     p = sub.add_parser("report", help="render a finished run's report.html again from its folder")
     p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder (holds results.json)")
     p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser(
+        "diff", help="a run against the stored baseline: the plain difference, no verdict"
+    )
+    p.add_argument("base", type=Path, metavar="BASE", help="the baseline's results.json")
+    p.add_argument("candidate", type=Path, metavar="RUN", help="a run folder or its results.json")
+    p.add_argument("--out", type=Path, help=f"write {DIFF} here (default: the run folder)")
+    p.set_defaults(handler=cmd_diff)

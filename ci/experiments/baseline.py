@@ -40,9 +40,8 @@ def refresh_baseline(
     from ci.results import load_results
 
     with tempfile.TemporaryDirectory(prefix="perfci-baseline-") as tmp:
-        spec = RunSpec(
-            "baseline", 0, checkout, profile, Path(tmp) / "run", fresh_stack_env(Path(tmp) / "home")
-        )
+        env = fresh_stack_env(Path(tmp) / "home")
+        spec = RunSpec("baseline", checkout, profile, Path(tmp) / "run", env)
         progress(f"baseline run of {checkout} ({profile} profile)")
         fresh = runner(spec)
         results = load_results(fresh)  # refuse a bad file before touching the baseline

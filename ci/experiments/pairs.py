@@ -1,11 +1,7 @@
-"""Run revisions of the project in interleaved pairs, each run on a fresh stack.
+"""Run revisions of the project, each run on a fresh stack, and the git worktrees they run in.
 
 Each revision is a detached git worktree (:func:`worktrees`, removed on exit however the
-block ends). A round runs every revision once, in a random (seedable) order, so that a
-drift of the machine during the job (thermal, a noisy neighbour) hits all sides alike
-instead of always the one that runs second.
-
-Every run goes through one :data:`Runner` function. The real one,
+block ends). Every run goes through one :data:`Runner` function. The real one,
 :func:`subprocess_runner`, starts the revision's own ``python -m ci.cli run`` with this
 interpreter inside its worktree (``PYTHONPATH`` = the worktree, so its ``ci/`` and
 ``service/`` are the ones that run), with its own ``PERFCI_HOME`` and free ports; tests
@@ -16,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -25,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci.errors import ConfigError, RunError
+from ci.errors import RunError
 from ci.stack import free_port
 
 RUN_STOP_TIMEOUT_S = 120.0  # how long an interrupted run may take to stop its stack
@@ -39,13 +34,11 @@ Progress = Callable[[str], None]
 class RunSpec:
     """One ``perfci run`` of one revision: all a :data:`Runner` needs to know."""
 
-    label: str  # base | candidate | baseline | aa | slowed
-    pair: int  # 0-based
+    label: str  # what the run is for (baseline)
     checkout: Path  # the revision's worktree (its code is what runs)
     profile: str
     out_dir: Path  # the runner leaves results.json here
     env: Mapping[str, str]  # on top of the inherited environment
-    scenarios: tuple[str, ...] = ()  # `--scenario` of each run; empty: the profile's own
 
 
 #: Runs one revision; returns the results.json it wrote under ``spec.out_dir``, or raises
@@ -59,14 +52,6 @@ class Checkout:
     ref: str
     commit: str
     path: Path
-
-
-@dataclass(frozen=True, slots=True)
-class PairedRuns:
-    """results.json files per label, in pair order, and the order the runs were made in."""
-
-    files: Mapping[str, tuple[Path, ...]]
-    order: tuple[tuple[str, ...], ...]  # per pair, the labels in running order
 
 
 # ---------------------------------------------------------------------------- running
@@ -97,8 +82,6 @@ def subprocess_runner(spec: RunSpec) -> Path:
     cmd = [sys.executable, "-m", "ci.cli", "run", "--profile", spec.profile]
     # absolute: the run's working directory is the revision's worktree, not ours
     cmd += ["--out", str(spec.out_dir.resolve())]
-    for name in spec.scenarios:
-        cmd += ["--scenario", name]
     with open(log, "wb") as fh:
         # A session of its own: Ctrl-C reaches us only, and we stop the run in order below.
         proc = subprocess.Popen(
@@ -120,7 +103,7 @@ def subprocess_runner(spec: RunSpec) -> Path:
     if code not in (0, 1) or found is None:
         tail = "\n  ".join(log.read_text(errors="replace").splitlines()[-15:])
         raise RunError(
-            f"{spec.label} run {spec.pair + 1} of {spec.checkout} exited with code {code} "
+            f"the {spec.label} run of {spec.checkout} exited with code {code} "
             f"and left {'no' if found is None else 'a'} results.json in {spec.out_dir}; "
             f"last lines of {log}:\n  {tail}"
         )
@@ -146,42 +129,6 @@ def _interrupt(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-
-
-def run_pairs(
-    checkouts: Mapping[str, Checkout],
-    pairs: int,
-    profile: str,
-    *,
-    out_dir: Path,
-    scratch: Path,
-    runner: Runner,
-    rng: random.Random,
-    extra_env: Mapping[str, Mapping[str, str]] | None = None,
-    scenarios: tuple[str, ...] = (),
-    progress: Progress = lambda _m: None,
-) -> PairedRuns:
-    """``pairs`` rounds; in each, every label runs once, in a random order."""
-    if pairs < 1:
-        raise ConfigError(f"--pairs {pairs} is invalid: expected at least 1")
-    labels = list(checkouts)
-    files: dict[str, list[Path]] = {label: [] for label in labels}
-    order: list[tuple[str, ...]] = []
-    total = pairs * len(labels)
-    done = 0
-    for pair in range(pairs):
-        round_order = tuple(rng.sample(labels, len(labels)))
-        order.append(round_order)
-        for label in round_order:
-            done += 1
-            checkout = checkouts[label]
-            run_out = out_dir / "runs" / label / f"pair-{pair + 1:02d}"
-            env = fresh_stack_env(scratch / f"home-{label}-{pair + 1:02d}")
-            env.update((extra_env or {}).get(label, {}))
-            progress(f"run {done}/{total}: pair {pair + 1}, {label} ({checkout.commit[:12]})")
-            spec = RunSpec(label, pair, checkout.path, profile, run_out, env, scenarios)
-            files[label].append(runner(spec))
-    return PairedRuns({k: tuple(v) for k, v in files.items()}, tuple(order))
 
 
 # ---------------------------------------------------------------------------- git

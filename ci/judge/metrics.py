@@ -1,10 +1,10 @@
-"""The figures compared per scenario: one value per run, read from a results file."""
+"""The named figures of a scenario, read from a results file (perf.toml and history use them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from ci.results import RunResults, ScenarioResult
+from ci.results import ScenarioResult
 from ci.settings import KNOWN_METRICS
 
 
@@ -41,10 +41,3 @@ EXTRACTORS: dict[str, Callable[[ScenarioResult], float | None]] = {
     "cpu_ms_per_request": cpu_ms_per_request,
 }
 assert set(EXTRACTORS) == set(KNOWN_METRICS), "ci.settings.KNOWN_METRICS out of sync"
-
-
-def metric_values(runs: Sequence[RunResults], scenario: str, metric: str) -> list[float]:
-    """The recorded figure of ``metric`` in ``scenario``, one per run that reports it."""
-    extract = EXTRACTORS[metric]
-    values = (extract(r.scenario(scenario)) for r in runs if scenario in r.scenario_names)
-    return [v for v in values if v is not None]

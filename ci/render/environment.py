@@ -1,4 +1,4 @@
-"""The Jinja2 environments and the values every comparison template receives.
+"""The Jinja2 environments every template renders in.
 
 Markdown templates run with autoescape off, so every interpolated value must pass through
 the ``md`` filter (or be a number formatted here): a ``finalize`` hook refuses any plain
@@ -9,7 +9,6 @@ hole. HTML templates run with Jinja2 autoescape on.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +16,10 @@ import jinja2
 from markupsafe import Markup
 
 from ci.errors import RenderError
-from ci.judge.verdict import Judgement
 from ci.render import formatting
 from ci.render.escape import md, md_link, safe_url
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-@dataclass(frozen=True, slots=True)
-class RenderContext:
-    """Where a comparison came from; every field is untrusted text except the numbers."""
-
-    repository: str | None = None
-    pr_number: int | None = None
-    pr_title: str | None = None
-    base_ref: str | None = None
-    head_ref: str | None = None
-    run_url: str | None = None
-    artifact_url: str | None = None
-    report_url: str | None = None
 
 
 def _refuse_unescaped(value: object) -> object:
@@ -65,11 +49,7 @@ def _environment(markdown: bool) -> jinja2.Environment:
         safe_url=safe_url,
         metric_label=formatting.metric_label,
         value=formatting.value,
-        p=formatting.p_value,
-        status=formatting.status,
-        interval=formatting.interval,
     )
-    env.globals.update(change=formatting.change)
     return env
 
 
@@ -79,22 +59,3 @@ def render_template(name: str, **values: Any) -> str:
         return _environment(markdown).get_template(name).render(**values)
     except jinja2.TemplateError as exc:
         raise RenderError(f"template {name}: {exc}") from exc
-
-
-def comparison_values(judgement: Judgement, context: RenderContext) -> dict[str, Any]:
-    """What the comparison templates show; the verdict's words come from the judge."""
-    comparison, v = judgement.comparison, judgement.verdict
-    return {
-        "headline": Markup(f"**Performance: {v.status.upper()}** \u2014 {v.detail}"),
-        "headline_text": v.headline,
-        "verdict": v,
-        "comparison": comparison,
-        "mode": "paired" if comparison.paired else "unpaired",
-        "pairs": len(comparison.candidate_runs) if comparison.paired else None,
-        "n_base": len(comparison.base_runs),
-        "n_candidate": len(comparison.candidate_runs),
-        "level": Markup(f"{comparison.interval_level * 100:.0f}%"),
-        "sla": list(judgement.sla),
-        "meta": formatting.meta_rows(comparison.base_runs, comparison.candidate_runs),
-        "ctx": context,
-    }

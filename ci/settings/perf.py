@@ -1,4 +1,8 @@
-"""``perf.toml``: the judging settings (``[compare]``) and the one declaration of the SLA.
+"""``perf.toml``: the one declaration of the SLA, and the settings of the gate and the history.
+
+``[compare]`` holds per metric which way is better and how far worse counts as worse: the
+PR gate's two-sided SLA rule reads the fail thresholds
+(:func:`ci.judge.sla.check_sla_against_base`), the history the directions.
 
 Parsing is strict: a top-level table other than ``[compare]``, ``[sla]``, ``[history]``
 (:mod:`ci.settings.history`) and ``[gate]`` (:mod:`ci.settings.gate`), or an unknown
@@ -64,18 +68,17 @@ TABLES = ("compare", "sla", "history", "gate")
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
-    """One compared metric.
+    """One metric: which way is better, and how far worse counts as worse.
 
     ``mode = "ratio"`` compares candidate/base; ``"absolute"`` compares candidate - base
-    (for figures such as an error rate whose base is often 0). Thresholds left as ``None``
-    fall back to the ``[compare]`` defaults, which are relative (0.05 = 5 %).
+    (for figures such as an error rate whose base is often 0). A threshold left as ``None``
+    falls back to the ``[compare]`` default, which is relative (0.05 = 5 %).
     """
 
     name: str
     direction: Direction
     mode: Mode = "ratio"
     fail_threshold: float | None = None
-    warn_threshold: float | None = None
 
 
 DEFAULT_METRICS: tuple[MetricSpec, ...] = (
@@ -84,9 +87,9 @@ DEFAULT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("latency_p99", "lower"),
     MetricSpec("throughput_rps", "higher"),
     # Absolute: the base error rate is usually 0, so a ratio is undefined.
-    MetricSpec("error_rate", "lower", "absolute", fail_threshold=0.001, warn_threshold=0.0005),
+    MetricSpec("error_rate", "lower", "absolute", fail_threshold=0.001),
     MetricSpec("ttfe_p95", "lower"),
-    MetricSpec("cache_hit_ratio", "higher", "absolute", fail_threshold=0.05, warn_threshold=0.02),
+    MetricSpec("cache_hit_ratio", "higher", "absolute", fail_threshold=0.05),
     MetricSpec("peak_rss_mb", "lower"),
     MetricSpec("cpu_ms_per_request", "lower"),
 )
@@ -95,11 +98,6 @@ DEFAULT_METRICS: tuple[MetricSpec, ...] = (
 @dataclass(frozen=True, slots=True)
 class CompareConfig:
     fail_threshold: float = 0.05
-    warn_threshold: float = 0.02
-    min_pairs: int = 5
-    confidence: float = 0.95
-    bootstrap_resamples: int = 10_000
-    alpha: float = 0.05
     metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS
 
     def __post_init__(self) -> None:
@@ -268,16 +266,8 @@ def _unknown(table: str, data: Mapping[str, object], known: tuple[str, ...]) -> 
             raise ConfigError(f"unknown key {table}.{key} (known: {', '.join(known)})")
 
 
-_COMPARE_KEYS = (
-    "fail_threshold",
-    "warn_threshold",
-    "min_pairs",
-    "confidence",
-    "bootstrap_resamples",
-    "alpha",
-    "metrics",
-)
-_METRIC_KEYS = ("name", "direction", "mode", "fail_threshold", "warn_threshold")
+_COMPARE_KEYS = ("fail_threshold", "metrics")
+_METRIC_KEYS = ("name", "direction", "mode", "fail_threshold")
 _SLA_INT_KEYS = ("cache_hit_min_lookups",)
 
 
@@ -287,19 +277,8 @@ def _parse_compare(data: Mapping[str, object]) -> CompareConfig:
     metrics = defaults.metrics
     if "metrics" in data:
         metrics = _parse_metrics(data["metrics"])
-    return CompareConfig(
-        fail_threshold=_number("compare", "fail_threshold", data.get("fail_threshold", 0.05)),
-        warn_threshold=_number("compare", "warn_threshold", data.get("warn_threshold", 0.02)),
-        min_pairs=_integer("compare", "min_pairs", data.get("min_pairs", defaults.min_pairs)),
-        confidence=_number("compare", "confidence", data.get("confidence", defaults.confidence)),
-        bootstrap_resamples=_integer(
-            "compare",
-            "bootstrap_resamples",
-            data.get("bootstrap_resamples", defaults.bootstrap_resamples),
-        ),
-        alpha=_number("compare", "alpha", data.get("alpha", defaults.alpha)),
-        metrics=metrics,
-    )
+    fail = data.get("fail_threshold", defaults.fail_threshold)
+    return CompareConfig(_number("compare", "fail_threshold", fail), metrics)
 
 
 def _parse_metrics(value: object) -> tuple[MetricSpec, ...]:
@@ -325,11 +304,9 @@ def _parse_metrics(value: object) -> tuple[MetricSpec, ...]:
         if mode not in ("ratio", "absolute"):
             raise ConfigError(f"{where}.mode = {_short(mode)}: must be 'ratio' or 'absolute'")
         fail = item.get("fail_threshold")
-        warn = item.get("warn_threshold")
         fail_f = None if fail is None else _number(where, "fail_threshold", fail)
-        warn_f = None if warn is None else _number(where, "warn_threshold", warn)
         assert isinstance(name, str)
-        specs.append(MetricSpec(name, direction, mode, fail_f, warn_f))
+        specs.append(MetricSpec(name, direction, mode, fail_f))
     names = [s.name for s in specs]
     for name in names:
         if names.count(name) > 1:
@@ -340,43 +317,15 @@ def _parse_metrics(value: object) -> tuple[MetricSpec, ...]:
 def _check_compare(c: CompareConfig) -> None:
     if not 0 < c.fail_threshold < 1:
         raise ConfigError(f"compare.fail_threshold = {c.fail_threshold!r}: must lie in (0, 1)")
-    if not 0 < c.warn_threshold <= c.fail_threshold:
-        raise ConfigError(
-            f"compare.warn_threshold = {c.warn_threshold!r}: must lie in (0, fail_threshold = "
-            f"{c.fail_threshold!r}]"
-        )
-    if not 0.5 < c.confidence < 1:
-        raise ConfigError(f"compare.confidence = {c.confidence!r}: must lie in (0.5, 1)")
-    if not 0 < c.alpha < 0.5:
-        raise ConfigError(f"compare.alpha = {c.alpha!r}: must lie in (0, 0.5)")
-    if not 100 <= c.bootstrap_resamples <= 1_000_000:
-        raise ConfigError(
-            f"compare.bootstrap_resamples = {c.bootstrap_resamples!r}: must lie in [100, 1000000]"
-        )
-    if c.min_pairs < 2:
-        raise ConfigError(f"compare.min_pairs = {c.min_pairs!r}: must be >= 2")
-    # With n pairs the smallest one-sided Wilcoxon p is 1/2**n: below that, "fail" could
-    # never be reached and every real regression would pass as "warn".
-    if 0.5**c.min_pairs >= c.alpha:
-        raise ConfigError(
-            f"compare.min_pairs = {c.min_pairs!r} makes a fail unreachable: with "
-            f"{c.min_pairs} pairs the smallest one-sided Wilcoxon p is "
-            f"{0.5**c.min_pairs:.3g} >= alpha {c.alpha!r}"
-        )
     if not c.metrics:
         raise ConfigError("compare.metrics: must name at least one metric")
     for spec in c.metrics:
         fail = c.fail_threshold if spec.fail_threshold is None else spec.fail_threshold
-        warn = c.warn_threshold if spec.warn_threshold is None else spec.warn_threshold
         where = f"compare.metrics[{spec.name}]"
         if not fail > 0:
             raise ConfigError(f"{where}.fail_threshold = {fail!r}: must be > 0")
         if spec.mode == "ratio" and not fail < 1:
             raise ConfigError(f"{where}.fail_threshold = {fail!r}: must be < 1 for a ratio")
-        if not 0 < warn <= fail:
-            raise ConfigError(
-                f"{where}.warn_threshold = {warn!r}: must lie in (0, fail_threshold = {fail!r}]"
-            )
 
 
 def _parse_sla(

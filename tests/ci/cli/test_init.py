@@ -14,16 +14,15 @@ from ci import stack
 from ci.cli import build_parser, main
 from ci.cli.common import EXIT_INTERRUPTED
 
-# command -> flags it must accept (the CLI of before issue 11, plus `report`)
+# command -> flags it must accept
 COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("stack", "up"): ("--run-dir", "--pg-port", "--redis-port", "--port", "--workers",
                       "--server", "--embedder", "--index-mode"),
     ("stack", "down"): ("--run-dir", "--pg-port", "--redis-port", "--port"),
     ("stack", "status"): ("--run-dir", "--json"),
     ("seed",): ("--docs", "--embedder", "--seed", "--force", "--run-dir"),
-    ("compare",): ("--candidate", "--config", "--report", "--seed", "--base-ref", "--head-ref"),
-    ("comment",): ("--repo", "--pr", "--report", "--config", "--api-url", "--sha", "--run-url",
-                   "--artifact-url", "--dry-run"),
+    ("comment",): ("--event", "--report", "--config", "--api-url", "--artifact-url",
+                   "--bot-login", "--max-wait", "--dry-run"),
     ("sweep", "index"): ("--ef-search", "--probes", "--m", "--ef-construction", "--lists",
                          "--vector-type", "--queries", "--concurrency", "--out",
                          "--drop-existing"),
@@ -34,15 +33,20 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("run",): ("--profile", "--scenario", "--target", "--out", "--config", "--time-scale",
                "--embedder", "--profile-cpu", "--profile-memory", "--run-dir"),
     ("vegeta-targets",): ("--query-log", "--base-url", "--out", "--count", "--seed"),
-    ("ab",): ("--base", "--candidate", "--pairs", "--profile", "--seed", "--out", "--config",
-              "--scenario"),
     ("baseline",): ("--profile", "--out"),
     ("gate",): ("--base", "--candidate", "--out", "--repo", "--config", "--seed",
                 "--harness-source", "--harness-revision", "--no-shapes", "--rejudge"),
     ("calibrate",): ("--aa", "--slowed", "--slowdown", "--ref", "--seed", "--out", "--config"),
     ("chaos",): ("--experiment", "--rate", "--duration", "--driver", "--out"),
     ("report",): (),
+    ("diff",): ("--out",),
 }  # fmt: skip
+
+
+def test_the_retired_commands_are_gone(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("ab", "compare"):
+        assert main([name, "--help"]) == 2
+        assert "invalid choice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", list(COMMANDS), ids=" ".join)

@@ -1,61 +1,17 @@
-"""ci.pairs: the interleaved order and the real runner (with a stand-in ``perfci run``)."""
+"""ci.experiments.pairs: the real runner (with a stand-in ``perfci run``) and the worktrees."""
 
 from __future__ import annotations
 
 import json
-import random
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ci.errors import ConfigError, RunError
+from ci.errors import RunError
 from ci.experiments import pairs
 from tests.ci.conftest import ResultsDictFactory
-
-
-def test_order_is_random_seedable_and_recorded(tmp_path: Path) -> None:
-    checkouts = {k: pairs.Checkout(k, "HEAD", "0" * 40, tmp_path) for k in ("base", "cand")}
-
-    def order(seed: int) -> tuple[tuple[str, ...], ...]:
-        calls: list[pairs.RunSpec] = []
-
-        def runner(spec: pairs.RunSpec) -> Path:
-            calls.append(spec)
-            return spec.out_dir / "results.json"
-
-        paired = pairs.run_pairs(
-            checkouts,
-            8,
-            "test",
-            out_dir=tmp_path / "out",
-            scratch=tmp_path,
-            runner=runner,
-            rng=random.Random(seed),
-        )
-        assert [s.label for s in calls] == [k for pair in paired.order for k in pair]
-        assert [s.pair for s in calls] == [i // 2 for i in range(16)]
-        assert len(paired.files["base"]) == len(paired.files["cand"]) == 8
-        assert len({s.env["PERFCI_HOME"] for s in calls}) == 16
-        return paired.order
-
-    assert order(42) == order(42)
-    assert order(42) != order(43)
-    assert {pair[0] for pair in order(42)} == {"base", "cand"}
-
-
-def test_zero_pairs_is_refused(tmp_path: Path) -> None:
-    checkouts = {"base": pairs.Checkout("base", "HEAD", "0" * 40, tmp_path)}
-    with pytest.raises(ConfigError, match="--pairs 0"):
-        pairs.run_pairs(
-            checkouts,
-            0,
-            "test",
-            out_dir=tmp_path,
-            scratch=tmp_path,
-            runner=lambda s: s.out_dir,
-            rng=random.Random(),
-        )
 
 
 def test_fresh_stack_env_has_three_distinct_ports(tmp_path: Path) -> None:
@@ -85,14 +41,11 @@ def test_subprocess_runner_runs_the_checkouts_own_code(
         "(out / 'info.json').write_text(json.dumps(info))\n"
     )
     env = pairs.fresh_stack_env(tmp_path / "home")
-    spec = pairs.RunSpec("base", 0, checkout, "smoke", tmp_path / "out", env, ("sse", "ramp"))
+    spec = pairs.RunSpec("base", checkout, "smoke", tmp_path / "out", env)
     found = pairs.subprocess_runner(spec)
     assert found == tmp_path / "out" / "r1" / "results.json"
     info: dict[str, Any] = json.loads((tmp_path / "out" / "info.json").read_text())
-    assert info["argv"] == [
-        "run", "--profile", "smoke", "--out", str(tmp_path / "out"),
-        "--scenario", "sse", "--scenario", "ramp",
-    ]  # fmt: skip
+    assert info["argv"] == ["run", "--profile", "smoke", "--out", str(tmp_path / "out")]
     assert Path(info["file"]) == checkout / "ci" / "cli.py"
     assert Path(info["cwd"]) == checkout
     assert info["env"]["PYTHONPATH"] == str(checkout)
@@ -105,6 +58,67 @@ def test_subprocess_runner_names_a_failed_run(tmp_path: Path) -> None:
     (checkout / "ci").mkdir(parents=True)
     (checkout / "ci" / "__init__.py").write_text("")
     (checkout / "ci" / "cli.py").write_text("import sys\nprint('kaput')\nsys.exit(2)\n")
-    spec = pairs.RunSpec("candidate", 2, checkout, "smoke", tmp_path / "out", {})
-    with pytest.raises(RunError, match=r"candidate run 3 .* exited with code 2(.|\n)*kaput"):
+    spec = pairs.RunSpec("candidate", checkout, "smoke", tmp_path / "out", {})
+    with pytest.raises(RunError, match=r"the candidate run of .* exited with code 2(.|\n)*kaput"):
         pairs.subprocess_runner(spec)
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository of two commits."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    _git(path, "init", "-q", "-b", "main")
+    _git(path, "config", "user.email", "t@example.com")
+    _git(path, "config", "user.name", "t")
+    for text in ("one", "two"):
+        (path / "file.txt").write_text(text)
+        _git(path, "add", "file.txt")
+        _git(path, "commit", "-q", "-m", text)
+    return path
+
+
+def _worktrees(repo: Path) -> list[str]:
+    out = _git(repo, "worktree", "list", "--porcelain")
+    return [line for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def test_worktrees_check_out_each_ref(repo: Path, tmp_path: Path) -> None:
+    refs = {"base": "HEAD~1", "candidate": "HEAD"}
+    with pairs.worktrees(repo, refs, tmp_path / "trees") as trees:
+        assert (trees["base"].path / "file.txt").read_text() == "one"
+        assert (trees["candidate"].path / "file.txt").read_text() == "two"
+        assert trees["candidate"].commit == _git(repo, "rev-parse", "HEAD")
+        assert len(_worktrees(repo)) == 3
+    assert len(_worktrees(repo)) == 1
+    assert not (tmp_path / "trees" / "base").exists()
+
+
+@pytest.mark.parametrize("error", [RunError, KeyboardInterrupt])
+def test_worktrees_removed_when_the_block_raises(
+    repo: Path, tmp_path: Path, error: type[BaseException]
+) -> None:
+    with pytest.raises(error), pairs.worktrees(repo, {"a": "HEAD", "b": "HEAD~1"}, tmp_path):
+        raise error("boom")
+    assert len(_worktrees(repo)) == 1
+    assert not (tmp_path / "a").exists()
+
+
+def test_bad_ref_is_named_and_leaves_no_worktree(repo: Path, tmp_path: Path) -> None:
+    with (
+        pytest.raises(RunError, match="'no-such-ref'"),
+        pairs.worktrees(repo, {"a": "HEAD", "b": "no-such-ref"}, tmp_path),
+    ):
+        raise AssertionError("must not get here")
+    assert len(_worktrees(repo)) == 1
+
+
+def test_repo_root_is_the_top_of_the_worktree(repo: Path) -> None:
+    (repo / "sub").mkdir()
+    assert pairs.repo_root(repo / "sub") == repo.resolve()

@@ -7,7 +7,6 @@ import msgspec
 import pytest
 
 from ci.judge.sla import SlaPairCheck, check_sla, check_sla_against_base
-from ci.judge.verdict import verdict
 from ci.results import MemoryGrowth, RunResults
 from ci.settings import CompareConfig, repo_sla
 
@@ -67,7 +66,8 @@ def test_sla_hit_ratio_needs_a_warm_cache(make_run: RunFactory) -> None:
     warm = make_run("b", hit_ratio=0.9)
     mixed = next(c for c in check_sla([cold, warm], SLA) if c.name == "cache_hit_ratio")
     assert (mixed.status, mixed.runs, mixed.value) == ("pass", 1, 0.9)
-    assert verdict(None, check_sla([cold], SLA)).status == "pass"
+    # a skipped limit fails nothing
+    assert all(c.status != "fail" for c in check_sla([cold], SLA))
 
 
 def test_sla_memory_growth(make_run: RunFactory) -> None:

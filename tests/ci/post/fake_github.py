@@ -47,7 +47,6 @@ class FakeGitHub:
     prefix: str
     base: str = ""
     comments: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     check_runs: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     auth: set[str] = field(default_factory=set)
@@ -240,7 +239,7 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     runs = list(latest.values())
                 return 200, {"total_count": len(runs), "check_runs": runs[::-1]}, {}
             if method == "GET" and path.startswith(f"{repo}/commits/"):
-                # PyGithub completes the lazy Commit (for its sha) before posting a status.
+                # repository.get_commit(sha) reads the commit (ci.post.checks lists its runs)
                 sha = path.rsplit("/", 1)[1]
                 return (
                     200,
@@ -351,23 +350,6 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 if "conclusion" in body:
                     found_run["status"] = "completed"
                 return 200, found_run, {}
-            if method == "POST" and path.startswith(f"{repo}/statuses/"):
-                sha = path.rsplit("/", 1)[1]
-                state.statuses.append((sha, body))
-                return (
-                    201,
-                    {
-                        "id": len(state.statuses),
-                        "url": f"{state.repo_url()}/statuses/{sha}",
-                        "state": body["state"],
-                        "context": body.get("context"),
-                        "description": body.get("description"),
-                        "target_url": body.get("target_url"),
-                        "created_at": STAMP,
-                        "updated_at": STAMP,
-                    },
-                    {},
-                )
             return 404, {"message": "Not Found"}, {}
 
         def do_GET(self) -> None:

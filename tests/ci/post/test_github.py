@@ -11,13 +11,7 @@ import pytest
 
 from ci.errors import PostError
 from ci.post.client import ClientOptions, Session
-from ci.post.github import (
-    StalePullRequest,
-    artifact_url,
-    post_comment,
-    status_for,
-    upsert_comment,
-)
+from ci.post.github import StalePullRequest, artifact_url, upsert_comment
 from ci.render.markdown import MARKER
 from tests.ci.post.fake_github import (
     BOT,
@@ -40,32 +34,20 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeGitHub]:
 
 def _post(fake: FakeGitHub, body: str, **kwargs: Any) -> Any:
     kwargs.setdefault("bot_login", BOT)  # the token's account, known: no GET /user
-    return post_comment(
-        f"{OWNER}/{NAME}",
-        PR,
-        body,
-        TOKEN,
-        api_url=fake.base,
-        seconds_between_requests=0,
-        seconds_between_writes=0,
-        **kwargs,
-    )
+    with _session(fake, **kwargs) as session:
+        return upsert_comment(session, f"{OWNER}/{NAME}", PR, body)
 
 
 def test_first_run_creates_second_run_edits(fake: FakeGitHub) -> None:
-    first = _post(fake, f"{MARKER}\nfirst", state="failure", description="2 regressions")
+    first = _post(fake, f"{MARKER}\nfirst")
     assert first.created
     assert len(fake.comments) == 1
     assert first.comment_id == fake.comments[0]["id"]
-    second = _post(fake, f"{MARKER}\nsecond", state="success", description="pass")
+    second = _post(fake, f"{MARKER}\nsecond")
     assert not second.created
     assert second.comment_id == first.comment_id
     assert len(fake.comments) == 1
     assert fake.comments[0]["body"] == f"{MARKER}\nsecond"
-    assert fake.statuses == [
-        (HEAD, {"state": "failure", "description": "2 regressions", "context": "perf/gate"}),
-        (HEAD, {"state": "success", "description": "pass", "context": "perf/gate"}),
-    ]
     assert second.sha == HEAD
     assert {a for a in fake.auth} == {f"token {TOKEN}"}
     assert all(path.startswith(fake.prefix + "/repos/") for _, path in fake.requests)
@@ -82,17 +64,6 @@ def test_marker_found_on_a_later_page(fake: FakeGitHub) -> None:
     assert len(fake.comments) == 66
     pages = [p for m, p in fake.requests if m == "GET" and p.endswith("/comments")]
     assert len(pages) == 3
-    assert not fake.statuses  # no state given: no status
-
-
-def test_explicit_sha_description_and_target_url(fake: FakeGitHub) -> None:
-    long = "x" * 500
-    _post(fake, MARKER, sha="c" * 40, state="error", description=long, target_url="https://r/1")
-    ((sha, body),) = fake.statuses
-    assert sha == "c" * 40
-    assert body["target_url"] == "https://r/1"
-    assert len(body["description"]) == 140
-    assert body["description"].endswith("\u2026")
 
 
 def test_api_error_becomes_post_error_without_token(fake: FakeGitHub) -> None:
@@ -108,8 +79,9 @@ def test_api_error_becomes_post_error_without_token(fake: FakeGitHub) -> None:
 
 
 def test_unreachable_server_is_a_post_error() -> None:
-    with pytest.raises(PostError, match="cannot reach"):
-        post_comment("a/b", 1, MARKER, TOKEN, api_url="http://127.0.0.1:9/api/v3", timeout=2)
+    options = ClientOptions(api_url="http://127.0.0.1:9/api/v3", timeout=2, bot_login=BOT)
+    with Session(TOKEN, options) as session, pytest.raises(PostError, match="cannot reach"):
+        upsert_comment(session, "a/b", 1, MARKER)
 
 
 @pytest.mark.parametrize(
@@ -122,8 +94,9 @@ def test_unreachable_server_is_a_post_error() -> None:
     ],
 )
 def test_bad_arguments(repo: str, pr: int, body: str, message: str) -> None:
-    with pytest.raises(PostError, match=message):
-        post_comment(repo, pr, body, TOKEN, api_url="http://127.0.0.1:9")
+    options = ClientOptions(api_url="http://127.0.0.1:9", bot_login=BOT)
+    with Session(TOKEN, options) as session, pytest.raises(PostError, match=message):
+        upsert_comment(session, repo, pr, body)
 
 
 def _session(fake: FakeGitHub, **kwargs: Any) -> Session:
@@ -213,23 +186,3 @@ def test_artifact_url(fake: FakeGitHub) -> None:
         assert url == f"https://github.example/{OWNER}/{NAME}/actions/runs/100/artifacts/9001"
         fake.artifacts[101] = []
         assert artifact_url(session, f"{OWNER}/{NAME}", 101, "perf-pr", "https://x") is None
-
-
-@pytest.mark.parametrize(
-    ("verdict", "state"),
-    [
-        ("pass", "success"),
-        ("improved", "success"),
-        ("warn", "success"),
-        ("fail", "failure"),
-        ("inconclusive", "error"),  # never a silent pass
-        ("error", "error"),
-    ],
-)
-def test_status_for_a_verdict(verdict: str, state: str) -> None:
-    assert status_for(verdict) == state
-
-
-def test_status_for_an_unknown_verdict_is_an_error() -> None:
-    with pytest.raises(PostError, match="no commit status"):
-        status_for("maybe")

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from ci.errors import RenderError, ResultsError
-from ci.judge.inputs import report_inputs
-from ci.judge.verdict import judge
-from ci.render.environment import RenderContext
-from ci.render.report import rerender_run, write_report
+from ci.render.report import rerender_run
 from ci.results import (
     AllocationSite,
     Diagnostics,
@@ -20,11 +16,9 @@ from ci.results import (
     dump_results,
     load_results,
 )
-from ci.settings import PerfConfig
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 BASE = sorted((RESOURCES / "results").glob("base-*.json"))
-CAND = sorted((RESOURCES / "results").glob("cand-*.json"))
 
 DIAGNOSTICS = Diagnostics(
     profiles=(
@@ -100,34 +94,3 @@ def test_rerender_run_errors_name_the_folder(tmp_path: Path) -> None:
         rerender_run(tmp_path / "absent")
     with pytest.raises(ResultsError, match=r"results\.json: cannot read"):
         rerender_run(tmp_path)
-
-
-def test_write_report_folder(tmp_path: Path) -> None:
-    judged = judge(BASE, CAND, PerfConfig(), seed=42)
-    out = tmp_path / "report"
-    files = write_report(out, judged, RenderContext(base_ref="main"), BASE, CAND)
-    assert {p.name for p in out.iterdir()} == {
-        "comment.md",
-        "summary.md",
-        "report.html",
-        "verdict.json",
-        "inputs",
-    }
-    comment = files["comment"].read_text()
-    assert comment.startswith("<!-- perfci:comment -->\n**Performance: FAIL** \u2014 ")
-    assert files["summary"].read_text() in comment
-    assert files["html"].read_text().startswith("<!DOCTYPE html>")
-    verdict = json.loads(files["verdict"].read_text())
-    assert verdict == {
-        "status": judged.verdict.status,
-        "headline": judged.verdict.headline,
-        "exit_code": judged.verdict.exit_code,
-        "regressions": judged.verdict.regressions,
-        "sla_failures": judged.verdict.sla_failures,
-    }
-    assert verdict["status"] == "fail"
-    base, cand = report_inputs(out)
-    assert [p.name for p in base] == [f"base-{i}.json" for i in range(1, 7)]
-    assert [p.name for p in cand] == [f"candidate-{i}.json" for i in range(1, 7)]
-    # The copied inputs judge to the same verdict (what `perfci comment` relies on).
-    assert judge(base, cand, PerfConfig(), seed=42).verdict == judged.verdict

@@ -42,11 +42,6 @@ def test_no_path_reads_the_repository_file() -> None:
     config = load_perf_config(None)
     assert config == PerfConfig()
     assert config.compare.fail_threshold == 0.05
-    assert config.compare.warn_threshold == 0.02
-    assert config.compare.min_pairs == 5
-    assert config.compare.confidence == 0.95
-    assert config.compare.bootstrap_resamples == 10_000
-    assert config.compare.alpha == 0.05
     assert config.sla == REPO_SLA
     assert load_perf_config() == PerfConfig()
 
@@ -67,8 +62,6 @@ def test_values_and_metrics_are_read(tmp_path: Path) -> None:
         """
 [compare]
 fail_threshold = 0.10
-warn_threshold = 0.03
-min_pairs = 7
 [[compare.metrics]]
 name = "latency_p99"
 direction = "lower"
@@ -77,17 +70,15 @@ name = "error_rate"
 direction = "lower"
 mode = "absolute"
 fail_threshold = 0.01
-warn_threshold = 0.005
 [sla]
 p95_ms = 1500
 """,
     )
     config = load_perf_config(path)
     assert config.compare.fail_threshold == 0.10
-    assert config.compare.min_pairs == 7
     assert config.compare.metrics == (
         MetricSpec("latency_p99", "lower"),
-        MetricSpec("error_rate", "lower", "absolute", 0.01, 0.005),
+        MetricSpec("error_rate", "lower", "absolute", 0.01),
     )
     assert config.sla.p95_ms == 1500.0
     assert config.sla.p99_ms == 5000.0  # a key left out: the repository's value
@@ -157,12 +148,17 @@ def test_k6_env_names_every_sla_field() -> None:
         ),
         ("[compare]\nfail_threshold = true\n", "compare.fail_threshold = True: must be a number"),
         ("[compare]\nfail_threshold = 1.5\n", "compare.fail_threshold = 1.5: must lie in (0, 1)"),
-        ("[compare]\nwarn_threshold = 0.2\n", "compare.warn_threshold = 0.2: must lie in (0, fail"),
-        ("[compare]\nmin_pairs = 4\n", "compare.min_pairs = 4 makes a fail unreachable"),
-        ("[compare]\nmin_pairs = 5.0\n", "compare.min_pairs = 5.0: must be an integer"),
-        ("[compare]\nconfidence = 95\n", "compare.confidence = 95.0: must lie in (0.5, 1)"),
-        ("[compare]\nalpha = 0\n", "compare.alpha = 0.0: must lie in (0, 0.5)"),
-        ("[compare]\nbootstrap_resamples = 10\n", "compare.bootstrap_resamples = 10: must lie"),
+        ("[compare]\nmin_pairs = 5\n", "unknown key compare.min_pairs"),
+        (
+            "[compare]\nmetrics = [{ name = 'error_rate', direction = 'lower',"
+            " warn_threshold = 0.1 }]\n",
+            "unknown key compare.metrics[0].warn_threshold",
+        ),
+        (
+            "[compare]\nmetrics = [{ name = 'latency_p95', direction = 'lower',"
+            " fail_threshold = 1.5 }]\n",
+            "compare.metrics[latency_p95].fail_threshold = 1.5: must be < 1 for a ratio",
+        ),
         ("[compare]\nfail_threshold = nan\n", "compare.fail_threshold = nan: must be finite"),
         ("[compare]\nmetrics = []\n", "compare.metrics = []: must be a non-empty array"),
         (
@@ -200,8 +196,8 @@ def test_bad_config_names_key_and_value(tmp_path: Path, text: str, message: str)
 
 
 def test_config_objects_validate_when_built_directly() -> None:
-    with pytest.raises(ConfigError, match=r"compare\.metrics\[error_rate\]\.warn_threshold"):
-        CompareConfig(metrics=(MetricSpec("error_rate", "lower", "absolute", 0.001, 0.01),))
+    with pytest.raises(ConfigError, match=r"compare\.metrics\[error_rate\]\.fail_threshold"):
+        CompareConfig(metrics=(MetricSpec("error_rate", "lower", "absolute", -0.001),))
     assert CompareConfig().metrics == DEFAULT_METRICS
 
 
