@@ -43,7 +43,7 @@ import psutil
 
 from ci import stack
 from ci.errors import RunError
-from ci.experiments.chaos_load import DRIVERS, QUERIES, Driver, Sample, steady_load
+from ci.experiments.chaos_load import DRIVERS, QUERIES, Driver, Load, Sample, steady_load
 from ci.render.chaos import chaos_table
 from ci.seed import seed_corpus
 
@@ -90,7 +90,8 @@ def _service(cs: stack.ServerSet, name: str, workers: int = 1, **env: str) -> st
 
 @contextlib.contextmanager
 def _load(driver: Driver, url: str, cfg: ChaosConfig, out: Path) -> Iterator[list[Sample]]:
-    with steady_load(driver, url, cfg.rate, cfg.duration_s, cfg.unique_fraction, out) as samples:
+    load = Load(url, cfg.rate, cfg.duration_s, cfg.unique_fraction, out)
+    with steady_load(driver, load) as samples:
         yield samples
 
 

@@ -40,7 +40,18 @@ class Sample:
     retry_after: bool | None  # None: the driver cannot see headers (k6)
 
 
-Driver = Callable[[str, float, float, float, Path], list[Sample]]
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What a driver sends: ``rate`` searches per second for ``duration_s`` at ``base_url``."""
+
+    base_url: str
+    rate: float
+    duration_s: float
+    unique_fraction: float  # share of queries made unique (never cached)
+    out: Path  # where a driver that writes files (k6) keeps them
+
+
+Driver = Callable[[Load], list[Sample]]
 
 
 def _query(i: int, unique_fraction: float) -> str:
@@ -50,11 +61,9 @@ def _query(i: int, unique_fraction: float) -> str:
     return base
 
 
-def httpx_driver(
-    base_url: str, rate: float, duration_s: float, unique_fraction: float, out: Path
-) -> list[Sample]:
+def httpx_driver(load: Load) -> list[Sample]:
     """An open-model loop: one request every 1/rate s, whatever the previous ones do."""
-    del out
+    base_url, rate, unique_fraction = load.base_url, load.rate, load.unique_fraction
 
     async def run() -> list[Sample]:
         samples: list[Sample] = []
@@ -74,7 +83,7 @@ def httpx_driver(
 
             tasks = []
             begin = time.perf_counter()
-            n = int(rate * duration_s)
+            n = int(rate * load.duration_s)
             for i in range(n):
                 delay = begin + i / rate - time.perf_counter()
                 if delay > 0:
@@ -86,15 +95,14 @@ def httpx_driver(
     return asyncio.run(run())
 
 
-def k6_driver(
-    base_url: str, rate: float, duration_s: float, unique_fraction: float, out: Path
-) -> list[Sample]:
+def k6_driver(load: Load) -> list[Sample]:
     """k6's constant-arrival-rate executor (scenarios/constant_rate.js) over vegeta targets."""
+    base_url, rate, duration_s, out = load.base_url, load.rate, load.duration_s, load.out
     out.mkdir(parents=True, exist_ok=True)
     targets = out / "targets.jsonl"
     with targets.open("w") as fh:
         for i in range(int(rate * duration_s)):
-            query = urlencode({"q": _query(i, unique_fraction), "k": 10})
+            query = urlencode({"q": _query(i, load.unique_fraction), "k": 10})
             line = {"method": "GET", "url": f"{base_url}/v1/search?{query}", "header": {}}
             fh.write(json.dumps(line) + "\n")
     env = {
@@ -124,16 +132,14 @@ DRIVERS: dict[str, Driver] = {"httpx": httpx_driver, "k6": k6_driver}
 
 
 @contextlib.contextmanager
-def steady_load(
-    driver: Driver, url: str, rate: float, duration_s: float, unique_fraction: float, out: Path
-) -> Iterator[list[Sample]]:
+def steady_load(driver: Driver, load: Load) -> Iterator[list[Sample]]:
     """Run the driver in a thread for the body's duration; the list fills when it ends."""
     result: list[Sample] = []
     error: list[BaseException] = []
 
     def target() -> None:
         try:
-            result.extend(driver(url, rate, duration_s, unique_fraction, out))
+            result.extend(driver(load))
         except BaseException as exc:  # re-raised in the caller's thread
             error.append(exc)
 
@@ -142,7 +148,7 @@ def steady_load(
     try:
         yield result
     finally:
-        thread.join(timeout=duration_s + 60)
+        thread.join(timeout=load.duration_s + 60)
     if thread.is_alive():
         raise RunError("the load generator did not finish")
     if error:
