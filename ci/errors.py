@@ -11,7 +11,7 @@ class PerfCIError(Exception):
 
 
 class ResultsError(PerfCIError):
-    """A results file (or pytest-benchmark file) is unreadable, malformed or unsupported."""
+    """A results file is unreadable, malformed or unsupported."""
 
 
 class ConfigError(PerfCIError):
@@ -31,7 +31,7 @@ class RenderError(PerfCIError):
 
 
 class PostError(PerfCIError):
-    """Posting a comment or commit status to GitHub failed."""
+    """Posting a check run, a comment or an issue to GitHub failed."""
 
 
 class StackError(PerfCIError):

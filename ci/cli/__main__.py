@@ -1,4 +1,4 @@
-"""``python -m ci.cli``: what the ``perfci`` script runs (A/B runs start it this way)."""
+"""``python -m ci.cli``: what the ``perfci`` script runs (a revision's own run starts this)."""
 
 from __future__ import annotations
 

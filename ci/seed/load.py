@@ -34,7 +34,7 @@ class SeedResult:
 
 
 def embedding_cache_dir() -> Path:
-    """Shared by every run dir (A/B runs each get a fresh one): ``PERFCI_CACHE_DIR``, else
+    """Shared by every run dir (each fresh stack has its own): ``PERFCI_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/perfci/embeddings`` or ``~/.cache/perfci/embeddings``. Files are keyed
     by corpus hash and model id, so sharing them is safe."""
     explicit = os.environ.get("PERFCI_CACHE_DIR")

@@ -129,7 +129,7 @@ def status(run_dir: Path) -> dict[str, Any]:
 
 
 def loopback_settings(run_dir: Path, **changes: Any) -> StackSettings:
-    """Stack settings on free loopback ports (tests, A/B runs, chaos experiments)."""
+    """Stack settings on free loopback ports (tests, runs on fresh stacks, chaos experiments)."""
     base = StackSettings(
         run_dir=run_dir,
         pg_port=free_port(),
