@@ -195,10 +195,11 @@ def bench(session: nox.Session) -> None:
     """pytest-benchmark micro-benchmarks, saved and compared with the last saved run."""
     install(session)
     out = ROOT / "reports" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
     storage = out / "storage"
     # pytest-benchmark's own comparison: against the newest saved run, failing the session
     # when a median is 10 % slower (`-- --benchmark-compare=NNNN` picks another run)
-    compare = []
+    compare: list[str] = []
     if any(storage.glob("*/*.json")):
         compare = ["--benchmark-compare", "--benchmark-compare-fail=median:10%"]
     session.run(
