@@ -128,7 +128,7 @@ def _rates(step: float, noise: float, seeds: int) -> tuple[float, float]:
 
 @pytest.mark.slow
 def test_detection_and_false_change_point_rates_of_the_defaults() -> None:
-    """The figures README quotes: +12 % at 3 % noise found at 25 +- 1 in >= 97 % of 300
+    """The figures docs/history.md quotes: +12 % at 3 % noise found at 25 +- 1 in >= 97 % of 300
     histories; a flat one gives a change point in <= 2 %."""
     found, _ = _rates(1.12, 0.03, 300)
     assert found >= 0.97

@@ -1,5 +1,5 @@
 """The k6 scripts take the SLA from PERFCI_SLA_* when set, else from the repository's perf.toml,
-so that the README's `k6 run scenarios/load_test_comprehensive.js` works by hand."""
+so that docs/capacity.md's `k6 run scenarios/load_test_comprehensive.js` works by hand."""
 
 from __future__ import annotations
 
