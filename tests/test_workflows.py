@@ -289,7 +289,9 @@ def test_the_gate_step_hands_the_pull_request_to_perfci(tmp_path: Path, nox_exit
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     calls = tmp_path / "nox-calls"
-    (fake_bin / "nox").write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" > "{calls}"\nexit {nox_exit}\n')
+    (fake_bin / "nox").write_text(
+        f'#!/bin/bash\nprintf "%s\\n" "$@" > "{calls}"\nexit {nox_exit}\n'
+    )
     (fake_bin / "nox").chmod(0o755)
     env = {
         "PATH": f"{fake_bin}:/usr/bin:/bin",
