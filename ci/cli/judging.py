@@ -67,8 +67,7 @@ def cmd_comment_event(args: argparse.Namespace) -> int:
             print(f"would mark {event.repo}@{event.head_sha[:12]} perf/gate in progress")
             return 0
         outcome = completed_outcome(event, folder, args.artifact_url, rule)
-        print(f"conclusion: {outcome.conclusion}")
-        print(f"check: {outcome.check.title}\n\n{outcome.check.summary}")
+        print(f"check: {outcome.conclusion}: {outcome.check.title}\n\n{outcome.check.summary}")
         if outcome.comment is not None:
             print(f"comment on #{outcome.pr}:\n{outcome.comment}")
         return 0

@@ -44,6 +44,28 @@ def event(
     )
 
 
+def event_file(tmp_path: Path) -> Path:
+    """:func:`event` as ``$GITHUB_EVENT_PATH`` holds it."""
+    e = event()
+    payload = {
+        "action": e.action,
+        "repository": {"full_name": e.repo},
+        "workflow_run": {
+            "id": e.run_id,
+            "run_attempt": e.run_attempt,
+            "name": e.workflow,
+            "event": e.event,
+            "head_sha": e.head_sha,
+            "html_url": e.run_url,
+            "conclusion": e.conclusion,
+            "pull_requests": [],
+        },
+    }
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
 def artifact(
     tmp_path: Path,
     decision: GateDecision | None = "pass",
