@@ -47,7 +47,7 @@ def event(
 def event_file(tmp_path: Path) -> Path:
     """:func:`event` as ``$GITHUB_EVENT_PATH`` holds it."""
     e = event()
-    payload = {
+    payload: dict[str, object] = {
         "action": e.action,
         "repository": {"full_name": e.repo},
         "workflow_run": {

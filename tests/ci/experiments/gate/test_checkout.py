@@ -9,8 +9,14 @@ import pytest
 
 from ci.errors import RunError
 from ci.experiments.gate.checkout import (
+    BASE_REVISION,
+    GATE_MARKER,
+    PREDATES_GATE,
+    describe_merge,
     harness_changes,
     harness_revision,
+    harness_source,
+    is_clean_checkout_of,
     resolve_sides,
     side_checkouts,
 )
@@ -73,3 +79,41 @@ def test_an_unknown_ref_is_named(repo: Path) -> None:
     with pytest.raises(RunError, match="'nope' does not name a commit"):
         resolve_sides(repo, "nope", "HEAD")
     assert harness_revision(Path("/")) == "unknown"
+
+
+def test_the_base_side_can_be_the_running_checkout(repo: Path, tmp_path: Path) -> None:
+    base = _git(repo, "rev-parse", "HEAD")
+    _commit(repo, "service/app.py")
+    tree = tmp_path / "harness"
+    _git(repo, "worktree", "add", "--detach", str(tree), base)
+    assert is_clean_checkout_of(tree, base)
+    with side_checkouts(repo, base, "HEAD", tmp_path / "trees", base_tree=tree) as trees:
+        assert trees["base"].worktree == tree  # one worktree of the base, not two
+        assert trees["base"].commit == base
+        assert not (tmp_path / "trees" / "base").exists()
+    (tree / "service/app.py").write_text("edited\n")
+    assert not is_clean_checkout_of(tree, base)
+
+
+def test_the_harness_is_the_base_revision_once_it_has_the_gate(repo: Path) -> None:
+    before = _git(repo, "rev-parse", "HEAD")
+    assert harness_source(repo, before) == PREDATES_GATE
+    (repo / GATE_MARKER).parent.mkdir(parents=True)
+    (repo / GATE_MARKER).write_text("")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "the gate")
+    assert harness_source(repo, _git(repo, "rev-parse", "HEAD")) == BASE_REVISION
+
+
+def test_a_merge_commit_is_described_as_tested(repo: Path) -> None:
+    base = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    head = _commit(repo, "service/app.py")
+    _git(repo, "checkout", "-q", "main")
+    _commit(repo, "README.md")
+    _git(repo, "merge", "-q", "--no-ff", "-m", "merge", "feature")
+    record = describe_merge(repo, 17, head, 123, 1, merged=True)
+    assert record.outcome == "tested"
+    assert record.merge_sha == _git(repo, "rev-parse", "HEAD")
+    assert record.base_sha == _git(repo, "rev-parse", "HEAD^1") != base
+    assert record.reason is None
