@@ -10,7 +10,6 @@ from ci.settings.gate import (
     DUET_METRICS,
     GateConfig,
     GateMetric,
-    GateRule,
     parse_gate,
 )
 

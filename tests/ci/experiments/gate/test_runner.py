@@ -13,11 +13,10 @@ import pytest
 
 from ci.cli import main
 from ci.experiments.gate.runner import GateRequest, run_gate
-from ci.judge.gate_verdict import load_verdict
+from ci.judge.gate_folder import GateFolder
+from ci.judge.gate_verdict import Revision, load_verdict
 from ci.results.duet import load_duet
 from ci.settings import PerfConfig, load_perf_config
-from ci.judge.gate_folder import GateFolder
-from ci.judge.gate_verdict import Revision
 from ci.settings.gate import GateConfig, GateDesign, GateMetric, GateRule
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
