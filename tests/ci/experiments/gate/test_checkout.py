@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,10 @@ from ci.experiments.gate.checkout import (
     harness_source,
     is_clean_checkout_of,
     resolve_sides,
+    run_in_base,
     side_checkouts,
 )
+from ci.experiments.gate.venv import MARKER, python_version, venv_key
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -117,3 +121,39 @@ def test_a_merge_commit_is_described_as_tested(repo: Path) -> None:
     assert record.merge_sha == _git(repo, "rev-parse", "HEAD")
     assert record.base_sha == _git(repo, "rev-parse", "HEAD^1") != base
     assert record.reason is None
+
+
+def test_the_base_harness_runs_from_a_worktree_of_the_base(
+    repo: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # the base commit's own `python -m ci.cli`, here one that reports where it runs from
+    (repo / "ci" / "cli").mkdir(parents=True)
+    (repo / "ci" / "__init__.py").write_text("")
+    (repo / "ci" / "cli" / "__init__.py").write_text("")
+    (repo / "ci" / "cli" / "__main__.py").write_text(
+        "import json, os, sys\n"
+        "print(json.dumps({'file': __file__, 'argv': sys.argv[1:], 'cwd': os.getcwd()}))\n"
+        "sys.exit(3)\n"
+    )
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = []\n')
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "a harness")
+    base = _git(repo, "rev-parse", "HEAD")
+    cand = _commit(repo, "service/app.py")
+    # the base's venv, as the base service's would be cached (this interpreter stands in)
+    key = venv_key((repo / "pyproject.toml").read_bytes(), python_version())
+    venv = tmp_path / "venvs" / key[:16]
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    (venv / MARKER).write_text(json.dumps({"key": key}))
+    code = run_in_base(repo, {"base": base, "candidate": cand}, ["--out", "/r"], tmp_path / "venvs")
+    assert code == 3  # the harness's own exit code
+    ran = json.loads(capfd.readouterr().out.splitlines()[-1])
+    tree = Path(ran["cwd"])
+    assert ran["file"] == str(tree / "ci" / "cli" / "__main__.py")  # the base's own code
+    assert ran["argv"] == [
+        "gate", "--base", base, "--candidate", cand, "--repo", str(repo),
+        "--harness-source", BASE_REVISION, "--harness-revision", base, "--out", "/r",
+    ]  # fmt: skip
+    assert not tree.exists()
+    assert len(_git(repo, "worktree", "list").splitlines()) == 1  # removed afterwards
