@@ -105,6 +105,7 @@ def _gate(
             passed = ["--out", str(out.resolve())]
             passed += ["--seed", str(args.seed)] if args.seed is not None else []
             passed += ["--no-shapes"] if args.no_shapes else []
+            passed += ["--config", str(args.config.resolve())] if args.config else []
             return run_in_base(repo, commits, passed, repo / ".perfci" / "venvs", progress)
         source = picked or BASE_REVISION
         revision = harness_revision(here)
