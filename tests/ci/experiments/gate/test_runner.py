@@ -31,9 +31,8 @@ SMALL = GateConfig(
         ),
     ),
     GateDesign(
-        # 160 requests per side and window: the CPU clock ticks every 10 ms, so at 80 (40/s)
-        # one tick was ~5 % of a window's CPU, the equivalence margin itself (two full runs
-        # went inconclusive on it)
+        # 160 requests per side and window: the CPU clock ticks every 10 ms, and with fewer
+        # requests one tick is ~5 % of a window's CPU, the equivalence margin itself
         rate=80.0,
         window_s=2.0,
         docs=5000,
