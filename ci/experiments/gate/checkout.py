@@ -95,7 +95,16 @@ def harness_revision(start: Path) -> str:
 
 
 def is_clean_checkout_of(tree: Path, commit: str) -> bool:
-    """``tree`` is a checkout of ``commit`` without changes to tracked files."""
+    """``tree`` is the top of a checkout of ``commit`` without changes to tracked files (an
+    installed copy of ``ci/`` inside some checkout is not)."""
+    top = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != tree.resolve():
+        return False
     if harness_revision(tree) != commit:
         return False
     proc = subprocess.run(

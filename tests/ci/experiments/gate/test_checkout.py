@@ -95,6 +95,7 @@ def test_the_base_side_can_be_the_running_checkout(repo: Path, tmp_path: Path) -
         assert trees["base"].worktree == tree  # one worktree of the base, not two
         assert trees["base"].commit == base
         assert not (tmp_path / "trees" / "base").exists()
+    assert not is_clean_checkout_of(tree / "service", base)  # inside it, not its top
     (tree / "service/app.py").write_text("edited\n")
     assert not is_clean_checkout_of(tree, base)
 
