@@ -123,71 +123,16 @@ def calibrate(session: nox.Session) -> None:
     session.run("perfci", "calibrate", *(session.posargs or ["--aa", "20", "--slowed", "20"]))
 
 
-def _option(args: list[str], name: str) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _without_option(args: list[str], name: str) -> list[str]:
-    out: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == name:
-            skip = True
-        elif not arg.startswith(name + "="):
-            out.append(arg)
-    return out
-
-
 @nox.session(python=PYTHON, default=False)
 def pr(session: nox.Session) -> None:
     """The PR check: `-- --base REF --candidate REF`; the base's harness measures both sides."""
     args = list(session.posargs)
-    base = _option(args, "--base")
-    if base is None or _option(args, "--candidate") is None:
-        session.error("usage: nox -s pr -- --base REF --candidate REF [perfci gate options]")
-    if _option(args, "--out") is None:
+    if "--out" not in args and not any(a.startswith("--out=") for a in args):
         shutil.rmtree(ROOT / "reports" / "pr", ignore_errors=True)
         args += ["--out", str(ROOT / "reports" / "pr")]
     install(session)
-    harness = Path(session.create_tmp()) / "pr-harness"
-    git = ["git", "-C", str(ROOT)]
-    # Both refs resolved once: the harness and the measured sides are the same commits even
-    # if a branch moves while the check runs.
-    for flag in ("--base", "--candidate"):
-        ref = _option(args, flag)
-        sha = str(session.run(*git, "rev-parse", "--verify", f"{ref}^{{commit}}",
-                              external=True, silent=True)).strip()  # fmt: skip
-        args = [*_without_option(args, flag), flag, sha]
-    base = _option(args, "--base")
-    assert base is not None
-    session.run(*git, "worktree", "remove", "--force", str(harness), external=True,
-                success_codes=[0, 128], silent=True)  # fmt: skip
-    session.run(*git, "worktree", "prune", external=True, silent=True)
-    session.run(*git, "worktree", "add", "--detach", str(harness), base, external=True)
-    try:
-        if (harness / "ci" / "experiments" / "gate" / "runner.py").exists():
-            # Editable, so that the base's scenarios/ and perf.toml come with its ci/.
-            session.install("--no-deps", "-e", str(harness))
-            source, ref = "base revision", base
-        else:
-            source, ref = "current checkout (base predates the gate)", "HEAD"
-        revision = str(session.run(*git, "rev-parse", ref, external=True, silent=True)).strip()
-        session.run(
-            "perfci", "gate", *args, "--repo", str(ROOT),
-            "--harness-source", source, "--harness-revision", revision,
-            success_codes=[0, 3],  # 3: inconclusive (a neutral check); 1 fail, 2 error
-        )  # fmt: skip
-    finally:
-        session.run(*git, "worktree", "remove", "--force", str(harness), external=True,
-                    success_codes=[0, 128], silent=True)  # fmt: skip
-        session.install("--no-deps", "-e", str(ROOT))  # this checkout's harness again
+    # perfci picks the harness (ci/experiments/gate/checkout.py) and resolves the refs once
+    session.run("perfci", "gate", *args, success_codes=[0, 3])  # 3: inconclusive (neutral)
 
 
 @nox.session(python=PYTHON, default=False)

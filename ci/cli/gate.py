@@ -1,7 +1,13 @@
 """``perfci gate`` (the PR check) and ``perfci calibrate`` (its real error rates).
 
+``perfci gate --base REF --candidate REF`` measures two commits; ``perfci gate --pr N ...``
+(the perf-pr workflow) writes ``pr.json`` for the merge commit checked out at HEAD and, if
+it merged, measures it against its first parent. ``perfci gate --rejudge DIR`` judges a
+report folder's windows again under the rule its verdict file records.
+
 Exit codes of ``gate``: 0 pass, 1 fail, 3 inconclusive (the verdict file exists in all
-three); 2 a usage, configuration or input error, or a crash (no verdict file).
+three); 2 a usage, configuration or input error, or a crash (no verdict file). With
+``--pr``: 0 whenever a verdict (of any decision) or an untested ``pr.json`` was written.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from ci.errors import ConfigError
 
 if TYPE_CHECKING:
     from ci.cli.common import Subparsers
-
-CURRENT_CHECKOUT = "current checkout (base predates the gate)"
+    from ci.judge.gate_folder import GateFolder
+    from ci.results.duet import Side
 
 
 def _machine_class() -> str:
@@ -27,83 +33,125 @@ def _machine_class() -> str:
     return machine().machine_class
 
 
+def _github_output(**values: str) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.writelines(f"{k}={v}\n" for k, v in values.items())
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
-    from ci.experiments.gate.checkout import harness_revision
-    from ci.experiments.gate.runner import GateRequest, run_gate
+    from ci.experiments.gate.checkout import describe_merge, resolve_sides
     from ci.experiments.pairs import repo_root
-    from ci.settings import load_perf_config
+    from ci.judge.gate_folder import GateFolder, dump_pr_record
 
     if args.rejudge is not None:
-        return _rejudge(args.rejudge, args.config)
-    if not args.base or not args.candidate:
-        raise ConfigError("perfci gate needs --base and --candidate (or --rejudge DIR)")
-    config = load_perf_config(args.config)
+        return _rejudge(GateFolder(args.rejudge))
     repo = repo_root(args.repo)
     out = args.out or timestamped("gate")
+    if args.pr is not None:
+        if args.base or args.candidate:
+            raise ConfigError(
+                "perfci gate --pr measures HEAD^1 and HEAD: leave out --base/--candidate"
+            )
+        if args.pr_head is None or args.run_id is None or args.run_attempt is None:
+            raise ConfigError("perfci gate --pr needs --pr-head, --run-id and --run-attempt")
+        merged = args.merge_checkout == "success"
+        record = describe_merge(repo, args.pr, args.pr_head, args.run_id, args.run_attempt, merged)
+        dump_pr_record(record, GateFolder(out).pr)
+        _github_output(outcome=record.outcome)
+        progress(f"pull request #{record.pr}: {record.outcome} {record.reason or ''}".rstrip())
+        if record.outcome != "tested":
+            return EXIT_OK  # the poster reports it from pr.json
+        assert record.base_sha is not None, "a tested record names its base"
+        assert record.merge_sha is not None, "a tested record names its merge commit"
+        commits: dict[Side, str] = {"base": record.base_sha, "candidate": record.merge_sha}
+        code = _gate(args, repo, out, commits, {"base": "HEAD^1", "candidate": "HEAD"})
+        # a verdict of any decision is the check's business; only no verdict fails the job
+        return EXIT_OK if code in (0, 1, 3) else code
+    if not args.base or not args.candidate:
+        raise ConfigError("perfci gate needs --base and --candidate (or --rejudge DIR, or --pr N)")
+    resolved = resolve_sides(repo, args.base, args.candidate)
+    return _gate(args, repo, out, resolved, {"base": args.base, "candidate": args.candidate})
+
+
+def _gate(
+    args: argparse.Namespace,
+    repo: Path,
+    out: Path,
+    commits: dict[Side, str],
+    refs: dict[Side, str],
+) -> int:
+    """The gate with the harness ``ci.experiments.gate.checkout`` picks (once)."""
+    from ci.experiments.gate.checkout import (
+        BASE_REVISION,
+        harness_revision,
+        harness_source,
+        is_clean_checkout_of,
+        run_in_base,
+        running_tree,
+    )
+    from ci.experiments.gate.runner import GateRequest, run_gate
+    from ci.judge.gate_folder import GateFolder
+    from ci.judge.gate_verdict import Revision
+    from ci.settings import load_perf_config
+
+    here = running_tree()
+    if args.harness_revision is not None:  # picked by the caller: this is the base's harness
+        source, revision = args.harness_source or BASE_REVISION, args.harness_revision
+    else:
+        picked = harness_source(repo, commits["base"])
+        if picked == BASE_REVISION:
+            passed = ["--out", str(out.resolve())]
+            passed += ["--seed", str(args.seed)] if args.seed is not None else []
+            passed += ["--no-shapes"] if args.no_shapes else []
+            passed += ["--config", str(args.config.resolve())] if args.config else []
+            return run_in_base(repo, commits, passed, repo / ".perfci" / "venvs", progress)
+        source = picked or BASE_REVISION
+        revision = harness_revision(here)
+    base_tree = here if is_clean_checkout_of(here, commits["base"]) else None
     request = GateRequest(
         repo=repo,
-        base_ref=args.base,
-        candidate_ref=args.candidate,
+        base=Revision(refs["base"], commits["base"]),
+        candidate=Revision(refs["candidate"], commits["candidate"]),
         out_dir=out,
-        config=config,
+        config=load_perf_config(args.config),
         machine_class=_machine_class(),
-        harness_source=args.harness_source,
-        harness_revision=args.harness_revision or harness_revision(Path(__file__).parent),
+        harness_source=source,
+        harness_revision=revision,
+        base_tree=base_tree,
         seed=args.seed,
         shapes=not args.no_shapes,
     )
     verdict = run_gate(request, progress)
-    summary = (out / "summary.md").read_text(encoding="utf-8")
+    folder = GateFolder(out)
+    summary = folder.summary.read_text(encoding="utf-8")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write(summary + "\n")
     print(summary)
     print(verdict.headline)
-    print(f"verdict: {out / 'verdict.json'}; report: {out / 'report.html'}")
+    print(f"verdict: {folder.verdict}; report: {folder.report}")
     return verdict.exit_code
 
 
-def _rejudge(folder: Path, config_path: Path | None) -> int:
-    """Judge a gate folder's windows.json again and compare with its verdict.json.
+def _rejudge(folder: GateFolder) -> int:
+    """Judge a gate folder's windows again under the rule its verdict file records.
 
-    The rule comes from the verdict file itself (its primary metrics, alpha, looks), so a
-    folder re-judges alone, on any machine; ``--config`` only fills what an older verdict
-    does not record.
+    Prints the conclusion; exit 0 when the judgement is the verdict's, 1 when not.
     """
-    import dataclasses
-
-    from ci.judge.duet import judge_duet
+    from ci.judge.gate_decision import rejudge
     from ci.judge.gate_verdict import load_verdict
     from ci.results.duet import load_duet
-    from ci.settings import load_perf_config
-    from ci.settings.gate import GateMetric
 
-    verdict = load_verdict(folder / "verdict.json")
-    rule = verdict.rule
-    config = dataclasses.replace(
-        load_perf_config(config_path).gate,
-        alpha=rule.alpha,
-        pass_alpha=rule.pass_alpha,
-        looks=rule.looks,
-        min_tail_samples=rule.min_tail_samples,
-        report_threshold=rule.report_threshold,
-        report_alpha=rule.report_alpha,
-        **(
-            {"metrics": tuple(
-                GateMetric(m.name, m.direction, m.fail_threshold, m.mode)  # type: ignore[arg-type]
-                for m in rule.metrics
-            )}
-            if rule.metrics
-            else {}
-        ),
-    )  # fmt: skip
-    judgement = judge_duet(load_duet(folder / "windows.json"), config)
-    same = judgement.decision == verdict.statistical_decision
-    shown = "inconclusive" if judgement.decision == "continue" else judgement.decision
+    verdict = load_verdict(folder.verdict)
+    judgement = rejudge(verdict, load_duet(folder.windows))
+    same = judgement == verdict.judgement
+    print(f"conclusion: {judgement.conclusion}")
     print(
-        f"windows: {shown} after {judgement.windows} windows; the verdict file says "
-        f"{verdict.statistical_decision} ({'the same' if same else 'DIFFERENT'})"
+        f"windows: {judgement.decision} after {judgement.pairs} windows; the verdict file says "
+        f"{verdict.judgement.decision} ({'the same' if same else 'DIFFERENT'})"
     )
     return EXIT_OK if same else 1
 
@@ -149,13 +197,28 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--seed", type=int, help="seed of the window order (default: drawn, recorded)")
     p.add_argument(
         "--harness-source",
-        help="what the running harness is, for the verdict (nox -s pr sets it; default: "
-        "'base revision' when the harness's commit is the base's)",
+        help="what the running harness is, for the verdict (set with --harness-revision)",
     )
-    p.add_argument("--harness-revision", help="commit of the running harness (nox -s pr sets it)")
+    p.add_argument(
+        "--harness-revision",
+        help="commit of the running harness, which the caller picked: skip picking it",
+    )
     p.add_argument("--no-shapes", action="store_true", help="skip the shape scenarios (no SLA)")
     p.add_argument(
-        "--rejudge", type=Path, metavar="DIR", help="judge DIR/windows.json again; compare"
+        "--rejudge",
+        type=Path,
+        metavar="DIR",
+        help="judge DIR's windows again under the rule in DIR's verdict; print the conclusion",
+    )
+    p.add_argument("--pr", type=int, help="the pull request whose merge commit is checked out")
+    p.add_argument("--pr-head", help="the pull request's head commit the event named (--pr)")
+    p.add_argument("--run-id", type=int, help="the workflow run's id (--pr)")
+    p.add_argument("--run-attempt", type=int, help="the workflow run's attempt (--pr)")
+    p.add_argument(
+        "--merge-checkout",
+        choices=("success", "failure"),
+        default="success",
+        help="whether refs/pull/N/merge could be checked out (--pr; default success)",
     )
     p.set_defaults(handler=cmd_gate)
 

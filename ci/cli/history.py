@@ -31,7 +31,7 @@ def _config(args: argparse.Namespace) -> PerfConfig:
 def _directions(perf: PerfConfig) -> dict[str, str]:
     """Which way is better, for the store's otava.yaml: every metric perf.toml names."""
     out: dict[str, str] = {m.name: m.direction for m in perf.compare.metrics}
-    out.update({m.name: m.direction for m in perf.gate.metrics})
+    out.update({m.name: m.direction for m in perf.gate.rule.metrics})
     return out
 
 

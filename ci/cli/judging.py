@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 
 def cmd_comment_event(args: argparse.Namespace) -> int:
+    from ci.judge.gate_folder import GateFolder
     from ci.post.client import ClientOptions, Session
     from ci.post.event import load_event
     from ci.post.pr_check import completed_outcome, handle_event
@@ -30,13 +31,13 @@ def cmd_comment_event(args: argparse.Namespace) -> int:
             f"{args.event}: the {event.workflow} run was triggered by {event.event!r}; "
             "perfci comment --event posts only for pull_request runs"
         )
-    folder = args.report
-    gate = load_perf_config(args.config).gate  # this checkout's rule re-judges the windows
+    folder = GateFolder(args.report) if args.report is not None else None
+    rule = load_perf_config(args.config).gate.rule  # the verdict must be judged by this rule
     if args.dry_run:
         if event.action != "completed":
             print(f"would mark {event.repo}@{event.head_sha[:12]} perf/gate in progress")
             return 0
-        outcome = completed_outcome(event, folder, args.artifact_url, gate)
+        outcome = completed_outcome(event, folder, args.artifact_url, rule)
         print(f"check: {outcome.conclusion}: {outcome.check.title}\n\n{outcome.check.summary}")
         if outcome.comment is not None:
             print(f"comment on #{outcome.pr}:\n{outcome.comment}")
@@ -46,7 +47,7 @@ def cmd_comment_event(args: argparse.Namespace) -> int:
         raise ConfigError("GITHUB_TOKEN is not set (use --dry-run to print what would be posted)")
     options = ClientOptions(api_url=args.api_url, bot_login=args.bot_login, max_wait=args.max_wait)
     with Session(token, options) as session:
-        report = handle_event(session, event, folder, gate)
+        report = handle_event(session, event, folder, rule)
     for note in report.notes:
         progress(note)
     if report.check is not None:

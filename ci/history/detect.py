@@ -119,7 +119,7 @@ def primary_metrics(perf: PerfConfig) -> tuple[MetricSpec, ...]:
     """The metrics a history analyses: the PR gate's primary metrics (perf.toml [gate])."""
     return tuple(
         MetricSpec(m.name, m.direction, m.mode, fail_threshold=m.fail_threshold)
-        for m in perf.gate.metrics
+        for m in perf.gate.rule.metrics
     )
 
 

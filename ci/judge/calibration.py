@@ -15,13 +15,11 @@ from scipy import stats
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact two-sided interval of a binomial proportion ``k / n``."""
+    """Exact two-sided interval of a binomial proportion ``k / n`` (scipy's)."""
     assert n > 0, f"n={n}: need at least one trial"
     assert 0 <= k <= n, f"k={k}, n={n}: need 0 <= k <= n"
-    a = (1 - confidence) / 2
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 @dataclass(frozen=True, slots=True)

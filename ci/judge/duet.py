@@ -1,8 +1,8 @@
 """Judging a duet file: per-window effects of each metric, the gate's rule, what else changed.
 
 Pure functions on a :class:`~ci.results.duet.DuetRun` (from ``windows.json``) and the
-``[gate]`` settings; no resampling anywhere (the p-values and intervals are exact
-signed-rank ones), so judging the same file twice gives the same verdict.
+gate's rule (:class:`~ci.settings.gate.GateRule`); no resampling anywhere (the p-values and
+intervals are exact signed-rank ones), so judging the same file twice gives the same verdict.
 
 ======================  =====================================================================
 step                    rule
@@ -25,21 +25,22 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from ci.errors import ComparisonError
 from ci.judge.gate import (
+    Decision,
     FloatArray,
-    GateRule,
     LookResult,
-    PrimaryMetric,
     _upper_tail,
     hodges_lehmann,
     judge_sequential,
+    metric_effects,
     signed_rank_p,
 )
 from ci.results.duet import DuetRun, DuetWindow, Side, SideWindow
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateMetric, GateRule
 
 #: Percentile of each latency metric (the share of samples above it is 1 - q).
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
@@ -89,16 +90,14 @@ def paired_values(
     return base, cand
 
 
-@dataclass(frozen=True, slots=True)
-class Demotion:
+class Demotion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A primary metric that could not be gated in this run, and why."""
 
     name: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ReportMetric:
+class ReportMetric(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A report-only metric (or a demoted primary one): its change and whether it is clear."""
 
     name: str
@@ -117,14 +116,14 @@ class ReportMetric:
 @dataclass(frozen=True, slots=True)
 class DuetJudgement:
     looks: tuple[LookResult, ...]  # every look reached; the last holds the decision
-    gated: tuple[PrimaryMetric, ...]
+    gated: tuple[GateMetric, ...]
     demoted: tuple[Demotion, ...]
     report_only: tuple[ReportMetric, ...]
     primary_report: tuple[ReportMetric, ...]  # the gated metrics' changes, for the table
     windows: int  # measured (non-warm-up) windows judged
 
     @property
-    def decision(self) -> str:
+    def decision(self) -> Decision:
         """pass | fail | inconclusive, or continue (more windows are needed)."""
         return self.looks[-1].decision if self.looks else "continue"
 
@@ -133,40 +132,35 @@ class DuetJudgement:
         return self.looks[-1].reasons if self.looks else ()
 
 
-def rule_of(config: GateConfig) -> GateRule:
-    return GateRule(alpha=config.alpha, pass_alpha=config.pass_alpha, looks=config.looks)
-
-
 def _gated(
-    windows: Sequence[DuetWindow], config: GateConfig
-) -> tuple[list[PrimaryMetric], list[Demotion]]:
-    gated: list[PrimaryMetric] = []
+    windows: Sequence[DuetWindow], rule: GateRule
+) -> tuple[list[GateMetric], list[Demotion]]:
+    gated: list[GateMetric] = []
     demoted: list[Demotion] = []
-    for m in config.metrics:
-        pm = PrimaryMetric(m.name, m.direction, m.fail_threshold, m.mode)
+    for m in rule.metrics:
         if m.name in PERCENTILES and windows:
             fewest = min(
                 min(tail_samples(m.name, w.base) or 0, tail_samples(m.name, w.candidate) or 0)
                 for w in windows
             )
-            if fewest < config.min_tail_samples:
+            if fewest < rule.min_tail_samples:
                 q = PERCENTILES[m.name]
                 demoted.append(
                     Demotion(
                         m.name,
                         f"report-only: a window had {fewest} samples above p{q}, fewer than "
-                        f"gate.min_tail_samples = {config.min_tail_samples}",
+                        f"gate.min_tail_samples = {rule.min_tail_samples}",
                     )
                 )
                 continue
-        gated.append(pm)
+        gated.append(m)
     return gated, demoted
 
 
-def judge_duet(run: DuetRun, config: GateConfig) -> DuetJudgement:
-    """Apply the gate to the measured windows of ``run`` (every look they reach)."""
+def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
+    """Apply ``rule`` to the measured windows of ``run`` (every look they reach)."""
     windows = run.measured
-    gated, demoted = _gated(windows, config)
+    gated, demoted = _gated(windows, rule)
     if not gated:
         raise ComparisonError(
             "no primary metric can be gated: " + "; ".join(f"{d.name}: {d.reason}" for d in demoted)
@@ -182,19 +176,19 @@ def judge_duet(run: DuetRun, config: GateConfig) -> DuetJudgement:
                 f"primary metric {m.name}: some window has no value for it "
                 "(no CPU samples or no successful search); the windows cannot be judged"
             )
-        effects[m.name] = m.effects(*values)
-        primary_report.append(_report(m.name, m.mode, values, config, m.fail_threshold, None))
-    looks = judge_sequential(effects, gated, rule_of(config))
+        effects[m.name] = metric_effects(m, *values)
+        primary_report.append(_report(m.name, m.mode, values, rule, m.fail_threshold, None))
+    looks = judge_sequential(effects, msgspec.structs.replace(rule, metrics=tuple(gated)))
     report: list[ReportMetric] = []
     demoted_names = {d.name: d.reason for d in demoted}
-    for name in (*demoted_names, *config.report_only_names):
+    for name in (*demoted_names, *rule.report_only_names):
         values = paired_values(windows, name)
         if values is None or len(values[0]) < 2:
             continue
         mode = "absolute" if name in _ABSOLUTE_REPORT else "ratio"
-        threshold = _ABSOLUTE_REPORT.get(name, config.report_threshold)
-        note = demoted_names.get(name) or _tail_note(name, windows, config)
-        report.append(_report(name, mode, values, config, threshold, note))
+        threshold = _ABSOLUTE_REPORT.get(name, rule.report_threshold)
+        note = demoted_names.get(name) or _tail_note(name, windows, rule)
+        report.append(_report(name, mode, values, rule, threshold, note))
     return DuetJudgement(
         looks=tuple(looks),
         gated=tuple(gated),
@@ -205,13 +199,13 @@ def judge_duet(run: DuetRun, config: GateConfig) -> DuetJudgement:
     )
 
 
-def _tail_note(name: str, windows: Sequence[DuetWindow], config: GateConfig) -> str | None:
+def _tail_note(name: str, windows: Sequence[DuetWindow], rule: GateRule) -> str | None:
     if name not in PERCENTILES or not windows:
         return None
     fewest = min(
         min(tail_samples(name, w.base) or 0, tail_samples(name, w.candidate) or 0) for w in windows
     )
-    if fewest >= config.min_tail_samples:
+    if fewest >= rule.min_tail_samples:
         return None
     return f"{fewest} samples above p{PERCENTILES[name]} in the sparsest window: indicative only"
 
@@ -220,7 +214,7 @@ def _report(
     name: str,
     mode: str,
     values: tuple[list[float], list[float]],
-    config: GateConfig,
+    rule: GateRule,
     threshold: float,
     note: str | None,
 ) -> ReportMetric:
@@ -242,7 +236,7 @@ def _report(
         return math.expm1(x) if mode == "ratio" else x
 
     delta = change(est)
-    changed = p_two <= config.report_alpha and abs(delta) >= threshold
+    changed = p_two <= rule.report_alpha and abs(delta) >= threshold
     return ReportMetric(
         name=name,
         pairs=int(e.size),

@@ -33,87 +33,40 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from ci.errors import ConfigError
-from ci.settings.gate import check_reachable
+from ci.settings.gate import GateMetric, GateRule
 
 FloatArray = npt.NDArray[np.float64]
 Decision = Literal["pass", "fail", "continue", "inconclusive"]
-Direction = Literal["lower", "higher"]
-Mode = Literal["ratio", "absolute"]
 
 
-@dataclass(frozen=True, slots=True)
-class PrimaryMetric:
-    """One gated metric. ``fail_threshold`` is relative (0.05 = 5 %) for ratio metrics and
-    absolute (0.001 = 0.1 percentage point) for absolute ones."""
-
-    name: str
-    direction: Direction
-    fail_threshold: float
-    mode: Mode = "ratio"
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.fail_threshold) and self.fail_threshold > 0):
-            raise ConfigError(
-                f"gate metric {self.name}: fail_threshold = {self.fail_threshold!r}: "
-                "must be a positive number"
-            )
-
-    @property
-    def margin(self) -> float:
-        """The threshold on the effect scale."""
-        return math.log1p(self.fail_threshold) if self.mode == "ratio" else self.fail_threshold
-
-    def effects(self, base: Sequence[float], candidate: Sequence[float]) -> FloatArray:
-        """Per-pair effects, positive = candidate worse."""
-        b = np.asarray(base, dtype=np.float64)
-        c = np.asarray(candidate, dtype=np.float64)
-        if b.shape != c.shape:
-            raise ValueError(f"{self.name}: {b.size} base values but {c.size} candidate values")
-        if self.mode == "ratio":
-            if np.any(b <= 0) or np.any(c <= 0):
-                raise ValueError(f"{self.name}: a ratio metric needs positive values")
-            e = np.log(c / b)
-        else:
-            e = c - b
-        out: FloatArray = e if self.direction == "lower" else -e
-        return out
+def metric_effects(
+    metric: GateMetric, base: Sequence[float], candidate: Sequence[float]
+) -> FloatArray:
+    """Per-pair effects of one metric, positive = candidate worse."""
+    b = np.asarray(base, dtype=np.float64)
+    c = np.asarray(candidate, dtype=np.float64)
+    if b.shape != c.shape:
+        raise ValueError(f"{metric.name}: {b.size} base values but {c.size} candidate values")
+    if metric.mode == "ratio":
+        if np.any(b <= 0) or np.any(c <= 0):
+            raise ValueError(f"{metric.name}: a ratio metric needs positive values")
+        e = np.log(c / b)
+    else:
+        e = c - b
+    out: FloatArray = e if metric.direction == "lower" else -e
+    return out
 
 
-@dataclass(frozen=True, slots=True)
-class GateRule:
-    """The error budget and the sequential design."""
+class MetricJudgement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One metric at one look (stored as it is in ``verdict.json``)."""
 
-    alpha: float = 0.01  # false FAILs per pull request, over every metric and look
-    pass_alpha: float = 0.05  # chance of a PASS when a metric is exactly at its threshold
-    looks: tuple[int, ...] = (12, 24, 36)  # pairs at which the rule is applied
-
-    def __post_init__(self) -> None:
-        for name in ("alpha", "pass_alpha"):
-            v = getattr(self, name)
-            if not (0 < v < 0.5):
-                raise ConfigError(f"gate.{name} = {v!r}: must be in (0, 0.5)")
-        if not self.looks or any(b <= a for a, b in zip(self.looks, self.looks[1:], strict=False)):
-            raise ConfigError(f"gate.looks = {list(self.looks)}: must be increasing pair counts")
-        if self.looks[0] < 2:
-            raise ConfigError(f"gate.looks = {list(self.looks)}: the first look needs 2+ pairs")
-
-    def check_reachable(self, metrics: int) -> None:
-        """Refuse a design whose first look cannot reach its own significance level: with n
-        pairs the smallest one-sided signed-rank p is 2**-n. (The arithmetic lives in
-        ``ci.settings.gate`` so that perf.toml is refused when it is read.)"""
-        check_reachable(self.alpha, self.looks, metrics)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricJudgement:
     name: str
     pairs: int
     estimate: float  # Hodges-Lehmann estimate on the effect scale
@@ -125,8 +78,9 @@ class MetricJudgement:
     within: bool  # shown better than the threshold
 
 
-@dataclass(frozen=True, slots=True)
-class LookResult:
+class LookResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One look of the sequential rule (stored as it is in ``verdict.json``)."""
+
     look: int  # 0-based
     pairs: int
     decision: Decision
@@ -227,17 +181,14 @@ def holm_reject(p: FloatArray, level: float) -> npt.NDArray[np.bool_]:
     return out
 
 
-def judge_look(
-    effects: Mapping[str, FloatArray],
-    metrics: Sequence[PrimaryMetric],
-    rule: GateRule,
-    look: int,
-) -> list[LookResult]:
-    """Apply look ``look`` to many pull requests at once.
+def judge_look(effects: Mapping[str, FloatArray], rule: GateRule, look: int) -> list[LookResult]:
+    """Apply look ``look`` of ``rule`` to many pull requests at once.
 
     ``effects[name]`` is 2-D (rows: pull requests, columns: pairs, at least
-    ``rule.looks[look]`` of them); only the first ``rule.looks[look]`` columns are used.
+    ``rule.looks[look]`` of them) for each of ``rule.metrics``; only the first
+    ``rule.looks[look]`` columns are used.
     """
+    metrics = rule.metrics
     n = rule.looks[look]
     k = len(rule.looks)
     level = rule.alpha / k
@@ -297,33 +248,27 @@ def judge_look(
     return out
 
 
-def _change(m: PrimaryMetric, estimate: float) -> float:
+def _change(m: GateMetric, estimate: float) -> float:
     if m.mode == "absolute":
         return estimate if m.direction == "lower" else -estimate
     ratio = math.exp(estimate if m.direction == "lower" else -estimate)
     return ratio - 1.0
 
 
-def judge_sequential(
-    effects: Mapping[str, FloatArray],
-    metrics: Sequence[PrimaryMetric],
-    rule: GateRule,
-) -> list[LookResult]:
+def judge_sequential(effects: Mapping[str, FloatArray], rule: GateRule) -> list[LookResult]:
     """Every look one pull request reached, in order; the last one holds its decision.
 
     ``effects[name]`` is 1-D with the pairs measured so far. Looks beyond the pairs
     available are not taken (the caller measures more and calls again).
     """
+    metrics = rule.metrics
     available = min(np.asarray(effects[m.name]).size for m in metrics)
     results = []
     for look, n in enumerate(rule.looks):
         if n > available:
             break
         (res,) = judge_look(
-            {m.name: np.asarray(effects[m.name])[np.newaxis, :] for m in metrics},
-            metrics,
-            rule,
-            look,
+            {m.name: np.asarray(effects[m.name])[np.newaxis, :] for m in metrics}, rule, look
         )
         results.append(res)
         if res.decision != "continue":
@@ -331,11 +276,7 @@ def judge_sequential(
     return results
 
 
-def simulate(
-    metrics: Sequence[PrimaryMetric],
-    rule: GateRule,
-    effects: Mapping[str, FloatArray],
-) -> dict[Decision, float]:
+def simulate(rule: GateRule, effects: Mapping[str, FloatArray]) -> dict[Decision, float]:
     """Decision frequencies of the sequential rule over many simulated pull requests.
 
     ``effects[name]`` is 2-D (rows: pull requests, columns: at least ``rule.looks[-1]``
@@ -347,7 +288,7 @@ def simulate(
     for look in range(len(rule.looks)):
         if open_rows.size == 0:
             break
-        results = judge_look({k: v[open_rows] for k, v in effects.items()}, metrics, rule, look)
+        results = judge_look({k: v[open_rows] for k, v in effects.items()}, rule, look)
         still = []
         for row, res in zip(open_rows, results, strict=True):
             if res.decision == "continue":

@@ -1,115 +1,66 @@
-"""The gate's final decision: the windows' rule, then the SLA against the base, with reasons.
+"""The gate's one decision: :func:`judge` (windows and rule in, judgement and conclusion out).
 
-==============================================  =============================================
-windows (``statistical_decision``)              final ``decision``
-==============================================  =============================================
-fail                                            fail
-any                                             fail, if an SLA row fails (the candidate
-                                                breaches a limit the base keeps, or breaches
-                                                a shared one clearly worse)
-pass                                            pass
-continue (budget or windows ran out)            inconclusive
-inconclusive                                    inconclusive
-==============================================  =============================================
+``perfci gate`` calls it on the windows it measured, ``perfci gate --rejudge`` and
+``perfci comment`` call it again on a report folder's ``windows.json`` with the rule stored
+in its ``verdict.json`` (:func:`rejudge`); ``ci/post`` only posts what it returns.
 
-Every reason is one line a reviewer can read; the comment shows them as they are.
+==============================================  ====================  ============
+windows (``statistical_decision``), SLA         ``decision``          conclusion
+==============================================  ====================  ============
+fail                                            fail                  failure
+any, and an SLA row fails (the candidate        fail                  failure
+breaches a limit the base keeps, or breaches
+a shared one clearly worse)
+pass                                            pass                  success
+pass, and the pull request changes the harness  pass                  neutral
+continue (budget or windows ran out)            inconclusive          neutral
+inconclusive                                    inconclusive          neutral
+==============================================  ====================  ============
+
+A pass of a pull request that changes the harness is neutral: the base's harness measured
+it, so the pull request's own harness was never tried. Every reason is one line a reviewer
+can read; the comment shows them as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
-from ci.judge.duet import DuetJudgement, ReportMetric
+from ci.judge.duet import DuetJudgement, judge_duet
 from ci.judge.gate_verdict import (
-    Demoted,
-    Design,
+    Conclusion,
     GateDecision,
+    GateJudgement,
     GateVerdict,
     Harness,
-    Look,
-    MetricLook,
-    ReportRow,
-    Revision,
-    Rule,
-    RuleMetric,
     SlaRow,
-    Timings,
+    Stopped,
 )
 from ci.judge.sla import SlaPairCheck
-from ci.settings.gate import GateConfig
+from ci.results.duet import DuetRun
+from ci.settings.gate import GateMetric, GateRule
 
 
-@dataclass(frozen=True, slots=True)
-class GateContext:
-    """What the verdict records besides the judgements (revisions, harness, design)."""
-
-    base: Revision
-    candidate: Revision
-    harness: Harness
-    design: Design
-    order_seed: int
-    stopped: str  # "decided" | "last look" | "time budget"
-    timings: Timings
-    files: Mapping[str, str]
+def _fmt_change(metric: GateMetric, x: float) -> str:
+    return f"{x * 100:+.1f} %" if metric.mode == "ratio" else f"{x * 100:+.3f} pp"
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:+.1f} %"
-
-
-def _fmt_change(mode: str, x: float) -> str:
-    return _pct(x) if mode == "ratio" else f"{x * 100:+.3f} pp"
-
-
-def _looks(judgement: DuetJudgement, config: GateConfig) -> tuple[Look, ...]:
-    specs = {m.name: m for m in config.metrics}
-    medians = {r.name: r for r in judgement.primary_report}
-    out = []
-    for look in judgement.looks:
-        rows = []
-        for m in look.metrics:
-            spec = specs[m.name]
-            report = medians[m.name]
-            rows.append(
-                MetricLook(
-                    name=m.name,
-                    direction=spec.direction,
-                    mode=spec.mode,
-                    fail_threshold=spec.fail_threshold,
-                    pairs=m.pairs,
-                    estimate=m.estimate,
-                    change=m.change,
-                    p_worse=m.p_worse,
-                    p_within=m.p_within,
-                    rejected=m.rejected,
-                    failed=m.failed,
-                    within=m.within,
-                    base_median=report.base_median,
-                    candidate_median=report.candidate_median,
-                )
-            )
-        out.append(Look(look.look, look.pairs, look.decision, look.level, tuple(rows)))
-    return tuple(out)
-
-
-def _window_reasons(judgement: DuetJudgement, config: GateConfig, stopped: str) -> list[str]:
-    if not judgement.looks:
+def _window_reasons(judged: DuetJudgement, rule: GateRule, stopped: Stopped) -> list[str]:
+    if not judged.looks:
         return [
-            f"no look reached: {judgement.windows} measured windows, the first look needs "
-            f"{config.looks[0]} ({stopped})"
+            f"no look reached: {judged.windows} measured windows, the first look needs "
+            f"{rule.looks[0]} ({stopped})"
         ]
-    last = judgement.looks[-1]
-    specs = {m.name: m for m in config.metrics}
+    last = judged.looks[-1]
+    specs = {m.name: m for m in rule.metrics}
     reasons = []
     if last.decision == "fail":
         for m in last.metrics:
             if m.failed:
                 spec = specs[m.name]
                 reasons.append(
-                    f"{m.name} {_fmt_change(spec.mode, m.change)} over {m.pairs} windows, beyond "
-                    f"its {_fmt_change(spec.mode, spec.fail_threshold)} fail threshold "
+                    f"{m.name} {_fmt_change(spec, m.change)} over {m.pairs} windows, beyond "
+                    f"its {_fmt_change(spec, spec.fail_threshold)} fail threshold "
                     f"(p = {m.p_worse:.2g} <= {last.level / len(last.metrics):.2g}, Holm)"
                 )
     elif last.decision == "pass":
@@ -127,7 +78,8 @@ def _window_reasons(judgement: DuetJudgement, config: GateConfig, stopped: str) 
     return reasons
 
 
-def _sla_rows(checks: Sequence[SlaPairCheck]) -> tuple[SlaRow, ...]:
+def sla_rows(checks: Sequence[SlaPairCheck]) -> tuple[SlaRow, ...]:
+    """The SLA checks against the base as the verdict stores them."""
     return tuple(
         SlaRow(
             scenario=c.scenario,
@@ -143,37 +95,26 @@ def _sla_rows(checks: Sequence[SlaPairCheck]) -> tuple[SlaRow, ...]:
     )
 
 
-def _report_rows(metrics: Sequence[ReportMetric], scenario: str) -> tuple[ReportRow, ...]:
-    return tuple(
-        ReportRow(
-            scenario=scenario,
-            metric=m.name,
-            mode=m.mode,
-            base=m.base_median,
-            candidate=m.candidate_median,
-            change=m.change,
-            ci_low=m.ci_low,
-            ci_high=m.ci_high,
-            p_two_sided=m.p_two_sided,
-            changed=m.changed,
-            note=m.note,
-        )
-        for m in metrics
-    )
+def judge(
+    windows: DuetRun,
+    rule: GateRule,
+    *,
+    sla: Sequence[SlaRow] = (),
+    harness: Harness | None = None,
+    stopped: Stopped = "last look",
+) -> GateJudgement:
+    """The judgement of ``windows`` under ``rule`` (see the module docstring for the table).
 
-
-def gate_verdict(
-    judgement: DuetJudgement,
-    sla: Sequence[SlaPairCheck],
-    config: GateConfig,
-    context: GateContext,
-) -> GateVerdict:
-    """The verdict file's content (see the module docstring for the decision table)."""
-    stats = judgement.decision
-    reasons = _window_reasons(judgement, config, context.stopped)
+    ``sla``: the shape scenarios' rows against the base; ``harness``: which harness drove
+    both sides and whether the pull request changed it; ``stopped``: why the measuring
+    ended (it words the reasons of an undecided verdict).
+    """
+    judged = judge_duet(windows, rule)
+    stats = judged.decision
+    reasons = _window_reasons(judged, rule, stopped)
     sla_failures = [c for c in sla if c.status == "fail"]
     for c in sla_failures:
-        reasons.append(c.message or f"SLA {c.scenario}/{c.name} fails")
+        reasons.append(c.message or f"SLA {c.scenario}/{c.metric} fails")
     decision: GateDecision
     if stats == "fail" or sla_failures:
         decision = "fail"
@@ -187,40 +128,36 @@ def gate_verdict(
             reasons.append(
                 f"{len(shared)} SLA breach(es) shared with the base: pre-existing, not blocking"
             )
-    if context.harness.changed:
+    changed = harness is not None and harness.changed
+    if harness is not None and harness.changed:
         reasons.append(
             "this pull request changes the harness ("
-            + ", ".join(context.harness.paths[:5])
-            + (", ..." if len(context.harness.paths) > 5 else "")
+            + ", ".join(harness.paths[:5])
+            + (", ..." if len(harness.paths) > 5 else "")
             + "): the base's harness measured both sides"
         )
-    return GateVerdict(
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    conclusion: Conclusion
+    if decision == "fail":
+        conclusion = "failure"
+    elif decision == "pass" and not changed:
+        conclusion = "success"
+    else:
+        conclusion = "neutral"
+    return GateJudgement(
         decision=decision,
-        statistical_decision=stats,  # type: ignore[arg-type]  # a LookDecision by construction
+        conclusion=conclusion,
+        statistical_decision=stats,
         reasons=tuple(reasons),
-        base=context.base,
-        candidate=context.candidate,
-        harness=context.harness,
-        rule=Rule(
-            alpha=config.alpha,
-            pass_alpha=config.pass_alpha,
-            looks=config.looks,
-            min_tail_samples=config.min_tail_samples,
-            report_threshold=config.report_threshold,
-            report_alpha=config.report_alpha,
-            order_seed=context.order_seed,
-            bootstrap_seed=None,
-            metrics=tuple(
-                RuleMetric(m.name, m.direction, m.mode, m.fail_threshold) for m in config.metrics
-            ),
-        ),
-        design=context.design,
-        pairs=judgement.windows,
-        looks=_looks(judgement, config),
-        demoted=tuple(Demoted(d.name, d.reason) for d in judgement.demoted),
-        report_only=_report_rows(judgement.report_only, "duet"),
-        sla=_sla_rows(sla),
-        timings=context.timings,
-        files=dict(context.files),
+        pairs=judged.windows,
+        looks=judged.looks,
+        primary=judged.primary_report,
+        demoted=judged.demoted,
+        report_only=judged.report_only,
+    )
+
+
+def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
+    """Judge a verdict's windows again under the rule and facts its file records."""
+    return judge(
+        windows, verdict.rule, sla=verdict.sla, harness=verdict.harness, stopped=verdict.stopped
     )

@@ -1,14 +1,17 @@
 """The PR gate's verdict file (``verdict.json``): versioned, typed, everything the check needs.
 
-``perfci gate`` writes it into its report folder; the check run and the comment
-(``ci/post``) and the report (``ci/render``) read it and decide nothing themselves. It
-names both revisions, the harness that drove them, the rule and the design, every look's
-metric judgements, the SLA rows, the report-only metrics and the wall time.
+``perfci gate`` writes it into its report folder (:class:`ci.judge.gate_folder.GateFolder`);
+the check run and the comment (``ci/post``) and the report (``ci/render``) read it and
+decide nothing themselves. It holds the rule it was judged by (:class:`GateRule`, as
+``perf.toml [gate]`` declared it), the design, both revisions, the harness that drove them,
+the SLA rows, and the judgement (:class:`GateJudgement`): what :func:`ci.judge.gate_decision.judge`
+returns for the folder's ``windows.json`` under that rule, the check's conclusion included.
 
 =======  ===================================================================
-version  what changed
+version  format
 =======  ===================================================================
-1        the first format
+2        the rule and the design as ``perf.toml [gate]`` types; the judgement
+         (decision, conclusion, reasons, looks) in one object
 =======  ===================================================================
 
 Exit codes of ``perfci gate`` (:func:`gate_exit_code`): 0 pass, 1 fail, 3 inconclusive;
@@ -23,15 +26,19 @@ from typing import Literal
 
 import msgspec
 
-from ci.errors import ResultsError
+from ci.errors import ConfigError, ResultsError
+from ci.judge.duet import Demotion, ReportMetric
+from ci.judge.gate import LookResult
 from ci.results.codec import read_json_file
+from ci.settings.gate import GateDesign, GateRule
 
 VERDICT_KIND = "perfci-gate-verdict"
-VERDICT_VERSION = 1
-VERDICT_FILE = "verdict.json"
+VERDICT_VERSION = 2
 
 GateDecision = Literal["pass", "fail", "inconclusive"]
 LookDecision = Literal["pass", "fail", "continue", "inconclusive"]
+Conclusion = Literal["success", "failure", "neutral"]
+Stopped = Literal["decided", "last look", "time budget"]
 SlaStatus = Literal["pass", "fail", "pre-existing", "skipped"]
 
 EXIT_PASS = 0
@@ -59,85 +66,6 @@ class Harness(_Struct, frozen=True, forbid_unknown_fields=True):
     paths: tuple[str, ...]  # which ones
 
 
-class RuleMetric(_Struct, frozen=True, forbid_unknown_fields=True):
-    """A primary metric as ``perf.toml [gate]`` declared it (so a folder re-judges alone)."""
-
-    name: str
-    direction: str
-    mode: str
-    fail_threshold: float
-
-
-class Rule(_Struct, frozen=True, forbid_unknown_fields=True):
-    alpha: float
-    pass_alpha: float
-    looks: tuple[int, ...]
-    min_tail_samples: int
-    report_threshold: float
-    report_alpha: float
-    order_seed: int  # seed of the shuffled ABBA blocks (and of the shape order)
-    bootstrap_seed: int | None  # the gate uses no bootstrap: exact tests only (None)
-    metrics: tuple[RuleMetric, ...] = ()  # the primary metrics declared (gated or demoted)
-
-
-class Design(_Struct, frozen=True, forbid_unknown_fields=True):
-    rate: float
-    window_s: float
-    warmup_windows: int
-    unique_fraction: float
-    write_fraction: float
-    workers: int
-    docs: int
-    embedder: str
-    shapes: tuple[str, ...]
-    shape_time_scale: float
-    machine_class: str
-
-
-class MetricLook(_Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
-    direction: str
-    mode: str
-    fail_threshold: float
-    pairs: int
-    estimate: float  # Hodges-Lehmann, on the effect scale (log ratio or difference)
-    change: float  # relative change (ratio) or difference (absolute)
-    p_worse: float
-    p_within: float
-    rejected: bool
-    failed: bool
-    within: bool
-    base_median: float
-    candidate_median: float
-
-
-class Look(_Struct, frozen=True, forbid_unknown_fields=True):
-    look: int  # 0-based
-    pairs: int
-    decision: LookDecision
-    level: float
-    metrics: tuple[MetricLook, ...]
-
-
-class Demoted(_Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
-    reason: str
-
-
-class ReportRow(_Struct, frozen=True, forbid_unknown_fields=True):
-    scenario: str  # "duet" for the windows
-    metric: str
-    mode: str
-    base: float
-    candidate: float
-    change: float
-    ci_low: float
-    ci_high: float
-    p_two_sided: float
-    changed: bool  # clearly changed: shown outside the collapsed section
-    note: str | None = None
-
-
 class SlaRow(_Struct, frozen=True, forbid_unknown_fields=True):
     scenario: str
     metric: str
@@ -156,25 +84,35 @@ class Timings(_Struct, frozen=True, forbid_unknown_fields=True):
     shapes_s: float
 
 
+class GateJudgement(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What the rule made of the windows (and the SLA rows): one decision, one conclusion."""
+
+    decision: GateDecision
+    conclusion: Conclusion  # the perf/gate check's conclusion
+    statistical_decision: LookDecision  # the windows' own decision, before the SLA
+    reasons: tuple[str, ...]
+    pairs: int  # measured windows judged
+    looks: tuple[LookResult, ...]  # every look reached; the last holds the decision
+    primary: tuple[ReportMetric, ...]  # the gated metrics' medians and changes
+    demoted: tuple[Demotion, ...]
+    report_only: tuple[ReportMetric, ...]
+
+
 class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kind: str = VERDICT_KIND
     version: int = VERDICT_VERSION
     created_at: str
-    decision: GateDecision
-    statistical_decision: LookDecision  # the windows' own decision, before the SLA
-    reasons: tuple[str, ...]
+    judgement: GateJudgement
+    rule: GateRule
+    design: GateDesign
+    machine_class: str
+    order_seed: int  # seed of the shuffled ABBA blocks (and of the service start order)
+    stopped: Stopped
     base: Revision
     candidate: Revision
     harness: Harness
-    rule: Rule
-    design: Design
-    pairs: int  # measured windows judged
-    looks: tuple[Look, ...]
-    demoted: tuple[Demoted, ...]
-    report_only: tuple[ReportRow, ...]
     sla: tuple[SlaRow, ...]
     timings: Timings
-    files: dict[str, str]  # role -> path relative to the report folder
 
     def __post_init__(self) -> None:
         if self.kind != VERDICT_KIND:
@@ -184,12 +122,13 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     @property
     def exit_code(self) -> int:
-        return gate_exit_code(self.decision)
+        return gate_exit_code(self.judgement.decision)
 
     @property
     def headline(self) -> str:
-        first = self.reasons[0] if self.reasons else ""
-        return f"Performance gate: {self.decision.upper()}" + (f" \u2014 {first}" if first else "")
+        j = self.judgement
+        first = j.reasons[0] if j.reasons else ""
+        return f"Performance gate: {j.decision.upper()}" + (f" \u2014 {first}" if first else "")
 
 
 def dump_verdict(verdict: GateVerdict, path: str | os.PathLike[str]) -> None:
@@ -206,5 +145,5 @@ def load_verdict(path: str | os.PathLike[str]) -> GateVerdict:
     data = read_json_file(source)
     try:
         return msgspec.convert(data, GateVerdict, strict=True)
-    except (msgspec.ValidationError, ValueError) as exc:
+    except (msgspec.ValidationError, ValueError, ConfigError) as exc:
         raise ResultsError(f"{source}: not a valid gate verdict: {exc}") from exc

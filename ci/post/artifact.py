@@ -1,84 +1,38 @@
 """The ``perf-pr`` artifact as ``perf-comment`` receives it: untrusted files, checked.
 
-The artifact holds ``pr.json``, written by the perf-pr workflow before anything of the pull
-request runs (which pull request, which commits, whether it merged), and the gate's report
-folder. Both were produced on a runner that ran the pull request's code, so nothing in them
-is taken on trust: every field is validated, and ``pr.json`` must agree with the trusted
-``workflow_run`` event (same run, same attempt, same head commit) before its pull-request
-number is used at all.
+The artifact is the gate's report folder (:class:`~ci.judge.gate_folder.GateFolder`),
+``pr.json`` included. It was produced on a runner that ran the pull request's code, so
+nothing in it is taken on trust: every field is validated, and ``pr.json`` must agree with
+the trusted ``workflow_run`` event (same run, same attempt, same head commit) before its
+pull-request number is used at all.
 
-The gate's verdict (:mod:`ci.judge.gate_verdict`, ``verdict.json``) is read here and
-nowhere else in ``ci/post``: this module is the one place that knows the report folder's
-layout. It refuses a verdict that measured other commits than ``pr.json`` names, and one
-whose own windows (``windows.json``) do not judge to its decision under the default branch's
-``[gate]`` rule (:func:`rejudge`): the decision is taken again by trusted code.
-
-``pr.json`` (version 1)::
-
-    {"version": 1, "pr": 17, "head_sha": "<40 hex>", "run_id": 123, "run_attempt": 1,
-     "outcome": "tested" | "cannot-merge" | "superseded",
-     "merge_sha": "<40 hex>", "base_sha": "<40 hex>",   # when tested
-     "reason": "..."}                                   # when not tested
+A verdict is refused when it measured other commits than ``pr.json`` names, when its rule
+is not this repository's ``perf.toml [gate]`` rule, or when its own windows do not judge to
+its judgement under that rule (:func:`check_verdict`): the decision is taken again by
+trusted code (:func:`ci.judge.gate_decision.rejudge`).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Literal
 
 import msgspec
 
 from ci.errors import ComparisonError, PostError, ResultsError
-from ci.judge.duet import judge_duet
-from ci.judge.gate_verdict import VERDICT_FILE, GateVerdict, load_verdict
+from ci.judge.gate_decision import rejudge
+from ci.judge.gate_folder import GateFolder, PrRecord
+from ci.judge.gate_verdict import GateJudgement, GateVerdict, load_verdict
 from ci.post.event import WorkflowRunEvent
 from ci.results.duet import load_duet
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateRule
 
-PR_FILE = "pr.json"
-PR_VERSION = 1
 MAX_PR_FILE = 64 * 1024
-MAX_REASON = 500
 MAX_VERDICT_FILE = 16 * 1024 * 1024
-WINDOWS_FILE = "windows.json"  # the raw per-window figures the verdict was judged from
 MAX_WINDOWS_FILE = 64 * 1024 * 1024
-Outcome = Literal["tested", "cannot-merge", "superseded"]
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class ArtifactError(PostError):
     """The artifact is missing, malformed, or belongs to another run or commit."""
-
-
-class PrRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    version: int
-    pr: int
-    head_sha: str
-    run_id: int
-    run_attempt: int
-    outcome: Outcome
-    merge_sha: str | None = None
-    base_sha: str | None = None
-    reason: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.version != PR_VERSION:
-            raise ValueError(f"version {self.version}: this perfci reads version {PR_VERSION}")
-        if not 1 <= self.pr < 10**9:
-            raise ValueError(f"pr = {self.pr}: not a pull-request number")
-        if self.run_id < 1 or self.run_attempt < 1:
-            raise ValueError(f"run {self.run_id} attempt {self.run_attempt}: must be >= 1")
-        for name in ("head_sha", "merge_sha", "base_sha"):
-            value = getattr(self, name)
-            if value is not None and not _SHA.match(value):
-                raise ValueError(f"{name} = {value[:60]!r}: not a 40-digit commit sha")
-        if self.outcome == "tested" and (self.merge_sha is None or self.base_sha is None):
-            raise ValueError("a tested pull request needs merge_sha and base_sha")
-        if self.outcome != "tested" and not self.reason:
-            raise ValueError(f"outcome {self.outcome!r} needs a reason")
-        if self.reason is not None and len(self.reason) > MAX_REASON:
-            raise ValueError(f"reason has {len(self.reason)} characters (at most {MAX_REASON})")
 
 
 def _read_small(path: Path, limit: int) -> bytes:
@@ -90,44 +44,47 @@ def _read_small(path: Path, limit: int) -> bytes:
     return path.read_bytes()
 
 
-def load_pr_record(folder: Path) -> PrRecord:
-    """``folder/pr.json``, validated (not yet checked against the event)."""
-    if not folder.is_dir():
-        raise ArtifactError(f"no perf-pr artifact at {folder} (the run uploaded none)")
-    raw = _read_small(folder / PR_FILE, MAX_PR_FILE)
+def load_pr_record(folder: GateFolder) -> PrRecord:
+    """``pr.json``, validated (not yet checked against the event)."""
+    if not folder.root.is_dir():
+        raise ArtifactError(f"no perf-pr artifact at {folder.root} (the run uploaded none)")
+    raw = _read_small(folder.pr, MAX_PR_FILE)
     try:
         return msgspec.json.decode(raw, type=PrRecord)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ArtifactError(f"{PR_FILE} is invalid: {exc}") from exc
+        raise ArtifactError(f"{folder.pr.name} is invalid: {exc}") from exc
 
 
 def check_against_event(record: PrRecord, event: WorkflowRunEvent) -> PrRecord:
     """Refuse an artifact of another run, attempt or commit than the one that completed."""
     if (record.run_id, record.run_attempt) != (event.run_id, event.run_attempt):
         raise ArtifactError(
-            f"{PR_FILE} is from run {record.run_id} attempt {record.run_attempt}, not run "
+            f"pr.json is from run {record.run_id} attempt {record.run_attempt}, not run "
             f"{event.run_id} attempt {event.run_attempt} (a stale artifact?)"
         )
     if record.head_sha != event.head_sha:
         raise ArtifactError(
-            f"{PR_FILE} names head {record.head_sha[:12]}, but the run tested {event.head_sha[:12]}"
+            f"pr.json names head {record.head_sha[:12]}, but the run tested {event.head_sha[:12]}"
         )
     if event.pull_requests and record.pr not in event.pull_requests:
         raise ArtifactError(
-            f"{PR_FILE} names pull request #{record.pr}, but the run belongs to "
+            f"pr.json names pull request #{record.pr}, but the run belongs to "
             + ", ".join(f"#{n}" for n in event.pull_requests)
         )
     return record
 
 
-def load_gate_verdict(folder: Path, record: PrRecord) -> GateVerdict:
-    """``folder/verdict.json``, validated, of exactly the commits ``record`` names."""
-    path = folder / VERDICT_FILE
-    _read_small(path, MAX_VERDICT_FILE)  # present, a plain file, not huge
+def _quiet(folder: GateFolder, exc: Exception) -> str:
+    return str(exc).replace(str(folder.root) + "/", "")
+
+
+def load_gate_verdict(folder: GateFolder, record: PrRecord) -> GateVerdict:
+    """``verdict.json``, validated, of exactly the commits ``record`` names."""
+    _read_small(folder.verdict, MAX_VERDICT_FILE)  # present, a plain file, not huge
     try:
-        verdict = load_verdict(path)
+        verdict = load_verdict(folder.verdict)
     except ResultsError as exc:
-        raise ArtifactError(str(exc).replace(str(folder) + "/", "")) from exc
+        raise ArtifactError(_quiet(folder, exc)) from exc
     measured = (verdict.base.sha, verdict.candidate.sha)
     if measured != (record.base_sha, record.merge_sha):
         raise ArtifactError(
@@ -138,17 +95,36 @@ def load_gate_verdict(folder: Path, record: PrRecord) -> GateVerdict:
     return verdict
 
 
-def rejudge(folder: Path, verdict: GateVerdict, config: GateConfig) -> None:
-    """Judge ``windows.json`` again with ``config``; refuse a verdict it does not confirm."""
-    path = folder / WINDOWS_FILE
-    _read_small(path, MAX_WINDOWS_FILE)
+def judge_folder(folder: GateFolder, verdict: GateVerdict) -> GateJudgement:
+    """The folder's ``windows.json`` judged again under the verdict's own rule."""
+    _read_small(folder.windows, MAX_WINDOWS_FILE)
     try:
-        judgement = judge_duet(load_duet(path), config)
+        return rejudge(verdict, load_duet(folder.windows))
     except (ResultsError, ComparisonError) as exc:
-        raise ArtifactError(str(exc).replace(str(folder) + "/", "")) from exc
-    if (judgement.decision, judgement.windows) != (verdict.statistical_decision, verdict.pairs):
+        raise ArtifactError(_quiet(folder, exc)) from exc
+
+
+def check_verdict(folder: GateFolder, verdict: GateVerdict, rule: GateRule) -> GateJudgement:
+    """Refuse a verdict not judged by ``rule`` (this repository's) or not confirmed by its
+    windows; return the judgement taken again."""
+    if verdict.rule != rule:
         raise ArtifactError(
-            f"{WINDOWS_FILE} judges to {judgement.decision!r} over {judgement.windows} windows "
-            f"under this repository's [gate] rule, but the verdict says "
-            f"{verdict.statistical_decision!r} over {verdict.pairs}"
+            "the verdict was judged under another rule than this repository's perf.toml "
+            "[gate] (did [gate] change on the default branch meanwhile? re-run the check)"
         )
+    judgement = judge_folder(folder, verdict)
+    if judgement != verdict.judgement:
+        if (judgement.decision, judgement.pairs) == (
+            verdict.judgement.decision,
+            verdict.judgement.pairs,
+        ):
+            raise ArtifactError(
+                "windows.json judges to the verdict's decision, but with other figures or "
+                "reasons than the verdict holds"
+            )
+        raise ArtifactError(
+            f"windows.json judges to {judgement.decision!r} over {judgement.pairs} windows "
+            f"under the verdict's rule, but the verdict says {verdict.judgement.decision!r} "
+            f"over {verdict.judgement.pairs}"
+        )
+    return judgement

@@ -19,7 +19,7 @@ older check runs still open        completed as ``cancelled``, "superseded by ..
 =================================  ========================================================
 
 The check is independent of the comment: ``ci.post.github`` posts that, and a failure of
-one does not stop the other (the CLI calls both). Text comes from ``ci.render.check``.
+one does not stop the other (the CLI calls both). Text comes from ``ci.render.gate``.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
 """What one finished perf-pr run means for the perf/gate check and the comment.
 
+The verdict's conclusion is the judge's (:func:`ci.judge.gate_decision.judge`, taken again
+here from the artifact's windows); this table adds only what a run without a usable
+verdict means, and it never passes one:
+
 =========================================  ==============  =================================
 the run and its artifact                   check           comment
 =========================================  ==============  =================================
 crashed, timed out, cancelled, ...         failure         the reason (if the PR is known)
 no valid pr.json / verdict, wrong commits  failure         the reason (if the PR is known)
-windows that re-judge to another decision  failure         the reason (if the PR is known)
+a rule other than this repository's, or
+windows that judge to another verdict      failure         the reason (if the PR is known)
 the PR could not be merged                 neutral         the reason
 the PR's head moved on meanwhile           neutral         none (the newer run comments)
-verdict FAIL                               failure         the verdict
-verdict INCONCLUSIVE                       neutral         the verdict
-verdict PASS, the PR changes the harness   neutral         the verdict (it says so)
-verdict PASS                               success         the verdict
+a verdict                                  its conclusion  the verdict
 =========================================  ==============  =================================
 
 A run that gave no verdict never passes (a fail-safe gate). "The PR is known" means a
@@ -22,16 +24,15 @@ the event itself; the poster then still checks that the PR's head is the tested 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from ci.judge.gate_folder import GateFolder, PrRecord
 from ci.judge.gate_verdict import GateVerdict
 from ci.post.artifact import (
     ArtifactError,
-    PrRecord,
     check_against_event,
+    check_verdict,
     load_gate_verdict,
     load_pr_record,
-    rejudge,
 )
 from ci.post.checks import Conclusion
 from ci.post.event import WorkflowRunEvent
@@ -43,7 +44,7 @@ from ci.render.gate import (
     no_verdict_comment,
     render_gate_comment,
 )
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateRule
 
 NO_VERDICT = (
     "No verdict was reached, so the gate fails: a performance job that crashed, timed out "
@@ -77,24 +78,11 @@ def _failed(title: str, detail: str, links: GateLinks, pr: int | None, problem: 
     )
 
 
-def conclusion_of(verdict: GateVerdict) -> Conclusion:
-    """The check's conclusion for a verdict (the table above)."""
-    if verdict.decision == "fail":
-        return "failure"
-    if verdict.decision == "pass" and not verdict.harness.changed:
-        return "success"
-    return "neutral"
-
-
 def gate_outcome(
-    event: WorkflowRunEvent,
-    folder: Path | None,
-    links: GateLinks,
-    config: GateConfig | None = None,
+    event: WorkflowRunEvent, folder: GateFolder | None, links: GateLinks, rule: GateRule
 ) -> GateOutcome:
-    """Read the artifact (``folder``, None if none was downloaded) of a completed run;
-    with ``config`` (this repository's ``[gate]``) the windows are judged again, and a
-    verdict they do not confirm fails the check."""
+    """Read the artifact (``folder``, None if none was downloaded) of a completed run and
+    judge its windows again; ``rule``: this repository's ``perf.toml [gate]``."""
     assert event.action == "completed", "only a completed run has an outcome"
     record: PrRecord | None = None
     artifact_problem: str | None = None
@@ -130,20 +118,16 @@ def gate_outcome(
     assert folder is not None  # a record was read from it
     try:
         verdict = load_gate_verdict(folder, record)
-        if config is not None:
-            rejudge(folder, verdict, config)
+        judgement = check_verdict(folder, verdict, rule)
     except ArtifactError as exc:
         problem = f"the perf-pr artifact holds no valid verdict: {exc}"
         return _failed(
             "FAIL: no valid verdict", f"{problem}. {NO_VERDICT}", links, record.pr, problem
         )
-    conclusion = conclusion_of(verdict)
-    check = gate_check(verdict, links)
-    if verdict.decision == "pass" and conclusion == "neutral":
-        check = CheckMessage(
-            "PASS, neutral: this pull request changes the harness that measured it",
-            check.summary,
-        )
     return GateOutcome(
-        conclusion, check, record.pr, render_gate_comment(verdict, links), verdict=verdict
+        judgement.conclusion,
+        gate_check(verdict, links),
+        record.pr,
+        render_gate_comment(verdict, links),
+        verdict=verdict,
     )

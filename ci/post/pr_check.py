@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 
 from ci.errors import PostError
+from ci.judge.gate_folder import GateFolder
 from ci.post.checks import CheckResult, CheckTarget, CheckText, conclude_check, start_check
 from ci.post.client import Session
 from ci.post.event import WorkflowRunEvent
 from ci.post.gate import GateOutcome, gate_outcome
 from ci.post.github import PostOutcome, StalePullRequest, artifact_url, upsert_comment
 from ci.render.gate import CheckMessage, GateLinks, started_check
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateRule
 
 ARTIFACT_NAME = "perf-pr"
 
@@ -57,23 +57,17 @@ def _text(message: CheckMessage) -> CheckText:
 
 
 def completed_outcome(
-    event: WorkflowRunEvent,
-    folder: Path | None,
-    artifact: str | None,
-    config: GateConfig | None = None,
+    event: WorkflowRunEvent, folder: GateFolder | None, artifact: str | None, rule: GateRule
 ) -> GateOutcome:
     """What the check and comment say (also what ``--dry-run`` prints)."""
     links = GateLinks(run_url=event.attempt_url, artifact_url=artifact)
-    return gate_outcome(event, folder, links, config)
+    return gate_outcome(event, folder, links, rule)
 
 
 def handle_event(
-    session: Session,
-    event: WorkflowRunEvent,
-    folder: Path | None,
-    config: GateConfig | None = None,
+    session: Session, event: WorkflowRunEvent, folder: GateFolder | None, rule: GateRule
 ) -> EventReport:
-    """Post for one event; ``config``: this repository's ``[gate]``, to re-judge with."""
+    """Post for one event; ``rule``: this repository's ``perf.toml [gate]``."""
     target = target_of(event)
     if event.action != "completed":
         links = GateLinks(run_url=event.attempt_url)
@@ -86,7 +80,7 @@ def handle_event(
         artifact = artifact_url(session, event.repo, event.run_id, ARTIFACT_NAME, server_of(event))
     except PostError as exc:  # only a link: the check must still be set
         notes.append(f"no artifact link: {exc}")
-    outcome = completed_outcome(event, folder, artifact, config)
+    outcome = completed_outcome(event, folder, artifact, rule)
     if outcome.problem:
         notes.append(outcome.problem)
     check = None

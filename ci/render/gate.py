@@ -16,11 +16,14 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ci.judge.gate_verdict import GateVerdict, MetricLook, ReportRow, SlaRow
+from ci.judge.duet import ReportMetric
+from ci.judge.gate import MetricJudgement
+from ci.judge.gate_verdict import GateVerdict, SlaRow
 from ci.render import formatting
 from ci.render.environment import render_template
 from ci.render.escape import md, md_link
 from ci.render.markdown import MARKER
+from ci.settings.gate import GateMetric
 
 DECISION_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
 MAX_REASONS = 12
@@ -72,7 +75,7 @@ def _label(metric: str) -> Markup:
     return formatting.metric_label(metric)
 
 
-def _result(m: MetricLook) -> Markup:
+def _result(m: MetricJudgement) -> Markup:
     if m.failed:
         return Markup("**FAIL**")
     if m.within:
@@ -80,31 +83,45 @@ def _result(m: MetricLook) -> Markup:
     return Markup("unclear")
 
 
-def _primary(metrics: Sequence[MetricLook]) -> list[dict[str, Markup]]:
+def primary_rows(
+    v: GateVerdict,
+) -> list[tuple[MetricJudgement, GateMetric, ReportMetric | None]]:
+    """The last look's metrics, each with its rule entry and its medians."""
+    if not v.judgement.looks:
+        return []
+    specs = {m.name: m for m in v.rule.metrics}
+    medians = {r.name: r for r in v.judgement.primary}
     return [
-        {
-            "label": _label(m.name),
-            "base": formatting.value(m.name, m.base_median),
-            "candidate": formatting.value(m.name, m.candidate_median),
-            "change": _change(m.name, m.mode, m.change),
-            "threshold": _change(m.name, m.mode, m.fail_threshold),
-            "p": _p(m.p_worse),
-            "result": _result(m),
-        }
-        for m in metrics
+        (m, specs[m.name], medians.get(m.name))
+        for m in v.judgement.looks[-1].metrics
+        if m.name in specs
     ]
 
 
-def _report(rows: Sequence[ReportRow]) -> list[dict[str, Markup | None]]:
+def _primary(v: GateVerdict) -> list[dict[str, Markup]]:
     return [
         {
-            "scenario": md(r.scenario, 60),
-            "label": _label(r.metric),
-            "base": formatting.value(r.metric, r.base),
-            "candidate": formatting.value(r.metric, r.candidate),
-            "change": _change(r.metric, r.mode, r.change),
+            "label": _label(m.name),
+            "base": formatting.value(m.name, r.base_median if r else None),
+            "candidate": formatting.value(m.name, r.candidate_median if r else None),
+            "change": _change(m.name, spec.mode, m.change),
+            "threshold": _change(m.name, spec.mode, spec.fail_threshold),
+            "p": _p(m.p_worse),
+            "result": _result(m),
+        }
+        for m, spec, r in primary_rows(v)
+    ]
+
+
+def _report(rows: Sequence[ReportMetric]) -> list[dict[str, Markup | None]]:
+    return [
+        {
+            "label": _label(r.name),
+            "base": formatting.value(r.name, r.base_median),
+            "candidate": formatting.value(r.name, r.candidate_median),
+            "change": _change(r.name, r.mode, r.change),
             "interval": Markup(
-                f"[{_change(r.metric, r.mode, r.ci_low)}, {_change(r.metric, r.mode, r.ci_high)}]"
+                f"[{_change(r.name, r.mode, r.ci_low)}, {_change(r.name, r.mode, r.ci_high)}]"
             ),
             "changed": Markup("**yes**" if r.changed else "no"),
             "note": md(r.note, 300) if r.note else None,
@@ -130,8 +147,8 @@ def _sla(rows: Sequence[SlaRow]) -> list[dict[str, Markup | None]]:
 
 
 def _headline(v: GateVerdict) -> str:
-    word = DECISION_WORDS[v.decision]
-    return f"Performance gate: {word} ({v.pairs} measured pairs)"
+    word = DECISION_WORDS[v.judgement.decision]
+    return f"Performance gate: {word} ({v.judgement.pairs} measured pairs)"
 
 
 def _links(links: GateLinks) -> Markup | None:
@@ -144,10 +161,10 @@ def _links(links: GateLinks) -> Markup | None:
 
 
 def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
-    final = v.looks[-1].metrics if v.looks else ()
-    reasons = list(v.reasons[:MAX_REASONS])
-    if len(v.reasons) > MAX_REASONS:
-        reasons.append(f"... and {len(v.reasons) - MAX_REASONS} more (see the artifact)")
+    j = v.judgement
+    reasons = list(j.reasons[:MAX_REASONS])
+    if len(j.reasons) > MAX_REASONS:
+        reasons.append(f"... and {len(j.reasons) - MAX_REASONS} more (see the artifact)")
     paths = v.harness.paths
     design = v.design
     ctx_line = None
@@ -156,10 +173,10 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
     return {
         "headline": Markup(f"**{_headline(v)}**"),  # a decision word and a count: safe
         "reasons": reasons,
-        "primary": _primary(final),
-        "demoted": v.demoted,
-        "changed": _report([r for r in v.report_only if r.changed]),
-        "report": _report(v.report_only),
+        "primary": _primary(v),
+        "demoted": j.demoted,
+        "changed": _report([r for r in j.report_only if r.changed]),
+        "report": _report(j.report_only),
         "sla": _sla(v.sla),
         "looks": [
             {
@@ -168,7 +185,7 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
                 "level": _p(look.level),
                 "decision": md(look.decision, 20),
             }
-            for look in v.looks
+            for look in j.looks
         ],
         "links": _links(links),
         "v": v,
@@ -176,15 +193,15 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
         "rule": {
             "alpha": _p(v.rule.alpha),
             "pass_alpha": _p(v.rule.pass_alpha),
-            "metrics": len(final),
+            "metrics": len(j.looks[-1].metrics) if j.looks else len(v.rule.metrics),
             "looks": md(", ".join(str(n) for n in v.rule.looks), 60),
-            "seed": v.rule.order_seed,
+            "seed": v.order_seed,
         },
         "design": md(
             f"{design.rate:g} requests/s per side in {design.window_s:g} s windows, "
             f"{design.warmup_windows} warm-up windows discarded, {design.docs} documents "
             f"({design.embedder}), {design.workers} worker(s) per side, machine class "
-            f"{design.machine_class}; shape scenarios once per side: {', '.join(design.shapes)}",
+            f"{v.machine_class}; shape scenarios once per side: {', '.join(design.shapes)}",
             600,
         ),
         "timings": md(
@@ -207,9 +224,13 @@ def render_gate_comment(verdict: GateVerdict, links: GateLinks) -> str:
 
 def gate_check(verdict: GateVerdict, links: GateLinks) -> CheckMessage:
     """The check run's title (the decision and its first reason) and summary."""
-    word = DECISION_WORDS[verdict.decision]
-    first = verdict.reasons[0] if verdict.reasons else f"{verdict.pairs} measured pairs"
-    return CheckMessage(f"{word}: {first}", render_gate_summary(verdict, links))
+    j = verdict.judgement
+    summary = render_gate_summary(verdict, links)
+    if j.decision == "pass" and j.conclusion == "neutral":
+        title = "PASS, neutral: this pull request changes the harness that measured it"
+        return CheckMessage(title, summary)
+    first = j.reasons[0] if j.reasons else f"{j.pairs} measured pairs"
+    return CheckMessage(f"{DECISION_WORDS[j.decision]}: {first}", summary)
 
 
 # -- no verdict ----------------------------------------------------------------------------

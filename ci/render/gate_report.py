@@ -8,6 +8,7 @@ pairs the rule judged), so a reviewer can see the spread behind each estimate.
 from __future__ import annotations
 
 from ci.judge.duet import side_value
+from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateVerdict
 from ci.render import plots
 from ci.render.environment import render_template
@@ -37,12 +38,27 @@ def _pct(x: float) -> str:
     return f"{x * 100:+.1f} %"
 
 
-def render_gate_report(verdict: GateVerdict, run: DuetRun | None) -> str:
+def _files(folder: GateFolder) -> list[str]:
+    """The folder's files a reader follows, relative to it."""
+    found = [p for p in (folder.verdict, folder.windows, folder.summary) if p.exists()]
+    if folder.shapes.is_dir():
+        found += sorted(folder.shapes.glob("*/**/report.html"))
+        found += sorted(folder.shapes.glob("*/**/results.json"))
+    return [str(p.relative_to(folder.root)) for p in found]
+
+
+def render_gate_report(
+    verdict: GateVerdict, run: DuetRun | None, folder: GateFolder | None = None
+) -> str:
     """The HTML report of one gate run (``run`` None: the duet file is missing)."""
     plot = _window_plot(run) if run is not None and run.measured else None
     return render_template(
         "gate_report.html.j2",
         v=verdict,
+        j=verdict.judgement,
+        specs={m.name: m for m in verdict.rule.metrics},
+        medians={r.name: r for r in verdict.judgement.primary},
+        files=_files(folder) if folder is not None else [],
         plot=plot,
         pct=_pct,
         label=lambda m: LABELS.get(m, m),

@@ -3,17 +3,19 @@
 ==============  ==========================================================================
 module          job
 ==============  ==========================================================================
-``checkout``    both sides' worktrees; which harness files the pull request changed
+``checkout``    the commits and the harness, picked once; both sides' worktrees; pr.json
 ``venv``        one cached venv per dependency set (each side's own pyproject)
 ``duo``         one stack: PostgreSQL + Valkey, a seeded template cloned per side, the services
 ``shapes``      ramp, spike, SSE, connections once per side (for the SLA and the report)
 ``windows``     one duet window: both services under the same load at once (k6 + psutil)
 ``sequential``  windows until the rule decides (warm-up block, looks, the time budget)
-``outputs``     verdict.json and what is rendered from it
+``outputs``     verdict.json and what is rendered from it (``GateFolder``'s files)
 ``runner``      the whole check (:func:`run_gate`)
 ``calibrate``   many gate verdicts of A/A and of a known slowdown: alarm and detection rates
 ==============  ==========================================================================
 
-The decision rule itself is :mod:`ci.judge.gate` (statistics) and :mod:`ci.judge.duet`
-(windows to effects); the verdict file is :mod:`ci.judge.gate_verdict`.
+The rule is :class:`ci.settings.gate.GateRule` (perf.toml [gate]); the one decision is
+:func:`ci.judge.gate_decision.judge` (statistics in :mod:`ci.judge.gate`, windows to effects
+in :mod:`ci.judge.duet`); the verdict file is :mod:`ci.judge.gate_verdict`, the report
+folder :class:`ci.judge.gate_folder.GateFolder`.
 """

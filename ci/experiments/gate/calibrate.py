@@ -83,7 +83,7 @@ def run_calibration(
         raise ConfigError(f"--aa {aa} --slowed {slowed}: ask for at least one verdict")
     if not 0 < slowdown <= 10:
         raise ConfigError(f"--slowdown {slowdown}: expected a share of CPU in (0, 10]")
-    gate = config.gate
+    gate = config.gate.design
     rng = random.Random(seed if seed is not None else random.SystemRandom().randrange(2**31))
     kinds = ["aa"] * aa + ["slowed"] * slowed
     rng.shuffle(kinds)  # interleaved, so a drift of the machine hits both kinds alike
@@ -107,8 +107,8 @@ def run_calibration(
             for i, kind in enumerate(kinds, start=1):
                 verdict_seed = rng.randrange(2**31)
                 # Two plain services ("a", "b") take turns as the base, so that both serve
-                # the same load over the calibration: with one fixed base it served every
-                # verdict, and identical code then measured 1-3 % dearer per request there.
+                # the same load over the calibration: a service that is the base in every
+                # verdict measures dearer per request than identical code beside it.
                 base_label, plain_other = rng.sample(["a", "b"], 2)
                 cand_label = plain_other if kind == "aa" else "slowed"
                 base_svc, cand_svc = duo.services[base_label], duo.services[cand_label]
@@ -123,6 +123,7 @@ def run_calibration(
                 progress(f"verdict {i}/{len(kinds)}: {kind}")
                 measured = measure_windows(
                     runner,
+                    config.gate.rule,
                     gate,
                     design,
                     revision,

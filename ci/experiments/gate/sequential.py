@@ -18,8 +18,9 @@ from typing import Protocol
 
 from ci.experiments.gate.windows import abba_slots
 from ci.judge.duet import DuetJudgement, judge_duet
+from ci.judge.gate_verdict import Stopped
 from ci.results.duet import DuetDesign, DuetRevision, DuetRun, DuetWindow, Side, dump_duet
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateDesign, GateRule
 
 Progress = Callable[[str], None]
 
@@ -34,13 +35,14 @@ class WindowSource(Protocol):
 class Measured:
     run: DuetRun
     judgement: DuetJudgement
-    stopped: str  # "decided" | "last look" | "time budget"
+    stopped: Stopped
     windows_s: float
 
 
 def measure_windows(
     runner: WindowSource,
-    config: GateConfig,
+    rule: GateRule,
+    gate: GateDesign,
     design: DuetDesign,
     base: DuetRevision,
     candidate: DuetRevision,
@@ -51,8 +53,8 @@ def measure_windows(
     """Windows until a look decides, the last look, or the deadline (``time.monotonic()``)."""
     t0 = time.monotonic()
     rng = random.Random(design.order_seed)
-    warm_blocks = config.warmup_windows // 4
-    blocks = warm_blocks + math.ceil(config.looks[-1] / 4)
+    warm_blocks = gate.warmup_windows // 4
+    blocks = warm_blocks + math.ceil(rule.looks[-1] / 4)
     slots = abba_slots(blocks, rng)
     windows: list[DuetWindow] = []
 
@@ -60,30 +62,30 @@ def measure_windows(
         return DuetRun(base=base, candidate=candidate, design=design, windows=tuple(windows))
 
     judgement: DuetJudgement | None = None
-    stopped = "last look"
-    per_window = config.window_s + 1.0  # updated from what the windows really take
-    for look, target in enumerate(config.looks):
-        while len(windows) - config.warmup_windows < target:
+    stopped: Stopped = "last look"
+    per_window = gate.window_s + 1.0  # updated from what the windows really take
+    for look, target in enumerate(rule.looks):
+        while len(windows) - gate.warmup_windows < target:
             if time.monotonic() + per_window > deadline:
                 stopped = "time budget"
                 break
             i = len(windows)
-            warm = i < config.warmup_windows
+            warm = i < gate.warmup_windows
             w = runner.window(i, i // 4, warm, slots[i])
             windows.append(w)
             per_window = max(per_window, w.duration_s + 0.5)
             dump_duet(snapshot(), out_file)
-            progress(_line(w, len(windows) - config.warmup_windows))
+            progress(_line(w, len(windows) - gate.warmup_windows))
         if stopped == "time budget":
             break
-        judgement = judge_duet(snapshot(), config)
+        judgement = judge_duet(snapshot(), rule)
         progress(f"look {look + 1} at {target} windows: {judgement.decision}")
         if judgement.decision in ("pass", "fail"):
             stopped = "decided"
             break
     run = snapshot()
     if judgement is None or stopped == "time budget":
-        judgement = judge_duet(run, config)
+        judgement = judge_duet(run, rule)
     return Measured(run, judgement, stopped, time.monotonic() - t0)
 
 

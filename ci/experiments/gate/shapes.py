@@ -21,12 +21,12 @@ from ci.measure.run import RunRequest, execute
 from ci.results import RunResults, dump_results
 from ci.results.duet import SIDES, Side
 from ci.settings import SlaConfig, StackSettings
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateDesign
 
 Progress = Callable[[str], None]
 
 
-def shape_profile(config: GateConfig) -> Profile:
+def shape_profile(config: GateDesign) -> Profile:
     """The smoke profile's shapes on the gate's corpus, at the gate's time scale."""
     return Profile(
         name="gate",
@@ -55,7 +55,7 @@ class ShapeRuns:
 
 def run_shapes(
     duo: Duo,
-    config: GateConfig,
+    config: GateDesign,
     sla: SlaConfig,
     commits: Mapping[Side, tuple[str, str]],  # side -> (ref, commit)
     out_dir: Path,

@@ -29,7 +29,7 @@ import psutil
 from ci.errors import RunError
 from ci.measure.k6 import SCENARIOS_DIR, find_k6
 from ci.results.duet import SIDES, DuetDesign, DuetWindow, Side, SideWindow, WindowLatency
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateDesign
 
 DUET_SCRIPT = SCENARIOS_DIR / "duet.js"
 TREND_STATS = "avg,min,med,max,p(90),p(95),p(99),count"
@@ -214,7 +214,7 @@ def slot_figures(metrics: Mapping[str, Any], slot: str, cpu_s: float) -> SideWin
         raise RunError(f"duet summary, slot {slot}: malformed figures: {exc}") from exc
 
 
-def duet_load(gate: GateConfig, query_log: Path, sla_env: Mapping[str, str]) -> DuetLoad:
+def duet_load(gate: GateDesign, query_log: Path, sla_env: Mapping[str, str]) -> DuetLoad:
     """What every window sends, as perf.toml [gate] sets it, over this stack's query log."""
     return DuetLoad(
         rate=gate.rate,
@@ -226,7 +226,7 @@ def duet_load(gate: GateConfig, query_log: Path, sla_env: Mapping[str, str]) -> 
     )
 
 
-def duet_design(gate: GateConfig, order_seed: int) -> DuetDesign:
+def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
     """The duet's design as perf.toml [gate] sets it, with this run's window-order seed."""
     return DuetDesign(
         rate=gate.rate,

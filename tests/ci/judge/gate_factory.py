@@ -4,42 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ci.judge.duet import judge_duet
-from ci.judge.gate_decision import GateContext, gate_verdict
-from ci.judge.gate_verdict import Design, GateVerdict, Harness, Revision, Timings
+from ci.judge.gate_decision import judge, sla_rows
+from ci.judge.gate_verdict import GateVerdict, Harness, Revision, Stopped, Timings
 from ci.judge.sla import SlaPairCheck
 from ci.results.duet import DuetRun
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateDesign, GateRule
 from tests.ci.judge.duet_factory import drawn_run
 
-CONFIG = GateConfig()
-
-
-def context(
-    *, stopped: str = "decided", changed: tuple[str, ...] = (), base_ref: str = "main"
-) -> GateContext:
-    return GateContext(
-        base=Revision(base_ref, "a" * 40),
-        candidate=Revision("refs/pull/7/merge", "b" * 40),
-        harness=Harness("a" * 40, "base revision", bool(changed), changed),
-        design=Design(
-            rate=120.0,
-            window_s=10.0,
-            warmup_windows=4,
-            unique_fraction=0.3,
-            write_fraction=0.02,
-            workers=1,
-            docs=20000,
-            embedder="minilm",
-            shapes=("ramp", "spike", "sse", "connections"),
-            shape_time_scale=0.02,
-            machine_class="local-2cpu",
-        ),
-        order_seed=11,
-        stopped=stopped,
-        timings=Timings(total_s=300.0, setup_s=10.0, windows_s=180.0, shapes_s=90.0),
-        files={"windows": "windows.json"},
-    )
+RULE = GateRule()
 
 
 def sla_row(status: str, name: str = "error_rate", scenario: str = "sse") -> SlaPairCheck:
@@ -58,8 +30,29 @@ def sla_row(status: str, name: str = "error_rate", scenario: str = "sse") -> Sla
 def verdict(
     run: DuetRun | None = None,
     sla: Sequence[SlaPairCheck] = (),
-    config: GateConfig = CONFIG,
-    **ctx: object,
+    rule: GateRule = RULE,
+    *,
+    stopped: Stopped = "decided",
+    changed: tuple[str, ...] = (),
+    base_ref: str = "main",
+    base_sha: str = "a" * 40,
+    candidate_sha: str = "b" * 40,
 ) -> GateVerdict:
-    judged = judge_duet(run if run is not None else drawn_run(12, sd=0.02), config)
-    return gate_verdict(judged, sla, config, context(**ctx))  # type: ignore[arg-type]
+    """A verdict as ``perfci gate`` writes it, judged by :func:`judge` from ``run``."""
+    windows = run if run is not None else drawn_run(12, sd=0.02)
+    harness = Harness(base_sha, "base revision", bool(changed), changed)
+    rows = sla_rows(sla)
+    return GateVerdict(
+        created_at="2026-12-01T10:00:00+00:00",
+        judgement=judge(windows, rule, sla=rows, harness=harness, stopped=stopped),
+        rule=rule,
+        design=GateDesign(),
+        machine_class="local-2cpu",
+        order_seed=11,
+        stopped=stopped,
+        base=Revision(base_ref, base_sha),
+        candidate=Revision("refs/pull/7/merge", candidate_sha),
+        harness=harness,
+        sla=rows,
+        timings=Timings(total_s=300.0, setup_s=10.0, windows_s=180.0, shapes_s=90.0),
+    )

@@ -10,10 +10,10 @@ import pytest
 
 from ci.errors import ComparisonError
 from ci.judge.duet import hl_interval, judge_duet, side_value, tail_samples
-from ci.settings.gate import GateConfig, GateMetric
+from ci.settings.gate import GateMetric, GateRule
 from tests.ci.judge.duet_factory import drawn_run, duet_run, side
 
-CONFIG = GateConfig()
+CONFIG = GateRule()
 
 
 def test_side_values_and_tail_samples() -> None:
@@ -61,10 +61,7 @@ def test_too_few_samples_above_a_percentile_make_it_report_only() -> None:
 
 def test_report_only_change_needs_p_and_size() -> None:
     # p95 follows p90 in the factory (p95 = 1.2 * p90): a +20 % p90 shift moves p95 too
-    config = GateConfig(
-        metrics=(GateMetric("cpu_ms_per_request", "lower", 0.05),),
-        looks=(12,),
-    )
+    config = GateRule(metrics=(GateMetric("cpu_ms_per_request", "lower", 0.05),), looks=(12,))
     j = judge_duet(drawn_run(12, sd=0.01, p90_effect=0.20, seed=6), config)
     changed = {r.name for r in j.report_only if r.changed}
     assert {"latency_p90", "latency_p95", "latency_p99"} <= changed
@@ -77,7 +74,7 @@ def test_a_window_without_a_primary_value_is_an_error_not_a_verdict() -> None:
     broken = (side(), side(samples=0))
     run = duet_run([good] * 11 + [broken])
     with pytest.raises(ComparisonError, match=r"no primary metric can be gated|no value"):
-        judge_duet(run, GateConfig(metrics=(GateMetric("latency_p50", "lower", 0.1),)))
+        judge_duet(run, GateRule(metrics=(GateMetric("latency_p50", "lower", 0.1),)))
 
 
 def test_a_candidate_that_fails_every_request_fails_on_errors() -> None:

@@ -11,21 +11,21 @@ from scipy import stats
 from ci.errors import ConfigError
 from ci.judge.gate import (
     FloatArray,
-    GateRule,
-    PrimaryMetric,
     holm_reject,
     judge_sequential,
+    metric_effects,
     signed_rank_p,
     simulate,
 )
+from ci.settings.gate import GateMetric, GateRule
 
 PRIMARY = (
-    PrimaryMetric("latency_p50", "lower", 0.10),
-    PrimaryMetric("latency_p95", "lower", 0.10),
-    PrimaryMetric("cpu_ms_per_request", "lower", 0.05),
-    PrimaryMetric("error_rate", "lower", 0.001, mode="absolute"),
+    GateMetric("latency_p50", "lower", 0.10),
+    GateMetric("latency_p95", "lower", 0.10),
+    GateMetric("cpu_ms_per_request", "lower", 0.05),
+    GateMetric("error_rate", "lower", 0.001, mode="absolute"),
 )
-RULE = GateRule(alpha=0.01, pass_alpha=0.05, looks=(12, 24, 36))
+RULE = GateRule(alpha=0.01, pass_alpha=0.05, looks=(12, 24, 36), metrics=PRIMARY)
 PRS = 2000
 
 
@@ -56,8 +56,8 @@ def test_holm_is_step_down() -> None:
 
 def test_first_look_must_reach_its_level() -> None:
     with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 8: .* use 10 or more"):
-        GateRule(looks=(8, 16)).check_reachable(metrics=4)
-    RULE.check_reachable(metrics=4)
+        GateRule(looks=(8, 16), metrics=PRIMARY)
+    GateRule(looks=(10, 20), metrics=PRIMARY)
 
 
 @pytest.mark.parametrize("bad", [(), (12, 12), (1,)])
@@ -67,12 +67,12 @@ def test_looks_are_validated(bad: tuple[int, ...]) -> None:
 
 
 def test_ratio_effects_point_worse_upwards() -> None:
-    lower = PrimaryMetric("latency_p95", "lower", 0.05)
-    higher = PrimaryMetric("throughput_rps", "higher", 0.05)
-    assert lower.effects([10.0], [11.0])[0] == pytest.approx(math.log(1.1))
-    assert higher.effects([100.0], [90.0])[0] == pytest.approx(math.log(100 / 90))
+    lower = GateMetric("latency_p95", "lower", 0.05)
+    higher = GateMetric("latency_p95", "higher", 0.05)
+    assert metric_effects(lower, [10.0], [11.0])[0] == pytest.approx(math.log(1.1))
+    assert metric_effects(higher, [100.0], [90.0])[0] == pytest.approx(math.log(100 / 90))
     with pytest.raises(ValueError, match="positive"):
-        lower.effects([0.0], [1.0])
+        metric_effects(lower, [0.0], [1.0])
 
 
 def _noise(rng: np.random.Generator, tail: str, sd: float, shape: tuple[int, int]) -> FloatArray:
@@ -94,7 +94,7 @@ def _effects(rng: np.random.Generator, tail: str, sd: float) -> dict[str, FloatA
 @pytest.mark.parametrize("sd", [0.03, 0.05, 0.10, 0.20])
 def test_false_fails_per_pr_at_most_one_percent(tail: str, sd: float) -> None:
     rng = np.random.default_rng(int(sd * 1000) + (7 if tail == "t3" else 0))
-    rates = simulate(PRIMARY, RULE, _effects(rng, tail, sd))
+    rates = simulate(RULE, _effects(rng, tail, sd))
     assert rates["fail"] <= 0.01, rates
     if sd <= 0.05:  # the quiet metrics' measured noise: an unchanged PR is conclusive
         assert rates["pass"] >= 0.99, rates
@@ -106,7 +106,7 @@ def test_detects_a_ten_percent_cpu_regression(tail: str, sd: float) -> None:
     rng = np.random.default_rng(int(sd * 1000) + (11 if tail == "t3" else 3))
     eff = _effects(rng, tail, sd)
     eff["cpu_ms_per_request"] = np.asarray(eff["cpu_ms_per_request"] + math.log(1.10))
-    rates = simulate(PRIMARY, RULE, eff)
+    rates = simulate(RULE, eff)
     assert rates["pass"] <= 0.01, rates  # a real regression is never waved through
     if sd <= 0.10:
         assert rates["fail"] >= 0.95, rates
@@ -118,7 +118,7 @@ def test_sequential_stops_early_on_a_clear_pass() -> None:
     rng = np.random.default_rng(5)
     eff = {m.name: rng.normal(0.0, 0.02, 36) for m in PRIMARY if m.mode == "ratio"}
     eff["error_rate"] = np.zeros(36)
-    looks = judge_sequential(eff, PRIMARY, RULE)
+    looks = judge_sequential(eff, RULE)
     assert [r.decision for r in looks] == ["pass"]
     assert looks[0].pairs == 12
 
@@ -128,8 +128,8 @@ def test_sequential_fail_names_the_metric_and_is_reproducible() -> None:
     eff = {m.name: rng.normal(0.0, 0.03, 36) for m in PRIMARY if m.mode == "ratio"}
     eff["error_rate"] = np.zeros(36)
     eff["latency_p95"] = np.asarray(eff["latency_p95"] + math.log(1.25), dtype=np.float64)
-    first = judge_sequential(eff, PRIMARY, RULE)
-    again = judge_sequential(eff, PRIMARY, RULE)
+    first = judge_sequential(eff, RULE)
+    again = judge_sequential(eff, RULE)
     assert first == again
     assert first[-1].decision == "fail"
     assert first[-1].reasons == ("latency_p95",)
@@ -141,5 +141,5 @@ def test_sequential_waits_for_more_pairs_when_unclear() -> None:
     rng = np.random.default_rng(8)
     eff = {m.name: rng.normal(0.03, 0.15, 12) for m in PRIMARY if m.mode == "ratio"}
     eff["error_rate"] = np.zeros(12)
-    looks = judge_sequential(eff, PRIMARY, RULE)
+    looks = judge_sequential(eff, RULE)
     assert [r.decision for r in looks] == ["continue"]

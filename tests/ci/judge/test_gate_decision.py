@@ -21,60 +21,66 @@ from tests.ci.judge.gate_factory import sla_row, verdict
 
 
 def test_an_unchanged_revision_passes() -> None:
-    v = verdict()
-    assert (v.decision, v.statistical_decision, v.exit_code) == ("pass", "pass", EXIT_PASS)
-    assert v.reasons[0].startswith("every primary metric (cpu_ms_per_request, latency_p50")
-    assert v.pairs == 12
-    assert v.rule.bootstrap_seed is None
-    assert [m.name for m in v.looks[-1].metrics] == [
+    j = verdict().judgement
+    assert (j.decision, j.statistical_decision, j.conclusion) == ("pass", "pass", "success")
+    assert verdict().exit_code == EXIT_PASS
+    assert j.reasons[0].startswith("every primary metric (cpu_ms_per_request, latency_p50")
+    assert j.pairs == 12
+    assert [m.name for m in j.looks[-1].metrics] == [
         "cpu_ms_per_request", "latency_p50", "latency_p90", "error_rate",
     ]  # fmt: skip
-    assert v.looks[-1].metrics[0].base_median > 0
+    assert j.primary[0].base_median > 0
 
 
 def test_a_regression_fails_with_a_reason_naming_it() -> None:
     v = verdict(drawn_run(12, sd=0.01, cpu_effect=0.12, seed=2))
-    assert (v.decision, v.exit_code) == ("fail", EXIT_FAIL)
-    assert re.match(r"cpu_ms_per_request \+1[12]\.\d % over 12 windows", v.reasons[0])
-    assert "beyond its +5.0 % fail threshold" in v.reasons[0]
+    j = v.judgement
+    assert (j.decision, j.conclusion, v.exit_code) == ("fail", "failure", EXIT_FAIL)
+    assert re.match(r"cpu_ms_per_request \+1[12]\.\d % over 12 windows", j.reasons[0])
+    assert "beyond its +5.0 % fail threshold" in j.reasons[0]
 
 
 def test_an_sla_only_the_candidate_breaks_fails_the_pr() -> None:
     v = verdict(sla=[sla_row("pass", "p95_ms"), sla_row("fail")])
-    assert v.statistical_decision == "pass"
-    assert v.decision == "fail"
-    assert any("the candidate breaches it" in r for r in v.reasons)
+    j = v.judgement
+    assert j.statistical_decision == "pass"
+    assert (j.decision, j.conclusion) == ("fail", "failure")
+    assert any("the candidate breaches it" in r for r in j.reasons)
     assert [s.status for s in v.sla] == ["pass", "fail"]
 
 
 def test_an_sla_both_sides_breach_does_not_block() -> None:
-    v = verdict(sla=[sla_row("pre-existing")])
-    assert v.decision == "pass"
-    assert any("shared with the base: pre-existing, not blocking" in r for r in v.reasons)
+    j = verdict(sla=[sla_row("pre-existing")]).judgement
+    assert j.decision == "pass"
+    assert any("shared with the base: pre-existing, not blocking" in r for r in j.reasons)
 
 
 def test_undecided_windows_are_inconclusive_never_a_pass() -> None:
     run = drawn_run(36, sd=0.01, cpu_effect=math.log(1.05) - 0.0005, seed=4)
     v = verdict(run, stopped="last look")
-    assert v.statistical_decision in ("inconclusive", "fail")
-    if v.statistical_decision == "inconclusive":
-        assert (v.decision, v.exit_code) == ("inconclusive", EXIT_INCONCLUSIVE)
-        assert "windows ran out" in v.reasons[0]
+    j = v.judgement
+    assert j.statistical_decision in ("inconclusive", "fail")
+    if j.statistical_decision == "inconclusive":
+        assert (j.decision, j.conclusion, v.exit_code) == (
+            "inconclusive", "neutral", EXIT_INCONCLUSIVE,
+        )  # fmt: skip
+        assert "windows ran out" in j.reasons[0]
 
 
 def test_a_budget_that_ran_out_before_the_first_look_is_inconclusive() -> None:
-    v = verdict(drawn_run(5), stopped="time budget")
-    assert v.decision == "inconclusive"
-    assert v.looks == ()
-    assert v.reasons[0] == (
+    j = verdict(drawn_run(5), stopped="time budget").judgement
+    assert (j.decision, j.conclusion) == ("inconclusive", "neutral")
+    assert j.looks == ()
+    assert j.reasons[0] == (
         "no look reached: 5 measured windows, the first look needs 12 (time budget)"
     )
 
 
-def test_a_harness_change_is_said() -> None:
+def test_a_pass_of_a_harness_change_is_neutral_and_said() -> None:
     v = verdict(changed=("ci/judge/gate.py", "perf.toml"))
     assert v.harness.changed
-    assert v.reasons[-1] == (
+    assert (v.judgement.decision, v.judgement.conclusion) == ("pass", "neutral")
+    assert v.judgement.reasons[-1] == (
         "this pull request changes the harness (ci/judge/gate.py, perf.toml): "
         "the base's harness measured both sides"
     )
@@ -89,7 +95,7 @@ def test_the_verdict_file_round_trips_and_refuses_others(tmp_path: Path) -> None
     path.write_text(text.replace('"kind": "perfci-gate-verdict"', '"kind": "other"'))
     with pytest.raises(ResultsError, match="not a gate verdict"):
         load_verdict(path)
-    path.write_text(text.replace('"version": 1', '"version": 7'))
+    path.write_text(text.replace('"version": 2', '"version": 7'))
     with pytest.raises(ResultsError, match="version 7"):
         load_verdict(path)
 
@@ -97,5 +103,12 @@ def test_the_verdict_file_round_trips_and_refuses_others(tmp_path: Path) -> None
 def test_judging_the_same_windows_again_gives_the_same_verdict() -> None:
     run = drawn_run(24, sd=0.07, seed=9)
     first, again = verdict(run), verdict(run)
-    assert first.looks == again.looks
-    assert (first.decision, first.reasons) == (again.decision, again.reasons)
+    assert first.judgement == again.judgement
+
+
+def test_a_verdict_with_a_bad_rule_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "verdict.json"
+    dump_verdict(verdict(), path)
+    path.write_text(path.read_text().replace('"alpha": 0.01', '"alpha": 0.9'))
+    with pytest.raises(ResultsError, match=r"gate\.alpha = 0\.9"):
+        load_verdict(path)

@@ -6,15 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision, dump_verdict
 from ci.post.event import Action, WorkflowRunEvent
 from ci.render.gate import GateLinks
 from ci.results.duet import dump_duet
+from ci.settings import load_perf_config
 from tests.ci.judge.duet_factory import drawn_run
-from tests.ci.render.gate_verdicts import BASE_SHA, MERGE_SHA, verdict
+from tests.ci.judge.gate_factory import verdict
+from tests.ci.render.gate_verdicts import BASE_SHA, MERGE_SHA
 
 HEAD = "a" * 40
 LINKS = GateLinks("https://github.com/acme/search/actions/runs/100/attempts/1")
+RULE = load_perf_config(None).gate.rule  # the repository's perf.toml [gate], as perf-comment's
+#: Windows that judge to each decision under RULE: 36 windows, no effect / +25 % CPU / +5 %
+#: CPU (the threshold itself)
+WINDOWS = {"pass": (0.0, 0), "fail": (0.25, 0), "inconclusive": (0.05, 1)}
 
 
 def event(
@@ -37,7 +44,37 @@ def event(
     )
 
 
-def artifact(tmp_path: Path, decision: GateDecision | None = "pass", **record: Any) -> Path:
+def event_file(tmp_path: Path) -> Path:
+    """:func:`event` as ``$GITHUB_EVENT_PATH`` holds it."""
+    e = event()
+    payload: dict[str, object] = {
+        "action": e.action,
+        "repository": {"full_name": e.repo},
+        "workflow_run": {
+            "id": e.run_id,
+            "run_attempt": e.run_attempt,
+            "name": e.workflow,
+            "event": e.event,
+            "head_sha": e.head_sha,
+            "html_url": e.run_url,
+            "conclusion": e.conclusion,
+            "pull_requests": [],
+        },
+    }
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def artifact(
+    tmp_path: Path,
+    decision: GateDecision | None = "pass",
+    changed: tuple[str, ...] = (),
+    **record: Any,
+) -> GateFolder:
+    """The folder perf-pr uploads: pr.json and, with a ``decision``, the gate's verdict and
+    the windows it was judged from."""
+    folder = GateFolder(tmp_path)
     pr = {
         "version": 1,
         "pr": 17,
@@ -49,12 +86,15 @@ def artifact(tmp_path: Path, decision: GateDecision | None = "pass", **record: A
         "outcome": "tested",
         **record,
     }
-    (tmp_path / "pr.json").write_text(json.dumps({k: v for k, v in pr.items() if v is not None}))
+    folder.pr.write_text(json.dumps({k: v for k, v in pr.items() if v is not None}))
     if decision is not None:
-        # windows that judge to the decision under the repository's [gate] (perf-comment
-        # judges them again): 36 windows, no effect / +25 % CPU / +5 % CPU (the threshold)
-        effect, seed = {"pass": (0.0, 0), "fail": (0.25, 0), "inconclusive": (0.05, 1)}[decision]
-        dump_duet(drawn_run(36, cpu_effect=effect, seed=seed), tmp_path / "windows.json")
-        v = verdict(decision, pairs=36, statistical_decision=decision)
-        dump_verdict(v, tmp_path / "verdict.json")
-    return tmp_path
+        effect, seed = WINDOWS[decision]
+        run = drawn_run(36, cpu_effect=effect, seed=seed)
+        dump_duet(run, folder.windows)
+        v = verdict(
+            run, rule=RULE, stopped="last look", changed=changed,
+            base_ref="HEAD^1", base_sha=BASE_SHA, candidate_sha=MERGE_SHA,
+        )  # fmt: skip
+        assert v.judgement.decision == decision, v.judgement.reasons
+        dump_verdict(v, folder.verdict)
+    return folder

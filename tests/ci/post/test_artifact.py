@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from ci.judge.gate_folder import GateFolder
 from ci.post.artifact import ArtifactError, check_against_event, load_pr_record
 from ci.post.event import WorkflowRunEvent
 
@@ -39,11 +40,11 @@ def _event(**changes: Any) -> WorkflowRunEvent:
     return WorkflowRunEvent(**values)
 
 
-def _write(tmp_path: Path, **changes: Any) -> Path:
+def _write(tmp_path: Path, **changes: Any) -> GateFolder:
     record = {**RECORD, **changes}
     record = {k: v for k, v in record.items() if v is not None}
     (tmp_path / "pr.json").write_text(json.dumps(record))
-    return tmp_path
+    return GateFolder(tmp_path)
 
 
 def test_a_tested_pull_request(tmp_path: Path) -> None:
@@ -81,19 +82,19 @@ def test_invalid_records(tmp_path: Path, changes: dict[str, Any], message: str) 
 
 def test_missing_artifact_or_file(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="no perf-pr artifact"):
-        load_pr_record(tmp_path / "absent")
+        load_pr_record(GateFolder(tmp_path / "absent"))
     with pytest.raises(ArtifactError, match=r"pr\.json is missing"):
-        load_pr_record(tmp_path)
+        load_pr_record(GateFolder(tmp_path))
     (tmp_path / "pr.json").write_text("x" * 70_000)
     with pytest.raises(ArtifactError, match="at most 65536 are read"):
-        load_pr_record(tmp_path)
+        load_pr_record(GateFolder(tmp_path))
 
 
 def test_a_symlinked_record_is_refused(tmp_path: Path) -> None:
     (tmp_path / "elsewhere.json").write_text(json.dumps(RECORD))
     (tmp_path / "pr.json").symlink_to(tmp_path / "elsewhere.json")
     with pytest.raises(ArtifactError, match="not a plain file"):
-        load_pr_record(tmp_path)
+        load_pr_record(GateFolder(tmp_path))
 
 
 @pytest.mark.parametrize(

@@ -8,25 +8,28 @@ from typing import Any
 import msgspec
 import pytest
 
-from ci.judge.gate_verdict import GateDecision, Harness, dump_verdict
+from ci.judge.gate_folder import GateFolder
+from ci.judge.gate_verdict import GateDecision, dump_verdict, load_verdict
 from ci.post.gate import gate_outcome
 from ci.render.markdown import MARKER
-from tests.ci.post.gate_artifacts import LINKS, artifact, event
-from tests.ci.render.gate_verdicts import BASE_SHA, verdict
+from ci.results.duet import dump_duet
+from ci.settings.gate import GateRule
+from tests.ci.judge.duet_factory import drawn_run
+from tests.ci.post.gate_artifacts import LINKS, RULE, artifact, event
 
 
 @pytest.mark.parametrize(
     ("decision", "conclusion", "title"),
     [
         ("pass", "success", "PASS: "),
-        ("fail", "failure", "FAIL: latency_p95 +12.3 %"),
+        ("fail", "failure", "FAIL: cpu_ms_per_request +2"),
         ("inconclusive", "neutral", "INCONCLUSIVE: "),
     ],
 )
 def test_a_verdict_sets_the_conclusion(
     tmp_path: Path, decision: GateDecision, conclusion: str, title: str
 ) -> None:
-    out = gate_outcome(event(), artifact(tmp_path, decision), LINKS)
+    out = gate_outcome(event(), artifact(tmp_path, decision), LINKS, RULE)
     assert out.conclusion == conclusion
     assert out.check.title.startswith(title)
     assert out.pr == 17
@@ -37,13 +40,7 @@ def test_a_verdict_sets_the_conclusion(
 
 
 def test_a_pass_of_a_harness_change_is_neutral(tmp_path: Path) -> None:
-    folder = artifact(tmp_path, None)
-    changed = msgspec.structs.replace(
-        verdict("pass"),
-        harness=Harness(revision=BASE_SHA, source="base revision", changed=True, paths=("ci/x",)),
-    )
-    dump_verdict(changed, folder / "verdict.json")
-    out = gate_outcome(event(), folder, LINKS)
+    out = gate_outcome(event(), artifact(tmp_path, "pass", changed=("ci/x.py",)), LINKS, RULE)
     assert out.conclusion == "neutral"
     assert "changes the harness" in out.check.title
 
@@ -60,7 +57,7 @@ def test_a_run_without_verdict_fails_and_says_why(
     tmp_path: Path, conclusion: str, title: str
 ) -> None:
     # the crashed job still uploaded pr.json (upload runs unless cancelled): the PR is known
-    out = gate_outcome(event(conclusion), artifact(tmp_path, None), LINKS)
+    out = gate_outcome(event(conclusion), artifact(tmp_path, None), LINKS, RULE)
     assert out.conclusion == "failure"
     assert out.check.title == title
     assert "never passes" in out.check.summary
@@ -72,14 +69,14 @@ def test_a_run_without_verdict_fails_and_says_why(
 
 
 def test_a_cancelled_fork_run_without_artifact_fails_without_comment() -> None:
-    out = gate_outcome(event("cancelled"), None, LINKS)
+    out = gate_outcome(event("cancelled"), None, LINKS, RULE)
     assert out.conclusion == "failure"
     assert out.pr is None
     assert out.comment is None
 
 
 def test_a_same_repository_pr_is_known_from_the_event() -> None:
-    out = gate_outcome(event("timed_out", prs=(17,)), None, LINKS)
+    out = gate_outcome(event("timed_out", prs=(17,)), None, LINKS, RULE)
     assert out.pr == 17
     assert out.comment is not None
 
@@ -102,7 +99,7 @@ def test_a_bad_artifact_fails_the_check(
         artifact(tmp_path, "pass" if verdict_file == "pass" else None, **record)
         if verdict_file == "garbage":
             (tmp_path / "verdict.json").write_text('{"kind": "perfci-gate-verdict"}')
-    out = gate_outcome(event(), tmp_path, LINKS)
+    out = gate_outcome(event(), GateFolder(tmp_path), LINKS, RULE)
     assert out.conclusion == "failure"
     assert out.check.title.startswith("FAIL: no valid")
     assert out.problem is not None
@@ -114,7 +111,7 @@ def test_a_pr_that_cannot_merge_is_neutral(tmp_path: Path) -> None:
     folder = artifact(
         tmp_path, None, outcome="cannot-merge", merge_sha=None, base_sha=None, reason="conflict"
     )
-    out = gate_outcome(event(), folder, LINKS)
+    out = gate_outcome(event(), folder, LINKS, RULE)
     assert out.conclusion == "neutral"
     assert out.check.title == "NEUTRAL: the pull request cannot be merged"
     assert out.comment is not None
@@ -123,28 +120,37 @@ def test_a_pr_that_cannot_merge_is_neutral(tmp_path: Path) -> None:
 
 def test_a_superseded_run_is_neutral_and_silent(tmp_path: Path) -> None:
     folder = artifact(tmp_path, None, outcome="superseded", reason="head moved")
-    out = gate_outcome(event(), folder, LINKS)
+    out = gate_outcome(event(), folder, LINKS, RULE)
     assert out.conclusion == "neutral"
     assert out.comment is None
 
 
-def test_windows_are_judged_again_with_this_repositorys_rule(tmp_path: Path) -> None:
-    from ci.settings import load_perf_config
-
-    gate = load_perf_config(None).gate
+def test_the_windows_are_judged_again_and_a_forged_verdict_fails(tmp_path: Path) -> None:
     folder = artifact(tmp_path, "pass")
-    assert gate_outcome(event(), folder, LINKS, gate).conclusion == "success"
-    # a verdict file edited to PASS over windows that show a +25 % CPU regression
-    (folder / "windows.json").unlink()
-    artifact(tmp_path, "fail")
-    dump_verdict(verdict("pass", pairs=36, statistical_decision="pass"), folder / "verdict.json")
-    out = gate_outcome(event(), folder, LINKS, gate)
+    assert gate_outcome(event(), folder, LINKS, RULE).conclusion == "success"
+    # the same PASS verdict over windows that show a +25 % CPU regression
+    dump_duet(drawn_run(36, cpu_effect=0.25, seed=0), folder.windows)
+    out = gate_outcome(event(), folder, LINKS, RULE)
     assert out.conclusion == "failure"
     assert out.problem is not None
     assert "windows.json judges to 'fail' over 36 windows" in out.problem
     assert "the verdict says 'pass' over 36" in out.problem
-    (folder / "windows.json").unlink()
-    missing = gate_outcome(event(), folder, LINKS, gate)
+    folder.windows.unlink()
+    missing = gate_outcome(event(), folder, LINKS, RULE)
     assert missing.conclusion == "failure"
     assert missing.problem is not None
     assert "windows.json is missing" in missing.problem
+
+
+def test_a_verdict_judged_by_another_rule_fails(tmp_path: Path) -> None:
+    folder = artifact(tmp_path, "fail")
+    # the artifact's own rule, made lax enough to pass its windows, and judged consistently
+    lax = GateRule(
+        metrics=tuple(msgspec.structs.replace(m, fail_threshold=0.5) for m in RULE.metrics)
+    )
+    v = load_verdict(folder.verdict)
+    dump_verdict(msgspec.structs.replace(v, rule=lax), folder.verdict)
+    out = gate_outcome(event(), folder, LINKS, RULE)
+    assert out.conclusion == "failure"
+    assert out.problem is not None
+    assert "another rule than this repository's perf.toml [gate]" in out.problem

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision
 from ci.post.client import ClientOptions, Session
 from ci.post.pr_check import handle_event
 from ci.render.markdown import MARKER
 from tests.ci.post.fake_github import BOT, HEAD, PR, TOKEN, FakeGitHub, Fault, serve
-from tests.ci.post.gate_artifacts import artifact, event
+from tests.ci.post.gate_artifacts import RULE, artifact, event
 
 
 @pytest.fixture(params=["", "/api/v3"], ids=["github.com", "enterprise"])
@@ -52,10 +53,10 @@ def test_start_then_verdict(
     decision: GateDecision,
     conclusion: str,
 ) -> None:
-    started = handle_event(session, event(action="requested"), None)
+    started = handle_event(session, event(action="requested"), None, RULE)
     assert started.ok
     assert _check(fake)["status"] == "in_progress"
-    report = handle_event(session, event(), artifact(tmp_path, decision))
+    report = handle_event(session, event(), artifact(tmp_path, decision), RULE)
     assert report.ok, report.errors
     (run,) = fake.check_runs
     assert run["status"] == "completed"
@@ -71,8 +72,8 @@ def test_start_then_verdict(
 def test_a_broken_run_fails_the_check_and_says_so(
     fake: FakeGitHub, session: Session, tmp_path: Path, conclusion: str
 ) -> None:
-    handle_event(session, event(action="requested"), None)
-    report = handle_event(session, event(conclusion), artifact(tmp_path, None))
+    handle_event(session, event(action="requested"), None, RULE)
+    report = handle_event(session, event(conclusion), artifact(tmp_path, None), RULE)
     assert report.ok
     run = _check(fake)
     assert run["conclusion"] == "failure"
@@ -84,8 +85,10 @@ def test_a_broken_run_fails_the_check_and_says_so(
 def test_a_cancelled_fork_run_without_artifact_still_ends_the_check(
     fake: FakeGitHub, session: Session, tmp_path: Path
 ) -> None:
-    handle_event(session, event(action="requested"), None)
-    report = handle_event(session, event("cancelled"), tmp_path / "not-downloaded")
+    handle_event(session, event(action="requested"), None, RULE)
+    report = handle_event(
+        session, event("cancelled"), GateFolder(tmp_path / "not-downloaded"), RULE
+    )
     assert report.ok
     assert _check(fake)["conclusion"] == "failure"
     assert fake.comments == []
@@ -98,11 +101,11 @@ def test_a_rerun_replaces_what_the_first_attempt_wrote(
     first, second = tmp_path / "1", tmp_path / "2"
     first.mkdir()
     second.mkdir()
-    handle_event(session, event(action="requested"), None)
-    handle_event(session, event(), artifact(first, "fail"))
-    handle_event(session, event(action="requested", attempt=2), None)
+    handle_event(session, event(action="requested"), None, RULE)
+    handle_event(session, event(), artifact(first, "fail"), RULE)
+    handle_event(session, event(action="requested", attempt=2), None, RULE)
     assert _check(fake)["status"] == "in_progress"
-    report = handle_event(session, event(attempt=2), artifact(second, "pass", run_attempt=2))
+    report = handle_event(session, event(attempt=2), artifact(second, "pass", run_attempt=2), RULE)
     assert report.ok
     assert [r["conclusion"] for r in fake.check_runs] == ["failure", "success"]
     (comment,) = fake.comments  # edited in place, not a second comment
@@ -112,7 +115,7 @@ def test_a_rerun_replaces_what_the_first_attempt_wrote(
 def test_a_stale_artifact_of_the_first_attempt_is_not_taken_for_the_second(
     fake: FakeGitHub, session: Session, tmp_path: Path
 ) -> None:
-    report = handle_event(session, event(attempt=2), artifact(tmp_path, "pass"))
+    report = handle_event(session, event(attempt=2), artifact(tmp_path, "pass"), RULE)
     assert _check(fake)["conclusion"] == "failure"
     assert any("stale artifact" in n for n in report.notes)
 
@@ -121,7 +124,7 @@ def test_the_check_is_set_when_the_comment_fails(
     fake: FakeGitHub, session: Session, tmp_path: Path
 ) -> None:
     fake.faults.append(Fault("POST", r"/comments$", 403, "Unable to create comment: locked"))
-    report = handle_event(session, event(), artifact(tmp_path, "pass"))
+    report = handle_event(session, event(), artifact(tmp_path, "pass"), RULE)
     assert not report.ok
     assert report.errors[0].startswith("comment: ")
     assert _check(fake)["conclusion"] == "success"
@@ -131,7 +134,7 @@ def test_the_comment_is_posted_when_the_check_fails(
     fake: FakeGitHub, session: Session, tmp_path: Path
 ) -> None:
     fake.faults.append(Fault("POST", r"/check-runs$", 403, "Resource not accessible"))
-    report = handle_event(session, event(), artifact(tmp_path, "fail"))
+    report = handle_event(session, event(), artifact(tmp_path, "fail"), RULE)
     assert not report.ok
     assert report.errors[0].startswith("check run: ")
     assert len(fake.comments) == 1
@@ -141,7 +144,7 @@ def test_a_pr_whose_head_moved_on_gets_its_check_but_no_comment(
     fake: FakeGitHub, session: Session, tmp_path: Path
 ) -> None:
     fake.pull_head = "f" * 40
-    report = handle_event(session, event(), artifact(tmp_path, "pass"))
+    report = handle_event(session, event(), artifact(tmp_path, "pass"), RULE)
     assert report.ok
     assert _check(fake)["conclusion"] == "success"
     assert fake.comments == []

@@ -1,40 +1,36 @@
-"""A gate verdict as ``perfci gate`` writes it, for the render and post tests."""
+"""A gate verdict as ``perfci gate`` writes it, with chosen figures, for the render tests."""
 
 from __future__ import annotations
 
 import msgspec
 
+from ci.judge.duet import Demotion, ReportMetric
+from ci.judge.gate import LookResult, MetricJudgement
 from ci.judge.gate_verdict import (
-    Demoted,
-    Design,
+    GateJudgement,
     GateVerdict,
     Harness,
-    Look,
     LookDecision,
-    MetricLook,
-    ReportRow,
     Revision,
-    Rule,
     SlaRow,
     Timings,
 )
+from ci.settings.gate import GateDesign, GateMetric, GateRule
 
 BASE_SHA, MERGE_SHA = "b" * 40, "c" * 40
+RULE = GateRule(
+    metrics=(
+        GateMetric("cpu_ms_per_request", "lower", 0.05),
+        GateMetric("latency_p95", "lower", 0.10),
+        GateMetric("error_rate", "lower", 0.001, "absolute"),
+    )
+)
+_JUDGEMENT_FIELDS = set(GateJudgement.__struct_fields__)
 
 
-def _metric(
-    name: str,
-    mode: str,
-    threshold: float,
-    change: float,
-    failed: bool = False,
-    base: float = 7.0,
-) -> MetricLook:
-    return MetricLook(
+def _metric(name: str, change: float, failed: bool = False) -> MetricJudgement:
+    return MetricJudgement(
         name=name,
-        direction="lower",
-        mode=mode,
-        fail_threshold=threshold,
         pairs=24,
         estimate=change,
         change=change,
@@ -43,6 +39,19 @@ def _metric(
         rejected=failed,
         failed=failed,
         within=not failed,
+    )
+
+
+def _medians(name: str, mode: str, change: float, base: float) -> ReportMetric:
+    return ReportMetric(
+        name=name,
+        pairs=24,
+        mode=mode,
+        change=change,
+        ci_low=change - 0.01,
+        ci_high=change + 0.01,
+        p_two_sided=0.5,
+        changed=False,
         base_median=base,
         candidate_median=base * (1 + change) if mode == "ratio" else base + change,
     )
@@ -51,20 +60,68 @@ def _metric(
 def verdict(
     decision: LookDecision = "fail", text: str | None = None, **changes: object
 ) -> GateVerdict:
-    """A verdict as perfci gate writes it; ``text`` replaces every free-text field."""
+    """A verdict; ``text`` replaces every free-text field; ``changes`` replace fields of the
+    verdict or of its judgement."""
     metrics = (
-        _metric("cpu_ms_per_request", "ratio", 0.05, 0.012),
-        _metric("latency_p95", "ratio", 0.10, 0.123, failed=decision == "fail", base=20.0),
-        _metric("error_rate", "absolute", 0.001, 0.0, base=0.0),
+        _metric("cpu_ms_per_request", 0.012),
+        _metric("latency_p95", 0.123, failed=decision == "fail"),
+        _metric("error_rate", 0.0),
     )
     t = text or ""
-    values: dict[str, object] = {
-        "created_at": "2026-12-01T10:00:00+00:00",
+    conclusion = {"pass": "success", "fail": "failure"}.get(decision, "neutral")
+    judgement: dict[str, object] = {
         "decision": decision,
+        "conclusion": conclusion,
         "statistical_decision": decision,
         "reasons": (
             text or "latency_p95 +12.3 % over 24 windows, beyond its +10.0 % fail threshold",
         ),
+        "pairs": 24,
+        "looks": (
+            LookResult(0, 12, "continue", 0.0033, metrics),
+            LookResult(1, 24, decision, 0.0033, metrics),
+        ),
+        "primary": (
+            _medians("cpu_ms_per_request", "ratio", 0.012, 7.0),
+            _medians("latency_p95", "ratio", 0.123, 20.0),
+            _medians("error_rate", "absolute", 0.0, 0.0),
+        ),
+        "demoted": (Demotion("latency_p99", text or "report-only: 40 samples above p99"),),
+        "report_only": (
+            ReportMetric(
+                name="latency_p90",
+                pairs=24,
+                mode="ratio",
+                change=0.11,
+                ci_low=0.07,
+                ci_high=0.15,
+                p_two_sided=0.0001,
+                changed=True,
+                base_median=12.0,
+                candidate_median=13.5,
+                note=text,
+            ),
+            ReportMetric(
+                name="latency_p50",
+                pairs=24,
+                mode="ratio",
+                change=0.005,
+                ci_low=-0.01,
+                ci_high=0.02,
+                p_two_sided=0.7,
+                changed=False,
+                base_median=4.0,
+                candidate_median=4.02,
+            ),
+        ),
+    }
+    values: dict[str, object] = {
+        "created_at": "2026-12-01T10:00:00+00:00",
+        "rule": RULE,
+        "design": GateDesign(rate=75, shapes=("ramp", "sse")),
+        "machine_class": text or "2cpu-24gb-x86_64",
+        "order_seed": 7,
+        "stopped": "decided",
         "base": Revision(text or "HEAD^1", BASE_SHA),
         "candidate": Revision(text or "HEAD", MERGE_SHA),
         "harness": Harness(
@@ -72,59 +129,6 @@ def verdict(
             source=text or "base revision",
             changed=text is not None,
             paths=(t,) if text else (),
-        ),
-        "rule": Rule(
-            alpha=0.01,
-            pass_alpha=0.05,
-            looks=(12, 24, 36),
-            min_tail_samples=100,
-            report_threshold=0.05,
-            report_alpha=0.01,
-            order_seed=7,
-            bootstrap_seed=None,
-        ),
-        "design": Design(
-            rate=75,
-            window_s=10,
-            warmup_windows=4,
-            unique_fraction=0.3,
-            write_fraction=0.02,
-            workers=1,
-            docs=20_000,
-            embedder=text or "minilm",
-            shapes=("ramp", "sse"),
-            shape_time_scale=0.02,
-            machine_class=text or "2cpu-24gb-x86_64",
-        ),
-        "pairs": 24,
-        "looks": (Look(0, 12, "continue", 0.0033, metrics), Look(1, 24, decision, 0.0033, metrics)),
-        "demoted": (Demoted("latency_p99", text or "report-only: 40 samples above p99"),),
-        "report_only": (
-            ReportRow(
-                scenario=text or "duet",
-                metric="latency_p90",
-                mode="ratio",
-                base=12.0,
-                candidate=13.5,
-                change=0.11,
-                ci_low=0.07,
-                ci_high=0.15,
-                p_two_sided=0.0001,
-                changed=True,
-                note=text,
-            ),
-            ReportRow(
-                scenario="duet",
-                metric="peak_rss_mb",
-                mode="ratio",
-                base=200.0,
-                candidate=201.0,
-                change=0.005,
-                ci_low=-0.01,
-                ci_high=0.02,
-                p_two_sided=0.7,
-                changed=False,
-            ),
         ),
         "sla": (
             SlaRow(
@@ -139,9 +143,10 @@ def verdict(
             ),
         ),
         "timings": Timings(total_s=540, setup_s=60, windows_s=400, shapes_s=80),
-        "files": {"windows": "windows.json"},
     }
-    values.update(changes)
+    for key, value in changes.items():
+        (judgement if key in _JUDGEMENT_FIELDS else values)[key] = value
+    values["judgement"] = judgement
     return msgspec.convert(
         msgspec.to_builtins(values), GateVerdict, strict=True
     )  # validated as a loaded file would be

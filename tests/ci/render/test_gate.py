@@ -46,7 +46,7 @@ def test_the_comment_reads_verdict_primary_changed_then_details() -> None:
         "| primary metric |",
         "| latency p95 | 20.0 ms | 22.5 ms | +12.3 % | +10.0 % | 0.0004 | **FAIL** |",
         "**Changed clearly**",
-        "| duet | latency p90 | 12.0 ms | 13.5 ms | +11.0 % | [+7.0 %, +15.0 %] |",
+        "| latency p90 | 12.0 ms | 13.5 ms | +11.0 % | [+7.0 %, +15.0 %] |",
         f"[workflow run]({RUN}) \u00b7 [artifact \\(report, raw windows\\)]({ARTIFACT})",
         "<details>",
         "### Report-only metrics",
@@ -58,7 +58,7 @@ def test_the_comment_reads_verdict_primary_changed_then_details() -> None:
     positions = [body.index(part) for part in order]
     assert positions == sorted(positions), "sections out of order"
     before_details = body[: body.index("<details>")]
-    assert "peak RSS" not in before_details  # unchanged report-only metrics are collapsed
+    assert "latency p50" not in before_details  # unchanged report-only metrics are collapsed
     assert "pre-existing" not in before_details
     assert "| sse | error rate | &lt; 0.100 % | 3.860 % | 3.900 % | pre-existing" in body
     assert "Pull request: acme/search \\#17" in body
@@ -76,9 +76,8 @@ def test_check_title_is_the_decision_and_its_first_reason(decision: LookDecision
 
 def test_nothing_changed_clearly_is_said() -> None:
     v = verdict("pass")
-    quiet = msgspec.structs.replace(
-        v, report_only=tuple(msgspec.structs.replace(r, changed=False) for r in v.report_only)
-    )
+    rows = tuple(msgspec.structs.replace(r, changed=False) for r in v.judgement.report_only)
+    quiet = verdict("pass", report_only=rows)
     body = render_gate_comment(quiet, GateLinks())
     assert "No report-only metric changed clearly." in body
     assert "[workflow run]" not in body  # no links given, none shown

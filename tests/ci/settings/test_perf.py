@@ -231,7 +231,7 @@ def test_bad_machine_overrides_name_the_key(tmp_path: Path, text: str, message: 
 
 def test_the_gate_table_is_read(tmp_path: Path) -> None:
     config = load_perf_config(_write(tmp_path, "[gate]\nlooks = [16, 32]\nrate = 90\n"))
-    assert config.gate.looks == (16, 32)
-    assert config.gate.rate == 90.0
+    assert config.gate.rule.looks == (16, 32)
+    assert config.gate.design.rate == 90.0
     with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 4: .* use 10 or more"):
         load_perf_config(_write(tmp_path, "[gate]\nlooks = [4, 8]\n"))

@@ -13,32 +13,36 @@ import pytest
 
 from ci.cli import main
 from ci.experiments.gate.runner import GateRequest, run_gate
-from ci.judge.gate_verdict import load_verdict
+from ci.judge.gate_folder import GateFolder
+from ci.judge.gate_verdict import Revision, load_verdict
 from ci.results.duet import load_duet
 from ci.settings import PerfConfig, load_perf_config
-from ci.settings.gate import GateConfig, GateMetric
+from ci.settings.gate import GateConfig, GateDesign, GateMetric, GateRule
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[4]
 SMALL = GateConfig(
-    looks=(12,),
-    metrics=(
-        GateMetric("cpu_ms_per_request", "lower", 0.05),
-        GateMetric("error_rate", "lower", 0.001, "absolute"),
+    GateRule(
+        looks=(12,),
+        metrics=(
+            GateMetric("cpu_ms_per_request", "lower", 0.05),
+            GateMetric("error_rate", "lower", 0.001, "absolute"),
+        ),
     ),
-    # 160 requests per side and window: the CPU clock ticks every 10 ms, so at 80 (40/s)
-    # one tick was ~5 % of a window's CPU, the equivalence margin itself (two full runs
-    # went inconclusive on it)
-    rate=80.0,
-    window_s=2.0,
-    docs=5000,
-    embedder="hash",
-    shapes=("ramp",),
-    shape_time_scale=0.005,
-    shape_vu_scale=0.2,
-    budget_s=300.0,
-    shapes_reserve_s=60.0,
+    GateDesign(
+        # 160 requests per side and window: the CPU clock ticks every 10 ms, and with fewer
+        # requests one tick is ~5 % of a window's CPU, the equivalence margin itself
+        rate=80.0,
+        window_s=2.0,
+        docs=5000,
+        embedder="hash",
+        shapes=("ramp",),
+        shape_time_scale=0.005,
+        shape_vu_scale=0.2,
+        budget_s=300.0,
+        shapes_reserve_s=60.0,
+    ),
 )
 
 
@@ -59,29 +63,32 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
     head = _head()
     out = tmp_path / "gate"
     request = GateRequest(
-        repo=REPO, base_ref=head, candidate_ref=head, out_dir=out, config=_config(),
-        machine_class="test", harness_revision=head, seed=5,
+        repo=REPO, base=Revision(head, head), candidate=Revision(head, head), out_dir=out,
+        config=_config(), machine_class="test", harness_source="base revision",
+        harness_revision=head, seed=5,
     )  # fmt: skip
     v = run_gate(request, progress=print)
-    assert v.decision == "pass", v.reasons
+    j = v.judgement
+    assert (j.decision, j.conclusion) == ("pass", "success"), j.reasons
     assert (v.base.sha, v.candidate.sha) == (head, head)
     assert v.harness.source == "base revision"
     assert not v.harness.changed
-    assert v.pairs == 12
-    assert [m.name for m in v.demoted] == []
+    assert j.pairs == 12
+    assert [m.name for m in j.demoted] == []
     # the percentiles with few samples in 2-s windows are report-only, and say why
-    assert {r.metric for r in v.report_only} >= {"latency_p50", "latency_p90"}
+    assert {r.name for r in j.report_only} >= {"latency_p50", "latency_p90"}
     assert {(s.scenario, s.metric) for s in v.sla} >= {("ramp", "p95_ms"), ("ramp", "error_rate")}
     assert all(s.base is not None for s in v.sla if s.status != "skipped")
-    run = load_duet(out / "windows.json")
+    folder = GateFolder(out)
+    run = load_duet(folder.windows)
     assert len(run.windows) == 16
     assert {w.slot_a for w in run.windows} == {"base", "candidate"}
     assert all(w.base.requests > 0 and w.candidate.requests > 0 for w in run.windows)
     assert all(w.base.cpu_s > 0 and w.candidate.cpu_s > 0 for w in run.windows)
-    for name in ("verdict.json", "comment.md", "summary.md", "report.html"):
-        assert (out / name).exists(), name
-    assert load_verdict(out / "verdict.json") == v
-    assert (out / v.files["shapes_base"]).exists()
+    for path in (folder.verdict, folder.summary, folder.report):
+        assert path.exists(), path
+    assert load_verdict(folder.verdict) == v
+    assert list(folder.shapes.glob("base/**/results.json"))
     capsys.readouterr()
     # the folder re-judges alone: the rule is in the verdict file, not in perf.toml
     assert main(["gate", "--rejudge", str(out)]) == 0
@@ -91,11 +98,12 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
 def test_a_candidate_burning_more_cpu_fails(tmp_path: Path) -> None:
     head = _head()
     request = GateRequest(
-        repo=REPO, base_ref=head, candidate_ref=head, out_dir=tmp_path / "gate",
-        config=_config(), machine_class="test", seed=6, shapes=False,
+        repo=REPO, base=Revision(head, head), candidate=Revision(head, head),
+        out_dir=tmp_path / "gate", config=_config(), machine_class="test",
+        harness_source="base revision", harness_revision=head, seed=6, shapes=False,
         service_env={"candidate": {"SEARCH_DEBUG_CPU_SLOWDOWN": "0.5"}},
     )  # fmt: skip
     v = run_gate(request, progress=print)
-    assert v.decision == "fail", v.reasons
-    assert v.reasons[0].startswith("cpu_ms_per_request +")
+    assert v.judgement.decision == "fail", v.judgement.reasons
+    assert v.judgement.reasons[0].startswith("cpu_ms_per_request +")
     assert v.sla == ()

@@ -10,11 +10,12 @@ import numpy as np
 
 from ci.experiments.gate.sequential import measure_windows
 from ci.results.duet import DuetDesign, DuetRevision, DuetWindow, Side, load_duet
-from ci.settings.gate import GateConfig
+from ci.settings.gate import GateDesign, GateRule
 from tests.ci.judge.duet_factory import side
 
 REV = DuetRevision("main", "a" * 40)
-CONFIG = GateConfig()
+RULE = GateRule()
+GATE = GateDesign()
 DESIGN = DuetDesign(
     rate=110.0, window_s=10.0, warmup_windows=4, unique_fraction=0.3, write_fraction=0.02,
     order_seed=3, workers=1,
@@ -51,7 +52,7 @@ class FakeRunner:
 def test_a_clear_pass_stops_at_the_first_look(tmp_path: Path) -> None:
     runner = FakeRunner(sd=0.02)
     out = tmp_path / "windows.json"
-    m = measure_windows(runner, CONFIG, DESIGN, REV, REV, out, deadline=time.monotonic() + 60)
+    m = measure_windows(runner, RULE, GATE, DESIGN, REV, REV, out, deadline=time.monotonic() + 60)
     assert m.judgement.decision == "pass"
     assert m.stopped == "decided"
     assert len(runner.calls) == 4 + 12
@@ -62,7 +63,7 @@ def test_a_clear_pass_stops_at_the_first_look(tmp_path: Path) -> None:
 def test_an_unclear_change_measures_up_to_the_last_look(tmp_path: Path) -> None:
     runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05))  # right at the 5 % threshold
     m = measure_windows(
-        runner, CONFIG, DESIGN, REV, REV, tmp_path / "w.json", deadline=time.monotonic() + 60
+        runner, RULE, GATE, DESIGN, REV, REV, tmp_path / "w.json", deadline=time.monotonic() + 60
     )
     assert len(runner.calls) == 4 + 36
     assert [look.pairs for look in m.judgement.looks] == [12, 24, 36]
@@ -72,9 +73,9 @@ def test_an_unclear_change_measures_up_to_the_last_look(tmp_path: Path) -> None:
 
 def test_no_window_starts_past_the_deadline(tmp_path: Path) -> None:
     runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05), seconds=0.01)
-    config = GateConfig(window_s=0.01)
+    gate = GateDesign(window_s=0.01)
     m = measure_windows(
-        runner, config, DESIGN, REV, REV, tmp_path / "w.json", deadline=time.monotonic() + 0.25
+        runner, RULE, gate, DESIGN, REV, REV, tmp_path / "w.json", deadline=time.monotonic() + 0.25
     )
     assert m.stopped == "time budget"
     assert len(runner.calls) < 40
