@@ -83,13 +83,14 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")
     session.run("lint-imports")  # the layers and the ci/service separation (.importlinter)
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
-    if workflows:
-        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
-        session.run("zizmor", "--offline", *workflows)
-        actionlint = _go_tool(session, ACTIONLINT) or shutil.which("actionlint")
-        if actionlint is None:
-            session.error("actionlint is missing: install Go (to build it here) or put it on PATH")
-        session.run(str(actionlint), *workflows, external=True)
+    dependabot = str(ROOT / ".github" / "dependabot.yml")
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", dependabot)
+    session.run("zizmor", "--offline", *workflows, dependabot)
+    actionlint = _go_tool(session, ACTIONLINT) or shutil.which("actionlint")
+    if actionlint is None:
+        session.error("actionlint is missing: install Go (to build it here) or put it on PATH")
+    session.run(str(actionlint), *workflows, external=True)
 
 
 @nox.session(python=PYTHON)
