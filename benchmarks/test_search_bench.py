@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from ci import stack
 from ci.seed import SeedResult
 from service.db.database import Database
 from service.embed.hash import hash_embed
@@ -20,7 +21,6 @@ from service.embed.minilm import MiniLMEmbedder
 from service.metrics import Metrics
 from service.model import Vectors
 from service.settings import Settings
-from tests.harness import Servers
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +40,13 @@ def query_vectors(corpus: SeedResult) -> Vectors:
 def test_search_latency(
     benchmark: BenchmarkFixture,
     loop: asyncio.AbstractEventLoop,
-    servers: Servers,
+    servers: stack.ServerSet,
     query_vectors: Vectors,
     mode: str,
 ) -> None:
     benchmark.group = "search k=10"
     settings = Settings(
-        database_url=servers.database_url,
+        database_url=servers.pg.url,
         embedder="hash",
         index_mode=mode,  # type: ignore[arg-type]  # parametrized literal
         pool_min_size=1,

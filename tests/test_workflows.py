@@ -212,14 +212,12 @@ def test_actionlint_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_vegeta_is_checksum_verified_where_it_runs() -> None:
-    run = "\n".join(step.get("run", "") for step in _steps(_load("perf-baseline.yml")))
-    assert "vegeta_${VEGETA_VERSION}_linux_amd64.tar.gz" in run
-    assert 'sha256sum --check --ignore-missing "$sums"' in run
-    # the check comes before the binary is unpacked
-    assert run.index("sha256sum --check") < run.index("tar -xzf")
-    # the gate never runs vegeta: perf-pr does not download it
-    assert "vegeta" not in (WORKFLOWS / "perf-pr.yml").read_text()
+def test_no_workflow_downloads_vegeta() -> None:
+    # the gate never runs vegeta, and the baseline session builds the pinned release with the
+    # runner's Go (noxfile.py, VEGETA): one version, one source
+    for name in ("perf-pr.yml", "perf-baseline.yml"):
+        for step in _steps(_load(name)):
+            assert "vegeta" not in step.get("run", "") + step.get("name", ""), (name, step)
 
 
 def test_baseline_artifact_is_kept_90_days() -> None:

@@ -19,6 +19,7 @@ def cmd_sweep_capacity(args: argparse.Namespace) -> int:
     from ci.experiments.capacity_run import execute
     from ci.settings import load_perf_config
 
+    perf = load_perf_config(args.config)
     config = CapacityConfig(
         docs=args.docs,
         seed=args.seed,
@@ -35,10 +36,11 @@ def cmd_sweep_capacity(args: argparse.Namespace) -> int:
         zipf_warm_rate=args.zipf_warm_rate,
         order_seed=args.order_seed,
         variants=tuple(_variant(v) for v in args.variant or []),
+        reference_app=args.reference_app or perf.capacity.reference_app,
     )
     service_env = dict(_env_pairs(args.env))
     out = args.out or timestamped("capacity")
-    sla = load_perf_config(args.config).sla
+    sla = perf.sla
     points = execute(config, out, progress, service_env=service_env, lock=args.lock, sla=sla)
     rows = summarise(points, config.start_rate)
     print(write_outputs(out, config, points, rows))
@@ -117,6 +119,11 @@ def register(sweep_sub: Subparsers) -> None:
         "--lock",
         type=Path,
         help="flock this file around each round and mix (a shared machine's measure lock)",
+    )
+    c.add_argument(
+        "--reference-app",
+        metavar="MODULE:FUNCTION",
+        help="the reference's ASGI factory in the checkout (default: perf.toml [capacity])",
     )
     c.add_argument("--config", type=Path, help="perf.toml (default: the repository's)")
     c.add_argument("--out", type=Path, help="default reports/capacity-<time>")

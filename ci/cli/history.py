@@ -2,7 +2,8 @@
 
 ``detect`` exits 0 when no regression is open, 1 when one is, 2 on bad input. ``issues``
 exits 0 once every issue is where it should be (the open issue is the signal, not a red
-workflow on every later push), 2 when it could not file them.
+workflow on every later push), 2 when it could not file them; with ``--job-summary`` it
+also appends the change points, the issues and the links to the Actions job summary.
 """
 
 from __future__ import annotations
@@ -187,12 +188,20 @@ def cmd_issues(args: argparse.Namespace) -> int:
     from ci.history.tracking import plan_issues
     from ci.post.client import ClientOptions, Session
     from ci.post.issues import IssueText, sync_issues
-    from ci.render.history import change_point_lines, close_comment, issue_body, issue_title
+    from ci.post.summary import append_job_summary
+    from ci.render.history import (
+        change_point_lines,
+        close_comment,
+        issue_body,
+        issue_title,
+        job_summary,
+    )
 
     perf = _config(args)
     history = perf.history
     detection = _detect(args.store, perf)
     repo_url = args.repo_url or f"https://github.com/{args.repo}"
+    plan = plan_issues(detection)
     wanted = [
         IssueText(
             tracking=t.id,
@@ -203,7 +212,7 @@ def cmd_issues(args: argparse.Namespace) -> int:
             ),
             comment=close_comment(t, repo_url=repo_url, run_url=args.run_url),
         )
-        for t in plan_issues(detection)
+        for t in plan
     ]
     token = os.environ.get(args.token_env, "")
     if not token:
@@ -214,6 +223,20 @@ def cmd_issues(args: argparse.Namespace) -> int:
     print(change_point_lines(detection))
     for o in outcomes:
         progress(f"issue #{o.number} {o.action}: {o.url}")
+    if args.job_summary:
+        markdown = job_summary(
+            detection,
+            plan,
+            outcomes,
+            repo_url=repo_url,
+            dashboard_url=args.dashboard_url,
+            run_url=args.run_url,
+        )
+        written = append_job_summary(markdown)
+        if written is None:
+            progress("GITHUB_STEP_SUMMARY is not set: no job summary written")
+        else:
+            progress(f"job summary appended to {written}")
     return EXIT_OK
 
 
@@ -290,4 +313,9 @@ def register(sub: Subparsers) -> None:
     q.add_argument("--run-url", help="the workflow run, linked from each issue")
     q.add_argument("--token-env", default="GITHUB_TOKEN", help="variable holding the token")
     q.add_argument("--bot-login", help="the token's login (GITHUB_TOKEN: github-actions[bot])")
+    q.add_argument(
+        "--job-summary",
+        action="store_true",
+        help="append the change points, the issues and the links to $GITHUB_STEP_SUMMARY",
+    )
     q.set_defaults(handler=cmd_issues)

@@ -29,6 +29,7 @@ from typing import Any
 
 from ci.errors import ConfigError
 from ci.measure.capacity import StepMeasure
+from ci.settings.capacity import check_app_factory
 
 SERVICES = ("service", "reference")  # always run; variants (of the service) may join
 REFERENCE = "reference"
@@ -67,6 +68,8 @@ class CapacityConfig:
     zipf_warm_rate: int = 100  # the Zipf log's distinct queries once, at this rate
     order_seed: int | None = None  # the interleaving order (random per step)
     variants: tuple[Variant, ...] = ()  # more services in the same interleaving
+    # the reference's ASGI factory, module.path:function (perf.toml [capacity] reference_app)
+    reference_app: str | None = None
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -116,6 +119,8 @@ class CapacityConfig:
         for ok, name, value, expected in checks:
             if not ok:
                 raise ConfigError(f"{name} {value} is invalid: expected {expected}")
+        if self.reference_app is not None:
+            check_app_factory("--reference-app", self.reference_app)
 
 
 @dataclass(slots=True)

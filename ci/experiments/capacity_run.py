@@ -3,8 +3,9 @@
 PostgreSQL and Valkey of its own (``ci.stack.ServerSet``, free loopback ports), the
 corpus seeded once (MiniLM embeddings come from the on-disk cache after the first time),
 then two services side by side, each one uvicorn worker with the same options:
-``service`` (``service.http.app:create_app``) and ``reference``
-(``benchmarks.reference_service:create_app``: embed per request, one query, no cache).
+``service`` (the checkout's service) and ``reference`` (the ASGI factory that
+``CapacityConfig.reference_app`` names, perf.toml ``[capacity] reference_app``: the
+straightforward implementation, which embeds per request and runs one query, no cache).
 
 Per round, the mixes run in a shuffled order; per mix both ladders advance step by step,
 the two services in a random order at each step, so that a drift of the machine hits
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci import stack
-from ci.errors import RunError
+from ci.errors import ConfigError, RunError
 from ci.experiments.capacity import REFERENCE, CapacityConfig, CapacityPoint, Ladder
 from ci.measure.capacity import StepMeasure, StepSpec, run_step
 from ci.measure.k6 import find_k6
@@ -37,10 +38,6 @@ from ci.settings import SlaConfig, repo_sla
 
 Progress = Callable[[str], None]
 RunStep = Callable[[StepSpec, str], StepMeasure]  # (spec, name) -> figures
-APPS = {
-    "service": "service.http.app:create_app",
-    "reference": "benchmarks.reference_service:create_app",
-}
 QUERY_MARGIN = 1.05  # a sequential step's file holds this many times its iterations, + 10
 
 
@@ -206,6 +203,11 @@ def execute(
     sla: SlaConfig | None = None,
 ) -> list[CapacityPoint]:
     """Start the stack and both services, seed, run every round; stop everything after."""
+    if config.reference_app is None:
+        raise ConfigError(
+            "no reference service to measure against: set perf.toml [capacity] reference_app "
+            "or pass --reference-app MODULE:FUNCTION"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "SEARCH_EMBEDDER": config.embedder,
@@ -220,7 +222,7 @@ def execute(
         urls: dict[str, str] = {}
         variants = {v.name: v for v in config.variants}
         for name in config.services:
-            app = APPS[REFERENCE] if name == REFERENCE else APPS["service"]
+            app = config.reference_app if name == REFERENCE else None
             variant = variants.get(name)
             own = {**env, **dict(variant.env if variant else ())}
             root = Path(variant.code_root) if variant and variant.code_root else None

@@ -1,4 +1,5 @@
-"""The history's change points as terminal text, and the regression issues as Markdown.
+"""The history's change points as terminal text; the regression issues and the job
+summary as Markdown.
 
 Issue bodies quote commit subjects, which anyone who can push to main wrote: they pass
 through :func:`ci.render.escape.md` (no HTML, no links, no mentions). Titles hold only our
@@ -6,6 +7,9 @@ own names (metric labels; series names are restricted to ``[A-Za-z0-9._-]``) and
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 from ci.history.detect import ChangePoint, Detection
 from ci.history.tracking import Tracked, marker
@@ -116,3 +120,72 @@ def close_comment(t: Tracked, *, repo_url: str | None = None, run_url: str | Non
     if (url := safe_url(run_url)) is not None:
         text += f" ([workflow run]({url}))"
     return text + "\n"
+
+
+class TouchedIssue(Protocol):
+    """What became of one tracked metric's issue (``ci.post.issues.IssueOutcome``)."""
+
+    @property
+    def tracking(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+
+
+def job_summary(
+    detection: Detection,
+    tracked: Sequence[Tracked],
+    touched: Sequence[TouchedIssue],
+    *,
+    repo_url: str | None = None,
+    dashboard_url: str | None = None,
+    run_url: str | None = None,
+) -> str:
+    """Markdown for ``$GITHUB_STEP_SUMMARY``: the change points, the regression issues this
+    run opened, updated, closed or left as they were, and the links."""
+    cps = detection.change_points
+    lines = [
+        "## Performance history of main",
+        "",
+        f"{len(cps)} change point(s) in {len(detection.analyses)} metric series; "
+        f"{len(detection.open_regressions)} open regression(s).",
+        "",
+    ]
+    if cps:
+        lines += [
+            "| series | metric | commit | before | after | change | p | kind |",
+            "|---|---|---|---:|---:|---:|---:|---|",
+        ]
+        for cp in cps:
+            kind: str = cp.kind
+            if cp.reverted_by:
+                revert = md_link(cp.reverted_by[:10], commit_url(repo_url, cp.reverted_by))
+                kind += f" (reverted by {revert})"
+            lines.append(
+                f"| `{cp.key.name}` | {md(LABELS.get(cp.metric, cp.metric))} | "
+                f"{md_link(cp.commit[:10], commit_url(repo_url, cp.commit))} | "
+                f"{cp.mean_before:.4g} | {cp.mean_after:.4g} | {_change(cp)} | "
+                f"{cp.pvalue:.2g} | {kind} |"
+            )
+        lines.append("")
+    titles = {t.id: issue_title(t) for t in tracked}
+    lines += ["### Regression issues", ""]
+    if touched:
+        lines += ["| issue | what | action |", "|---|---|---|"]
+        for o in touched:
+            title = md(titles.get(o.tracking, o.tracking))
+            lines.append(f"| {md_link(f'#{o.number}', o.url)} | {title} | {md(o.action)} |")
+    else:
+        lines.append("No regression issue is open, and none was opened or closed.")
+    lines.append("")
+    links = []
+    if (url := safe_url(dashboard_url)) is not None:
+        links.append(f"[the dashboard]({url})")
+    if (url := safe_url(run_url)) is not None:
+        links.append(f"[this workflow run]({url})")
+    if links:
+        lines.append(f"See {' and '.join(links)}.")
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -5,16 +5,16 @@ PR gate's two-sided SLA rule reads the fail thresholds
 (:func:`ci.judge.sla.check_sla_against_base`), the history the directions.
 
 Parsing is strict: a top-level table other than ``[compare]``, ``[sla]``, ``[history]``
-(:mod:`ci.settings.history`) and ``[gate]`` (:mod:`ci.settings.gate`), or an unknown
-key inside them, is a :class:`ConfigError` that names it. Messages name the key and the bad
-value.
+(:mod:`ci.settings.history`), ``[gate]`` (:mod:`ci.settings.gate`) and ``[capacity]``
+(:mod:`ci.settings.capacity`), or an unknown key inside them, is a :class:`ConfigError`
+that names it. Messages name the key and the bad value.
 
 Where values come from:
 
 =====================================  ==============================================
 ``load_perf_config(None)``             the repository's ``perf.toml`` (:data:`REPO_PERF_TOML`)
 ``load_perf_config(path)``, path read  that file; a key it leaves out takes the value of
-                                       the repository's file (``[sla]``) or the
+                                       the repository's file (``[sla]``, ``[capacity]``) or the
                                        :class:`CompareConfig` default (``[compare]``)
 ``load_perf_config(path)``, missing    ``ConfigError`` naming the path
 the repository's file misses an        ``ConfigError``: the SLA is declared there, once,
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 from ci.errors import ConfigError
+from ci.settings.capacity import CapacitySettings, parse_capacity
 from ci.settings.gate import GateConfig, parse_gate
 from ci.settings.history import HistoryConfig, parse_history
 
@@ -63,7 +64,7 @@ KNOWN_METRICS: tuple[str, ...] = (
     "cpu_ms_per_request",
 )
 
-TABLES = ("compare", "sla", "history", "gate")
+TABLES = ("compare", "sla", "history", "gate", "capacity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,12 @@ def repo_sla() -> SlaConfig:
     return load_perf_config(REPO_PERF_TOML).sla
 
 
+@functools.cache
+def repo_capacity() -> CapacitySettings:
+    """The ``[capacity]`` table of the repository's ``perf.toml`` (read once per process)."""
+    return load_perf_config(REPO_PERF_TOML).capacity
+
+
 @dataclass(frozen=True, slots=True)
 class PerfConfig:
     compare: CompareConfig = field(default_factory=CompareConfig)
@@ -171,6 +178,7 @@ class PerfConfig:
     sla: SlaConfig = field(default_factory=lambda: repo_sla())
     history: HistoryConfig = field(default_factory=HistoryConfig)  # [history] (ci.settings.history)
     gate: GateConfig = field(default_factory=GateConfig)  # [gate] (ci.settings.gate)
+    capacity: CapacitySettings = field(default_factory=lambda: repo_capacity())  # as sla
     # [sla.machine.<class>]: limits of one machine class (PERFCI_MACHINE_CLASS), the rest as [sla]
     sla_machines: Mapping[str, SlaConfig] = field(default_factory=dict)
 
@@ -195,18 +203,26 @@ def load_perf_config(path: str | os.PathLike[str] | None = None) -> PerfConfig:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
     is_repo = source.resolve() == REPO_PERF_TOML
     try:
-        return parse_perf_config(data, sla_defaults=None if is_repo else repo_sla())
+        return parse_perf_config(
+            data,
+            sla_defaults=None if is_repo else repo_sla(),
+            capacity_defaults=None if is_repo else repo_capacity(),
+        )
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 
 
 def parse_perf_config(
-    data: Mapping[str, object], *, sla_defaults: SlaConfig | None = None
+    data: Mapping[str, object],
+    *,
+    sla_defaults: SlaConfig | None = None,
+    capacity_defaults: CapacitySettings | None = None,
 ) -> PerfConfig:
     """Build a :class:`PerfConfig` from an already parsed TOML document.
 
     ``[sla]`` keys the document leaves out come from ``sla_defaults``; without it every
-    key is required (the repository's file declares them all).
+    key is required (the repository's file declares them all). ``[capacity]`` keys it
+    leaves out come from ``capacity_defaults``, else are unset.
     """
     for key, value in data.items():
         if key not in TABLES:
@@ -230,6 +246,7 @@ def parse_perf_config(
         sla=sla,
         history=parse_history(_table(data, "history")),
         gate=parse_gate(_table(data, "gate")),
+        capacity=parse_capacity(_table(data, "capacity"), capacity_defaults),
         sla_machines=by_class,
     )
 

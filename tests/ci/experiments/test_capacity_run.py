@@ -29,6 +29,8 @@ def test_one_command_prints_both_services_for_both_mixes(
         for service in ("service", "reference"):
             assert f"| {mix} | {service} | 1 | " in table
     saved = json.loads((out / "capacity.json").read_text())
+    # the reference perf.toml [capacity] names, recorded with the run
+    assert saved["config"]["reference_app"] == "benchmarks.reference_service:create_app"
     points = saved["points"]
     # 20/s and 40/s are far below either service's capacity on 5k documents: both pass
     for p in points:

@@ -99,7 +99,7 @@ def test_tables_nothing_reads_are_errors(tmp_path: Path, text: str) -> None:
     path = _write(tmp_path, "[compare]\n" + text)
     with pytest.raises(ConfigError) as info:
         load_perf_config(path)
-    allowed = "(allowed tables: compare, sla, history, gate)"
+    allowed = "(allowed tables: compare, sla, history, gate, capacity)"
     assert f"unknown top-level key {name!r} {allowed}" in str(info.value)
     assert str(path) in str(info.value)
 
