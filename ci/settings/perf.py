@@ -44,7 +44,8 @@ TABLES = ("sla", "history", "gate")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlaConfig:
-    """The SLA: absolute limits on a run, declared in ``perf.toml [sla]`` and nowhere else.
+    """The SLA: absolute limits on a run (and the PR gate's margin when both sides breach
+    one), declared in ``perf.toml [sla]`` and nowhere else.
 
     No field has a default: the numbers live in the repository's ``perf.toml`` only.
     ``k6_env()`` hands them to the k6 scenarios as ``PERFCI_SLA_<FIELD>`` variables.
