@@ -11,7 +11,7 @@ from ci.cli.common import EXIT_FAIL, EXIT_OK, progress, timestamped
 from ci.experiments.baseline import refresh_baseline
 from ci.experiments.chaos import EXPERIMENTS
 from ci.experiments.chaos_load import DRIVERS
-from ci.experiments.pairs import repo_root
+from ci.experiments.worktrees import repo_root
 
 if TYPE_CHECKING:
     from ci.cli.common import Subparsers

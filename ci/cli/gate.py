@@ -42,7 +42,7 @@ def _github_output(**values: str) -> None:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     from ci.experiments.gate.checkout import describe_merge, resolve_sides
-    from ci.experiments.pairs import repo_root
+    from ci.experiments.worktrees import repo_root
     from ci.judge.gate_folder import GateFolder, dump_pr_record
 
     if args.rejudge is not None:
@@ -158,7 +158,7 @@ def _rejudge(folder: GateFolder) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ci.experiments.gate.calibrate import CALIBRATION_FILE, run_calibration
-    from ci.experiments.pairs import repo_root
+    from ci.experiments.worktrees import repo_root
     from ci.render.gate_calibration import calibration_table
     from ci.settings import load_perf_config
 

@@ -30,10 +30,8 @@ def _config(args: argparse.Namespace) -> PerfConfig:
 
 
 def _directions(perf: PerfConfig) -> dict[str, str]:
-    """Which way is better, for the store's otava.yaml: every metric perf.toml names."""
-    out: dict[str, str] = {m.name: m.direction for m in perf.compare.metrics}
-    out.update({m.name: m.direction for m in perf.gate.rule.metrics})
-    return out
+    """Which way is better, for the store's otava.yaml: the metrics the history analyses."""
+    return {m.name: m.direction for m in perf.gate.rule.metrics}
 
 
 def _store(path: Path, *, must_exist: bool) -> Path:
@@ -111,7 +109,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from ci.experiments.pairs import repo_root
+    from ci.experiments.worktrees import repo_root
     from ci.history.backfill import backfill, select_commits, stack_measure
     from ci.measure.profiles import check_scenarios, get_profile
 

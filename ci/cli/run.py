@@ -147,7 +147,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _run_results(path: Path) -> Path:
     """A results file, a run folder, or a folder holding one run folder (``perfci run --out``)."""
-    from ci.experiments.pairs import find_results
+    from ci.experiments.worktrees import find_results
 
     if path.is_file():
         return path

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci.errors import ResultsError
-from ci.experiments.pairs import Progress, Runner, RunSpec, fresh_stack_env, subprocess_runner
+from ci.experiments.worktrees import Progress, Runner, RunSpec, fresh_stack_env, subprocess_runner
 
 if TYPE_CHECKING:
     from ci.results import RunResults

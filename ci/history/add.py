@@ -21,7 +21,6 @@ from ci.history.store import Row, SeriesKey, list_series, read_series, write_ota
 from ci.history.store import write_series as _write_series
 from ci.judge.metrics import EXTRACTORS
 from ci.results import RunResults
-from ci.settings import KNOWN_METRICS
 
 MAX_SUBJECT = 200
 
@@ -63,8 +62,8 @@ def scenario_values(results: RunResults) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for scenario in results.scenarios:
         values: dict[str, float] = {}
-        for metric in KNOWN_METRICS:
-            value = EXTRACTORS[metric](scenario)
+        for metric, extract in EXTRACTORS.items():
+            value = extract(scenario)
             if value is not None:
                 values[metric] = float(value)
         out[scenario.name] = values

@@ -1,6 +1,6 @@
 """``perfci history backfill``: past commits of main measured, so an adopter starts with a history.
 
-Each commit is checked out in a detached worktree (:func:`ci.experiments.pairs.worktrees`)
+Each commit is checked out in a detached worktree (:func:`ci.experiments.worktrees.worktrees`)
 and measured with the *current* harness, so that every row of the history was measured
 the same way and only the system under test differs:
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ci import stack
 from ci.errors import ConfigError, PerfCIError, RunError
-from ci.experiments.pairs import Checkout, worktrees
+from ci.experiments.worktrees import Checkout, worktrees
 from ci.history.add import AddOutcome, add_results, commit_info
 from ci.measure.profiles import Profile
 from ci.measure.run import RunRequest, execute

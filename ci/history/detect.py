@@ -12,7 +12,7 @@ change         a move Otava is sure of, smaller than the threshold either way
 
 Ratio metrics compare the segment means relatively (``after / before - 1``, the threshold is
 ``[history] regression_threshold``); absolute metrics (an error rate, whose level is often
-0) compare the difference with their own ``fail_threshold``. A regression is *reverted* by
+0) compare the difference with their ``[gate]`` ``fail_threshold``. A regression is *reverted* by
 the first later change point after which the level is no longer worse than the level
 before the regression by more than the threshold.
 
@@ -34,10 +34,26 @@ from otava.series import AnalysisOptions, Metric
 from otava.series import Series as OtavaSeries
 
 from ci.history.store import Series, SeriesKey
-from ci.settings import MetricSpec, PerfConfig
+from ci.settings import PerfConfig
+from ci.settings.gate import Direction, Mode
 from ci.settings.history import HistoryConfig
 
 Kind = Literal["regression", "improvement", "change"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedMetric:
+    """A metric the history analyses: which way is better, and its mode and threshold.
+
+    Built from the PR gate's primary metrics (:func:`primary_metrics`); a ratio metric is
+    judged against ``[history] regression_threshold``, an absolute one against its own
+    ``fail_threshold``.
+    """
+
+    name: str
+    direction: Direction
+    mode: Mode = "ratio"
+    fail_threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +107,7 @@ class MetricAnalysis:
     """One metric of one series, with what Otava found in it (what the dashboard draws)."""
 
     series: Series
-    spec: MetricSpec
+    spec: TrackedMetric
     threshold: float
     values: tuple[float | None, ...]
     change_points: tuple[ChangePoint, ...]
@@ -115,22 +131,22 @@ class Detection:
         return tuple(cp for cp in self.change_points if cp.open_regression)
 
 
-def primary_metrics(perf: PerfConfig) -> tuple[MetricSpec, ...]:
+def primary_metrics(perf: PerfConfig) -> tuple[TrackedMetric, ...]:
     """The metrics a history analyses: the PR gate's primary metrics (perf.toml [gate])."""
     return tuple(
-        MetricSpec(m.name, m.direction, m.mode, fail_threshold=m.fail_threshold)
+        TrackedMetric(m.name, m.direction, m.mode, fail_threshold=m.fail_threshold)
         for m in perf.gate.rule.metrics
     )
 
 
-def metric_threshold(spec: MetricSpec, history: HistoryConfig) -> float:
+def metric_threshold(spec: TrackedMetric, history: HistoryConfig) -> float:
     """A ratio metric's relative threshold is the history's; an absolute one keeps its own."""
     if spec.mode == "absolute":
         return spec.fail_threshold if spec.fail_threshold is not None else 0.0
     return history.regression_threshold
 
 
-def worse_by(spec: MetricSpec, before: float, after: float) -> float:
+def worse_by(spec: TrackedMetric, before: float, after: float) -> float:
     """How much worse ``after`` is than ``before``: relative (ratio) or a difference."""
     sign = 1.0 if spec.direction == "lower" else -1.0
     if spec.mode == "absolute":
@@ -140,7 +156,7 @@ def worse_by(spec: MetricSpec, before: float, after: float) -> float:
     return sign * (after / abs(before) - 1.0)
 
 
-def analyse_metric(series: Series, spec: MetricSpec, history: HistoryConfig) -> MetricAnalysis:
+def analyse_metric(series: Series, spec: TrackedMetric, history: HistoryConfig) -> MetricAnalysis:
     """Otava on one metric of one series; fewer than 3 values give no change point."""
     values = tuple(series.values(spec.name))
     threshold = metric_threshold(spec, history)
@@ -192,7 +208,7 @@ def analyse_metric(series: Series, spec: MetricSpec, history: HistoryConfig) -> 
 
 
 def _mark_reverted(
-    points: Sequence[ChangePoint], spec: MetricSpec, threshold: float
+    points: Sequence[ChangePoint], spec: TrackedMetric, threshold: float
 ) -> list[ChangePoint]:
     out = list(points)
     for i, cp in enumerate(out):
@@ -213,7 +229,7 @@ def _segment(start: int, end: int, values: Sequence[float | None]) -> Segment:
 
 
 def detect(
-    series: Sequence[Series], metrics: Sequence[MetricSpec], history: HistoryConfig
+    series: Sequence[Series], metrics: Sequence[TrackedMetric], history: HistoryConfig
 ) -> Detection:
     """Every tracked scenario's series, every primary metric it holds."""
     analyses = []

@@ -215,10 +215,11 @@ def write_series(root: Path, series: Series) -> Path:
 
 
 def write_otava_config(root: Path, series: Iterable[Series], directions: Mapping[str, str]) -> Path:
-    """``otava.yaml``: every series as a CSV test, with each metric's direction.
+    """``otava.yaml``: every series as a CSV test of the metrics ``directions`` names.
 
     ``directions`` maps a metric to ``"lower"`` or ``"higher"`` (which way is better);
-    Otava's direction is 1 when higher is better and -1 when lower is.
+    Otava's direction is 1 when higher is better and -1 when lower is. A column without a
+    direction is left out: Otava would otherwise read a rise as better or worse at random.
     """
     lines = [
         "# Written by `perfci history add`: every series of this store as an Otava test.",
@@ -235,8 +236,9 @@ def write_otava_config(root: Path, series: Iterable[Series], directions: Mapping
             "    metrics:",
         ]
         for metric in s.metrics:
-            direction = 1 if directions.get(metric, "lower") == "higher" else -1
-            lines += [f"      {_yaml_str(metric)}:", f"        direction: {direction}"]
+            if metric in directions:
+                direction = 1 if directions[metric] == "higher" else -1
+                lines += [f"      {_yaml_str(metric)}:", f"        direction: {direction}"]
     path = root / OTAVA_CONFIG
     _write_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -14,7 +14,7 @@ import numpy as np
 
 from ci.errors import ComparisonError
 from ci.results import RunResults, ScenarioResult
-from ci.settings import CompareConfig, SlaConfig
+from ci.settings import SlaConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +114,6 @@ def _gate_hit_ratio(
 
 SlaPairStatus = Literal["pass", "fail", "pre-existing", "skipped"]
 
-#: The compared metric whose fail threshold says when a shared breach is "clearly worse".
-SLA_METRIC = {
-    "p95_ms": "latency_p95",
-    "p99_ms": "latency_p99",
-    "error_rate": "error_rate",
-    "ttfe_p95_ms": "ttfe_p95",
-    "cache_hit_ratio": "cache_hit_ratio",
-    "rss_slope_mb_per_10min": "peak_rss_mb",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class SlaPairCheck:
@@ -143,7 +133,6 @@ def check_sla_against_base(
     base: Sequence[RunResults],
     candidate: Sequence[RunResults],
     sla: SlaConfig,
-    compare: CompareConfig,
 ) -> list[SlaPairCheck]:
     """The two-sided SLA rule of the PR gate.
 
@@ -154,8 +143,8 @@ def check_sla_against_base(
     skipped                any                    skipped
     breaches               keeps it (or has none) fail: the pull request breaks it
     breaches               breaches               pre-existing, unless the candidate is
-                                                  worse than the base beyond the metric's
-                                                  fail threshold: then fail
+                                                  :func:`clearly_worse` than the base:
+                                                  then fail
     =====================  =====================  =======================================
     """
     base_checks = {(c.scenario, c.name): c for c in check_sla(base, sla)} if base else {}
@@ -176,11 +165,11 @@ def check_sla_against_base(
                 f"{_v(c.limit)}) and the base does not"
                 + (f" ({_v(b.value)})" if b is not None else "")
             )
-        elif _clearly_worse(c, b.value, compare):
+        elif clearly_worse(c, b.value, sla):
             status = "fail"
             message = (
                 f"{where}: both breach it, the candidate clearly worse ({_v(c.value)} vs the "
-                f"base's {_v(b.value)}, beyond the {SLA_METRIC.get(c.name, c.name)} fail threshold)"
+                f"base's {_v(b.value)}, beyond sla.both_breach_margin {sla.both_breach_margin})"
             )
         else:
             status = "pre-existing"
@@ -200,18 +189,16 @@ def _v(x: float) -> str:
     return f"{x:.4g}"
 
 
-def _clearly_worse(c: SlaCheck, base: float, compare: CompareConfig) -> bool:
-    """Worse than the base beyond the compared metric's fail threshold, in its own mode."""
-    spec = next((m for m in compare.metrics if m.name == SLA_METRIC.get(c.name)), None)
-    threshold = compare.fail_threshold
-    mode = "ratio"
-    if spec is not None:
-        threshold = spec.fail_threshold if spec.fail_threshold is not None else threshold
-        mode = spec.mode
+def clearly_worse(c: SlaCheck, base: float, sla: SlaConfig) -> bool:
+    """Worse than the base's breaching ``base`` figure by more than the SLA's margin.
+
+    The margin (``sla.both_breach_margin``) is relative: both sides breach, so the base's
+    figure is past its limit and a ratio is defined. The error rate is the exception: a few
+    failed requests move a small rate by a large ratio, so its margin is absolute, the
+    limit itself (the candidate fails a whole SLA's worth of requests more).
+    """
+    if c.name == "error_rate":
+        return c.value > base + c.limit
     if c.comparator == "<":  # lower is better
-        if mode == "ratio":
-            return base > 0 and c.value > base * (1 + threshold)
-        return c.value > base + threshold
-    if mode == "ratio":
-        return c.value < base / (1 + threshold)
-    return c.value < base - threshold
+        return c.value > base * (1 + sla.both_breach_margin)
+    return c.value < base / (1 + sla.both_breach_margin)

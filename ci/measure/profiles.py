@@ -132,7 +132,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="pr",
-            description="pull-request check: real embedder, minutes-long shapes",
+            description="main's history (perf-baseline): real embedder, minutes-long shapes",
             scenarios=_SMOKE,
             time_scale=0.1,
             vu_scale=1.0,

@@ -1,6 +1,6 @@
 """The sticky pull-request comment, and the link to a run's artifact.
 
-One sticky comment per pull request: the comment that carries :data:`ci.render.markdown.MARKER`
+One sticky comment per pull request: the comment that carries :data:`ci.render.gate.MARKER`
 *and* was written by this token's own account is edited in place on every run. A comment
 by anyone else that happens to contain the marker is never adopted (nor edited). A POST
 that fails in a way that may have landed (a 5xx, a lost connection) is followed by a fresh
@@ -19,7 +19,7 @@ from github.PullRequest import PullRequest
 
 from ci.errors import PostError
 from ci.post.client import Session, check_repo
-from ci.render.markdown import MARKER
+from ci.render.gate import MARKER
 
 MAX_COMMENT = 65_536  # GitHub's limit on an issue comment body
 

@@ -10,14 +10,8 @@ from __future__ import annotations
 from ci.settings.env import SERVERS, StackSettings
 from ci.settings.history import HistoryConfig
 from ci.settings.perf import (
-    DEFAULT_METRICS,
-    KNOWN_METRICS,
     REPO_PERF_TOML,
     SLA_FIELDS,
-    CompareConfig,
-    Direction,
-    MetricSpec,
-    Mode,
     PerfConfig,
     SlaConfig,
     load_perf_config,
@@ -26,16 +20,10 @@ from ci.settings.perf import (
 )
 
 __all__ = [
-    "DEFAULT_METRICS",
-    "KNOWN_METRICS",
     "REPO_PERF_TOML",
     "SERVERS",
     "SLA_FIELDS",
-    "CompareConfig",
-    "Direction",
     "HistoryConfig",
-    "MetricSpec",
-    "Mode",
     "PerfConfig",
     "SlaConfig",
     "StackSettings",

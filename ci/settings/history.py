@@ -14,7 +14,7 @@ key                       default     meaning
 ``window_len``            30          Otava: commits per sliding window of its split step
 ``regression_threshold``  0.05        a change point worse than this (relative) is a
                                       regression; an absolute metric (error rate) uses its
-                                      own ``fail_threshold`` from the metric list instead
+                                      ``[gate]`` ``fail_threshold`` instead
 ``issue_label``           ``"perf-    the label of the GitHub issues filed per regression
                           regression"``
 ========================  ==========  =====================================================
@@ -25,8 +25,9 @@ normal noise, 300 seeds each): a flat 40-commit history gets a change point in 0
 either way; and a +15 % step that is reverted 16 commits later (2 % noise) has both of its
 change points found in 99.7 %, against 16 % with a 50-commit window at this p-value.
 
-The metrics analysed are the primary metrics of the settings object (see
-:func:`primary_metrics`), never a list of this module's own.
+The metrics analysed, and the directions written to the store's ``otava.yaml``, are the
+PR gate's primary metrics (``[gate] metrics``, see
+:func:`ci.history.detect.primary_metrics`), never a list of this module's own.
 """
 
 from __future__ import annotations

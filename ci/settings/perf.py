@@ -1,10 +1,6 @@
 """``perf.toml``: the one declaration of the SLA, and the settings of the gate and the history.
 
-``[compare]`` holds per metric which way is better and how far worse counts as worse: the
-PR gate's two-sided SLA rule reads the fail thresholds
-(:func:`ci.judge.sla.check_sla_against_base`), the history the directions.
-
-Parsing is strict: a top-level table other than ``[compare]``, ``[sla]``, ``[history]``
+Parsing is strict: a top-level table other than ``[sla]``, ``[history]``
 (:mod:`ci.settings.history`), ``[gate]`` (:mod:`ci.settings.gate`) and ``[capacity]``
 (:mod:`ci.settings.capacity`), or an unknown key inside them, is a :class:`ConfigError`
 that names it. Messages name the key and the bad value.
@@ -14,8 +10,8 @@ Where values come from:
 =====================================  ==============================================
 ``load_perf_config(None)``             the repository's ``perf.toml`` (:data:`REPO_PERF_TOML`)
 ``load_perf_config(path)``, path read  that file; a key it leaves out takes the value of
-                                       the repository's file (``[sla]``, ``[capacity]``) or the
-                                       :class:`CompareConfig` default (``[compare]``)
+                                       the repository's file (``[sla]``, ``[capacity]``) or
+                                       its table's default (``[history]``, ``[gate]``)
 ``load_perf_config(path)``, missing    ``ConfigError`` naming the path
 the repository's file misses an        ``ConfigError``: the SLA is declared there, once,
 ``[sla]`` key                          and nowhere else carries its numbers
@@ -35,7 +31,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from ci.errors import ConfigError
 from ci.settings.capacity import CapacitySettings, parse_capacity
@@ -45,69 +40,13 @@ from ci.settings.history import HistoryConfig, parse_history
 #: The repository's perf.toml: the default configuration, and the one place the SLA is declared.
 REPO_PERF_TOML = Path(__file__).resolve().parents[2] / "perf.toml"
 
-Direction = Literal["lower", "higher"]
-Mode = Literal["ratio", "absolute"]
-
-#: Metric names that ``ci.judge.metrics`` knows how to read from a scenario.
-KNOWN_METRICS: tuple[str, ...] = (
-    "latency_p50",
-    "latency_p90",
-    "latency_p95",
-    "latency_p99",
-    "throughput_rps",
-    "error_rate",
-    "ttfe_p50",
-    "ttfe_p95",
-    "ttfe_p99",
-    "cache_hit_ratio",
-    "peak_rss_mb",
-    "cpu_ms_per_request",
-)
-
-TABLES = ("compare", "sla", "history", "gate", "capacity")
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    """One metric: which way is better, and how far worse counts as worse.
-
-    ``mode = "ratio"`` compares candidate/base; ``"absolute"`` compares candidate - base
-    (for figures such as an error rate whose base is often 0). A threshold left as ``None``
-    falls back to the ``[compare]`` default, which is relative (0.05 = 5 %).
-    """
-
-    name: str
-    direction: Direction
-    mode: Mode = "ratio"
-    fail_threshold: float | None = None
-
-
-DEFAULT_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("latency_p50", "lower"),
-    MetricSpec("latency_p95", "lower"),
-    MetricSpec("latency_p99", "lower"),
-    MetricSpec("throughput_rps", "higher"),
-    # Absolute: the base error rate is usually 0, so a ratio is undefined.
-    MetricSpec("error_rate", "lower", "absolute", fail_threshold=0.001),
-    MetricSpec("ttfe_p95", "lower"),
-    MetricSpec("cache_hit_ratio", "higher", "absolute", fail_threshold=0.05),
-    MetricSpec("peak_rss_mb", "lower"),
-    MetricSpec("cpu_ms_per_request", "lower"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class CompareConfig:
-    fail_threshold: float = 0.05
-    metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS
-
-    def __post_init__(self) -> None:
-        _check_compare(self)
+TABLES = ("sla", "history", "gate", "capacity")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlaConfig:
-    """The SLA: absolute limits on a run, declared in ``perf.toml [sla]`` and nowhere else.
+    """The SLA: absolute limits on a run (and the PR gate's margin when both sides breach
+    one), declared in ``perf.toml [sla]`` and nowhere else.
 
     No field has a default: the numbers live in the repository's ``perf.toml`` only.
     ``k6_env()`` hands them to the k6 scenarios as ``PERFCI_SLA_<FIELD>`` variables.
@@ -124,11 +63,18 @@ class SlaConfig:
     # ratio is ~0.70 at 1,000 lookups and ~0.77 at 2,000).
     cache_hit_min_lookups: int
     rss_slope_mb_per_10min: float  # RSS growth below this (MB per 10 minutes)
+    # When base and candidate both breach a limit, the candidate fails only if it is worse
+    # than the base by more than this, relative (:func:`ci.judge.sla.clearly_worse`).
+    both_breach_margin: float
 
     def __post_init__(self) -> None:
         if self.cache_hit_min_lookups < 0:
             raise ConfigError(
                 f"sla.cache_hit_min_lookups = {self.cache_hit_min_lookups!r}: must be >= 0"
+            )
+        if not 0 < self.both_breach_margin < 1:
+            raise ConfigError(
+                f"sla.both_breach_margin = {self.both_breach_margin!r}: must lie in (0, 1)"
             )
         for key in ("p95_ms", "p99_ms", "ttfe_p95_ms", "rss_slope_mb_per_10min"):
             value = getattr(self, key)
@@ -173,7 +119,6 @@ def repo_capacity() -> CapacitySettings:
 
 @dataclass(frozen=True, slots=True)
 class PerfConfig:
-    compare: CompareConfig = field(default_factory=CompareConfig)
     # The default is the repository's perf.toml [sla]: the SLA's numbers live there only.
     sla: SlaConfig = field(default_factory=lambda: repo_sla())
     history: HistoryConfig = field(default_factory=HistoryConfig)  # [history] (ci.settings.history)
@@ -231,7 +176,6 @@ def parse_perf_config(
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{key} = {_short(value)}: must be a table")
-    compare = _parse_compare(_table(data, "compare"))
     sla_table = dict(_table(data, "sla"))
     machines = sla_table.pop("machine", {})
     sla = _parse_sla(sla_table, sla_defaults)
@@ -242,7 +186,6 @@ def parse_perf_config(
         for name, table in machines.items()
     }
     return PerfConfig(
-        compare=compare,
         sla=sla,
         history=parse_history(_table(data, "history")),
         gate=parse_gate(_table(data, "gate")),
@@ -283,66 +226,7 @@ def _unknown(table: str, data: Mapping[str, object], known: tuple[str, ...]) -> 
             raise ConfigError(f"unknown key {table}.{key} (known: {', '.join(known)})")
 
 
-_COMPARE_KEYS = ("fail_threshold", "metrics")
-_METRIC_KEYS = ("name", "direction", "mode", "fail_threshold")
 _SLA_INT_KEYS = ("cache_hit_min_lookups",)
-
-
-def _parse_compare(data: Mapping[str, object]) -> CompareConfig:
-    _unknown("compare", data, _COMPARE_KEYS)
-    defaults = CompareConfig()
-    metrics = defaults.metrics
-    if "metrics" in data:
-        metrics = _parse_metrics(data["metrics"])
-    fail = data.get("fail_threshold", defaults.fail_threshold)
-    return CompareConfig(_number("compare", "fail_threshold", fail), metrics)
-
-
-def _parse_metrics(value: object) -> tuple[MetricSpec, ...]:
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"compare.metrics = {_short(value)}: must be a non-empty array of tables")
-    specs: list[MetricSpec] = []
-    for i, item in enumerate(value):
-        where = f"compare.metrics[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where} = {_short(item)}: must be a table")
-        _unknown(where, item, _METRIC_KEYS)
-        name = item.get("name")
-        if name not in KNOWN_METRICS:
-            raise ConfigError(
-                f"{where}.name = {_short(name)}: unknown metric (known: {', '.join(KNOWN_METRICS)})"
-            )
-        direction = item.get("direction")
-        if direction not in ("lower", "higher"):
-            raise ConfigError(
-                f"{where}.direction = {_short(direction)}: must be 'lower' or 'higher'"
-            )
-        mode = item.get("mode", "ratio")
-        if mode not in ("ratio", "absolute"):
-            raise ConfigError(f"{where}.mode = {_short(mode)}: must be 'ratio' or 'absolute'")
-        fail = item.get("fail_threshold")
-        fail_f = None if fail is None else _number(where, "fail_threshold", fail)
-        assert isinstance(name, str)
-        specs.append(MetricSpec(name, direction, mode, fail_f))
-    names = [s.name for s in specs]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError(f"compare.metrics: metric {name!r} is listed twice")
-    return tuple(specs)
-
-
-def _check_compare(c: CompareConfig) -> None:
-    if not 0 < c.fail_threshold < 1:
-        raise ConfigError(f"compare.fail_threshold = {c.fail_threshold!r}: must lie in (0, 1)")
-    if not c.metrics:
-        raise ConfigError("compare.metrics: must name at least one metric")
-    for spec in c.metrics:
-        fail = c.fail_threshold if spec.fail_threshold is None else spec.fail_threshold
-        where = f"compare.metrics[{spec.name}]"
-        if not fail > 0:
-            raise ConfigError(f"{where}.fail_threshold = {fail!r}: must be > 0")
-        if spec.mode == "ratio" and not fail < 1:
-            raise ConfigError(f"{where}.fail_threshold = {fail!r}: must be < 1 for a ratio")
 
 
 def _parse_sla(

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ci.errors import RunError
 from ci.experiments.gate.venv import ensure_service_venv
-from ci.experiments.pairs import Checkout, remove_worktree, resolve_ref, worktrees
+from ci.experiments.worktrees import Checkout, remove_worktree, resolve_ref, worktrees
 from ci.judge.gate_folder import PrOutcome, PrRecord
 from ci.results.duet import Side
 

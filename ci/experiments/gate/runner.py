@@ -190,5 +190,4 @@ def _sla(shapes: ShapeRuns | None, config: PerfConfig) -> list[SlaPairCheck]:
         [shapes.results["base"]],
         [shapes.results["candidate"]],
         config.sla_for(machine),
-        config.compare,
     )

@@ -9,7 +9,7 @@ import pytest
 
 from ci.errors import ResultsError
 from ci.experiments import baseline
-from ci.experiments.pairs import RunSpec
+from ci.experiments.worktrees import RunSpec
 from tests.ci.conftest import ResultsDictFactory
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ci.history.detect import Detection, detect
+from ci.history.detect import Detection, TrackedMetric, detect
 from ci.history.store import Row, Series, SeriesKey
-from ci.settings import MetricSpec
 from ci.settings.history import HistoryConfig
 from tests.ci.conftest import ResultsDictFactory
 
@@ -78,5 +77,5 @@ def step_detection(n: int = 40, subject: str = "commit") -> Detection:
         rows.append(Row(t0 + timedelta(hours=i), sha(i + 1), f"{subject} {i + 1}", "r", values))
     key = SeriesKey("pr", "local-2cpu", SCENARIO)
     series = Series(key, ("latency_p95", "throughput_rps"), tuple(rows))
-    metrics = (MetricSpec("latency_p95", "lower"), MetricSpec("throughput_rps", "higher"))
+    metrics = (TrackedMetric("latency_p95", "lower"), TrackedMetric("throughput_rps", "higher"))
     return detect([series], metrics, HistoryConfig())

@@ -10,7 +10,7 @@ import pytest
 
 from ci.cli import main
 from ci.errors import ConfigError, RunError, StackError
-from ci.experiments.pairs import Checkout
+from ci.experiments.worktrees import Checkout
 from ci.history.backfill import backfill, select_commits
 from ci.history.detect import primary_metrics
 from ci.history.store import list_series, read_series

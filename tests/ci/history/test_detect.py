@@ -7,16 +7,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ci.history.detect import analyse_metric, detect, worse_by
+from ci.history.detect import TrackedMetric, analyse_metric, detect, worse_by
 from ci.history.store import Row, Series, SeriesKey
-from ci.settings import MetricSpec
 from ci.settings.history import HistoryConfig
 from tests.ci.history.synthetic import levels, sha
 
 KEY = SeriesKey("pr", "local-2cpu", "arrival_rate")
-P95 = MetricSpec("latency_p95", "lower")
-RPS = MetricSpec("throughput_rps", "higher")
-ERRORS = MetricSpec("error_rate", "lower", "absolute", fail_threshold=0.001)
+P95 = TrackedMetric("latency_p95", "lower")
+RPS = TrackedMetric("throughput_rps", "higher")
+ERRORS = TrackedMetric("error_rate", "lower", "absolute", fail_threshold=0.001)
 HISTORY = HistoryConfig()
 
 

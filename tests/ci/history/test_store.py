@@ -119,3 +119,10 @@ def test_otavas_own_csv_importer_reads_the_store_as_written(tmp_path: Path) -> N
     assert imported.time == [int(r.time.timestamp()) for r in series.rows]
     assert imported.metrics["latency_p95"].direction == -1
     assert imported.metrics["throughput_rps"].direction == 1
+
+
+def test_otava_config_leaves_out_a_column_without_a_direction(tmp_path: Path) -> None:
+    series, _ = Series(KEY, ()).upsert(_row(0, latency_p95=10.0, throughput_rps=50.0))
+    config = write_otava_config(tmp_path, [series], {"latency_p95": "lower"})
+    tests = load_tests(YAML(typ="safe").load(config.read_text()), {})
+    assert list(tests[KEY.name].metrics) == ["latency_p95"]

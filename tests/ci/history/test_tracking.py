@@ -6,15 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from ci.history.detect import detect
+from ci.history.detect import TrackedMetric, detect
 from ci.history.store import Row, Series, SeriesKey
 from ci.history.tracking import marker, plan_issues, tracking_id
-from ci.settings import MetricSpec
 from ci.settings.history import HistoryConfig
 from tests.ci.history.synthetic import levels, sha
 
 KEY = SeriesKey("pr", "local-2cpu", "arrival_rate")
-P95 = MetricSpec("latency_p95", "lower")
+P95 = TrackedMetric("latency_p95", "lower")
 
 
 def _series(steps: list[tuple[int, float]], seed: int = 3) -> Series:

@@ -8,7 +8,7 @@ import pytest
 
 from ci.judge.sla import SlaPairCheck, check_sla, check_sla_against_base
 from ci.results import MemoryGrowth, RunResults
-from ci.settings import CompareConfig, repo_sla
+from ci.settings import repo_sla
 
 RunFactory = Callable[..., RunResults]
 SLA = repo_sla()
@@ -94,20 +94,20 @@ def test_sla_memory_growth(make_run: RunFactory) -> None:
 
 
 def _pair(base: RunResults, cand: RunResults, name: str, scenario: str = "search") -> SlaPairCheck:
-    checks = check_sla_against_base([base], [cand], SLA, CompareConfig())
+    checks = check_sla_against_base([base], [cand], SLA)
     return next(c for c in checks if c.name == name and c.scenario == scenario)
 
 
 def test_a_breach_both_sides_share_is_pre_existing(make_run: RunFactory) -> None:
     base = make_run("b", error_rate=0.01)
-    cand = make_run("c", error_rate=0.0105)  # within error_rate's 0.001 fail threshold
+    cand = make_run("c", error_rate=0.0105)  # within the error rate's margin: its limit, 0.001
     c = _pair(base, cand, "error_rate")
     assert c.status == "pre-existing"
     assert c.base == pytest.approx(0.01)
     assert c.message is not None
     assert "pre-existing, does not block" in c.message
     latency = _pair(make_run("b", latency=30.0), make_run("c", latency=31.0), "p95_ms")
-    assert latency.status == "pre-existing"  # +3.3 %, within latency_p95's 5 %
+    assert latency.status == "pre-existing"  # +3.3 %, within both_breach_margin's 5 %
 
 
 def test_a_breach_only_the_candidate_has_fails(make_run: RunFactory) -> None:
@@ -125,6 +125,19 @@ def test_a_shared_breach_clearly_worse_fails(make_run: RunFactory) -> None:
     assert "clearly worse" in errors.message
     latency = _pair(make_run("b", latency=30.0), make_run("c", latency=40.0), "p95_ms")
     assert latency.status == "fail"
+
+
+def test_the_margin_is_relative_and_read_from_the_sla(make_run: RunFactory) -> None:
+    # hit ratio (higher is better): 0.5 / 1.05 = 0.476 is the edge
+    assert _pair(make_run("b", hit_ratio=0.5), make_run("c", hit_ratio=0.48),
+                 "cache_hit_ratio").status == "pre-existing"  # fmt: skip
+    assert _pair(make_run("b", hit_ratio=0.5), make_run("c", hit_ratio=0.45),
+                 "cache_hit_ratio").status == "fail"  # fmt: skip
+    wide = dataclasses.replace(SLA, both_breach_margin=0.5)
+    base, cand = make_run("b", latency=30.0), make_run("c", latency=40.0)
+    checks = check_sla_against_base([base], [cand], wide)
+    p95 = next(c for c in checks if (c.scenario, c.name) == ("search", "p95_ms"))
+    assert p95.status == "pre-existing"  # +33 %, within a 50 % margin
 
 
 def test_the_candidate_keeping_a_limit_the_base_breaks_passes(make_run: RunFactory) -> None:

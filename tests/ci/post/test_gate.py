@@ -11,7 +11,7 @@ import pytest
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision, dump_verdict, load_verdict
 from ci.post.gate import gate_outcome
-from ci.render.markdown import MARKER
+from ci.render.gate import MARKER
 from ci.results.duet import dump_duet
 from ci.settings.gate import GateRule
 from tests.ci.judge.duet_factory import drawn_run

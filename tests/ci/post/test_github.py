@@ -12,7 +12,7 @@ import pytest
 from ci.errors import PostError
 from ci.post.client import ClientOptions, Session
 from ci.post.github import StalePullRequest, artifact_url, upsert_comment
-from ci.render.markdown import MARKER
+from ci.render.gate import MARKER
 from tests.ci.post.fake_github import (
     BOT,
     HEAD,

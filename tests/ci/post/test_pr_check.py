@@ -12,7 +12,7 @@ from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision
 from ci.post.client import ClientOptions, Session
 from ci.post.pr_check import handle_event
-from ci.render.markdown import MARKER
+from ci.render.gate import MARKER
 from tests.ci.post.fake_github import BOT, HEAD, PR, TOKEN, FakeGitHub, Fault, serve
 from tests.ci.post.gate_artifacts import RULE, artifact, event
 

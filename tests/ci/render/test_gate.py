@@ -9,6 +9,7 @@ import pytest
 
 from ci.judge.gate_verdict import Harness, LookDecision
 from ci.render.gate import (
+    MARKER,
     GateLinks,
     gate_check,
     no_verdict_check,
@@ -17,7 +18,6 @@ from ci.render.gate import (
     render_gate_summary,
     started_check,
 )
-from ci.render.markdown import MARKER
 from tests.ci.render.gate_verdicts import verdict
 
 RUN = "https://github.com/acme/search/actions/runs/1/attempts/2"

@@ -7,11 +7,8 @@ import pytest
 
 from ci.errors import ConfigError
 from ci.settings import (
-    DEFAULT_METRICS,
     REPO_PERF_TOML,
     SLA_FIELDS,
-    CompareConfig,
-    MetricSpec,
     PerfConfig,
     SlaConfig,
     load_perf_config,
@@ -28,6 +25,7 @@ REPO_SLA = SlaConfig(
     cache_hit_ratio=0.70,
     cache_hit_min_lookups=2000,
     rss_slope_mb_per_10min=5.0,
+    both_breach_margin=0.05,
 )
 
 
@@ -41,7 +39,6 @@ def test_no_path_reads_the_repository_file() -> None:
     assert REPO_PERF_TOML == REPO_ROOT / "perf.toml"
     config = load_perf_config(None)
     assert config == PerfConfig()
-    assert config.compare.fail_threshold == 0.05
     assert config.sla == REPO_SLA
     assert load_perf_config() == PerfConfig()
 
@@ -56,31 +53,9 @@ def test_repository_perf_toml_matches_the_defaults() -> None:
     assert load_perf_config(REPO_ROOT / "perf.toml") == PerfConfig()
 
 
-def test_values_and_metrics_are_read(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path,
-        """
-[compare]
-fail_threshold = 0.10
-[[compare.metrics]]
-name = "latency_p99"
-direction = "lower"
-[[compare.metrics]]
-name = "error_rate"
-direction = "lower"
-mode = "absolute"
-fail_threshold = 0.01
-[sla]
-p95_ms = 1500
-""",
-    )
-    config = load_perf_config(path)
-    assert config.compare.fail_threshold == 0.10
-    assert config.compare.metrics == (
-        MetricSpec("latency_p99", "lower"),
-        MetricSpec("error_rate", "lower", "absolute", 0.01),
-    )
-    assert config.sla.p95_ms == 1500.0
+def test_sla_values_are_read(tmp_path: Path) -> None:
+    config = load_perf_config(_write(tmp_path, "[sla]\np95_ms = 1500\nboth_breach_margin = 0.1\n"))
+    assert (config.sla.p95_ms, config.sla.both_breach_margin) == (1500.0, 0.1)
     assert config.sla.p99_ms == 5000.0  # a key left out: the repository's value
 
 
@@ -96,10 +71,10 @@ p95_ms = 1500
 def test_tables_nothing_reads_are_errors(tmp_path: Path, text: str) -> None:
     # These were once accepted and silently ignored.
     name = text[1:].split("]")[0].split(".")[0]
-    path = _write(tmp_path, "[compare]\n" + text)
+    path = _write(tmp_path, "[sla]\n" + text)
     with pytest.raises(ConfigError) as info:
         load_perf_config(path)
-    allowed = "(allowed tables: compare, sla, history, gate, capacity)"
+    allowed = "(allowed tables: sla, history, gate, capacity)"
     assert f"unknown top-level key {name!r} {allowed}" in str(info.value)
     assert str(path) in str(info.value)
 
@@ -128,6 +103,7 @@ def test_k6_env_names_every_sla_field() -> None:
         "PERFCI_SLA_CACHE_HIT_RATIO": "0.7",
         "PERFCI_SLA_CACHE_HIT_MIN_LOOKUPS": "2000",
         "PERFCI_SLA_RSS_SLOPE_MB_PER_10MIN": "5",
+        "PERFCI_SLA_BOTH_BREACH_MARGIN": "0.05",
     }
     odd = dataclasses.replace(REPO_SLA, p95_ms=1234.5678, error_rate=1e-7)
     env = odd.k6_env()
@@ -138,53 +114,21 @@ def test_k6_env_names_every_sla_field() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[compare]\nfail_treshold = 0.1\n", "unknown key compare.fail_treshold"),
+        ("[compare]\nfail_threshold = 0.05\n", "unknown top-level key 'compare'"),
         ("[sla]\np95 = 1\n", "unknown key sla.p95"),
         ("[reporting]\nx = 1\n", "unknown top-level key 'reporting'"),
-        ("compare = 3\n", "compare = 3: must be a table"),
-        (
-            "[compare]\nfail_threshold = 'high'\n",
-            "compare.fail_threshold = 'high': must be a number",
-        ),
-        ("[compare]\nfail_threshold = true\n", "compare.fail_threshold = True: must be a number"),
-        ("[compare]\nfail_threshold = 1.5\n", "compare.fail_threshold = 1.5: must lie in (0, 1)"),
-        ("[compare]\nmin_pairs = 5\n", "unknown key compare.min_pairs"),
-        (
-            "[compare]\nmetrics = [{ name = 'error_rate', direction = 'lower',"
-            " warn_threshold = 0.1 }]\n",
-            "unknown key compare.metrics[0].warn_threshold",
-        ),
-        (
-            "[compare]\nmetrics = [{ name = 'latency_p95', direction = 'lower',"
-            " fail_threshold = 1.5 }]\n",
-            "compare.metrics[latency_p95].fail_threshold = 1.5: must be < 1 for a ratio",
-        ),
-        ("[compare]\nfail_threshold = nan\n", "compare.fail_threshold = nan: must be finite"),
-        ("[compare]\nmetrics = []\n", "compare.metrics = []: must be a non-empty array"),
-        (
-            "[compare]\nmetrics = [{ name = 'p95', direction = 'lower' }]\n",
-            "compare.metrics[0].name = 'p95': unknown metric",
-        ),
-        (
-            "[compare]\nmetrics = [{ name = 'latency_p95', direction = 'down' }]\n",
-            "compare.metrics[0].direction = 'down': must be 'lower' or 'higher'",
-        ),
-        (
-            "[compare]\nmetrics = [{ name = 'latency_p95', direction = 'lower', unit = 'ms' }]\n",
-            "unknown key compare.metrics[0].unit",
-        ),
-        (
-            "[compare]\nmetrics = [{ name = 'latency_p95', direction = 'lower' },"
-            " { name = 'latency_p95', direction = 'lower' }]\n",
-            "metric 'latency_p95' is listed twice",
-        ),
+        ("sla = 3\n", "sla = 3: must be a table"),
+        ("[sla]\np95_ms = 'high'\n", "sla.p95_ms = 'high': must be a number"),
+        ("[sla]\np95_ms = true\n", "sla.p95_ms = True: must be a number"),
+        ("[sla]\np95_ms = nan\n", "sla.p95_ms = nan: must be finite"),
+        ("[sla]\nboth_breach_margin = 0\n", "sla.both_breach_margin = 0.0: must lie in (0, 1)"),
         ("[sla]\nerror_rate = 2\n", "sla.error_rate = 2.0: must lie in [0, 1]"),
         ("[sla]\np99_ms = -1\n", "sla.p99_ms = -1.0: must be > 0"),
         ("[sla]\nttfe_p95_ms = 0\n", "sla.ttfe_p95_ms = 0.0: must be > 0"),
         ("[sla]\nspike_error_rate = 1.5\n", "sla.spike_error_rate = 1.5: must lie in [0, 1]"),
         ("[sla]\ncache_hit_min_lookups = -5\n", "sla.cache_hit_min_lookups = -5: must be >= 0"),
         ("[sla]\ncache_hit_min_lookups = 1.5\n", "sla.cache_hit_min_lookups"),
-        ("[compare\n", "not valid TOML"),
+        ("[sla\n", "not valid TOML"),
     ],
 )
 def test_bad_config_names_key_and_value(tmp_path: Path, text: str, message: str) -> None:
@@ -193,12 +137,6 @@ def test_bad_config_names_key_and_value(tmp_path: Path, text: str, message: str)
         load_perf_config(path)
     assert message in str(info.value)
     assert str(path) in str(info.value)
-
-
-def test_config_objects_validate_when_built_directly() -> None:
-    with pytest.raises(ConfigError, match=r"compare\.metrics\[error_rate\]\.fail_threshold"):
-        CompareConfig(metrics=(MetricSpec("error_rate", "lower", "absolute", -0.001),))
-    assert CompareConfig().metrics == DEFAULT_METRICS
 
 
 def test_sla_per_machine_class_overrides_some_limits(tmp_path: Path) -> None:

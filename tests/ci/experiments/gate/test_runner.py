@@ -48,7 +48,7 @@ SMALL = GateConfig(
 
 def _config() -> PerfConfig:
     repo = load_perf_config()
-    return PerfConfig(compare=repo.compare, sla=repo.sla, gate=SMALL)
+    return PerfConfig(sla=repo.sla, gate=SMALL)
 
 
 def _head() -> str:

@@ -1,4 +1,4 @@
-"""ci.experiments.pairs: the real runner (with a stand-in ``perfci run``) and the worktrees."""
+"""ci.experiments.worktrees: the real runner (with a stand-in ``perfci run``) and the worktrees."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from ci.errors import RunError
-from ci.experiments import pairs
+from ci.experiments import worktrees
 from tests.ci.conftest import ResultsDictFactory
 
 
 def test_fresh_stack_env_has_three_distinct_ports(tmp_path: Path) -> None:
-    env = pairs.fresh_stack_env(tmp_path / "home")
+    env = worktrees.fresh_stack_env(tmp_path / "home")
     ports = {env[k] for k in ("PERFCI_PG_PORT", "PERFCI_REDIS_PORT", "PERFCI_SERVICE_PORT")}
     assert len(ports) == 3
     assert env["PERFCI_HOME"] == str(tmp_path / "home")
@@ -40,9 +40,9 @@ def test_subprocess_runner_runs_the_checkouts_own_code(
         "        'env': {k: os.environ.get(k) for k in keys}}\n"
         "(out / 'info.json').write_text(json.dumps(info))\n"
     )
-    env = pairs.fresh_stack_env(tmp_path / "home")
-    spec = pairs.RunSpec("base", checkout, "smoke", tmp_path / "out", env)
-    found = pairs.subprocess_runner(spec)
+    env = worktrees.fresh_stack_env(tmp_path / "home")
+    spec = worktrees.RunSpec("base", checkout, "smoke", tmp_path / "out", env)
+    found = worktrees.subprocess_runner(spec)
     assert found == tmp_path / "out" / "r1" / "results.json"
     info: dict[str, Any] = json.loads((tmp_path / "out" / "info.json").read_text())
     assert info["argv"] == ["run", "--profile", "smoke", "--out", str(tmp_path / "out")]
@@ -58,9 +58,9 @@ def test_subprocess_runner_names_a_failed_run(tmp_path: Path) -> None:
     (checkout / "ci").mkdir(parents=True)
     (checkout / "ci" / "__init__.py").write_text("")
     (checkout / "ci" / "cli.py").write_text("import sys\nprint('kaput')\nsys.exit(2)\n")
-    spec = pairs.RunSpec("candidate", checkout, "smoke", tmp_path / "out", {})
+    spec = worktrees.RunSpec("candidate", checkout, "smoke", tmp_path / "out", {})
     with pytest.raises(RunError, match=r"the candidate run of .* exited with code 2(.|\n)*kaput"):
-        pairs.subprocess_runner(spec)
+        worktrees.subprocess_runner(spec)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -91,7 +91,7 @@ def _worktrees(repo: Path) -> list[str]:
 
 def test_worktrees_check_out_each_ref(repo: Path, tmp_path: Path) -> None:
     refs = {"base": "HEAD~1", "candidate": "HEAD"}
-    with pairs.worktrees(repo, refs, tmp_path / "trees") as trees:
+    with worktrees.worktrees(repo, refs, tmp_path / "trees") as trees:
         assert (trees["base"].path / "file.txt").read_text() == "one"
         assert (trees["candidate"].path / "file.txt").read_text() == "two"
         assert trees["candidate"].commit == _git(repo, "rev-parse", "HEAD")
@@ -104,7 +104,7 @@ def test_worktrees_check_out_each_ref(repo: Path, tmp_path: Path) -> None:
 def test_worktrees_removed_when_the_block_raises(
     repo: Path, tmp_path: Path, error: type[BaseException]
 ) -> None:
-    with pytest.raises(error), pairs.worktrees(repo, {"a": "HEAD", "b": "HEAD~1"}, tmp_path):
+    with pytest.raises(error), worktrees.worktrees(repo, {"a": "HEAD", "b": "HEAD~1"}, tmp_path):
         raise error("boom")
     assert len(_worktrees(repo)) == 1
     assert not (tmp_path / "a").exists()
@@ -113,7 +113,7 @@ def test_worktrees_removed_when_the_block_raises(
 def test_bad_ref_is_named_and_leaves_no_worktree(repo: Path, tmp_path: Path) -> None:
     with (
         pytest.raises(RunError, match="'no-such-ref'"),
-        pairs.worktrees(repo, {"a": "HEAD", "b": "no-such-ref"}, tmp_path),
+        worktrees.worktrees(repo, {"a": "HEAD", "b": "no-such-ref"}, tmp_path),
     ):
         raise AssertionError("must not get here")
     assert len(_worktrees(repo)) == 1
@@ -121,4 +121,4 @@ def test_bad_ref_is_named_and_leaves_no_worktree(repo: Path, tmp_path: Path) -> 
 
 def test_repo_root_is_the_top_of_the_worktree(repo: Path) -> None:
     (repo / "sub").mkdir()
-    assert pairs.repo_root(repo / "sub") == repo.resolve()
+    assert worktrees.repo_root(repo / "sub") == repo.resolve()

@@ -1,7 +1,7 @@
-"""Run revisions of the project, each run on a fresh stack, and the git worktrees they run in.
+"""The git worktrees revisions of the project are checked out in, and the run of one revision.
 
 Each revision is a detached git worktree (:func:`worktrees`, removed on exit however the
-block ends). Every run goes through one :data:`Runner` function. The real one,
+block ends). A revision's run goes through one :data:`Runner` function. The real one,
 :func:`subprocess_runner`, starts the revision's own ``python -m ci.cli run`` with this
 interpreter inside its worktree (``PYTHONPATH`` = the worktree, so its ``ci/`` and
 ``service/`` are the ones that run), with its own ``PERFCI_HOME`` and free ports; tests
