@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ci.history.detect import ChangePoint, Detection, MetricAnalysis
+from ci.history.detect import ChangePoint, Detection, MetricAnalysis, TrackedMetric
 from ci.history.store import Series, SeriesKey
 from ci.history.tracking import Tracked, tracking_id
 from ci.render.history import job_summary
-from ci.settings import MetricSpec
 
 KEY = SeriesKey("pr", "gha-ubuntu-24.04", "arrival_rate")
 REPO = "https://github.com/acme/search"
@@ -39,7 +38,7 @@ def _cp(metric: str, commit: str, before: float, after: float, kind: str) -> Cha
 
 
 def _analysis(metric: str, *cps: ChangePoint) -> MetricAnalysis:
-    spec = MetricSpec(metric, "lower")
+    spec = TrackedMetric(metric, "lower")
     return MetricAnalysis(Series(KEY, (metric,)), spec, 0.05, (), cps, ())
 
 
