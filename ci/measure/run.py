@@ -24,7 +24,7 @@ import msgspec
 
 from ci import stack
 from ci.errors import RunError
-from ci.measure import collect, k6, memory, vegeta, vegeta_targets
+from ci.measure import collect, k6, launch, memory, operator, segments, vegeta, vegeta_targets
 from ci.measure.diagnose import Diagnoser
 from ci.measure.profiles import SCENARIO_SCRIPTS, Profile
 from ci.measure.sample import DatabaseSampler, ProcessSampler
@@ -72,6 +72,9 @@ class RunRequest:
     sla: SlaConfig = dataclasses.field(default_factory=repo_sla)
     profile_cpu: bool = False  # py-spy flame graph + speedscope per worker and scenario
     profile_memory: bool = False  # tracemalloc growth from end of warm-up to end of run
+    runners: int = 1  # k6 runners, each one execution segment (ci.measure.segments)
+    runner_hosts: tuple[launch.RunnerHost, ...] = ()  # where each runs (default: here)
+    k6_operator: str | None = None  # a namespace: the runners are k6-operator pods there
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%dT%H%M%SZ}-{request.profile.name}"
     run_dir = request.out_dir / run_id
+    options = preflight(request, binary, progress)
     if request.target is not None:
         _check_target(request.target)
     run_dir.mkdir(parents=True, exist_ok=False)
@@ -123,8 +127,10 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
         for i, name in enumerate(request.scenarios, start=1):
             progress(f"[{i}/{len(request.scenarios)}] scenario {name}")
             result, peak = _run_scenario(
-                name, request.profile, target, run_dir, binary, progress, diag, request.sla
-            )
+                name, request.profile, target, run_dir, binary, progress, diag, request.sla,
+                runners=request.runners, hosts=request.runner_hosts, options=options.get(name),
+                namespace=request.k6_operator,
+            )  # fmt: skip
             result = msgspec.structs.replace(
                 result,
                 memory=_memory(
@@ -176,6 +182,25 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     dump_results(results, run_dir / "results.json")
     failed = tuple((s.name, t) for s in results.scenarios for t in s.thresholds if not t.ok)
     return RunOutcome(run_dir, results, failed, peaks, diagnostics)
+
+
+def preflight(request: RunRequest, binary: Path, progress: Progress) -> dict[str, dict[str, Any]]:
+    """With several runners: each k6 scenario's options (``k6 inspect``), checked by
+    :func:`ci.measure.segments.preflight` before anything starts; a refusal is a RunError."""
+    if request.runners < 2 and request.k6_operator is None:
+        return {}
+    if request.runner_hosts and len(request.runner_hosts) != request.runners:
+        raise RunError(f"{len(request.runner_hosts)} runner hosts for {request.runners} runners")
+    env = {**request.profile.k6_env(), **request.sla.k6_env()}
+    options = {}
+    for name in request.scenarios:
+        if name == "vegeta" and vegeta.find_vegeta() is not None and not request.k6_operator:
+            continue  # vegeta splits its rate, nothing to inspect
+        script = k6.SCENARIOS_DIR / SCENARIO_SCRIPTS[name]
+        options[name] = segments.inspect_options(binary, script, env)
+        for warning in segments.preflight(options[name], request.runners, script.name).warnings:
+            progress(f"preflight: {warning}")
+    return options
 
 
 def _memory(
@@ -326,6 +351,11 @@ def _run_scenario(
     progress: Progress,
     diag: Diagnoser | None = None,
     sla: SlaConfig | None = None,
+    *,
+    runners: int = 1,
+    hosts: tuple[launch.RunnerHost, ...] = (),
+    options: dict[str, Any] | None = None,
+    namespace: str | None = None,
 ) -> tuple[ScenarioResult, int | None]:
     sla = sla or repo_sla()
     env = {
@@ -369,11 +399,17 @@ def _run_scenario(
         else:
             inv = k6.invocation(SCENARIO_SCRIPTS[name], env, run_dir, name)
             planned = k6.planned_duration(inv, binary)
-            if planned is not None and planned >= k6.DASHBOARD_MIN_S:
+            if runners == 1 and planned is not None and planned >= k6.DASHBOARD_MIN_S:
                 inv = k6.with_dashboard(inv, k6.dashboard_path(run_dir, name))
             if diag is not None:
                 diag.scenario_started(name, planned)
-            k6.run_k6(inv, binary, _Ticker(name, target, planned, progress))
+            ticker = _Ticker(name, target, planned, progress)
+            if runners > 1 or namespace is not None:
+                assert options is not None, f"scenario {name}: no preflight for {runners} runners"
+                merged = _distributed(inv, binary, runners, options, hosts, namespace, ticker)
+                progress(f"  {runners} runners merged exactly; thresholds judged once")
+            else:
+                k6.run_k6(inv, binary, ticker)
     finally:
         resources = processes.stop() if processes else Resources((), None)
         db_figures = database.stop() if database else None
@@ -394,8 +430,12 @@ def _run_scenario(
             resources=resources, sla=sla,
         )  # fmt: skip
     else:
-        summary = k6.parse_summary(_read_json(inv.summary_path), source=str(inv.summary_path))
-        raw = k6.read_raw_csv(inv.raw_path) if inv.raw_path.exists() else None
+        raw: k6.RawSamples | None
+        if runners > 1 or namespace is not None:
+            summary, raw = merged
+        else:
+            summary = k6.parse_summary(_read_json(inv.summary_path), source=str(inv.summary_path))
+            raw = k6.read_raw_csv(inv.raw_path) if inv.raw_path.exists() else None
         fallback = name == "vegeta"
         result = collect.scenario_from_k6(
             name, summary, raw, started_at=started_at,
@@ -414,6 +454,72 @@ def _run_scenario(
         + (f", peak connections {peak}" if peak is not None else "")
     )
     return result, peak
+
+
+def _distributed(
+    inv: k6.K6Invocation,
+    binary: Path,
+    runners: int,
+    options: dict[str, Any],
+    hosts: tuple[launch.RunnerHost, ...],
+    namespace: str | None,
+    tick: Callable[[float], None],
+) -> tuple[k6.K6Summary, k6.RawSamples]:
+    """The scenario on N runners (local processes, or k6-operator pods), merged exactly."""
+    if namespace is None:
+        launched = launch.launch(inv, binary, runners, hosts, tick)
+        return launch.merge_runs(launched.files, options, launched.start_skew_s)
+    run = _operator_run(inv, runners, namespace)
+    manifests = operator.render(run, operator.archive(binary, inv.script, inv.env, _archive(inv)))
+    planned = k6.planned_duration(inv, binary) or 3600.0
+    files = operator.apply_and_collect(run, manifests, inv.raw_path.parent, planned + 600)
+    # k6-operator resumes its runners itself (its starter pod); the skew is not ours to see
+    return launch.merge_runs(files, options, None)
+
+
+def _archive(inv: k6.K6Invocation) -> Path:
+    return inv.raw_path.parent / f"{inv.script.stem}.archive.tar"
+
+
+def _operator_run(inv: k6.K6Invocation, runners: int, namespace: str) -> operator.OperatorRun:
+    name = inv.raw_path.name.removesuffix(".raw.csv.gz").replace("_", "-")
+    return operator.OperatorRun(f"perfci-{name}", namespace, runners, dict(inv.env))
+
+
+def dry_run(request: RunRequest, progress: Progress) -> str:
+    """What ``perfci run --dry-run`` prints: each runner's argv, or the k6-operator
+    manifests; preflight runs, nothing else does."""
+    import tempfile
+
+    binary = k6.find_k6()
+    preflight(request, binary, progress)
+    out: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="perfci-dry-run-") as tmp:
+        tmp_dir = Path(tmp)
+        query_log = write_query_log(tmp_dir, request.seed)
+        env = {
+            **request.profile.k6_env(),
+            **request.sla.k6_env(),
+            "BASE_URL": request.target or "http://127.0.0.1:8000",
+            "QUERY_LOG": str(query_log.resolve()),
+        }
+        for name in request.scenarios:
+            inv = k6.invocation(SCENARIO_SCRIPTS[name], env, tmp_dir, name)
+            if request.k6_operator is not None:
+                run = _operator_run(inv, request.runners, request.k6_operator)
+                tar = operator.archive(binary, inv.script, inv.env, _archive(inv))
+                out.append(operator.to_yaml_stream(operator.render(run, tar)))
+                continue
+            spec = segments.RunnerSpec(str(inv.script), request.runners, f"{name}-dry-run")
+            out.append(f"# {name}: {request.runners} runner(s), environment:")
+            out += [f"#   {k}={v}" for k, v in sorted({**env, **segments.runner_env()}.items())]
+            for i in range(1, request.runners + 1):
+                argv = segments.runner_argv(
+                    spec, i, address=f"127.0.0.1:{segments.API_PORT + i - 1}",
+                    raw_path=str(launch.runner_file(Path("."), name, i)),
+                )  # fmt: skip
+                out.append(segments.render_argv(argv))
+    return "\n".join(out)
 
 
 def _read_json(path: Path) -> object:

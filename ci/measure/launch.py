@@ -1,0 +1,164 @@
+"""The local launcher: N k6 runners on this machine (or behind a command prefix such as
+``ip netns exec NS``), started paused, resumed together over k6's REST API, merged exactly.
+
+Each runner runs :func:`ci.measure.segments.runner_argv`. perfci waits until every runner's
+REST API answers, then resumes them one after another with ``PATCH /v1/status``; the start
+skew is the time from the first resume sent to the last one answered. A runner's exit code 99
+(a threshold failed) cannot happen (``--no-thresholds``) and would mean nothing: thresholds are
+judged once on the merged samples. Any other non-zero exit is an error naming the runner.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ci.errors import RunError
+from ci.measure import merge, segments
+from ci.measure.k6 import EXIT_THRESHOLDS_FAILED, K6Invocation, K6Summary, RawSamples
+from ci.stack import free_port
+
+API_READY_S = 60.0  # a runner's REST API must answer within this after its start
+RESUME = {"data": {"type": "status", "id": "default", "attributes": {"paused": False}}}
+MAX_START_SKEW_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerHost:
+    """Where one runner runs: a command prefix (empty: this machine) and the address its REST
+    API binds to and is reached at."""
+
+    prefix: tuple[str, ...] = ()
+    api_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    files: tuple[Path, ...]  # runner i's CSV is files[i-1]
+    start_skew_s: float
+    exit_codes: tuple[int, ...]
+
+
+def runner_file(out_dir: Path, name: str, i: int) -> Path:
+    return out_dir / f"{name}.runner-{i}.raw.csv.gz"
+
+
+def launch(
+    inv: K6Invocation,
+    binary: Path,
+    runners: int,
+    hosts: Sequence[RunnerHost] = (),
+    tick: Callable[[float], None] = lambda _elapsed: None,
+    tick_every_s: float = 2.0,
+) -> Launched:
+    """Run ``runners`` k6 processes of ``inv``'s script, paused, then resume them together."""
+    hosts = tuple(hosts) or (RunnerHost(),) * runners
+    if len(hosts) != runners:
+        raise RunError(f"{len(hosts)} runner hosts given for {runners} runners")
+    name = inv.raw_path.name.removesuffix(".raw.csv.gz")
+    out_dir = inv.raw_path.parent
+    spec = segments.RunnerSpec(str(inv.script), runners, f"{name}-{out_dir.name}")
+    env = {**os.environ, **inv.env, **segments.runner_env()}
+    procs: list[tuple[subprocess.Popen[bytes], str, Path]] = []
+    files = tuple(runner_file(out_dir, name, i) for i in range(1, runners + 1))
+    try:
+        for i, host in enumerate(hosts, start=1):
+            api = f"{host.api_host}:{free_port()}"
+            argv = segments.runner_argv(spec, i, address=api, raw_path=str(files[i - 1]))
+            log_path = out_dir / f"{name}.runner-{i}.k6.log"
+            with log_path.open("w") as log:
+                try:
+                    proc = subprocess.Popen(
+                        [*host.prefix, str(binary), *argv[1:]],
+                        env=env, stdout=log, stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                except OSError as exc:
+                    raise RunError(f"runner {i}: cannot start k6: {exc}") from exc
+            procs.append((proc, api, log_path))
+        for i, (proc, api, log_path) in enumerate(procs, start=1):
+            _wait_ready(i, proc, api, log_path)
+        skew = _resume(procs)
+        codes = _wait_all(procs, tick, tick_every_s)
+    except BaseException:
+        for proc, _, _ in procs:
+            _stop(proc)
+        raise
+    return Launched(files, skew, codes)
+
+
+def _wait_ready(i: int, proc: subprocess.Popen[bytes], api: str, log_path: Path) -> None:
+    deadline = time.monotonic() + API_READY_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RunError(
+                f"runner {i} exited {proc.returncode} before it started: {_tail(log_path)}"
+            )
+        try:
+            httpx.get(f"http://{api}/v1/status", timeout=1.0).raise_for_status()
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RunError(f"runner {i}: its REST API {api} did not answer in {API_READY_S:.0f} s")
+
+
+def _resume(procs: Sequence[tuple[subprocess.Popen[bytes], str, Path]]) -> float:
+    first = time.monotonic()
+    with httpx.Client(timeout=5.0) as client:
+        for i, (_, api, _) in enumerate(procs, start=1):
+            try:
+                client.patch(f"http://{api}/v1/status", json=RESUME).raise_for_status()
+            except httpx.HTTPError as exc:
+                raise RunError(f"runner {i}: resuming it at {api} failed: {exc}") from exc
+    return time.monotonic() - first
+
+
+def _wait_all(
+    procs: Sequence[tuple[subprocess.Popen[bytes], str, Path]],
+    tick: Callable[[float], None],
+    tick_every_s: float,
+) -> tuple[int, ...]:
+    start = time.monotonic()
+    while any(proc.poll() is None for proc, _, _ in procs):
+        time.sleep(min(tick_every_s, 0.1))
+        if time.monotonic() - start >= tick_every_s:
+            tick(time.monotonic() - start)
+            start += tick_every_s
+    codes = tuple(int(proc.returncode) for proc, _, _ in procs)
+    for i, ((_, _, log_path), code) in enumerate(zip(procs, codes, strict=True), start=1):
+        if code not in (0, EXIT_THRESHOLDS_FAILED):
+            raise RunError(f"runner {i} crashed (exit {code}); its output ends:\n{_tail(log_path)}")
+    return codes
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-1500:]
+    except OSError:
+        return "(no output)"
+
+
+def merge_runs(
+    files: Sequence[Path], options: Mapping[str, Any], start_skew_s: float | None
+) -> tuple[K6Summary, RawSamples]:
+    """Merge the runners' files, check the invariants, judge the thresholds once."""
+    thresholds = options.get("thresholds") or {}
+    merged = merge.merge_files(files, thresholds)
+    merge.check_invariants(merged, options, start_skew_s=start_skew_s, max_skew_s=MAX_START_SKEW_S)
+    return merge.summary(merged, thresholds)
