@@ -30,9 +30,7 @@ def test_runner_argv_is_the_whole_command() -> None:
         "/s/arrival_rate.js", "--address=127.0.0.1:7000", "--paused",
         "--tag", "instance_id=2", "--tag", "testrun_name=t",
     ]  # fmt: skip
-    one = segments.runner_argv(
-        segments.RunnerSpec("s.js", 1, "t"), 1, address="a:1", raw_path="r"
-    )
+    one = segments.runner_argv(segments.RunnerSpec("s.js", 1, "t"), 1, address="a:1", raw_path="r")
     assert not any(a.startswith("--execution-segment") for a in one)
 
 
@@ -67,7 +65,9 @@ def test_preflight_warns_about_what_a_split_changes(tmp_path: Path) -> None:
     assert "setup() and teardown(), if any, run once per runner" in text
 
 
-def test_cli_preflight_error_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_preflight_error_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # the test profile's arrival_rate.js pre-allocates 5 VUs: 6 runners cannot share them
     code = main([
         "run", "--profile", "test", "--scenario", "arrival_rate", "--runners", "6",

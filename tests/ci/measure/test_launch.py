@@ -1,0 +1,199 @@
+"""``perfci run --runners N`` with real k6 against the real service: the split run does the
+same work as one runner, and its merged percentiles agree; also with each runner in a network
+namespace of its own, against the service's address in a third."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from ci.cli import main
+from ci.measure import merge
+from ci.measure.launch import RunnerHost
+from ci.measure.profiles import PROFILES
+from ci.measure.run import RunRequest, execute
+from ci.results import RunResults, load_results
+from ci.settings import StackSettings
+from tests.harness import RunningService
+
+SCENARIO = "arrival_rate"  # open model: constant, then ramping arrival rate
+
+
+def _run(service: RunningService, out: Path, runners: int) -> tuple[RunResults, Path]:
+    code = main([
+        "run", "--profile", "test", "--scenario", SCENARIO, "--target", service.url,
+        "--runners", str(runners), "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    (run_dir,) = out.iterdir()
+    return load_results(run_dir / "results.json"), run_dir
+
+
+def _compare(one: RunResults, two: RunResults, one_dir: Path, two_dir: Path) -> str:
+    files = sorted(two_dir.glob(f"{SCENARIO}.runner-*.raw.csv.gz"))
+    assert [f.name for f in files] == [f"{SCENARIO}.runner-{i}.raw.csv.gz" for i in (1, 2)]
+    single = _iterations([one_dir / f"{SCENARIO}.raw.csv.gz"])
+    split = _iterations(files)
+    a, b = one.scenario(SCENARIO), two.scenario(SCENARIO)
+    assert abs(single - split) <= 2, (single, split)
+    assert a.dropped_iterations == b.dropped_iterations == 0
+    assert sum(p.rps for p in b.timeseries) == b.requests
+    # the same service at the same offered rate: the merged percentiles agree
+    for p in ("p50", "p95"):
+        x, y = getattr(a.latency_ms, p), getattr(b.latency_ms, p)
+        assert abs(x - y) <= max(5.0, 0.5 * x), (p, x, y)
+    assert {t.expression for t in b.thresholds} == {t.expression for t in a.thresholds}
+    assert all(t.ok for t in b.thresholds), b.thresholds
+    return (
+        f"iterations {single:.0f} vs {split:.0f}; p50 {a.latency_ms.p50} vs "
+        f"{b.latency_ms.p50} ms; p95 {a.latency_ms.p95} vs {b.latency_ms.p95} ms"
+    )
+
+
+def _iterations(files: list[Path]) -> float:
+    return merge.merge_files(files).aggregate("iterations", "count")
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_two_runners_do_the_work_of_one(search_service: RunningService, tmp_path: Path) -> None:
+    one, one_dir = _run(search_service, tmp_path / "one", 1)
+    two, two_dir = _run(search_service, tmp_path / "two", 2)
+    print("one runner vs two:", _compare(one, two, one_dir, two_dir))
+
+
+# -- network namespaces --------------------------------------------------------------------------
+
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+def _netns_usable() -> str | None:
+    """Why namespaces cannot be made here (None: they can)."""
+    if shutil.which("ip") is None:
+        return "no `ip` command (iproute2)"
+    probe = f"perfci-probe-{os.getpid()}"
+    try:
+        _ip("netns", "add", probe)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        return f"`ip netns add` failed (needs root/CAP_SYS_ADMIN): {exc}"
+    _ip("netns", "del", probe)
+    return None
+
+
+def _in_netns(name: str, fn: Callable[[], T]) -> T:
+    """``fn()`` with this thread in network namespace ``name``, then back."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(f"/var/run/netns/{name}") as there, open("/proc/thread-self/ns/net") as home:
+        assert libc.setns(there.fileno(), CLONE_NEWNET) == 0, os.strerror(ctypes.get_errno())
+        try:
+            return fn()
+        finally:
+            assert libc.setns(home.fileno(), CLONE_NEWNET) == 0
+
+
+@contextlib.contextmanager
+def _three_namespaces() -> Iterator[tuple[list[str], dict[str, str]]]:
+    """Namespaces for runner 1, runner 2 and the service, on one bridge (in a fourth, the
+    hub) that this namespace joins too; every name and address made here, all deleted after."""
+    tag = f"{os.getpid() % 100000}"
+    hub, names = f"pci-hub-{tag}", [f"pci-r1-{tag}", f"pci-r2-{tag}", f"pci-svc-{tag}"]
+    addrs = {names[0]: "10.231.7.1", names[1]: "10.231.7.2", names[2]: "10.231.7.3"}
+    made: list[str] = []
+    try:
+        for ns in (hub, *names):
+            _ip("netns", "add", ns)
+            made.append(ns)
+        _ip("-n", hub, "link", "add", "br0", "type", "bridge")
+        _ip("-n", hub, "link", "set", "br0", "up")
+        ends: list[tuple[str | None, str]] = [*addrs.items(), (None, "10.231.7.254")]
+        for k, (ns, addr) in enumerate(ends):  # None: this namespace joins the bridge too
+            inner, outer = f"pci{tag}i{k}", f"pci{tag}o{k}"
+            _ip("link", "add", inner, "type", "veth", "peer", "name", outer)
+            _ip("link", "set", outer, "netns", hub)
+            _ip("-n", hub, "link", "set", outer, "master", "br0", "up")
+            where = ("-n", ns) if ns else ()
+            if ns:
+                _ip("link", "set", inner, "netns", ns)
+                _ip(*where, "link", "set", "lo", "up")
+            _ip(*where, "addr", "add", f"{addr}/24", "dev", inner)
+            _ip(*where, "link", "set", inner, "up")
+        yield names, addrs
+    finally:
+        for ns in reversed(made):  # a namespace takes its veth ends along; ours go with the hub's
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def _forward(ns: str, addr: str, to_port: int) -> Iterator[int]:
+    """A TCP listener at ``addr`` in namespace ``ns`` whose connections go to the service on
+    this namespace's 127.0.0.1:``to_port``: the service's address in the third namespace.
+    Yields its port; every socket is closed after."""
+    server = _in_netns(ns, lambda: socket.create_server((addr, 0)))
+    sockets: list[socket.socket] = [server]
+    threads: list[threading.Thread] = []
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = server.accept()
+                upstream = socket.create_connection(("127.0.0.1", to_port))
+                sockets.extend((client, upstream))
+                for a, b in ((client, upstream), (upstream, client)):
+                    threads.append(threading.Thread(target=pump, args=(a, b), daemon=True))
+                    threads[-1].start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in (acceptor, *threads):
+            thread.join(timeout=5)
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_two_runners_in_their_own_namespaces(
+    search_service: RunningService, tmp_path: Path
+) -> None:
+    reason = _netns_usable()
+    if reason is not None:
+        pytest.skip(f"network namespaces unavailable: {reason}")
+    one, one_dir = _run(search_service, tmp_path / "one", 1)
+    port = int(search_service.url.rsplit(":", 1)[1])
+    with _three_namespaces() as (names, addrs), _forward(names[2], addrs[names[2]], port) as fwd:
+        hosts = tuple(RunnerHost(("ip", "netns", "exec", ns), addrs[ns]) for ns in names[:2])
+        request = RunRequest(
+            PROFILES["test"], (SCENARIO,), tmp_path / "two", StackSettings(run_dir=tmp_path / "s"),
+            target=f"http://{addrs[names[2]]}:{fwd}", runners=2, runner_hosts=hosts,
+        )  # fmt: skip
+        outcome = execute(request, lambda _message: None)
+    compared = _compare(one, outcome.results, one_dir, outcome.run_dir)
+    print("one runner vs two in namespaces:", compared)
