@@ -122,21 +122,23 @@ def _three_namespaces() -> Iterator[tuple[list[str], dict[str, str]]]:
         _ip("-n", hub, "link", "add", "br0", "type", "bridge")
         _ip("-n", hub, "link", "set", "br0", "up")
         ends: list[tuple[str | None, str]] = [*addrs.items(), (None, "10.231.7.254")]
-        for k, (ns, addr) in enumerate(ends):  # None: this namespace joins the bridge too
+        for k, (place, addr) in enumerate(ends):  # None: this namespace joins the bridge too
             inner, outer = f"pci{tag}i{k}", f"pci{tag}o{k}"
             _ip("link", "add", inner, "type", "veth", "peer", "name", outer)
             _ip("link", "set", outer, "netns", hub)
             _ip("-n", hub, "link", "set", outer, "master", "br0", "up")
-            where = ("-n", ns) if ns else ()
-            if ns:
-                _ip("link", "set", inner, "netns", ns)
+            where = ("-n", place) if place else ()
+            if place:
+                _ip("link", "set", inner, "netns", place)
                 _ip(*where, "link", "set", "lo", "up")
             _ip(*where, "addr", "add", f"{addr}/24", "dev", inner)
             _ip(*where, "link", "set", inner, "up")
         yield names, addrs
     finally:
-        for ns in reversed(made):  # a namespace takes its veth ends along; ours go with the hub's
+        for ns in reversed(made):  # a namespace takes its veth ends along
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+        # this namespace's end, if the hub did not take it along
+        subprocess.run(["ip", "link", "del", f"pci{tag}i3"], check=False, capture_output=True)
 
 
 @contextlib.contextmanager
