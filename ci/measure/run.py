@@ -364,7 +364,8 @@ def _run_scenario(
         "BASE_URL": target.base_url,
         "QUERY_LOG": str(target.query_log.resolve()),
     }
-    vegeta_bin = vegeta.find_vegeta() if name == "vegeta" else None
+    # on k6-operator the vegeta scenario is its k6 replay (constant_rate.js)
+    vegeta_bin = vegeta.find_vegeta() if name == "vegeta" and namespace is None else None
     prepared = None
     if name == "vegeta":
         # writes like the k6 mix: DELETE targets remove scratch documents (vegeta_targets)
@@ -394,7 +395,7 @@ def _run_scenario(
             planned: float | None = profile.attack_s
             files = vegeta.attack(
                 vegeta_bin, Path(env["TARGETS"]), profile.rate * profile.vu_scale,
-                profile.attack_s, run_dir,
+                profile.attack_s, run_dir, runners,
             )  # fmt: skip
         else:
             inv = k6.invocation(SCENARIO_SCRIPTS[name], env, run_dir, name)
@@ -424,7 +425,8 @@ def _run_scenario(
         except OSError as exc:
             raise RunError(f"{files.encoded}: cannot read vegeta's results: {exc}") from exc
         hits = vegeta.parse_encoded(lines, source=str(files.encoded))
-        progress("  vegeta report:\n" + files.text_report.read_text().rstrip())
+        several = f" of the {runners} runners' files" if runners > 1 else ""
+        progress(f"  vegeta report{several}:\n" + files.text_report.read_text().rstrip())
         result = collect.scenario_from_vegeta(
             name, hits, started_at=started_at, cache=cache, database=db_figures,
             resources=resources, sla=sla,
