@@ -1,5 +1,6 @@
-"""The local launcher: N k6 runners on this machine (or behind a command prefix such as
-``ip netns exec NS``), started paused, resumed together over k6's REST API, merged exactly.
+"""The launchers: N k6 runners on this machine (or behind a command prefix such as
+``ip netns exec NS``), started paused, resumed together over k6's REST API, merged exactly;
+or N k6-operator pods (:mod:`ci.measure.operator`). Preflight and ``--dry-run`` too.
 
 Each runner runs :func:`ci.measure.segments.runner_argv`. perfci waits until every runner's
 REST API answers, then resumes them one after another with ``PATCH /v1/status``; the start
@@ -21,8 +22,14 @@ from typing import Any
 import httpx
 
 from ci.errors import RunError
-from ci.measure import merge, segments
-from ci.measure.k6 import EXIT_THRESHOLDS_FAILED, K6Invocation, K6Summary, RawSamples
+from ci.measure import merge, operator, segments
+from ci.measure.k6 import (
+    EXIT_THRESHOLDS_FAILED,
+    K6Invocation,
+    K6Summary,
+    RawSamples,
+    planned_duration,
+)
 from ci.stack import free_port
 
 API_READY_S = 60.0  # a runner's REST API must answer within this after its start
@@ -162,3 +169,81 @@ def merge_runs(
     merged = merge.merge_files(files, thresholds)
     merge.check_invariants(merged, options, start_skew_s=start_skew_s, max_skew_s=MAX_START_SKEW_S)
     return merge.summary(merged, thresholds)
+
+
+def preflight_scenarios(
+    binary: Path,
+    scripts: Mapping[str, Path],
+    env: Mapping[str, str],
+    runners: int,
+    progress: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """Each scenario's options (``k6 inspect``) checked by :func:`segments.preflight`;
+    its warnings go to ``progress``, a refusal is a RunError before anything runs."""
+    options = {}
+    for name, script in scripts.items():
+        options[name] = segments.inspect_options(binary, script, env)
+        for warning in segments.preflight(options[name], runners, script.name).warnings:
+            progress(f"preflight: {warning}")
+    return options
+
+
+def run_split(
+    inv: K6Invocation,
+    binary: Path,
+    runners: int,
+    options: Mapping[str, Any],
+    hosts: Sequence[RunnerHost],
+    namespace: str | None,
+    tick: Callable[[float], None],
+    progress: Callable[[str], None],
+) -> tuple[K6Summary, RawSamples]:
+    """The scenario on N runners (local processes, or k6-operator pods in ``namespace``),
+    merged exactly."""
+    if namespace is None:
+        launched = launch(inv, binary, runners, hosts, tick)
+        merged = merge_runs(launched.files, options, launched.start_skew_s)
+        progress(
+            f"  {runners} runners resumed within {launched.start_skew_s * 1000:.1f} ms; "
+            "their samples merged exactly, thresholds judged once"
+        )
+        return merged
+    run = _operator_run(inv, runners, namespace)
+    manifests = operator.render(run, operator.archive(binary, inv.script, inv.env, _archive(inv)))
+    planned = planned_duration(inv, binary) or 3600.0
+    files = operator.apply_and_collect(run, manifests, inv.raw_path.parent, planned + 600)
+    # k6-operator's starter pod resumes the runners: their skew is not measured here
+    return merge_runs(files, options, None)
+
+
+def _archive(inv: K6Invocation) -> Path:
+    return inv.raw_path.parent / f"{inv.script.stem}.archive.tar"
+
+
+def _operator_run(inv: K6Invocation, runners: int, namespace: str) -> operator.OperatorRun:
+    name = inv.raw_path.name.removesuffix(".raw.csv.gz").replace("_", "-")
+    return operator.OperatorRun(f"perfci-{name}", namespace, runners, dict(inv.env))
+
+
+def dry_run_text(
+    binary: Path, invocations: Sequence[K6Invocation], runners: int, namespace: str | None
+) -> str:
+    """Each runner's argv and environment, or (``namespace``) the k6-operator manifests."""
+    out: list[str] = []
+    for inv in invocations:
+        if namespace is not None:
+            tar = operator.archive(binary, inv.script, inv.env, _archive(inv))
+            manifests = operator.render(_operator_run(inv, runners, namespace), tar)
+            out.append(operator.to_yaml_stream(manifests))
+            continue
+        name = inv.raw_path.name.removesuffix(".raw.csv.gz")
+        spec = segments.RunnerSpec(str(inv.script), runners, f"{name}-dry-run")
+        out.append(f"# {name}: {runners} runner(s), environment:")
+        out += [f"#   {k}={v}" for k, v in sorted({**inv.env, **segments.runner_env()}.items())]
+        for i in range(1, runners + 1):
+            argv = segments.runner_argv(
+                spec, i, address=f"127.0.0.1:{segments.API_PORT + i - 1}",
+                raw_path=str(runner_file(Path("."), name, i)),
+            )  # fmt: skip
+            out.append(segments.render_argv(argv))
+    return "\n".join(out)

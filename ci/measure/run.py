@@ -24,7 +24,7 @@ import msgspec
 
 from ci import stack
 from ci.errors import RunError
-from ci.measure import collect, k6, launch, memory, operator, segments, vegeta, vegeta_targets
+from ci.measure import collect, k6, launch, memory, vegeta, vegeta_targets
 from ci.measure.diagnose import Diagnoser
 from ci.measure.profiles import SCENARIO_SCRIPTS, Profile
 from ci.measure.sample import DatabaseSampler, ProcessSampler
@@ -185,22 +185,20 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
 
 
 def preflight(request: RunRequest, binary: Path, progress: Progress) -> dict[str, dict[str, Any]]:
-    """With several runners: each k6 scenario's options (``k6 inspect``), checked by
-    :func:`ci.measure.segments.preflight` before anything starts; a refusal is a RunError."""
+    """With several runners (or k6-operator): each k6 scenario's checked options, before
+    anything starts (:func:`ci.measure.launch.preflight_scenarios`)."""
     if request.runners < 2 and request.k6_operator is None:
         return {}
     if request.runner_hosts and len(request.runner_hosts) != request.runners:
         raise RunError(f"{len(request.runner_hosts)} runner hosts for {request.runners} runners")
+    scripts = {
+        name: k6.SCENARIOS_DIR / SCENARIO_SCRIPTS[name]
+        for name in request.scenarios
+        # vegeta splits its own rate; on k6-operator its k6 replay runs
+        if name != "vegeta" or vegeta.find_vegeta() is None or request.k6_operator
+    }
     env = {**request.profile.k6_env(), **request.sla.k6_env()}
-    options = {}
-    for name in request.scenarios:
-        if name == "vegeta" and vegeta.find_vegeta() is not None and not request.k6_operator:
-            continue  # vegeta splits its rate, nothing to inspect
-        script = k6.SCENARIOS_DIR / SCENARIO_SCRIPTS[name]
-        options[name] = segments.inspect_options(binary, script, env)
-        for warning in segments.preflight(options[name], request.runners, script.name).warnings:
-            progress(f"preflight: {warning}")
-    return options
+    return launch.preflight_scenarios(binary, scripts, env, request.runners, progress)
 
 
 def _memory(
@@ -407,8 +405,9 @@ def _run_scenario(
             ticker = _Ticker(name, target, planned, progress)
             if runners > 1 or namespace is not None:
                 assert options is not None, f"scenario {name}: no preflight for {runners} runners"
-                merged = _distributed(inv, binary, runners, options, hosts, namespace, ticker)
-                progress(f"  {runners} runners merged exactly; thresholds judged once")
+                merged = launch.run_split(
+                    inv, binary, runners, options, hosts, namespace, ticker, progress
+                )
             else:
                 k6.run_k6(inv, binary, ticker)
     finally:
@@ -458,36 +457,6 @@ def _run_scenario(
     return result, peak
 
 
-def _distributed(
-    inv: k6.K6Invocation,
-    binary: Path,
-    runners: int,
-    options: dict[str, Any],
-    hosts: tuple[launch.RunnerHost, ...],
-    namespace: str | None,
-    tick: Callable[[float], None],
-) -> tuple[k6.K6Summary, k6.RawSamples]:
-    """The scenario on N runners (local processes, or k6-operator pods), merged exactly."""
-    if namespace is None:
-        launched = launch.launch(inv, binary, runners, hosts, tick)
-        return launch.merge_runs(launched.files, options, launched.start_skew_s)
-    run = _operator_run(inv, runners, namespace)
-    manifests = operator.render(run, operator.archive(binary, inv.script, inv.env, _archive(inv)))
-    planned = k6.planned_duration(inv, binary) or 3600.0
-    files = operator.apply_and_collect(run, manifests, inv.raw_path.parent, planned + 600)
-    # k6-operator resumes its runners itself (its starter pod); the skew is not ours to see
-    return launch.merge_runs(files, options, None)
-
-
-def _archive(inv: k6.K6Invocation) -> Path:
-    return inv.raw_path.parent / f"{inv.script.stem}.archive.tar"
-
-
-def _operator_run(inv: k6.K6Invocation, runners: int, namespace: str) -> operator.OperatorRun:
-    name = inv.raw_path.name.removesuffix(".raw.csv.gz").replace("_", "-")
-    return operator.OperatorRun(f"perfci-{name}", namespace, runners, dict(inv.env))
-
-
 def dry_run(request: RunRequest, progress: Progress) -> str:
     """What ``perfci run --dry-run`` prints: each runner's argv, or the k6-operator
     manifests; preflight runs, nothing else does."""
@@ -495,33 +464,16 @@ def dry_run(request: RunRequest, progress: Progress) -> str:
 
     binary = k6.find_k6()
     preflight(request, binary, progress)
-    out: list[str] = []
     with tempfile.TemporaryDirectory(prefix="perfci-dry-run-") as tmp:
-        tmp_dir = Path(tmp)
-        query_log = write_query_log(tmp_dir, request.seed)
         env = {
             **request.profile.k6_env(),
             **request.sla.k6_env(),
             "BASE_URL": request.target or "http://127.0.0.1:8000",
-            "QUERY_LOG": str(query_log.resolve()),
+            "QUERY_LOG": str(write_query_log(Path(tmp), request.seed).resolve()),
         }
-        for name in request.scenarios:
-            inv = k6.invocation(SCENARIO_SCRIPTS[name], env, tmp_dir, name)
-            if request.k6_operator is not None:
-                run = _operator_run(inv, request.runners, request.k6_operator)
-                tar = operator.archive(binary, inv.script, inv.env, _archive(inv))
-                out.append(operator.to_yaml_stream(operator.render(run, tar)))
-                continue
-            spec = segments.RunnerSpec(str(inv.script), request.runners, f"{name}-dry-run")
-            out.append(f"# {name}: {request.runners} runner(s), environment:")
-            out += [f"#   {k}={v}" for k, v in sorted({**env, **segments.runner_env()}.items())]
-            for i in range(1, request.runners + 1):
-                argv = segments.runner_argv(
-                    spec, i, address=f"127.0.0.1:{segments.API_PORT + i - 1}",
-                    raw_path=str(launch.runner_file(Path("."), name, i)),
-                )  # fmt: skip
-                out.append(segments.render_argv(argv))
-    return "\n".join(out)
+        scripts = [(name, SCENARIO_SCRIPTS[name]) for name in request.scenarios]
+        invocations = [k6.invocation(script, env, Path(tmp), name) for name, script in scripts]
+        return launch.dry_run_text(binary, invocations, request.runners, request.k6_operator)
 
 
 def _read_json(path: Path) -> object:
