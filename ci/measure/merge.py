@@ -47,6 +47,7 @@ TRENDS = frozenset(
         "iteration_duration", "group_duration",
     }
 )  # fmt: skip
+KEPT = frozenset({"http_req_duration", "http_req_failed", "search_sse_ttfe"})
 # The columns k6's CSV output names; every other tag is in ``extra_tags`` as ``k=v&k=v``.
 _SKIP = frozenset({"metric_name", "timestamp", "metric_value", "extra_tags", "metadata"})
 
@@ -67,12 +68,19 @@ class RunnerFigures:
 
 
 class Merged:
-    """All samples of all runners, by (metric, tags); built by :func:`merge_files`."""
+    """All samples of all runners, by (metric, tags); built by :func:`merge_files`.
+
+    Kept: every sample of the latency, failure and TTFE metrics and of every metric a
+    threshold names; counters as sums. Keys are ``metric``, ``metric{scenario:name}`` and
+    each threshold's own key (``metric{tag:value,...}``).
+    """
 
     def __init__(self, selectors: Iterable[str] = ()) -> None:
         self.values: dict[str, array[float]] = defaultdict(lambda: array("d"))
+        self.sums: dict[str, float] = defaultdict(float)
         self.runners: list[RunnerFigures] = []
         self._selectors = {s: _selector(s) for s in selectors}
+        self._kept = KEPT | {metric for metric, _ in self._selectors.values()}
         self.durations: list[tuple[int, float]] = []  # (unix s, ms), setup() excluded
         self.failed: list[tuple[int, float]] = []
         self.ttfe: list[float] = []
@@ -96,13 +104,18 @@ class Merged:
             first = t_us if first is None else min(first, t_us)
             last = t_us if last is None else max(last, t_us)
             scenario = row.get("scenario") or ""
-            self.values[name].append(value)
-            if scenario:
-                self.values[f"{name}{{scenario:{scenario}}}"].append(value)
-            for key, (metric, tags) in self._selectors.items():
-                auto = key in (name, f"{name}{{scenario:{scenario}}}")
-                if metric == name and not auto and _matches(row, tags):
-                    self.values[key].append(value)
+            if name in COUNTERS or name in self._kept:
+                keys = [name, f"{name}{{scenario:{scenario}}}"] if scenario else [name]
+                keys += [
+                    key
+                    for key, (metric, tags) in self._selectors.items()
+                    if metric == name and key not in keys and _matches(row, tags)
+                ]
+                for key in keys:
+                    if name in COUNTERS:
+                        self.sums[key] += value
+                    else:
+                        self.values[key].append(value)
             if name in COUNTERS:
                 counts[name] += value
             if name == "http_req_duration":
@@ -147,11 +160,12 @@ class Merged:
             if not len(data):
                 return 0.0
             return float({"min": data[0], "max": data[-1], "avg": data.sum() / len(data)}[agg])
+        if metric in COUNTERS and agg in ("count", "rate"):
+            total = self.sums.get(key, 0.0)
+            return total if agg == "count" else total / self.window_s if self.window_s else 0.0
         if agg == "count":
             return float(len(data)) if metric in TRENDS else float(data.sum())
         if agg == "rate":
-            if metric in COUNTERS:
-                return float(data.sum()) / self.window_s if self.window_s > 0 else 0.0
             return float(np.count_nonzero(data)) / len(data) if len(data) else 0.0
         raise RunError(f"threshold aggregate {agg!r} of {key} is not one the merge computes")
 
