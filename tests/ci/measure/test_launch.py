@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import shutil
 import socket
@@ -27,6 +28,14 @@ from ci.settings import StackSettings
 from tests.harness import RunningService
 
 SCENARIO = "arrival_rate"  # open model: constant, then ramping arrival rate
+# The test profile at its full rate (40 arrivals/s; the profile itself scales it to 8): about
+# 190 iterations in 5 s, enough samples for a p95 that shared cores do not swing by 2x.
+PROFILE = dataclasses.replace(PROFILES["test"], vu_scale=1.0)
+
+
+@pytest.fixture
+def full_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PROFILES, "test", PROFILE)
 
 
 def _run(service: RunningService, out: Path, runners: int) -> tuple[RunResults, Path]:
@@ -48,10 +57,11 @@ def _compare(one: RunResults, two: RunResults, one_dir: Path, two_dir: Path) -> 
     assert abs(single - split) <= 2, (single, split)
     assert a.dropped_iterations == b.dropped_iterations == 0
     assert sum(p.rps for p in b.timeseries) == b.requests
-    # the same service at the same offered rate: the merged percentiles agree
-    for p in ("p50", "p95"):
+    # the same service at the same offered rate: the merged percentiles agree within what
+    # two runs on 2 shared cores differ by anyway (p95 of ~190 samples: 6.5-15 ms, measured)
+    for p, floor_ms, share in (("p50", 5.0, 0.5), ("p95", 10.0, 0.75)):
         x, y = getattr(a.latency_ms, p), getattr(b.latency_ms, p)
-        assert abs(x - y) <= max(5.0, 0.5 * x), (p, x, y)
+        assert abs(x - y) <= max(floor_ms, share * x), (p, x, y)
     assert {t.expression for t in b.thresholds} == {t.expression for t in a.thresholds}
     assert all(t.ok for t in b.thresholds), b.thresholds
     return (
@@ -67,6 +77,7 @@ def _iterations(files: list[Path]) -> float:
 @pytest.mark.stack
 @pytest.mark.slow
 @pytest.mark.timeout(240)
+@pytest.mark.usefixtures("full_rate")
 def test_two_runners_do_the_work_of_one(search_service: RunningService, tmp_path: Path) -> None:
     one, one_dir = _run(search_service, tmp_path / "one", 1)
     two, two_dir = _run(search_service, tmp_path / "two", 2)
@@ -182,6 +193,7 @@ def _forward(ns: str, addr: str, to_port: int) -> Iterator[int]:
 @pytest.mark.stack
 @pytest.mark.slow
 @pytest.mark.timeout(240)
+@pytest.mark.usefixtures("full_rate")
 def test_two_runners_in_their_own_namespaces(
     search_service: RunningService, tmp_path: Path
 ) -> None:
@@ -193,7 +205,7 @@ def test_two_runners_in_their_own_namespaces(
     with _three_namespaces() as (names, addrs), _forward(names[2], addrs[names[2]], port) as fwd:
         hosts = tuple(RunnerHost(("ip", "netns", "exec", ns), addrs[ns]) for ns in names[:2])
         request = RunRequest(
-            PROFILES["test"], (SCENARIO,), tmp_path / "two", StackSettings(run_dir=tmp_path / "s"),
+            PROFILE, (SCENARIO,), tmp_path / "two", StackSettings(run_dir=tmp_path / "s"),
             target=f"http://{addrs[names[2]]}:{fwd}", runners=2, runner_hosts=hosts,
         )  # fmt: skip
         outcome = execute(request, lambda _message: None)
