@@ -131,17 +131,23 @@ def _wait_all(
     tick: Callable[[float], None],
     tick_every_s: float,
 ) -> tuple[int, ...]:
+    """Every runner's exit code; the first runner to crash is an error at once (the caller
+    stops the others)."""
     start = time.monotonic()
-    while any(proc.poll() is None for proc, _, _ in procs):
+    next_tick = start + tick_every_s
+    while True:
+        codes = [proc.poll() for proc, _, _ in procs]
+        for i, ((_, _, log_path), code) in enumerate(zip(procs, codes, strict=True), start=1):
+            if code is not None and code not in (0, EXIT_THRESHOLDS_FAILED):
+                raise RunError(
+                    f"runner {i} crashed (exit {code}); its output ends:\n{_tail(log_path)}"
+                )
+        if all(code is not None for code in codes):
+            return tuple(int(code) for code in codes if code is not None)
         time.sleep(min(tick_every_s, 0.1))
-        if time.monotonic() - start >= tick_every_s:
+        if time.monotonic() >= next_tick:
             tick(time.monotonic() - start)
-            start += tick_every_s
-    codes = tuple(int(proc.returncode) for proc, _, _ in procs)
-    for i, ((_, _, log_path), code) in enumerate(zip(procs, codes, strict=True), start=1):
-        if code not in (0, EXIT_THRESHOLDS_FAILED):
-            raise RunError(f"runner {i} crashed (exit {code}); its output ends:\n{_tail(log_path)}")
-    return codes
+            next_tick += tick_every_s
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

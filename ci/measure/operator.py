@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -120,8 +121,6 @@ def operator_command(testrun: Mapping[str, Any], i: int) -> list[str]:
 
 def archive(binary: Path, script: Path, env: Mapping[str, str], out: Path) -> bytes:
     """``k6 archive`` of ``script`` (its imports and opened files in one tar)."""
-    import os
-
     proc = subprocess.run(
         [str(binary), "archive", "--include-system-env-vars=false", "-O", str(out), str(script)],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -186,6 +187,4 @@ def preflight(options: Mapping[str, Any], runners: int, script: str = "script") 
 
 def render_argv(argv: Sequence[str]) -> str:
     """An argv as one line a user can paste into a shell."""
-    import shlex
-
     return " ".join(shlex.quote(a) for a in argv)

@@ -19,7 +19,9 @@ from typing import TypeVar
 import pytest
 
 from ci.cli import main
-from ci.measure import merge
+from ci.errors import RunError
+from ci.measure import launch, merge, segments
+from ci.measure.k6 import K6Invocation, find_k6
 from ci.measure.launch import RunnerHost
 from ci.measure.profiles import PROFILES
 from ci.measure.run import RunRequest, execute
@@ -211,3 +213,78 @@ def test_two_runners_in_their_own_namespaces(
         outcome = execute(request, lambda _message: None)
     compared = _compare(one, outcome.results, one_dir, outcome.run_dir)
     print("one runner vs two in namespaces:", compared)
+
+
+# -- the launcher on its own (a local HTTP server, no stack) -------------------------------------
+
+SCRIPT = """
+import http from 'k6/http';
+export const options = { scenarios: { open: {
+  executor: 'constant-arrival-rate', rate: 40, timeUnit: '1s', duration: __ENV.DURATION,
+  preAllocatedVUs: 4, maxVUs: 8 } } };
+export default function () { http.get(__ENV.BASE); }
+"""
+
+
+@pytest.fixture
+def tiny_server() -> Iterator[str]:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _invocation(tmp_path: Path, base: str, duration: str) -> K6Invocation:
+    script = tmp_path / "open.js"
+    script.write_text(SCRIPT)
+    return K6Invocation(
+        script, {"BASE": base, "DURATION": duration}, tmp_path / "open.summary.json",
+        tmp_path / "open.raw.csv.gz", tmp_path / "open.k6.log",
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+def test_paused_runners_resume_together_and_merge(tiny_server: str, tmp_path: Path) -> None:
+    inv = _invocation(tmp_path, tiny_server, "2s")
+    launched = launch.launch(inv, find_k6(), 2)
+    assert launched.exit_codes == (0, 0)
+    assert launched.start_skew_s < 1.0
+    options = segments.inspect_options(find_k6(), inv.script, inv.env)
+    summary, raw = launch.merge_runs(launched.files, options, launched.start_skew_s)
+    merged = merge.merge_files(launched.files)
+    per_runner = [r.iterations for r in merged.runners]
+    assert min(per_runner) > 0  # each runner did its share
+    assert abs(sum(per_runner) - 80) <= 2  # 40/s for 2 s, split between the two
+    assert summary.requests == len(raw.durations) == sum(per_runner)
+    assert summary.dropped_iterations == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_crashed_runner_is_an_error_naming_it(tiny_server: str, tmp_path: Path) -> None:
+    inv = _invocation(tmp_path, tiny_server, "20s")
+    # runner 2 is killed 3 s into its 20 s: exit 124 from timeout(1)
+    hosts = (launch.RunnerHost(), launch.RunnerHost(("timeout", "3")))
+    with pytest.raises(RunError, match=r"runner 2 crashed \(exit 124\)"):
+        launch.launch(inv, find_k6(), 2, hosts)
+
+
+def test_a_runner_that_cannot_start_is_named(tiny_server: str, tmp_path: Path) -> None:
+    inv = _invocation(tmp_path, tiny_server, "2s")
+    hosts = (launch.RunnerHost(), launch.RunnerHost(("false",)))
+    with pytest.raises(RunError, match="runner 2 exited 1 before it started"):
+        launch.launch(inv, find_k6(), 2, hosts)
