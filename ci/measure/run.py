@@ -110,7 +110,9 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     run_id = f"{created:%Y%m%dT%H%M%SZ}-{request.profile.name}"
     run_dir = request.out_dir / run_id
     options = preflight(request, binary, progress)
-    if request.target is not None:
+    # on k6-operator --target is the URL the cluster's pods reach, perhaps not this machine
+    in_cluster = request.k6_operator is not None
+    if request.target is not None and not in_cluster:
         _check_target(request.target)
     run_dir.mkdir(parents=True, exist_ok=False)
     progress(f"run {run_id}: profile {request.profile.name}, {', '.join(request.scenarios)}")
@@ -120,7 +122,12 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
             target.service_env, request.profile_cpu, request.profile_memory,
             explain_query(target.query_log),
         )  # fmt: skip
-        _warm_up(target, progress)
+        if in_cluster:
+            progress(
+                "k6-operator: no health check or warm-up from here; the runners load the target"
+            )
+        else:
+            _warm_up(target, progress)
         diag.after_warm_up()
         scenarios = []
         peaks: dict[str, int] = {}
