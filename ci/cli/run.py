@@ -17,7 +17,7 @@ from ci.cli.common import (
     stack_settings,
     with_time_scale,
 )
-from ci.errors import ResultsError
+from ci.errors import ResultsError, RunError
 
 DIFF = "diff.md"
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ci.measure.profiles import check_scenarios, get_profile
-    from ci.measure.run import RunRequest
+    from ci.measure.run import RunRequest, dry_run
     from ci.render.tables_run import summary_table
     from ci.settings import load_perf_config
 
@@ -37,6 +37,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         profile = dataclasses.replace(profile, embedder=args.embedder)
     sla = load_perf_config(args.config).sla
     scenarios = check_scenarios(tuple(args.scenario)) if args.scenario else profile.scenarios
+    if args.runners < 1:
+        raise RunError(f"--runners {args.runners}: at least 1")
+    if args.k6_operator and not args.target:
+        raise RunError("--k6-operator needs --target: the service's URL as the cluster reaches it")
     request = RunRequest(
         profile=profile,
         scenarios=scenarios,
@@ -47,7 +51,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         sla=sla,
         profile_cpu=args.profile_cpu,
         profile_memory=args.profile_memory,
+        runners=args.runners,
+        k6_operator=args.namespace if args.k6_operator else None,
     )
+    if args.dry_run:
+        print(dry_run(request, progress))
+        return EXIT_OK
     outcome = execute_and_render(request, progress)
     print(summary_table(outcome.results, outcome.peak_connections))
     print(f"results: {outcome.run_dir / 'results.json'}")
@@ -117,6 +126,24 @@ def register(sub: Subparsers) -> None:
         "--profile-memory",
         action="store_true",
         help="tracemalloc growth from warm-up to the end (admin routes; sets SEARCH_ADMIN_TOKEN)",
+    )
+    p.add_argument(
+        "--runners",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split each k6 scenario over N runners (execution segments), merged exactly",
+    )
+    p.add_argument(
+        "--k6-operator",
+        action="store_true",
+        help="run the N runners as a k6-operator TestRun (kubectl; needs --target)",
+    )
+    p.add_argument("--namespace", default="default", help="--k6-operator: the Kubernetes namespace")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each runner's k6 command (or the k6-operator manifests) and run nothing",
     )
     p.set_defaults(handler=cmd_run)
 

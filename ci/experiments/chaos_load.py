@@ -117,7 +117,7 @@ def k6_driver(load: Load) -> list[Sample]:
     samples = []
     durations: list[tuple[float, float]] = []
     statuses: list[int] = []
-    for row in k6._rows(inv.raw_path):
+    for row in k6.csv_rows(inv.raw_path):
         if row.get("metric_name") != "http_req_duration":
             continue
         durations.append((float(row["timestamp"]), float(row["metric_value"]) / 1000))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import psutil
 
 from ci.errors import RunError
@@ -35,12 +36,25 @@ from ci.results import (
 from ci.settings import SlaConfig
 
 
+def k6_percentile(ordered: npt.NDArray[np.float64], pct: float) -> float:
+    """k6's trend percentile of sorted ``ordered``: ``v[floor(i)] + (v[ceil(i)] - v[floor(i)])
+    * frac(i)`` at ``i = pct * (n - 1)`` (``pct`` in 0..1); 0 for no samples."""
+    n = len(ordered)
+    if n == 0:
+        return 0.0
+    if n == 1:
+        return float(ordered[0])
+    i = pct * (n - 1.0)
+    lo, hi = float(ordered[math.floor(i)]), float(ordered[math.ceil(i)])
+    return lo + (hi - lo) * (i - math.floor(i))
+
+
 def latency_summary(values: Sequence[float]) -> LatencySummary | None:
-    """Exact percentiles (linear interpolation, as k6 computes them); None when empty."""
+    """Exact percentiles (:func:`k6_percentile`); None when empty."""
     if not values:
         return None
-    arr = np.asarray(values, dtype=np.float64)
-    p50, p90, p95, p99, p999 = np.percentile(arr, [50, 90, 95, 99, 99.9])
+    arr = np.sort(np.asarray(values, dtype=np.float64))
+    p50, p90, p95, p99, p999 = (k6_percentile(arr, q / 100) for q in (50, 90, 95, 99, 99.9))
     return LatencySummary(
         p50=round(float(p50), 4),
         p90=round(float(p90), 4),

@@ -244,7 +244,7 @@ class RawSamples:
 _WANTED = ("http_req_duration", "http_req_failed", "search_sse_ttfe")
 
 
-def _rows(path: Path) -> Iterator[dict[str, str]]:
+def csv_rows(path: Path) -> Iterator[dict[str, str]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", newline="") as fh:
@@ -257,7 +257,7 @@ def read_raw_csv(path: Path) -> RawSamples:
     durations: list[tuple[int, float]] = []
     failed: list[tuple[int, float]] = []
     ttfe: list[float] = []
-    for n, row in enumerate(_rows(path), start=2):
+    for n, row in enumerate(csv_rows(path), start=2):
         name = row.get("metric_name")
         if name not in _WANTED:
             continue

@@ -24,7 +24,7 @@ import msgspec
 
 from ci import stack
 from ci.errors import RunError
-from ci.measure import collect, k6, memory, vegeta, vegeta_targets
+from ci.measure import collect, k6, launch, memory, vegeta, vegeta_targets
 from ci.measure.diagnose import Diagnoser
 from ci.measure.profiles import SCENARIO_SCRIPTS, Profile
 from ci.measure.sample import DatabaseSampler, ProcessSampler
@@ -72,6 +72,9 @@ class RunRequest:
     sla: SlaConfig = dataclasses.field(default_factory=repo_sla)
     profile_cpu: bool = False  # py-spy flame graph + speedscope per worker and scenario
     profile_memory: bool = False  # tracemalloc growth from end of warm-up to end of run
+    runners: int = 1  # k6 runners, each one execution segment (ci.measure.segments)
+    runner_hosts: tuple[launch.RunnerHost, ...] = ()  # where each runs (default: here)
+    k6_operator: str | None = None  # a namespace: the runners are k6-operator pods there
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,10 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%dT%H%M%SZ}-{request.profile.name}"
     run_dir = request.out_dir / run_id
-    if request.target is not None:
+    options = preflight(request, binary, progress)
+    # on k6-operator --target is the URL the cluster's pods reach, perhaps not this machine
+    in_cluster = request.k6_operator is not None
+    if request.target is not None and not in_cluster:
         _check_target(request.target)
     run_dir.mkdir(parents=True, exist_ok=False)
     progress(f"run {run_id}: profile {request.profile.name}, {', '.join(request.scenarios)}")
@@ -116,15 +122,22 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
             target.service_env, request.profile_cpu, request.profile_memory,
             explain_query(target.query_log),
         )  # fmt: skip
-        _warm_up(target, progress)
+        if in_cluster:
+            progress(
+                "k6-operator: no health check or warm-up from here; the runners load the target"
+            )
+        else:
+            _warm_up(target, progress)
         diag.after_warm_up()
         scenarios = []
         peaks: dict[str, int] = {}
         for i, name in enumerate(request.scenarios, start=1):
             progress(f"[{i}/{len(request.scenarios)}] scenario {name}")
             result, peak = _run_scenario(
-                name, request.profile, target, run_dir, binary, progress, diag, request.sla
-            )
+                name, request.profile, target, run_dir, binary, progress, diag, request.sla,
+                runners=request.runners, hosts=request.runner_hosts, options=options.get(name),
+                namespace=request.k6_operator,
+            )  # fmt: skip
             result = msgspec.structs.replace(
                 result,
                 memory=_memory(
@@ -176,6 +189,23 @@ def execute(request: RunRequest, progress: Progress) -> RunOutcome:
     dump_results(results, run_dir / "results.json")
     failed = tuple((s.name, t) for s in results.scenarios for t in s.thresholds if not t.ok)
     return RunOutcome(run_dir, results, failed, peaks, diagnostics)
+
+
+def preflight(request: RunRequest, binary: Path, progress: Progress) -> dict[str, dict[str, Any]]:
+    """With several runners (or k6-operator): each k6 scenario's checked options, before
+    anything starts (:func:`ci.measure.launch.preflight_scenarios`)."""
+    if request.runners < 2 and request.k6_operator is None:
+        return {}
+    if request.runner_hosts and len(request.runner_hosts) != request.runners:
+        raise RunError(f"{len(request.runner_hosts)} runner hosts for {request.runners} runners")
+    scripts = {
+        name: k6.SCENARIOS_DIR / SCENARIO_SCRIPTS[name]
+        for name in request.scenarios
+        # vegeta splits its own rate; on k6-operator its k6 replay runs
+        if name != "vegeta" or vegeta.find_vegeta() is None or request.k6_operator
+    }
+    env = {**request.profile.k6_env(), **request.sla.k6_env()}
+    return launch.preflight_scenarios(binary, scripts, env, request.runners, progress)
 
 
 def _memory(
@@ -326,6 +356,11 @@ def _run_scenario(
     progress: Progress,
     diag: Diagnoser | None = None,
     sla: SlaConfig | None = None,
+    *,
+    runners: int = 1,
+    hosts: tuple[launch.RunnerHost, ...] = (),
+    options: dict[str, Any] | None = None,
+    namespace: str | None = None,
 ) -> tuple[ScenarioResult, int | None]:
     sla = sla or repo_sla()
     env = {
@@ -334,7 +369,8 @@ def _run_scenario(
         "BASE_URL": target.base_url,
         "QUERY_LOG": str(target.query_log.resolve()),
     }
-    vegeta_bin = vegeta.find_vegeta() if name == "vegeta" else None
+    # on k6-operator the vegeta scenario is its k6 replay (constant_rate.js)
+    vegeta_bin = vegeta.find_vegeta() if name == "vegeta" and namespace is None else None
     prepared = None
     if name == "vegeta":
         # writes like the k6 mix: DELETE targets remove scratch documents (vegeta_targets)
@@ -364,16 +400,23 @@ def _run_scenario(
             planned: float | None = profile.attack_s
             files = vegeta.attack(
                 vegeta_bin, Path(env["TARGETS"]), profile.rate * profile.vu_scale,
-                profile.attack_s, run_dir,
+                profile.attack_s, run_dir, runners,
             )  # fmt: skip
         else:
             inv = k6.invocation(SCENARIO_SCRIPTS[name], env, run_dir, name)
             planned = k6.planned_duration(inv, binary)
-            if planned is not None and planned >= k6.DASHBOARD_MIN_S:
+            if runners == 1 and planned is not None and planned >= k6.DASHBOARD_MIN_S:
                 inv = k6.with_dashboard(inv, k6.dashboard_path(run_dir, name))
             if diag is not None:
                 diag.scenario_started(name, planned)
-            k6.run_k6(inv, binary, _Ticker(name, target, planned, progress))
+            ticker = _Ticker(name, target, planned, progress)
+            if runners > 1 or namespace is not None:
+                assert options is not None, f"scenario {name}: no preflight for {runners} runners"
+                merged = launch.run_split(
+                    inv, binary, runners, options, hosts, namespace, ticker, progress
+                )
+            else:
+                k6.run_k6(inv, binary, ticker)
     finally:
         resources = processes.stop() if processes else Resources((), None)
         db_figures = database.stop() if database else None
@@ -388,14 +431,19 @@ def _run_scenario(
         except OSError as exc:
             raise RunError(f"{files.encoded}: cannot read vegeta's results: {exc}") from exc
         hits = vegeta.parse_encoded(lines, source=str(files.encoded))
-        progress("  vegeta report:\n" + files.text_report.read_text().rstrip())
+        several = f" of the {runners} runners' files" if runners > 1 else ""
+        progress(f"  vegeta report{several}:\n" + files.text_report.read_text().rstrip())
         result = collect.scenario_from_vegeta(
             name, hits, started_at=started_at, cache=cache, database=db_figures,
             resources=resources, sla=sla,
         )  # fmt: skip
     else:
-        summary = k6.parse_summary(_read_json(inv.summary_path), source=str(inv.summary_path))
-        raw = k6.read_raw_csv(inv.raw_path) if inv.raw_path.exists() else None
+        raw: k6.RawSamples | None
+        if runners > 1 or namespace is not None:
+            summary, raw = merged
+        else:
+            summary = k6.parse_summary(_read_json(inv.summary_path), source=str(inv.summary_path))
+            raw = k6.read_raw_csv(inv.raw_path) if inv.raw_path.exists() else None
         fallback = name == "vegeta"
         result = collect.scenario_from_k6(
             name, summary, raw, started_at=started_at,
@@ -414,6 +462,25 @@ def _run_scenario(
         + (f", peak connections {peak}" if peak is not None else "")
     )
     return result, peak
+
+
+def dry_run(request: RunRequest, progress: Progress) -> str:
+    """What ``perfci run --dry-run`` prints: each runner's argv, or the k6-operator
+    manifests; preflight runs, nothing else does."""
+    import tempfile
+
+    binary = k6.find_k6()
+    preflight(request, binary, progress)
+    with tempfile.TemporaryDirectory(prefix="perfci-dry-run-") as tmp:
+        env = {
+            **request.profile.k6_env(),
+            **request.sla.k6_env(),
+            "BASE_URL": request.target or "http://127.0.0.1:8000",
+            "QUERY_LOG": str(write_query_log(Path(tmp), request.seed).resolve()),
+        }
+        scripts = [(name, SCENARIO_SCRIPTS[name]) for name in request.scenarios]
+        invocations = [k6.invocation(script, env, Path(tmp), name) for name, script in scripts]
+        return launch.dry_run_text(binary, invocations, request.runners, request.k6_operator)
 
 
 def _read_json(path: Path) -> object:

@@ -68,44 +68,81 @@ def _module_version(binary: Path) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class VegetaFiles:
-    results_bin: Path
-    encoded: Path
+    results: tuple[Path, ...]  # one ``vegeta attack`` output per runner
+    encoded: Path  # every runner's results as JSON lines (runner 1's first): the exact merge
     report: Path
     text_report: Path
 
 
 def attack(
-    binary: Path, targets: Path, rate: float, duration_s: float, out_dir: Path
+    binary: Path,
+    targets: Path,
+    rate: float,
+    duration_s: float,
+    out_dir: Path,
+    runners: int = 1,
 ) -> VegetaFiles:
-    """``vegeta attack | tee results.bin``, then ``encode`` (JSON lines) and ``report``
-    (JSON, and the text a user's ``vegeta attack ... | vegeta report`` prints)."""
+    """``vegeta attack > results.bin``, then ``encode`` (JSON lines) and ``report`` (JSON,
+    and the text a user's ``vegeta attack ... | vegeta report`` prints).
+
+    With ``runners`` N > 1, N attacks run at once, each at rate/N (``-rate=R/Ns``) on every
+    N-th target (so each write is sent once); their results are encoded and concatenated
+    (every sample kept), and ``vegeta report`` reads the N files together, as a user who
+    spread an attack over hosts would run it. A runner that fails or sends nothing is an
+    error naming it.
+    """
+    bins: tuple[Path, ...]
+    per_targets: tuple[Path, ...]
+    if runners == 1:
+        bins, per_targets = (out_dir / "vegeta.results.bin",), (targets,)
+    else:
+        lines = [ln for ln in targets.read_text().splitlines() if ln.strip()]
+        bins = tuple(out_dir / f"vegeta.runner-{i}.results.bin" for i in range(1, runners + 1))
+        per_targets = tuple(
+            out_dir / f"vegeta.runner-{i}.targets.jsonl" for i in range(1, runners + 1)
+        )
+        for i, path in enumerate(per_targets):
+            path.write_text("".join(f"{ln}\n" for ln in lines[i::runners]))
     files = VegetaFiles(
-        out_dir / "vegeta.results.bin",
+        bins,
         out_dir / "vegeta.jsonl",
         out_dir / "vegeta.report.json",
         out_dir / "vegeta.report.txt",
     )
-    steps = [
-        (
-            [
-                str(binary), "attack", "-format=json", f"-targets={targets}",
-                f"-rate={round(rate)}/s", f"-duration={duration_s}s",
-            ],
-            files.results_bin,
-        ),
-        ([str(binary), "encode", "-to=json", str(files.results_bin)], files.encoded),
-        ([str(binary), "report", "-type=json", str(files.results_bin)], files.report),
-        ([str(binary), "report", str(files.results_bin)], files.text_report),  # what a user sees
-    ]  # fmt: skip
-    for cmd, out in steps:
-        with out.open("wb") as fh:
-            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.PIPE, check=False)
+    per_runner_rate = f"{round(rate)}/{runners}s" if runners > 1 else f"{round(rate)}/s"
+    procs = []
+    for bin_path, runner_targets in zip(bins, per_targets, strict=True):
+        cmd = [
+            str(binary), "attack", "-format=json", f"-targets={runner_targets}",
+            f"-rate={per_runner_rate}", f"-duration={duration_s}s",
+        ]  # fmt: skip
+        with bin_path.open("wb") as fh:
+            procs.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.PIPE))
+    for i, proc in enumerate(procs, start=1):
+        _, err = proc.communicate()
         if proc.returncode != 0:
-            raise RunError(
-                f"`{' '.join(cmd[:2])}` exited {proc.returncode}: "
-                f"{proc.stderr.decode(errors='replace')[-500:]}"
-            )
+            who = f"vegeta runner {i}" if runners > 1 else "`vegeta attack`"
+            raise RunError(f"{who} exited {proc.returncode}: {err.decode(errors='replace')[-500:]}")
+    encoded = []
+    for i, bin_path in enumerate(bins, start=1):
+        text = _run_step([str(binary), "encode", "-to=json", str(bin_path)])
+        if runners > 1 and not text.strip():
+            raise RunError(f"vegeta runner {i} ({bin_path.name}) is empty: it sent no request")
+        encoded.append(text)
+    files.encoded.write_bytes(b"".join(encoded))
+    files.report.write_bytes(_run_step([str(binary), "report", "-type=json", *map(str, bins)]))
+    files.text_report.write_bytes(_run_step([str(binary), "report", *map(str, bins)]))
     return files
+
+
+def _run_step(cmd: list[str]) -> bytes:
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RunError(
+            f"`{' '.join(cmd[:2])}` exited {proc.returncode}: "
+            f"{proc.stderr.decode(errors='replace')[-500:]}"
+        )
+    return proc.stdout
 
 
 # -- outputs -------------------------------------------------------------------------------

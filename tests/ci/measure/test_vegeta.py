@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import itertools
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +134,36 @@ def test_the_real_vegeta_attacks_encodes_and_reports(fake_service: str, tmp_path
     assert len(posted) == [h.code for h in hits].count(201)
     assert len(set(posted)) == len(posted)
     assert (vegeta.vegeta_version(binary) or "")[:1].isdigit()  # from -ldflags or build info
+
+
+@pytest.mark.timeout(60)
+def test_two_vegeta_runners_split_the_rate_and_merge_exactly(
+    fake_service: str, tmp_path: Path
+) -> None:
+    binary = vegeta.find_vegeta()
+    if binary is None:
+        pytest.skip("vegeta is not on PATH (no Go here): the k6 fallback covers the scenario")
+    log = tmp_path / "querylog.json"
+    log.write_text(json.dumps(generate_query_log(seed=2, distinct=50)))
+    targets = vegeta_targets.write_json_targets(
+        log, fake_service, tmp_path / "t.jsonl", count=60, seed=1,
+        write_fraction=0.2, scratch_ids=range(1, 30),
+    )  # fmt: skip
+    files = vegeta.attack(binary, targets, rate=50, duration_s=1, out_dir=tmp_path, runners=2)
+    assert [p.name for p in files.results] == [f"vegeta.runner-{i}.results.bin" for i in (1, 2)]
+    per_runner = []
+    for path in files.results:  # each runner at rate/2: 25 requests in the second
+        out = subprocess.run([str(binary), "encode", "-to=json", str(path)], capture_output=True)
+        per_runner.append(vegeta.parse_encoded(out.stdout.decode().splitlines()))
+    assert [len(hits) for hits in per_runner] == [25, 25]
+    hits = vegeta.parse_encoded(files.encoded.read_text().splitlines(), str(files.encoded))
+    assert sorted(hits, key=lambda h: h.timestamp) == sorted(
+        [*per_runner[0], *per_runner[1]], key=lambda h: h.timestamp
+    )  # every sample of both runners, nothing else
+    report = vegeta.parse_report(json.loads(files.report.read_text()), str(files.report))
+    assert report.requests == 50  # vegeta's own report of the two files
+    assert "Requests" in files.text_report.read_text()
+    deletes = [t for t in targets.read_text().splitlines() if '"DELETE"' in t]
+    sent = (tmp_path / "vegeta.runner-1.targets.jsonl").read_text().splitlines()
+    sent += (tmp_path / "vegeta.runner-2.targets.jsonl").read_text().splitlines()
+    assert sorted(t for t in sent if '"DELETE"' in t) == sorted(deletes)  # each write once
