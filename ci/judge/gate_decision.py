@@ -8,17 +8,23 @@ in its ``verdict.json`` (:func:`rejudge`); ``ci/post`` only posts what it return
 windows (``statistical_decision``), SLA         ``decision``          conclusion
 ==============================================  ====================  ============
 fail                                            fail                  failure
+any, and the candidate failed (its venv,        fail                  failure
+loader or service broke, it died during the
+windows, errors stopped the shape scenarios)
 any, and an SLA row fails (the candidate        fail                  failure
 breaches a limit the base keeps, or breaches
 a shared one clearly worse)
 pass                                            pass                  success
-pass, and the pull request changes the harness  pass                  neutral
-continue (budget or windows ran out)            inconclusive          neutral
-inconclusive                                    inconclusive          neutral
+pass, and the pull request changes the harness  pass                  ``harness_changed``
+continue (budget or windows ran out)            inconclusive          ``inconclusive``
+inconclusive                                    inconclusive          ``inconclusive``
 ==============================================  ====================  ============
 
-A pass of a pull request that changes the harness is neutral: the base's harness measured
-it, so the pull request's own harness was never tried. Every reason is one line a reviewer
+``inconclusive`` and ``harness_changed`` are the rule's policies (``perf.toml [gate]``,
+"neutral" or "failure"): a team that makes the check required chooses whether "don't know"
+blocks a merge. A pass of a pull request that changes the harness is not a plain success:
+the base's harness measured it, so the pull request's own harness was never tried. When a
+policy sets the conclusion, the last reason says which one. Every reason is one line a reviewer
 can read; the comment shows them as they are.
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ci.errors import ComparisonError
 from ci.judge.duet import DuetJudgement, judge_duet
 from ci.judge.gate_verdict import (
     Conclusion,
@@ -102,21 +109,30 @@ def judge(
     sla: Sequence[SlaRow] = (),
     harness: Harness | None = None,
     stopped: Stopped = "last look",
+    failure: str | None = None,
 ) -> GateJudgement:
     """The judgement of ``windows`` under ``rule`` (see the module docstring for the table).
 
     ``sla``: the shape scenarios' rows against the base; ``harness``: which harness drove
     both sides and whether the pull request changed it; ``stopped``: why the measuring
-    ended (it words the reasons of an undecided verdict).
+    ended (it words the reasons of an undecided verdict); ``failure``: what broke in the
+    candidate, if anything (the verdict is then a fail, whatever windows were measured).
     """
-    judged = judge_duet(windows, rule)
+    try:
+        judged = judge_duet(windows, rule)
+    except ComparisonError:
+        if failure is None:
+            raise
+        judged = DuetJudgement((), (), (), (), (), len(windows.measured))  # unjudgeable windows
     stats = judged.decision
-    reasons = _window_reasons(judged, rule, stopped)
+    reasons = [f"the candidate failed: {failure}"] if failure is not None else []
+    if failure is None or judged.looks:
+        reasons += _window_reasons(judged, rule, stopped)
     sla_failures = [c for c in sla if c.status == "fail"]
     for c in sla_failures:
         reasons.append(c.message or f"SLA {c.scenario}/{c.metric} fails")
     decision: GateDecision
-    if stats == "fail" or sla_failures:
+    if stats == "fail" or sla_failures or failure is not None:
         decision = "fail"
     elif stats == "pass":
         decision = "pass"
@@ -129,7 +145,7 @@ def judge(
                 f"{len(shared)} SLA breach(es) shared with the base: pre-existing, not blocking"
             )
     changed = harness is not None and harness.changed
-    if harness is not None and harness.changed:
+    if harness is not None and changed:
         reasons.append(
             "this pull request changes the harness ("
             + ", ".join(harness.paths[:5])
@@ -141,8 +157,18 @@ def judge(
         conclusion = "failure"
     elif decision == "pass" and not changed:
         conclusion = "success"
+    elif decision == "pass":
+        conclusion = rule.harness_changed
+        reasons.append(
+            f"policy gate.harness_changed = {rule.harness_changed!r}: a pass of a harness "
+            f"change ends the check as {conclusion}"
+        )
     else:
-        conclusion = "neutral"
+        conclusion = rule.inconclusive
+        reasons.append(
+            f"policy gate.inconclusive = {rule.inconclusive!r}: an undecided verdict ends the "
+            f"check as {conclusion}"
+        )
     return GateJudgement(
         decision=decision,
         conclusion=conclusion,
@@ -159,5 +185,10 @@ def judge(
 def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
     """Judge a verdict's windows again under the rule and facts its file records."""
     return judge(
-        windows, verdict.rule, sla=verdict.sla, harness=verdict.harness, stopped=verdict.stopped
+        windows,
+        verdict.rule,
+        sla=verdict.sla,
+        harness=verdict.harness,
+        stopped=verdict.stopped,
+        failure=verdict.failure,
     )

@@ -113,6 +113,7 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     harness: Harness
     sla: tuple[SlaRow, ...]
     timings: Timings
+    failure: str | None = None  # what broke in the candidate (then the decision is fail)
 
     def __post_init__(self) -> None:
         if self.kind != VERDICT_KIND:

@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from ci.errors import ResultsError
@@ -16,8 +17,9 @@ from ci.judge.gate_verdict import (
     dump_verdict,
     load_verdict,
 )
+from ci.settings.gate import Policy
 from tests.ci.judge.duet_factory import drawn_run
-from tests.ci.judge.gate_factory import sla_row, verdict
+from tests.ci.judge.gate_factory import RULE, sla_row, verdict
 
 
 def test_an_unchanged_revision_passes() -> None:
@@ -80,10 +82,30 @@ def test_a_pass_of_a_harness_change_is_neutral_and_said() -> None:
     v = verdict(changed=("ci/judge/gate.py", "perf.toml"))
     assert v.harness.changed
     assert (v.judgement.decision, v.judgement.conclusion) == ("pass", "neutral")
-    assert v.judgement.reasons[-1] == (
+    assert v.judgement.reasons[-2:] == (
         "this pull request changes the harness (ci/judge/gate.py, perf.toml): "
-        "the base's harness measured both sides"
+        "the base's harness measured both sides",
+        "policy gate.harness_changed = 'neutral': a pass of a harness change ends the check "
+        "as neutral",
     )
+
+
+@pytest.mark.parametrize("policy", ["neutral", "failure"])
+def test_the_policies_set_the_conclusion_of_dont_know(policy: Policy) -> None:
+    strict = msgspec.structs.replace(RULE, inconclusive=policy, harness_changed=policy)
+    undecided = verdict(drawn_run(5), rule=strict, stopped="time budget").judgement
+    assert (undecided.decision, undecided.conclusion) == ("inconclusive", policy)
+    assert undecided.reasons[-1] == (
+        f"policy gate.inconclusive = {policy!r}: an undecided verdict ends the check as {policy}"
+    )
+    changed = verdict(rule=strict, changed=("ci/x.py",)).judgement
+    assert (changed.decision, changed.conclusion) == ("pass", policy)
+    assert f"gate.harness_changed = {policy!r}" in changed.reasons[-1]
+    # a clean pass and a fail are never touched by a policy
+    assert verdict(rule=strict).judgement.conclusion == "success"
+    failed = verdict(drawn_run(36, cpu_effect=0.25), rule=strict).judgement
+    assert failed.conclusion == "failure"
+    assert not any(r.startswith("policy") for r in failed.reasons)
 
 
 def test_the_verdict_file_round_trips_and_refuses_others(tmp_path: Path) -> None:
