@@ -77,7 +77,11 @@ def _window_reasons(judged: DuetJudgement, rule: GateRule, stopped: Stopped) -> 
         )
     else:
         unclear = [m.name for m in last.metrics if not m.within]
-        why = "windows ran out" if stopped == "last look" else "the time budget ran out"
+        why = {
+            "last look": "windows ran out",
+            "time budget": "the time budget ran out",
+            "candidate failed": "the candidate failed",
+        }.get(stopped, stopped)
         reasons.append(
             f"after {last.pairs} windows ({why}) {', '.join(unclear)} could be shown neither "
             "within its threshold nor worse"

@@ -38,7 +38,7 @@ VERDICT_VERSION = 2
 GateDecision = Literal["pass", "fail", "inconclusive"]
 LookDecision = Literal["pass", "fail", "continue", "inconclusive"]
 Conclusion = Literal["success", "failure", "neutral"]
-Stopped = Literal["decided", "last look", "time budget"]
+Stopped = Literal["decided", "last look", "time budget", "candidate failed"]
 SlaStatus = Literal["pass", "fail", "pre-existing", "skipped"]
 
 EXIT_PASS = 0
