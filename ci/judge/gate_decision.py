@@ -36,6 +36,7 @@ from ci.errors import ComparisonError
 from ci.judge.duet import DuetJudgement, judge_duet
 from ci.judge.gate_verdict import (
     Conclusion,
+    DependencyChange,
     GateDecision,
     GateJudgement,
     GateVerdict,
@@ -89,6 +90,12 @@ def _window_reasons(judged: DuetJudgement, rule: GateRule, stopped: Stopped) -> 
     return reasons
 
 
+def _dependency_reason(changes: Sequence[DependencyChange]) -> str:
+    shown = [f"{c.name} {c.base or '(none)'} -> {c.candidate or '(none)'}" for c in changes[:10]]
+    more = f", and {len(changes) - 10} more" if len(changes) > 10 else ""
+    return "resolved dependency versions differ between the sides: " + ", ".join(shown) + more
+
+
 def sla_rows(checks: Sequence[SlaPairCheck]) -> tuple[SlaRow, ...]:
     """The SLA checks against the base as the verdict stores them."""
     return tuple(
@@ -114,13 +121,16 @@ def judge(
     harness: Harness | None = None,
     stopped: Stopped = "last look",
     failure: str | None = None,
+    dependencies: Sequence[DependencyChange] = (),
 ) -> GateJudgement:
     """The judgement of ``windows`` under ``rule`` (see the module docstring for the table).
 
     ``sla``: the shape scenarios' rows against the base; ``harness``: which harness drove
     both sides and whether the pull request changed it; ``stopped``: why the measuring
     ended (it words the reasons of an undecided verdict); ``failure``: what broke in the
-    candidate, if anything (the verdict is then a fail, whatever windows were measured).
+    candidate, if anything (the verdict is then a fail, whatever windows were measured);
+    ``dependencies``: the packages whose resolved versions differ between the sides (one
+    reason names them).
     """
     try:
         judged = judge_duet(windows, rule)
@@ -148,6 +158,8 @@ def judge(
             reasons.append(
                 f"{len(shared)} SLA breach(es) shared with the base: pre-existing, not blocking"
             )
+    if dependencies:
+        reasons.append(_dependency_reason(dependencies))
     changed = harness is not None and harness.changed
     if harness is not None and changed:
         reasons.append(
@@ -195,4 +207,5 @@ def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
         harness=verdict.harness,
         stopped=verdict.stopped,
         failure=verdict.failure,
+        dependencies=verdict.dependencies,
     )

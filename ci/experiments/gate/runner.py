@@ -5,7 +5,7 @@ step   what                                                                     
 =====  =======================================================================  ============
 1      which harness files the pull request changed (the commits and the        checkout
        harness were chosen before, in ``checkout``)
-2      detached worktrees; each side's venv from its own pyproject (cached)     checkout, venv
+2      detached worktrees; each side's venv from its own lock (cached)          checkout, venv
 3      one stack: PostgreSQL + Valkey, the base loader seeds a template,        duo
        each side gets a clone, its own Valkey db, its own service
 4      duet windows until the rule decides (warm-up block, looks 12/24/36)      sequential
@@ -48,11 +48,23 @@ from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
-from ci.experiments.gate.venv import ensure_service_venv
+from ci.experiments.gate.venv import (
+    ServiceVenv,
+    ensure_service_venv,
+    installed_versions,
+    version_differences,
+)
 from ci.experiments.gate.windows import DuetRunner, DuetTarget, duet_design, duet_load
 from ci.judge.gate_decision import judge, sla_rows
 from ci.judge.gate_folder import GateFolder
-from ci.judge.gate_verdict import GateVerdict, Harness, Revision, Stopped, Timings
+from ci.judge.gate_verdict import (
+    DependencyChange,
+    GateVerdict,
+    Harness,
+    Revision,
+    Stopped,
+    Timings,
+)
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
 from ci.results.duet import DuetRevision, DuetRun, Side, dump_duet, load_duet
 from ci.settings import PerfConfig
@@ -99,6 +111,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     shapes_s = 0.0
     setup_s: float | None = None
     failure: str | None = None
+    dependencies: tuple[DependencyChange, ...] = ()
     with (
         tempfile.TemporaryDirectory(prefix="perfci-gate-") as tmp,
         side_checkouts(
@@ -107,7 +120,9 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     ):
         revisions = {s: DuetRevision(trees[s].ref, trees[s].commit) for s in trees}
         try:
-            pythons = {side: _venv(trees[side], venv_root, progress, side) for side in trees}
+            venvs = {side: _venv(trees[side], venv_root, progress, side) for side in trees}
+            pythons = {side: venv.python for side, venv in venvs.items()}
+            dependencies = _dependency_changes(venvs, progress)
             _check_setup(t0, design.setup_budget_s, "building the venvs")
             services = [
                 ServiceSpec(side, trees[side], pythons[side], request.service_env.get(side, {}))
@@ -144,7 +159,13 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     verdict = GateVerdict(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         judgement=judge(
-            run, gate.rule, sla=sla, harness=recorded, stopped=stopped, failure=failure
+            run,
+            gate.rule,
+            sla=sla,
+            harness=recorded,
+            stopped=stopped,
+            failure=failure,
+            dependencies=dependencies,
         ),
         rule=gate.rule,
         design=design if shapes is not None else msgspec.structs.replace(design, shapes=()),
@@ -162,6 +183,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
             shapes_s=round(shapes_s, 1),
         ),
         failure=failure,
+        dependencies=dependencies,
     )
     write_outputs(folder, verdict)
     return verdict
@@ -175,11 +197,21 @@ def _cause(exc: SideFailure) -> str:
     return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 3] + "..."
 
 
-def _venv(tree: SideCheckout, root: Path, progress: Progress, side: Side) -> Path:
+def _venv(tree: SideCheckout, root: Path, progress: Progress, side: Side) -> ServiceVenv:
     try:
-        return ensure_service_venv(tree.worktree, root, progress).python
+        return ensure_service_venv(tree.worktree, root, progress)
     except RunError as exc:  # pip could not build it from that revision's dependencies
         raise SideFailure(side, f"its venv could not be built: {exc}") from exc
+
+
+def _dependency_changes(
+    venvs: Mapping[Side, ServiceVenv], progress: Progress
+) -> tuple[DependencyChange, ...]:
+    base, candidate = (installed_versions(venvs[s].path) for s in ("base", "candidate"))
+    changes = tuple(DependencyChange(*d) for d in version_differences(base, candidate))
+    if changes:
+        progress(f"{len(changes)} package(s) resolve to other versions on the two sides")
+    return changes
 
 
 def _check_setup(t0: float, limit: float, step: str) -> None:
