@@ -9,11 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ci.errors import ResultsError
+from ci.errors import ComparisonError, ResultsError
+from ci.judge.gate_decision import judge
 from ci.judge.gate_verdict import (
     EXIT_FAIL,
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
+    DependencyChange,
     dump_verdict,
     load_verdict,
 )
@@ -134,3 +136,44 @@ def test_a_verdict_with_a_bad_rule_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('"alpha": 0.01', '"alpha": 0.9'))
     with pytest.raises(ResultsError, match=r"gate\.alpha = 0\.9"):
         load_verdict(path)
+
+
+def test_a_failed_candidate_fails_over_any_windows_and_says_why() -> None:
+    empty = msgspec.structs.replace(drawn_run(1), windows=())
+    j = judge(empty, RULE, stopped="candidate failed", failure="its service exited")
+    assert (j.decision, j.conclusion, j.statistical_decision) == ("fail", "failure", "continue")
+    assert j.reasons == ("the candidate failed: its service exited",)
+    # windows that already decided keep their decision and reasons
+    decided = judge(drawn_run(36, cpu_effect=0.25), RULE, failure="warm-up search failed")
+    assert decided.statistical_decision == "fail"
+    assert decided.reasons[0] == "the candidate failed: warm-up search failed"
+    assert decided.reasons[1].startswith("cpu_ms_per_request +")
+    # a pass of the windows does not outweigh it
+    passed = judge(drawn_run(36), RULE, failure="its service exited during the windows")
+    assert (passed.statistical_decision, passed.decision) == ("pass", "fail")
+
+
+def test_windows_without_figures_are_an_error_unless_the_candidate_failed() -> None:
+    run = drawn_run(12)
+    dead = msgspec.structs.replace(
+        run.windows[-1].candidate,
+        cpu_s=0.0,
+        latency_ms=msgspec.structs.replace(run.windows[-1].candidate.latency_ms, samples=0),
+    )
+    broken = msgspec.structs.replace(
+        run, windows=(*run.windows[:-1], msgspec.structs.replace(run.windows[-1], candidate=dead))
+    )
+    with pytest.raises(ComparisonError, match="some window has no value"):
+        judge(broken, RULE)
+    j = judge(broken, RULE, failure="its service exited during the windows")
+    assert (j.decision, j.looks) == ("fail", ())
+
+
+def test_versions_that_differ_by_side_are_named() -> None:
+    changes = [DependencyChange("numpy", "2.2.0", "2.2.1"), DependencyChange("six", None, "1.17")]
+    j = judge(drawn_run(36), RULE, dependencies=changes)
+    assert j.decision == "pass"
+    assert j.reasons[-1] == (
+        "resolved dependency versions differ between the sides: numpy 2.2.0 -> 2.2.1, "
+        "six (none) -> 1.17"
+    )

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from ci.judge.gate_decision import judge
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision, dump_verdict, load_verdict
 from ci.post.gate import gate_outcome
@@ -214,3 +215,25 @@ def test_doctored_windows_are_refused(tmp_path: Path, doctoring: str) -> None:
     assert out.check.title == "FAIL: no valid verdict"
     assert out.problem is not None
     assert problem in out.problem
+
+
+def test_a_candidate_that_broke_fails_with_its_cause(tmp_path: Path) -> None:
+    folder = artifact(tmp_path, "pass")
+    v = load_verdict(folder.verdict)
+    empty = msgspec.structs.replace(load_duet(folder.windows), windows=())
+    dump_duet(empty, folder.windows)
+    cause = "its service started but is not ready: Service Unavailable"
+    j = judge(empty, v.rule, harness=v.harness, stopped="candidate failed", failure=cause)
+    broke = msgspec.structs.replace(v, judgement=j, stopped="candidate failed", failure=cause)
+    dump_verdict(broke, folder.verdict)
+    out = gate_outcome(event(), folder, LINKS, RULE)
+    assert out.conclusion == "failure"
+    assert out.problem is None  # a verdict, not a broken run
+    assert out.comment is not None
+    assert "Service Unavailable" in out.comment
+    # the same windows with the failure taken out judge to another verdict: refused
+    dump_verdict(msgspec.structs.replace(broke, failure=None), folder.verdict)
+    forged = gate_outcome(event(), folder, LINKS, RULE)
+    assert forged.conclusion == "failure"
+    assert forged.problem is not None
+    assert "windows.json judges to 'inconclusive' over 0 windows" in forged.problem

@@ -12,8 +12,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from ci.errors import PerfCIError
 from ci.experiments.gate.runner import GateRequest, run_gate
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateVerdict, Revision, load_verdict
@@ -171,3 +173,23 @@ def test_a_candidate_whose_loader_fails_fails(tmp_path: Path) -> None:
     cause = _cause(v)
     assert "its own loader failed" in cause
     assert "loading the corpus failed (exit 2)" in cause
+
+
+def test_set_up_beyond_its_own_budget_is_a_clear_error(tmp_path: Path) -> None:
+    head = _git(REPO, "rev-parse", "HEAD")
+    tight = GateConfig(SMALL.rule, msgspec.structs.replace(SMALL.design, setup_budget_s=0.001))
+    repo_config = load_perf_config()
+    request = GateRequest(
+        repo=REPO, base=Revision(head, head), candidate=Revision(head, head),
+        out_dir=tmp_path / "gate",
+        config=PerfConfig(compare=repo_config.compare, sla=repo_config.sla, gate=tight),
+        machine_class="test", harness_source="base revision", harness_revision=head,
+        venv_root=REPO / ".perfci" / "venvs",
+    )  # fmt: skip
+    with pytest.raises(
+        PerfCIError,
+        match=r"set-up took \d+ s by the end of building the venvs, beyond "
+        r"gate\.setup_budget_s = 0\.001 s",
+    ):
+        run_gate(request)
+    assert not GateFolder(tmp_path / "gate").verdict.exists()
