@@ -18,12 +18,16 @@ indices, warm-up flags and ABBA blocks follow each other (two windows per side i
 ``a`` per block); every window ran at least its length and started after the one before
 ended; no side answered more searches than ``rate`` x ``window_s`` allow, both sides the
 same count (every duet iteration searches both), and no more writes than the write
-fraction explains. An artifact that passes them can still hold invented figures; what a
+fraction explains. Where the artifact ships a window's k6 summary export
+(``windows/window-NNN.summary.json``), the window's search count, latency sample count and
+p50/p90 must be the ones k6 reported for that side's slot (:func:`check_summaries`). An
+artifact that passes them can still hold invented figures; what a
 malicious pull request can do is in the README ("fork-safe").
 """
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,12 +39,13 @@ from ci.judge.gate_decision import rejudge
 from ci.judge.gate_folder import GateFolder, PrRecord
 from ci.judge.gate_verdict import GateJudgement, GateVerdict, load_verdict
 from ci.post.event import WorkflowRunEvent
-from ci.results.duet import SIDES, DuetRun, load_duet
+from ci.results.duet import SIDES, DuetRun, Side, load_duet
 from ci.settings.gate import GateRule
 
 MAX_PR_FILE = 64 * 1024
 MAX_VERDICT_FILE = 16 * 1024 * 1024
 MAX_WINDOWS_FILE = 64 * 1024 * 1024
+MAX_SUMMARY_FILE = 4 * 1024 * 1024
 
 
 class ArtifactError(PostError):
@@ -172,6 +177,50 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
             )
 
 
+def _summary_figures(metrics: dict[str, object], slot: str) -> dict[str, float]:
+    """The figures a duet summary export gives for ``slot`` (those it holds)."""
+    out: dict[str, float] = {}
+    searches = metrics.get(f"search_duet_{slot}_searches")
+    if isinstance(searches, dict) and isinstance(searches.get("count"), int | float):
+        out["searches"] = float(searches["count"])
+    latency = metrics.get(f"search_duet_{slot}_latency")
+    if isinstance(latency, dict):
+        for key, name in (("count", "samples"), ("med", "p50"), ("p(90)", "p90")):
+            if isinstance(latency.get(key), int | float):
+                out[name] = float(latency[key])
+    return out
+
+
+def check_summaries(folder: GateFolder, run: DuetRun) -> None:
+    """Refuse windows whose figures are not what their shipped k6 summary exports say."""
+    for w in run.windows:
+        path = folder.window_logs / f"window-{w.index:03d}.summary.json"
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(_read_small(path, MAX_SUMMARY_FILE))
+        except ValueError as exc:
+            raise ArtifactError(f"{path.name}: not JSON: {exc}") from exc
+        metrics = data.get("metrics") if isinstance(data, dict) else None
+        if not isinstance(metrics, dict):
+            raise ArtifactError(f"{path.name}: not a k6 summary export")
+        slot_b: Side = "candidate" if w.slot_a == "base" else "base"
+        for slot, side in (("a", w.slot_a), ("b", slot_b)):
+            figures = w.side(side)
+            ours = {
+                "searches": float(figures.searches),
+                "samples": float(figures.latency_ms.samples),
+                "p50": figures.latency_ms.p50,
+                "p90": figures.latency_ms.p90,
+            }
+            for name, value in _summary_figures(metrics, slot).items():
+                if not math.isclose(ours[name], value, rel_tol=1e-9, abs_tol=1e-9):
+                    raise ArtifactError(
+                        f"windows.json: window {w.index} gives the {side} {name} = "
+                        f"{ours[name]:g}, its k6 summary {value:g}"
+                    )
+
+
 def _seconds(value: float) -> timedelta:
     return timedelta(seconds=math.floor(max(value, 0.0)))
 
@@ -183,6 +232,7 @@ def judge_folder(folder: GateFolder, verdict: GateVerdict) -> GateJudgement:
     try:
         run = load_duet(folder.windows)
         check_windows(run, verdict)
+        check_summaries(folder, run)
         return rejudge(verdict, run)
     except (ResultsError, ComparisonError) as exc:
         raise ArtifactError(_quiet(folder, exc)) from exc

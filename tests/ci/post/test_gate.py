@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision, dump_verdict, load_verdict
 from ci.post.gate import gate_outcome
 from ci.render.markdown import MARKER
-from ci.results.duet import DuetRun, SideWindow, dump_duet, load_duet
+from ci.results.duet import DuetRun, DuetWindow, SideWindow, dump_duet, load_duet
 from ci.settings.gate import GateRule
 from tests.ci.judge.duet_factory import drawn_run
 from tests.ci.post.gate_artifacts import LINKS, RULE, artifact, as_measured, event
@@ -237,3 +238,40 @@ def test_a_candidate_that_broke_fails_with_its_cause(tmp_path: Path) -> None:
     assert forged.conclusion == "failure"
     assert forged.problem is not None
     assert "windows.json judges to 'inconclusive' over 0 windows" in forged.problem
+
+
+def _summary(w: DuetWindow) -> dict[str, Any]:
+    """The k6 summary export of one duet window, as scenarios/duet.js writes it."""
+    slots = {"a": w.slot_a, "b": "candidate" if w.slot_a == "base" else "base"}
+    metrics: dict[str, Any] = {}
+    for slot, side in slots.items():
+        figures = w.side(side)  # type: ignore[arg-type]
+        lat = figures.latency_ms
+        metrics[f"search_duet_{slot}_searches"] = {"count": figures.searches}
+        metrics[f"search_duet_{slot}_latency"] = {
+            "count": lat.samples, "med": lat.p50, "p(90)": lat.p90, "p(95)": lat.p95,
+        }  # fmt: skip
+    return {"metrics": metrics}
+
+
+def test_windows_must_agree_with_their_k6_summaries(tmp_path: Path) -> None:
+    folder = artifact(tmp_path, "pass")
+    run = load_duet(folder.windows)
+    folder.window_logs.mkdir()
+    for w in run.windows:
+        path = folder.window_logs / f"window-{w.index:03d}.summary.json"
+        path.write_text(json.dumps(_summary(w)))
+    assert gate_outcome(event(), folder, LINKS, RULE).conclusion == "success"
+    # windows.json made 10 % faster on the candidate than its summaries say
+    faster = msgspec.structs.replace(
+        run.windows[7].candidate,
+        latency_ms=msgspec.structs.replace(
+            run.windows[7].candidate.latency_ms, p50=run.windows[7].candidate.latency_ms.p50 * 0.9
+        ),
+    )
+    dump_duet(_doctor(run, 7, candidate=faster), folder.windows)
+    out = gate_outcome(event(), folder, LINKS, RULE)
+    assert out.conclusion == "failure"
+    assert out.problem is not None
+    assert "window 7 gives the candidate p50 = " in out.problem
+    assert "its k6 summary" in out.problem
