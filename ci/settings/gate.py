@@ -147,7 +147,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     shapes: tuple[str, ...] = SHAPE_SCENARIOS
     shape_time_scale: float = 0.02  # TIME_SCALE of the shape scenarios (0.02: ramp ~25 s)
     shape_vu_scale: float = 1.0
-    setup_budget_s: float = 900.0  # worktrees, venvs, stack, seeding: beyond it the gate stops
+    setup_budget_s: float = 600.0  # worktrees, venvs, stack, seeding: beyond it the gate stops
     budget_s: float = 540.0  # from both services ready: no window starts past it...
     shapes_reserve_s: float = 120.0  # ...less this, kept for the shape scenarios after them
 
