@@ -75,6 +75,14 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """requirements.lock, each gate side's exact dependencies, resolved by uv from
+    pyproject.toml; ``-- --check``: fail when it was not resolved from today's pyproject."""
+    session.install("uv")
+    session.run("python", "-m", "ci.experiments.gate.venv", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, mypy --strict, the import contracts, the workflow audit."""
     install_project(session)

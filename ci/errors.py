@@ -44,3 +44,12 @@ class SeedError(PerfCIError):
 
 class RunError(PerfCIError):
     """A load scenario could not be run or its output could not be read."""
+
+
+class SideFailure(PerfCIError):
+    """One side of a PR gate failed in its own code (venv, loader, service, answers): that
+    side's fault, not the harness's. ``side`` is "base" or "candidate"."""
+
+    def __init__(self, side: str, message: str) -> None:
+        super().__init__(message)
+        self.side = side

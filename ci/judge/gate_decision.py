@@ -8,17 +8,23 @@ in its ``verdict.json`` (:func:`rejudge`); ``ci/post`` only posts what it return
 windows (``statistical_decision``), SLA         ``decision``          conclusion
 ==============================================  ====================  ============
 fail                                            fail                  failure
+any, and the candidate failed (its venv,        fail                  failure
+loader or service broke, it died during the
+windows, errors stopped the shape scenarios)
 any, and an SLA row fails (the candidate        fail                  failure
 breaches a limit the base keeps, or breaches
 a shared one clearly worse)
 pass                                            pass                  success
-pass, and the pull request changes the harness  pass                  neutral
-continue (budget or windows ran out)            inconclusive          neutral
-inconclusive                                    inconclusive          neutral
+pass, and the pull request changes the harness  pass                  ``harness_changed``
+continue (budget or windows ran out)            inconclusive          ``inconclusive``
+inconclusive                                    inconclusive          ``inconclusive``
 ==============================================  ====================  ============
 
-A pass of a pull request that changes the harness is neutral: the base's harness measured
-it, so the pull request's own harness was never tried. Every reason is one line a reviewer
+``inconclusive`` and ``harness_changed`` are the rule's policies (``perf.toml [gate]``,
+"neutral" or "failure"): a team that makes the check required chooses whether "don't know"
+blocks a merge. A pass of a pull request that changes the harness is not a plain success:
+the base's harness measured it, so the pull request's own harness was never tried. When a
+policy sets the conclusion, the last reason says which one. Every reason is one line a reviewer
 can read; the comment shows them as they are.
 """
 
@@ -26,9 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ci.errors import ComparisonError
 from ci.judge.duet import DuetJudgement, judge_duet
 from ci.judge.gate_verdict import (
     Conclusion,
+    DependencyChange,
     GateDecision,
     GateJudgement,
     GateVerdict,
@@ -70,12 +78,22 @@ def _window_reasons(judged: DuetJudgement, rule: GateRule, stopped: Stopped) -> 
         )
     else:
         unclear = [m.name for m in last.metrics if not m.within]
-        why = "windows ran out" if stopped == "last look" else "the time budget ran out"
+        why = {
+            "last look": "windows ran out",
+            "time budget": "the time budget ran out",
+            "candidate failed": "the candidate failed",
+        }.get(stopped, stopped)
         reasons.append(
             f"after {last.pairs} windows ({why}) {', '.join(unclear)} could be shown neither "
             "within its threshold nor worse"
         )
     return reasons
+
+
+def _dependency_reason(changes: Sequence[DependencyChange]) -> str:
+    shown = [f"{c.name} {c.base or '(none)'} -> {c.candidate or '(none)'}" for c in changes[:10]]
+    more = f", and {len(changes) - 10} more" if len(changes) > 10 else ""
+    return "resolved dependency versions differ between the sides: " + ", ".join(shown) + more
 
 
 def sla_rows(checks: Sequence[SlaPairCheck]) -> tuple[SlaRow, ...]:
@@ -102,21 +120,33 @@ def judge(
     sla: Sequence[SlaRow] = (),
     harness: Harness | None = None,
     stopped: Stopped = "last look",
+    failure: str | None = None,
+    dependencies: Sequence[DependencyChange] = (),
 ) -> GateJudgement:
     """The judgement of ``windows`` under ``rule`` (see the module docstring for the table).
 
     ``sla``: the shape scenarios' rows against the base; ``harness``: which harness drove
     both sides and whether the pull request changed it; ``stopped``: why the measuring
-    ended (it words the reasons of an undecided verdict).
+    ended (it words the reasons of an undecided verdict); ``failure``: what broke in the
+    candidate, if anything (the verdict is then a fail, whatever windows were measured);
+    ``dependencies``: the packages whose resolved versions differ between the sides (one
+    reason names them).
     """
-    judged = judge_duet(windows, rule)
+    try:
+        judged = judge_duet(windows, rule)
+    except ComparisonError:
+        if failure is None:
+            raise
+        judged = DuetJudgement((), (), (), (), (), len(windows.measured))  # unjudgeable windows
     stats = judged.decision
-    reasons = _window_reasons(judged, rule, stopped)
+    reasons = [f"the candidate failed: {failure}"] if failure is not None else []
+    if failure is None or judged.looks:
+        reasons += _window_reasons(judged, rule, stopped)
     sla_failures = [c for c in sla if c.status == "fail"]
     for c in sla_failures:
         reasons.append(c.message or f"SLA {c.scenario}/{c.metric} fails")
     decision: GateDecision
-    if stats == "fail" or sla_failures:
+    if stats == "fail" or sla_failures or failure is not None:
         decision = "fail"
     elif stats == "pass":
         decision = "pass"
@@ -128,8 +158,10 @@ def judge(
             reasons.append(
                 f"{len(shared)} SLA breach(es) shared with the base: pre-existing, not blocking"
             )
+    if dependencies:
+        reasons.append(_dependency_reason(dependencies))
     changed = harness is not None and harness.changed
-    if harness is not None and harness.changed:
+    if harness is not None and changed:
         reasons.append(
             "this pull request changes the harness ("
             + ", ".join(harness.paths[:5])
@@ -141,8 +173,18 @@ def judge(
         conclusion = "failure"
     elif decision == "pass" and not changed:
         conclusion = "success"
+    elif decision == "pass":
+        conclusion = rule.harness_changed
+        reasons.append(
+            f"policy gate.harness_changed = {rule.harness_changed!r}: a pass of a harness "
+            f"change ends the check as {conclusion}"
+        )
     else:
-        conclusion = "neutral"
+        conclusion = rule.inconclusive
+        reasons.append(
+            f"policy gate.inconclusive = {rule.inconclusive!r}: an undecided verdict ends the "
+            f"check as {conclusion}"
+        )
     return GateJudgement(
         decision=decision,
         conclusion=conclusion,
@@ -159,5 +201,11 @@ def judge(
 def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
     """Judge a verdict's windows again under the rule and facts its file records."""
     return judge(
-        windows, verdict.rule, sla=verdict.sla, harness=verdict.harness, stopped=verdict.stopped
+        windows,
+        verdict.rule,
+        sla=verdict.sla,
+        harness=verdict.harness,
+        stopped=verdict.stopped,
+        failure=verdict.failure,
+        dependencies=verdict.dependencies,
     )

@@ -38,7 +38,7 @@ VERDICT_VERSION = 2
 GateDecision = Literal["pass", "fail", "inconclusive"]
 LookDecision = Literal["pass", "fail", "continue", "inconclusive"]
 Conclusion = Literal["success", "failure", "neutral"]
-Stopped = Literal["decided", "last look", "time budget"]
+Stopped = Literal["decided", "last look", "time budget", "candidate failed"]
 SlaStatus = Literal["pass", "fail", "pre-existing", "skipped"]
 
 EXIT_PASS = 0
@@ -77,6 +77,14 @@ class SlaRow(_Struct, frozen=True, forbid_unknown_fields=True):
     message: str | None = None
 
 
+class DependencyChange(_Struct, frozen=True, forbid_unknown_fields=True):
+    """A package whose resolved version differs between the sides' venvs."""
+
+    name: str
+    base: str | None  # None: not installed on that side
+    candidate: str | None
+
+
 class Timings(_Struct, frozen=True, forbid_unknown_fields=True):
     total_s: float
     setup_s: float
@@ -113,6 +121,8 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     harness: Harness
     sla: tuple[SlaRow, ...]
     timings: Timings
+    failure: str | None = None  # what broke in the candidate (then the decision is fail)
+    dependencies: tuple[DependencyChange, ...] = ()  # resolved versions that differ by side
 
     def __post_init__(self) -> None:
         if self.kind != VERDICT_KIND:

@@ -7,13 +7,29 @@ the trusted ``workflow_run`` event (same run, same attempt, same head commit) be
 pull-request number is used at all.
 
 A verdict is refused when it measured other commits than ``pr.json`` names, when its rule
-is not this repository's ``perf.toml [gate]`` rule, or when its own windows do not judge to
-its judgement under that rule (:func:`check_verdict`): the decision is taken again by
-trusted code (:func:`ci.judge.gate_decision.rejudge`).
+is not this repository's ``perf.toml [gate]`` rule, when its windows are not what a real
+gate run writes (:func:`check_windows`), or when they do not judge to its judgement under
+that rule (:func:`check_verdict`): the decision is taken again by trusted code
+(:func:`ci.judge.gate_decision.rejudge`), never read from the verdict.
+
+:func:`check_windows` checks what a forgery would have to get right and an honest run
+always does: the windows' design is the verdict's (rate, window, warm-up, order seed); the
+indices, warm-up flags and ABBA blocks follow each other (two windows per side in slot
+``a`` per block); every window ran at least its length and started after the one before
+ended; no side answered more searches than ``rate`` x ``window_s`` allow, both sides the
+same count (every duet iteration searches both), and no more writes than the write
+fraction explains. Where the artifact ships a window's k6 summary export
+(``windows/window-NNN.summary.json``), the window's search count, latency sample count and
+p50/p90 must be the ones k6 reported for that side's slot (:func:`check_summaries`). An
+artifact that passes them can still hold invented figures; what a
+malicious pull request can do is in the README ("fork-safe").
 """
 
 from __future__ import annotations
 
+import json
+import math
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -23,12 +39,13 @@ from ci.judge.gate_decision import rejudge
 from ci.judge.gate_folder import GateFolder, PrRecord
 from ci.judge.gate_verdict import GateJudgement, GateVerdict, load_verdict
 from ci.post.event import WorkflowRunEvent
-from ci.results.duet import load_duet
+from ci.results.duet import SIDES, DuetRun, Side, load_duet
 from ci.settings.gate import GateRule
 
 MAX_PR_FILE = 64 * 1024
 MAX_VERDICT_FILE = 16 * 1024 * 1024
 MAX_WINDOWS_FILE = 64 * 1024 * 1024
+MAX_SUMMARY_FILE = 4 * 1024 * 1024
 
 
 class ArtifactError(PostError):
@@ -95,11 +112,128 @@ def load_gate_verdict(folder: GateFolder, record: PrRecord) -> GateVerdict:
     return verdict
 
 
+#: Slack of the count checks: k6's arrival-rate executor starts at most rate x duration
+#: iterations; the writes are a binomial draw, bounded generously.
+COUNT_SLACK = 1.02
+CLOCK_SLACK_S = 2.0  # started_at has whole seconds
+MAX_OVERRUN_S = 120.0  # a window longer than window_s by more is not a k6 window
+
+
+def _started(run: DuetRun, i: int) -> datetime:
+    text = run.windows[i].started_at
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ArtifactError(f"windows.json: window {i} started_at {text!r} is no time") from exc
+
+
+def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
+    """Refuse windows that no gate run under the verdict's design writes (module docstring)."""
+    d, g = run.design, verdict.design
+    ours = (d.rate, d.window_s, d.warmup_windows, d.unique_fraction, d.write_fraction)
+    theirs = (g.rate, g.window_s, g.warmup_windows, g.unique_fraction, g.write_fraction)
+    if ours != theirs or (d.order_seed, d.workers) != (verdict.order_seed, g.workers):
+        raise ArtifactError(
+            "windows.json was measured under another design than the verdict's (rate, "
+            "window, warm-up, fractions, workers or order seed differ)"
+        )
+    iterations = d.rate * d.window_s * COUNT_SLACK + 1
+    writes = 2 * (d.write_fraction * iterations * 1.5 + 10)
+    for i, w in enumerate(run.windows):
+        where = f"windows.json: window {i}"
+        if (w.warmup, w.block) != (i < d.warmup_windows, i // 4):
+            raise ArtifactError(f"{where}: warm-up flag or ABBA block out of sequence")
+        if not d.window_s * 0.99 <= w.duration_s <= d.window_s + MAX_OVERRUN_S:
+            raise ArtifactError(f"{where} lasted {w.duration_s} s, not a {d.window_s} s window")
+        if i and _started(run, i) < _started(run, i - 1) + _seconds(
+            run.windows[i - 1].duration_s - CLOCK_SLACK_S
+        ):
+            raise ArtifactError(f"{where} started before window {i - 1} ended")
+        counts = {s: w.side(s).searches for s in SIDES}
+        if counts["base"] != counts["candidate"]:
+            raise ArtifactError(
+                f"{where}: {counts['base']} searches to the base but {counts['candidate']} "
+                "to the candidate (every duet iteration searches both)"
+            )
+        for side in SIDES:
+            figures = w.side(side)
+            if figures.searches > iterations:
+                raise ArtifactError(
+                    f"{where}: {figures.searches} searches to the {side}, more than "
+                    f"{d.rate:g}/s x {d.window_s:g} s allow"
+                )
+            if figures.requests - figures.searches > writes:
+                raise ArtifactError(
+                    f"{where}: {figures.requests - figures.searches} writes to the {side}, "
+                    f"more than a write fraction of {d.write_fraction:g} explains"
+                )
+    complete = len(run.windows) // 4 * 4
+    for start in range(0, complete, 4):
+        slots = [w.slot_a for w in run.windows[start : start + 4]]
+        if slots.count("base") != 2:
+            raise ArtifactError(
+                f"windows.json: block {start // 4} drives slot a as {', '.join(slots)}, "
+                "not two windows per side"
+            )
+
+
+def _summary_figures(metrics: dict[str, object], slot: str) -> dict[str, float]:
+    """The figures a duet summary export gives for ``slot`` (those it holds)."""
+    out: dict[str, float] = {}
+    searches = metrics.get(f"search_duet_{slot}_searches")
+    if isinstance(searches, dict) and isinstance(searches.get("count"), int | float):
+        out["searches"] = float(searches["count"])
+    latency = metrics.get(f"search_duet_{slot}_latency")
+    if isinstance(latency, dict):
+        for key, name in (("count", "samples"), ("med", "p50"), ("p(90)", "p90")):
+            if isinstance(latency.get(key), int | float):
+                out[name] = float(latency[key])
+    return out
+
+
+def check_summaries(folder: GateFolder, run: DuetRun) -> None:
+    """Refuse windows whose figures are not what their shipped k6 summary exports say."""
+    for w in run.windows:
+        path = folder.window_logs / f"window-{w.index:03d}.summary.json"
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(_read_small(path, MAX_SUMMARY_FILE))
+        except ValueError as exc:
+            raise ArtifactError(f"{path.name}: not JSON: {exc}") from exc
+        metrics = data.get("metrics") if isinstance(data, dict) else None
+        if not isinstance(metrics, dict):
+            raise ArtifactError(f"{path.name}: not a k6 summary export")
+        slot_b: Side = "candidate" if w.slot_a == "base" else "base"
+        for slot, side in (("a", w.slot_a), ("b", slot_b)):
+            figures = w.side(side)
+            ours = {
+                "searches": float(figures.searches),
+                "samples": float(figures.latency_ms.samples),
+                "p50": figures.latency_ms.p50,
+                "p90": figures.latency_ms.p90,
+            }
+            for name, value in _summary_figures(metrics, slot).items():
+                if not math.isclose(ours[name], value, rel_tol=1e-9, abs_tol=1e-9):
+                    raise ArtifactError(
+                        f"windows.json: window {w.index} gives the {side} {name} = "
+                        f"{ours[name]:g}, its k6 summary {value:g}"
+                    )
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=math.floor(max(value, 0.0)))
+
+
 def judge_folder(folder: GateFolder, verdict: GateVerdict) -> GateJudgement:
-    """The folder's ``windows.json`` judged again under the verdict's own rule."""
+    """The folder's ``windows.json``, checked (:func:`check_windows`) and judged again
+    under the verdict's own rule."""
     _read_small(folder.windows, MAX_WINDOWS_FILE)
     try:
-        return rejudge(verdict, load_duet(folder.windows))
+        run = load_duet(folder.windows)
+        check_windows(run, verdict)
+        check_summaries(folder, run)
+        return rejudge(verdict, run)
     except (ResultsError, ComparisonError) as exc:
         raise ArtifactError(_quiet(folder, exc)) from exc
 

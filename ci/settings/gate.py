@@ -26,6 +26,8 @@ from ci.errors import ConfigError
 
 Direction = Literal["lower", "higher"]
 Mode = Literal["ratio", "absolute"]
+#: The check's conclusion for a verdict that is neither a clean pass nor a fail.
+Policy = Literal["neutral", "failure"]
 
 #: Figures a duet window gives per side (``ci.judge.duet`` reads them).
 DUET_METRICS: tuple[str, ...] = (
@@ -82,6 +84,8 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     min_tail_samples: int = 100  # a gated percentile needs this many samples above it
     report_threshold: float = 0.05  # a report-only metric "changed" beyond this...
     report_alpha: float = 0.01  # ...with a two-sided signed-rank p below this
+    inconclusive: Policy = "neutral"  # the check's conclusion when the rule cannot decide
+    harness_changed: Policy = "neutral"  # ...of a pass of a PR that changes the harness
 
     def __post_init__(self) -> None:
         for key in ("alpha", "pass_alpha", "report_alpha"):
@@ -143,7 +147,8 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     shapes: tuple[str, ...] = SHAPE_SCENARIOS
     shape_time_scale: float = 0.02  # TIME_SCALE of the shape scenarios (0.02: ramp ~25 s)
     shape_vu_scale: float = 1.0
-    budget_s: float = 540.0  # wall-time budget of `perfci gate`: no window starts past it...
+    setup_budget_s: float = 600.0  # worktrees, venvs, stack, seeding: beyond it the gate stops
+    budget_s: float = 540.0  # from both services ready: no window starts past it...
     shapes_reserve_s: float = 120.0  # ...less this, kept for the shape scenarios after them
 
     def __post_init__(self) -> None:
@@ -152,6 +157,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             "window_s": self.window_s,
             "shape_time_scale": self.shape_time_scale,
             "shape_vu_scale": self.shape_vu_scale,
+            "setup_budget_s": self.setup_budget_s,
             "budget_s": self.budget_s,
             "shapes_reserve_s": self.shapes_reserve_s,
         }

@@ -15,7 +15,8 @@ service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), 
 ================  ========================================================================
 
 Everything is started by this process and stopped by PID when the block ends, however it
-ends.
+ends. A side's own loader or service that fails raises :class:`~ci.errors.SideFailure`
+naming the side (the runner judges a candidate's as its failure).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ci.errors import StackError
+from ci.errors import PerfCIError, SideFailure, StackError
 from ci.experiments.gate.checkout import SideCheckout
 from ci.seed import seed_corpus
 from ci.stack import (
@@ -201,15 +202,18 @@ def _own_loader(
     servers: ServerSet, svc: ServiceSpec, spec: DuoSpec, run_dir: Path, progress: Progress
 ) -> None:
     t0 = time.monotonic()
-    seeded = seed_corpus(
-        run_dir,
-        with_database(servers.pg.url, database_name(svc.label)),
-        spec.docs,
-        spec.corpus_seed,
-        {"SEARCH_EMBEDDER": spec.embedder, **svc.env},
-        code_root=svc.checkout.worktree,
-        python=svc.python,
-    )
+    try:
+        seeded = seed_corpus(
+            run_dir,
+            with_database(servers.pg.url, database_name(svc.label)),
+            spec.docs,
+            spec.corpus_seed,
+            {"SEARCH_EMBEDDER": spec.embedder, **svc.env},
+            code_root=svc.checkout.worktree,
+            python=svc.python,
+        )
+    except PerfCIError as exc:
+        raise SideFailure(svc.label, f"its own loader failed: {exc}") from exc
     if seeded.loader.get("loaded"):
         progress(
             f"the {svc.label} embeds with {seeded.loader.get('model_id')}: its corpus was "
@@ -240,14 +244,17 @@ def _start(
         f"starting the {svc.label} service ({svc.checkout.commit[:12]}) "
         f"on port {settings.service_port}"
     )
-    comp = start_service(
-        settings, database_url, redis_url, code_root=svc.checkout.worktree, python=svc.python
-    )
+    try:
+        comp = start_service(
+            settings, database_url, redis_url, code_root=svc.checkout.worktree, python=svc.python
+        )
+    except StackError as exc:
+        raise SideFailure(svc.label, f"its service never became ready: {exc}") from exc
     assert comp.pid is not None, "start_service returned no pid"
     servers.services.append(comp.pid)
     ready, reason = service_readiness(comp.url)
     if not ready:
-        raise StackError(f"the {svc.label} service started but is not ready: {reason}")
+        raise SideFailure(svc.label, f"its service started but is not ready: {reason}")
     return SideService(
         svc.label, svc.checkout.commit, comp.url, comp.pid, database_url, redis_url, comp.log
     )

@@ -5,7 +5,7 @@ step   what                                                                     
 =====  =======================================================================  ============
 1      which harness files the pull request changed (the commits and the        checkout
        harness were chosen before, in ``checkout``)
-2      detached worktrees; each side's venv from its own pyproject (cached)     checkout, venv
+2      detached worktrees; each side's venv from its own lock (cached)          checkout, venv
 3      one stack: PostgreSQL + Valkey, the base loader seeds a template,        duo
        each side gets a clone, its own Valkey db, its own service
 4      duet windows until the rule decides (warm-up block, looks 12/24/36)      sequential
@@ -16,8 +16,17 @@ step   what                                                                     
 
 The windows run first, on services that only the warm-up block has touched; the shapes run
 after them, on warm services (shapes run first would measure whichever side went first
-cold). The windows' deadline leaves
-``gate.shapes_reserve_s`` of the wall-time budget (``gate.budget_s``) for the shapes.
+cold). Set-up (steps 1-3) has its own limit, ``gate.setup_budget_s``; the measuring budget
+``gate.budget_s`` counts from the moment both services are ready, and the windows'
+deadline leaves ``gate.shapes_reserve_s`` of it for the shapes.
+
+A candidate that breaks gets a verdict, never a crash: its venv that cannot be built, its
+own loader or service that fails or never becomes ready, a service that exits during the
+windows, errors that stop the shape scenarios (:class:`~ci.errors.SideFailure`). Each is
+judged as the candidate's failure with the cause among the reasons, over whatever windows
+were measured, and the verdict is written; a decision the windows reached stays in it.
+The same faults on the base side, and every other error, are the harness's: the gate stops
+with an error and writes no verdict.
 """
 
 from __future__ import annotations
@@ -31,20 +40,35 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import psutil
 
+from ci.errors import PerfCIError, RunError, SideFailure
 from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_changes, side_checkouts
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
-from ci.experiments.gate.venv import ensure_service_venv
+from ci.experiments.gate.venv import (
+    ServiceVenv,
+    ensure_service_venv,
+    installed_versions,
+    version_differences,
+)
 from ci.experiments.gate.windows import DuetRunner, DuetTarget, duet_design, duet_load
 from ci.judge.gate_decision import judge, sla_rows
 from ci.judge.gate_folder import GateFolder
-from ci.judge.gate_verdict import GateVerdict, Harness, Revision, Timings
+from ci.judge.gate_verdict import (
+    DependencyChange,
+    GateVerdict,
+    Harness,
+    Revision,
+    Stopped,
+    Timings,
+)
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
-from ci.results.duet import DuetRevision, Side
+from ci.results.duet import DuetRevision, DuetRun, Side, dump_duet, load_duet
 from ci.settings import PerfConfig
+from ci.settings.gate import GateDesign
 
 Progress = Callable[[str], None]
 
@@ -82,42 +106,72 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     folder = GateFolder(request.out_dir)
     folder.root.mkdir(parents=True, exist_ok=True)
     venv_root = request.venv_root or request.repo / ".perfci" / "venvs"
+    measured: Measured | None = None
+    shapes: ShapeRuns | None = None
+    shapes_s = 0.0
+    setup_s: float | None = None
+    failure: str | None = None
+    dependencies: tuple[DependencyChange, ...] = ()
     with (
         tempfile.TemporaryDirectory(prefix="perfci-gate-") as tmp,
         side_checkouts(
             request.repo, request.base.sha, request.candidate.sha, Path(tmp), request.base_tree
         ) as trees,
     ):
-        pythons = {
-            side: ensure_service_venv(trees[side].worktree, venv_root, progress).python
-            for side in ("base", "candidate")
-        }
-        services = [
-            ServiceSpec(side, trees[side], pythons[side], request.service_env.get(side, {}))
-            for side in ("base", "candidate")
-        ]
-        spec = DuoSpec(design.docs, design.corpus_seed, design.embedder, design.workers)
-        stack_dir = Path(tmp) / "stack"
-        with duo_stack(services, spec, stack_dir, rng, progress) as duo:
-            setup_s = time.monotonic() - t0
-            progress(
-                f"set up in {setup_s:.0f} s (service start order: {', '.join(duo.start_order)})"
-            )
-            reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
-            measured = _windows(request, duo, trees, folder, seed, t0 - reserve, progress)
-            shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
+        revisions = {s: DuetRevision(trees[s].ref, trees[s].commit) for s in trees}
+        try:
+            venvs = {side: _venv(trees[side], venv_root, progress, side) for side in trees}
+            pythons = {side: venv.python for side, venv in venvs.items()}
+            dependencies = _dependency_changes(venvs, progress)
+            _check_setup(t0, design.setup_budget_s, "building the venvs")
+            services = [
+                ServiceSpec(side, trees[side], pythons[side], request.service_env.get(side, {}))
+                for side in ("base", "candidate")
+            ]
+            spec = DuoSpec(design.docs, design.corpus_seed, design.embedder, design.workers)
+            stack_dir = Path(tmp) / "stack"
+            with duo_stack(services, spec, stack_dir, rng, progress) as duo:
+                setup_s = time.monotonic() - t0
+                _check_setup(t0, design.setup_budget_s, "starting the stack and both services")
+                progress(
+                    f"set up in {setup_s:.0f} s (service start order: {', '.join(duo.start_order)})"
+                )
+                ready = time.monotonic()
+                reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
+                measured = _windows(
+                    request, duo, revisions, folder, seed, ready - reserve, progress
+                )
+                shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
+        except SideFailure as exc:
+            if exc.side != "candidate":
+                msg = f"the {exc.side} side failed, so nothing can be judged: {exc}"
+                raise PerfCIError(msg) from exc
+            failure = _cause(exc)
+            progress(f"the candidate failed: {failure}")
+    if setup_s is None:
+        setup_s = time.monotonic() - t0
+    run = (
+        measured.run if measured is not None else _measured_so_far(folder, design, seed, revisions)
+    )
+    stopped: Stopped = measured.stopped if measured is not None else "candidate failed"
     recorded = Harness(harness.revision, harness.source, harness.touched, harness.changed_files)
     sla = sla_rows(_sla(shapes, request.config))
     verdict = GateVerdict(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         judgement=judge(
-            measured.run, gate.rule, sla=sla, harness=recorded, stopped=measured.stopped
+            run,
+            gate.rule,
+            sla=sla,
+            harness=recorded,
+            stopped=stopped,
+            failure=failure,
+            dependencies=dependencies,
         ),
         rule=gate.rule,
         design=design if shapes is not None else msgspec.structs.replace(design, shapes=()),
         machine_class=request.machine_class,
         order_seed=seed,
-        stopped=measured.stopped,
+        stopped=stopped,
         base=request.base,
         candidate=request.candidate,
         harness=recorded,
@@ -125,12 +179,64 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
         timings=Timings(
             total_s=round(time.monotonic() - t0, 1),
             setup_s=round(setup_s, 1),
-            windows_s=round(measured.windows_s, 1),
+            windows_s=round(measured.windows_s if measured is not None else 0.0, 1),
             shapes_s=round(shapes_s, 1),
         ),
+        failure=failure,
+        dependencies=dependencies,
     )
     write_outputs(folder, verdict)
     return verdict
+
+
+MAX_CAUSE = 800  # characters of a failure's message in the verdict (log tails are longer)
+
+
+def _cause(exc: SideFailure) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 3] + "..."
+
+
+def _venv(tree: SideCheckout, root: Path, progress: Progress, side: Side) -> ServiceVenv:
+    try:
+        return ensure_service_venv(tree.worktree, root, progress)
+    except RunError as exc:  # pip could not build it from that revision's dependencies
+        raise SideFailure(side, f"its venv could not be built: {exc}") from exc
+
+
+def _dependency_changes(
+    venvs: Mapping[Side, ServiceVenv], progress: Progress
+) -> tuple[DependencyChange, ...]:
+    base, candidate = (installed_versions(venvs[s].path) for s in ("base", "candidate"))
+    changes = tuple(DependencyChange(*d) for d in version_differences(base, candidate))
+    if changes:
+        progress(f"{len(changes)} package(s) resolve to other versions on the two sides")
+    return changes
+
+
+def _check_setup(t0: float, limit: float, step: str) -> None:
+    spent = time.monotonic() - t0
+    if spent > limit:
+        raise PerfCIError(
+            f"set-up took {spent:.0f} s by the end of {step}, beyond gate.setup_budget_s = "
+            f"{limit:g} s (a cold venv or embedding cache? raise the limit in perf.toml [gate])"
+        )
+
+
+def _measured_so_far(
+    folder: GateFolder, design: GateDesign, seed: int, revisions: Mapping[Side, DuetRevision]
+) -> DuetRun:
+    """The windows written before the candidate failed (none if it failed before them)."""
+    if folder.windows.exists():
+        return load_duet(folder.windows)
+    run = DuetRun(
+        base=revisions["base"],
+        candidate=revisions["candidate"],
+        design=duet_design(design, seed),
+        windows=(),
+    )
+    dump_duet(run, folder.windows)
+    return run
 
 
 def _shapes(
@@ -152,10 +258,44 @@ def _shapes(
     return shapes, time.monotonic() - t0
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _exited(duo: Duo) -> list[Side]:
+    return [s for s in ("base", "candidate") if not _alive(duo.services[s].pid)]
+
+
 def _windows(
     request: GateRequest,
     duo: Duo,
-    trees: Mapping[Side, SideCheckout],
+    revisions: Mapping[Side, DuetRevision],
+    folder: GateFolder,
+    seed: int,
+    t0: float,
+    progress: Progress,
+) -> Measured:
+    """The windows; a service that exits meanwhile is its side's failure."""
+    try:
+        measured = _measure(request, duo, revisions, folder, seed, t0, progress)
+    except PerfCIError as exc:
+        gone = _exited(duo)
+        if not gone:
+            raise
+        raise SideFailure(gone[0], f"its service exited during the windows ({exc})") from exc
+    gone = _exited(duo)
+    if gone and measured.judgement.decision != "fail":
+        raise SideFailure(gone[0], "its service exited during the windows")
+    return measured
+
+
+def _measure(
+    request: GateRequest,
+    duo: Duo,
+    revisions: Mapping[Side, DuetRevision],
     folder: GateFolder,
     seed: int,
     t0: float,
@@ -174,8 +314,8 @@ def _windows(
         gate.rule,
         gate.design,
         duet_design(gate.design, seed),
-        DuetRevision(trees["base"].ref, trees["base"].commit),
-        DuetRevision(trees["candidate"].ref, trees["candidate"].commit),
+        revisions["base"],
+        revisions["candidate"],
         folder.windows,
         deadline=t0 + gate.design.budget_s,
         progress=progress,

@@ -4,6 +4,10 @@ They run through ``perfci run``'s own machinery (:func:`ci.measure.run.execute`)
 each side's running service, one side after the other in a seeded random order, with a
 short time scale from ``perf.toml [gate]``. Each side's ``results.json`` names that side's
 commit (not the harness's), so the report folder reads like any A/B run.
+
+A scenario that cannot run against a side (its warm-up meets errors, its service is gone)
+raises :class:`~ci.errors.SideFailure` naming that side, so that the runner keeps the
+windows' verdict and says which side broke.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import msgspec
 
+from ci.errors import PerfCIError, SideFailure
 from ci.experiments.gate.duo import Duo
 from ci.measure.profiles import Profile
 from ci.measure.run import RunRequest, execute
@@ -83,7 +88,10 @@ def run_shapes(
             rss_slope_mb_per_10min=sla.rss_slope_mb_per_10min,
             sla=sla,
         )
-        outcome = execute(request, lambda m: progress(f"  {m}"))
+        try:
+            outcome = execute(request, lambda m: progress(f"  {m}"))
+        except PerfCIError as exc:
+            raise SideFailure(side, f"the shape scenarios failed on it: {exc}") from exc
         ref, commit = commits[side]
         fixed = msgspec.structs.replace(
             outcome.results,

@@ -17,7 +17,11 @@ from ci.judge.gate import (
     signed_rank_p,
     simulate,
 )
+from ci.judge.gate_decision import judge
+from ci.results.duet import DuetRun
+from ci.settings import load_perf_config
 from ci.settings.gate import GateMetric, GateRule
+from tests.ci.judge.duet_factory import duet_run, side
 
 PRIMARY = (
     GateMetric("latency_p50", "lower", 0.10),
@@ -143,3 +147,62 @@ def test_sequential_waits_for_more_pairs_when_unclear() -> None:
     eff["error_rate"] = np.zeros(12)
     looks = judge_sequential(eff, RULE)
     assert [r.decision for r in looks] == ["continue"]
+
+
+# -- a per-process offset, through the gate's own judge --------------------------------------
+#
+# Two service processes are never quite alike (memory layout, hash seeds, which core they
+# land on), so an A/A pull request carries an offset per metric that is constant across its
+# windows, on top of the per-window noise. The signed-rank test reads a constant offset as
+# an effect; the fail threshold is what guards against it. These PRs are judged by
+# ci.judge.gate_decision.judge, the function perfci gate runs, under perf.toml's [gate] rule.
+
+GATE_RULE = load_perf_config(None).gate.rule
+OFFSET_PRS = 1000
+#: per-window noise (SD, log scale) of the A/A windows measured on 2 vCPU (perf.toml [gate])
+WINDOW_SD = {"cpu_ms_per_request": 0.006, "latency_p50": 0.05, "latency_p90": 0.05}
+
+
+def _aa_pull_request(rng: np.random.Generator, offset_sd: float) -> DuetRun:
+    """36 A/A windows: a machine drift both sides share, per-window noise, and one offset
+    per metric drawn for this pull request's pair of processes."""
+    offset = {name: rng.normal(0.0, offset_sd) for name in WINDOW_SD}
+    pairs = []
+    for _ in range(GATE_RULE.looks[-1]):
+        level = float(rng.uniform(0.8, 1.2))
+        f = {n: level * math.exp(offset[n] + rng.normal(0.0, sd)) for n, sd in WINDOW_SD.items()}
+        base = side(p50=4.0 * level, p90=25.0 * level, cpu_ms=3.5 * level)
+        cand = side(
+            p50=4.0 * f["latency_p50"], p90=25.0 * f["latency_p90"],
+            cpu_ms=3.5 * f["cpu_ms_per_request"],
+        )  # fmt: skip
+        pairs.append((base, cand))
+    return duet_run(pairs)
+
+
+def offset_false_fail_rate(offset_sd: float, prs: int = OFFSET_PRS, seed: int = 0) -> float:
+    """Share of A/A pull requests the gate's judge fails at a per-process offset of
+    ``offset_sd`` (SD, log scale, per metric)."""
+    rng = np.random.default_rng([seed, round(offset_sd * 1000)])
+    fails = sum(
+        judge(_aa_pull_request(rng, offset_sd), GATE_RULE, stopped="last look").decision == "fail"
+        for _ in range(prs)
+    )
+    return fails / prs
+
+
+@pytest.mark.parametrize(
+    ("offset_sd", "low", "high"),
+    [
+        (0.0, 0.0, 0.01),  # per-window noise alone: within the 1 % target
+        (0.01, 0.0, 0.01),
+        (0.02, 0.0, 0.025),  # ~P(offset > 5 %) = 0.6 %: about the target
+        (0.03, 0.02, 0.09),  # ~P(offset > 5 %) = 4.8 %: the target is broken
+    ],
+)
+def test_false_fails_per_pr_with_a_process_offset(
+    offset_sd: float, low: float, high: float
+) -> None:
+    rate = offset_false_fail_rate(offset_sd)
+    print(f"offset SD {offset_sd:.0%}: {rate:.1%} false FAILs over {OFFSET_PRS} A/A PRs")
+    assert low <= rate <= high, rate

@@ -6,18 +6,22 @@ import math
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from ci.errors import ResultsError
+from ci.errors import ComparisonError, ResultsError
+from ci.judge.gate_decision import judge
 from ci.judge.gate_verdict import (
     EXIT_FAIL,
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
+    DependencyChange,
     dump_verdict,
     load_verdict,
 )
+from ci.settings.gate import Policy
 from tests.ci.judge.duet_factory import drawn_run
-from tests.ci.judge.gate_factory import sla_row, verdict
+from tests.ci.judge.gate_factory import RULE, sla_row, verdict
 
 
 def test_an_unchanged_revision_passes() -> None:
@@ -80,10 +84,30 @@ def test_a_pass_of_a_harness_change_is_neutral_and_said() -> None:
     v = verdict(changed=("ci/judge/gate.py", "perf.toml"))
     assert v.harness.changed
     assert (v.judgement.decision, v.judgement.conclusion) == ("pass", "neutral")
-    assert v.judgement.reasons[-1] == (
+    assert v.judgement.reasons[-2:] == (
         "this pull request changes the harness (ci/judge/gate.py, perf.toml): "
-        "the base's harness measured both sides"
+        "the base's harness measured both sides",
+        "policy gate.harness_changed = 'neutral': a pass of a harness change ends the check "
+        "as neutral",
     )
+
+
+@pytest.mark.parametrize("policy", ["neutral", "failure"])
+def test_the_policies_set_the_conclusion_of_dont_know(policy: Policy) -> None:
+    strict = msgspec.structs.replace(RULE, inconclusive=policy, harness_changed=policy)
+    undecided = verdict(drawn_run(5), rule=strict, stopped="time budget").judgement
+    assert (undecided.decision, undecided.conclusion) == ("inconclusive", policy)
+    assert undecided.reasons[-1] == (
+        f"policy gate.inconclusive = {policy!r}: an undecided verdict ends the check as {policy}"
+    )
+    changed = verdict(rule=strict, changed=("ci/x.py",)).judgement
+    assert (changed.decision, changed.conclusion) == ("pass", policy)
+    assert f"gate.harness_changed = {policy!r}" in changed.reasons[-1]
+    # a clean pass and a fail are never touched by a policy
+    assert verdict(rule=strict).judgement.conclusion == "success"
+    failed = verdict(drawn_run(36, cpu_effect=0.25), rule=strict).judgement
+    assert failed.conclusion == "failure"
+    assert not any(r.startswith("policy") for r in failed.reasons)
 
 
 def test_the_verdict_file_round_trips_and_refuses_others(tmp_path: Path) -> None:
@@ -112,3 +136,44 @@ def test_a_verdict_with_a_bad_rule_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('"alpha": 0.01', '"alpha": 0.9'))
     with pytest.raises(ResultsError, match=r"gate\.alpha = 0\.9"):
         load_verdict(path)
+
+
+def test_a_failed_candidate_fails_over_any_windows_and_says_why() -> None:
+    empty = msgspec.structs.replace(drawn_run(1), windows=())
+    j = judge(empty, RULE, stopped="candidate failed", failure="its service exited")
+    assert (j.decision, j.conclusion, j.statistical_decision) == ("fail", "failure", "continue")
+    assert j.reasons == ("the candidate failed: its service exited",)
+    # windows that already decided keep their decision and reasons
+    decided = judge(drawn_run(36, cpu_effect=0.25), RULE, failure="warm-up search failed")
+    assert decided.statistical_decision == "fail"
+    assert decided.reasons[0] == "the candidate failed: warm-up search failed"
+    assert decided.reasons[1].startswith("cpu_ms_per_request +")
+    # a pass of the windows does not outweigh it
+    passed = judge(drawn_run(36), RULE, failure="its service exited during the windows")
+    assert (passed.statistical_decision, passed.decision) == ("pass", "fail")
+
+
+def test_windows_without_figures_are_an_error_unless_the_candidate_failed() -> None:
+    run = drawn_run(12)
+    dead = msgspec.structs.replace(
+        run.windows[-1].candidate,
+        cpu_s=0.0,
+        latency_ms=msgspec.structs.replace(run.windows[-1].candidate.latency_ms, samples=0),
+    )
+    broken = msgspec.structs.replace(
+        run, windows=(*run.windows[:-1], msgspec.structs.replace(run.windows[-1], candidate=dead))
+    )
+    with pytest.raises(ComparisonError, match="some window has no value"):
+        judge(broken, RULE)
+    j = judge(broken, RULE, failure="its service exited during the windows")
+    assert (j.decision, j.looks) == ("fail", ())
+
+
+def test_versions_that_differ_by_side_are_named() -> None:
+    changes = [DependencyChange("numpy", "2.2.0", "2.2.1"), DependencyChange("six", None, "1.17")]
+    j = judge(drawn_run(36), RULE, dependencies=changes)
+    assert j.decision == "pass"
+    assert j.reasons[-1] == (
+        "resolved dependency versions differ between the sides: numpy 2.2.0 -> 2.2.1, "
+        "six (none) -> 1.17"
+    )

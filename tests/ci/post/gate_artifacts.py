@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision, dump_verdict
 from ci.post.event import Action, WorkflowRunEvent
 from ci.render.gate import GateLinks
-from ci.results.duet import dump_duet
+from ci.results.duet import DuetRun, dump_duet
 from ci.settings import load_perf_config
+from ci.settings.gate import GateRule
 from tests.ci.judge.duet_factory import drawn_run
 from tests.ci.judge.gate_factory import verdict
 from tests.ci.render.gate_verdicts import BASE_SHA, MERGE_SHA
@@ -70,6 +74,7 @@ def artifact(
     tmp_path: Path,
     decision: GateDecision | None = "pass",
     changed: tuple[str, ...] = (),
+    rule: GateRule = RULE,
     **record: Any,
 ) -> GateFolder:
     """The folder perf-pr uploads: pr.json and, with a ``decision``, the gate's verdict and
@@ -89,12 +94,33 @@ def artifact(
     folder.pr.write_text(json.dumps({k: v for k, v in pr.items() if v is not None}))
     if decision is not None:
         effect, seed = WINDOWS[decision]
-        run = drawn_run(36, cpu_effect=effect, seed=seed)
+        run = as_measured(drawn_run(36, cpu_effect=effect, seed=seed))
         dump_duet(run, folder.windows)
         v = verdict(
-            run, rule=RULE, stopped="last look", changed=changed,
+            run, rule=rule, stopped="last look", changed=changed,
             base_ref="HEAD^1", base_sha=BASE_SHA, candidate_sha=MERGE_SHA,
         )  # fmt: skip
         assert v.judgement.decision == decision, v.judgement.reasons
-        dump_verdict(v, folder.verdict)
+        d = run.design
+        design = msgspec.structs.replace(
+            v.design, rate=d.rate, window_s=d.window_s, warmup_windows=d.warmup_windows,
+            unique_fraction=d.unique_fraction, write_fraction=d.write_fraction, workers=d.workers,
+        )  # fmt: skip
+        dump_verdict(
+            msgspec.structs.replace(v, design=design, order_seed=d.order_seed), folder.verdict
+        )
     return folder
+
+
+def as_measured(run: DuetRun) -> DuetRun:
+    """``run`` with each window started when the one before it ended, as a gate writes it."""
+    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    return msgspec.structs.replace(
+        run,
+        windows=tuple(
+            msgspec.structs.replace(
+                w, started_at=(t0 + timedelta(seconds=11 * w.index)).isoformat(timespec="seconds")
+            )
+            for w in run.windows
+        ),
+    )

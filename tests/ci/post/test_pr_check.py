@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from ci.judge.gate_folder import GateFolder
@@ -66,6 +67,23 @@ def test_start_then_verdict(
     assert comment["body"].startswith(f"{MARKER}\n**Performance gate: {decision.upper()}")
     assert "/actions/runs/100/artifacts/9000" in comment["body"]  # the artifact link
     assert f"/issues/{PR}/comments" in " ".join(fake.paths("POST"))
+
+
+def test_a_team_that_says_dont_know_fails_gets_a_failing_check(
+    fake: FakeGitHub, session: Session, tmp_path: Path
+) -> None:
+    # perf.toml [gate] inconclusive = "failure" on the default branch, and the run judged by it
+    strict = msgspec.structs.replace(RULE, inconclusive="failure")
+    report = handle_event(session, event(), artifact(tmp_path, "inconclusive", rule=strict), strict)
+    assert report.ok, report.errors
+    (run,) = fake.check_runs
+    assert run["conclusion"] == "failure"
+    (comment,) = fake.comments
+    assert "**Performance gate: INCONCLUSIVE" in comment["body"]
+    assert (
+        "policy gate\\.inconclusive = 'failure'\\: an undecided verdict ends the check as failure"
+        in (comment["body"])
+    )
 
 
 @pytest.mark.parametrize("conclusion", ["failure", "cancelled", "timed_out"])

@@ -44,9 +44,14 @@ def test_every_key_is_read() -> None:
             "shapes": ["ramp", "sse"],
             "shape_time_scale": 0.01,
             "shape_vu_scale": 0.5,
+            "setup_budget_s": 600,
             "budget_s": 300,
+            "inconclusive": "failure",
+            "harness_changed": "failure",
         }
     )
+    assert (g.rule.inconclusive, g.rule.harness_changed) == ("failure", "failure")
+    assert (g.design.setup_budget_s, g.design.budget_s) == (600.0, 300.0)
     assert g.rule.looks == (16, 32)
     assert g.rule.metrics == (
         GateMetric("cpu_ms_per_request", "lower", 0.03, "ratio"),
@@ -74,6 +79,9 @@ def test_every_key_is_read() -> None:
         ({"unique_fraction": 1.5}, r"gate\.unique_fraction = 1\.5: must lie in \[0, 1\]"),
         ({"shapes": ["ramp", "soak"]}, r"gate\.shapes: 'soak' is not a shape scenario"),
         ({"embedder": "bert"}, r"gate\.embedder = 'bert'"),
+        ({"inconclusive": "fail"}, r"Invalid enum value 'fail' - at `\$\.inconclusive`"),
+        ({"harness_changed": True}, r"Expected `str`, got `bool` - at `\$\.harness_changed`"),
+        ({"setup_budget_s": 0}, r"gate\.setup_budget_s = 0\.0: must be > 0"),
         ({"metrics": []}, r"gate\.metrics = \[\]: must be a non-empty array"),
         ({"metrics": [{"name": "ttfe_p95", "fail_threshold": 0.1}]}, r"not a duet metric"),
         ({"metrics": [{"name": "latency_p50"}]}, r"gate\.metrics\[0\]\.fail_threshold is missing"),
