@@ -11,6 +11,8 @@ fail                                            fail                  failure
 any, and an SLA row fails (the candidate        fail                  failure
 breaches a limit the base keeps, or breaches
 a shared one clearly worse)
+any, and the recall check fails                 fail                  failure
+(``ci.judge.quality``)
 pass                                            pass                  success
 pass, and the pull request changes the harness  pass                  neutral
 continue (budget or windows ran out)            inconclusive          neutral
@@ -36,8 +38,10 @@ from ci.judge.gate_verdict import (
     SlaRow,
     Stopped,
 )
+from ci.judge.quality import faster, judge_quality
 from ci.judge.sla import SlaPairCheck
 from ci.results.duet import DuetRun
+from ci.results.quality import QualityRun
 from ci.settings.gate import GateMetric, GateRule
 
 
@@ -102,12 +106,14 @@ def judge(
     sla: Sequence[SlaRow] = (),
     harness: Harness | None = None,
     stopped: Stopped = "last look",
+    quality: QualityRun | None = None,
 ) -> GateJudgement:
     """The judgement of ``windows`` under ``rule`` (see the module docstring for the table).
 
     ``sla``: the shape scenarios' rows against the base; ``harness``: which harness drove
     both sides and whether the pull request changed it; ``stopped``: why the measuring
-    ended (it words the reasons of an undecided verdict).
+    ended (it words the reasons of an undecided verdict); ``quality``: the recall check as
+    measured (None: not measured).
     """
     judged = judge_duet(windows, rule)
     stats = judged.decision
@@ -115,8 +121,14 @@ def judge(
     sla_failures = [c for c in sla if c.status == "fail"]
     for c in sla_failures:
         reasons.append(c.message or f"SLA {c.scenario}/{c.metric} fails")
+    quality_failed = False
+    if quality is not None:
+        speed = faster((*judged.primary_report, *judged.report_only))
+        check = judge_quality(quality, rule, speed)
+        quality_failed = check.status == "fail"
+        reasons[:0] = check.reasons  # first: the headline names a loss of answers
     decision: GateDecision
-    if stats == "fail" or sla_failures:
+    if stats == "fail" or sla_failures or quality_failed:
         decision = "fail"
     elif stats == "pass":
         decision = "pass"
@@ -159,5 +171,10 @@ def judge(
 def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
     """Judge a verdict's windows again under the rule and facts its file records."""
     return judge(
-        windows, verdict.rule, sla=verdict.sla, harness=verdict.harness, stopped=verdict.stopped
+        windows,
+        verdict.rule,
+        sla=verdict.sla,
+        harness=verdict.harness,
+        stopped=verdict.stopped,
+        quality=verdict.quality,
     )

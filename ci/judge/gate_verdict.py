@@ -30,6 +30,7 @@ from ci.errors import ConfigError, ResultsError
 from ci.judge.duet import Demotion, ReportMetric
 from ci.judge.gate import LookResult
 from ci.results.codec import read_json_file
+from ci.results.quality import QualityRun
 from ci.settings.gate import GateDesign, GateRule
 
 VERDICT_KIND = "perfci-gate-verdict"
@@ -113,6 +114,7 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     harness: Harness
     sla: tuple[SlaRow, ...]
     timings: Timings
+    quality: QualityRun | None = None  # the recall check as measured (None: not measured)
 
     def __post_init__(self) -> None:
         if self.kind != VERDICT_KIND:

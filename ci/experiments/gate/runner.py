@@ -9,9 +9,11 @@ step   what                                                                     
 3      one stack: PostgreSQL + Valkey, the base loader seeds a template,        duo
        each side gets a clone, its own Valkey db, its own service
 4      duet windows until the rule decides (warm-up block, looks 12/24/36)      sequential
-5      shape scenarios once per side (for the SLA and the report)               shapes
-6      judge: the rule on the windows, the SLA against the base                 ci.judge
-7      verdict.json, summary.md, report.html (``GateFolder``)                   outputs
+5      the recall check: a fixed query sample, each side against its own        quality
+       exact scan (a short-lived exact-mode service of that side)
+6      shape scenarios once per side (for the SLA and the report)               shapes
+7      judge: the rule on the windows, the SLA and recall against the base      ci.judge
+8      verdict.json, summary.md, report.html (``GateFolder``)                   outputs
 =====  =======================================================================  ============
 
 The windows run first, on services that only the warm-up block has touched; the shapes run
@@ -22,6 +24,7 @@ cold). The windows' deadline leaves
 
 from __future__ import annotations
 
+import contextlib
 import random
 import tempfile
 import time
@@ -35,6 +38,12 @@ import msgspec
 from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_changes, side_checkouts
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.outputs import write_outputs
+from ci.experiments.gate.quality import (
+    QualityTarget,
+    measure_quality,
+    quality_sample,
+    truth_service,
+)
 from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
 from ci.experiments.gate.venv import ensure_service_venv
@@ -44,6 +53,7 @@ from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateVerdict, Harness, Revision, Timings
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
 from ci.results.duet import DuetRevision, Side
+from ci.results.quality import QualityRun
 from ci.settings import PerfConfig
 
 Progress = Callable[[str], None]
@@ -105,13 +115,19 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
             )
             reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
             measured = _windows(request, duo, trees, folder, seed, t0 - reserve, progress)
+            quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
             shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
     recorded = Harness(harness.revision, harness.source, harness.touched, harness.changed_files)
     sla = sla_rows(_sla(shapes, request.config))
     verdict = GateVerdict(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         judgement=judge(
-            measured.run, gate.rule, sla=sla, harness=recorded, stopped=measured.stopped
+            measured.run,
+            gate.rule,
+            sla=sla,
+            harness=recorded,
+            stopped=measured.stopped,
+            quality=quality,
         ),
         rule=gate.rule,
         design=design if shapes is not None else msgspec.structs.replace(design, shapes=()),
@@ -128,9 +144,42 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
             windows_s=round(measured.windows_s, 1),
             shapes_s=round(shapes_s, 1),
         ),
+        quality=quality,
     )
     write_outputs(folder, verdict)
     return verdict
+
+
+def _quality(
+    request: GateRequest,
+    duo: Duo,
+    trees: Mapping[Side, SideCheckout],
+    pythons: Mapping[str, Path],
+    run_dir: Path,
+    progress: Progress,
+) -> QualityRun | None:
+    design = request.config.gate.design
+    if not design.quality_queries:
+        return None
+    sample = quality_sample(duo.corpus.query_log, design.quality_queries, design.corpus_seed)
+    progress(f"recall check: {len(sample)} queries per side against its own exact scan")
+    targets = {}
+    with contextlib.ExitStack() as stack:
+        for side in ("base", "candidate"):
+            svc = duo.services[side]
+            env = {"SEARCH_EMBEDDER": design.embedder, **request.service_env.get(side, {})}
+            truth = stack.enter_context(
+                truth_service(
+                    duo.servers,
+                    run_dir / side,
+                    svc.database_url,
+                    env,
+                    trees[side].worktree,
+                    pythons[side],
+                )
+            )
+            targets[side] = QualityTarget(svc.url, truth)
+        return measure_quality(targets, sample, design.corpus_seed)
 
 
 def _shapes(
