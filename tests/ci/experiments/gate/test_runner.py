@@ -75,6 +75,10 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
     assert not v.harness.changed
     assert j.pairs == 12
     assert [m.name for m in j.demoted] == []
+    # the recall check: both sides against their own exact scan, the same sample
+    assert v.quality is not None
+    assert v.quality.base.queries >= 200
+    assert abs(v.quality.candidate.recall_at_k - v.quality.base.recall_at_k) <= 0.01
     # the percentiles with few samples in 2-s windows are report-only, and say why
     assert {r.name for r in j.report_only} >= {"latency_p50", "latency_p90"}
     assert {(s.scenario, s.metric) for s in v.sla} >= {("ramp", "p95_ms"), ("ramp", "error_rate")}
