@@ -115,6 +115,7 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     sla: tuple[SlaRow, ...]
     timings: Timings
     quality: QualityRun | None = None  # the recall check as measured (None: not measured)
+    flamegraphs: tuple[str, ...] = ()  # on a FAIL: the SVGs under the folder (GateFolder)
 
     def __post_init__(self) -> None:
         if self.kind != VERDICT_KIND:

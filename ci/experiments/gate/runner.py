@@ -8,7 +8,8 @@ step   what                                                                     
 2      detached worktrees; each side's venv from its own pyproject (cached)     checkout, venv
 3      one stack: PostgreSQL + Valkey, the base loader seeds a template,        duo
        each side gets a clone, its own Valkey db, its own service
-4      duet windows until the rule decides (warm-up block, looks 12/24/36)      sequential
+4      duet windows until the rule decides (warm-up block, looks 12/24/36);     sequential,
+       py-spy samples both sides meanwhile (kept on a FAIL)                     flames
 5      the recall check: a fixed query sample, each side against its own        quality
        exact scan (a short-lived exact-mode service of that side)
 6      shape scenarios once per side (for the SLA and the report)               shapes
@@ -37,6 +38,7 @@ import msgspec
 
 from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_changes, side_checkouts
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
+from ci.experiments.gate.flames import keep_flames, start_profiles, stop_profiles
 from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.quality import (
     QualityTarget,
@@ -114,21 +116,27 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 f"set up in {setup_s:.0f} s (service start order: {', '.join(duo.start_order)})"
             )
             reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
-            measured = _windows(request, duo, trees, folder, seed, t0 - reserve, progress)
+            pids = {side: duo.services[side].pid for side in ("base", "candidate")}
+            profilers = start_profiles(pids, folder, design.budget_s, progress)
+            try:
+                measured = _windows(request, duo, trees, folder, seed, t0 - reserve, progress)
+            finally:
+                profiled = stop_profiles(profilers, progress)
             quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
             shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
     recorded = Harness(harness.revision, harness.source, harness.touched, harness.changed_files)
     sla = sla_rows(_sla(shapes, request.config))
+    judgement = judge(
+        measured.run,
+        gate.rule,
+        sla=sla,
+        harness=recorded,
+        stopped=measured.stopped,
+        quality=quality,
+    )
     verdict = GateVerdict(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        judgement=judge(
-            measured.run,
-            gate.rule,
-            sla=sla,
-            harness=recorded,
-            stopped=measured.stopped,
-            quality=quality,
-        ),
+        judgement=judgement,
         rule=gate.rule,
         design=design if shapes is not None else msgspec.structs.replace(design, shapes=()),
         machine_class=request.machine_class,
@@ -145,6 +153,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
             shapes_s=round(shapes_s, 1),
         ),
         quality=quality,
+        flamegraphs=keep_flames(folder, profiled, judgement.decision == "fail"),
     )
     write_outputs(folder, verdict)
     return verdict
