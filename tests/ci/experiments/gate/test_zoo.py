@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ci.cli import main
 from ci.errors import ConfigError
 from ci.experiments.gate.zoo import (
     ZOO_JSON,
@@ -135,3 +136,13 @@ def test_a_bad_table_or_name_is_refused(tmp_path: Path) -> None:
     table.write_text(table.read_text().replace("| maybe | - |", "| pass | - |"))
     with pytest.raises(ConfigError, match="no row for extra"):
         read_zoo(repo)
+
+
+def test_the_command_refuses_only_without_zoo_and_an_unknown_patch(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    assert main(["calibrate", "--only", "leak"]) == 2
+    assert "--only names zoo patches: use it with --zoo" in capsys.readouterr().err
+    assert main(["calibrate", "--zoo", "--only", "nope"]) == 2
+    assert "--only nope: no such patch" in capsys.readouterr().err
