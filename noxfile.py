@@ -132,6 +132,17 @@ def calibrate(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def zoo(session: nox.Session) -> None:
+    """The gate on each zoo/*.patch against HEAD: expected vs actual verdict (reports/zoo)."""
+    args = list(session.posargs)
+    if "--out" not in args and not any(a.startswith("--out=") for a in args):
+        shutil.rmtree(ROOT / "reports" / "zoo", ignore_errors=True)
+        args += ["--out", str(ROOT / "reports" / "zoo")]
+    install(session)
+    session.run("perfci", "calibrate", "--zoo", *args)
+
+
+@nox.session(python=PYTHON, default=False)
 def pr(session: nox.Session) -> None:
     """The PR check: `-- --base REF --candidate REF`; the base's harness measures both sides."""
     args = list(session.posargs)

@@ -255,6 +255,20 @@ def test_perf_baseline_records_detects_and_files_issues_with_least_privilege() -
         assert "${{" not in step.get("run", ""), step.get("name")
 
 
+def test_perf_zoo_runs_weekly_one_nox_session_and_uploads_the_table() -> None:
+    workflow = _load("perf-zoo.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    runs = [s["run"] for s in job["steps"] if "nox -s" in s.get("run", "")]
+    assert runs == ["nox -s zoo"]
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-"))
+    assert upload["with"]["path"] == "reports/zoo/"
+    assert upload["if"] == "${{ !cancelled() }}"  # a mismatch fails the job, the table stays
+    for step in job["steps"]:
+        assert "${{" not in step.get("run", ""), step.get("name")
+
+
 def test_ci_jobs_each_call_one_nox_session() -> None:
     jobs = _load("ci.yml")["jobs"]
     for name in ("lint", "tests"):

@@ -1,4 +1,5 @@
-"""``perfci gate`` (the PR check) and ``perfci calibrate`` (its real error rates).
+"""``perfci gate`` (the PR check) and ``perfci calibrate`` (its real error rates; with
+``--zoo``, its verdicts on the regression zoo's patches).
 
 ``perfci gate --base REF --candidate REF`` measures two commits; ``perfci gate --pr N ...``
 (the perf-pr workflow) writes ``pr.json`` for the merge commit checked out at HEAD and, if
@@ -156,8 +157,55 @@ def _rejudge(folder: GateFolder) -> int:
     return EXIT_OK if same else 1
 
 
+def _zoo(args: argparse.Namespace) -> int:
+    """Each zoo patch on HEAD, gated against HEAD; the table expected against actual."""
+    from ci.experiments.gate.checkout import (
+        BASE_REVISION,
+        is_clean_checkout_of,
+        running_tree,
+    )
+    from ci.experiments.gate.runner import GateRequest, run_gate
+    from ci.experiments.gate.zoo import ZOO_JSON, ZOO_MD, read_zoo, run_zoo, select
+    from ci.experiments.worktrees import repo_root
+    from ci.judge.gate_verdict import Revision
+    from ci.settings import load_perf_config
+
+    repo = repo_root(Path.cwd())
+    patches = select(read_zoo(repo), args.only or ())
+    config = load_perf_config(args.config)
+    machine_class = _machine_class()
+    here = running_tree()
+    out = args.out or timestamped("zoo")
+
+    def gate_one(parent: str, candidate: str, folder: Path) -> tuple[str, tuple[str, ...]]:
+        request = GateRequest(
+            repo=repo,
+            base=Revision("HEAD", parent),
+            candidate=Revision(f"HEAD + {folder.name}.patch", candidate),
+            out_dir=folder,
+            config=config,
+            machine_class=machine_class,
+            harness_source=BASE_REVISION,
+            harness_revision=parent,
+            base_tree=here if is_clean_checkout_of(here, parent) else None,
+            seed=args.seed,
+        )
+        verdict = run_gate(request, progress)
+        return verdict.judgement.decision, verdict.judgement.reasons
+
+    results = run_zoo(repo, patches, out, gate_one, progress)
+    print((out / ZOO_MD).read_text(encoding="utf-8"), end="")
+    print(f"figures: {out / ZOO_JSON}")
+    return EXIT_OK if all(r.ok for r in results) else 1
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ci.experiments.gate.calibrate import CALIBRATION_FILE, run_calibration
+
+    if args.zoo:
+        return _zoo(args)
+    if args.only:
+        raise ConfigError("perfci calibrate --only names zoo patches: use it with --zoo")
     from ci.experiments.worktrees import repo_root
     from ci.render.gate_calibration import calibration_table
     from ci.settings import load_perf_config
@@ -237,4 +285,16 @@ def register(sub: Subparsers) -> None:
         "--out", type=Path, help="folder; verdicts accumulate there (default reports/calibrate-*)"
     )
     p.add_argument("--config", type=Path, help="perf.toml (default: the repository's)")
+    p.add_argument(
+        "--zoo",
+        action="store_true",
+        help="gate each zoo/*.patch against HEAD instead; write zoo.json and zoo.md (exit 1 "
+        "when a patch misses its expected verdict or metric)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="with --zoo: only this patch (repeatable; default every one in zoo/README.md)",
+    )
     p.set_defaults(handler=cmd_calibrate)

@@ -14,6 +14,8 @@ windows, errors stopped the shape scenarios)
 any, and an SLA row fails (the candidate        fail                  failure
 breaches a limit the base keeps, or breaches
 a shared one clearly worse)
+any, and the recall check fails                 fail                  failure
+(``ci.judge.quality``)
 pass                                            pass                  success
 pass, and the pull request changes the harness  pass                  ``harness_changed``
 continue (budget or windows ran out)            inconclusive          ``inconclusive``
@@ -44,8 +46,10 @@ from ci.judge.gate_verdict import (
     SlaRow,
     Stopped,
 )
+from ci.judge.quality import faster, judge_quality
 from ci.judge.sla import SlaPairCheck
 from ci.results.duet import DuetRun
+from ci.results.quality import QualityRun
 from ci.settings.gate import GateMetric, GateRule
 
 
@@ -122,6 +126,7 @@ def judge(
     stopped: Stopped = "last look",
     failure: str | None = None,
     dependencies: Sequence[DependencyChange] = (),
+    quality: QualityRun | None = None,
 ) -> GateJudgement:
     """The judgement of ``windows`` under ``rule`` (see the module docstring for the table).
 
@@ -130,7 +135,8 @@ def judge(
     ended (it words the reasons of an undecided verdict); ``failure``: what broke in the
     candidate, if anything (the verdict is then a fail, whatever windows were measured);
     ``dependencies``: the packages whose resolved versions differ between the sides (one
-    reason names them).
+    reason names them); ``quality``: the recall check as measured (None: not
+    measured).
     """
     try:
         judged = judge_duet(windows, rule)
@@ -145,8 +151,14 @@ def judge(
     sla_failures = [c for c in sla if c.status == "fail"]
     for c in sla_failures:
         reasons.append(c.message or f"SLA {c.scenario}/{c.metric} fails")
+    quality_failed = False
+    if quality is not None:
+        speed = faster((*judged.primary_report, *judged.report_only))
+        check = judge_quality(quality, rule, speed)
+        quality_failed = check.status == "fail"
+        reasons[:0] = check.reasons  # first: the headline names a loss of answers
     decision: GateDecision
-    if stats == "fail" or sla_failures or failure is not None:
+    if stats == "fail" or sla_failures or failure is not None or quality_failed:
         decision = "fail"
     elif stats == "pass":
         decision = "pass"
@@ -208,4 +220,5 @@ def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
         stopped=verdict.stopped,
         failure=verdict.failure,
         dependencies=verdict.dependencies,
+        quality=verdict.quality,
     )

@@ -13,6 +13,10 @@ file                   what, written by
 ``summary.md``         the verdict as Markdown (the job summary)
 ``report.html``        the verdict's tables and the windows' plot
 ``shapes/<side>/``     each side's shape scenarios (results.json, report.html)
+``profiles/``          on a FAIL: py-spy's flame graph of each side's workers during the
+                       windows (``<side>.cpu.<pid>.svg``), their collapsed stacks
+                       (``<side>.cpu.<pid>.txt``) and ``flame-diff.svg``, the candidate
+                       against the base (``ci.experiments.gate.flames``)
 =====================  ======================================================================
 
 Nothing else spells these names: the gate, ``--rejudge``, the poster and the workflow ask
@@ -68,6 +72,14 @@ class GateFolder:
     @property
     def shapes(self) -> Path:
         return self.root / "shapes"
+
+    @property
+    def profiles(self) -> Path:
+        return self.root / "profiles"
+
+    @property
+    def flame_diff(self) -> Path:
+        return self.profiles / "flame-diff.svg"
 
 
 class PrRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -30,6 +30,7 @@ from ci.errors import ConfigError, ResultsError
 from ci.judge.duet import Demotion, ReportMetric
 from ci.judge.gate import LookResult
 from ci.results.codec import read_json_file
+from ci.results.quality import QualityRun
 from ci.settings.gate import GateDesign, GateRule
 
 VERDICT_KIND = "perfci-gate-verdict"
@@ -123,6 +124,8 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     timings: Timings
     failure: str | None = None  # what broke in the candidate (then the decision is fail)
     dependencies: tuple[DependencyChange, ...] = ()  # resolved versions that differ by side
+    quality: QualityRun | None = None  # the recall check as measured (None: not measured)
+    flamegraphs: tuple[str, ...] = ()  # on a FAIL: the SVGs under the folder (GateFolder)
 
     def __post_init__(self) -> None:
         if self.kind != VERDICT_KIND:

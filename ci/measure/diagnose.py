@@ -83,7 +83,7 @@ def _name(proc: psutil.Process) -> str | None:
 @dataclass(frozen=True, slots=True)
 class ProfileFile:
     pid: int
-    kind: str  # "flamegraph" (SVG) or "speedscope" (JSON)
+    kind: str  # py-spy's --format: "flamegraph" (SVG), "speedscope" (JSON), "raw" (collapsed)
     path: Path
 
 
@@ -96,16 +96,22 @@ class CpuProfiler:
     out_dir: Path
     scenario: str
     max_duration_s: float
+    # py-spy --format and file suffix per recorder: each format is a recorder of its own
+    formats: tuple[tuple[str, str], ...] = (
+        ("flamegraph", "svg"),
+        ("speedscope", "speedscope.json"),
+    )
+    rate: int = 100  # samples per second
     _procs: list[tuple[subprocess.Popen[bytes], ProfileFile]] = field(default_factory=list)
 
     def start(self) -> None:
         for pid in self.pids:
-            for kind, suffix in (("flamegraph", "svg"), ("speedscope", "speedscope.json")):
+            for kind, suffix in self.formats:
                 path = self.out_dir / f"{self.scenario}.cpu.{pid}.{suffix}"
                 cmd = [
                     str(self.binary), "record", "--pid", str(pid), "--format", kind,
                     "--output", str(path), "--duration", str(int(self.max_duration_s) + 1),
-                    "--nonblocking", "--rate", "100",
+                    "--nonblocking", "--rate", str(self.rate),
                 ]  # fmt: skip
                 log = (self.out_dir / f"{self.scenario}.cpu.{pid}.{kind}.log").open("wb")
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -107,12 +107,57 @@ def _primary(v: GateVerdict) -> list[dict[str, Markup]]:
             "base": formatting.value(m.name, r.base_median if r else None),
             "candidate": formatting.value(m.name, r.candidate_median if r else None),
             "change": _change(m.name, spec.mode, m.change),
+            "interval": _interval(m.name, spec.mode, r),
             "threshold": _change(m.name, spec.mode, spec.fail_threshold),
             "p": _p(m.p_worse),
             "result": _result(m),
         }
         for m, spec, r in primary_rows(v)
     ]
+
+
+def _interval(metric: str, mode: str, r: ReportMetric | None) -> Markup:
+    """The 95 % interval of a change (Walsh averages of the windows' effects)."""
+    if r is None:
+        return Markup("n/a")
+    return Markup(f"[{_change(metric, mode, r.ci_low)}, {_change(metric, mode, r.ci_high)}]")
+
+
+def _quality(v: GateVerdict) -> dict[str, Markup] | None:
+    q = v.quality
+    if q is None:
+        return None
+    b, c = q.base, q.candidate
+
+    def pp(x: float) -> Markup:
+        return Markup(f"{x * 100:+.1f} pp")
+
+    return {
+        "k": Markup(str(q.k)),
+        "queries": Markup(f"{b.queries} queries, {b.filtered} with a topic filter"),
+        "recall_base": Markup(f"{b.recall_at_k:.3f}"),
+        "recall_candidate": Markup(f"{c.recall_at_k:.3f}"),
+        "recall_change": pp(c.recall_at_k - b.recall_at_k),
+        "recall_limit": Markup(f"-{v.rule.recall_drop * 100:.1f} pp"),
+        "short_base": Markup(f"{b.short_share * 100:.1f} %"),
+        "short_candidate": Markup(f"{c.short_share * 100:.1f} %"),
+        "short_change": pp(c.short_share - b.short_share),
+        "short_limit": Markup(f"+{v.rule.short_results_rise * 100:.1f} pp"),
+    }
+
+
+def _flames(v: GateVerdict, links: GateLinks) -> Markup | None:
+    """Where the flame graphs are: the artifact, when there is one, and their paths in it."""
+    if not v.flamegraphs:
+        return None
+    names = Markup(", ").join(md(n, 120) for n in v.flamegraphs)
+    where = (
+        md_link("the artifact", links.artifact_url) if links.artifact_url else "the report folder"
+    )
+    return Markup(
+        f"Flame graphs of both sides during the windows, and the candidate against the base "
+        f"(red: a larger share of its samples), in {where}: {names}"
+    )
 
 
 def _report(rows: Sequence[ReportMetric]) -> list[dict[str, Markup | None]]:
@@ -176,6 +221,8 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
         "headline": Markup(f"**{_headline(v)}**"),  # a decision word and a count: safe
         "reasons": reasons,
         "primary": _primary(v),
+        "quality": _quality(v),
+        "flames": _flames(v, links),
         "demoted": j.demoted,
         "changed": _report([r for r in j.report_only if r.changed]),
         "report": _report(j.report_only),

@@ -58,7 +58,7 @@ def render_gate_report(
         j=verdict.judgement,
         specs={m.name: m for m in verdict.rule.metrics},
         medians={r.name: r for r in verdict.judgement.primary},
-        files=_files(folder) if folder is not None else [],
+        files=[*(_files(folder) if folder is not None else []), *verdict.flamegraphs],
         plot=plot,
         pct=_pct,
         label=lambda m: LABELS.get(m, m),

@@ -86,6 +86,8 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     report_alpha: float = 0.01  # ...with a two-sided signed-rank p below this
     inconclusive: Policy = "neutral"  # the check's conclusion when the rule cannot decide
     harness_changed: Policy = "neutral"  # ...of a pass of a PR that changes the harness
+    recall_drop: float = 0.01  # a FAIL when recall@10 falls by more (ci/judge/quality.py)
+    short_results_rise: float = 0.01  # ...or the share of answers short of k rises by more
 
     def __post_init__(self) -> None:
         for key in ("alpha", "pass_alpha", "report_alpha"):
@@ -108,6 +110,10 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             raise ConfigError(f"gate.report_threshold = {self.report_threshold!r}: must be > 0")
         if self.min_tail_samples < 1:
             raise ConfigError(f"gate.min_tail_samples = {self.min_tail_samples}: must be >= 1")
+        for key in ("recall_drop", "short_results_rise"):
+            value = getattr(self, key)
+            if not 0 <= value < 1:
+                raise ConfigError(f"gate.{key} = {value!r}: must lie in [0, 1)")
 
     @property
     def primary_names(self) -> tuple[str, ...]:
@@ -150,6 +156,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     setup_budget_s: float = 600.0  # worktrees, venvs, stack, seeding: beyond it the gate stops
     budget_s: float = 540.0  # from both services ready: no window starts past it...
     shapes_reserve_s: float = 120.0  # ...less this, kept for the shape scenarios after them
+    quality_queries: int = 240  # the recall sample (half with a topic filter); 0: no check
 
     def __post_init__(self) -> None:
         positive = {
@@ -177,6 +184,11 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             raise ConfigError(f"gate.workers = {self.workers}: must lie in [1, 16]")
         if self.docs < 1:
             raise ConfigError(f"gate.docs = {self.docs}: must be >= 1")
+        if self.quality_queries != 0 and not 200 <= self.quality_queries <= 5000:
+            raise ConfigError(
+                f"gate.quality_queries = {self.quality_queries}: must be 0 (no recall check) "
+                "or lie in [200, 5000]"
+            )
         if self.embedder not in ("hash", "minilm"):
             raise ConfigError(f"gate.embedder = {self.embedder!r}: must be 'hash' or 'minilm'")
         unknown = [s for s in self.shapes if s not in SHAPE_SCENARIOS]

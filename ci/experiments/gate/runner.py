@@ -8,10 +8,13 @@ step   what                                                                     
 2      detached worktrees; each side's venv from its own lock (cached)          checkout, venv
 3      one stack: PostgreSQL + Valkey, the base loader seeds a template,        duo
        each side gets a clone, its own Valkey db, its own service
-4      duet windows until the rule decides (warm-up block, looks 12/24/36)      sequential
-5      shape scenarios once per side (for the SLA and the report)               shapes
-6      judge: the rule on the windows, the SLA against the base                 ci.judge
-7      verdict.json, summary.md, report.html (``GateFolder``)                   outputs
+4      duet windows until the rule decides (warm-up block, looks 12/24/36);     sequential,
+       py-spy samples both sides meanwhile (kept on a FAIL)                     flames
+5      the recall check: a fixed query sample, each side against its own        quality
+       exact scan (a short-lived exact-mode service of that side)
+6      shape scenarios once per side (for the SLA and the report)               shapes
+7      judge: the rule on the windows, the SLA and recall against the base      ci.judge
+8      verdict.json, summary.md, report.html (``GateFolder``)                   outputs
 =====  =======================================================================  ============
 
 The windows run first, on services that only the warm-up block has touched; the shapes run
@@ -31,6 +34,7 @@ with an error and writes no verdict.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import tempfile
 import time
@@ -45,7 +49,14 @@ import psutil
 from ci.errors import PerfCIError, RunError, SideFailure
 from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_changes, side_checkouts
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
+from ci.experiments.gate.flames import Recorded, keep_flames, start_profiles, stop_profiles
 from ci.experiments.gate.outputs import write_outputs
+from ci.experiments.gate.quality import (
+    QualityTarget,
+    measure_quality,
+    quality_sample,
+    truth_service,
+)
 from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
 from ci.experiments.gate.venv import (
@@ -67,6 +78,7 @@ from ci.judge.gate_verdict import (
 )
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
 from ci.results.duet import DuetRevision, DuetRun, Side, dump_duet, load_duet
+from ci.results.quality import QualityRun
 from ci.settings import PerfConfig
 from ci.settings.gate import GateDesign
 
@@ -112,6 +124,8 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     setup_s: float | None = None
     failure: str | None = None
     dependencies: tuple[DependencyChange, ...] = ()
+    quality: QualityRun | None = None
+    profiled = Recorded((), {})
     with (
         tempfile.TemporaryDirectory(prefix="perfci-gate-") as tmp,
         side_checkouts(
@@ -138,9 +152,15 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 )
                 ready = time.monotonic()
                 reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
-                measured = _windows(
-                    request, duo, revisions, folder, seed, ready - reserve, progress
-                )
+                pids = {side: duo.services[side].pid for side in ("base", "candidate")}
+                profilers = start_profiles(pids, folder, design.budget_s, progress)
+                try:
+                    measured = _windows(
+                        request, duo, revisions, folder, seed, ready - reserve, progress
+                    )
+                finally:
+                    profiled = stop_profiles(profilers, progress)
+                quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
                 shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
         except SideFailure as exc:
             if exc.side != "candidate":
@@ -156,17 +176,19 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     stopped: Stopped = measured.stopped if measured is not None else "candidate failed"
     recorded = Harness(harness.revision, harness.source, harness.touched, harness.changed_files)
     sla = sla_rows(_sla(shapes, request.config))
+    judgement = judge(
+        run,
+        gate.rule,
+        sla=sla,
+        harness=recorded,
+        stopped=stopped,
+        failure=failure,
+        dependencies=dependencies,
+        quality=quality,
+    )
     verdict = GateVerdict(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        judgement=judge(
-            run,
-            gate.rule,
-            sla=sla,
-            harness=recorded,
-            stopped=stopped,
-            failure=failure,
-            dependencies=dependencies,
-        ),
+        judgement=judgement,
         rule=gate.rule,
         design=design if shapes is not None else msgspec.structs.replace(design, shapes=()),
         machine_class=request.machine_class,
@@ -184,6 +206,8 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
         ),
         failure=failure,
         dependencies=dependencies,
+        quality=quality,
+        flamegraphs=keep_flames(folder, profiled, judgement.decision == "fail"),
     )
     write_outputs(folder, verdict)
     return verdict
@@ -237,6 +261,38 @@ def _measured_so_far(
     )
     dump_duet(run, folder.windows)
     return run
+
+
+def _quality(
+    request: GateRequest,
+    duo: Duo,
+    trees: Mapping[Side, SideCheckout],
+    pythons: Mapping[Side, Path],
+    run_dir: Path,
+    progress: Progress,
+) -> QualityRun | None:
+    design = request.config.gate.design
+    if not design.quality_queries:
+        return None
+    sample = quality_sample(duo.corpus.query_log, design.quality_queries, design.corpus_seed)
+    progress(f"recall check: {len(sample)} queries per side against its own exact scan")
+    targets = {}
+    with contextlib.ExitStack() as stack:
+        for side in ("base", "candidate"):
+            svc = duo.services[side]
+            env = {"SEARCH_EMBEDDER": design.embedder, **request.service_env.get(side, {})}
+            truth = stack.enter_context(
+                truth_service(
+                    duo.servers,
+                    run_dir / side,
+                    svc.database_url,
+                    env,
+                    trees[side].worktree,
+                    pythons[side],
+                )
+            )
+            targets[side] = QualityTarget(svc.url, truth)
+        return measure_quality(targets, sample, design.corpus_seed)
 
 
 def _shapes(

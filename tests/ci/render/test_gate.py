@@ -44,7 +44,8 @@ def test_the_comment_reads_verdict_primary_changed_then_details() -> None:
     order = [
         "- latency\\_p95 \\+12\\.3 %",  # the reasons
         "| primary metric |",
-        "| latency p95 | 20.0 ms | 22.5 ms | +12.3 % | +10.0 % | 0.0004 | **FAIL** |",
+        "| latency p95 | 20.0 ms | 22.5 ms | +12.3 % | [+11.3 %, +13.3 %] | +10.0 % | 0.0004 "
+        "| **FAIL** |",
         "**Changed clearly**",
         "| latency p90 | 12.0 ms | 13.5 ms | +11.0 % | [+7.0 %, +15.0 %] |",
         f"[workflow run]({RUN}) \u00b7 [artifact \\(report, raw windows\\)]({ARTIFACT})",

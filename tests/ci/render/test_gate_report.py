@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from ci.render.gate_report import render_gate_report
 from tests.ci.judge.duet_factory import drawn_run
 from tests.ci.judge.gate_factory import sla_row, verdict
@@ -27,3 +29,11 @@ def test_hostile_refs_are_escaped() -> None:
 def test_without_windows_there_is_no_plot() -> None:
     html = render_gate_report(verdict(), None)
     assert "data:image/png" not in html
+
+
+def test_the_flame_graphs_of_a_fail_are_linked() -> None:
+    flames = ("profiles/base.cpu.1.svg", "profiles/flame-diff.svg")
+    v = msgspec.structs.replace(verdict(), flamegraphs=flames)
+    html = render_gate_report(v, None)
+    assert '<a href="profiles/base.cpu.1.svg">' in html
+    assert '<a href="profiles/flame-diff.svg">' in html

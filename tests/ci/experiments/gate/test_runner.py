@@ -75,6 +75,10 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
     assert not v.harness.changed
     assert j.pairs == 12
     assert [m.name for m in j.demoted] == []
+    # the recall check: both sides against their own exact scan, the same sample
+    assert v.quality is not None
+    assert v.quality.base.queries >= 200
+    assert abs(v.quality.candidate.recall_at_k - v.quality.base.recall_at_k) <= 0.01
     # the percentiles with few samples in 2-s windows are report-only, and say why
     assert {r.name for r in j.report_only} >= {"latency_p50", "latency_p90"}
     assert {(s.scenario, s.metric) for s in v.sla} >= {("ramp", "p95_ms"), ("ramp", "error_rate")}
@@ -89,6 +93,8 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
         assert path.exists(), path
     assert load_verdict(folder.verdict) == v
     assert list(folder.shapes.glob("base/**/results.json"))
+    assert v.flamegraphs == ()  # a pass keeps no profiles
+    assert not folder.profiles.exists()
     capsys.readouterr()
     # the folder re-judges alone: the rule is in the verdict file, not in perf.toml
     assert main(["gate", "--rejudge", str(out)]) == 0
@@ -107,3 +113,10 @@ def test_a_candidate_burning_more_cpu_fails(tmp_path: Path) -> None:
     assert v.judgement.decision == "fail", v.judgement.reasons
     assert v.judgement.reasons[0].startswith("cpu_ms_per_request +")
     assert v.sla == ()
+    # a FAIL keeps each side's flame graph and the differential one
+    assert v.flamegraphs[-1] == "profiles/flame-diff.svg"
+    assert {name.split("/")[1].split(".")[0] for name in v.flamegraphs[:-1]} == {
+        "base",
+        "candidate",
+    }
+    assert all((tmp_path / "gate" / name).stat().st_size > 0 for name in v.flamegraphs)

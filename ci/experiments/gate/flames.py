@@ -1,0 +1,89 @@
+"""Flame graphs of both sides during the measured windows, kept when the gate fails.
+
+Each side's service workers are sampled by py-spy from the first window to the last
+(``--nonblocking``: the service is never paused, so the sampling costs the machine a little
+CPU and the sides nothing each other does not pay too), at ``RATE`` samples per second, into
+the report folder's ``profiles/`` (:class:`~ci.judge.gate_folder.GateFolder`): py-spy's own
+SVG flame graph per worker (``<side>.cpu.<pid>.svg``) and the collapsed stacks
+(``<side>.cpu.<pid>.txt``, ``--format raw``; each format is a recorder of its own). When
+the verdict is a FAIL, the differential graph is drawn from the collapsed stacks
+(:mod:`ci.render.flame`, ``flame-diff.svg``) and the verdict lists the SVGs for the
+comment; otherwise ``profiles/`` is removed. A profiler that cannot attach (no ptrace
+permission, say) costs the flame graphs, never the verdict.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ci.errors import RunError
+from ci.judge.gate_folder import GateFolder
+from ci.measure.diagnose import CpuProfiler, ProfileFile, find_py_spy, service_workers
+from ci.render.flame import differential_svg, parse_collapsed
+
+RATE = 25  # samples per second per recorder: ~7,000 per side over a gate's windows
+FORMATS = (("flamegraph", "svg"), ("raw", "txt"))
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    files: tuple[ProfileFile, ...]
+    sides: Mapping[str, tuple[ProfileFile, ...]]
+
+
+def start_profiles(
+    pids: Mapping[str, int], folder: GateFolder, max_s: float, progress: Progress
+) -> dict[str, CpuProfiler]:
+    """A running py-spy per side, worker and format (none when py-spy is missing)."""
+    binary = find_py_spy()
+    if binary is None:
+        progress("py-spy is not installed: no flame graphs")
+        return {}
+    folder.profiles.mkdir(parents=True, exist_ok=True)
+    profilers = {}
+    for side, pid in pids.items():
+        try:
+            workers = service_workers(pid)
+        except RunError as exc:
+            progress(f"no flame graph of the {side}: {exc}")
+            continue
+        profiler = CpuProfiler(binary, workers, folder.profiles, side, max_s, FORMATS, RATE)
+        profiler.start()
+        profilers[side] = profiler
+    return profilers
+
+
+def stop_profiles(profilers: Mapping[str, CpuProfiler], progress: Progress) -> Recorded:
+    sides = {}
+    for side, profiler in profilers.items():
+        files, problems = profiler.stop()
+        for problem in problems:
+            progress(f"{side}: {problem}")
+        sides[side] = tuple(files)
+    return Recorded(tuple(f for fs in sides.values() for f in fs), sides)
+
+
+def keep_flames(folder: GateFolder, recorded: Recorded, failed: bool) -> tuple[str, ...]:
+    """On a FAIL: the differential graph, and every SVG's path in the folder; else none."""
+    complete = all(
+        any(f.kind == "raw" for f in recorded.sides.get(side, ())) for side in ("base", "candidate")
+    )
+    if not failed or not complete:
+        shutil.rmtree(folder.profiles, ignore_errors=True)
+        return ()
+    stacks = {}
+    for side in ("base", "candidate"):
+        lines: list[str] = []
+        for f in recorded.sides[side]:
+            if f.kind == "raw":
+                lines += f.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        stacks[side] = parse_collapsed(lines)
+    folder.flame_diff.write_text(
+        differential_svg(stacks["base"], stacks["candidate"]), encoding="utf-8"
+    )
+    svgs = [f.path for side in ("base", "candidate") for f in recorded.sides[side]]
+    names = [p.relative_to(folder.root).as_posix() for p in svgs if p.suffix == ".svg"]
+    return (*names, folder.flame_diff.relative_to(folder.root).as_posix())

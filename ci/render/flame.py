@@ -1,0 +1,109 @@
+"""A differential flame graph from two collapsed-stack files (``py-spy record --format raw``).
+
+py-spy draws each side's own flame graph; no maintained PyPI package draws the difference
+of two collapsed-stack files (``difflame`` wants ``git blame``, ``flamegraph.pl``'s
+``difffolded.pl`` is Perl), so this module does, in the same layout as the side graphs:
+the candidate's stacks, each frame as wide as its share of the candidate's samples, red
+where the candidate spends a larger share of its samples there than the base, blue where
+smaller, the depth of the colour the size of the difference. Shares, not sample counts:
+the sides ran for the same windows but a profiler may draw a few more samples from one.
+Frames narrower than ``MIN_SHARE`` are left out (their titles could not be read anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+WIDTH = 1200.0
+ROW = 16.0
+MIN_SHARE = 0.002
+FONT = 11
+
+
+@dataclass
+class _Node:
+    samples: int = 0
+    children: dict[str, _Node] = field(default_factory=dict)
+
+
+def parse_collapsed(lines: Iterable[str]) -> dict[tuple[str, ...], int]:
+    """``frame;frame;... count`` lines as stack -> samples (malformed lines are skipped)."""
+    stacks: dict[tuple[str, ...], int] = {}
+    for line in lines:
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        key = tuple(stack.split(";"))
+        stacks[key] = stacks.get(key, 0) + int(count)
+    return stacks
+
+
+def _tree(stacks: dict[tuple[str, ...], int]) -> _Node:
+    root = _Node()
+    for stack, n in stacks.items():
+        root.samples += n
+        node = root
+        for frame in stack:
+            node = node.children.setdefault(frame, _Node())
+            node.samples += n
+    return root
+
+
+def _share(root: _Node, path: tuple[str, ...]) -> float:
+    node: _Node | None = root
+    for frame in path:
+        node = node.children.get(frame) if node is not None else None
+    return node.samples / root.samples if node is not None and root.samples else 0.0
+
+
+def _colour(delta: float) -> str:
+    """Red for a larger share in the candidate, blue for a smaller one, white for none."""
+    depth = min(abs(delta) / 0.05, 1.0)  # 5 points of the samples: the deepest colour
+    fade = round(255 * (1 - depth))
+    return f"rgb(255,{fade},{fade})" if delta > 0 else f"rgb({fade},{fade},255)"
+
+
+def differential_svg(
+    base: dict[tuple[str, ...], int], candidate: dict[tuple[str, ...], int]
+) -> str:
+    """The SVG text of the candidate's flame graph coloured by its difference to the base."""
+    b, c = _tree(base), _tree(candidate)
+    rects: list[str] = []
+    depth_max = 0
+
+    def walk(node: _Node, path: tuple[str, ...], x: float, depth: int) -> None:
+        nonlocal depth_max
+        for name, child in sorted(node.children.items()):
+            share = child.samples / c.samples
+            if share < MIN_SHARE:
+                x += share * WIDTH
+                continue
+            here = (*path, name)
+            delta = share - _share(b, here)
+            w = share * WIDTH
+            y = depth * ROW
+            depth_max = max(depth_max, depth)
+            title = escape(f"{name}: {share * 100:.1f} % of samples ({delta * 100:+.1f} pp)")
+            label = escape(name[: int(w / (FONT * 0.6))]) if w > 3 * FONT else ""
+            rects.append(
+                f'<g><title>{title}</title><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" '
+                f'height="{ROW - 1:.0f}" fill="{_colour(delta)}" stroke="#ccc"/>'
+                f'<text x="{x + 3:.1f}" y="{y + ROW - 4:.1f}">{label}</text></g>'
+            )
+            walk(child, here, x, depth + 1)
+            x += w
+
+    if c.samples:
+        walk(c, (), 0.0, 1)
+    height = (depth_max + 2) * ROW
+    head = (
+        f'<text x="3" y="{ROW - 4:.0f}">candidate against base: red, a larger share of the '
+        f"candidate's {c.samples} samples; blue, a smaller share than in the base's "
+        f"{b.samples}</text>"
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH:.0f}" height="{height:.0f}" '
+        f'font-family="monospace" font-size="{FONT}">{head}' + "".join(rects) + "</svg>\n"
+    )

@@ -1,0 +1,53 @@
+"""The gate's recall check as measured: each side's answers against its own exact top-k.
+
+Measured by ``ci.experiments.gate.quality`` after the windows; stored in ``verdict.json``
+(:class:`ci.judge.gate_verdict.GateVerdict`) so that ``perfci gate --rejudge`` judges the
+same figures again (``ci.judge.quality``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import msgspec
+
+QualitySideName = Literal["base", "candidate"]
+
+
+class SideQuality(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One side's answers to the sample, scored against that side's exact scan."""
+
+    queries: int  # sample queries judged (those whose exact top-k is not empty)
+    filtered: int  # ...of which with a topic filter
+    recall_at_k: float  # mean share of the exact top-k found (ties at the k-th score count)
+    recall_filtered: float  # the same over the filtered queries
+    recall_unfiltered: float  # ...and over the others
+    short_share: float  # share of queries answered with fewer hits than the exact top-k has
+    failed: int  # queries the side did not answer (counted as recall 0 and short)
+
+    def __post_init__(self) -> None:
+        if self.queries < 1 or not 0 <= self.filtered <= self.queries:
+            raise ValueError(f"queries = {self.queries}, filtered = {self.filtered}: inconsistent")
+        for name in ("recall_at_k", "recall_filtered", "recall_unfiltered", "short_share"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= 1):
+                raise ValueError(f"{name} = {value!r}: must lie in [0, 1]")
+        if not 0 <= self.failed <= self.queries:
+            raise ValueError(f"failed = {self.failed}: must lie in [0, {self.queries}]")
+
+
+class QualityRun(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Both sides on the same query sample, each against its own exact scan."""
+
+    k: int
+    sample_seed: int
+    base: SideQuality
+    candidate: SideQuality
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k = {self.k}: must be >= 1")
+
+    def side(self, name: QualitySideName) -> SideQuality:
+        return self.base if name == "base" else self.candidate

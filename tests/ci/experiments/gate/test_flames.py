@@ -1,0 +1,52 @@
+"""py-spy on a real process: the flame graphs stay on a FAIL and go otherwise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ci.experiments.gate.flames import Recorded, keep_flames, start_profiles, stop_profiles
+from ci.judge.gate_folder import GateFolder
+from ci.measure.diagnose import find_py_spy
+
+pytestmark = pytest.mark.skipif(find_py_spy() is None, reason="py-spy is a dev dependency")
+
+SPIN = "import time\nt = time.time()\nwhile time.time() - t < 30:\n    sum(range(10_000))\n"
+
+
+def _record(folder: GateFolder) -> Recorded:
+    procs = {side: subprocess.Popen([sys.executable, "-c", SPIN]) for side in ("base", "candidate")}
+    try:
+        messages: list[str] = []
+        profilers = start_profiles(
+            {side: p.pid for side, p in procs.items()}, folder, 30, messages.append
+        )
+        assert set(profilers) == {"base", "candidate"}, messages
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(2)"], check=True)
+        return stop_profiles(profilers, messages.append)
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+
+
+def test_a_fail_keeps_both_sides_svgs_and_the_differential_one(tmp_path: Path) -> None:
+    folder = GateFolder(tmp_path)
+    recorded = _record(folder)
+    names = keep_flames(folder, recorded, failed=True)
+    assert names[-1] == "profiles/flame-diff.svg"
+    sides = [n.split("/")[1].split(".")[0] for n in names[:-1]]
+    assert sides == ["base", "candidate"]
+    for name in names:  # py-spy's own SVGs, and ours
+        assert "<svg" in (tmp_path / name).read_text(), name
+    assert list(folder.profiles.glob("*.txt"))  # the collapsed stacks stay beside them
+
+
+def test_a_pass_keeps_no_profiles(tmp_path: Path) -> None:
+    folder = GateFolder(tmp_path)
+    recorded = _record(folder)
+    assert keep_flames(folder, recorded, failed=False) == ()
+    assert not folder.profiles.exists()

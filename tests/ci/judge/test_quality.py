@@ -1,0 +1,86 @@
+"""The recall check's decision, and its place in the gate's one judgement."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from ci.judge.gate_decision import rejudge
+from ci.judge.gate_verdict import dump_verdict, load_verdict
+from ci.judge.quality import judge_quality
+from ci.results.quality import QualityRun, SideQuality
+from ci.settings.gate import GateRule
+from tests.ci.judge.duet_factory import drawn_run
+from tests.ci.judge.gate_factory import verdict
+
+
+def side(recall: float, short: float = 0.0) -> SideQuality:
+    return SideQuality(
+        queries=240, filtered=120, recall_at_k=recall, recall_filtered=recall,
+        recall_unfiltered=recall, short_share=short, failed=0,
+    )  # fmt: skip
+
+
+def run(base: SideQuality, candidate: SideQuality) -> QualityRun:
+    return QualityRun(k=10, sample_seed=42, base=base, candidate=candidate)
+
+
+def test_equal_recall_passes_and_a_drop_beyond_the_threshold_fails() -> None:
+    rule = GateRule(recall_drop=0.01)
+    assert judge_quality(run(side(0.98), side(0.98)), rule).status == "pass"
+    assert judge_quality(run(side(0.98), side(0.975)), rule).status == "pass"
+    check = judge_quality(run(side(0.98), side(0.95)), rule)
+    assert check.status == "fail"
+    assert math.isclose(check.recall_change, -0.03)
+    assert check.reasons == (
+        "recall@10 0.950 against the base's 0.980 (-3.0 pp, beyond the 1.0 pp allowed; "
+        "filtered 0.950 vs 0.980, unfiltered 0.950 vs 0.980)",
+    )
+
+
+def test_more_short_answers_fail_even_at_equal_recall() -> None:
+    check = judge_quality(run(side(0.99, 0.0), side(0.99, 0.05)), GateRule())
+    assert check.status == "fail"
+    assert "5.0 % of queries answered with fewer hits than the exact top-10" in check.reasons[0]
+
+
+def test_a_faster_candidate_that_loses_recall_fails_named_faster_but_less_accurate() -> None:
+    windows = drawn_run(12, sd=0.01, cpu_effect=-0.2, seed=3)
+    v = verdict(windows, quality=run(side(0.99), side(0.90)))
+    j = v.judgement
+    assert j.statistical_decision != "fail"
+    assert (j.decision, j.conclusion) == ("fail", "failure")
+    assert j.reasons[0].startswith("faster but less accurate (cpu_ms_per_request lower): recall")
+    assert v.headline.startswith("Performance gate: FAIL \u2014 faster but less accurate")
+
+
+def test_the_same_recall_passes_the_gate() -> None:
+    v = verdict(quality=run(side(0.99), side(0.99)))
+    assert v.judgement.decision == "pass"
+
+
+def test_rejudging_the_folder_reproduces_the_recall_failure(tmp_path: Path) -> None:
+    windows = drawn_run(12, sd=0.02, seed=5)
+    v = verdict(windows, quality=run(side(0.99), side(0.9)))
+    dump_verdict(v, tmp_path / "verdict.json")
+    again = load_verdict(tmp_path / "verdict.json")
+    assert again.quality == v.quality
+    assert rejudge(again, windows) == v.judgement
+    assert rejudge(msgspec.structs.replace(again, quality=None), windows).decision == "pass"
+
+
+def test_impossible_figures_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"recall_at_k = 1\.5"):
+        side(1.5)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"k": 10}, QualityRun)
+
+
+def test_a_threshold_outside_its_range_is_refused() -> None:
+    from ci.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"gate.recall_drop = 1.5: must lie in \[0, 1\)"):
+        GateRule(recall_drop=1.5)

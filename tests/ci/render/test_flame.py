@@ -1,0 +1,35 @@
+"""The differential flame graph: the candidate's stacks, red where its share grew."""
+
+from __future__ import annotations
+
+import re
+
+from ci.render.flame import differential_svg, parse_collapsed
+
+BASE = ["main;search;embed 50", "main;search;db 50", "garbage line", "main;idle x"]
+CANDIDATE = ["main;search;embed 20", "main;search;db 80"]
+
+
+def test_collapsed_lines_are_summed_per_stack_and_bad_lines_skipped() -> None:
+    stacks = parse_collapsed([*BASE, "main;search;db 5"])
+    assert stacks == {("main", "search", "embed"): 50, ("main", "search", "db"): 55}
+
+
+def test_a_frame_whose_share_grew_is_red_and_one_that_shrank_is_blue() -> None:
+    svg = differential_svg(parse_collapsed(BASE), parse_collapsed(CANDIDATE))
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    frames = dict(re.findall(r"<title>([^:<]+): [^<]*</title><rect [^>]*fill=\"([^\"]+)\"", svg))
+    assert frames["db"] == "rgb(255,0,0)"  # 50 % -> 80 %: beyond the deepest colour
+    assert frames["embed"] == "rgb(0,0,255)"
+    assert frames["search"] == "rgb(255,255,255)"  # 100 % on both sides
+    assert "db: 80.0 % of samples (+30.0 pp)" in svg
+    # widths follow the candidate's shares
+    widths = dict(re.findall(r"<title>([^:<]+):[^<]*</title><rect [^>]*width=\"([\d.]+)\"", svg))
+    assert float(widths["db"]) == 960.0
+
+
+def test_frame_names_are_escaped() -> None:
+    svg = differential_svg({}, parse_collapsed(["<module> (a.py:1);f&g 10"]))
+    assert "<module>" not in svg
+    assert "&lt;module&gt;" in svg
+    assert "f&amp;g" in svg

@@ -1,0 +1,59 @@
+"""A FAIL comment as reviewers get it, against its exact expected text.
+
+The golden file holds every primary metric with its interval, the recall check (a faster
+candidate that lost answers) and the flame-graph links. Regenerate it only on purpose:
+``PERFCI_GOLDEN_UPDATE=1 pytest tests/ci/render/test_gate_golden.py``, then read the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ci.render.gate import GateLinks, render_gate_comment
+from ci.results.quality import QualityRun, SideQuality
+from tests.ci.render.gate_verdicts import verdict
+
+GOLDEN = Path(__file__).resolve().parents[2] / "resources" / "golden" / "gate_comment_fail.md"
+LINKS = GateLinks(
+    "https://github.com/acme/search/actions/runs/1/attempts/2",
+    "https://github.com/acme/search/actions/runs/1/artifacts/9",
+    "acme/search",
+    17,
+)
+
+
+def _side(recall: float, short: float) -> SideQuality:
+    return SideQuality(
+        queries=240, filtered=120, recall_at_k=recall, recall_filtered=recall - 0.01,
+        recall_unfiltered=recall + 0.01, short_share=short, failed=0,
+    )  # fmt: skip
+
+
+def test_a_fail_comment_with_intervals_recall_and_flame_graphs_matches_the_golden_file() -> None:
+    v = verdict(
+        reasons=(
+            "faster but less accurate (cpu_ms_per_request lower): recall@10 0.912 against the "
+            "base's 0.987 (-7.5 pp, beyond the 1.0 pp allowed; filtered 0.902 vs 0.977, "
+            "unfiltered 0.922 vs 0.997)",
+            "latency_p95 +12.3 % over 24 windows, beyond its +10.0 % fail threshold",
+        ),
+        quality=QualityRun(
+            k=10, sample_seed=42, base=_side(0.987, 0.0), candidate=_side(0.912, 0.025)
+        ),
+        flamegraphs=(
+            "profiles/base.cpu.4242.svg",
+            "profiles/candidate.cpu.4343.svg",
+            "profiles/flame-diff.svg",
+        ),
+    )
+    body = render_gate_comment(v, LINKS)
+    if os.environ.get("PERFCI_GOLDEN_UPDATE") == "1":
+        GOLDEN.write_text(body, encoding="utf-8")
+    assert body == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_no_flame_graph_line_without_flame_graphs() -> None:
+    body = render_gate_comment(verdict(), LINKS)
+    assert "Flame graphs" not in body
+    assert "search quality" not in body
