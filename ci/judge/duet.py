@@ -9,7 +9,15 @@ step                    rule
 ======================  =====================================================================
 windows                 warm-up windows are dropped; each remaining window is one pair
 value per side          ``latency_pNN`` from the window's exact percentiles; ``error_rate`` =
-                        failed / requests; ``cpu_ms_per_request`` = service CPU / requests
+                        failed / requests; ``cpu_ms_per_request`` = the whole side's CPU
+                        (service + its PostgreSQL backends + its Valkey) / requests, each
+                        part also reported alone; ``slow_share`` = searches slower than
+                        the run's tail limit / searches; ``rss_kb_per_1k_requests`` =
+                        service RSS growth over the window per 1,000 requests
+                        (:class:`~ci.results.duet.SideWindow`)
+not measured            a primary metric some window has no value for (a version 1 file has
+                        no RSS; the warm-up sets the tail limit) is report-only, and the
+                        verdict says why
 gated or report-only    a primary percentile is gated only if *every* window has at least
                         ``min_tail_samples`` samples above it on both sides; otherwise it is
                         report-only, and the verdict says why
@@ -45,7 +53,9 @@ from ci.settings.gate import GateMetric, GateRule
 #: Percentile of each latency metric (the share of samples above it is 1 - q).
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
 #: Report-only metrics compared as differences, with their threshold for "changed".
-_ABSOLUTE_REPORT = {"error_rate": 0.001}
+_ABSOLUTE_REPORT = {"error_rate": 0.001, "slow_share": 0.01, "rss_kb_per_1k_requests": 2000.0}
+#: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
+OPTIONAL_METRICS = frozenset({"slow_share", "rss_kb_per_1k_requests"})
 
 
 def side_value(metric: str, side: SideWindow) -> float | None:
@@ -64,6 +74,30 @@ def side_value(metric: str, side: SideWindow) -> float | None:
         return side.error_rate
     if metric == "cpu_ms_per_request":
         return side.cpu_ms_per_request
+    if metric == "service_cpu_ms_per_request":
+        return side.per_request_ms(side.cpu_s)
+    if metric == "postgres_cpu_ms_per_request":
+        return side.per_request_ms(side.postgres_cpu_s)
+    if metric == "valkey_cpu_ms_per_request":
+        return side.per_request_ms(side.valkey_cpu_s)
+    if metric == "slow_share":
+        return side.slow_share
+    if metric == "rss_kb_per_1k_requests":
+        return side.rss_kb_per_1k_requests
+    if metric == "rss_peak_mb":
+        return side.rss_peak_mb or None
+    timing = {
+        "stream_ttfe_p95": (side.ttfe_ms, "p95"),
+        "stream_last_p95": (side.stream_ms, "p95"),
+        "burst_latency_p50": (side.burst_ms, "p50"),
+        "burst_latency_p90": (side.burst_ms, "p90"),
+    }.get(metric)
+    if timing is not None:
+        found, stat = timing
+        if found is None or found.samples == 0:
+            return None
+        value = float(getattr(found, stat))
+        return value if value > 0 else None
     raise ComparisonError(f"{metric!r} is not a duet metric")
 
 
@@ -153,6 +187,11 @@ def _gated(
                     )
                 )
                 continue
+        if m.name in OPTIONAL_METRICS and windows and paired_values(windows, m.name) is None:
+            demoted.append(
+                Demotion(m.name, "report-only: not measured in every window of this run")
+            )
+            continue
         gated.append(m)
     return gated, demoted
 
