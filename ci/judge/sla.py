@@ -20,7 +20,6 @@ from ci.errors import ComparisonError
 from ci.results import RunResults, ScenarioResult
 from ci.settings import CompareConfig, SlaConfig
 
-
 #: The scenario whose error rate is held to ``spike_error_rate`` instead of ``error_rate``.
 SPIKE_SCENARIO = "spike"
 

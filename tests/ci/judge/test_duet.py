@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -110,3 +111,52 @@ def test_hl_interval_is_the_exact_walsh_interval(n: int) -> None:
 def test_hl_interval_with_too_few_pairs_is_the_full_range() -> None:
     lo, hi = hl_interval(np.array([0.1, -0.2, 0.3]), 0.95)
     assert (lo, hi) == (-0.2, 0.3)
+
+
+def test_the_whole_side_cpu_and_its_parts() -> None:
+    s = msgspec.structs.replace(
+        side(cpu_ms=2.0, samples=956), postgres_cpu_s=1.0, valkey_cpu_s=0.5
+    )  # 1,000 requests: 2 s service, 1 s PostgreSQL, 0.5 s Valkey
+    assert side_value("cpu_ms_per_request", s) == pytest.approx(3.5)
+    assert side_value("service_cpu_ms_per_request", s) == pytest.approx(2.0)
+    assert side_value("postgres_cpu_ms_per_request", s) == pytest.approx(1.0)
+    assert side_value("valkey_cpu_ms_per_request", s) == pytest.approx(0.5)
+
+
+def test_rss_growth_and_slow_share_per_side() -> None:
+    s = side(samples=956, slow=48, rss_growth_kb=2048.0)  # 1,000 requests
+    assert side_value("rss_kb_per_1k_requests", s) == pytest.approx(2048.0)
+    assert side_value("slow_share", s) == pytest.approx(48 / 956)
+    assert side_value("rss_peak_mb", s) == pytest.approx(180.0 + 2.0 + 2.0)
+    bare = side(slow=None, rss_growth_kb=None)
+    assert side_value("slow_share", bare) is None
+    assert side_value("rss_kb_per_1k_requests", bare) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_leak_of_a_few_kb_per_request_fails_on_memory(seed: int) -> None:
+    j = judge_duet(drawn_run(12, sd=0.03, leak_kb_per_request=5.0, seed=seed), CONFIG)
+    assert j.decision == "fail"
+    assert j.reasons == ("rss_kb_per_1k_requests",)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_two_percent_of_searches_stalling_fails_on_the_tail(seed: int) -> None:
+    j = judge_duet(drawn_run(12, sd=0.03, slow_effect=0.02, seed=seed), CONFIG)
+    assert j.decision == "fail"
+    assert j.reasons == ("slow_share",)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_memory_and_tail_metrics_stay_quiet_a_a(seed: int) -> None:
+    j = judge_duet(drawn_run(12, sd=0.03, seed=100 + seed), CONFIG)
+    assert j.decision == "pass"
+    assert {m.name for m in j.gated} >= {"slow_share", "rss_kb_per_1k_requests"}
+
+
+def test_a_run_without_rss_or_a_tail_limit_reports_them_as_not_measured() -> None:
+    pairs = [(side(slow=None, rss_growth_kb=None), side(slow=None, rss_growth_kb=None))] * 12
+    j = judge_duet(duet_run(pairs), CONFIG)
+    assert {d.name for d in j.demoted} == {"slow_share", "rss_kb_per_1k_requests"}
+    assert all("not measured" in d.reason for d in j.demoted)
+    assert j.decision == "pass"

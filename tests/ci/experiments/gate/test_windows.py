@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from ci.errors import RunError
-from ci.experiments.gate.windows import abba_slots, process_cpu_s, slot_figures
+from ci.experiments.gate.windows import (
+    abba_slots,
+    backend_cpu_delta,
+    process_cpu_s,
+    process_rss_mb,
+    slot_figures,
+)
 
 RESOURCES = Path(__file__).resolve().parents[3] / "resources"
 
@@ -72,5 +78,47 @@ def test_every_variable_a_window_sets_is_read_by_lib_config() -> None:
         re.findall(r"__ENV\.([A-Z_]+)", config)
     )
     sent = {"RATE", "DUET_S", "UNIQUE_FRACTION", "WRITE_FRACTION", "QUERY_LOG"}
-    sent |= {"DUET_URL_A", "DUET_URL_B", "DUET_NONCE"}
+    sent |= {"DUET_URL_A", "DUET_URL_B", "DUET_NONCE", "TAIL_LIMIT_MS"}
+    sent |= {"STREAM_FRACTION", "STREAM_K", "BURST_VUS", "BURST_ITERATIONS", "BURST_AT_S"}
     assert sent <= read
+
+
+def test_slow_searches_streams_and_the_burst_per_slot() -> None:
+    metrics = {
+        "search_duet_a_requests": {"count": 140},
+        "search_duet_a_searches": {"count": 100},
+        "search_duet_a_latency": {"count": 100, "med": 3.0, "p(90)": 9.0, "p(95)": 12.0,
+                                  "p(99)": 40.0, "avg": 5.0, "max": 80.0, "min": 1.0},
+        "search_duet_a_slow": {"count": 3, "rate": 0.3},
+        "search_duet_a_ttfe": {"count": 5, "med": 7.0, "p(90)": 9.0, "p(95)": 11.0, "max": 12.0},
+        "search_duet_a_stream": {"count": 5, "med": 20.0, "p(90)": 30.0, "p(95)": 35.0,
+                                 "max": 40.0},
+        "search_duet_a_burst": {"count": 30, "med": 15.0, "p(90)": 25.0, "p(95)": 28.0,
+                                "max": 33.0},
+    }  # fmt: skip
+    a = slot_figures(metrics, "a", cpu_s=1.0, counts_slow=True)
+    assert a.slow == 3
+    assert a.slow_share == pytest.approx(0.03)
+    assert a.ttfe_ms is not None
+    assert a.ttfe_ms.p95 == 11.0
+    assert a.stream_ms is not None
+    assert a.stream_ms.samples == 5
+    assert a.burst_ms is not None
+    assert a.burst_ms.p90 == 25.0
+    # a warm-up window runs without a tail limit: its slow count is no figure
+    assert slot_figures(metrics, "a", cpu_s=1.0).slow is None
+    assert slot_figures({}, "b", cpu_s=0.0).ttfe_ms is None
+
+
+def test_backend_cpu_counts_persistent_backends_by_delta_and_new_ones_from_birth() -> None:
+    before = {10: 1.5, 11: 0.25, 12: 4.0}  # 12 exits during the window: not seen after
+    after = {10: 2.0, 11: 0.25, 13: 0.125}  # 13 is born during the window
+    assert backend_cpu_delta(before, after) == pytest.approx(0.5 + 0.0 + 0.125)
+
+
+def test_rss_of_a_process_family() -> None:
+    import os
+
+    assert process_rss_mb(os.getpid()) > 10
+    with pytest.raises(RunError, match="is gone"):
+        process_rss_mb(2**22 + 12345)
