@@ -18,7 +18,7 @@ searches and writes), the latency of the successful searches (exact percentiles:
 every sample), the failed requests, the CPU seconds of everything that serves the side
 (its service processes, its PostgreSQL backends, its own Valkey server), the service's
 resident memory at the window's start and end and its peak, the searches slower than the
-run's tail limit (the base's warm-up p99), and the latency of streams and burst searches.
+run's tail limit (the base's warm-up p98), and the latency of streams and burst searches.
 Version 1 files (service CPU, latency and errors only) are read as they are: what they lack
 is absent, and the judge reports the metrics that need it as not measured.
 """

@@ -83,7 +83,7 @@ export const STREAM_K = Math.max(1, Math.round(num('STREAM_K', 200)));
 // once, starting BURST_AT_S into the window (0 VUs: no burst).
 export const BURST_VUS = Math.max(0, Math.round(num('BURST_VUS', 0)));
 export const BURST_ITERATIONS = Math.max(1, Math.round(num('BURST_ITERATIONS', 4)));
-export const BURST_AT_S = num('BURST_AT_S', 5);
+export const BURST_AT_S = num('BURST_AT_S', 10);
 // Searches slower than this count as slow (ms; 0: not counted, as in the warm-up windows).
 export const TAIL_LIMIT_MS = num('TAIL_LIMIT_MS', 0);
 

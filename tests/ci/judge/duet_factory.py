@@ -24,7 +24,7 @@ def side(
     cpu_ms: float = 3.5,
     samples: int = 1100,
     failed: int = 0,
-    slow: int | None = 11,
+    slow: int | None = 22,
     rss_growth_kb: float | None = 0.0,
 ) -> SideWindow:
     """One side's window; ``rss_growth_kb``: service RSS growth over it (None: not measured)."""
@@ -94,7 +94,7 @@ def drawn_run(
     p90_effect: float = 0.0,
     samples: int = 1100,
     seed: int = 0,
-    slow_share: float = 0.01,
+    slow_share: float = 0.02,
     slow_effect: float = 0.0,
     leak_kb_per_request: float = 0.0,
     rss_sd_kb: float = 600.0,

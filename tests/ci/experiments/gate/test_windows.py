@@ -160,13 +160,35 @@ def create_app(settings: Settings | None = None) -> Starlette:  # type: ignore[n
 '''
 
 
-def _leaking_checkout(root: Path, leak_bytes: int) -> SideCheckout:
-    """This checkout's service, copied to ``root``, whose app keeps ``leak_bytes`` a request."""
-    shutil.copytree(
-        REPO / "service", root / "service", ignore=shutil.ignore_patterns("__pycache__")
-    )
+STALL_APP = '''
+
+_seen = [0]
+_create_app = create_app
+
+
+def create_app(settings: Settings | None = None) -> Starlette:  # type: ignore[no-redef]
+    """The service, stalling every STALL_EVERY-th search by STALL_S (a test's tail)."""
+    import asyncio
+
+    inner = _create_app(settings)
+
+    async def stalling(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"] == "/v1/search":
+            _seen[0] += 1
+            if _seen[0] % STALL_EVERY == 0:
+                await asyncio.sleep(STALL_S)
+        await inner(scope, receive, send)
+
+    return stalling  # type: ignore[return-value]
+'''
+
+
+def _wrapped_checkout(root: Path, settings: str, wrapper: str) -> SideCheckout:
+    """This checkout's service, copied to ``root``, its app wrapped by ``wrapper``."""
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "service", root / "service", ignore=skip)
     app = root / "service" / "http" / "app.py"
-    app.write_text(app.read_text() + f"\nLEAK_BYTES = {leak_bytes}\n" + LEAK_APP)
+    app.write_text(app.read_text() + f"\n{settings}\n" + wrapper)
     return SideCheckout("candidate", "HEAD", _head(), root)
 
 
@@ -268,7 +290,11 @@ def test_a_leaking_service_fails_on_memory(tmp_path: Path) -> None:
     python = Path(sys.executable)
     services = [
         ServiceSpec("base", SideCheckout("base", "HEAD", _head(), REPO), python),
-        ServiceSpec("candidate", _leaking_checkout(tmp_path / "leaky", 5000), python),
+        ServiceSpec(
+            "candidate",
+            _wrapped_checkout(tmp_path / "leaky", "LEAK_BYTES = 5000", LEAK_APP),
+            python,
+        ),
     ]
     spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
     gate = GateDesign(rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4)
@@ -292,3 +318,29 @@ def test_a_leaking_service_fails_on_memory(tmp_path: Path) -> None:
     # both sides grow while their caches fill; the pairs differ by the leak (4,883 KB)
     (rss,) = measured.judgement.primary_report
     assert 3000 < rss.change < 7000
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(500)
+def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path) -> None:
+    python = Path(sys.executable)
+    stall = "STALL_EVERY = 50\nSTALL_S = 0.05"
+    services = [
+        ServiceSpec("base", SideCheckout("base", "HEAD", _head(), REPO), python),
+        ServiceSpec("candidate", _wrapped_checkout(tmp_path / "stall", stall, STALL_APP), python),
+    ]
+    spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
+    gate = GateDesign(rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4)
+    rule = GateRule(looks=(12,), metrics=(GateMetric("slow_share", "lower", 0.01, "absolute"),))
+    with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
+        runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
+        revision = DuetRevision("HEAD", _head())
+        measured = measure_windows(
+            runner, rule, gate, duet_design(gate, 5), revision, revision,
+            tmp_path / "windows.json", deadline=time.monotonic() + 300,
+        )  # fmt: skip
+    shares = [(w.base.slow_share, w.candidate.slow_share) for w in measured.run.measured]
+    print("tail limit", runner.tail_limit_ms, "ms; slow shares, base vs candidate:", shares)
+    assert measured.judgement.decision == "fail", shares
+    assert measured.judgement.reasons == ("slow_share",)
