@@ -24,6 +24,9 @@ gated or report-only    a primary percentile is gated only if *every* window has
 decision                :func:`ci.judge.gate.judge_sequential` on the gated metrics
 report-only "changed"   two-sided exact signed-rank p <= ``report_alpha`` and the
                         Hodges-Lehmann change beyond ``report_threshold``
+data layer              each side built its database once: ``index_build_s`` and
+                        ``time_to_ready_s`` are one pair, reported without an interval and
+                        "changed" beyond ``SETUP_THRESHOLD`` (+50 %) and ``SETUP_MIN_S``
 ======================  =====================================================================
 """
 
@@ -54,6 +57,10 @@ from ci.settings.gate import GateMetric, GateRule
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
 #: Report-only metrics compared as differences, with their threshold for "changed".
 _ABSOLUTE_REPORT = {"error_rate": 0.001, "slow_share": 0.01, "rss_kb_per_1k_requests": 2000.0}
+#: A side's data layer "changed" when it takes this much longer (relative) than the base's...
+SETUP_THRESHOLD = 0.5
+#: ...and at least this many seconds more (a 0.1-s index build doubling is noise).
+SETUP_MIN_S = 1.0
 #: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
 OPTIONAL_METRICS = frozenset({"slow_share", "rss_kb_per_1k_requests"})
 
@@ -228,6 +235,7 @@ def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
         threshold = _ABSOLUTE_REPORT.get(name, rule.report_threshold)
         note = demoted_names.get(name) or _tail_note(name, windows, rule)
         report.append(_report(name, mode, values, rule, threshold, note))
+    report.extend(setup_report(run))
     return DuetJudgement(
         looks=tuple(looks),
         gated=tuple(gated),
@@ -236,6 +244,38 @@ def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
         primary_report=tuple(primary_report),
         windows=len(windows),
     )
+
+
+def setup_report(run: DuetRun) -> list[ReportMetric]:
+    """Index build time and time to ready of the two sides' own data layers (one pair)."""
+    if run.setup is None or not {"base", "candidate"} <= set(run.setup):
+        return []
+    base, cand = run.setup["base"], run.setup["candidate"]
+    out = []
+    for name, b, c in (
+        ("index_build_s", base.index_s, cand.index_s),
+        ("time_to_ready_s", base.ready_s, cand.ready_s),
+    ):
+        change = c / b - 1 if b > 0 else 0.0
+        out.append(
+            ReportMetric(
+                name=name,
+                pairs=1,
+                mode="ratio",
+                change=change,
+                ci_low=change,
+                ci_high=change,
+                p_two_sided=1.0,
+                changed=change > SETUP_THRESHOLD and c - b > SETUP_MIN_S,
+                base_median=b,
+                candidate_median=c,
+                note=(
+                    f"one build per side (index {base.index} vs {cand.index}): no interval; "
+                    f"flagged beyond +{SETUP_THRESHOLD:.0%} and +{SETUP_MIN_S:g} s"
+                ),
+            )
+        )
+    return out
 
 
 def _tail_note(name: str, windows: Sequence[DuetWindow], rule: GateRule) -> str | None:

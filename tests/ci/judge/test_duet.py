@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ci.errors import ComparisonError
-from ci.judge.duet import hl_interval, judge_duet, side_value, tail_samples
+from ci.judge.duet import ReportMetric, hl_interval, judge_duet, side_value, tail_samples
+from ci.results.duet import SideSetup
 from ci.settings.gate import GateMetric, GateRule
 from tests.ci.judge.duet_factory import drawn_run, duet_run, side
 
@@ -160,3 +161,27 @@ def test_a_run_without_rss_or_a_tail_limit_reports_them_as_not_measured() -> Non
     assert {d.name for d in j.demoted} == {"slow_share", "rss_kb_per_1k_requests"}
     assert all("not measured" in d.reason for d in j.demoted)
     assert j.decision == "pass"
+
+
+def test_each_sides_data_layer_is_reported_and_flagged_beyond_half_again() -> None:
+    run = drawn_run(12, seed=7)
+
+    def with_setup(base_index_s: float, cand_index_s: float) -> dict[str, ReportMetric]:
+        setup = {
+            "base": SideSetup("documents_hnsw_vector_m16_efc64", 0.1, 0.4, base_index_s, 9.0),
+            "candidate": SideSetup(
+                "documents_hnsw_vector_m32_efc128", 0.1, 0.4, cand_index_s, 9.0 + cand_index_s
+            ),
+        }
+        j = judge_duet(msgspec.structs.replace(run, setup=setup), CONFIG)
+        return {r.name: r for r in j.report_only if r.name in ("index_build_s", "time_to_ready_s")}
+
+    same = with_setup(3.4, 3.5)
+    assert not same["index_build_s"].changed
+    assert same["index_build_s"].change == pytest.approx(0.1 / 3.4)
+    slower = with_setup(3.4, 8.0)
+    assert slower["index_build_s"].changed
+    assert slower["index_build_s"].note is not None
+    assert "m32_efc128" in slower["index_build_s"].note
+    assert not with_setup(0.1, 0.3)["index_build_s"].changed  # tripled, but 0.2 s
+    assert not {r.name for r in judge_duet(run, CONFIG).report_only} & {"index_build_s"}
