@@ -104,17 +104,18 @@ def drawn_run(
     candidate), RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's
     leak per request)."""
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put
     pairs = []
     for _ in range(n):
         level = float(rng.uniform(0.8, 1.2))  # the machine drifts: both sides alike
         noise = rng.normal(0.0, sd, 3)
-        rss = rng.normal(0.0, rss_sd_kb, 2)
+        rss = extra.normal(0.0, rss_sd_kb, 2)
         base = side(
             p50=4.0 * level,
             p90=25.0 * level,
             cpu_ms=3.5 * level,
             samples=samples,
-            slow=int(rng.binomial(samples, slow_share)),
+            slow=int(extra.binomial(samples, slow_share)),
             rss_growth_kb=float(rss[0]),
         )
         cand = side(
@@ -122,7 +123,7 @@ def drawn_run(
             p90=25.0 * level * math.exp(noise[1] + math.log1p(p90_effect)),
             cpu_ms=3.5 * level * math.exp(noise[2] + math.log1p(cpu_effect)),
             samples=samples,
-            slow=int(rng.binomial(samples, slow_share + slow_effect)),
+            slow=int(extra.binomial(samples, slow_share + slow_effect)),
             rss_growth_kb=float(rss[1]) + leak_kb_per_request * (samples + 44),
         )
         pairs.append((base, cand))
