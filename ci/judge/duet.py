@@ -9,13 +9,24 @@ step                    rule
 ======================  =====================================================================
 windows                 warm-up windows are dropped; each remaining window is one pair
 value per side          ``latency_pNN`` from the window's exact percentiles; ``error_rate`` =
-                        failed / requests; ``cpu_ms_per_request`` = service CPU / requests
+                        failed / requests; ``cpu_ms_per_request`` = the whole side's CPU
+                        (service + its PostgreSQL backends + its Valkey) / requests, each
+                        part also reported alone; ``slow_share`` = searches slower than
+                        the run's tail limit / searches; ``rss_kb_per_1k_requests`` =
+                        service RSS growth over the window per 1,000 requests
+                        (:class:`~ci.results.duet.SideWindow`)
+not measured            a primary metric some window has no value for (a version 1 file has
+                        no RSS; the warm-up sets the tail limit) is report-only, and the
+                        verdict says why
 gated or report-only    a primary percentile is gated only if *every* window has at least
                         ``min_tail_samples`` samples above it on both sides; otherwise it is
                         report-only, and the verdict says why
 decision                :func:`ci.judge.gate.judge_sequential` on the gated metrics
 report-only "changed"   two-sided exact signed-rank p <= ``report_alpha`` and the
                         Hodges-Lehmann change beyond ``report_threshold``
+data layer              each side built its database once: ``index_build_s`` and
+                        ``time_to_ready_s`` are one pair, reported without an interval and
+                        "changed" beyond ``SETUP_THRESHOLD`` (+50 %) and ``SETUP_MIN_S``
 ======================  =====================================================================
 """
 
@@ -45,7 +56,13 @@ from ci.settings.gate import GateMetric, GateRule
 #: Percentile of each latency metric (the share of samples above it is 1 - q).
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
 #: Report-only metrics compared as differences, with their threshold for "changed".
-_ABSOLUTE_REPORT = {"error_rate": 0.001}
+_ABSOLUTE_REPORT = {"error_rate": 0.001, "slow_share": 0.01, "rss_kb_per_1k_requests": 2000.0}
+#: A side's data layer "changed" when it takes this much longer (relative) than the base's...
+SETUP_THRESHOLD = 0.5
+#: ...and at least this many seconds more (a 0.1-s index build doubling is noise).
+SETUP_MIN_S = 1.0
+#: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
+OPTIONAL_METRICS = frozenset({"slow_share", "rss_kb_per_1k_requests"})
 
 
 def side_value(metric: str, side: SideWindow) -> float | None:
@@ -64,6 +81,30 @@ def side_value(metric: str, side: SideWindow) -> float | None:
         return side.error_rate
     if metric == "cpu_ms_per_request":
         return side.cpu_ms_per_request
+    if metric == "service_cpu_ms_per_request":
+        return side.per_request_ms(side.cpu_s)
+    if metric == "postgres_cpu_ms_per_request":
+        return side.per_request_ms(side.postgres_cpu_s)
+    if metric == "valkey_cpu_ms_per_request":
+        return side.per_request_ms(side.valkey_cpu_s)
+    if metric == "slow_share":
+        return side.slow_share
+    if metric == "rss_kb_per_1k_requests":
+        return side.rss_kb_per_1k_requests
+    if metric == "rss_peak_mb":
+        return side.rss_peak_mb or None
+    timing = {
+        "stream_ttfe_p95": (side.ttfe_ms, "p95"),
+        "stream_last_p95": (side.stream_ms, "p95"),
+        "burst_latency_p50": (side.burst_ms, "p50"),
+        "burst_latency_p90": (side.burst_ms, "p90"),
+    }.get(metric)
+    if timing is not None:
+        found, stat = timing
+        if found is None or found.samples == 0:
+            return None
+        value = float(getattr(found, stat))
+        return value if value > 0 else None
     raise ComparisonError(f"{metric!r} is not a duet metric")
 
 
@@ -153,6 +194,11 @@ def _gated(
                     )
                 )
                 continue
+        if m.name in OPTIONAL_METRICS and windows and paired_values(windows, m.name) is None:
+            demoted.append(
+                Demotion(m.name, "report-only: not measured in every window of this run")
+            )
+            continue
         gated.append(m)
     return gated, demoted
 
@@ -189,6 +235,7 @@ def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
         threshold = _ABSOLUTE_REPORT.get(name, rule.report_threshold)
         note = demoted_names.get(name) or _tail_note(name, windows, rule)
         report.append(_report(name, mode, values, rule, threshold, note))
+    report.extend(setup_report(run))
     return DuetJudgement(
         looks=tuple(looks),
         gated=tuple(gated),
@@ -197,6 +244,38 @@ def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
         primary_report=tuple(primary_report),
         windows=len(windows),
     )
+
+
+def setup_report(run: DuetRun) -> list[ReportMetric]:
+    """Index build time and time to ready of the two sides' own data layers (one pair)."""
+    if run.setup is None or not {"base", "candidate"} <= set(run.setup):
+        return []
+    base, cand = run.setup["base"], run.setup["candidate"]
+    out = []
+    for name, b, c in (
+        ("index_build_s", base.index_s, cand.index_s),
+        ("time_to_ready_s", base.ready_s, cand.ready_s),
+    ):
+        change = c / b - 1 if b > 0 else 0.0
+        out.append(
+            ReportMetric(
+                name=name,
+                pairs=1,
+                mode="ratio",
+                change=change,
+                ci_low=change,
+                ci_high=change,
+                p_two_sided=1.0,
+                changed=change > SETUP_THRESHOLD and c - b > SETUP_MIN_S,
+                base_median=b,
+                candidate_median=c,
+                note=(
+                    f"one build per side (index {base.index} vs {cand.index}): no interval; "
+                    f"flagged beyond +{SETUP_THRESHOLD:.0%} and +{SETUP_MIN_S:g} s"
+                ),
+            )
+        )
+    return out
 
 
 def _tail_note(name: str, windows: Sequence[DuetWindow], rule: GateRule) -> str | None:

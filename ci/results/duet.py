@@ -9,11 +9,18 @@ again, on another machine, to the same verdict.
 version  what changed
 =======  ===================================================================
 1        the first format
+2        the whole side: PostgreSQL and Valkey CPU, service RSS, searches slower
+         than the warm-up limit, streams, the burst, each side's data layer
 =======  ===================================================================
 
-Per side and window: the requests the load generator sent (searches and writes), the
-latency of the successful searches (exact percentiles: k6 keeps every sample), the failed
-requests, and the CPU seconds the side's service processes used over the window.
+Per side and window: the requests the load generator sent (searches, streams, burst
+searches and writes), the latency of the successful searches (exact percentiles: k6 keeps
+every sample), the failed requests, the CPU seconds of everything that serves the side
+(its service processes, its PostgreSQL backends, its own Valkey server), the service's
+resident memory at the window's start and end and its peak, the searches slower than the
+run's tail limit (the base's warm-up p98), and the latency of streams and burst searches.
+Version 1 files (service CPU, latency and errors only) are read as they are: what they lack
+is absent, and the judge reports the metrics that need it as not measured.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import msgspec
 from ci.errors import ResultsError
 from ci.results.codec import read_json_file
 
-DUET_VERSION = 1
+DUET_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 Side = Literal["base", "candidate"]
 SIDES: tuple[Side, Side] = ("base", "candidate")
 
@@ -55,12 +63,31 @@ class WindowLatency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             )
 
 
+class Timing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A latency of one side over one window (streams, burst searches), ms."""
+
+    samples: int
+    p50: float
+    p90: float
+    p95: float
+    maximum: float
+
+
 class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    requests: int  # every request sent to this side (searches, ingests, deletes)
+    requests: int  # every request sent to this side (searches, streams, ingests, deletes)
     searches: int
     failed: int  # requests without the expected 2xx (or without any response)
     cpu_s: float  # CPU time (user + system) of the side's service processes
     latency_ms: WindowLatency
+    postgres_cpu_s: float | None = None  # CPU of the backends connected to the side's database
+    valkey_cpu_s: float | None = None  # CPU of the side's own Valkey server
+    rss_start_mb: float | None = None  # service RSS (all its processes) as the window starts
+    rss_end_mb: float | None = None  # ... as it ends
+    rss_peak_mb: float | None = None  # the highest sample in between (sampled every ~0.5 s)
+    slow: int | None = None  # successful searches slower than the run's tail limit
+    ttfe_ms: Timing | None = None  # streams (k >= 200): time to the first event
+    stream_ms: Timing | None = None  # streams: time to the last event
+    burst_ms: Timing | None = None  # searches of the concurrent burst
 
     def __post_init__(self) -> None:
         if not 0 <= self.failed <= self.requests or not 0 <= self.searches <= self.requests:
@@ -72,8 +99,22 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(
                 f"{self.latency_ms.samples} latency samples but {self.searches} searches"
             )
-        if not (math.isfinite(self.cpu_s) and self.cpu_s >= 0):
-            raise ValueError(f"cpu_s = {self.cpu_s!r}: must be finite and >= 0")
+        for key in ("cpu_s", "postgres_cpu_s", "valkey_cpu_s", "rss_start_mb", "rss_end_mb"):
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{key} = {value!r}: must be finite and >= 0")
+        if self.slow is not None and not 0 <= self.slow <= self.latency_ms.samples:
+            raise ValueError(f"slow = {self.slow}: must lie in [0, {self.latency_ms.samples}]")
+
+    @property
+    def total_cpu_s(self) -> float:
+        """Everything that serves the side: service + its PostgreSQL backends + its Valkey."""
+        return self.cpu_s + (self.postgres_cpu_s or 0.0) + (self.valkey_cpu_s or 0.0)
+
+    def per_request_ms(self, cpu_s: float | None) -> float | None:
+        if cpu_s is None or not self.requests or cpu_s <= 0:
+            return None
+        return 1000.0 * cpu_s / self.requests
 
     @property
     def error_rate(self) -> float:
@@ -81,7 +122,22 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def cpu_ms_per_request(self) -> float | None:
-        return 1000.0 * self.cpu_s / self.requests if self.requests and self.cpu_s > 0 else None
+        """The whole side's CPU per request (the service's alone in a version 1 file)."""
+        return self.per_request_ms(self.total_cpu_s)
+
+    @property
+    def rss_kb_per_1k_requests(self) -> float | None:
+        """Service RSS growth over the window, KB per 1,000 requests (negative: it shrank)."""
+        if self.rss_start_mb is None or self.rss_end_mb is None or not self.requests:
+            return None
+        return (self.rss_end_mb - self.rss_start_mb) * 1024.0 / self.requests * 1000.0
+
+    @property
+    def slow_share(self) -> float | None:
+        """Share of the successful searches slower than the run's tail limit."""
+        if self.slow is None or not self.latency_ms.samples:
+            return None
+        return self.slow / self.latency_ms.samples
 
 
 class DuetWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -93,9 +149,20 @@ class DuetWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     duration_s: float  # wall time of the window, load generator start to end
     base: SideWindow
     candidate: SideWindow
+    tail_limit_ms: float | None = None  # searches above it are "slow" (None: warm-up)
 
     def side(self, name: Side) -> SideWindow:
         return self.base if name == "base" else self.candidate
+
+
+class SideSetup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How one side's data layer was built by its own loader, and how long it took."""
+
+    index: str  # the index the side's loader built (its name says its kind and parameters)
+    embed_s: float  # embedding the corpus (from the embedding cache when warm)
+    copy_s: float  # COPY of the corpus
+    index_s: float  # the index build
+    ready_s: float  # empty database to a ready service (loader + service start)
 
 
 class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -108,6 +175,10 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     write_fraction: float  # share of iterations that also ingest and delete a document
     order_seed: int  # seed of the shuffled ABBA blocks
     workers: int  # service worker processes per side
+    stream_fraction: float = 0.0  # share of iterations that also open a stream on each side
+    stream_k: int = 0  # results a stream asks for
+    burst_vus: int = 0  # requests held in flight per side during the burst
+    burst_iterations: int = 0  # searches each burst VU sends
 
 
 class DuetRevision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -121,10 +192,14 @@ class DuetRun(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     candidate: DuetRevision
     design: DuetDesign
     windows: tuple[DuetWindow, ...]
+    setup: dict[str, SideSetup] | None = None  # per side ("base", "candidate")
 
     def __post_init__(self) -> None:
-        if self.version != DUET_VERSION:
-            raise ValueError(f"version {self.version}: this perfci reads version {DUET_VERSION}")
+        if self.version not in READABLE_VERSIONS:
+            raise ValueError(
+                f"version {self.version}: this perfci reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
+            )
         for i, w in enumerate(self.windows):
             if w.index != i:
                 raise ValueError(f"windows[{i}].index = {w.index}: windows must be in order")

@@ -37,7 +37,19 @@ DUET_METRICS: tuple[str, ...] = (
     "latency_p99",
     "cpu_ms_per_request",
     "error_rate",
+    "slow_share",
+    "rss_kb_per_1k_requests",
+    "service_cpu_ms_per_request",
+    "postgres_cpu_ms_per_request",
+    "valkey_cpu_ms_per_request",
+    "rss_peak_mb",
+    "stream_ttfe_p95",
+    "stream_last_p95",
+    "burst_latency_p50",
+    "burst_latency_p90",
 )
+#: Duet metrics compared as differences (their base is often 0, or they can be negative).
+ABSOLUTE_METRICS: tuple[str, ...] = ("error_rate", "slow_share", "rss_kb_per_1k_requests")
 #: The shape scenarios the gate runs once per side, for the SLA and the report.
 SHAPE_SCENARIOS: tuple[str, ...] = ("ramp", "spike", "sse", "connections")
 
@@ -71,6 +83,8 @@ DEFAULT_GATE_METRICS: tuple[GateMetric, ...] = (
     GateMetric("latency_p50", "lower", 0.10),
     GateMetric("latency_p90", "lower", 0.10),
     GateMetric("error_rate", "lower", 0.001, "absolute"),
+    GateMetric("slow_share", "lower", 0.01, "absolute"),
+    GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),
 )
 
 
@@ -146,6 +160,10 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     warmup_windows: int = 4  # one ABBA block, discarded
     unique_fraction: float = 0.3  # share of queries no cache has seen
     write_fraction: float = 0.02  # share of iterations that also ingest + delete
+    stream_fraction: float = 0.03  # share of iterations that also open a stream per side
+    stream_k: int = 200  # results each duet stream asks for
+    burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
+    burst_iterations: int = 3  # searches each burst VU sends
     workers: int = 1  # service worker processes per side
     docs: int = 20_000  # corpus size
     embedder: str = "minilm"
@@ -171,7 +189,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         for key, value in positive.items():
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"gate.{key} = {value!r}: must be > 0")
-        for key in ("unique_fraction", "write_fraction"):
+        for key in ("unique_fraction", "write_fraction", "stream_fraction"):
             value = getattr(self, key)
             if not 0 <= value <= 1:
                 raise ConfigError(f"gate.{key} = {value!r}: must lie in [0, 1]")
@@ -179,6 +197,13 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             raise ConfigError(
                 f"gate.warmup_windows = {self.warmup_windows}: must be a multiple of 4 (one "
                 "ABBA block is 4 windows)"
+            )
+        if not 1 <= self.stream_k <= 1000:
+            raise ConfigError(f"gate.stream_k = {self.stream_k}: must lie in [1, 1000]")
+        if not (0 <= self.burst_vus <= 500 and 1 <= self.burst_iterations <= 100):
+            raise ConfigError(
+                f"gate.burst_vus = {self.burst_vus}, gate.burst_iterations = "
+                f"{self.burst_iterations}: must lie in [0, 500] and [1, 100]"
             )
         if not 1 <= self.workers <= 16:
             raise ConfigError(f"gate.workers = {self.workers}: must lie in [1, 16]")
@@ -255,6 +280,6 @@ def _metrics(value: object) -> list[dict[str, object]]:
         if "fail_threshold" not in item:
             raise ConfigError(f"{where}.fail_threshold is missing")
         name = item.get("name")
-        default_mode = "absolute" if name == "error_rate" else "ratio"
+        default_mode = "absolute" if name in ABSOLUTE_METRICS else "ratio"
         out.append({"direction": "lower", "mode": default_mode, **item})
     return out

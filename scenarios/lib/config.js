@@ -76,6 +76,16 @@ export const DUET_S = num('DUET_S', 10);
 export const DUET_NONCE = __ENV.DUET_NONCE || '0';
 // Share of duet queries made unique (no cache has them): embedding and search on every one.
 export const UNIQUE_FRACTION = num('UNIQUE_FRACTION', 0.3);
+// Share of duet iterations that also open one search stream on each side, and its k.
+export const STREAM_FRACTION = num('STREAM_FRACTION', 0);
+export const STREAM_K = Math.max(1, Math.round(num('STREAM_K', 200)));
+// The duet's burst: BURST_VUS VUs, each sending BURST_ITERATIONS searches to both sides at
+// once, starting BURST_AT_S into the window (0 VUs: no burst).
+export const BURST_VUS = Math.max(0, Math.round(num('BURST_VUS', 0)));
+export const BURST_ITERATIONS = Math.max(1, Math.round(num('BURST_ITERATIONS', 4)));
+export const BURST_AT_S = num('BURST_AT_S', 10);
+// Searches slower than this count as slow (ms; 0: not counted, as in the warm-up windows).
+export const TAIL_LIMIT_MS = num('TAIL_LIMIT_MS', 0);
 
 // The SLA, declared once in perf.toml [sla]. `perfci run` passes it as PERFCI_SLA_<KEY>
 // (ci.settings.SlaConfig.k6_env(), from its --config); a script run by hand

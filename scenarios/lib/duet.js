@@ -8,6 +8,9 @@ import {
   DUET_NONCE,
   DUET_URL_A,
   DUET_URL_B,
+  STREAM_FRACTION,
+  STREAM_K,
+  TAIL_LIMIT_MS,
   UNIQUE_FRACTION,
   WRITE_FRACTION,
 } from './config.js';
@@ -17,17 +20,28 @@ export const SLOTS = ['a', 'b'];
 const URLS = { a: DUET_URL_A, b: DUET_URL_B };
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
-// Per slot: search latency (ms), search requests, failed requests of any kind (searches
-// and writes; non-2xx or no response), and every request sent (the CPU-per-request divisor).
+// Per slot: search latency (ms), search requests, failed requests of any kind (searches,
+// streams, burst searches and writes; non-2xx or no response), every request sent (the
+// CPU-per-request divisor), searches slower than TAIL_LIMIT_MS, stream time to first event
+// (headers leave with the first event, so timings.waiting) and to the last event
+// (timings.duration), and the latency of the burst's searches.
 export const latency = {};
 export const searches = {};
 export const failed = {};
 export const sent = {};
+export const slow = {};
+export const ttfe = {};
+export const streamLast = {};
+export const burst = {};
 for (const slot of SLOTS) {
   latency[slot] = new Trend(`search_duet_${slot}_latency`, true);
   searches[slot] = new Counter(`search_duet_${slot}_searches`);
   failed[slot] = new Rate(`search_duet_${slot}_failed`);
   sent[slot] = new Counter(`search_duet_${slot}_requests`);
+  slow[slot] = new Counter(`search_duet_${slot}_slow`);
+  ttfe[slot] = new Trend(`search_duet_${slot}_ttfe`, true);
+  streamLast[slot] = new Trend(`search_duet_${slot}_stream`, true);
+  burst[slot] = new Trend(`search_duet_${slot}_burst`, true);
 }
 
 // A query of the Zipf log, or (UNIQUE_FRACTION of the time) one no cache has seen: the
@@ -73,11 +87,49 @@ export function duet(order) {
     searches[slot].add(1);
     if (res.status === 200) {
       latency[slot].add(res.timings.duration);
+      // every slot counts (0 too), so the runner sees the counter even in a quiet window
+      slow[slot].add(TAIL_LIMIT_MS > 0 && res.timings.duration > TAIL_LIMIT_MS ? 1 : 0);
     }
   });
+  if (Math.random() < STREAM_FRACTION) {
+    streamBoth(order, entry);
+  }
   if (Math.random() < WRITE_FRACTION) {
     writeBoth(order, entry);
   }
+}
+
+// One search stream (k = STREAM_K) on each slot at once, read to its last event.
+function streamBoth(order, entry) {
+  let query = `q=${encodeURIComponent(entry.q)}&k=${STREAM_K}`;
+  if (entry.topic) {
+    query += `&topic=${encodeURIComponent(entry.topic)}`;
+  }
+  const responses = http.batch(
+    order.map((slot) => ['GET', `${URLS[slot]}/v1/search/stream?${query}`, null, { tags: { name: 'stream', slot } }]),
+  );
+  order.forEach((slot, i) => {
+    const res = responses[i];
+    record(slot, res, 200);
+    if (res.status === 200) {
+      ttfe[slot].add(res.timings.waiting);
+      streamLast[slot].add(res.timings.duration);
+    }
+  });
+}
+
+// One search to each slot at once, from one of the burst's VUs (many run together, so each
+// side holds as many requests in flight as there are burst VUs).
+export function burstPair(order) {
+  const entry = nextQuery();
+  const responses = http.batch(order.map((slot) => searchRequest(slot, entry, false)));
+  order.forEach((slot, i) => {
+    const res = responses[i];
+    record(slot, res, 200);
+    if (res.status === 200) {
+      burst[slot].add(res.timings.duration);
+    }
+  });
 }
 
 // Ingest one document into each slot, then delete it again (cache invalidation traffic).

@@ -5,9 +5,10 @@ module          job
 ==============  ==========================================================================
 ``checkout``    the commits and the harness, picked once; both sides' worktrees; pr.json
 ``venv``        one cached venv per dependency set (each side's own pyproject)
-``duo``         one stack: PostgreSQL + Valkey, a seeded template cloned per side, the services
+``duo``         one PostgreSQL; per side its own database (its own loader), Valkey, service
 ``shapes``      ramp, spike, SSE, connections once per side (for the SLA and the report)
-``windows``     one duet window: both services under the same load at once (k6 + psutil)
+``windows``     one duet window: both sides under the same load at once (k6 + psutil: each
+                side's service, PostgreSQL backends and Valkey CPU, service RSS)
 ``sequential``  windows until the rule decides (warm-up block, looks, the time budget)
 ``outputs``     verdict.json and what is rendered from it (``GateFolder``'s files)
 ``runner``      the whole check (:func:`run_gate`)

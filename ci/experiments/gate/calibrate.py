@@ -113,11 +113,25 @@ def run_calibration(
                 cand_label = plain_other if kind == "aa" else "slowed"
                 base_svc, cand_svc = duo.services[base_label], duo.services[cand_label]
                 targets: dict[Side, DuetTarget] = {
-                    "base": DuetTarget("base", base_svc.url, base_svc.pid),
-                    "candidate": DuetTarget("candidate", cand_svc.url, cand_svc.pid),
+                    "base": DuetTarget(
+                        "base", base_svc.url, base_svc.pid, base_svc.database, base_svc.valkey_pid
+                    ),
+                    "candidate": DuetTarget(
+                        "candidate",
+                        cand_svc.url,
+                        cand_svc.pid,
+                        cand_svc.database,
+                        cand_svc.valkey_pid,
+                    ),
                 }
                 folder = out_dir / f"verdict-{len(_existing(out_dir)) + 1:03d}-{kind}"
-                runner = DuetRunner(targets, load, folder / "windows", nonce=f"c{verdict_seed:x}")
+                runner = DuetRunner(
+                    targets,
+                    load,
+                    folder / "windows",
+                    nonce=f"c{verdict_seed:x}",
+                    postgres_url=duo.servers.pg.url,
+                )
                 design = duet_design(gate, verdict_seed)
                 t0 = time.monotonic()
                 progress(f"verdict {i}/{len(kinds)}: {kind}")

@@ -1,15 +1,17 @@
-"""One stack for both sides: PostgreSQL and Valkey once, one seeded corpus, two services.
+"""One stack for both sides: PostgreSQL once, then per side its own database, loaded by its
+own loader, its own Valkey server and its own service.
 
 ================  ========================================================================
 part              how the sides are kept apart
 ================  ========================================================================
-corpus            seeded once into ``gate_template`` with the *base* side's loader (its
-                  venv, its worktree), then cloned: ``CREATE DATABASE gate_base TEMPLATE
-                  gate_template`` and ``gate_candidate``, so each side's writes stay its own
-                  and both start from the same bytes (the embedding cache makes MiniLM
-                  seeding seconds when warm)
-cache             one Valkey, a logical database per service (``/1``, ``/2``, ... in the
-                  order given: base, candidate)
+data layer        each side's database (``gate_<label>``) starts empty and is built by
+                  that side's own loader (its venv, its worktree) from the same corpus
+                  files: its schema, its COPY, its index (type and parameters), so a pull
+                  request that changes any of them is measured with them; the embedding
+                  cache makes MiniLM seconds when warm. The time to ready and the index
+                  build time are recorded per side (:class:`~ci.results.duet.SideSetup`)
+cache             one Valkey server per service (its own process, so its CPU is the
+                  side's); PostgreSQL backends are told apart by database
 service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), with its
                   own venv's interpreter, on its own port, ``service.http.app:create_app``
 ================  ========================================================================
@@ -31,7 +33,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ci.errors import PerfCIError, SideFailure, StackError
 from ci.experiments.gate.checkout import SideCheckout
-from ci.seed import seed_corpus
+from ci.results.duet import SideSetup
+from ci.seed import SeedResult, seed_corpus
 from ci.stack import (
     ServerSet,
     free_port,
@@ -41,8 +44,9 @@ from ci.stack import (
     start_server_set,
     start_service,
 )
-
-TEMPLATE_DB = "gate_template"
+from ci.stack.process import stop_pid
+from ci.stack.state import Component
+from ci.stack.valkey import start_valkey
 
 Progress = Callable[[str], None]
 
@@ -67,6 +71,9 @@ class SideService:
     database_url: str
     redis_url: str
     log: str | None
+    database: str  # its own database's name (its backends' CPU is attributed by it)
+    valkey_pid: int | None  # its own Valkey server
+    setup: SideSetup
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,7 @@ class CorpusInfo:
     embedder: str
     corpus_hash: str
     query_log: Path
-    seed_s: float  # wall time of seeding (embedding from the cache, COPY, index)
+    seed_s: float  # wall time of the base's loader (embedding from the cache, COPY, index)
 
 
 @dataclass
@@ -102,11 +109,6 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
-def _redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
-
-
 @contextlib.contextmanager
 def duo_stack(
     services: Sequence[ServiceSpec],
@@ -117,95 +119,68 @@ def duo_stack(
 ) -> Iterator[Duo]:
     """The one stack with every service running; stopped by PID when the block ends.
 
-    The corpus is seeded with the first service's loader (the base) and copied to each
-    service's own database; every other service's loader then loads its copy, which finds
-    the same corpus embedded by the same model and loads nothing, unless that revision
-    embeds with another model (``SEARCH_MINILM_KERNELS``, say): then it embeds the corpus its
-    own way, so that a pull request that changes the model is measured, not refused as a
-    corpus of another model. The services start in
-    a seeded random order: two identical services measured side by side differ by a percent
-    or two in latency, in favour of one of them (measured A/A), and a fixed order would hand
-    that to the same side every time.
+    Each service's database is built by its own loader, in the order given (the base
+    first: its loader's corpus files and query log are the run's); the services then start
+    in a seeded random order: two identical services measured side by side differ by a
+    percent or two in latency, in favour of one of them (measured A/A), and a fixed order
+    would hand that to the same side every time.
     """
     assert services, "duo_stack needs at least one service"
     labels = [s.label for s in services]
     assert len(set(labels)) == len(labels), f"service labels repeat: {labels}"
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = loopback_settings(run_dir, workers=spec.workers)
-    progress(f"starting PostgreSQL and Valkey (run folder {run_dir})")
+    progress(f"starting PostgreSQL (run folder {run_dir})")
     servers = start_server_set(settings)
+    valkeys: list[Component] = []
     try:
-        base = services[0]
-        corpus = _seed(servers, base.checkout, base.python, spec, run_dir, labels, progress)
-        for svc in services[1:]:
-            _own_loader(servers, svc, spec, run_dir, progress)
+        loaded = {svc.label: _own_loader(servers, svc, spec, run_dir, progress) for svc in services}
+        first, seed_s = loaded[services[0].label]
+        corpus = CorpusInfo(
+            spec.docs,
+            spec.corpus_seed,
+            spec.embedder,
+            first.corpus_hash,
+            first.query_log_path,
+            seed_s,
+        )
         order = rng.sample(range(len(services)), len(services))
         duo = Duo(servers, corpus, start_order=tuple(labels[i] for i in order))
         for i in order:
             svc = services[i]
-            duo.services[svc.label] = _start(servers, svc, spec, run_dir, i + 1, progress)
+            seeded, load_s = loaded[svc.label]
+            valkey = _own_valkey(servers, run_dir / svc.label)
+            valkeys.append(valkey)
+            duo.services[svc.label] = _start(
+                servers, svc, spec, run_dir, valkey, seeded, load_s, progress
+            )
         yield duo
     finally:
-        servers.close(remove_data=True)
+        try:
+            servers.close(remove_data=True)
+        finally:
+            for valkey in valkeys:
+                stop_pid(valkey.pid, "valkey")
 
 
 def database_name(label: str) -> str:
     return f"gate_{label}"
 
 
-def _seed(
-    servers: ServerSet,
-    base: SideCheckout,
-    python: Path,
-    spec: DuoSpec,
-    run_dir: Path,
-    labels: Sequence[str],
-    progress: Progress,
-) -> CorpusInfo:
-    admin = servers.pg.url
-    run_sql(admin, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}", f"CREATE DATABASE {TEMPLATE_DB}")
-    template = with_database(admin, TEMPLATE_DB)
-    run_sql(template, "CREATE EXTENSION IF NOT EXISTS vector")
-    t0 = time.monotonic()
-    seeded = seed_corpus(
-        run_dir,
-        template,
-        spec.docs,
-        spec.corpus_seed,
-        {"SEARCH_EMBEDDER": spec.embedder},
-        progress=progress,
-        code_root=base.worktree,
-        python=python,
-    )
-    seed_s = time.monotonic() - t0
-    progress(
-        f"seeded {spec.docs} documents ({spec.embedder}) with the base loader in {seed_s:.1f} s"
-    )
-    for label in labels:
-        name = database_name(label)
-        run_sql(
-            admin,
-            f"DROP DATABASE IF EXISTS {name}",
-            f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}",
-        )
-    return CorpusInfo(
-        spec.docs,
-        spec.corpus_seed,
-        spec.embedder,
-        seeded.corpus_hash,
-        seeded.query_log_path,
-        seed_s,
-    )
-
-
 def _own_loader(
     servers: ServerSet, svc: ServiceSpec, spec: DuoSpec, run_dir: Path, progress: Progress
-) -> None:
+) -> tuple[SeedResult, float]:
+    """An empty database for ``svc``, built by its own loader; the loader's summary and
+    the wall time from the empty database to a loaded, indexed one."""
+    admin = servers.pg.url
+    name = database_name(svc.label)
     t0 = time.monotonic()
+    run_sql(admin, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    run_sql(with_database(admin, name), "CREATE EXTENSION IF NOT EXISTS vector")
     try:
         seeded = seed_corpus(
             run_dir,
-            with_database(servers.pg.url, database_name(svc.label)),
+            with_database(admin, name),
             spec.docs,
             spec.corpus_seed,
             {"SEARCH_EMBEDDER": spec.embedder, **svc.env},
@@ -214,11 +189,19 @@ def _own_loader(
         )
     except PerfCIError as exc:
         raise SideFailure(svc.label, f"its own loader failed: {exc}") from exc
-    if seeded.loader.get("loaded"):
-        progress(
-            f"the {svc.label} embeds with {seeded.loader.get('model_id')}: its corpus was "
-            f"loaded again by its own loader in {time.monotonic() - t0:.1f} s"
-        )
+    load_s = time.monotonic() - t0
+    timings = seeded.loader.get("timings") or {}
+    progress(
+        f"the {svc.label}'s loader built its database ({spec.docs} documents, "
+        f"{seeded.loader.get('model_id')}, index {seeded.loader.get('index')}) in "
+        f"{load_s:.1f} s (index {float(timings.get('index_s', 0.0)):.1f} s)"
+    )
+    return seeded, load_s
+
+
+def _own_valkey(servers: ServerSet, side_dir: Path) -> Component:
+    side_dir.mkdir(parents=True, exist_ok=True)
+    return start_valkey(replace(servers.settings, run_dir=side_dir, redis_port=free_port()))
 
 
 def _start(
@@ -226,7 +209,9 @@ def _start(
     svc: ServiceSpec,
     spec: DuoSpec,
     run_dir: Path,
-    redis_db: int,
+    valkey: Component,
+    seeded: SeedResult,
+    load_s: float,
     progress: Progress,
 ) -> SideService:
     side_dir = run_dir / svc.label
@@ -239,7 +224,8 @@ def _start(
         service_env={"SEARCH_EMBEDDER": spec.embedder, **svc.env},
     )
     database_url = with_database(servers.pg.url, database_name(svc.label))
-    redis_url = _redis_db(servers.valkey.url, redis_db)
+    redis_url = valkey.url
+    t0 = time.monotonic()
     progress(
         f"starting the {svc.label} service ({svc.checkout.commit[:12]}) "
         f"on port {settings.service_port}"
@@ -255,6 +241,23 @@ def _start(
     ready, reason = service_readiness(comp.url)
     if not ready:
         raise SideFailure(svc.label, f"its service started but is not ready: {reason}")
+    timings = seeded.loader.get("timings") or {}
+    setup = SideSetup(
+        index=str(seeded.loader.get("index")),
+        embed_s=round(float(timings.get("embed_s", 0.0)), 3),
+        copy_s=round(float(timings.get("copy_s", 0.0)), 3),
+        index_s=round(float(timings.get("index_s", 0.0)), 3),
+        ready_s=round(load_s + time.monotonic() - t0, 3),
+    )
     return SideService(
-        svc.label, svc.checkout.commit, comp.url, comp.pid, database_url, redis_url, comp.log
+        svc.label,
+        svc.checkout.commit,
+        comp.url,
+        comp.pid,
+        database_url,
+        redis_url,
+        comp.log,
+        database_name(svc.label),
+        valkey.pid,
+        setup,
     )

@@ -6,8 +6,8 @@ step   what                                                                     
 1      which harness files the pull request changed (the commits and the        checkout
        harness were chosen before, in ``checkout``)
 2      detached worktrees; each side's venv from its own lock (cached)          checkout, venv
-3      one stack: PostgreSQL + Valkey, the base loader seeds a template,        duo
-       each side gets a clone, its own Valkey db, its own service
+3      one stack: PostgreSQL; per side its own database built by its own        duo
+       loader, its own Valkey server, its own service
 4      duet windows until the rule decides (warm-up block, looks 12/24/36);     sequential,
        py-spy samples both sides meanwhile (kept on a FAIL)                     flames
 5      the recall check: a fixed query sample, each side against its own        quality
@@ -360,11 +360,24 @@ def _measure(
     gate = request.config.gate
     sla = request.config.sla_for(request.machine_class)
     load = duet_load(gate.design, duo.corpus.query_log, sla.k6_env())
+    sides: tuple[Side, Side] = ("base", "candidate")
     targets = {
-        side: DuetTarget(side, duo.services[side].url, duo.services[side].pid)
-        for side in ("base", "candidate")
+        side: DuetTarget(
+            side,
+            duo.services[side].url,
+            duo.services[side].pid,
+            duo.services[side].database,
+            duo.services[side].valkey_pid,
+        )
+        for side in sides
     }
-    runner = DuetRunner(targets, load, folder.window_logs, nonce=f"{seed:x}")  # type: ignore[arg-type]
+    runner = DuetRunner(
+        targets,
+        load,
+        folder.window_logs,
+        nonce=f"{seed:x}",
+        postgres_url=duo.servers.pg.url,
+    )
     return measure_windows(
         runner,
         gate.rule,
@@ -375,6 +388,7 @@ def _measure(
         folder.windows,
         deadline=t0 + gate.design.budget_s,
         progress=progress,
+        setup={side: duo.services[side].setup for side in ("base", "candidate")},
     )
 
 

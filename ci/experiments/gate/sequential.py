@@ -19,7 +19,15 @@ from typing import Protocol
 from ci.experiments.gate.windows import abba_slots
 from ci.judge.duet import DuetJudgement, judge_duet
 from ci.judge.gate_verdict import Stopped
-from ci.results.duet import DuetDesign, DuetRevision, DuetRun, DuetWindow, Side, dump_duet
+from ci.results.duet import (
+    DuetDesign,
+    DuetRevision,
+    DuetRun,
+    DuetWindow,
+    Side,
+    SideSetup,
+    dump_duet,
+)
 from ci.settings.gate import GateDesign, GateRule
 
 Progress = Callable[[str], None]
@@ -49,8 +57,10 @@ def measure_windows(
     out_file: Path,
     deadline: float,
     progress: Progress = lambda _m: None,
+    setup: dict[str, SideSetup] | None = None,
 ) -> Measured:
-    """Windows until a look decides, the last look, or the deadline (``time.monotonic()``)."""
+    """Windows until a look decides, the last look, or the deadline (``time.monotonic()``);
+    ``setup``: how each side's data layer was built, kept in the duet file."""
     t0 = time.monotonic()
     rng = random.Random(design.order_seed)
     warm_blocks = gate.warmup_windows // 4
@@ -59,7 +69,9 @@ def measure_windows(
     windows: list[DuetWindow] = []
 
     def snapshot() -> DuetRun:
-        return DuetRun(base=base, candidate=candidate, design=design, windows=tuple(windows))
+        return DuetRun(
+            base=base, candidate=candidate, design=design, windows=tuple(windows), setup=setup
+        )
 
     judgement: DuetJudgement | None = None
     stopped: Stopped = "last look"
@@ -95,5 +107,6 @@ def _line(w: DuetWindow, measured: int) -> str:
     return (
         f"  {label} (slot a = {w.slot_a}): p95 {b.latency_ms.p95:.1f} / {c.latency_ms.p95:.1f} ms, "
         f"CPU {b.cpu_ms_per_request or 0:.2f} / {c.cpu_ms_per_request or 0:.2f} ms/req, "
+        f"RSS {b.rss_end_mb or 0:.0f} / {c.rss_end_mb or 0:.0f} MB, "
         f"errors {b.failed} / {c.failed} (base / candidate)"
     )

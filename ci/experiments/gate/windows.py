@@ -8,33 +8,62 @@ blocks (:func:`abba_slots`), so any advantage of a slot cancels out; the first b
 warm-up and the judge drops it.
 
 Per side the runner records what k6 measured for its slot (exact percentiles: k6 keeps
-every sample) and the CPU time (user + system) of the side's service processes from
-just before k6 starts to just after it ends, read with psutil.
+every sample) and, from just before k6 starts to just after it ends, read with psutil:
+
+==============  ========================================================================
+CPU             user + system of the side's service processes, of the PostgreSQL
+                backends connected to the side's own database (``pg_stat_activity``:
+                a pool's backends persist, so their CPU is read before and after; one
+                born during the window counts from its birth) and of the side's own
+                Valkey server
+memory          the RSS of the service's processes (summed) at the start and the end,
+                and the highest of the samples taken every ``RSS_SAMPLE_S`` in between
+tail            k6 counts per slot the searches slower than the tail limit: the median
+                of the base's p98 over the warm-up windows, fixed once they are done
+==============  ========================================================================
+
+Beside the open arrivals, a share of iterations opens one search stream (large k) on
+each side; when the arrivals end, a burst of VUs holds many searches in flight per side
+(``scenarios/duet.js``): after them, so the burst's queueing never reaches the searches the
+tail share counts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import statistics
 import subprocess
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 
 from ci.errors import RunError
 from ci.measure.k6 import SCENARIOS_DIR, find_k6
-from ci.results.duet import SIDES, DuetDesign, DuetWindow, Side, SideWindow, WindowLatency
+from ci.results.duet import (
+    SIDES,
+    DuetDesign,
+    DuetWindow,
+    Side,
+    SideWindow,
+    Timing,
+    WindowLatency,
+)
 from ci.settings.gate import GateDesign
 
 DUET_SCRIPT = SCENARIOS_DIR / "duet.js"
-TREND_STATS = "avg,min,med,max,p(90),p(95),p(99),count"
+TREND_STATS = "avg,min,med,max,p(90),p(95),p(98),p(99),count"
 K6_EXIT_THRESHOLDS = 99  # a threshold failed: still a measurement (the SLA is judged apart)
 K6_GRACE_S = 60.0  # beyond the window itself, before a hung k6 is killed
+RSS_SAMPLE_S = 0.5  # the service's RSS is sampled this often during a window
 
 
 def abba_slots(blocks: int, rng: random.Random) -> list[Side]:
@@ -64,13 +93,115 @@ def process_cpu_s(pid: int) -> float:
     return total
 
 
+def process_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants (those alive now), MB, summed."""
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.Error as exc:
+        raise RunError(f"service process {pid} is gone: {exc}") from exc
+    total = 0
+    for proc in family:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def _cpu_of(pid: int) -> float | None:
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return t.user + t.system
+
+
+def backend_pids(admin_url: str, databases: Sequence[str]) -> dict[str, list[int]]:
+    """The PostgreSQL backends connected to each of ``databases`` (``pg_stat_activity``)."""
+
+    async def query() -> list[tuple[int, str]]:
+        import asyncpg  # the stack's PostgreSQL client (the service's too)
+
+        conn = await asyncpg.connect(admin_url, timeout=10)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[])",
+                list(databases),
+            )
+        finally:
+            await conn.close()
+        return [(int(r["pid"]), str(r["datname"])) for r in rows]
+
+    try:
+        rows = asyncio.run(query())
+    except Exception as exc:  # OSError, TimeoutError, asyncpg's own (PostgresError, ...)
+        raise RunError(f"cannot list PostgreSQL backends at {admin_url}: {exc}") from exc
+    out: dict[str, list[int]] = {db: [] for db in databases}
+    for pid, db in rows:
+        out[db].append(pid)
+    return out
+
+
+def backend_cpu(admin_url: str, databases: Sequence[str]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of every backend connected to each database, by PID."""
+    out: dict[str, dict[int, float]] = {}
+    for db, pids in backend_pids(admin_url, databases).items():
+        cpu = {pid: _cpu_of(pid) for pid in pids}
+        out[db] = {pid: c for pid, c in cpu.items() if c is not None}
+    return out
+
+
+def backend_cpu_delta(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+    """CPU the backends used between two readings: a backend born in between counts from
+    its birth (0 before); one gone by the second reading is not seen."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
+class RssSampler:
+    """Samples each service's RSS every ``RSS_SAMPLE_S`` on a thread until stopped."""
+
+    def __init__(self, pids: Mapping[Side, int]) -> None:
+        self._pids = dict(pids)
+        self.peak: dict[Side, float] = {s: process_rss_mb(pid) for s, pid in self._pids.items()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(RSS_SAMPLE_S):
+            for side, pid in self._pids.items():
+                try:
+                    self.peak[side] = max(self.peak[side], process_rss_mb(pid))
+                except RunError:
+                    continue  # the window's end reports a gone service
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass(frozen=True, slots=True)
 class DuetTarget:
-    """One side's running service."""
+    """One side's running service, its own database and its own Valkey server."""
 
     side: Side
     url: str
     pid: int
+    database: str | None = None  # the side's PostgreSQL database (its backends' CPU)
+    valkey_pid: int | None = None  # the side's own Valkey server
+
+
+@dataclass(frozen=True, slots=True)
+class SideCpu:
+    """One reading of a side's CPU seconds so far (backends by PID; None: not attributed)."""
+
+    service_s: float
+    backends: Mapping[int, float] | None
+    valkey_s: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +214,10 @@ class DuetLoad:
     write_fraction: float
     query_log: Path
     sla_env: Mapping[str, str]  # PERFCI_SLA_* (lib/config.js insists on them)
+    stream_fraction: float = 0.0
+    stream_k: int = 200
+    burst_vus: int = 0
+    burst_iterations: int = 4
 
 
 class DuetRunner:
@@ -96,6 +231,7 @@ class DuetRunner:
         *,
         nonce: str,
         k6: Path | None = None,
+        postgres_url: str | None = None,
     ) -> None:
         assert set(targets) == set(SIDES), f"targets for {sorted(targets)}, expected both sides"
         self._targets = dict(targets)
@@ -103,14 +239,36 @@ class DuetRunner:
         self._out = out_dir
         self._nonce = nonce
         self._k6 = k6 or find_k6()
+        self._pg = postgres_url  # an admin URL: the backends' CPU is attributed by database
+        self._warm_p98: list[float] = []
+        self.tail_limit_ms: float | None = None
         out_dir.mkdir(parents=True, exist_ok=True)
+
+    def _cpu(self) -> dict[Side, SideCpu]:
+        dbs = {s: t.database for s, t in self._targets.items() if t.database}
+        backends = backend_cpu(self._pg, list(dbs.values())) if self._pg and dbs else {}
+        out: dict[Side, SideCpu] = {}
+        for side, t in self._targets.items():
+            db = dbs.get(side)
+            valkey = _cpu_of(t.valkey_pid) if t.valkey_pid is not None else None
+            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(db or ""), valkey)
+        return out
 
     def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:
         slot_b: Side = "candidate" if slot_a == "base" else "base"
         slots = {"a": slot_a, "b": slot_b}
         load = self._load
+        if not warmup and self.tail_limit_ms is None and self._warm_p98:
+            self.tail_limit_ms = round(statistics.median(self._warm_p98), 3)
+        tail_limit = None if warmup else self.tail_limit_ms
         env = {
             **load.sla_env,
+            "TAIL_LIMIT_MS": repr(tail_limit or 0.0),
+            "STREAM_FRACTION": repr(load.stream_fraction),
+            "STREAM_K": str(load.stream_k),
+            "BURST_VUS": str(load.burst_vus),
+            "BURST_ITERATIONS": str(load.burst_iterations),
+            "BURST_AT_S": repr(load.window_s),  # when the arrivals end
             "RATE": repr(load.rate),
             "DUET_S": repr(load.window_s),
             "UNIQUE_FRACTION": repr(load.unique_fraction),
@@ -124,18 +282,46 @@ class DuetRunner:
         summary_path = self._out / f"window-{index:03d}.summary.json"
         log_path = self._out / f"window-{index:03d}.k6.log"
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        before = {s: process_cpu_s(t.pid) for s, t in self._targets.items()}
+        before = self._cpu()
+        pids = {s: t.pid for s, t in self._targets.items()}
+        rss_start = {s: process_rss_mb(pid) for s, pid in pids.items()}
         t0 = time.monotonic()
-        code = _run_k6(self._k6, env, summary_path, log_path, load.window_s + K6_GRACE_S)
+        with RssSampler(pids) as sampler:
+            code = _run_k6(self._k6, env, summary_path, log_path, load.window_s + K6_GRACE_S)
         duration = time.monotonic() - t0
-        after = {s: process_cpu_s(t.pid) for s, t in self._targets.items()}
+        rss_end = {s: process_rss_mb(pid) for s, pid in pids.items()}
+        after = self._cpu()
         if code not in (0, K6_EXIT_THRESHOLDS):
             tail = log_path.read_text(errors="replace")[-1500:]
             raise RunError(f"k6 duet window {index} exited {code}; its output ends:\n{tail}")
         metrics = _read_metrics(summary_path)
         sides: dict[Side, SideWindow] = {}
         for slot, side in slots.items():
-            sides[side] = slot_figures(metrics, slot, max(0.0, after[side] - before[side]))
+            b, a = before[side], after[side]
+            pg = None
+            if a.backends is not None:
+                pg = backend_cpu_delta(b.backends or {}, a.backends)
+            valkey = None
+            if a.valkey_s is not None and b.valkey_s is not None:
+                valkey = max(0.0, a.valkey_s - b.valkey_s)
+            figures = slot_figures(
+                metrics,
+                slot,
+                max(0.0, a.service_s - b.service_s),
+                counts_slow=tail_limit is not None,
+            )
+            sides[side] = msgspec.structs.replace(
+                figures,
+                postgres_cpu_s=None if pg is None else round(pg, 6),
+                valkey_cpu_s=None if valkey is None else round(valkey, 6),
+                rss_start_mb=round(rss_start[side], 3),
+                rss_end_mb=round(rss_end[side], 3),
+                rss_peak_mb=round(max(sampler.peak[side], rss_end[side]), 3),
+            )
+        base_slot = "a" if slot_a == "base" else "b"
+        p98 = metrics.get(f"search_duet_{base_slot}_latency", {}).get("p(98)")
+        if warmup and sides["base"].latency_ms.samples and isinstance(p98, (int, float)):
+            self._warm_p98.append(float(p98))
         return DuetWindow(
             index=index,
             block=block,
@@ -145,6 +331,7 @@ class DuetRunner:
             duration_s=round(duration, 3),
             base=sides["base"],
             candidate=sides["candidate"],
+            tail_limit_ms=tail_limit,
         )
 
 
@@ -182,12 +369,28 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
-def slot_figures(metrics: Mapping[str, Any], slot: str, cpu_s: float) -> SideWindow:
-    """One slot's figures from a duet summary export (a metric k6 never saw is absent)."""
+def slot_figures(
+    metrics: Mapping[str, Any], slot: str, cpu_s: float, *, counts_slow: bool = False
+) -> SideWindow:
+    """One slot's figures from a duet summary export (a metric k6 never saw is absent);
+    ``counts_slow``: the window ran with a tail limit, so its slow count is a figure."""
 
     def values(name: str) -> Mapping[str, Any]:
         found = metrics.get(f"search_duet_{slot}_{name}")
         return found if isinstance(found, dict) else {}
+
+    def timing(name: str) -> Timing | None:
+        found = values(name)
+        samples = int(found.get("count", 0))
+        if not samples:
+            return None
+        return Timing(
+            samples=samples,
+            p50=float(found.get("med", 0.0)),
+            p90=float(found.get("p(90)", 0.0)),
+            p95=float(found.get("p(95)", 0.0)),
+            maximum=float(found.get("max", 0.0)),
+        )
 
     try:
         lat = values("latency")
@@ -209,6 +412,10 @@ def slot_figures(metrics: Mapping[str, Any], slot: str, cpu_s: float) -> SideWin
             failed=int(failed.get("passes", 0)),
             cpu_s=round(cpu_s, 6),
             latency_ms=latency,
+            slow=int(values("slow").get("count", 0)) if counts_slow else None,
+            ttfe_ms=timing("ttfe"),
+            stream_ms=timing("stream"),
+            burst_ms=timing("burst"),
         )
     except (TypeError, ValueError) as exc:
         raise RunError(f"duet summary, slot {slot}: malformed figures: {exc}") from exc
@@ -223,6 +430,10 @@ def duet_load(gate: GateDesign, query_log: Path, sla_env: Mapping[str, str]) -> 
         write_fraction=gate.write_fraction,
         query_log=query_log,
         sla_env=sla_env,
+        stream_fraction=gate.stream_fraction,
+        stream_k=gate.stream_k,
+        burst_vus=gate.burst_vus,
+        burst_iterations=gate.burst_iterations,
     )
 
 
@@ -236,4 +447,8 @@ def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
         write_fraction=gate.write_fraction,
         order_seed=order_seed,
         workers=gate.workers,
+        stream_fraction=gate.stream_fraction,
+        stream_k=gate.stream_k,
+        burst_vus=gate.burst_vus,
+        burst_iterations=gate.burst_iterations,
     )

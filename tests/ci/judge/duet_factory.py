@@ -24,8 +24,13 @@ def side(
     cpu_ms: float = 3.5,
     samples: int = 1100,
     failed: int = 0,
+    slow: int | None = 22,
+    rss_growth_kb: float | None = 0.0,
 ) -> SideWindow:
+    """One side's window; ``rss_growth_kb``: service RSS growth over it (None: not measured)."""
     requests = samples + failed + 44  # 22 writes: an ingest and a delete each
+    rss_start = 180.0
+    rss_end = None if rss_growth_kb is None else rss_start + rss_growth_kb / 1024
     return SideWindow(
         requests=requests,
         searches=samples + failed,
@@ -40,6 +45,10 @@ def side(
             mean=p50 * 2,
             maximum=p90 * 4,
         ),
+        slow=None if slow is None else min(slow, samples),
+        rss_start_mb=None if rss_end is None else rss_start,
+        rss_end_mb=rss_end,
+        rss_peak_mb=None if rss_end is None else max(rss_start, rss_end) + 2.0,
     )
 
 
@@ -85,19 +94,37 @@ def drawn_run(
     p90_effect: float = 0.0,
     samples: int = 1100,
     seed: int = 0,
+    slow_share: float = 0.02,
+    slow_effect: float = 0.0,
+    leak_kb_per_request: float = 0.0,
+    rss_sd_kb: float = 600.0,
 ) -> DuetRun:
-    """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects."""
+    """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects;
+    slow searches drawn binomially around ``slow_share`` (+ ``slow_effect`` on the
+    candidate), RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's
+    leak per request)."""
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put
     pairs = []
     for _ in range(n):
         level = float(rng.uniform(0.8, 1.2))  # the machine drifts: both sides alike
         noise = rng.normal(0.0, sd, 3)
-        base = side(p50=4.0 * level, p90=25.0 * level, cpu_ms=3.5 * level, samples=samples)
+        rss = extra.normal(0.0, rss_sd_kb, 2)
+        base = side(
+            p50=4.0 * level,
+            p90=25.0 * level,
+            cpu_ms=3.5 * level,
+            samples=samples,
+            slow=int(extra.binomial(samples, slow_share)),
+            rss_growth_kb=float(rss[0]),
+        )
         cand = side(
             p50=4.0 * level * math.exp(noise[0]),
             p90=25.0 * level * math.exp(noise[1] + math.log1p(p90_effect)),
             cpu_ms=3.5 * level * math.exp(noise[2] + math.log1p(cpu_effect)),
             samples=samples,
+            slow=int(extra.binomial(samples, slow_share + slow_effect)),
+            rss_growth_kb=float(rss[1]) + leak_kb_per_request * (samples + 44),
         )
         pairs.append((base, cand))
     return duet_run(pairs)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import math
 
+import msgspec
 import numpy as np
 import pytest
 
 from ci.errors import ComparisonError
-from ci.judge.duet import hl_interval, judge_duet, side_value, tail_samples
+from ci.judge.duet import ReportMetric, hl_interval, judge_duet, side_value, tail_samples
+from ci.results.duet import SideSetup
 from ci.settings.gate import GateMetric, GateRule
 from tests.ci.judge.duet_factory import drawn_run, duet_run, side
 
@@ -110,3 +112,76 @@ def test_hl_interval_is_the_exact_walsh_interval(n: int) -> None:
 def test_hl_interval_with_too_few_pairs_is_the_full_range() -> None:
     lo, hi = hl_interval(np.array([0.1, -0.2, 0.3]), 0.95)
     assert (lo, hi) == (-0.2, 0.3)
+
+
+def test_the_whole_side_cpu_and_its_parts() -> None:
+    s = msgspec.structs.replace(
+        side(cpu_ms=2.0, samples=956), postgres_cpu_s=1.0, valkey_cpu_s=0.5
+    )  # 1,000 requests: 2 s service, 1 s PostgreSQL, 0.5 s Valkey
+    assert side_value("cpu_ms_per_request", s) == pytest.approx(3.5)
+    assert side_value("service_cpu_ms_per_request", s) == pytest.approx(2.0)
+    assert side_value("postgres_cpu_ms_per_request", s) == pytest.approx(1.0)
+    assert side_value("valkey_cpu_ms_per_request", s) == pytest.approx(0.5)
+
+
+def test_rss_growth_and_slow_share_per_side() -> None:
+    s = side(samples=956, slow=48, rss_growth_kb=2048.0)  # 1,000 requests
+    assert side_value("rss_kb_per_1k_requests", s) == pytest.approx(2048.0)
+    assert side_value("slow_share", s) == pytest.approx(48 / 956)
+    assert side_value("rss_peak_mb", s) == pytest.approx(180.0 + 2.0 + 2.0)
+    bare = side(slow=None, rss_growth_kb=None)
+    assert side_value("slow_share", bare) is None
+    assert side_value("rss_kb_per_1k_requests", bare) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_leak_of_a_few_kb_per_request_fails_on_memory(seed: int) -> None:
+    j = judge_duet(drawn_run(12, sd=0.03, leak_kb_per_request=5.0, seed=seed), CONFIG)
+    assert j.decision == "fail"
+    assert j.reasons == ("rss_kb_per_1k_requests",)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_two_percent_of_searches_stalling_fails_on_the_tail(seed: int) -> None:
+    j = judge_duet(drawn_run(12, sd=0.03, slow_effect=0.02, seed=seed), CONFIG)
+    assert j.decision == "fail"
+    assert j.reasons == ("slow_share",)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_memory_and_tail_metrics_stay_quiet_a_a(seed: int) -> None:
+    j = judge_duet(drawn_run(12, sd=0.03, seed=100 + seed), CONFIG)
+    assert j.decision == "pass"
+    assert {m.name for m in j.gated} >= {"slow_share", "rss_kb_per_1k_requests"}
+
+
+def test_a_run_without_rss_or_a_tail_limit_reports_them_as_not_measured() -> None:
+    pairs = [(side(slow=None, rss_growth_kb=None), side(slow=None, rss_growth_kb=None))] * 12
+    j = judge_duet(duet_run(pairs), CONFIG)
+    assert {d.name for d in j.demoted} == {"slow_share", "rss_kb_per_1k_requests"}
+    assert all("not measured" in d.reason for d in j.demoted)
+    assert j.decision == "pass"
+
+
+def test_each_sides_data_layer_is_reported_and_flagged_beyond_half_again() -> None:
+    run = drawn_run(12, seed=7)
+
+    def with_setup(base_index_s: float, cand_index_s: float) -> dict[str, ReportMetric]:
+        setup = {
+            "base": SideSetup("documents_hnsw_vector_m16_efc64", 0.1, 0.4, base_index_s, 9.0),
+            "candidate": SideSetup(
+                "documents_hnsw_vector_m32_efc128", 0.1, 0.4, cand_index_s, 9.0 + cand_index_s
+            ),
+        }
+        j = judge_duet(msgspec.structs.replace(run, setup=setup), CONFIG)
+        return {r.name: r for r in j.report_only if r.name in ("index_build_s", "time_to_ready_s")}
+
+    same = with_setup(3.4, 3.5)
+    assert not same["index_build_s"].changed
+    assert same["index_build_s"].change == pytest.approx(0.1 / 3.4)
+    slower = with_setup(3.4, 8.0)
+    assert slower["index_build_s"].changed
+    assert slower["index_build_s"].note is not None
+    assert "m32_efc128" in slower["index_build_s"].note
+    assert not with_setup(0.1, 0.3)["index_build_s"].changed  # tripled, but 0.2 s
+    assert not {r.name for r in judge_duet(run, CONFIG).report_only} & {"index_build_s"}

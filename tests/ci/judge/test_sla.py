@@ -20,10 +20,12 @@ def test_sla_gates(make_run: RunFactory) -> None:
         ("search", "p95_ms"),
         ("search", "p99_ms"),
         ("search", "error_rate"),
+        ("search", "ttfe_p95_ms"),
         ("search", "cache_hit_ratio"),
         ("stream", "p95_ms"),
         ("stream", "p99_ms"),
         ("stream", "error_rate"),
+        ("stream", "ttfe_p95_ms"),
     }
     assert all(c.status == "pass" and c.runs == 2 for c in ok)
     bad = check_sla([make_run("a", latency=30.0, error_rate=0.01, hit_ratio=0.5)], SLA)
@@ -39,6 +41,54 @@ def test_sla_gates(make_run: RunFactory) -> None:
     # The boundary itself fails: "p95 < 2000" must hold.
     edge = check_sla([make_run("e", latency=20.0)], SLA)
     assert next(c for c in edge if c.name == "p95_ms").status == "fail"
+
+
+def test_sla_judges_time_to_first_event_and_the_spike_error_budget(
+    make_run: RunFactory,
+) -> None:
+    run = make_run("a")
+
+    def with_ttfe(factor: float) -> RunResults:
+        return msgspec.structs.replace(
+            run,
+            scenarios=tuple(
+                msgspec.structs.replace(
+                    s,
+                    ttfe_ms=msgspec.structs.replace(s.ttfe_ms, p95=SLA.ttfe_p95_ms * factor),
+                )
+                if s.ttfe_ms is not None
+                else s
+                for s in run.scenarios
+            ),
+        )
+
+    def ttfe(r: RunResults) -> set[str]:
+        return {c.status for c in check_sla([r], SLA) if c.name == "ttfe_p95_ms"}
+
+    assert ttfe(with_ttfe(0.5)) == {"pass"}
+    assert ttfe(with_ttfe(1.5)) == {"fail"}
+    no_ttfe = msgspec.structs.replace(
+        run, scenarios=tuple(msgspec.structs.replace(s, ttfe_ms=None) for s in run.scenarios)
+    )
+    assert ttfe(no_ttfe) == set()
+
+    # the spike sheds within spike_error_rate (above error_rate): it passes on its own budget
+    def named(name: str, error_rate: float) -> RunResults:
+        r = make_run(name, error_rate=error_rate)
+        return msgspec.structs.replace(
+            r, scenarios=(msgspec.structs.replace(r.scenarios[0], name=name),)
+        )
+
+    shed = (SLA.error_rate + SLA.spike_error_rate) / 2
+    checks = {c.name: c for c in check_sla([named("spike", shed)], SLA)}
+    assert "error_rate" not in checks
+    assert checks["spike_error_rate"].status == "pass"
+    assert checks["spike_error_rate"].limit == SLA.spike_error_rate
+    over = check_sla([named("spike", SLA.spike_error_rate * 2)], SLA)
+    assert next(c for c in over if c.name == "spike_error_rate").status == "fail"
+    # any other scenario keeps the stricter error_rate
+    ramp = check_sla([named("ramp", shed)], SLA)
+    assert next(c for c in ramp if c.name == "error_rate").status == "fail"
 
 
 def test_sla_hit_ratio_needs_a_warm_cache(make_run: RunFactory) -> None:

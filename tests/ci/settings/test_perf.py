@@ -171,5 +171,6 @@ def test_the_gate_table_is_read(tmp_path: Path) -> None:
     config = load_perf_config(_write(tmp_path, "[gate]\nlooks = [16, 32]\nrate = 90\n"))
     assert config.gate.rule.looks == (16, 32)
     assert config.gate.design.rate == 90.0
-    with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 4: .* use 10 or more"):
+    # six default primary metrics, two looks: p <= 0.01 / 2 / 6 needs 11 pairs
+    with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 4: .* use 11 or more"):
         load_perf_config(_write(tmp_path, "[gate]\nlooks = [4, 8]\n"))

@@ -1,41 +1,98 @@
-"""The one stack of the gate: a candidate that embeds with another model gets its own corpus."""
+"""The one stack of the gate: each side's data layer is built by its own loader."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
+import psutil
 import pytest
 
 from ci.experiments.gate.checkout import SideCheckout
 from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack
+from ci.results.duet import Side
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[4]
 
 
-def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path) -> None:
+def _checkout(label: Side) -> SideCheckout:
     head = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
+    return SideCheckout(label, "HEAD", head, REPO)
+
+
+def _indexes(database_url: str) -> set[str]:
+    async def query() -> set[str]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'documents' "
+                "AND indexdef ILIKE '%embedding%'"
+            )
+        finally:
+            await conn.close()
+        return {str(r["indexname"]) for r in rows}
+
+    return asyncio.run(query())
+
+
+def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
+    tmp_path: Path,
+) -> None:
     python = Path(sys.executable)
     services = [
-        ServiceSpec("base", SideCheckout("base", "HEAD", head, REPO), python),
-        # the shipped file instead of the int8 kernels: another model id, other vectors
+        ServiceSpec("base", _checkout("base"), python),
         ServiceSpec(
             "candidate",
-            SideCheckout("candidate", "HEAD", head, REPO),
+            _checkout("candidate"),
             python,
-            {"SEARCH_MINILM_KERNELS": "shipped"},
+            {"SEARCH_HNSW_M": "8", "SEARCH_HNSW_EF_CONSTRUCTION": "32"},
+        ),
+    ]
+    spec = DuoSpec(docs=300, corpus_seed=7, embedder="hash", workers=1)
+    with duo_stack(services, spec, tmp_path / "stack", random.Random(1)) as duo:
+        base, cand = duo.services["base"], duo.services["candidate"]
+        assert _indexes(base.database_url) == {"documents_hnsw_vector_m16_efc64"}
+        assert _indexes(cand.database_url) == {"documents_hnsw_vector_m8_efc32"}
+        assert (base.setup.index, cand.setup.index) == (
+            "documents_hnsw_vector_m16_efc64",
+            "documents_hnsw_vector_m8_efc32",
+        )
+        for side in (base, cand):
+            assert side.setup.index_s > 0
+            assert side.setup.ready_s > side.setup.index_s + side.setup.copy_s
+        # each side has its own Valkey server, and its service talks to it
+        assert base.valkey_pid != cand.valkey_pid
+        assert base.redis_url != cand.redis_url
+        for side in (base, cand):
+            assert psutil.Process(side.valkey_pid).name().startswith("valkey")
+            with httpx.Client(base_url=side.url, timeout=30) as client:
+                resp = client.get("/v1/search", params={"q": "telescope lenses", "k": 3})
+                assert resp.status_code == 200, resp.text
+        valkeys = (base.valkey_pid, cand.valkey_pid)
+    # stopped with the stack
+    assert not any(pid is not None and psutil.pid_exists(pid) for pid in valkeys)
+
+
+def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path) -> None:
+    python = Path(sys.executable)
+    services = [
+        ServiceSpec("base", _checkout("base"), python),
+        # the shipped file instead of the int8 kernels: another model id, other vectors
+        ServiceSpec(
+            "candidate", _checkout("candidate"), python, {"SEARCH_MINILM_KERNELS": "shipped"}
         ),
     ]
     spec = DuoSpec(docs=120, corpus_seed=7, embedder="minilm", workers=1)
-    messages: list[str] = []
-    with duo_stack(services, spec, tmp_path / "stack", random.Random(1), messages.append) as duo:
+    with duo_stack(services, spec, tmp_path / "stack", random.Random(1)) as duo:
         models = {}
         for label, side in duo.services.items():
             with httpx.Client(base_url=side.url, timeout=30) as client:
@@ -44,6 +101,3 @@ def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path)
                 assert len(resp.json()["results"]) == 3
                 models[label] = client.get("/v1/stats").json()["embedder"]["model_id"]
     assert models["base"] != models["candidate"]
-    reloaded = [m for m in messages if m.startswith("the candidate embeds with")]
-    assert len(reloaded) == 1, messages
-    assert models["candidate"] in reloaded[0]

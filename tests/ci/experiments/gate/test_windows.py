@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from ci.errors import RunError
-from ci.experiments.gate.windows import abba_slots, process_cpu_s, slot_figures
+from ci.experiments.gate.checkout import SideCheckout
+from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
+from ci.experiments.gate.sequential import measure_windows
+from ci.experiments.gate.windows import (
+    DuetLoad,
+    DuetRunner,
+    DuetTarget,
+    abba_slots,
+    backend_cpu_delta,
+    duet_design,
+    process_cpu_s,
+    process_rss_mb,
+    slot_figures,
+)
+from ci.results.duet import SIDES, DuetRevision, Side
+from ci.settings import repo_sla
+from ci.settings.gate import GateDesign, GateMetric, GateRule
 
 RESOURCES = Path(__file__).resolve().parents[3] / "resources"
+REPO = Path(__file__).resolve().parents[4]
 
 
 def test_abba_blocks_balance_the_slots() -> None:
@@ -72,5 +93,254 @@ def test_every_variable_a_window_sets_is_read_by_lib_config() -> None:
         re.findall(r"__ENV\.([A-Z_]+)", config)
     )
     sent = {"RATE", "DUET_S", "UNIQUE_FRACTION", "WRITE_FRACTION", "QUERY_LOG"}
-    sent |= {"DUET_URL_A", "DUET_URL_B", "DUET_NONCE"}
+    sent |= {"DUET_URL_A", "DUET_URL_B", "DUET_NONCE", "TAIL_LIMIT_MS"}
+    sent |= {"STREAM_FRACTION", "STREAM_K", "BURST_VUS", "BURST_ITERATIONS", "BURST_AT_S"}
     assert sent <= read
+
+
+def test_slow_searches_streams_and_the_burst_per_slot() -> None:
+    metrics = {
+        "search_duet_a_requests": {"count": 140},
+        "search_duet_a_searches": {"count": 100},
+        "search_duet_a_latency": {"count": 100, "med": 3.0, "p(90)": 9.0, "p(95)": 12.0,
+                                  "p(99)": 40.0, "avg": 5.0, "max": 80.0, "min": 1.0},
+        "search_duet_a_slow": {"count": 3, "rate": 0.3},
+        "search_duet_a_ttfe": {"count": 5, "med": 7.0, "p(90)": 9.0, "p(95)": 11.0, "max": 12.0},
+        "search_duet_a_stream": {"count": 5, "med": 20.0, "p(90)": 30.0, "p(95)": 35.0,
+                                 "max": 40.0},
+        "search_duet_a_burst": {"count": 30, "med": 15.0, "p(90)": 25.0, "p(95)": 28.0,
+                                "max": 33.0},
+    }  # fmt: skip
+    a = slot_figures(metrics, "a", cpu_s=1.0, counts_slow=True)
+    assert a.slow == 3
+    assert a.slow_share == pytest.approx(0.03)
+    assert a.ttfe_ms is not None
+    assert a.ttfe_ms.p95 == 11.0
+    assert a.stream_ms is not None
+    assert a.stream_ms.samples == 5
+    assert a.burst_ms is not None
+    assert a.burst_ms.p90 == 25.0
+    # a warm-up window runs without a tail limit: its slow count is no figure
+    assert slot_figures(metrics, "a", cpu_s=1.0).slow is None
+    assert slot_figures({}, "b", cpu_s=0.0).ttfe_ms is None
+
+
+def test_backend_cpu_counts_persistent_backends_by_delta_and_new_ones_from_birth() -> None:
+    before = {10: 1.5, 11: 0.25, 12: 4.0}  # 12 exits during the window: not seen after
+    after = {10: 2.0, 11: 0.25, 13: 0.125}  # 13 is born during the window
+    assert backend_cpu_delta(before, after) == pytest.approx(0.5 + 0.0 + 0.125)
+
+
+def test_rss_of_a_process_family() -> None:
+    import os
+
+    assert process_rss_mb(os.getpid()) > 10
+    with pytest.raises(RunError, match="is gone"):
+        process_rss_mb(2**22 + 12345)
+
+
+# -- on the real stack ----------------------------------------------------------------------
+
+LEAK_APP = '''
+
+_LEAKED: list[bytearray] = []
+_create_app = create_app
+
+
+def create_app(settings: Settings | None = None) -> Starlette:  # type: ignore[no-redef]
+    """The service, keeping LEAK_BYTES of every HTTP request forever (a test's leak)."""
+    inner = _create_app(settings)
+
+    async def leaking(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            _LEAKED.append(bytearray(b"x" * LEAK_BYTES))
+        await inner(scope, receive, send)
+
+    return leaking  # type: ignore[return-value]
+'''
+
+
+STALL_APP = '''
+
+_seen = [0]
+_create_app = create_app
+
+
+def create_app(settings: Settings | None = None) -> Starlette:  # type: ignore[no-redef]
+    """The service, stalling every STALL_EVERY-th search by STALL_S (a test's tail)."""
+    import asyncio
+
+    inner = _create_app(settings)
+
+    async def stalling(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"] == "/v1/search":
+            _seen[0] += 1
+            if _seen[0] % STALL_EVERY == 0:
+                await asyncio.sleep(STALL_S)
+        await inner(scope, receive, send)
+
+    return stalling  # type: ignore[return-value]
+'''
+
+
+def _wrapped_checkout(root: Path, settings: str, wrapper: str) -> SideCheckout:
+    """This checkout's service, copied to ``root``, its app wrapped by ``wrapper``."""
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "service", root / "service", ignore=skip)
+    app = root / "service" / "http" / "app.py"
+    app.write_text(app.read_text() + f"\n{settings}\n" + wrapper)
+    return SideCheckout("candidate", "HEAD", _head(), root)
+
+
+def _head() -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _runner(duo: Duo, out: Path, *, rate: float, window_s: float) -> DuetRunner:
+    load = DuetLoad(
+        rate=rate,
+        window_s=window_s,
+        unique_fraction=0.3,
+        write_fraction=0.02,
+        query_log=duo.corpus.query_log,
+        sla_env=repo_sla().k6_env(),
+        stream_fraction=0.03,
+        stream_k=200,
+        burst_vus=20,
+        burst_iterations=2,
+    )
+    targets: dict[Side, DuetTarget] = {
+        side: DuetTarget(
+            side,
+            duo.services[side].url,
+            duo.services[side].pid,
+            duo.services[side].database,
+            duo.services[side].valkey_pid,
+        )
+        for side in SIDES
+    }
+    return DuetRunner(targets, load, out, nonce="t", postgres_url=duo.servers.pg.url)
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_side_whose_queries_cost_more_shows_more_postgres_cpu(tmp_path: Path) -> None:
+    python = Path(sys.executable)
+    head = _head()
+    services = [
+        ServiceSpec("base", SideCheckout("base", "HEAD", head, REPO), python),
+        # no index: every search that misses the caches scans the table in PostgreSQL
+        ServiceSpec(
+            "candidate",
+            SideCheckout("candidate", "HEAD", head, REPO),
+            python,
+            {"SEARCH_INDEX_MODE": "exact"},
+        ),
+    ]
+    spec = DuoSpec(docs=5000, corpus_seed=7, embedder="hash", workers=1)
+    with duo_stack(services, spec, tmp_path / "stack", random.Random(2)) as duo:
+        runner = _runner(duo, tmp_path / "windows", rate=60.0, window_s=3.0)
+        windows = [
+            runner.window(i, 0, i < 2, slot)
+            for i, slot in enumerate(abba_slots(1, random.Random(3)))
+        ]
+    measured = [w for w in windows if not w.warmup]
+    assert runner.tail_limit_ms is not None
+    for w in measured:
+        assert w.tail_limit_ms == runner.tail_limit_ms
+        base, cand = w.base, w.candidate
+        assert base.postgres_cpu_s is not None
+        assert cand.postgres_cpu_s is not None
+        assert base.valkey_cpu_s is not None
+        assert cand.valkey_cpu_s is not None
+        assert base.valkey_cpu_s > 0
+        # the exact scan's work lands in PostgreSQL, and in the side's whole CPU
+        assert cand.postgres_cpu_s / cand.requests > 1.5 * base.postgres_cpu_s / base.requests
+        assert (cand.cpu_ms_per_request or 0) > (base.cpu_ms_per_request or 0)
+        for s in (base, cand):
+            assert s.slow is not None
+            assert s.rss_start_mb is not None
+            assert s.rss_peak_mb is not None
+            assert s.rss_peak_mb >= s.rss_start_mb > 20
+            assert s.ttfe_ms is not None
+            assert s.stream_ms is not None
+            assert s.stream_ms.p50 >= s.ttfe_ms.p50
+            assert s.burst_ms is not None
+            assert s.burst_ms.samples == 40
+    assert all(w.tail_limit_ms is None and w.base.slow is None for w in windows if w.warmup)
+    print(
+        "PostgreSQL CPU ms/request, base vs candidate:",
+        [
+            (
+                round(1000 * (w.base.postgres_cpu_s or 0) / w.base.requests, 3),
+                round(1000 * (w.candidate.postgres_cpu_s or 0) / w.candidate.requests, 3),
+            )
+            for w in measured
+        ],
+    )
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(500)
+def test_a_leaking_service_fails_on_memory(tmp_path: Path) -> None:
+    python = Path(sys.executable)
+    services = [
+        ServiceSpec("base", SideCheckout("base", "HEAD", _head(), REPO), python),
+        ServiceSpec(
+            "candidate",
+            _wrapped_checkout(tmp_path / "leaky", "LEAK_BYTES = 5000", LEAK_APP),
+            python,
+        ),
+    ]
+    spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
+    gate = GateDesign(rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4)
+    rule = GateRule(
+        looks=(12,), metrics=(GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),)
+    )
+    with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
+        runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
+        revision = DuetRevision("HEAD", _head())
+        measured = measure_windows(
+            runner, rule, gate, duet_design(gate, 5), revision, revision,
+            tmp_path / "windows.json", deadline=time.monotonic() + 300,
+        )  # fmt: skip
+    growth = [
+        (w.base.rss_kb_per_1k_requests, w.candidate.rss_kb_per_1k_requests)
+        for w in measured.run.measured
+    ]
+    print("RSS growth KB per 1k requests, base vs candidate:", growth)
+    assert measured.judgement.decision == "fail", growth
+    assert measured.judgement.reasons == ("rss_kb_per_1k_requests",)
+    # both sides grow while their caches fill; the pairs differ by the leak (4,883 KB)
+    (rss,) = measured.judgement.primary_report
+    assert 3000 < rss.change < 7000
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(500)
+def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path) -> None:
+    python = Path(sys.executable)
+    stall = "STALL_EVERY = 50\nSTALL_S = 0.05"
+    services = [
+        ServiceSpec("base", SideCheckout("base", "HEAD", _head(), REPO), python),
+        ServiceSpec("candidate", _wrapped_checkout(tmp_path / "stall", stall, STALL_APP), python),
+    ]
+    spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
+    gate = GateDesign(rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4)
+    rule = GateRule(looks=(12,), metrics=(GateMetric("slow_share", "lower", 0.01, "absolute"),))
+    with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
+        runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
+        revision = DuetRevision("HEAD", _head())
+        measured = measure_windows(
+            runner, rule, gate, duet_design(gate, 5), revision, revision,
+            tmp_path / "windows.json", deadline=time.monotonic() + 300,
+        )  # fmt: skip
+    shares = [(w.base.slow_share, w.candidate.slow_share) for w in measured.run.measured]
+    print("tail limit", runner.tail_limit_ms, "ms; slow shares, base vs candidate:", shares)
+    assert measured.judgement.decision == "fail", shares
+    assert measured.judgement.reasons == ("slow_share",)
