@@ -160,6 +160,7 @@ def test_windows_without_figures_are_an_error_unless_the_candidate_failed() -> N
         run.windows[-1].candidate,
         cpu_s=0.0,
         latency_ms=msgspec.structs.replace(run.windows[-1].candidate.latency_ms, samples=0),
+        slow=0,
     )
     broken = msgspec.structs.replace(
         run, windows=(*run.windows[:-1], msgspec.structs.replace(run.windows[-1], candidate=dead))
