@@ -156,7 +156,8 @@ def judge(
         speed = faster((*judged.primary_report, *judged.report_only))
         check = judge_quality(quality, rule, speed)
         quality_failed = check.status == "fail"
-        reasons[:0] = check.reasons  # first: the headline names a loss of answers
+        at = 1 if failure is not None else 0  # after what broke; else first: the headline
+        reasons[at:at] = check.reasons
     decision: GateDecision
     if stats == "fail" or sla_failures or failure is not None or quality_failed:
         decision = "fail"

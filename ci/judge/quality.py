@@ -64,6 +64,9 @@ def judge_quality(run: QualityRun, rule: GateRule, faster_in: Sequence[str] = ()
             f"exact top-{run.k} against the base's {base.short_share * 100:.1f} % "
             f"(beyond the {rule.short_results_rise * 100:.1f} pp allowed)"
         )
-    if reasons and faster_in:
+    errors = cand.failed > base.failed  # answers lost to errors, not to a worse search
+    if reasons and errors:
+        reasons[0] += f"; {cand.failed} of {cand.queries} searches failed and count as empty"
+    elif reasons and faster_in:
         reasons[0] = f"faster but less accurate ({', '.join(faster_in)} lower): " + reasons[0]
     return QualityCheck("fail" if reasons else "pass", recall_change, short_change, tuple(reasons))

@@ -42,7 +42,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from ci.errors import RunError, StackError
+from ci.errors import RunError, SideFailure
+from ci.results.duet import Side
 from ci.results.quality import QualityRun, SideQuality
 from ci.stack import ServerSet, service_readiness
 
@@ -109,6 +110,7 @@ def _redis_url(url: str, db: int) -> str:
 
 @contextlib.contextmanager
 def truth_service(
+    side: Side,
     servers: ServerSet,
     run_dir: Path,
     database_url: str,
@@ -129,7 +131,7 @@ def truth_service(
     try:
         ready, reason = service_readiness(comp.url)
         if not ready:
-            raise StackError(f"the exact-scan service at {comp.url} is not ready: {reason}")
+            raise SideFailure(side, f"its exact-scan service at {comp.url} is not ready: {reason}")
         yield comp.url
     finally:
         servers.stop_service(comp)
@@ -157,6 +159,20 @@ def score(found: Sequence[tuple[int, float]], truth: Sequence[tuple[int, float]]
     return min(hits, len(truth)) / len(truth)
 
 
+TRUTH_ATTEMPTS = 3  # a side whose code fails a share of searches still gets its exact answers
+
+
+def _truth(client: httpx.Client, url: str, q: SampleQuery) -> list[tuple[int, float]]:
+    for _ in range(TRUTH_ATTEMPTS):
+        found = _search(client, url, q)
+        if found is not None:
+            return found
+    raise RunError(
+        f"its exact-scan service did not answer {q.text!r} (topic {q.topic}) in "
+        f"{TRUTH_ATTEMPTS} attempts"
+    )
+
+
 def measure_side(
     client: httpx.Client, target: QualityTarget, sample: Sequence[SampleQuery]
 ) -> SideQuality:
@@ -164,9 +180,7 @@ def measure_side(
     recalls: list[tuple[bool, float]] = []
     short = failed = 0
     for q in sample:
-        truth = _search(client, target.truth_url, q)
-        if truth is None:
-            raise RunError(f"the exact-scan service did not answer {q.text!r} (topic {q.topic})")
+        truth = _truth(client, target.truth_url, q)
         if not truth:
             continue  # nothing to find (a topic with no documents left)
         found = _search(client, target.url, q)
@@ -193,11 +207,16 @@ def measure_side(
 
 
 def measure_quality(
-    targets: Mapping[str, QualityTarget], sample: Sequence[SampleQuery], sample_seed: int
+    targets: Mapping[Side, QualityTarget], sample: Sequence[SampleQuery], sample_seed: int
 ) -> QualityRun:
     """Both sides on the same sample, each against its own exact scan."""
+    sides = {}
     with httpx.Client(timeout=30.0) as client:
-        sides = {side: measure_side(client, targets[side], sample) for side in targets}
+        for side, target in targets.items():
+            try:
+                sides[side] = measure_side(client, target, sample)
+            except RunError as exc:  # that side's own code could not answer its own scan
+                raise SideFailure(side, f"the recall check: {exc}") from exc
     return QualityRun(
         k=K, sample_seed=sample_seed, base=sides["base"], candidate=sides["candidate"]
     )

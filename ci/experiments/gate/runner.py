@@ -77,7 +77,7 @@ from ci.judge.gate_verdict import (
     Timings,
 )
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
-from ci.results.duet import DuetRevision, DuetRun, Side, dump_duet, load_duet
+from ci.results.duet import SIDES, DuetRevision, DuetRun, Side, dump_duet, load_duet
 from ci.results.quality import QualityRun
 from ci.settings import PerfConfig
 from ci.settings.gate import GateDesign
@@ -276,13 +276,14 @@ def _quality(
         return None
     sample = quality_sample(duo.corpus.query_log, design.quality_queries, design.corpus_seed)
     progress(f"recall check: {len(sample)} queries per side against its own exact scan")
-    targets = {}
+    targets: dict[Side, QualityTarget] = {}
     with contextlib.ExitStack() as stack:
-        for side in ("base", "candidate"):
+        for side in SIDES:
             svc = duo.services[side]
             env = {"SEARCH_EMBEDDER": design.embedder, **request.service_env.get(side, {})}
             truth = stack.enter_context(
                 truth_service(
+                    side,
                     duo.servers,
                     run_dir / side,
                     svc.database_url,

@@ -84,3 +84,11 @@ def test_a_threshold_outside_its_range_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"gate.recall_drop = 1.5: must lie in \[0, 1\)"):
         GateRule(recall_drop=1.5)
+
+
+def test_answers_lost_to_errors_are_named_as_errors_not_as_a_faster_search() -> None:
+    failing = msgspec.structs.replace(side(0.90), failed=24)
+    check = judge_quality(run(side(0.99), failing), GateRule(), ("cpu_ms_per_request",))
+    assert check.status == "fail"
+    assert not check.reasons[0].startswith("faster but less accurate")
+    assert check.reasons[0].endswith("; 24 of 240 searches failed and count as empty")

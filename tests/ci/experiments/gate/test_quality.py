@@ -46,7 +46,9 @@ def test_a_lower_ef_search_fails_the_recall_check_and_identical_sides_pass(
     worse = service_factory(SEARCH_INDEX_MODE="hnsw", SEARCH_HNSW_EF_SEARCH="10")
     sample = quality_sample(corpus.query_log_path, 200, 42)
     env = {"SEARCH_EMBEDDER": "hash"}
-    with truth_service(servers.server_set, tmp_path / "truth", servers.database_url, env) as truth:
+    with truth_service(
+        "base", servers.server_set, tmp_path / "truth", servers.database_url, env
+    ) as truth:
         a_a = measure_quality(
             {"base": QualityTarget(base.url, truth), "candidate": QualityTarget(same.url, truth)},
             sample,
