@@ -64,10 +64,9 @@ REDIS_MAX_CONNECTIONS = 32
 # which does not shrink with SEARCH_REDIS_TIMEOUT_MS (10 x 1 ms would forgive no burst).
 # A call reaches it only if Redis stalls while the loop is overloaded; the calls then in
 # flight each lose up to 1 s before the breaker opens. Measured, 2000 streams arriving at
-# once (benchmarks/sse_scale.py --ramp 0): with the cap at 5 s the burst still lost 353
-# calls (261 at 1 s): those were waits for a pooled connection, which batching removed
-# (service/cache/getbatch.py: 4 failed calls on 9c9ad87, cap 5 s), not lag beyond the cap. Also the
-# pool's own timeouts, a last resort behind the call's.
+# once (benchmarks/sse_scale.py --ramp 0): the calls a burst loses are waits for a pooled
+# connection, which batching removes (service/cache/getbatch.py), not lag beyond the cap.
+# Also the pool's own timeouts, a last resort behind the call's.
 REDIS_LAG_CAP_S = 1.0
 
 BreakerState = Literal["closed", "open", "half_open"]

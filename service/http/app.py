@@ -135,6 +135,7 @@ def stream_search(
         l1_ttl_s=settings.l1_ttl_s,
         fill_max_k=settings.stream_cache_max_k,
         query_bound=queries,
+        max_queue_wait_s=settings.stream_max_queue_wait_s,
         metrics=metrics,
         coalesce=settings.coalesce_enabled,
     )
