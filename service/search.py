@@ -148,20 +148,20 @@ class SearchEngine:
         if read.entry is not None:
             self._maybe_refresh(lookup, read.entry)
             return SearchResult(read.entry.rows, "redis")
-        got = await lookup.try_lock()  # None: the lock is off or Redis unusable
-        if got is False:
+        held = await lookup.try_lock()  # None: the lock is off or Redis unusable
+        if held is False:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("waited").inc()
             entry = await lookup.wait_for_fill()
             if entry is not None:
                 return SearchResult(entry.rows, "redis")
-        elif got:
+        elif held is not None:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("acquired").inc()
             try:
                 return await self._compute_and_fill(lookup, read)
             finally:
-                await lookup.unlock()
+                await lookup.unlock(held)
         return await self._compute_and_fill(lookup, read)
 
     async def _compute_and_fill(

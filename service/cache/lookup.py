@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio.lock import Lock
 
 from service.cache.embeddings import EmbeddingCache
 from service.cache.lock import FillLock
@@ -103,15 +106,16 @@ class CacheLookup:
     def should_refresh(self, entry: CachedResult) -> bool:
         return self.results.should_refresh(entry)
 
-    async def try_lock(self) -> bool | None:
-        """True: this worker computes; False: another does; None: no lock (off or Redis)."""
+    async def try_lock(self) -> Lock | Literal[False] | None:
+        """The held lock: this worker computes, then :meth:`unlock`; False: another
+        worker does; None: no lock (off, or Redis unusable)."""
         if self.lock is None:
             return None
         return await self.lock.try_lock(self.gen, self.key)
 
-    async def unlock(self) -> None:
-        if self.lock is not None:
-            await self.lock.unlock(self.gen, self.key)
+    async def unlock(self, held: Lock) -> None:
+        assert self.lock is not None, "unlock of a lock that try_lock never handed out"
+        await self.lock.unlock(held)
 
     async def wait_for_fill(self) -> CachedResult | None:
         if self.lock is None:

@@ -177,9 +177,15 @@ async def test_the_cross_worker_lock_path_reads_and_writes_once(
     res = await w.search(text)
     after = await command_calls(observer)
     assert res.source == "computed"
-    # the generation read, the read, the lock (SET NX), the write, the unlock (DEL)
+    # the generation read, the read, the lock (SET NX with a token), the write, the unlock
+    # (a script: GET, and DEL if the token is still ours)
     assert w.wire.sends == 5
-    assert more(before, after, "get", "set", "del") == {"get": 3, "set": 3, "del": 1}
+    assert more(before, after, "evalsha", "get", "set", "del") == {
+        "evalsha": 2,
+        "get": 4,
+        "set": 3,
+        "del": 1,
+    }
     assert total(w.metrics.redis_lock, outcome="acquired") == acquired + 1
     assert w.model_calls() == 2  # the warm-up's and this one
     assert (await w.search(text)).source == "l1"
