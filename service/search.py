@@ -16,13 +16,14 @@ cross-worker lock   SEARCH_REDIS_LOCK_ENABLED        each worker computes a cold
 delta validation    SEARCH_CACHE_VALIDATE            every write invalidates every result
 ==================  ===============================  ==========================================
 
-The Redis lookup runs inside the single-flight, and the cache is filled before the
-flight ends: a request that arrives after a flight ended starts a new flight whose
-lookup is issued after the fill, so it finds the value (no second computation).
-
-Round trips of a miss: the generation read, one read (the result and the query's
-embedding, :meth:`CacheLookup.read`) and one write (the result and a new embedding,
-:meth:`CacheLookup.fill`); an embedding found in L1 or Redis skips the model.
+The generation read brings the Redis entry and the query's embedding with it
+(:meth:`SearchCache.lookup <service.cache.search_cache.SearchCache.lookup>`: one round
+trip, shared by the requests of one loop turn), so a miss has one Redis round trip on
+its critical path; the database query starts after its reply. A fill puts the result in
+the L1 before the flight ends, and its Redis write goes behind the response: a request
+of this worker that arrives after a flight ended finds the L1 entry (no second
+computation), another worker finds the Redis copy a few milliseconds later. Without an
+L1 the write is sent before the flight ends.
 """
 
 from __future__ import annotations
@@ -159,22 +160,24 @@ class SearchEngine:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("acquired").inc()
             try:
-                return await self._compute_and_fill(lookup, read)
+                # the workers waiting on the lock look in Redis: write before unlocking
+                return await self._compute_and_fill(lookup, read, wait=True)
             finally:
                 await lookup.unlock(held)
         return await self._compute_and_fill(lookup, read)
 
     async def _compute_and_fill(
-        self, lookup: CacheLookup, read: MissRead | None = None
+        self, lookup: CacheLookup, read: MissRead | None = None, *, wait: bool = False
     ) -> SearchResult:
-        """Compute and fill (embedding and result in one write); ``read``: the miss read,
-        which already looked for the embedding (None: a refresh, which looks now)."""
+        """Compute and fill (embedding and result in one write, behind the answer unless
+        ``wait``); ``read``: the miss read, which already looked for the embedding (None:
+        a refresh, which looks now)."""
         if read is not None:
             vectors = read.embedding
         else:
             vectors = await lookup.embeddings.get(lookup.query.normalised)
         done = await self.compute_miss(lookup, vectors)
-        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
+        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes), wait=wait)
         return SearchResult(rows_of(done.hits), "computed")
 
     async def compute_miss(

@@ -18,13 +18,13 @@ a few hundred of them would empty the pool):
    ``k <= SEARCH_STREAM_CACHE_MAX_K`` also fill the shared result cache (L1 + Redis), and
    a stream looks there too (what ``/v1/search`` or another worker computed).
 
-A miss makes the Redis round trips of a ``/v1/search`` miss: the generation read, one read
-of the shared result and the query's embedding (:meth:`CacheLookup.read`) and one write of
-the result and a new embedding (:meth:`CacheLookup.fill`), 3 in all. A large-k miss
-(``k > SEARCH_STREAM_CACHE_MAX_K``) reads no shared result, since none is stored: the
-generation, the embedding (and its write if the model made it), inside the in-flight
-unit; a filled miss holds the unit for the model and the database only (its read and
-write are outside it).
+A miss makes the one Redis round trip of a ``/v1/search`` miss on its critical path: the
+generation read, which brings the shared result and the query's embedding
+(:meth:`SearchCache.lookup <service.cache.search_cache.SearchCache.lookup>`); the result
+and a new embedding go to Redis behind the stream (:meth:`CacheLookup.fill`). A large-k
+miss (``k > SEARCH_STREAM_CACHE_MAX_K``) reads no shared result, since none is stored:
+only the embedding comes with the generation. A stream cache entry needs only the
+generation, to be validated. The in-flight unit covers the model and the database only.
 
 Without a result cache (``SEARCH_CACHE_ENABLED=0`` or no Redis) streams still coalesce
 (keyed without a generation) but nothing is kept.
@@ -173,7 +173,14 @@ class StreamSearch:
 
     async def result(self, query: SearchQuery) -> EncodedResult:
         cache = self.engine.cache
-        lookup = await cache.lookup(query) if cache is not None else None
+        lookup = None
+        if cache is not None:
+            # an entry of the stream cache needs only the generation to be validated;
+            # otherwise the read brings the shared result (if one may be stored for
+            # this k) and the embedding
+            held = self.cache.budget > 0 and self.cache.get(cache.result_key(query)) is not None
+            shared = not held and query.k <= self.fill_max_k
+            lookup = await cache.lookup(query, result=shared, embedding=not held)
         key: Hashable
         if lookup is None:
             key = ("bypass", query.normalised, query.k, query.topic)
@@ -210,26 +217,27 @@ class StreamSearch:
         shared = lookup.l1_get()
         if shared is not None:
             return self._keep(lookup, encode(shared, self.batch_size))
+        hold = self.query_bound.hold_queued(self.max_queue_wait_s)
         if query.k > self.fill_max_k:
-            # Redis holds only what a fill put there (k <= fill_max_k; /v1/search's large
-            # k too, but those are rare): no result read, a round trip saved per large-k
-            # miss, which counts in a burst of them; only the embedding is looked up
-            return self._keep(lookup, self._encode(*await self._search(query), gen=lookup.gen))
-        # as /v1/search: what /v1/search or another worker computed and the embedding in
-        # one read; on a miss the result and a new embedding in one write
+            # no shared result for this k (Redis holds only what a fill put there): the
+            # embedding came with the generation read, or the model makes it
+            done = await self.engine.compute_miss(lookup, lookup.embedding(), hold)
+            encoded = self._encode(done.hits, done.seconds, done.vectors, gen=lookup.gen)
+            await lookup.store(done.writes)
+            return self._keep(lookup, encoded)
+        # as /v1/search: what /v1/search or another worker computed and the embedding,
+        # read with the generation; a miss's result and new embedding written behind
         read = await lookup.read()
         if read.entry is not None:
             return self._keep(lookup, encode(read.entry, self.batch_size))
-        done = await self.engine.compute_miss(
-            lookup, read.embedding, self.query_bound.hold_queued(self.max_queue_wait_s)
-        )
+        done = await self.engine.compute_miss(lookup, read.embedding, hold)
         encoded = self._encode(done.hits, done.seconds, done.vectors, gen=lookup.gen)
         await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
         return self._keep(lookup, encoded)
 
     async def _search(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
-        """Embed (the embedding cache's own read and write: ``embed_query``) and search,
-        holding a unit of the in-flight bound."""
+        """Without a result cache: embed (``embed_query``: the embedding cache alone) and
+        search, holding a unit of the in-flight bound."""
         async with self.query_bound.hold_queued(self.max_queue_wait_s):
             start = time.perf_counter()
             vector = await self.engine.embed_query(query)

@@ -91,6 +91,7 @@ async def test_a_validated_entry_is_served_restamped_and_a_changed_one_is_not(
         assert g0 is not None
         assert cache.at(g0, query).key == key  # the lookup carries the result key
         await cache.at(g0, query).fill(HITS, 0.01, QUERY)
+        await cache.link.flush()  # the Redis write goes behind; the test reads it below
         g1 = await cache.bump("write", [insert_record(0.2)])
         assert g1 is not None
         assert await cache.generation() == g1
