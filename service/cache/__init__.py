@@ -13,9 +13,9 @@ float32 embedding), ``delete`` (id), or ``reset`` (bulk load, admin, a lost reco
 changes everything). Every search reads the generation from Redis first, and in the same
 round trip the log records this process does not hold yet (immutable: kept per process
 by generation) and the cached values it may need (its result, unless the L1 holds an
-entry, and its query's embedding). A cached result carries the generation ``g0`` it was computed at (read
-before computing), its query vector, and its hits; keys hold no generation (the
-single-flight and the cross-worker lock still do). At current generation ``G``:
+entry, and its query's embedding). A cached result carries the generation ``g0`` it was
+computed at (read before computing), its query vector, and its hits; keys hold no
+generation (the single-flight and the cross-worker lock still do). At current generation ``G``:
 
 - ``g0 == G``: served.
 - ``g0 < G`` (validation on): checked against the records ``g0+1 .. G``. It is still the

@@ -166,15 +166,17 @@ def connect_client(settings: Settings) -> aioredis.Redis | None:
         return None
     # RedisLink bounds every call, the wait for a pooled connection included, with its
     # lag-tolerant deadline; redis-py's own timers are lag-prone (a reply read in time
-    # times out behind a busy loop), so they are only a last resort, at the cap. (Any
-    # socket_timeout makes redis-py send through wait_for: a task per send on 3.11.)
+    # times out behind a busy loop), so the pool's and the connect's are only a last
+    # resort, at the cap. No socket_timeout at all: it would send every command through
+    # wait_for (a task per send on 3.11) and time every read, for nothing the call's
+    # deadline does not already cut.
     last_resort = lag_cap_s(settings.redis_timeout_ms / 1000)
     # A bounded pool: a burst of requests must not open one connection each.
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=last_resort,  # waiting for a free connection
-        socket_timeout=last_resort,
+        socket_timeout=None,
         socket_connect_timeout=last_resort,
         retry=Retry(NoBackoff(), 0),  # the breaker decides about retrying
         health_check_interval=0,

@@ -199,6 +199,8 @@ class SearchCache:
         generation); ``embedding``: its query's embedding, unless the embedding L1 holds
         it, when the result may have to be computed (it was asked for, or not wanted).
         """
+        if not self.generations.enabled:
+            return None
         key = self.results.key(query)
         keys: list[str] = []
         result_asked = result and (not self.config.l1 or self.results_l1.get(key) is None)
