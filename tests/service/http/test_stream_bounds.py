@@ -18,6 +18,9 @@ from tests.service.http.test_stream_scale import metric
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
 
 DELAY_MS = 800
+# few pooled connections each: the session's services share one PostgreSQL
+# (max_connections 300), and these run two queries at a time
+POOL_MIN = "2"
 
 
 def _path(q: str, k: int) -> str:
@@ -29,6 +32,7 @@ async def test_identical_streams_share_one_query_and_one_in_flight_unit(
 ) -> None:
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
         SEARCH_MAX_IN_FLIGHT="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(DELAY_MS),
         # a lookup past the 50 ms default skips the cache, and its stream flies under the
@@ -55,6 +59,7 @@ async def test_a_burst_of_distinct_streams_beyond_the_in_flight_bound_is_served_
     delay_ms = 300
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
         SEARCH_MAX_IN_FLIGHT="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(delay_ms),
         SEARCH_CACHE_ENABLED="0",
@@ -77,6 +82,7 @@ async def test_a_queue_whose_estimated_wait_exceeds_the_limit_refuses_with_503_s
     delay_ms = 800
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
         SEARCH_MAX_IN_FLIGHT="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(delay_ms),
         SEARCH_STREAM_MAX_QUEUE_WAIT_S="1.5",
@@ -104,6 +110,7 @@ async def test_open_streams_have_their_own_bound_and_do_not_block_searches(
     searches are not (they have the in-flight bound)."""
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
         SEARCH_MAX_STREAMS="3",
         SEARCH_MAX_IN_FLIGHT="5",
         SEARCH_DEBUG_DB_DELAY_MS=str(DELAY_MS),
