@@ -45,7 +45,7 @@ from service.coalesce import SingleFlight
 from service.db.database import Database, Explained
 from service.embed.protocol import Embedder
 from service.metrics import Metrics
-from service.model import Hit, NewDocument, Row, SearchQuery, Vectors, hits_of, rows_of
+from service.model import Hit, NewDocument, Row, SearchQuery, Vectors, hits_of
 
 Source = Literal["l1", "redis", "computed", "bypass"]
 
@@ -62,9 +62,10 @@ class SearchResult:
 
 @dataclass(frozen=True, slots=True)
 class Computed:
-    """A miss computed: its hits, the seconds it took, the query's vector, what to write."""
+    """A miss computed: its hits (rows), the seconds it took, the query's vector, what to
+    write."""
 
-    hits: tuple[Hit, ...]
+    rows: tuple[Row, ...]
     seconds: float
     vectors: Vectors
     writes: tuple[Write, ...]
@@ -108,12 +109,12 @@ class SearchEngine:
             await self.cache.embeddings.put(text, vectors[0])
         return vectors
 
-    async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
+    async def _compute(self, query: SearchQuery) -> tuple[tuple[Row, ...], float, Vectors]:
         """Hits, the time they took and the query vector (the cache validates with it)."""
         start = time.perf_counter()
         vector = await self.embed_query(query)
-        hits = await self.db.search(vector[0], query.k, query.topic)
-        return tuple(hits), time.perf_counter() - start, vector[0]
+        rows = await self.db.search(vector[0], query.k, query.topic)
+        return rows, time.perf_counter() - start, vector[0]
 
     # ------------------------------------------------------------------ search
 
@@ -141,8 +142,8 @@ class SearchEngine:
         return result
 
     async def _compute_only(self, query: SearchQuery) -> SearchResult:
-        hits, _, _ = await self._compute(query)
-        return SearchResult(rows_of(hits), "bypass")
+        rows, _, _ = await self._compute(query)
+        return SearchResult(rows, "bypass")
 
     async def _lookup(self, lookup: CacheLookup) -> SearchResult:
         read = await lookup.read()
@@ -177,8 +178,8 @@ class SearchEngine:
         else:
             vectors = await lookup.embeddings.get(lookup.query.normalised)
         done = await self.compute_miss(lookup, vectors)
-        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes), wait=wait)
-        return SearchResult(rows_of(done.hits), "computed")
+        await lookup.fill(done.rows, done.seconds, done.vectors[0], list(done.writes), wait=wait)
+        return SearchResult(done.rows, "computed")
 
     async def compute_miss(
         self,
@@ -199,9 +200,9 @@ class SearchEngine:
                 new = lookup.embeddings.put_l1(query.normalised, vectors[0])
                 if new is not None:
                     writes.append(new)
-            hits = tuple(await self.db.search(vectors[0], query.k, query.topic))
+            rows = await self.db.search(vectors[0], query.k, query.topic)
             seconds = time.perf_counter() - start
-        return Computed(hits, seconds, vectors, tuple(writes))
+        return Computed(rows, seconds, vectors, tuple(writes))
 
     def _maybe_refresh(self, lookup: CacheLookup, entry: CachedResult) -> None:
         """XFetch: start one early recomputation in the background; serve the hit now."""

@@ -46,7 +46,7 @@ from service.cache.results import CachedResult, jittered
 from service.coalesce import SingleFlight
 from service.limits import Bound
 from service.metrics import Metrics
-from service.model import DIM, Hit, Row, SearchQuery, Vectors
+from service.model import DIM, Row, SearchQuery, Vectors
 from service.search import SearchEngine
 
 ENTRY_OVERHEAD_BYTES = 512  # the entry, its tuples and the LRU's slot, roughly
@@ -222,7 +222,7 @@ class StreamSearch:
             # no shared result for this k (Redis holds only what a fill put there): the
             # embedding came with the generation read, or the model makes it
             done = await self.engine.compute_miss(lookup, lookup.embedding(), hold)
-            encoded = self._encode(done.hits, done.seconds, done.vectors, gen=lookup.gen)
+            encoded = self._encode(done.rows, done.seconds, done.vectors, gen=lookup.gen)
             await lookup.store(done.writes)
             return self._keep(lookup, encoded)
         # as /v1/search: what /v1/search or another worker computed and the embedding,
@@ -231,25 +231,25 @@ class StreamSearch:
         if read.entry is not None:
             return self._keep(lookup, encode(read.entry, self.batch_size))
         done = await self.engine.compute_miss(lookup, read.embedding, hold)
-        encoded = self._encode(done.hits, done.seconds, done.vectors, gen=lookup.gen)
-        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
+        encoded = self._encode(done.rows, done.seconds, done.vectors, gen=lookup.gen)
+        await lookup.fill(done.rows, done.seconds, done.vectors[0], list(done.writes))
         return self._keep(lookup, encoded)
 
-    async def _search(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
+    async def _search(self, query: SearchQuery) -> tuple[tuple[Row, ...], float, Vectors]:
         """Without a result cache: embed (``embed_query``: the embedding cache alone) and
         search, holding a unit of the in-flight bound."""
         async with self.query_bound.hold_queued(self.max_queue_wait_s):
             start = time.perf_counter()
             vector = await self.engine.embed_query(query)
-            hits = tuple(await self.engine.db.search(vector[0], query.k, query.topic))
-            return hits, time.perf_counter() - start, vector
+            rows = await self.engine.db.search(vector[0], query.k, query.topic)
+            return rows, time.perf_counter() - start, vector
 
     def _encode(
-        self, hits: tuple[Hit, ...], delta_s: float, vector: Vectors, *, gen: int
+        self, rows: tuple[Row, ...], delta_s: float, vector: Vectors, *, gen: int
     ) -> EncodedResult:
         raw = np.ascontiguousarray(vector[0], dtype=np.float32).reshape(DIM).tobytes()
         expires = time.time() + jittered(self.result_ttl_s, self.ttl_jitter)
-        return encode(CachedResult.of(hits, delta_s, expires, gen, raw), self.batch_size)
+        return encode(CachedResult(rows, delta_s, expires, gen, raw), self.batch_size)
 
     def _keep(self, lookup: CacheLookup, encoded: EncodedResult) -> EncodedResult:
         if self.cache.budget:

@@ -32,7 +32,7 @@ from service.cache.embeddings import EmbeddingCache
 from service.cache.lock import FillLock
 from service.cache.redis import Skipped, Write
 from service.cache.results import CachedResult, ResultCache
-from service.model import Hit, SearchQuery, Vectors
+from service.model import Row, SearchQuery, Vectors
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -139,7 +139,7 @@ class CacheLookup:
 
     async def fill(
         self,
-        hits: tuple[Hit, ...],
+        rows: tuple[Row, ...],
         delta_s: float,
         vector: Vectors,
         also: Sequence[Write] = (),
@@ -148,7 +148,7 @@ class CacheLookup:
     ) -> None:
         """Store the result with ``also`` (e.g. the new embedding of
         :meth:`EmbeddingCache.put_l1`): in the L1 now, in Redis behind (:meth:`store`)."""
-        write = self.results.fill_l1(self.gen, self.key, hits, delta_s, vector)
+        write = self.results.fill_l1(self.gen, self.key, rows, delta_s, vector)
         await self.store([write, *also], wait=wait)
 
     async def store(self, writes: Sequence[Write], *, wait: bool = False) -> None:
