@@ -242,13 +242,15 @@ def progress(message: str) -> None:
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        f"{'streams':>7} {'refused':>7} {'complete':>8} {'TTFE p50':>9} {'p95':>8} {'p99':>8} "
+        f"{'streams':>7} {'distinct':>8} {'refused':>7} {'complete':>8} {'TTFE p50':>9} "
+        f"{'p95':>8} {'p99':>8} "
         f"{'max':>8} {'DB searches':>11} {'RSS peak MB':>11} {'wall s':>6}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['streams']:>7} {r['refused']:>7} {r['complete']:>8} {r['ttfe_p50_ms']!s:>9} "
+            f"{r['streams']:>7} {r['distinct_queries']:>8} {r['refused']:>7} {r['complete']:>8} "
+            f"{r['ttfe_p50_ms']!s:>9} "
             f"{r['ttfe_p95_ms']!s:>8} {r['ttfe_p99_ms']!s:>8} {r['ttfe_max_ms']!s:>8} "
             f"{r['server']['db_searches']:>11.0f} {r['rss_peak_mb']:>11} {r['wall_s']:>6}"
         )
@@ -263,7 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--streams", default="500,1000,2000", help="comma-separated N")
     parser.add_argument("--k", type=int, default=200)
     parser.add_argument("--hold", type=float, default=5.0, help="seconds held after event 1")
-    parser.add_argument("--burst", choices=("zipf", "storm"), default="zipf", help="see above")
+    parser.add_argument(
+        "--burst",
+        choices=("zipf", "storm"),
+        default="zipf",
+        help="zipf: by weight, over --ramp; storm: all at once, mostly distinct",
+    )
     parser.add_argument("--ramp", type=float, default=0.0, help="zipf: spread over S s")
     parser.add_argument(
         "--distinct", type=float, default=0.65, help="storm: share of distinct queries"
