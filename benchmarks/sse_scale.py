@@ -1,8 +1,15 @@
 """SSE at scale: bursts of N concurrent streams against one worker; refused, TTFE, memory.
 
-For each N in ``--streams`` the client (``tests/sse_burst.py``: raw asyncio sockets, one
-process) opens N streams of ``/v1/search/stream?q=...&k=K`` at once, queries drawn from the
-query log by weight (a fresh seeded draw per burst). Each reader waits for its first event
+For each N in ``--streams`` the client (``benchmarks/sse_burst.py``: raw asyncio sockets, one
+process) opens N streams of ``/v1/search/stream?q=...&k=K``, in one of two bursts:
+
+- ``--burst zipf`` (the default): queries drawn from the query log by weight (a fresh seeded
+  draw per burst), opened at once or spread over ``--ramp`` seconds: a popular mix;
+- ``--burst storm``: all at once, mostly distinct, as a client fleet reconnecting after a
+  deploy: ``--distinct`` of the N streams (a share, 0.65 by default) ask distinct queries of
+  the log, the rest repeat one of those at random (``--ramp`` is ignored).
+
+Each reader waits for its first event
 (time to first event, TTFE, from the start of its connect), holds the stream ``--hold``
 seconds reading nothing, then reads the rest and checks it ended with ``done`` and the
 announced count. Per burst: streams refused (any status but 200, and why), TTFE p50/p95/
@@ -14,6 +21,8 @@ temporary folder, seeds ``--docs`` documents with ``--embedder``, warms up like 
 run`` (the 50 most popular queries), and stops everything by PID at the end.
 
     python -m benchmarks.sse_scale --streams 500,1000,2000 --k 200 --hold 5 --json out.json
+    python -m benchmarks.sse_scale --burst storm --streams 2000 --k 200 --hold 5 \\
+        --embedder hash --env SEARCH_MAX_STREAMS=4096
     python -m benchmarks.sse_scale --target http://127.0.0.1:8000 --query-log q.json ...
 
 Run it under ``flock /tmp/perfci-measure.lock``: the client shares the cores with the server.
@@ -40,9 +49,9 @@ from urllib.parse import urlencode
 import httpx
 import psutil
 
+from benchmarks.sse_burst import BurstResult, Reader, burst
 from ci import stack
 from ci.seed import seed_corpus
-from tests.sse_burst import BurstResult, Reader, burst
 
 WARMUP_QUERIES = 50  # as perfci run's warm-up
 COUNTERS = ("db_searches", "shed", "pool_acquire_timeouts", "requests", "stream_disconnects")
@@ -65,6 +74,25 @@ def stream_paths(query_log: Path, n: int, k: int, seed: int) -> list[str]:
         "/v1/search/stream?" + urlencode({"q": q["q"], "k": k})
         for q in rng.choices(queries, weights=weights, k=n)
     ]
+
+
+def storm_paths(query_log: Path, n: int, k: int, seed: int, distinct: float) -> list[str]:
+    """``n`` stream paths, ``round(n * distinct)`` of them distinct queries of the log
+    (uniformly, without replacement), the others repeating one of those; shuffled."""
+    assert 0 < distinct <= 1, f"distinct must be in (0, 1], got {distinct}"
+    queries = [q["q"] for q in json.loads(query_log.read_text())["queries"]]
+    unique = sorted(set(queries))
+    want = max(1, round(n * distinct))
+    if want > len(unique):
+        raise ValueError(
+            f"--distinct {distinct} of {n} streams needs {want} distinct queries, "
+            f"the query log has {len(unique)}"
+        )
+    rng = random.Random(seed)
+    distinct_texts = rng.sample(unique, want)
+    texts = distinct_texts + [rng.choice(distinct_texts) for _ in range(n - want)]
+    rng.shuffle(texts)
+    return ["/v1/search/stream?" + urlencode({"q": q, "k": k}) for q in texts]
 
 
 def warm_up(url: str, query_log: Path) -> None:
@@ -137,16 +165,31 @@ def py_spy(pid: int | None, out: Path | None, seconds: float) -> Iterator[None]:
         proc.wait(timeout=seconds + 30)
 
 
+@dataclass(frozen=True, slots=True)
+class BurstShape:
+    """How a burst's streams are drawn and opened (see the module docstring)."""
+
+    kind: str  # "zipf" or "storm"
+    ramp_s: float = 0.0  # zipf only
+    distinct: float = 0.65  # storm only: the share of distinct queries
+
+    def paths(self, query_log: Path, n: int, k: int, seed: int) -> list[str]:
+        if self.kind == "storm":
+            return storm_paths(query_log, n, k, seed, self.distinct)
+        return stream_paths(query_log, n, k, seed)
+
+
 def one_burst(
     target: Target,
     n: int,
     k: int,
     reader: Reader,
     seed: int,
-    ramp_s: float,
+    shape: BurstShape,
     flame: Path | None = None,
 ) -> dict[str, Any]:
-    paths = stream_paths(target.query_log, n, k, seed)
+    paths = shape.paths(target.query_log, n, k, seed)
+    ramp_s = shape.ramp_s if shape.kind == "zipf" else 0.0
     before = stats(target.url)
     with PeakRss(target.pid) as rss, py_spy(target.pid, flame, reader.hold_s + ramp_s + 3):
         result: BurstResult = asyncio.run(burst(target.url, paths, reader, ramp_s=ramp_s))
@@ -156,6 +199,7 @@ def one_burst(
         **result.summary(),
         "k": k,
         "hold_s": reader.hold_s,
+        "burst": shape.kind,
         "ramp_s": ramp_s,
         "distinct_queries": len(set(paths)),
         "rss_start_mb": round(rss.start_mb, 1),
@@ -164,6 +208,9 @@ def one_burst(
         "cache": {c: after["cache"].get(c, 0) - before["cache"].get(c, 0) for c in CACHE_COUNTERS},
         "breaker": after["cache"].get("breaker_state"),
         "client_errors": errors,
+        "refusals": sorted(
+            {o.refusal.decode("utf-8", "replace") for o in result.outcomes if o.refusal}
+        )[:5],
     }
 
 
@@ -195,13 +242,15 @@ def progress(message: str) -> None:
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        f"{'streams':>7} {'refused':>7} {'complete':>8} {'TTFE p50':>9} {'p95':>8} {'p99':>8} "
+        f"{'streams':>7} {'distinct':>8} {'refused':>7} {'complete':>8} {'TTFE p50':>9} "
+        f"{'p95':>8} {'p99':>8} "
         f"{'max':>8} {'DB searches':>11} {'RSS peak MB':>11} {'wall s':>6}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['streams']:>7} {r['refused']:>7} {r['complete']:>8} {r['ttfe_p50_ms']!s:>9} "
+            f"{r['streams']:>7} {r['distinct_queries']:>8} {r['refused']:>7} {r['complete']:>8} "
+            f"{r['ttfe_p50_ms']!s:>9} "
             f"{r['ttfe_p95_ms']!s:>8} {r['ttfe_p99_ms']!s:>8} {r['ttfe_max_ms']!s:>8} "
             f"{r['server']['db_searches']:>11.0f} {r['rss_peak_mb']:>11} {r['wall_s']:>6}"
         )
@@ -216,7 +265,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--streams", default="500,1000,2000", help="comma-separated N")
     parser.add_argument("--k", type=int, default=200)
     parser.add_argument("--hold", type=float, default=5.0, help="seconds held after event 1")
-    parser.add_argument("--ramp", type=float, default=0.0, help="spread each burst over S s")
+    parser.add_argument(
+        "--burst",
+        choices=("zipf", "storm"),
+        default="zipf",
+        help="zipf: by weight, over --ramp; storm: all at once, mostly distinct",
+    )
+    parser.add_argument("--ramp", type=float, default=0.0, help="zipf: spread over S s")
+    parser.add_argument(
+        "--distinct", type=float, default=0.65, help="storm: share of distinct queries"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="bursts per N")
     parser.add_argument("--docs", type=int, default=20_000)
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hash"))
@@ -226,6 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--flame-dir", type=Path, help="py-spy flame graph per burst, here")
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.streams.split(",") if x.strip()]
+    if not 0 < args.distinct <= 1:
+        parser.error(f"--distinct {args.distinct}: expected a share in (0, 1]")
+    shape = BurstShape(args.burst, args.ramp, args.distinct)
     reader = Reader(hold_s=args.hold, timeout_s=max(60.0, args.hold + 60))
     if args.target and args.query_log is None:
         parser.error("--target needs --query-log")
@@ -245,7 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.flame_dir.mkdir(parents=True, exist_ok=True)
                     flame = args.flame_dir / f"burst-{n}-round{rep}.svg"
                 seed = args.seed + 1000 * rep + n
-                row = one_burst(target, n, args.k, reader, seed, args.ramp, flame)
+                try:
+                    row = one_burst(target, n, args.k, reader, seed, shape, flame)
+                except ValueError as exc:  # a storm larger than the query log
+                    parser.error(str(exc))
                 row["round"] = rep
                 rows.append(row)
                 progress(json.dumps(row))

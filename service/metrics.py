@@ -183,6 +183,12 @@ class Metrics:
             "Redis calls skipped by the open breaker",
             registry=reg,
         )
+        self.cache_writes_dropped = Counter(
+            "search_cache_writes_dropped_total",
+            "Redis writes dropped behind the response: the queue was full, or the breaker open",
+            ["reason"],
+            registry=reg,
+        )
         self.redis_lag_extensions = Counter(
             "search_cache_redis_lag_extensions_total",
             "Redis call deadlines extended because the event loop lagged (the call's timer "

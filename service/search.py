@@ -16,13 +16,14 @@ cross-worker lock   SEARCH_REDIS_LOCK_ENABLED        each worker computes a cold
 delta validation    SEARCH_CACHE_VALIDATE            every write invalidates every result
 ==================  ===============================  ==========================================
 
-The Redis lookup runs inside the single-flight, and the cache is filled before the
-flight ends: a request that arrives after a flight ended starts a new flight whose
-lookup is issued after the fill, so it finds the value (no second computation).
-
-Round trips of a miss: the generation read, one read (the result and the query's
-embedding, :meth:`CacheLookup.read`) and one write (the result and a new embedding,
-:meth:`CacheLookup.fill`); an embedding found in L1 or Redis skips the model.
+The generation read brings the Redis entry and the query's embedding with it
+(:meth:`SearchCache.lookup <service.cache.search_cache.SearchCache.lookup>`: one round
+trip, shared by the requests of one loop turn), so a miss has one Redis round trip on
+its critical path; the database query starts after its reply. A fill puts the result in
+the L1 before the flight ends, and its Redis write goes behind the response: a request
+of this worker that arrives after a flight ended finds the L1 entry (no second
+computation), another worker finds the Redis copy a few milliseconds later. Without an
+L1 the write is sent before the flight ends.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from service.coalesce import SingleFlight
 from service.db.database import Database, Explained
 from service.embed.protocol import Embedder
 from service.metrics import Metrics
-from service.model import Hit, NewDocument, Row, SearchQuery, Vectors, hits_of, rows_of
+from service.model import Hit, NewDocument, Row, SearchQuery, Vectors, hits_of
 
 Source = Literal["l1", "redis", "computed", "bypass"]
 
@@ -61,9 +62,10 @@ class SearchResult:
 
 @dataclass(frozen=True, slots=True)
 class Computed:
-    """A miss computed: its hits, the seconds it took, the query's vector, what to write."""
+    """A miss computed: its hits (rows), the seconds it took, the query's vector, what to
+    write."""
 
-    hits: tuple[Hit, ...]
+    rows: tuple[Row, ...]
     seconds: float
     vectors: Vectors
     writes: tuple[Write, ...]
@@ -107,12 +109,12 @@ class SearchEngine:
             await self.cache.embeddings.put(text, vectors[0])
         return vectors
 
-    async def _compute(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
+    async def _compute(self, query: SearchQuery) -> tuple[tuple[Row, ...], float, Vectors]:
         """Hits, the time they took and the query vector (the cache validates with it)."""
         start = time.perf_counter()
         vector = await self.embed_query(query)
-        hits = await self.db.search(vector[0], query.k, query.topic)
-        return tuple(hits), time.perf_counter() - start, vector[0]
+        rows = await self.db.search(vector[0], query.k, query.topic)
+        return rows, time.perf_counter() - start, vector[0]
 
     # ------------------------------------------------------------------ search
 
@@ -140,42 +142,44 @@ class SearchEngine:
         return result
 
     async def _compute_only(self, query: SearchQuery) -> SearchResult:
-        hits, _, _ = await self._compute(query)
-        return SearchResult(rows_of(hits), "bypass")
+        rows, _, _ = await self._compute(query)
+        return SearchResult(rows, "bypass")
 
     async def _lookup(self, lookup: CacheLookup) -> SearchResult:
         read = await lookup.read()
         if read.entry is not None:
             self._maybe_refresh(lookup, read.entry)
             return SearchResult(read.entry.rows, "redis")
-        got = await lookup.try_lock()  # None: the lock is off or Redis unusable
-        if got is False:
+        held = await lookup.try_lock()  # None: the lock is off or Redis unusable
+        if held is False:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("waited").inc()
             entry = await lookup.wait_for_fill()
             if entry is not None:
                 return SearchResult(entry.rows, "redis")
-        elif got:
+        elif held is not None:
             if self.metrics is not None:
                 self.metrics.redis_lock.labels("acquired").inc()
             try:
-                return await self._compute_and_fill(lookup, read)
+                # the workers waiting on the lock look in Redis: write before unlocking
+                return await self._compute_and_fill(lookup, read, wait=True)
             finally:
-                await lookup.unlock()
+                await lookup.unlock(held)
         return await self._compute_and_fill(lookup, read)
 
     async def _compute_and_fill(
-        self, lookup: CacheLookup, read: MissRead | None = None
+        self, lookup: CacheLookup, read: MissRead | None = None, *, wait: bool = False
     ) -> SearchResult:
-        """Compute and fill (embedding and result in one write); ``read``: the miss read,
-        which already looked for the embedding (None: a refresh, which looks now)."""
+        """Compute and fill (embedding and result in one write, behind the answer unless
+        ``wait``); ``read``: the miss read, which already looked for the embedding (None:
+        a refresh, which looks now)."""
         if read is not None:
             vectors = read.embedding
         else:
             vectors = await lookup.embeddings.get(lookup.query.normalised)
         done = await self.compute_miss(lookup, vectors)
-        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
-        return SearchResult(rows_of(done.hits), "computed")
+        await lookup.fill(done.rows, done.seconds, done.vectors[0], list(done.writes), wait=wait)
+        return SearchResult(done.rows, "computed")
 
     async def compute_miss(
         self,
@@ -196,9 +200,9 @@ class SearchEngine:
                 new = lookup.embeddings.put_l1(query.normalised, vectors[0])
                 if new is not None:
                     writes.append(new)
-            hits = tuple(await self.db.search(vectors[0], query.k, query.topic))
+            rows = await self.db.search(vectors[0], query.k, query.topic)
             seconds = time.perf_counter() - start
-        return Computed(hits, seconds, vectors, tuple(writes))
+        return Computed(rows, seconds, vectors, tuple(writes))
 
     def _maybe_refresh(self, lookup: CacheLookup, entry: CachedResult) -> None:
         """XFetch: start one early recomputation in the background; serve the hit now."""

@@ -100,6 +100,9 @@ class Settings:
     max_in_flight: int = 512  # search requests in flight per worker beyond which 503; 0: off
     # SSE streams (service/limits.py, service/stream_search.py, service/http/stream.py)
     max_streams: int = 4096  # open streams per worker beyond which 503; 0: off
+    # a stream's query queues for an in-flight unit while the queue's estimated wait stays
+    # within this; beyond it, 503 (service/limits.py)
+    stream_max_queue_wait_s: float = 10.0
     stream_write_timeout_s: float = 30.0  # a send waiting longer on its reader ends the stream
     stream_cache_mb: float = 64.0  # encoded stream results kept per worker; 0: none
     # debug knobs: measured faults for calibration and chaos experiments
@@ -201,6 +204,12 @@ class Settings:
             "SEARCH_MAX_STREAMS",
             self.max_streams,
             "between 0 (off) and 1000000",
+        )
+        _check(
+            0 <= self.stream_max_queue_wait_s <= 3600,
+            "SEARCH_STREAM_MAX_QUEUE_WAIT_S",
+            self.stream_max_queue_wait_s,
+            "between 0 (no queue once a wait is measured) and 3600",
         )
         _check(
             0 < self.stream_write_timeout_s <= 3600,

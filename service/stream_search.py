@@ -1,8 +1,7 @@
 """What a stream sends: a search result fetched whole, encoded once, shared by identical streams.
 
-A stream used to read its rows from a server-side cursor while it sent them, so that it
-held a database connection (and its transaction) for as long as its reader took; a slow
-reader held it for minutes, and a few hundred streams emptied the pool. Now:
+A stream holds no database connection while it sends (a slow reader may take minutes, and
+a few hundred of them would empty the pool):
 
 1. **fetch, release, then send**: the search runs as one statement (``Database.search``)
    and its connection goes back to the pool before the first byte is sent;
@@ -11,20 +10,21 @@ reader held it for minutes, and a few hundred streams emptied the pool. Now:
    stream, in :mod:`service.http.stream`);
 3. **coalesced**: identical streams arriving together share one computation (single-flight
    on the result key and generation), and only that computation holds a unit of the
-   in-flight bound (:mod:`service.limits`): the streams waiting for it are idle;
+   in-flight bound (:mod:`service.limits`), queued for while the queue's estimated work
+   allows: the streams waiting for it are idle;
 4. **cached within a memory budget**: encoded results live in a per-worker LRU bounded by
    bytes (``SEARCH_STREAM_CACHE_MB``), whatever their k, validated against the write log
    exactly like the result cache's entries (:meth:`ResultCache.current`). Results with
-   ``k <= SEARCH_STREAM_CACHE_MAX_K`` also fill the shared result cache (L1 + Redis), as
-   before, and a stream looks there too (what ``/v1/search`` or another worker computed).
+   ``k <= SEARCH_STREAM_CACHE_MAX_K`` also fill the shared result cache (L1 + Redis), and
+   a stream looks there too (what ``/v1/search`` or another worker computed).
 
-A miss makes the Redis round trips of a ``/v1/search`` miss: the generation read, one read
-of the shared result and the query's embedding (:meth:`CacheLookup.read`) and one write of
-the result and a new embedding (:meth:`CacheLookup.fill`), 3 in all; it was 5 (result,
-embedding and their writes each alone). A large-k miss (``k > SEARCH_STREAM_CACHE_MAX_K``)
-reads no shared result, since none is stored: the generation, the embedding (and its write
-if the model made it), inside the in-flight unit as before; a filled miss holds the unit for
-the model and the database only (its read and write are outside, as the fill always was).
+A miss makes the one Redis round trip of a ``/v1/search`` miss on its critical path: the
+generation read, which brings the shared result and the query's embedding
+(:meth:`SearchCache.lookup <service.cache.search_cache.SearchCache.lookup>`); the result
+and a new embedding go to Redis behind the stream (:meth:`CacheLookup.fill`). A large-k
+miss (``k > SEARCH_STREAM_CACHE_MAX_K``) reads no shared result, since none is stored:
+only the embedding comes with the generation. A stream cache entry needs only the
+generation, to be validated. The in-flight unit covers the model and the database only.
 
 Without a result cache (``SEARCH_CACHE_ENABLED=0`` or no Redis) streams still coalesce
 (keyed without a generation) but nothing is kept.
@@ -44,9 +44,9 @@ import orjson
 from service.cache.lookup import CacheLookup
 from service.cache.results import CachedResult, jittered
 from service.coalesce import SingleFlight
-from service.limits import RETRY_AFTER_S, Bound
+from service.limits import Bound
 from service.metrics import Metrics
-from service.model import DIM, Hit, Row, SearchQuery, Vectors
+from service.model import DIM, Row, SearchQuery, Vectors
 from service.search import SearchEngine
 
 ENTRY_OVERHEAD_BYTES = 512  # the entry, its tuples and the LRU's slot, roughly
@@ -155,6 +155,7 @@ class StreamSearch:
         l1_ttl_s: float,
         fill_max_k: int,
         query_bound: Bound,
+        max_queue_wait_s: float,
         metrics: Metrics | None = None,
         coalesce: bool = True,
     ) -> None:
@@ -164,6 +165,7 @@ class StreamSearch:
         self.ttl_jitter = ttl_jitter
         self.fill_max_k = fill_max_k
         self.query_bound = query_bound
+        self.max_queue_wait_s = max_queue_wait_s  # service.limits: the queue of work's bound
         self.metrics = metrics
         on_evict = metrics.cache_evictions.labels("stream").inc if metrics is not None else None
         self.cache = StreamCache(cache_bytes, l1_ttl_s, on_evict=on_evict)
@@ -171,7 +173,14 @@ class StreamSearch:
 
     async def result(self, query: SearchQuery) -> EncodedResult:
         cache = self.engine.cache
-        lookup = await cache.lookup(query) if cache is not None else None
+        lookup = None
+        if cache is not None:
+            # an entry of the stream cache needs only the generation to be validated;
+            # otherwise the read brings the shared result (if one may be stored for
+            # this k) and the embedding
+            held = self.cache.budget > 0 and self.cache.get(cache.result_key(query)) is not None
+            shared = not held and query.k <= self.fill_max_k
+            lookup = await cache.lookup(query, result=shared, embedding=not held)
         key: Hashable
         if lookup is None:
             key = ("bypass", query.normalised, query.k, query.topic)
@@ -208,38 +217,39 @@ class StreamSearch:
         shared = lookup.l1_get()
         if shared is not None:
             return self._keep(lookup, encode(shared, self.batch_size))
+        hold = self.query_bound.hold_queued(self.max_queue_wait_s)
         if query.k > self.fill_max_k:
-            # Redis holds only what a fill put there (k <= fill_max_k; /v1/search's large
-            # k too, but those are rare): no result read, a round trip saved per large-k
-            # miss, which counts in a burst of them; only the embedding is looked up
-            return self._keep(lookup, self._encode(*await self._search(query), gen=lookup.gen))
-        # as /v1/search: what /v1/search or another worker computed and the embedding in
-        # one read; on a miss the result and a new embedding in one write
+            # no shared result for this k (Redis holds only what a fill put there): the
+            # embedding came with the generation read, or the model makes it
+            done = await self.engine.compute_miss(lookup, lookup.embedding(), hold)
+            encoded = self._encode(done.rows, done.seconds, done.vectors, gen=lookup.gen)
+            await lookup.store(done.writes)
+            return self._keep(lookup, encoded)
+        # as /v1/search: what /v1/search or another worker computed and the embedding,
+        # read with the generation; a miss's result and new embedding written behind
         read = await lookup.read()
         if read.entry is not None:
             return self._keep(lookup, encode(read.entry, self.batch_size))
-        done = await self.engine.compute_miss(
-            lookup, read.embedding, self.query_bound.hold_waiting(RETRY_AFTER_S)
-        )
-        encoded = self._encode(done.hits, done.seconds, done.vectors, gen=lookup.gen)
-        await lookup.fill(done.hits, done.seconds, done.vectors[0], list(done.writes))
+        done = await self.engine.compute_miss(lookup, read.embedding, hold)
+        encoded = self._encode(done.rows, done.seconds, done.vectors, gen=lookup.gen)
+        await lookup.fill(done.rows, done.seconds, done.vectors[0], list(done.writes))
         return self._keep(lookup, encoded)
 
-    async def _search(self, query: SearchQuery) -> tuple[tuple[Hit, ...], float, Vectors]:
-        """Embed (the embedding cache's own read and write: ``embed_query``) and search,
-        holding a unit of the in-flight bound."""
-        async with self.query_bound.hold_waiting(RETRY_AFTER_S):
+    async def _search(self, query: SearchQuery) -> tuple[tuple[Row, ...], float, Vectors]:
+        """Without a result cache: embed (``embed_query``: the embedding cache alone) and
+        search, holding a unit of the in-flight bound."""
+        async with self.query_bound.hold_queued(self.max_queue_wait_s):
             start = time.perf_counter()
             vector = await self.engine.embed_query(query)
-            hits = tuple(await self.engine.db.search(vector[0], query.k, query.topic))
-            return hits, time.perf_counter() - start, vector
+            rows = await self.engine.db.search(vector[0], query.k, query.topic)
+            return rows, time.perf_counter() - start, vector
 
     def _encode(
-        self, hits: tuple[Hit, ...], delta_s: float, vector: Vectors, *, gen: int
+        self, rows: tuple[Row, ...], delta_s: float, vector: Vectors, *, gen: int
     ) -> EncodedResult:
         raw = np.ascontiguousarray(vector[0], dtype=np.float32).reshape(DIM).tobytes()
         expires = time.time() + jittered(self.result_ttl_s, self.ttl_jitter)
-        return encode(CachedResult.of(hits, delta_s, expires, gen, raw), self.batch_size)
+        return encode(CachedResult(rows, delta_s, expires, gen, raw), self.batch_size)
 
     def _keep(self, lookup: CacheLookup, encoded: EncodedResult) -> EncodedResult:
         if self.cache.budget:

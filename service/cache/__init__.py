@@ -12,9 +12,10 @@ record and appends the records, each with its generation: ``insert`` (document i
 float32 embedding), ``delete`` (id), or ``reset`` (bulk load, admin, a lost record;
 changes everything). Every search reads the generation from Redis first, and in the same
 round trip the log records this process does not hold yet (immutable: kept per process
-by generation). A cached result carries the generation ``g0`` it was computed at (read
-before computing), its query vector, and its hits; keys hold no generation (the
-single-flight and the cross-worker lock still do). At current generation ``G``:
+by generation) and the cached values it may need (its result, unless the L1 holds an
+entry, and its query's embedding). A cached result carries the generation ``g0`` it was
+computed at (read before computing), its query vector, and its hits; keys hold no
+generation (the single-flight and the cross-worker lock still do). At current generation ``G``:
 
 - ``g0 == G``: served.
 - ``g0 < G`` (validation on): checked against the records ``g0+1 .. G``. It is still the
@@ -27,7 +28,9 @@ single-flight and the cross-worker lock still do). At current generation ``G``:
 A search that starts after a write returned reads a generation that includes it, and the
 write's record came with it, so it never serves a result that write changed. The check
 is exact for exact search; with an ANN index a result is only as exact as the index was.
-Stale entries are overwritten by the next fill or age out by TTL (or LRU).
+Stale entries are overwritten by the next fill or age out by TTL (or LRU). A fill's Redis
+write goes behind the response (the L1 holds the value at once): it may land after a
+later write's bump, and then carries its older ``g0``, which is validated like any other.
 
 Decision table: what may be served, per situation
 

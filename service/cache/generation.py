@@ -2,7 +2,9 @@
 
 Every write bumps the generation by one per record and appends the records (see
 :mod:`service.cache` for what that guarantees); every search reads the generation first,
-and in the same round trip the log records this process does not hold yet.
+and in the same round trip the log records this process does not hold yet and the cached
+values its request needs (its result and its query's embedding, unless the L1 holds
+them). The requests of one loop turn share one read: one script call, one round trip.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 
@@ -26,6 +28,7 @@ log = logging.getLogger("service.cache")
 # record: the gap this leaves makes every older entry stale, which is safe.
 NAMESPACE = "sc1"
 LOG_READ_MAX = 256  # write-log records one generation read brings back at most
+MAX_KEYS_PER_READ = 128  # values one read brings back at most; more go in another read
 
 # One write: bump the generation by the number of records and append them, each prefixed
 # with its own generation, to the log, trimmed to its last ARGV[2] records; atomically.
@@ -42,19 +45,50 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 return last
 """
 
-# One read: the generation and the log records above ARGV[1] (at most ARGV[2], newest
-# last), atomically, so that the records up to the returned generation are all there
-# unless trimmed. A missing generation key returns {false}.
+# One read: the generation, the number of log records above ARGV[1] (at most ARGV[2])
+# and those records (newest last), then the value of each further key (GET: false when
+# missing, '' when not a string: a decode error, and the fill's SET replaces it);
+# atomically, so that the records up to the returned generation are all there unless
+# trimmed. A missing generation key gives false in its place.
 _READ_LUA = """
 local g = redis.call('GET', KEYS[1])
-if not g then return {false} end
-local want = tonumber(g) - tonumber(ARGV[1])
-if want > tonumber(ARGV[2]) then want = tonumber(ARGV[2]) end
-if want <= 0 then return {g} end
-local out = redis.call('LRANGE', KEYS[2], -want, -1)
-table.insert(out, 1, g)
+local out = {g, 0}
+if g then
+  local want = tonumber(g) - tonumber(ARGV[1])
+  if want > tonumber(ARGV[2]) then want = tonumber(ARGV[2]) end
+  if want > 0 then
+    local records = redis.call('LRANGE', KEYS[2], -want, -1)
+    out[2] = #records
+    for i = 1, #records do out[#out + 1] = records[i] end
+  end
+end
+for i = 3, #KEYS do
+  local v = redis.pcall('GET', KEYS[i])
+  if type(v) == 'table' and v.err then v = '' end
+  out[#out + 1] = v
+end
 return out
 """
+
+Values: TypeAlias = list[Any]  # GET replies, in the order of the keys asked for
+
+
+class _Read:
+    """One read being gathered in this loop turn: the keys its requests asked for."""
+
+    __slots__ = ("fut", "index", "keys")
+
+    def __init__(self, fut: asyncio.Future[tuple[int, Values] | None]) -> None:
+        self.fut = fut
+        self.keys: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, key: str) -> int:
+        slot = self.index.get(key)
+        if slot is None:
+            slot = self.index[key] = len(self.keys)
+            self.keys.append(key)
+        return slot
 
 
 class Generation:
@@ -81,42 +115,49 @@ class Generation:
         self._on_reset = on_reset  # called when no cached result can be served again
         self._gen_key = f"{namespace}:gen"
         self._log_key = f"{namespace}:log"
-        self._pending: asyncio.Future[int | None] | None = None
+        self._pending: _Read | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending_bump = False
         client = link.client
         self._write_script = client.register_script(_WRITE_LUA) if client is not None else None
         self._read_script = client.register_script(_READ_LUA) if client is not None else None
 
-    async def read(self) -> int | None:
-        """The corpus generation, read from Redis for every request; None: bypass.
+    async def read(self, keys: Sequence[str] = ()) -> tuple[int, Values] | None:
+        """The corpus generation and the values of ``keys`` (GET replies); None: bypass.
 
-        Concurrent requests share one read, but only a read not yet sent when they
-        joined it: a request that starts after a write returned must see its INCR, and
-        a GET already on the wire may have been answered before that INCR.
+        The requests of one loop turn share one read (one script call), but only a read
+        not yet sent when they joined it: a request that starts after a write returned
+        must see its INCR, and a read already on the wire may have been answered before
+        that INCR.
         """
         if not self.enabled:
             return None
         if self._pending_bump and await self.bump("retry") is None:
             return None
-        fut = self._pending
-        if fut is None:
+        batch = self._pending
+        if batch is None or len(batch.keys) + len(keys) > MAX_KEYS_PER_READ:
             loop = asyncio.get_running_loop()
-            fut = loop.create_future()
-            self._pending = fut
-            loop.call_soon(self._send_read, fut)
-        return await asyncio.shield(fut)
+            batch = _Read(loop.create_future())
+            self._pending = batch
+            loop.call_soon(self._send_read, batch)
+        slots = [batch.add(key) for key in keys]
+        got = await asyncio.shield(batch.fut)
+        if got is None:
+            return None
+        gen, values = got
+        return gen, [values[slot] for slot in slots]
 
-    def _send_read(self, fut: asyncio.Future[int | None]) -> None:
-        if self._pending is fut:
+    def _send_read(self, batch: _Read) -> None:
+        if self._pending is batch:
             self._pending = None  # later requests get a read of their own
-        task = asyncio.get_running_loop().create_task(self._read_into(fut))
+        task = asyncio.get_running_loop().create_task(self._read_into(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _read_into(self, fut: asyncio.Future[int | None]) -> None:
+    async def _read_into(self, batch: _Read) -> None:
+        fut = batch.fut
         try:
-            value = await self._read_now()
+            value = await self._read_now(batch.keys)
         except BaseException as exc:  # never leave the waiters hanging
             if not fut.done():
                 fut.set_result(None)
@@ -126,37 +167,39 @@ class Generation:
         if not fut.done():
             fut.set_result(value)
 
-    async def _read_now(self) -> int | None:
-        if self.validate:
-            return await self._read_with_log()
-        raw = await self.link.get("gen", self._gen_key)
-        if isinstance(raw, Skipped):
-            return None
-        return await self._value(raw)
-
-    async def _read_with_log(self) -> int | None:
-        """The generation and, in the same round trip, the log records this process lacks."""
+    async def _read_now(self, keys: list[str]) -> tuple[int, Values] | None:
+        """The generation, the log records this process lacks (when validating) and the
+        values of ``keys``, in one round trip."""
         assert self._read_script is not None, "an enabled generation implies a client"
         script = self._read_script
-        keys = [self._gen_key, self._log_key]
-        args = [str(self.write_log.top), str(min(LOG_READ_MAX, self.log_size))]
-        reply = await self.link.call("gen", lambda: script(keys=keys, args=args))
+        log_max = min(LOG_READ_MAX, self.log_size) if self.validate else 0
+        all_keys = [self._gen_key, self._log_key, *keys]
+        args = [str(self.write_log.top), str(log_max)]
+        reply = await self.link.call("gen", lambda: script(keys=all_keys, args=args))
         if isinstance(reply, Skipped):
             return None
-        if not isinstance(reply, list) or not reply or reply[0] is None:
+        if not isinstance(reply, list) or len(reply) != 2 + int(reply[1]) + len(keys):
+            self.metrics.redis_errors.labels("decode").inc()
+            return None
+        n = int(reply[1])
+        values = reply[2 + n :]
+        if reply[0] is None:
             created = await self._value(None)
-            if created is not None:
+            if created is None:
+                return None
+            if self.validate:
                 self.write_log.observe(created, [])
-            return created
+            return created, values
         gen = int(reply[0])
-        records = []
-        for raw in reply[1:]:
-            try:
-                records.append(WriteRecord.decode_logged(raw))
-            except (ValueError, TypeError):  # left out: a gap, so entries it touches drop
-                self.metrics.redis_errors.labels("decode").inc()
-        self.write_log.observe(gen, records)
-        return gen
+        if self.validate:
+            records = []
+            for raw in reply[2 : 2 + n]:
+                try:
+                    records.append(WriteRecord.decode_logged(raw))
+                except (ValueError, TypeError):  # left out: a gap, so entries it touches drop
+                    self.metrics.redis_errors.labels("decode").inc()
+            self.write_log.observe(gen, records)
+        return gen, values
 
     async def _value(self, raw: Any) -> int | None:
         """``raw`` as read; a missing key is created from a random start (service.cache)."""

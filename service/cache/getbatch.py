@@ -1,5 +1,5 @@
 """Single-key GETs issued in the same turn of the event loop go to Redis as one MGET, and
-the writes of one turn as one pipeline.
+writes go behind the responses, batched into pipelines (:class:`WriteBehind`).
 
 Under a burst (2,000 streams arriving at once on one worker) hundreds of lookups each
 send a GET at nearly the same moment. Through the pool's bounded connections they queue,
@@ -95,42 +95,89 @@ class GetBatcher:
         await self._wire.drain(grace_s)
 
 
-class WriteBatcher(Generic[W]):
-    """Gathers the writes of one loop turn; ``send`` puts them on the wire together.
+class WriteBehind(Generic[W]):
+    """Writes sent behind the responses that made them: batched, bounded, best effort.
 
-    The same burst that queues its reads on the pool queues its writes too (each miss of
-    a burst stores its embedding and result at nearly the same moment); a pipeline per
-    turn takes one connection for all of them. Best effort like every cache write: the
-    callers wait for the batch (a fill lands before its flight ends), never for an error.
+    A cache fill need not delay its response: the L1 holds the value at once, and other
+    workers find it in Redis a few milliseconds later (or compute it once more). So a fill
+    queues its writes here and returns. The queue is sent as one pipeline:
+
+    - ``interval_s`` after its first write, or at the end of the loop turn in which it
+      reached ``batch`` writes, whichever comes first;
+    - at the end of the turn for a caller that waits for its writes (``wait=True``);
+    - at most ``max_pending`` writes wait; beyond, new ones are dropped (``on_drop``).
+
+    The same burst that queues its reads queues its writes too; one pipeline per batch
+    takes one connection for all of them.
     """
 
-    def __init__(self, send: Callable[[list[W]], Awaitable[object]]) -> None:
+    def __init__(
+        self,
+        send: Callable[[list[W]], Awaitable[object]],
+        *,
+        interval_s: float,
+        batch: int,
+        max_pending: int,
+        on_drop: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        assert interval_s > 0, f"interval_s must be > 0, got {interval_s}"
+        assert batch >= 1, f"batch must be >= 1, got {batch}"
+        assert max_pending >= batch, f"max_pending must be >= batch, got {max_pending}"
         self._send = send
+        self.interval_s = interval_s
+        self.batch = batch
+        self.max_pending = max_pending
+        self._on_drop = on_drop
         self._pending: list[W] = []
         self._waiters: list[asyncio.Future[None]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._soon = False  # a flush at the end of this turn is scheduled
         self._wire = _OnTheWire()
 
-    async def put(self, writes: Sequence[W]) -> None:
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def put(self, writes: Sequence[W], *, wait: bool = False) -> asyncio.Future[None] | None:
+        """Queue ``writes``; with ``wait``, a future done once their batch was sent (None:
+        dropped, the queue is full)."""
+        if len(self._pending) + len(writes) > self.max_pending:
+            self._on_drop(len(writes))
+            return None
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        if not self._waiters:
-            loop.call_soon(self._flush)
         self._pending.extend(writes)
-        self._waiters.append(fut)
-        await fut
+        fut: asyncio.Future[None] | None = None
+        if wait:
+            fut = loop.create_future()
+            self._waiters.append(fut)
+        if wait or len(self._pending) >= self.batch:
+            if not self._soon:
+                self._soon = True
+                loop.call_soon(self._flush)
+        elif self._timer is None:
+            self._timer = loop.call_later(self.interval_s, self._flush)
+        return fut
 
     def _flush(self) -> None:
+        self._soon = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         batch, waiters = self._pending, self._waiters
         self._pending, self._waiters = [], []
-        self._wire.send(self._send_all(batch, waiters))
+        if batch or waiters:
+            self._wire.send(self._send_all(batch, waiters))
 
     async def _send_all(self, batch: list[W], waiters: list[asyncio.Future[None]]) -> None:
         try:
-            await self._send(batch)
+            if batch:
+                await self._send(batch)
         finally:
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
 
     async def drain(self, grace_s: float) -> None:
+        """Send what waits now, and let the batches on the wire finish (at shutdown)."""
+        if self._pending or self._waiters:
+            self._flush()
         await self._wire.drain(grace_s)

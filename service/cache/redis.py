@@ -51,7 +51,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from service.cache.getbatch import GetBatcher, WriteBatcher
+from service.cache.getbatch import GetBatcher, WriteBehind
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -59,15 +59,20 @@ log = logging.getLogger("service.cache")
 
 T = TypeVar("T")
 REDIS_MAX_CONNECTIONS = 32
+# Writes behind the response (service/cache/getbatch.py: WriteBehind): a batch leaves
+# this long after its first write, or at the end of the turn it reached this many writes;
+# beyond the bound, writes are dropped (a cache write is best effort).
+WRITE_BEHIND_INTERVAL_S = 0.005
+WRITE_BEHIND_BATCH = 16
+WRITE_BEHIND_MAX_PENDING = 4096
 # The longest a call may take while the event loop lags (a timeout above it: the timeout).
 # A fixed time, not a multiple of the timeout: what it tolerates is this worker's backlog,
 # which does not shrink with SEARCH_REDIS_TIMEOUT_MS (10 x 1 ms would forgive no burst).
 # A call reaches it only if Redis stalls while the loop is overloaded; the calls then in
 # flight each lose up to 1 s before the breaker opens. Measured, 2000 streams arriving at
-# once (benchmarks/sse_scale.py --ramp 0): with the cap at 5 s the burst still lost 353
-# calls (261 at 1 s): those were waits for a pooled connection, which batching removed
-# (service/cache/getbatch.py: 4 failed calls on 9c9ad87, cap 5 s), not lag beyond the cap. Also the
-# pool's own timeouts, a last resort behind the call's.
+# once (benchmarks/sse_scale.py --ramp 0): the calls a burst loses are waits for a pooled
+# connection, which batching removes (service/cache/getbatch.py), not lag beyond the cap.
+# Also the pool's own timeouts, a last resort behind the call's.
 REDIS_LAG_CAP_S = 1.0
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -161,15 +166,17 @@ def connect_client(settings: Settings) -> aioredis.Redis | None:
         return None
     # RedisLink bounds every call, the wait for a pooled connection included, with its
     # lag-tolerant deadline; redis-py's own timers are lag-prone (a reply read in time
-    # times out behind a busy loop), so they are only a last resort, at the cap. (Any
-    # socket_timeout makes redis-py send through wait_for: a task per send on 3.11.)
+    # times out behind a busy loop), so the pool's and the connect's are only a last
+    # resort, at the cap. No socket_timeout at all: it would send every command through
+    # wait_for (a task per send on 3.11) and time every read, for nothing the call's
+    # deadline does not already cut.
     last_resort = lag_cap_s(settings.redis_timeout_ms / 1000)
     # A bounded pool: a burst of requests must not open one connection each.
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=last_resort,  # waiting for a free connection
-        socket_timeout=last_resort,
+        socket_timeout=None,
         socket_connect_timeout=last_resort,
         retry=Retry(NoBackoff(), 0),  # the breaker decides about retrying
         health_check_interval=0,
@@ -248,7 +255,13 @@ class RedisLink:
         self._gets = GetBatcher(
             self._get_one, self._mget, is_skipped=lambda r: isinstance(r, Skipped)
         )
-        self._sets: WriteBatcher[Write] = WriteBatcher(self._write)
+        self._sets: WriteBehind[Write] = WriteBehind(
+            self._write,
+            interval_s=WRITE_BEHIND_INTERVAL_S,
+            batch=WRITE_BEHIND_BATCH,
+            max_pending=WRITE_BEHIND_MAX_PENDING,
+            on_drop=metrics.cache_writes_dropped.labels("full").inc,
+        )
 
     def require(self) -> aioredis.Redis:
         assert self.client is not None, "this cache path needs a Redis client"
@@ -315,12 +328,25 @@ class RedisLink:
         await self.set_many([Write(key, value, ttl_s)])
 
     async def set_many(self, writes: Sequence[Write]) -> None:
-        """Every write in one round trip (one call), best effort; none: no call. Writes of
-        one loop turn travel together (:mod:`service.cache.getbatch`)."""
+        """Every write in one round trip (one call), best effort, sent at the end of this
+        loop turn with the others queued (:mod:`service.cache.getbatch`); returns once
+        sent. None: no call."""
         if not writes:
             return
         self.require()
-        await self._sets.put(writes)
+        sent = self._sets.put(writes, wait=True)
+        if sent is not None:
+            await sent
+
+    def set_behind(self, writes: Sequence[Write]) -> None:
+        """Queue ``writes`` to go behind the response (:class:`WriteBehind`: batched,
+        bounded); dropped at once while the breaker is open."""
+        if not writes or self.client is None:
+            return
+        if self.breaker.state == "open":
+            self.metrics.cache_writes_dropped.labels("breaker").inc(len(writes))
+            return
+        self._sets.put(writes)
 
     async def _write(self, writes: list[Write]) -> None:
         client = self.require()
@@ -330,10 +356,14 @@ class RedisLink:
             return
         await self.call("set", lambda: _set_pipelined(client, writes))
 
+    async def flush(self, grace_s: float = 2.0) -> None:
+        """Send the writes queued behind responses now; wait for the calls on the wire."""
+        await self._gets.drain(grace_s)
+        await self._sets.drain(grace_s)
+
     async def aclose(self, grace_s: float = 2.0) -> None:
         if self.client is not None:
-            await self._gets.drain(grace_s)
-            await self._sets.drain(grace_s)
+            await self.flush(grace_s)
             try:
                 await asyncio.wait_for(self.client.aclose(), grace_s)
             except (TimeoutError, OSError, aioredis.RedisError):

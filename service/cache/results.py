@@ -185,14 +185,14 @@ class ResultCache:
         return entry
 
     def fill_l1(
-        self, gen: int, key: str, hits: tuple[Hit, ...], delta_s: float, vector: Vectors
+        self, gen: int, key: str, rows: tuple[Row, ...], delta_s: float, vector: Vectors
     ) -> Write:
         """Store a result computed after reading ``gen``, with its query ``vector``: in L1
         now; the Redis write is returned, for the caller to send with others in one round
         trip (:meth:`service.cache.lookup.CacheLookup.fill`)."""
         ttl = jittered(self.config.result_ttl_s, self.config.ttl_jitter)
         raw = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM).tobytes()
-        entry = CachedResult.of(hits, delta_s, time.time() + ttl, gen, raw)
+        entry = CachedResult(rows, delta_s, time.time() + ttl, gen, raw)
         self._l1_put(key, entry)
         return Write(self.redis_key(key), entry.encode(), ttl)
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from service.cache.embeddings import EmbeddingCache, EmbeddingConfig
 from service.cache.generation import NAMESPACE, Generation
 from service.cache.lock import FillLock
-from service.cache.lookup import CacheLookup
+from service.cache.lookup import CacheLookup, Fetched
 from service.cache.lru import LRUCache
 from service.cache.redis import CircuitBreaker, RedisLink, connect_client
 from service.cache.results import CachedResult, ResultCache, ResultConfig, search_fingerprint
@@ -169,8 +169,9 @@ class SearchCache:
     # ------------------------------------------------------------------ generation
 
     async def generation(self) -> int | None:
-        """The corpus generation, read from Redis for every request; None: bypass."""
-        return await self.generations.read()
+        """The corpus generation, read from Redis; None: bypass."""
+        got = await self.generations.read()
+        return None if got is None else got[0]
 
     async def bump(self, reason: str, records: Sequence[WriteRecord] = ()) -> int | None:
         """Log a committed write and bump the generation; None if that failed (see
@@ -188,7 +189,38 @@ class SearchCache:
             self.results, self.embeddings, self._lock, query, gen, self.results.key(query)
         )
 
-    async def lookup(self, query: SearchQuery) -> CacheLookup | None:
-        """Read the generation and return this request's lookup; None: bypass the cache."""
-        gen = await self.generation()
-        return None if gen is None else self.at(gen, query)
+    async def lookup(
+        self, query: SearchQuery, *, result: bool = True, embedding: bool = True
+    ) -> CacheLookup | None:
+        """Read the generation and return this request's lookup; None: bypass the cache.
+
+        The same round trip brings what the request may need from Redis (:class:`Fetched`):
+        ``result``: its result, unless the L1 holds an entry (served if exact at the
+        generation); ``embedding``: its query's embedding, unless the embedding L1 holds
+        it, when the result may have to be computed (it was asked for, or not wanted).
+        """
+        if not self.generations.enabled:
+            return None
+        key = self.results.key(query)
+        keys: list[str] = []
+        result_asked = result and (not self.config.l1 or self.results_l1.get(key) is None)
+        if result_asked:
+            keys.append(self.results.redis_key(key))
+        emb_key: str | None = None
+        if embedding and (result_asked or not result) and self.embeddings.enabled:
+            emb_key = self.embeddings.key(query.normalised)
+            if self.embeddings.l1_peek(emb_key) is None:
+                keys.append(emb_key)
+            else:
+                emb_key = None
+        got = await self.generations.read(keys)
+        if got is None:
+            return None
+        gen, values = got
+        fetched = Fetched(
+            result_asked,
+            values[0] if result_asked else None,
+            emb_key,
+            values[-1] if emb_key is not None else None,
+        )
+        return CacheLookup(self.results, self.embeddings, self._lock, query, gen, key, fetched)

@@ -22,7 +22,7 @@ from service.db.contract import EXPLAIN, IndexConfig, SearchPlan, search_plan
 from service.db.pool import ConnectionPool
 from service.errors import CorpusMismatch
 from service.metrics import Metrics
-from service.model import Hit, Vectors
+from service.model import Row, Vectors
 from service.settings import Settings
 
 
@@ -47,8 +47,10 @@ class Explained:
         }
 
 
-def _hits(rows: Sequence[asyncpg.Record]) -> list[Hit]:
-    return [Hit(r["id"], r["title"], float(r["score"]), r["topic"]) for r in rows]
+def _rows(records: Sequence[asyncpg.Record]) -> list[Row]:
+    """The hits as :data:`~service.model.Row` tuples, straight from the records (the
+    statement selects id, title, topic, score in that order: service.db.contract)."""
+    return [(r[0], r[1], float(r[3]), r[2]) for r in records]
 
 
 class Database:
@@ -145,7 +147,8 @@ class Database:
             await self._prepare(conn, plan)
             yield conn
 
-    async def search(self, vector: Vectors, k: int, topic: str | None = None) -> list[Hit]:
+    async def search(self, vector: Vectors, k: int, topic: str | None = None) -> tuple[Row, ...]:
+        """The top ``k`` hits, best first, as rows (:data:`service.model.Row`)."""
         await self.require_model()
         plan = self.plan(k, topic)
         mode = plan.index_mode
@@ -154,10 +157,10 @@ class Database:
             rows = await conn.fetch(plan.statement, *self._args(vector, k, topic))
             self._metrics.db_search_seconds.labels(mode).observe(time.perf_counter() - start)
         self._metrics.db_searches.labels(mode).inc()
-        hits = _hits(rows)
+        hits = _rows(rows)
         if topic is not None and mode == "ivfflat":
-            hits.sort(key=lambda h: -h.score)  # relaxed_order iterative scan
-        return hits
+            hits.sort(key=lambda h: -h[2])  # relaxed_order iterative scan
+        return tuple(hits)
 
     async def explain(self, vector: Vectors, k: int, topic: str | None = None) -> Explained:
         """EXPLAIN ANALYZE of exactly what :meth:`search` runs for these arguments."""

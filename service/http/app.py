@@ -39,7 +39,7 @@ from service.db.database import Database
 from service.embed.factory import embedder_from_settings
 from service.errors import CorpusMismatch, ServiceError
 from service.http.cpu_slowdown import CpuSlowdownMiddleware
-from service.http.middleware import LoadShedMiddleware, MetricsMiddleware
+from service.http.middleware import RequestMiddleware
 from service.http.responses import ORJSONResponse, error_response
 from service.http.routes import KNOWN_PATHS, ROUTES
 from service.limits import Bound
@@ -135,6 +135,7 @@ def stream_search(
         l1_ttl_s=settings.l1_ttl_s,
         fill_max_k=settings.stream_cache_max_k,
         query_bound=queries,
+        max_queue_wait_s=settings.stream_max_queue_wait_s,
         metrics=metrics,
         coalesce=settings.coalesce_enabled,
     )
@@ -166,11 +167,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.metrics = metrics
     if settings.debug_cpu_slowdown:  # calibration's injected slowdown (http/cpu_slowdown.py)
         app.add_middleware(CpuSlowdownMiddleware, slowdown=settings.debug_cpu_slowdown)
-    # Added first, so it runs inside MetricsMiddleware: shed requests are counted too.
-    app.add_middleware(LoadShedMiddleware, queries=queries, streams=streams, metrics=metrics)
     app.add_middleware(
-        MetricsMiddleware,
+        RequestMiddleware,
         metrics=metrics,
+        queries=queries,
+        streams=streams,
         request_delay_ms=settings.debug_request_delay_ms,
         known_paths=KNOWN_PATHS,
     )

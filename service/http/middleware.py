@@ -1,7 +1,8 @@
-"""ASGI middleware: request metrics by route template, and load shedding.
+"""ASGI middleware: request metrics by route template, and load shedding, in one layer.
 
-:class:`MetricsMiddleware` counts and times every request under a bounded set of route
-labels. :class:`LoadShedMiddleware`: beyond a bound, answer 503 with Retry-After at once.
+:class:`RequestMiddleware` counts and times every request under a bounded set of route
+labels (shed requests included) and, beyond a bound, answers 503 with Retry-After at
+once. One layer, not two: each costs every request a call and a ``send`` wrapper.
 
 A worker that queues every request it accepts turns overload into latency for everyone
 (and memory for the queue); shedding the excess keeps the admitted requests fast and
@@ -35,34 +36,77 @@ SHED_PREFIX = "/v1/search"
 STREAM_PATH = "/v1/search/stream"
 
 
-class LoadShedMiddleware:
-    """Pure ASGI middleware: /v1/search* requests beyond their bound get 503 at once."""
+class RequestMiddleware:
+    """Pure ASGI middleware: every request counted and timed by route template (bounded
+    label cardinality, whatever clients send); /v1/search* requests beyond their bound
+    get 503 at once. ``request_delay_ms`` (a debug knob) delays /v1/search* requests
+    before they take a unit of their bound."""
 
     def __init__(
-        self, app: ASGIApp, queries: Bound, streams: Bound, metrics: Metrics | None = None
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        queries: Bound,
+        streams: Bound,
+        request_delay_ms: int,
+        known_paths: Collection[str],
     ) -> None:
         self.app = app
+        self.metrics = metrics
         self.queries = queries
         self.streams = streams
-        self.metrics = metrics
+        self.delay = request_delay_ms / 1000
+        self.known_paths = frozenset(known_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(SHED_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        stream = scope["path"] == STREAM_PATH
+        path = scope["path"]
+        metrics = self.metrics
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        metrics.in_flight.inc()
+        try:
+            if path.startswith(SHED_PREFIX):
+                if not await self._bounded(path, scope, receive, send, send_wrapper):
+                    status = 503
+            else:
+                await self.app(scope, receive, send_wrapper)
+        finally:
+            metrics.in_flight.dec()
+            route = route_label(path, self.known_paths)
+            metrics.latency.labels(route).observe(time.perf_counter() - start)
+            metrics.requests.labels(route, scope["method"], str(status)).inc()
+
+    async def _bounded(
+        self, path: str, scope: Scope, receive: Receive, send: Send, wrapped: Send
+    ) -> bool:
+        """Run a /v1/search* request under its bound (``wrapped`` records its status);
+        False: shed, answered 503 at once."""
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        stream = path == STREAM_PATH
         bound = self.streams if stream else self.queries
         if not bound.try_acquire():
             await _overloaded(send, bound.message)
-            return
-        if stream and self.metrics is not None:
+            return False
+        if stream:
             self.metrics.streams_open.inc()
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, wrapped)
         finally:
             bound.release()
-            if stream and self.metrics is not None:
+            if stream:
                 self.metrics.streams_open.dec()
+        return True
 
 
 async def _overloaded(send: Send, message: str) -> None:
@@ -88,42 +132,3 @@ def route_label(path: str, known_paths: Collection[str]) -> str:
     if path.startswith("/v1/documents/"):
         return "/v1/documents/{id}"
     return "other"
-
-
-class MetricsMiddleware:
-    """Counts and times every request by route template (bounded label cardinality)."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        metrics: Metrics,
-        request_delay_ms: int,
-        known_paths: Collection[str],
-    ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.delay = request_delay_ms / 1000
-        self.known_paths = frozenset(known_paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = route_label(scope["path"], self.known_paths)
-        status = {"code": 500}
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        start = time.perf_counter()
-        self.metrics.in_flight.inc()
-        try:
-            if self.delay and route.startswith("/v1/search"):
-                await asyncio.sleep(self.delay)
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            self.metrics.in_flight.dec()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()

@@ -10,7 +10,7 @@ from service.cache.generation import NAMESPACE, bump_generation
 from service.cache.search_cache import CacheConfig, SearchCache
 from service.cache.writelog import WriteRecord
 from service.metrics import Metrics
-from service.model import SearchQuery
+from service.model import SearchQuery, rows_of
 from tests.service.cache.records import HITS, QUERY, cached, insert_record
 from tests.service.conftest import ValkeyFactory
 
@@ -90,7 +90,8 @@ async def test_a_validated_entry_is_served_restamped_and_a_changed_one_is_not(
         g0 = await cache.generation()
         assert g0 is not None
         assert cache.at(g0, query).key == key  # the lookup carries the result key
-        await cache.at(g0, query).fill(HITS, 0.01, QUERY)
+        await cache.at(g0, query).fill(rows_of(HITS), 0.01, QUERY)
+        await cache.link.flush()  # the Redis write goes behind; the test reads it below
         g1 = await cache.bump("write", [insert_record(0.2)])
         assert g1 is not None
         assert await cache.generation() == g1

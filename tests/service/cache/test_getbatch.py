@@ -1,4 +1,4 @@
-"""GETs of one loop turn travel as one MGET and its writes as one pipeline, against a real
+"""GETs of one loop turn travel as one MGET and writes go behind in pipelines, against a real
 Valkey: a burst takes one connection and one round trip, a lone GET or SET stays itself, a
 failed batch is one failed call, and a caller that goes away leaves the batch to the others."""
 
@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ci import stack
+from service.cache.getbatch import WriteBehind
 from service.cache.redis import SKIPPED, RedisLink, Write, connect_client
 from service.metrics import Metrics
 from service.settings import Settings
@@ -113,3 +114,74 @@ async def test_a_lone_write_stays_a_set(link: RedisLink, valkey_url: str) -> Non
     assert after.get("set", 0) - before.get("set", 0) == 1
     assert link.client is not None
     assert await link.client.get("alone") == b"1"
+
+
+# ---------------------------------------------------------------- writes behind responses
+
+
+async def test_writes_behind_leave_after_the_interval_in_one_pipeline(
+    link: RedisLink, valkey_url: str
+) -> None:
+    assert link.client is not None
+    wire = Wire()
+    wire.attach(link.client)
+    assert await link.get("l2", "warm-up") is None
+    wire.sends = 0
+    link.set_behind([Write("b1", b"1", 30.0)])
+    await asyncio.sleep(0)
+    link.set_behind([Write("b2", b"2", 30.0), Write("b3", b"3", 30.0)])
+    await asyncio.sleep(0.001)
+    assert wire.sends == 0  # waiting for the interval (5 ms) or the batch size (16)
+    for _ in range(100):
+        await asyncio.sleep(0.005)
+        if wire.sends:
+            break
+    assert wire.sends == 1  # three writes of two turns, one pipeline
+    assert await link.client.mget("b1", "b2", "b3") == [b"1", b"2", b"3"]
+
+
+async def test_a_full_batch_leaves_at_the_end_of_its_turn() -> None:
+    sent: list[list[int]] = []
+
+    async def send(batch: list[int]) -> None:
+        sent.append(batch)
+
+    behind: WriteBehind[int] = WriteBehind(send, interval_s=60.0, batch=16, max_pending=64)
+    for i in range(20):
+        assert behind.put([i]) is None  # nobody waits
+    assert sent == []
+    await asyncio.sleep(0.01)  # the turn ended: the 20 writes went, long before 60 s
+    assert sent == [list(range(20))]
+    assert len(behind) == 0
+
+
+async def test_a_waiting_writer_sends_at_the_end_of_the_turn_with_what_is_queued() -> None:
+    sent: list[list[int]] = []
+
+    async def send(batch: list[int]) -> None:
+        sent.append(batch)
+
+    behind: WriteBehind[int] = WriteBehind(send, interval_s=60.0, batch=16, max_pending=64)
+    behind.put([1, 2])
+    done = behind.put([3], wait=True)
+    assert done is not None
+    await asyncio.wait_for(done, 1.0)
+    assert sent == [[1, 2, 3]]
+
+
+async def test_writes_beyond_the_bound_are_dropped_and_counted() -> None:
+    sent: list[list[int]] = []
+    dropped: list[int] = []
+
+    async def send(batch: list[int]) -> None:
+        sent.append(batch)
+
+    behind: WriteBehind[int] = WriteBehind(
+        send, interval_s=0.005, batch=16, max_pending=16, on_drop=dropped.append
+    )
+    behind.put(list(range(10)))
+    assert behind.put(list(range(7)), wait=True) is None  # 17 > 16: dropped whole
+    assert dropped == [7]
+    assert len(behind) == 10
+    await behind.drain(1.0)
+    assert sent == [list(range(10))]

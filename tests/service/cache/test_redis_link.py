@@ -144,7 +144,7 @@ async def test_the_pools_own_timeouts_are_the_last_resort_cap(
         pool = client.connection_pool
         assert isinstance(pool, aioredis.BlockingConnectionPool)
         assert pool.timeout == last_resort_s  # the wait for a free pooled connection
-        assert pool.connection_kwargs["socket_timeout"] == last_resort_s
+        assert pool.connection_kwargs["socket_timeout"] is None  # no wait_for per send
         assert pool.connection_kwargs["socket_connect_timeout"] == last_resort_s
     finally:
         await client.aclose()

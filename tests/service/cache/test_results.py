@@ -3,6 +3,7 @@ cached results it changes, and a search after a write never sees a result it cha
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -177,3 +178,37 @@ async def test_validation_off_is_the_old_invalidate_everything(
     assert db1 == db0 + 1
     assert v1 == {"kept": 0, "dropped": 0, "insert": 0, "delete": 0, "reset": 0, "gap": 0}
     assert stats["validate"] is False
+
+
+async def test_a_write_on_one_instance_is_never_missed_by_a_search_on_another_at_once(
+    cache_service_factory: ServiceFactory,
+) -> None:
+    """Two app instances (two processes, one database, one Valkey), both caches warm
+    with a query's result: an insert on one that becomes the query's top hit, then at
+    once the same query on the other, which must serve the new result, not its L1's or
+    Redis's older copy; then a delete of that document, the same way."""
+    writer = cache_service_factory(SEARCH_XFETCH_BETA="0")
+    reader = cache_service_factory(SEARCH_XFETCH_BETA="0")
+    try:
+        async with (
+            httpx.AsyncClient(base_url=writer.url, timeout=10) as w_http,
+            httpx.AsyncClient(base_url=reader.url, timeout=10) as r_http,
+        ):
+            w, r = Client(writer, w_http), Client(reader, r_http)
+            for round_ in range(10):
+                text = f"heliotrope cartography {uuid.uuid4().hex[:10]} {round_}"
+                query: Params = {"q": text, "k": 5}
+                before = await r.search(query)
+                await w.search(query)
+                assert await r.search(query) == before  # the reader's L1 holds it
+                await asyncio.sleep(0.02)  # and Redis too (written behind the answers)
+                (doc_id,) = await w.insert(_doc(text, text, "test/cross-instance"))
+                after = await r.search(query)
+                assert after[0]["id"] == doc_id, (round_, after)
+                await w.delete(doc_id)
+                assert doc_id not in {h["id"] for h in await r.search(query)}, round_
+            stats = reader.stats()
+    finally:
+        stop_service(writer)
+        stop_service(reader)
+    assert stats["cache"]["hits"]["l1"] >= 10

@@ -12,11 +12,14 @@ from redis.asyncio.connection import Connection
 
 class Wire:
     """The round trips of one client's connections (one packed send each: a command, a
-    pipeline or a script call), and a stall to inject into the sends that carry a GET."""
+    pipeline or a script call), and stalls to inject into the sends that carry a GET, a
+    SET or a script call (EVALSHA)."""
 
     def __init__(self) -> None:
         self.sends = 0
         self.stall_gets_s = 0.0
+        self.stall_sets_s = 0.0
+        self.stall_scripts_s = 0.0
 
     def attach(self, client: aioredis.Redis) -> None:
         """Count ``client``'s round trips; call it before the client connects."""
@@ -30,11 +33,21 @@ class Wire:
                 self, command: bytes | str | Iterable[bytes], check_health: bool = True
             ) -> None:
                 wire.sends += 1
-                if wire.stall_gets_s and b"\r\nGET\r\n" in _packed(command):
-                    await asyncio.sleep(wire.stall_gets_s)
+                stall = wire.stall_for(_packed(command))
+                if stall:
+                    await asyncio.sleep(stall)
                 await super().send_packed_command(command, check_health)
 
         return CountingConnection
+
+    def stall_for(self, packed: bytes) -> float:
+        if self.stall_gets_s and b"\r\nGET\r\n" in packed:
+            return self.stall_gets_s
+        if self.stall_sets_s and b"\r\nSET\r\n" in packed:
+            return self.stall_sets_s
+        if self.stall_scripts_s and b"\r\nEVALSHA\r\n" in packed:
+            return self.stall_scripts_s
+        return 0.0
 
 
 def _packed(command: bytes | str | Iterable[bytes]) -> bytes:

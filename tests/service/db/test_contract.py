@@ -24,7 +24,9 @@ async def _top10(settings: Settings, vectors: Vectors) -> list[list[float]]:
     """Scores (cosine similarity) of the top 10 per query."""
     db = await Database.open(settings, Metrics())
     try:
-        return [[h.score for h in await db.search(v, 10)] for v in vectors]
+        return [
+            [row[2] for row in await db.search(v, 10)] for v in vectors
+        ]  # (id, title, score, topic)
     finally:
         await db.close()
 

@@ -1,4 +1,5 @@
-"""Load shedding over real HTTP: beyond SEARCH_MAX_IN_FLIGHT, 503 at once; the rest succeed."""
+"""Load shedding over real HTTP: beyond SEARCH_MAX_IN_FLIGHT, 503 at once; the rest succeed;
+the one request middleware counts every request, the shed ones too."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ci.seed import SeedResult
-from service.http.middleware import LoadShedMiddleware
+from service.http.middleware import RequestMiddleware
 from service.limits import Bound
+from service.metrics import Metrics
 from tests.harness import ServiceFactory
+from tests.service.cache.wire import total
 
 LIMIT = 2
 DELAY_MS = 1500
@@ -59,7 +62,7 @@ async def test_requests_beyond_the_limit_are_shed_at_once(
     assert "search_shed_requests_total 6.0" in metrics
 
 
-async def _call(app: LoadShedMiddleware, path: str) -> list[Message]:
+async def _call(app: RequestMiddleware, path: str) -> list[Message]:
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -81,12 +84,17 @@ def _slow_app(release: asyncio.Event) -> ASGIApp:
     return slow_app
 
 
+def _middleware(app: ASGIApp, queries: Bound, streams: Bound) -> RequestMiddleware:
+    paths = ("/v1/search", "/v1/search/stream", "/healthz")
+    return RequestMiddleware(app, Metrics(), queries, streams, 0, paths)
+
+
 @pytest.mark.timeout(10)
 async def test_middleware_counts_only_search_routes_and_zero_disables() -> None:
     release = asyncio.Event()
     shed: list[int] = []
     queries = Bound(1, "search requests in flight", lambda: shed.append(1))
-    mw = LoadShedMiddleware(_slow_app(release), queries=queries, streams=Bound(0, "open streams"))
+    mw = _middleware(_slow_app(release), queries, Bound(0, "open streams"))
     held = asyncio.create_task(_call(mw, "/v1/search"))
     await asyncio.sleep(0.01)
     refused = await _call(mw, "/v1/search")
@@ -105,10 +113,13 @@ async def test_middleware_counts_only_search_routes_and_zero_disables() -> None:
     assert (await healthz)[0]["status"] == 200
     assert queries.held == 0
     assert shed == [1]
+    # every request counted by route and status, the shed one too
+    assert total(mw.metrics.requests, route="/v1/search", status="503") == 1
+    assert total(mw.metrics.requests, route="/v1/search", status="200") == 1
+    assert total(mw.metrics.requests, route="/v1/search/stream", status="200") == 1
+    assert total(mw.metrics.requests, route="/healthz", status="200") == 1
 
-    off = LoadShedMiddleware(
-        _slow_app(release), queries=Bound(0, "q"), streams=Bound(0, "open streams")
-    )
+    off = _middleware(_slow_app(release), Bound(0, "q"), Bound(0, "open streams"))
     both = await asyncio.gather(_call(off, "/v1/search"), _call(off, "/v1/search"))
     assert [m[0]["status"] for m in both] == [200, 200]
 
@@ -118,7 +129,7 @@ async def test_open_streams_have_a_bound_of_their_own() -> None:
     release = asyncio.Event()
     streams = Bound(2, "open streams")
     queries = Bound(1, "search requests in flight")
-    mw = LoadShedMiddleware(_slow_app(release), queries=queries, streams=streams)
+    mw = _middleware(_slow_app(release), queries, streams)
     held = [asyncio.create_task(_call(mw, "/v1/search/stream")) for _ in range(2)]
     await asyncio.sleep(0.01)
     refused = await _call(mw, "/v1/search/stream")

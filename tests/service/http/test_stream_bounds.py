@@ -6,17 +6,21 @@ import asyncio
 from urllib.parse import urlencode
 
 import httpx
+import orjson
 import pytest
 
+from benchmarks.sse_burst import Reader, burst
 from ci.seed import SeedResult
 from service.limits import RETRY_AFTER_S
 from tests.harness import ServiceFactory
 from tests.service.http.test_stream_scale import metric
-from tests.sse_burst import Reader, burst
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
 
 DELAY_MS = 800
+# few pooled connections each: the session's services share one PostgreSQL
+# (max_connections 300), and these run two queries at a time
+POOL_MIN = "2"
 
 
 def _path(q: str, k: int) -> str:
@@ -28,6 +32,7 @@ async def test_identical_streams_share_one_query_and_one_in_flight_unit(
 ) -> None:
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
         SEARCH_MAX_IN_FLIGHT="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(DELAY_MS),
         # a lookup past the 50 ms default skips the cache, and its stream flies under the
@@ -45,26 +50,57 @@ async def test_identical_streams_share_one_query_and_one_in_flight_unit(
     assert after["shed"] == before["shed"]
 
 
-async def test_distinct_streams_beyond_the_in_flight_bound_wait_their_turn_then_get_503(
+async def test_a_burst_of_distinct_streams_beyond_the_in_flight_bound_is_served_in_turn(
     service_factory: ServiceFactory, corpus: SeedResult
 ) -> None:
-    """Bound 2, six distinct streams, each query 600 ms: two run, the next two wait for
-    their units (0.6 s), the last two would wait past Retry-After and get the 503 then."""
-    delay_ms = 600
+    """Bound 2, twelve distinct streams at once, each query 300 ms: they queue and are all
+    served, the last ones well after Retry-After (1 s): a stream is refused by the queue's
+    estimated work, never by the time it has waited."""
+    delay_ms = 300
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
         SEARCH_MAX_IN_FLIGHT="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(delay_ms),
         SEARCH_CACHE_ENABLED="0",
     )
-    paths = [_path(f"distinct stream {i}", 300) for i in range(6)]
+    paths = [_path(f"queued stream {i}", 300) for i in range(12)]
     result = await burst(svc.url, paths, Reader())
-    assert result.statuses == {200: 4, 503: 2}
+    assert result.statuses == {200: 12}
+    assert result.complete == 12
+    last = result.ttfe_quantile(1.0)
+    assert last is not None
+    assert last > RETRY_AFTER_S + delay_ms / 1000, last  # 6 rounds of 2 queries
+
+
+async def test_a_queue_whose_estimated_wait_exceeds_the_limit_refuses_with_503_saying_so(
+    service_factory: ServiceFactory, corpus: SeedResult
+) -> None:
+    """Bound 2, a limit of 1.5 s, each query 800 ms (measured by a first stream): the
+    queue hands out a unit every 0.4 s, so of eight distinct streams at once two run,
+    three queue (0.4, 0.8, 1.2 s) and the last three (1.6 s and more) are refused at once."""
+    delay_ms = 800
+    svc = service_factory(
+        SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
+        SEARCH_MAX_IN_FLIGHT="2",
+        SEARCH_DEBUG_DB_DELAY_MS=str(delay_ms),
+        SEARCH_STREAM_MAX_QUEUE_WAIT_S="1.5",
+        SEARCH_CACHE_ENABLED="0",
+    )
+    first = await burst(svc.url, [_path("measures the time per query", 300)], Reader())
+    assert first.statuses == {200: 1}
+    paths = [_path(f"distinct stream {i}", 300) for i in range(8)]
+    result = await burst(svc.url, paths, Reader())
+    assert result.statuses == {200: 5, 503: 3}
     for o in result.outcomes:
         if o.status == 503:
-            assert o.retry_after == str(RETRY_AFTER_S)
-            # refused after the wait, not after query work of its own
-            assert RETRY_AFTER_S <= o.total_s < RETRY_AFTER_S + delay_ms / 1000, o.total_s
+            message = orjson.loads(o.refusal)["error"]["message"]
+            assert message.startswith("overloaded: "), message
+            assert "more than the 1.5 s a stream may queue" in message, message
+            assert "(SEARCH_STREAM_MAX_QUEUE_WAIT_S)" in message, message
+            assert o.retry_after == "2", o.retry_after  # ceil(1.6 s) and more: 2 or above
+            assert o.total_s < delay_ms / 1000, o.total_s  # at once, not after a wait
 
 
 async def test_open_streams_have_their_own_bound_and_do_not_block_searches(
@@ -74,6 +110,7 @@ async def test_open_streams_have_their_own_bound_and_do_not_block_searches(
     searches are not (they have the in-flight bound)."""
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
+        SEARCH_POOL_MIN_SIZE=POOL_MIN,
         SEARCH_MAX_STREAMS="3",
         SEARCH_MAX_IN_FLIGHT="5",
         SEARCH_DEBUG_DB_DELAY_MS=str(DELAY_MS),

@@ -1,6 +1,6 @@
 """SSE under pressure, over real HTTP: 2000 concurrent streams on one worker; slow readers.
 
-The client is ``tests/sse_burst.py`` (raw asyncio sockets in this process). The service
+The client is ``benchmarks/sse_burst.py`` (raw asyncio sockets in this process). The service
 is one uvicorn worker over the session's 20k-document corpus (hash embedder).
 """
 
@@ -20,11 +20,11 @@ import httpx
 import psutil
 import pytest
 
+from benchmarks.sse_burst import Reader, burst
 from ci.seed import SeedResult
 from service.http.app import create_app
 from service.settings import Settings
 from tests.harness import Servers, ServiceFactory
-from tests.sse_burst import Reader, burst
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(240)]
 

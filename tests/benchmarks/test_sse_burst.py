@@ -1,4 +1,4 @@
-"""The many-stream SSE client of tests/sse_burst.py against a small asyncio server."""
+"""The many-stream SSE client of benchmarks/sse_burst.py against a small asyncio server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 import pytest
 
-from tests.sse_burst import BurstResult, Reader, StreamOutcome, burst, nearest_rank, parse_events
+from benchmarks.sse_burst import (
+    BurstResult,
+    Reader,
+    StreamOutcome,
+    burst,
+    nearest_rank,
+    parse_events,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -85,10 +92,13 @@ async def test_a_hold_after_the_first_event_keeps_the_stream_open() -> None:
     assert time.perf_counter() - start < 2.0  # held together, not one after another
 
 
-async def test_a_503_is_refused_with_its_retry_after() -> None:
+async def test_a_503_is_refused_with_its_retry_after_and_body() -> None:
     result = await _run(_busy, 3, Reader())
     assert (result.refused, result.complete) == (3, 0)
     assert {o.retry_after for o in result.outcomes} == {"1"}
+    assert {o.refusal for o in result.outcomes} == {
+        b'{"error":{"message":"overloaded: more than 1 open streams"}}'
+    }
     assert all(o.ttfe_s is None for o in result.outcomes)
 
 

@@ -5,7 +5,8 @@ little CPU, so that it takes as little as possible from a server on the same cor
 stream, as a reader does it:
 
 1. connect, send ``GET path`` with ``Connection: close``;
-2. read the response head; anything but 200 is *refused* (its status and Retry-After kept);
+2. read the response head; anything but 200 is *refused* (its status, Retry-After and
+   body kept);
 3. read until the first complete event (``\\n\\n``): its arrival, counted from the start
    of the connect, is the time to first event (TTFE);
 4. hold: sleep ``hold_s`` without reading (the server's writes pile up in the socket
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 import orjson
 
 STATUS_NO_RESPONSE = 0
+REFUSAL_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class StreamOutcome:
     retry_after: str | None = None
     error: str = ""  # transport or protocol error, if any
     body_bytes: int = 0
+    refusal: bytes = b""  # the body of a response other than 200 (its first 4 KiB)
 
     @property
     def refused(self) -> bool:
@@ -291,6 +294,7 @@ async def open_stream(host: str, port: int, path: str, reader: Reader) -> Stream
     assert body is not None, "a finished read has a body"
     raw = bytes(body.data)
     results, batches, done, errors = parse_events(raw) if status == 200 else (0, 0, None, 0)
+    refusal = raw[:REFUSAL_BYTES] if status != 200 else b""
     return StreamOutcome(
         status=status,
         ttfe_s=ttfe,
@@ -302,6 +306,7 @@ async def open_stream(host: str, port: int, path: str, reader: Reader) -> Stream
         errors=errors,
         retry_after=retry_after,
         body_bytes=len(raw),
+        refusal=refusal,
     )
 
 
