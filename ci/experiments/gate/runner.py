@@ -65,7 +65,13 @@ from ci.experiments.gate.venv import (
     installed_versions,
     version_differences,
 )
-from ci.experiments.gate.windows import DuetRunner, DuetTarget, duet_design, duet_load
+from ci.experiments.gate.windows import (
+    DuetLoad,
+    DuetRunner,
+    DuetTarget,
+    duet_design,
+    duet_load,
+)
 from ci.judge.gate_decision import judge, sla_rows
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import (
@@ -349,6 +355,21 @@ def _windows(
     return measured
 
 
+def duet_runner(duo: Duo, load: DuetLoad, out: Path, *, nonce: str) -> DuetRunner:
+    """The windows' runner for both sides of ``duo``: each side's service, database and Valkey."""
+    targets: dict[Side, DuetTarget] = {
+        side: DuetTarget(
+            side,
+            duo.services[side].url,
+            duo.services[side].pid,
+            duo.services[side].database,
+            duo.services[side].valkey_pid,
+        )
+        for side in SIDES
+    }
+    return DuetRunner(targets, load, out, nonce=nonce, postgres_url=duo.servers.pg.url)
+
+
 def _measure(
     request: GateRequest,
     duo: Duo,
@@ -361,24 +382,7 @@ def _measure(
     gate = request.config.gate
     sla = request.config.sla_for(request.machine_class)
     load = duet_load(gate.design, duo.corpus.query_log, sla.k6_env())
-    sides: tuple[Side, Side] = ("base", "candidate")
-    targets = {
-        side: DuetTarget(
-            side,
-            duo.services[side].url,
-            duo.services[side].pid,
-            duo.services[side].database,
-            duo.services[side].valkey_pid,
-        )
-        for side in sides
-    }
-    runner = DuetRunner(
-        targets,
-        load,
-        folder.window_logs,
-        nonce=f"{seed:x}",
-        postgres_url=duo.servers.pg.url,
-    )
+    runner = duet_runner(duo, load, folder.window_logs, nonce=f"{seed:x}")
     return measure_windows(
         runner,
         gate.rule,

@@ -76,15 +76,19 @@ def abba_slots(blocks: int, rng: random.Random) -> list[Side]:
     return out
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (those alive now)."""
+def _family(pid: int) -> list[psutil.Process]:
+    """``pid`` and its descendants (those alive now); an error if ``pid`` itself is gone."""
     try:
         root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.Error as exc:
         raise RunError(f"service process {pid} is gone: {exc}") from exc
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (those alive now)."""
     total = 0.0
-    for proc in family:
+    for proc in _family(pid):
         try:
             t = proc.cpu_times()
         except psutil.Error:
@@ -95,13 +99,8 @@ def process_cpu_s(pid: int) -> float:
 
 def process_rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and its descendants (those alive now), MB, summed."""
-    try:
-        root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.Error as exc:
-        raise RunError(f"service process {pid} is gone: {exc}") from exc
     total = 0
-    for proc in family:
+    for proc in _family(pid):
         try:
             total += proc.memory_info().rss
         except psutil.Error:

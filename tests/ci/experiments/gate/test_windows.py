@@ -15,11 +15,11 @@ import pytest
 from ci.errors import RunError
 from ci.experiments.gate.checkout import SideCheckout
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
+from ci.experiments.gate.runner import duet_runner
 from ci.experiments.gate.sequential import measure_windows
 from ci.experiments.gate.windows import (
     DuetLoad,
     DuetRunner,
-    DuetTarget,
     abba_slots,
     backend_cpu_delta,
     duet_design,
@@ -27,7 +27,7 @@ from ci.experiments.gate.windows import (
     process_rss_mb,
     slot_figures,
 )
-from ci.results.duet import SIDES, DuetRevision, Side
+from ci.results.duet import DuetRevision
 from ci.settings import repo_sla
 from ci.settings.gate import GateDesign, GateMetric, GateRule
 
@@ -211,17 +211,7 @@ def _runner(duo: Duo, out: Path, *, rate: float, window_s: float) -> DuetRunner:
         burst_vus=20,
         burst_iterations=2,
     )
-    targets: dict[Side, DuetTarget] = {
-        side: DuetTarget(
-            side,
-            duo.services[side].url,
-            duo.services[side].pid,
-            duo.services[side].database,
-            duo.services[side].valkey_pid,
-        )
-        for side in SIDES
-    }
-    return DuetRunner(targets, load, out, nonce="t", postgres_url=duo.servers.pg.url)
+    return duet_runner(duo, load, out, nonce="t")
 
 
 @pytest.mark.stack
