@@ -100,8 +100,11 @@ class Settings:
     max_in_flight: int = 512  # search requests in flight per worker beyond which 503; 0: off
     # SSE streams (service/limits.py, service/stream_search.py, service/http/stream.py)
     max_streams: int = 4096  # open streams per worker beyond which 503; 0: off
-    # a stream's query queues for an in-flight unit while the queue's estimated wait stays
-    # within this; beyond it, 503 (service/limits.py)
+    # stream queries that search at once per worker: the rest queue for a slot while the
+    # queue's estimated wait stays within stream_max_queue_wait_s; beyond it, 503
+    # (service/limits.py). Fewer slots than pool connections: queued streams wait in this
+    # queue, not on the pool (whose acquire times out), and /v1/search keeps connections
+    stream_query_slots: int = 10
     stream_max_queue_wait_s: float = 10.0
     stream_write_timeout_s: float = 30.0  # a send waiting longer on its reader ends the stream
     stream_cache_mb: float = 64.0  # encoded stream results kept per worker; 0: none
@@ -204,6 +207,12 @@ class Settings:
             "SEARCH_MAX_STREAMS",
             self.max_streams,
             "between 0 (off) and 1000000",
+        )
+        _check(
+            1 <= self.stream_query_slots <= self.pool_max_size,
+            "SEARCH_STREAM_QUERY_SLOTS",
+            self.stream_query_slots,
+            f"between 1 and SEARCH_POOL_MAX_SIZE ({self.pool_max_size})",
         )
         _check(
             0 <= self.stream_max_queue_wait_s <= 3600,

@@ -123,9 +123,9 @@ async def start_engine(
     return engine
 
 
-def stream_search(
-    engine: SearchEngine, settings: Settings, metrics: Metrics, queries: Bound
-) -> StreamSearch:
+def stream_search(engine: SearchEngine, settings: Settings, metrics: Metrics) -> StreamSearch:
+    # the streams' own queue of work, apart from /v1/search's in-flight bound
+    slots = Bound(settings.stream_query_slots, "stream searches in flight", metrics.shed.inc)
     return StreamSearch(
         engine,
         batch_size=settings.stream_batch_size,
@@ -134,7 +134,7 @@ def stream_search(
         ttl_jitter=settings.ttl_jitter,
         l1_ttl_s=settings.l1_ttl_s,
         fill_max_k=settings.stream_cache_max_k,
-        query_bound=queries,
+        query_bound=slots,
         max_queue_wait_s=settings.stream_max_queue_wait_s,
         metrics=metrics,
         coalesce=settings.coalesce_enabled,
@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             engine = await start_engine(stack, settings, metrics)
             app.state.engine = engine
-            app.state.streams = stream_search(engine, settings, metrics, queries)
+            app.state.streams = stream_search(engine, settings, metrics)
             yield
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {

@@ -17,3 +17,12 @@ def test_gc_thresholds_are_parsed_and_checked() -> None:
     assert Settings.from_env({}).gc_threshold_values() is None
     with pytest.raises(ConfigError, match="SEARCH_GC_THRESHOLDS='700,10'"):
         Settings.from_env({"SEARCH_GC_THRESHOLDS": "700,10"})
+
+
+def test_stream_query_slots_fit_inside_the_pool() -> None:
+    assert Settings.from_env({}).stream_query_slots <= Settings.from_env({}).pool_max_size
+    assert Settings.from_env({"SEARCH_STREAM_QUERY_SLOTS": "4"}).stream_query_slots == 4
+    with pytest.raises(ConfigError, match="SEARCH_STREAM_QUERY_SLOTS"):
+        Settings.from_env({"SEARCH_STREAM_QUERY_SLOTS": "30", "SEARCH_POOL_MAX_SIZE": "20"})
+    with pytest.raises(ConfigError, match="SEARCH_STREAM_QUERY_SLOTS"):
+        Settings.from_env({"SEARCH_STREAM_QUERY_SLOTS": "0"})

@@ -121,9 +121,10 @@ async def stream_worker(
         async def start(**env: str) -> StreamWorker:
             p = await start_engine(stack, cache_stack.database_url, valkey.url, **env)
             assert p.settings.stream_cache_max_k == FILL_MAX_K
-            bound = Bound(p.settings.max_in_flight, "search requests in flight")
-            streams = stream_search(p.engine, p.settings, p.metrics, bound)  # as the app does
-            w = StreamWorker(p.engine, p.cache, p.metrics, p.wire, p.settings, streams, bound)
+            streams = stream_search(p.engine, p.settings, p.metrics)  # as the app does
+            w = StreamWorker(
+                p.engine, p.cache, p.metrics, p.wire, p.settings, streams, streams.query_bound
+            )
             # the first lookup loads the read script (NOSCRIPT, SCRIPT LOAD): not counted
             await w.stream(unique("warm up"), 3)
             await w.cache.link.flush()

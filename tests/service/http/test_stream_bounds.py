@@ -27,13 +27,13 @@ def _path(q: str, k: int) -> str:
     return "/v1/search/stream?" + urlencode({"q": q, "k": k})
 
 
-async def test_identical_streams_share_one_query_and_one_in_flight_unit(
+async def test_identical_streams_share_one_query_and_one_query_slot(
     service_factory: ServiceFactory, corpus: SeedResult
 ) -> None:
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
         SEARCH_POOL_MIN_SIZE=POOL_MIN,
-        SEARCH_MAX_IN_FLIGHT="2",
+        SEARCH_STREAM_QUERY_SLOTS="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(DELAY_MS),
         # a lookup past the 50 ms default skips the cache, and its stream flies under the
         # bypass key, apart from the others: the likely cause of the 2 searches one full run
@@ -50,17 +50,17 @@ async def test_identical_streams_share_one_query_and_one_in_flight_unit(
     assert after["shed"] == before["shed"]
 
 
-async def test_a_burst_of_distinct_streams_beyond_the_in_flight_bound_is_served_in_turn(
+async def test_a_burst_of_distinct_streams_beyond_the_query_slots_is_served_in_turn(
     service_factory: ServiceFactory, corpus: SeedResult
 ) -> None:
-    """Bound 2, twelve distinct streams at once, each query 300 ms: they queue and are all
+    """Two query slots, twelve distinct streams at once, each query 300 ms: they queue and are all
     served, the last ones well after Retry-After (1 s): a stream is refused by the queue's
     estimated work, never by the time it has waited."""
     delay_ms = 300
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
         SEARCH_POOL_MIN_SIZE=POOL_MIN,
-        SEARCH_MAX_IN_FLIGHT="2",
+        SEARCH_STREAM_QUERY_SLOTS="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(delay_ms),
         SEARCH_CACHE_ENABLED="0",
     )
@@ -76,14 +76,14 @@ async def test_a_burst_of_distinct_streams_beyond_the_in_flight_bound_is_served_
 async def test_a_queue_whose_estimated_wait_exceeds_the_limit_refuses_with_503_saying_so(
     service_factory: ServiceFactory, corpus: SeedResult
 ) -> None:
-    """Bound 2, a limit of 1.5 s, each query 800 ms (measured by a first stream): the
+    """Two query slots, a limit of 1.5 s, each query 800 ms (measured by a first stream): the
     queue hands out a unit every 0.4 s, so of eight distinct streams at once two run,
     three queue (0.4, 0.8, 1.2 s) and the last three (1.6 s and more) are refused at once."""
     delay_ms = 800
     svc = service_factory(
         SEARCH_INDEX_MODE="hnsw",
         SEARCH_POOL_MIN_SIZE=POOL_MIN,
-        SEARCH_MAX_IN_FLIGHT="2",
+        SEARCH_STREAM_QUERY_SLOTS="2",
         SEARCH_DEBUG_DB_DELAY_MS=str(delay_ms),
         SEARCH_STREAM_MAX_QUEUE_WAIT_S="1.5",
         SEARCH_CACHE_ENABLED="0",
