@@ -27,8 +27,9 @@ from ci.experiments.gate.venv import MARKER, python_version, venv_key
 
 
 def _git(repo: Path, *args: str) -> str:
+    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")  # a machine may have none
     return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
     ).stdout.strip()
 
 
