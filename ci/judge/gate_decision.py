@@ -52,9 +52,16 @@ from ci.results.duet import DuetRun
 from ci.results.quality import QualityRun
 from ci.settings.gate import GateMetric, GateRule
 
+#: Absolute metrics that are shares of requests: their changes read in percentage points.
+SHARES = frozenset({"error_rate", "slow_share"})
+
 
 def _fmt_change(metric: GateMetric, x: float) -> str:
-    return f"{x * 100:+.1f} %" if metric.mode == "ratio" else f"{x * 100:+.3f} pp"
+    if metric.mode == "ratio":
+        return f"{x * 100:+.1f} %"
+    if metric.name in SHARES:
+        return f"{x * 100:+.3f} pp"
+    return f"{x:+,.0f}" if abs(x) >= 100 else f"{x:+.4g}"
 
 
 def _window_reasons(judged: DuetJudgement, rule: GateRule, stopped: Stopped) -> list[str]:

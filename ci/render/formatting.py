@@ -34,7 +34,7 @@ LABELS = {
     "p99_ms": "latency p99",
     "rss_slope_mb_per_10min": "RSS growth",
 }
-FRACTIONS = {"error_rate", "cache_hit_ratio"}
+FRACTIONS = {"error_rate", "cache_hit_ratio", "slow_share"}
 
 
 def metric_label(name: str) -> Markup:

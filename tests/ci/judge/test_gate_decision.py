@@ -179,3 +179,14 @@ def test_versions_that_differ_by_side_are_named() -> None:
         "resolved dependency versions differ between the sides: numpy 2.2.0 -> 2.2.1, "
         "six (none) -> 1.17"
     )
+
+
+def test_an_absolute_metric_in_its_own_unit_and_a_share_in_percentage_points() -> None:
+    from ci.judge.gate_decision import _fmt_change
+    from ci.settings.gate import GateMetric
+
+    rss = GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute")
+    slow = GateMetric("slow_share", "lower", 0.01, "absolute")
+    assert _fmt_change(rss, 18879.4) == "+18,879"
+    assert _fmt_change(rss, -33.6) == "-33.6"
+    assert _fmt_change(slow, 0.0229) == "+2.290 pp"
