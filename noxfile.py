@@ -8,6 +8,7 @@ it would otherwise pull in torch) and passes ``*session.posargs`` through.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def _go_tool(session: nox.Session, package: str) -> Path | None:
     must be an absolute path). None without Go, or when the build fails (with a warning).
     """
     path, version = package.split("@", 1)
-    name = path.rsplit("/", 1)[-1]
+    parts = path.split("/")
+    # go names the binary after the last path element that is not a major version (v12)
+    name = parts[-2] if re.fullmatch(r"v\d+", parts[-1]) else parts[-1]
     target = Path(session.cache_dir).resolve() / "go-bin" / f"{name}-{version}" / name
     go = shutil.which("go")
     if not target.exists() and go is not None:
