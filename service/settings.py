@@ -102,7 +102,7 @@ class Settings:
     max_streams: int = 4096  # open streams per worker beyond which 503; 0: off
     # stream queries that search at once per worker: the rest queue for a slot while the
     # queue's estimated wait stays within stream_max_queue_wait_s; beyond it, 503
-    # (service/limits.py). Fewer slots than pool connections: queued streams wait in this
+    # (service/limits.py). At most the pool's size (capped): queued streams wait in this
     # queue, not on the pool (whose acquire times out), and /v1/search keeps connections
     stream_query_slots: int = 10
     stream_max_queue_wait_s: float = 10.0
@@ -134,6 +134,11 @@ class Settings:
         settings = cls(**values)
         settings.validate()
         return settings
+
+    @property
+    def stream_slots(self) -> int:
+        """``SEARCH_STREAM_QUERY_SLOTS``, capped by ``SEARCH_POOL_MAX_SIZE``."""
+        return min(self.stream_query_slots, self.pool_max_size)
 
     @property
     def pool_opened_at_start(self) -> int:
@@ -209,10 +214,10 @@ class Settings:
             "between 0 (off) and 1000000",
         )
         _check(
-            1 <= self.stream_query_slots <= self.pool_max_size,
+            self.stream_query_slots >= 1,
             "SEARCH_STREAM_QUERY_SLOTS",
             self.stream_query_slots,
-            f"between 1 and SEARCH_POOL_MAX_SIZE ({self.pool_max_size})",
+            ">= 1",
         )
         _check(
             0 <= self.stream_max_queue_wait_s <= 3600,

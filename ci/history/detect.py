@@ -34,6 +34,7 @@ from otava.series import AnalysisOptions, Metric
 from otava.series import Series as OtavaSeries
 
 from ci.history.store import Series, SeriesKey
+from ci.judge.metrics import EXTRACTORS
 from ci.settings import PerfConfig
 from ci.settings.gate import Direction, Mode
 from ci.settings.history import HistoryConfig
@@ -132,10 +133,12 @@ class Detection:
 
 
 def primary_metrics(perf: PerfConfig) -> tuple[TrackedMetric, ...]:
-    """The metrics a history analyses: the PR gate's primary metrics (perf.toml [gate])."""
+    """The metrics a history analyses: the PR gate's primary metrics (perf.toml [gate]) that
+    a run's results file carries (the windows' own figures, such as the tail share, are not)."""
     return tuple(
         TrackedMetric(m.name, m.direction, m.mode, fail_threshold=m.fail_threshold)
         for m in perf.gate.rule.metrics
+        if m.name in EXTRACTORS
     )
 
 

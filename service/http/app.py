@@ -125,7 +125,7 @@ async def start_engine(
 
 def stream_search(engine: SearchEngine, settings: Settings, metrics: Metrics) -> StreamSearch:
     # the streams' own queue of work, apart from /v1/search's in-flight bound
-    slots = Bound(settings.stream_query_slots, "stream searches in flight", metrics.shed.inc)
+    slots = Bound(settings.stream_slots, "stream searches in flight", metrics.shed.inc)
     return StreamSearch(
         engine,
         batch_size=settings.stream_batch_size,

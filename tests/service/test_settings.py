@@ -19,10 +19,10 @@ def test_gc_thresholds_are_parsed_and_checked() -> None:
         Settings.from_env({"SEARCH_GC_THRESHOLDS": "700,10"})
 
 
-def test_stream_query_slots_fit_inside_the_pool() -> None:
-    assert Settings.from_env({}).stream_query_slots <= Settings.from_env({}).pool_max_size
-    assert Settings.from_env({"SEARCH_STREAM_QUERY_SLOTS": "4"}).stream_query_slots == 4
-    with pytest.raises(ConfigError, match="SEARCH_STREAM_QUERY_SLOTS"):
-        Settings.from_env({"SEARCH_STREAM_QUERY_SLOTS": "30", "SEARCH_POOL_MAX_SIZE": "20"})
+def test_stream_query_slots_are_capped_by_the_pool() -> None:
+    assert Settings.from_env({}).stream_slots == 10
+    assert Settings.from_env({"SEARCH_STREAM_QUERY_SLOTS": "4"}).stream_slots == 4
+    small_pool = Settings.from_env({"SEARCH_POOL_MAX_SIZE": "2"})
+    assert (small_pool.stream_query_slots, small_pool.stream_slots) == (10, 2)
     with pytest.raises(ConfigError, match="SEARCH_STREAM_QUERY_SLOTS"):
         Settings.from_env({"SEARCH_STREAM_QUERY_SLOTS": "0"})
