@@ -62,7 +62,18 @@ SETUP_THRESHOLD = 0.5
 #: ...and at least this many seconds more (a 0.1-s index build doubling is noise).
 SETUP_MIN_S = 1.0
 #: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
-OPTIONAL_METRICS = frozenset({"slow_share", "rss_kb_per_1k_requests"})
+OPTIONAL_METRICS = frozenset(
+    {
+        "slow_share",
+        "rss_kb_per_1k_requests",
+        "stream_ttfe_p50",
+        "stream_ttfe_p95",
+        "stream_last_p50",
+        "stream_last_p95",
+        "burst_latency_p50",
+        "burst_latency_p90",
+    }
+)
 
 
 def side_value(metric: str, side: SideWindow) -> float | None:
@@ -94,7 +105,9 @@ def side_value(metric: str, side: SideWindow) -> float | None:
     if metric == "rss_peak_mb":
         return side.rss_peak_mb or None
     timing = {
+        "stream_ttfe_p50": (side.ttfe_ms, "p50"),
         "stream_ttfe_p95": (side.ttfe_ms, "p95"),
+        "stream_last_p50": (side.stream_ms, "p50"),
         "stream_last_p95": (side.stream_ms, "p95"),
         "burst_latency_p50": (side.burst_ms, "p50"),
         "burst_latency_p90": (side.burst_ms, "p90"),

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from ci.judge.duet import ReportMetric
 from ci.judge.gate import MetricJudgement
 from ci.judge.gate_verdict import GateVerdict, SlaRow
+from ci.judge.quality import QUALITY_ALPHA_SHARE, paired_drop
 from ci.render import formatting
 from ci.render.environment import render_template
 from ci.render.escape import md, md_link
@@ -132,13 +133,22 @@ def _quality(v: GateVerdict) -> dict[str, Markup] | None:
     def pp(x: float) -> Markup:
         return Markup(f"{x * 100:+.1f} pp")
 
+    tested = paired_drop(q)
+    level = v.rule.alpha * QUALITY_ALPHA_SHARE
+    recall_change = pp(c.recall_at_k - b.recall_at_k)
+    if tested is not None:
+        lo, hi = tested[1]
+        recall_change = Markup(f"{recall_change} [{lo * 100:+.1f}, {hi * 100:+.1f}]")
     return {
         "k": Markup(str(q.k)),
         "queries": Markup(f"{b.queries} queries, {b.filtered} with a topic filter"),
         "recall_base": Markup(f"{b.recall_at_k:.3f}"),
         "recall_candidate": Markup(f"{c.recall_at_k:.3f}"),
-        "recall_change": pp(c.recall_at_k - b.recall_at_k),
-        "recall_limit": Markup(f"-{v.rule.recall_drop * 100:.1f} pp"),
+        "recall_change": recall_change,
+        "recall_limit": Markup(
+            f"-{v.rule.recall_drop * 100:.1f} pp"
+            + ("" if tested is None else f" (paired p \u2264 {level:g})")
+        ),
         "short_base": Markup(f"{b.short_share * 100:.1f} %"),
         "short_candidate": Markup(f"{c.short_share * 100:.1f} %"),
         "short_change": pp(c.short_share - b.short_share),

@@ -25,6 +25,9 @@ class SideQuality(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     recall_unfiltered: float  # ...and over the others
     short_share: float  # share of queries answered with fewer hits than the exact top-k has
     failed: int  # queries the side did not answer (counted as recall 0 and short)
+    # recall of each sample query, in sample order (None: its exact top-k was empty); the
+    # recall check pairs the sides by query (an older verdict has none: threshold only)
+    recalls: tuple[float | None, ...] = ()
 
     def __post_init__(self) -> None:
         if self.queries < 1 or not 0 <= self.filtered <= self.queries:
@@ -35,6 +38,9 @@ class SideQuality(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
                 raise ValueError(f"{name} = {value!r}: must lie in [0, 1]")
         if not 0 <= self.failed <= self.queries:
             raise ValueError(f"failed = {self.failed}: must lie in [0, {self.queries}]")
+        for i, r in enumerate(self.recalls):
+            if r is not None and not (math.isfinite(r) and 0 <= r <= 1):
+                raise ValueError(f"recalls[{i}] = {r!r}: must lie in [0, 1]")
 
 
 class QualityRun(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

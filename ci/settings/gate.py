@@ -43,7 +43,9 @@ DUET_METRICS: tuple[str, ...] = (
     "postgres_cpu_ms_per_request",
     "valkey_cpu_ms_per_request",
     "rss_peak_mb",
+    "stream_ttfe_p50",
     "stream_ttfe_p95",
+    "stream_last_p50",
     "stream_last_p95",
     "burst_latency_p50",
     "burst_latency_p90",
@@ -85,6 +87,7 @@ DEFAULT_GATE_METRICS: tuple[GateMetric, ...] = (
     GateMetric("error_rate", "lower", 0.001, "absolute"),
     GateMetric("slow_share", "lower", 0.01, "absolute"),
     GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),
+    GateMetric("stream_last_p50", "lower", 0.10),
 )
 
 
@@ -174,7 +177,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     setup_budget_s: float = 600.0  # worktrees, venvs, stack, seeding: beyond it the gate stops
     budget_s: float = 540.0  # from both services ready: no window starts past it...
     shapes_reserve_s: float = 120.0  # ...less this, kept for the shape scenarios after them
-    quality_queries: int = 240  # the recall sample (half with a topic filter); 0: no check
+    quality_queries: int = 960  # the recall sample (half with a topic filter); 0: no check
 
     def __post_init__(self) -> None:
         positive = {

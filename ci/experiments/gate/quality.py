@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from ci.results.quality import QualityRun, SideQuality
 from ci.stack import ServerSet, service_readiness
 
 K = 10
+IN_FLIGHT = 4  # sample queries answered at once per side (the side's own batching helps)
 TIE_EPS = 1e-6  # scores closer than this to the k-th exact score tie with it
 TRUTH_REDIS_DB = 15  # the truth services run with their caches off; a db no side uses
 TRUTH_ENV = {
@@ -173,21 +175,32 @@ def _truth(client: httpx.Client, url: str, q: SampleQuery) -> list[tuple[int, fl
     )
 
 
+def _answer(
+    client: httpx.Client, target: QualityTarget, q: SampleQuery
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]] | None]:
+    """The exact top-k of ``q`` and the side's answer (None: the side failed to answer)."""
+    truth = _truth(client, target.truth_url, q)
+    return truth, (_search(client, target.url, q) if truth else [])
+
+
 def measure_side(
     client: httpx.Client, target: QualityTarget, sample: Sequence[SampleQuery]
 ) -> SideQuality:
-    """One side's answers to ``sample`` against its truth service's."""
+    """One side's answers to ``sample`` against its truth service's (a few in flight)."""
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        answers = list(pool.map(lambda q: _answer(client, target, q), sample))
     recalls: list[tuple[bool, float]] = []
+    per_query: list[float | None] = []
     short = failed = 0
-    for q in sample:
-        truth = _truth(client, target.truth_url, q)
+    for q, (truth, found) in zip(sample, answers, strict=True):
         if not truth:
+            per_query.append(None)
             continue  # nothing to find (a topic with no documents left)
-        found = _search(client, target.url, q)
         if found is None:
             failed += 1
             found = []
         recalls.append((q.topic is not None, score(found, truth)))
+        per_query.append(round(recalls[-1][1], 6))
         short += len(found) < len(truth)
     if not recalls:
         raise RunError("no sample query has an exact answer: is the corpus empty?")
@@ -203,6 +216,7 @@ def measure_side(
         recall_unfiltered=round(mean([r for f, r in recalls if not f]), 6),
         short_share=round(short / len(recalls), 6),
         failed=failed,
+        recalls=tuple(per_query),
     )
 
 

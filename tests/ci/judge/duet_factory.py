@@ -13,6 +13,7 @@ from ci.results.duet import (
     DuetRun,
     DuetWindow,
     SideWindow,
+    Timing,
     WindowLatency,
 )
 
@@ -26,8 +27,10 @@ def side(
     failed: int = 0,
     slow: int | None = 22,
     rss_growth_kb: float | None = 0.0,
+    stream_ms: float | None = 16.0,
 ) -> SideWindow:
-    """One side's window; ``rss_growth_kb``: service RSS growth over it (None: not measured)."""
+    """One side's window; ``rss_growth_kb``: service RSS growth over it (None: not measured);
+    ``stream_ms``: the median time to the last event of its streams (None: no stream)."""
     requests = samples + failed + 44  # 22 writes: an ingest and a delete each
     rss_start = 180.0
     rss_end = None if rss_growth_kb is None else rss_start + rss_growth_kb / 1024
@@ -49,6 +52,9 @@ def side(
         rss_start_mb=None if rss_end is None else rss_start,
         rss_end_mb=rss_end,
         rss_peak_mb=None if rss_end is None else max(rss_start, rss_end) + 2.0,
+        stream_ms=None
+        if stream_ms is None
+        else Timing(36, stream_ms, stream_ms * 1.3, stream_ms * 1.5, stream_ms * 2),
     )
 
 
@@ -98,6 +104,8 @@ def drawn_run(
     slow_effect: float = 0.0,
     leak_kb_per_request: float = 0.0,
     rss_sd_kb: float = 600.0,
+    stream_sd: float = 0.05,
+    stream_effect: float = 0.0,
 ) -> DuetRun:
     """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects;
     slow searches drawn binomially around ``slow_share`` (+ ``slow_effect`` on the
@@ -105,11 +113,13 @@ def drawn_run(
     leak per request)."""
     rng = np.random.default_rng(seed)
     extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put
+    streams = np.random.default_rng([seed, 2])  # stream timings: the others stay put
     pairs = []
     for _ in range(n):
         level = float(rng.uniform(0.8, 1.2))  # the machine drifts: both sides alike
         noise = rng.normal(0.0, sd, 3)
         rss = extra.normal(0.0, rss_sd_kb, 2)
+        stream = float(streams.normal(0.0, stream_sd))
         base = side(
             p50=4.0 * level,
             p90=25.0 * level,
@@ -117,6 +127,7 @@ def drawn_run(
             samples=samples,
             slow=int(extra.binomial(samples, slow_share)),
             rss_growth_kb=float(rss[0]),
+            stream_ms=16.0 * level,
         )
         cand = side(
             p50=4.0 * level * math.exp(noise[0]),
@@ -125,6 +136,7 @@ def drawn_run(
             samples=samples,
             slow=int(extra.binomial(samples, slow_share + slow_effect)),
             rss_growth_kb=float(rss[1]) + leak_kb_per_request * (samples + 44),
+            stream_ms=16.0 * level * math.exp(stream + math.log1p(stream_effect)),
         )
         pairs.append((base, cand))
     return duet_run(pairs)

@@ -185,3 +185,28 @@ def test_each_sides_data_layer_is_reported_and_flagged_beyond_half_again() -> No
     assert "m32_efc128" in slower["index_build_s"].note
     assert not with_setup(0.1, 0.3)["index_build_s"].changed  # tripled, but 0.2 s
     assert not {r.name for r in judge_duet(run, CONFIG).report_only} & {"index_build_s"}
+
+
+def test_streams_slower_to_their_last_event_fail_on_stream_last_p50() -> None:
+    j = judge_duet(drawn_run(12, sd=0.02, stream_sd=0.10, stream_effect=0.5, seed=6), CONFIG)
+    assert j.decision == "fail"
+    assert j.reasons == ("stream_last_p50",)
+
+
+def test_a_run_without_streams_gates_the_rest_and_says_why() -> None:
+    run = drawn_run(12, sd=0.02, seed=7)
+    quiet = msgspec.structs.replace(
+        run,
+        windows=tuple(
+            msgspec.structs.replace(
+                w,
+                base=msgspec.structs.replace(w.base, stream_ms=None),
+                candidate=msgspec.structs.replace(w.candidate, stream_ms=None),
+            )
+            for w in run.windows
+        ),
+    )
+    j = judge_duet(quiet, CONFIG)
+    assert "stream_last_p50" not in {m.name for m in j.gated}
+    assert [d.name for d in j.demoted] == ["stream_last_p50"]
+    assert j.decision == "pass"

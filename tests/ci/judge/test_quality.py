@@ -92,3 +92,47 @@ def test_answers_lost_to_errors_are_named_as_errors_not_as_a_faster_search() -> 
     assert check.status == "fail"
     assert not check.reasons[0].startswith("faster but less accurate")
     assert check.reasons[0].endswith("; 24 of 240 searches failed and count as empty")
+
+
+def per_query(recalls: list[float]) -> SideQuality:
+    mean = sum(recalls) / len(recalls)
+    return SideQuality(
+        queries=len(recalls), filtered=0, recall_at_k=mean, recall_filtered=1.0,
+        recall_unfiltered=mean, short_share=0.0, failed=0, recalls=tuple(recalls),
+    )  # fmt: skip
+
+
+def test_a_drop_beyond_the_threshold_within_the_builds_noise_passes() -> None:
+    # two HNSW builds answer some queries differently in both directions: 1.5 pp lower on
+    # average over 200 queries, but 30 queries half worse against 24 half better
+    base = [0.5] * 200
+    cand = [0.0] * 30 + [1.0] * 24 + [0.5] * 146
+    check = judge_quality(run(per_query(base), per_query(cand)), GateRule(recall_drop=0.01))
+    assert check.recall_change < -0.01
+    assert check.p_drop is not None
+    assert check.p_drop > 0.001
+    assert check.status == "pass"
+
+
+def test_a_clear_drop_beyond_the_threshold_fails_with_its_paired_p() -> None:
+    base = [0.9] * 200
+    cand = [0.7] * 30 + [0.9] * 170
+    check = judge_quality(run(per_query(base), per_query(cand)), GateRule(recall_drop=0.01))
+    assert check.status == "fail"
+    assert check.p_drop is not None
+    assert check.p_drop < 1e-6
+    assert check.interval is not None
+    assert check.interval[1] < 0
+    assert "paired by query, p = " in check.reasons[0]
+
+
+def test_queries_without_an_exact_answer_on_either_side_are_left_out_of_the_pairs() -> None:
+    base = msgspec.structs.replace(per_query([0.9] * 3), recalls=(0.9, None, 0.9))
+    cand = msgspec.structs.replace(per_query([0.9] * 3), recalls=(0.9, 0.9, None))
+    check = judge_quality(run(base, cand), GateRule())
+    assert check.p_drop is None  # one pair is too few for a test: the threshold alone
+
+
+def test_an_impossible_per_query_recall_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"recalls\[1\] = 1\.5"):
+        msgspec.structs.replace(per_query([0.9, 0.9]), recalls=(0.9, 1.5))

@@ -105,5 +105,5 @@ def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None
 
 
 def test_an_unreachable_first_look_is_refused_at_load() -> None:
-    with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 8: .* use 11 or more"):
+    with pytest.raises(ConfigError, match=r"gate\.looks\[0\] = 8: .* use 12 or more"):
         parse_gate({"looks": [8, 16, 24]})

@@ -15,6 +15,7 @@ from ci.cli import main
 from ci.experiments.gate.runner import GateRequest, run_gate
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import Revision, load_verdict
+from ci.judge.quality import paired_drop
 from ci.results.duet import load_duet
 from ci.settings import PerfConfig, load_perf_config
 from ci.settings.gate import GateConfig, GateDesign, GateMetric, GateRule
@@ -83,7 +84,11 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
     # the recall check: both sides against their own exact scan, the same sample
     assert v.quality is not None
     assert v.quality.base.queries >= 200
-    assert abs(v.quality.candidate.recall_at_k - v.quality.base.recall_at_k) <= 0.01
+    # two builds of one HNSW graph answer some queries differently (pgvector draws each
+    # node's level at random): the paired test finds no drop, whatever the difference
+    tested = paired_drop(v.quality)
+    assert tested is not None
+    assert tested[0] > 0.001, v.quality
     # the percentiles with few samples in 2-s windows are report-only, and say why
     assert {r.name for r in j.report_only} >= {"latency_p50", "latency_p90"}
     assert {(s.scenario, s.metric) for s in v.sla} >= {("ramp", "p95_ms"), ("ramp", "error_rate")}
