@@ -5,7 +5,8 @@ step   what                                                                     
 =====  =======================================================================  ============
 1      which harness files the pull request changed (the commits and the        checkout
        harness were chosen before, in ``checkout``)
-2      detached worktrees; each side's venv from its own lock (cached)          checkout, venv
+2      the seed deals each side a slot name, ports, a start position, CPUs;     symmetry,
+       worktrees named by slot; each side's venv from its own lock (cached)     checkout, venv
 3      one stack: PostgreSQL; per side its own database built by its own        duo
        loader, its own Valkey server, its own service
 4      duet windows until the rule decides (warm-up block, looks 12/24/36);     sequential,

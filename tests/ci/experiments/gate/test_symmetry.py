@@ -1,13 +1,15 @@
 """Symmetric sides: what tells the two services apart, besides their code, follows the seed.
 
-The unit tests deal without a stack. The last test runs the small gate of ``test_runner.py``
-twice, A/A with the revisions' labels swapped and the same seed, and reads the deal back
-from each run's ``windows.json``.
+The unit tests deal without a stack. Two stack tests (stack, slow) follow: the small gate of
+``test_runner.py`` run twice, A/A with the revisions behind the labels swapped and the same
+seed, its deal read back from each run's ``windows.json``; and one stack of two services
+whose environments, command lines and folders are compared string by string.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -19,9 +21,16 @@ import psutil
 import pytest
 
 from ci.errors import ConfigError
-from ci.experiments.gate.duo import database_name
+from ci.experiments.gate.checkout import side_checkouts
+from ci.experiments.gate.duo import DuoSpec, ServiceSpec, database_name, duo_stack
+from ci.experiments.gate.runner import GateRequest, run_gate
 from ci.experiments.gate.symmetry import DEALT, HASH_SEED, deal_sides, draw_ports, pin
-from ci.results.duet import SIDES, SidePlacement
+from ci.judge.gate_folder import GateFolder
+from ci.judge.gate_verdict import Revision
+from ci.results.duet import SIDES, SidePlacement, load_duet
+from ci.settings import PerfConfig, load_perf_config
+from ci.settings.gate import GateConfig
+from tests.ci.experiments.gate.test_runner import REPO, SMALL
 
 SEEDS = range(200)
 PORTS = (41001, 41002)  # as drawn: sorted
@@ -168,13 +177,6 @@ def _seed_dealing_against_the_labels() -> int:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_recorded_deal_follows_the_seed_when_the_labels_are_swapped(tmp_path: Path) -> None:
-    from ci.experiments.gate.runner import GateRequest, run_gate
-    from ci.judge.gate_folder import GateFolder
-    from ci.judge.gate_verdict import Revision
-    from ci.results.duet import load_duet
-    from ci.settings import PerfConfig, load_perf_config
-    from ci.settings.gate import GateConfig
-    from tests.ci.experiments.gate.test_runner import REPO, SMALL
 
     # two commits that differ only in a comment, as a pull request's would
     clone = tmp_path / "repo"
@@ -212,12 +214,42 @@ def test_the_recorded_deal_follows_the_seed_when_the_labels_are_swapped(tmp_path
         placements.append(run.placement)
     deal = deal_sides(SIDES, seed)
     for placement in placements:
-        base, cand = placement["base"], placement["candidate"]
+        b, c = placement["base"], placement["candidate"]
         # what the seed dealt, whichever revision stood behind the label
-        assert (base.slot, base.start, cand.slot, cand.start) == ("side2", 1, "side1", 0)
-        assert (base.port < cand.port) == (deal.positions["port"]["base"] == 0)
-        assert (base.valkey_port < cand.valkey_port) == (deal.positions["valkey"]["base"] == 0)
-        assert len(str(base.port)) == len(str(cand.port))
-        assert base.hash_seed == cand.hash_seed == HASH_SEED
-        assert base.cpus is None
-        assert cand.cpus is None
+        assert (b.slot, b.start, c.slot, c.start) == ("side2", 1, "side1", 0)
+        assert (b.port < c.port) == (deal.positions["port"]["base"] == 0)
+        assert (b.valkey_port < c.valkey_port) == (deal.positions["valkey"]["base"] == 0)
+        assert len(str(b.port)) == len(str(c.port))
+        assert b.hash_seed == c.hash_seed == HASH_SEED
+        assert b.cpus is None
+        assert c.cpus is None
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_two_services_differ_in_no_string_length(tmp_path: Path) -> None:
+    """Each environment variable, the command line and the working folder of the two
+    services, and their Valkey servers' command lines, are equally long: no label reaches
+    them, only what the seed dealt."""
+
+    deal = deal_sides(SIDES, _seed_dealing_against_the_labels())
+    slots = {side: deal.slot(side) for side in SIDES}
+    python = Path(sys.executable)
+    spec = DuoSpec(docs=300, corpus_seed=7, embedder="hash", workers=1)
+    seen = {}
+    with side_checkouts(REPO, "HEAD", "HEAD", tmp_path / "trees", slots) as trees:
+        services = [ServiceSpec(side, trees[side], python) for side in SIDES]
+        with duo_stack(services, spec, tmp_path / "stack", random.Random(0), deal=deal) as duo:
+            for side in SIDES:
+                svc = duo.services[side]
+                proc = psutil.Process(svc.pid)
+                valkey = psutil.Process(svc.valkey_pid)
+                seen[side] = (proc.environ(), proc.cmdline(), proc.cwd(), valkey.cmdline())
+    (env_b, cmd_b, cwd_b, vk_b), (env_c, cmd_c, cwd_c, vk_c) = seen["base"], seen["candidate"]
+    assert {k: len(v) for k, v in env_b.items()} == {k: len(v) for k, v in env_c.items()}
+    assert env_b["PYTHONHASHSEED"] == env_c["PYTHONHASHSEED"] == HASH_SEED
+    assert env_b["DATABASE_URL"].endswith("/gate_side2")  # the base's slot, as dealt
+    assert [len(a) for a in cmd_b] == [len(a) for a in cmd_c]
+    assert (Path(cwd_b).name, Path(cwd_c).name) == ("side2", "side1")
+    assert [len(a) for a in vk_b] == [len(a) for a in vk_c]
