@@ -1,9 +1,9 @@
 """Symmetric sides: everything that sets two services apart, other than their code, is dealt.
 
-Two identical services measured side by side differ by a percent or so (measured A/A): in
-their port, their paths, which one started first. A difference that the label decided
-would show up in every window as an effect. So each such property is either dealt from the
-run's seed or made equal:
+Two identical services measured side by side differ by a percent or so (measured A/A), and
+whatever sets them apart (a port, a path's length, which one started first) may be why. A
+difference that the label decided would show up in every window, as an effect of the code.
+So each such property is either dealt from the run's seed or made equal:
 
 ================  =========================================================================
 property          how the sides get it
@@ -16,9 +16,10 @@ Valkey port       the same, for each side's own Valkey server
 start position    dealt: the order in which the loaders run and the services start
 PYTHONHASHSEED    equal: :data:`HASH_SEED` for every side's loader, service and exact-scan
                   service
-CPUs              ``gate.pin_cpus``: dealt, each side's service and Valkey pinned to its own
-                  quarter of the CPUs (the rest is left to PostgreSQL, k6 and the harness);
-                  off by default, refused on a machine with fewer than 4 CPUs
+CPUs              ``gate.pin_cpus``: dealt, each side's service and Valkey (every thread, and
+                  the processes they start) pinned to its own quarter of the CPUs;
+                  PostgreSQL, k6 and the harness stay unpinned. Off by default, refused on
+                  a machine with fewer than 4 CPUs
 ================  =========================================================================
 
 Each property is an independent shuffle from the seed alone, over the sides in a fixed
