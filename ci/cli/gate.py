@@ -88,7 +88,6 @@ def _gate(
         BASE_REVISION,
         harness_revision,
         harness_source,
-        is_clean_checkout_of,
         run_in_base,
         running_tree,
     )
@@ -110,7 +109,6 @@ def _gate(
             return run_in_base(repo, commits, passed, repo / ".perfci" / "venvs", progress)
         source = picked or BASE_REVISION
         revision = harness_revision(here)
-    base_tree = here if is_clean_checkout_of(here, commits["base"]) else None
     request = GateRequest(
         repo=repo,
         base=Revision(refs["base"], commits["base"]),
@@ -120,7 +118,6 @@ def _gate(
         machine_class=_machine_class(),
         harness_source=source,
         harness_revision=revision,
-        base_tree=base_tree,
         seed=args.seed,
         shapes=not args.no_shapes,
     )
@@ -159,11 +156,7 @@ def _rejudge(folder: GateFolder) -> int:
 
 def _zoo(args: argparse.Namespace) -> int:
     """Each zoo patch on HEAD, gated against HEAD; the table expected against actual."""
-    from ci.experiments.gate.checkout import (
-        BASE_REVISION,
-        is_clean_checkout_of,
-        running_tree,
-    )
+    from ci.experiments.gate.checkout import BASE_REVISION
     from ci.experiments.gate.runner import GateRequest, run_gate
     from ci.experiments.gate.zoo import ZOO_JSON, ZOO_MD, read_zoo, run_zoo, select
     from ci.experiments.worktrees import repo_root
@@ -174,7 +167,6 @@ def _zoo(args: argparse.Namespace) -> int:
     patches = select(read_zoo(repo), args.only or ())
     config = load_perf_config(args.config)
     machine_class = _machine_class()
-    here = running_tree()
     out = args.out or timestamped("zoo")
 
     def gate_one(parent: str, candidate: str, folder: Path) -> tuple[str, tuple[str, ...]]:
@@ -187,7 +179,6 @@ def _zoo(args: argparse.Namespace) -> int:
             machine_class=machine_class,
             harness_source=BASE_REVISION,
             harness_revision=parent,
-            base_tree=here if is_clean_checkout_of(here, parent) else None,
             seed=args.seed,
         )
         verdict = run_gate(request, progress)

@@ -19,6 +19,8 @@ every sample), the failed requests, the CPU seconds of everything that serves th
 (its service processes, its PostgreSQL backends, its own Valkey server), the service's
 resident memory at the window's start and end and its peak, the searches slower than the
 run's tail limit (the base's warm-up p98), and the latency of streams and burst searches.
+Per side and run: how its data layer was built (``setup``) and what the run's seed dealt it
+(``placement``: its slot name, ports, start position, hash seed and CPUs).
 Version 1 files (service CPU, latency and errors only) are read as they are: what they lack
 is absent, and the judge reports the metrics that need it as not measured.
 """
@@ -165,6 +167,17 @@ class SideSetup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ready_s: float  # empty database to a ready service (loader + service start)
 
 
+class SidePlacement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What the run's seed dealt one side besides its code (``ci.experiments.gate.symmetry``)."""
+
+    slot: str  # its neutral name: its worktree, run folder and database are named by it
+    port: int  # its service's port
+    valkey_port: int  # its own Valkey server's port
+    start: int  # its place in the order the loaders ran and the services started (0: first)
+    hash_seed: str  # PYTHONHASHSEED of its loader, service and exact-scan service
+    cpus: tuple[int, ...] | None = None  # the CPUs its service and Valkey ran on (None: any)
+
+
 class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How the windows were measured (all of it from ``perf.toml [gate]``)."""
 
@@ -193,6 +206,7 @@ class DuetRun(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     design: DuetDesign
     windows: tuple[DuetWindow, ...]
     setup: dict[str, SideSetup] | None = None  # per side ("base", "candidate")
+    placement: dict[str, SidePlacement] | None = None  # per side: what the seed dealt it
 
     def __post_init__(self) -> None:
         if self.version not in READABLE_VERSIONS:

@@ -168,6 +168,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
     burst_iterations: int = 3  # searches each burst VU sends
     workers: int = 1  # service worker processes per side
+    pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)
     docs: int = 20_000  # corpus size
     embedder: str = "minilm"
     corpus_seed: int = 42

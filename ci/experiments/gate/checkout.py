@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci.errors import RunError
+from ci.experiments.gate.symmetry import slot_name
 from ci.experiments.gate.venv import ensure_service_venv
-from ci.experiments.worktrees import Checkout, remove_worktree, resolve_ref, worktrees
+from ci.experiments.worktrees import remove_worktree, resolve_ref, worktrees
 from ci.judge.gate_folder import PrOutcome, PrRecord
-from ci.results.duet import Side
+from ci.results.duet import SIDES, Side
 
 #: Paths whose change is a change of the harness rather than of the system under test.
 HARNESS_PATHS: tuple[str, ...] = ("ci", "scenarios", "perf.toml", "noxfile.py")
@@ -176,19 +177,21 @@ def side_checkouts(
     base_ref: str,
     candidate_ref: str,
     parent: Path,
-    base_tree: Path | None = None,
+    slots: Mapping[Side, str] | None = None,
 ) -> Iterator[dict[Side, SideCheckout]]:
-    """Detached worktrees of both sides under ``parent``; removed on exit. ``base_tree``: a
-    clean checkout of the base commit to use as the base side's (the running harness)."""
+    """Detached worktrees of both sides under ``parent``, each named by its slot (the
+    seed's deal, :mod:`~ci.experiments.gate.symmetry`: equally long paths), made in the
+    slots' order; removed on exit."""
+    names = slots or {side: slot_name(i) for i, side in enumerate(SIDES)}
+    assert len({len(n) for n in names.values()}) == 1, f"slot names of two lengths: {names}"
     refs = {"base": base_ref, "candidate": candidate_ref}
-    if base_tree is not None:
-        del refs["base"]
-    with worktrees(repo, refs, parent) as trees:
-        if base_tree is not None:
-            trees["base"] = Checkout("base", base_ref, harness_revision(base_tree), base_tree)
+    order = sorted(SIDES, key=lambda side: names[side])
+    with worktrees(repo, {names[s]: refs[s] for s in order}, parent) as trees:
         yield {
-            side: SideCheckout(side, trees[side].ref, trees[side].commit, trees[side].path)
-            for side in ("base", "candidate")
+            side: SideCheckout(
+                side, trees[names[side]].ref, trees[names[side]].commit, trees[names[side]].path
+            )
+            for side in SIDES
         }
 
 

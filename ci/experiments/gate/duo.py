@@ -4,7 +4,7 @@ own loader, its own Valkey server and its own service.
 ================  ========================================================================
 part              how the sides are kept apart
 ================  ========================================================================
-data layer        each side's database (``gate_<label>``) starts empty and is built by
+data layer        each side's database (``gate_<slot>``) starts empty and is built by
                   that side's own loader (its venv, its worktree) from the same corpus
                   files: its schema, its COPY, its index (type and parameters), so a pull
                   request that changes any of them is measured with them; the embedding
@@ -14,6 +14,9 @@ cache             one Valkey server per service (its own process, so its CPU is 
                   side's); PostgreSQL backends are told apart by database
 service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), with its
                   own venv's interpreter, on its own port, ``service.http.app:create_app``
+placement         what else tells the sides apart is dealt by the run's seed
+                  (:mod:`~ci.experiments.gate.symmetry`): slot names, ports, the order of
+                  the loaders and the starts, CPUs; ``PYTHONHASHSEED`` is the same
 ================  ========================================================================
 
 Everything is started by this process and stopped by PID when the block ends, however it
@@ -29,15 +32,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+import psutil
 
 from ci.errors import PerfCIError, SideFailure, StackError
 from ci.experiments.gate.checkout import SideCheckout
-from ci.results.duet import SideSetup
+from ci.experiments.gate.symmetry import HASH_SEED, Deal, deal_sides, draw_ports, pin
+from ci.results.duet import SidePlacement, SideSetup
 from ci.seed import SeedResult, seed_corpus
 from ci.stack import (
     ServerSet,
-    free_port,
     loopback_settings,
     run_sql,
     service_readiness,
@@ -49,6 +55,7 @@ from ci.stack.state import Component
 from ci.stack.valkey import start_valkey
 
 Progress = Callable[[str], None]
+_L = TypeVar("_L", bound=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,7 @@ class SideService:
     database: str  # its own database's name (its backends' CPU is attributed by it)
     valkey_pid: int | None  # its own Valkey server
     setup: SideSetup
+    placement: SidePlacement  # what the run's seed dealt it
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,17 @@ class Duo:
     corpus: CorpusInfo
     services: dict[str, SideService] = field(default_factory=dict)
     start_order: tuple[str, ...] = ()
+
+    def exited(self, labels: Sequence[_L]) -> list[_L]:
+        """Those of ``labels`` whose service process is gone."""
+        return [label for label in labels if not _alive(self.services[label].pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,25 +135,32 @@ def duo_stack(
     run_dir: Path,
     rng: random.Random,
     progress: Progress = lambda _m: None,
+    *,
+    deal: Deal | None = None,
 ) -> Iterator[Duo]:
     """The one stack with every service running; stopped by PID when the block ends.
 
-    Each service's database is built by its own loader, in the order given (the base
-    first: its loader's corpus files and query log are the run's); the services then start
-    in a seeded random order: two identical services measured side by side differ by a
-    percent or two in latency, in favour of one of them (measured A/A), and a fixed order
-    would hand that to the same side every time.
+    ``deal`` (default: dealt from ``rng``) gives each service its slot, ports, CPUs and its
+    place in the order in which the loaders run and the services start: two identical
+    services measured side by side differ by a percent or two, in favour of one of them
+    (measured A/A), and anything fixed would hand that to the same side every time. The
+    first service's loader's corpus files and query log are the run's.
     """
     assert services, "duo_stack needs at least one service"
     labels = [s.label for s in services]
-    assert len(set(labels)) == len(labels), f"service labels repeat: {labels}"
+    deal = deal or deal_sides(labels, rng.randrange(2**31))
+    assert sorted(deal.labels) == sorted(labels), f"dealt {deal.labels}, services {labels}"
+    by_label = {s.label: s for s in services}
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = loopback_settings(run_dir, workers=spec.workers)
     progress(f"starting PostgreSQL (run folder {run_dir})")
     servers = start_server_set(settings)
     valkeys: list[Component] = []
     try:
-        loaded = {svc.label: _own_loader(servers, svc, spec, run_dir, progress) for svc in services}
+        loaded = {
+            label: _own_loader(servers, by_label[label], deal.slot(label), spec, run_dir, progress)
+            for label in deal.start_order
+        }
         first, seed_s = loaded[services[0].label]
         corpus = CorpusInfo(
             spec.docs,
@@ -144,15 +170,17 @@ def duo_stack(
             first.query_log_path,
             seed_s,
         )
-        order = rng.sample(range(len(services)), len(services))
-        duo = Duo(servers, corpus, start_order=tuple(labels[i] for i in order))
-        for i in order:
-            svc = services[i]
-            seeded, load_s = loaded[svc.label]
-            valkey = _own_valkey(servers, run_dir / svc.label)
+        drawn = draw_ports(2 * len(labels))  # every port first, then dealt
+        duo = Duo(servers, corpus, start_order=deal.start_order)
+        for label in deal.start_order:
+            placement = deal.place(label, drawn[::2], drawn[1::2])
+            seeded, load_s = loaded[label]
+            valkey = _own_valkey(servers, run_dir / placement.slot, placement.valkey_port)
             valkeys.append(valkey)
-            duo.services[svc.label] = _start(
-                servers, svc, spec, run_dir, valkey, seeded, load_s, progress
+            assert valkey.pid is not None, "start_valkey returned no pid"
+            pin(valkey.pid, placement.cpus)
+            duo.services[label] = _start(
+                servers, by_label[label], placement, spec, run_dir, valkey, seeded, load_s, progress
             )
         yield duo
     finally:
@@ -163,17 +191,22 @@ def duo_stack(
                 stop_pid(valkey.pid, "valkey")
 
 
-def database_name(label: str) -> str:
-    return f"gate_{label}"
+def database_name(slot: str) -> str:
+    return f"gate_{slot}"
 
 
 def _own_loader(
-    servers: ServerSet, svc: ServiceSpec, spec: DuoSpec, run_dir: Path, progress: Progress
+    servers: ServerSet,
+    svc: ServiceSpec,
+    slot: str,
+    spec: DuoSpec,
+    run_dir: Path,
+    progress: Progress,
 ) -> tuple[SeedResult, float]:
     """An empty database for ``svc``, built by its own loader; the loader's summary and
     the wall time from the empty database to a loaded, indexed one."""
     admin = servers.pg.url
-    name = database_name(svc.label)
+    name = database_name(slot)
     t0 = time.monotonic()
     run_sql(admin, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
     run_sql(with_database(admin, name), "CREATE EXTENSION IF NOT EXISTS vector")
@@ -183,7 +216,7 @@ def _own_loader(
             with_database(admin, name),
             spec.docs,
             spec.corpus_seed,
-            {"SEARCH_EMBEDDER": spec.embedder, **svc.env},
+            {"SEARCH_EMBEDDER": spec.embedder, **svc.env, "PYTHONHASHSEED": HASH_SEED},
             code_root=svc.checkout.worktree,
             python=svc.python,
         )
@@ -199,14 +232,15 @@ def _own_loader(
     return seeded, load_s
 
 
-def _own_valkey(servers: ServerSet, side_dir: Path) -> Component:
+def _own_valkey(servers: ServerSet, side_dir: Path, port: int) -> Component:
     side_dir.mkdir(parents=True, exist_ok=True)
-    return start_valkey(replace(servers.settings, run_dir=side_dir, redis_port=free_port()))
+    return start_valkey(replace(servers.settings, run_dir=side_dir, redis_port=port))
 
 
 def _start(
     servers: ServerSet,
     svc: ServiceSpec,
+    placement: SidePlacement,
     spec: DuoSpec,
     run_dir: Path,
     valkey: Component,
@@ -214,16 +248,20 @@ def _start(
     load_s: float,
     progress: Progress,
 ) -> SideService:
-    side_dir = run_dir / svc.label
+    side_dir = run_dir / placement.slot
     side_dir.mkdir(parents=True, exist_ok=True)
     settings = replace(
         servers.settings,
         run_dir=side_dir,
-        service_port=free_port(),
+        service_port=placement.port,
         workers=spec.workers,
-        service_env={"SEARCH_EMBEDDER": spec.embedder, **svc.env},
+        service_env={
+            "SEARCH_EMBEDDER": spec.embedder,
+            **svc.env,
+            "PYTHONHASHSEED": placement.hash_seed,
+        },
     )
-    database_url = with_database(servers.pg.url, database_name(svc.label))
+    database_url = with_database(servers.pg.url, database_name(placement.slot))
     redis_url = valkey.url
     t0 = time.monotonic()
     progress(
@@ -238,6 +276,7 @@ def _start(
         raise SideFailure(svc.label, f"its service never became ready: {exc}") from exc
     assert comp.pid is not None, "start_service returned no pid"
     servers.services.append(comp.pid)
+    pin(comp.pid, placement.cpus)
     ready, reason = service_readiness(comp.url)
     if not ready:
         raise SideFailure(svc.label, f"its service started but is not ready: {reason}")
@@ -257,7 +296,8 @@ def _start(
         database_url,
         redis_url,
         comp.log,
-        database_name(svc.label),
+        database_name(placement.slot),
         valkey.pid,
         setup,
+        placement,
     )

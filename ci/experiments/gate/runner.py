@@ -5,7 +5,8 @@ step   what                                                                     
 =====  =======================================================================  ============
 1      which harness files the pull request changed (the commits and the        checkout
        harness were chosen before, in ``checkout``)
-2      detached worktrees; each side's venv from its own lock (cached)          checkout, venv
+2      the seed deals each side a slot name, ports, a start position, CPUs;     symmetry,
+       worktrees named by slot; each side's venv from its own lock (cached)     checkout, venv
 3      one stack: PostgreSQL; per side its own database built by its own        duo
        loader, its own Valkey server, its own service
 4      duet windows until the rule decides (warm-up block, looks 12/24/36);     sequential,
@@ -44,7 +45,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-import psutil
 
 from ci.errors import PerfCIError, RunError, SideFailure
 from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_changes, side_checkouts
@@ -59,6 +59,7 @@ from ci.experiments.gate.quality import (
 )
 from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
+from ci.experiments.gate.symmetry import deal_sides
 from ci.experiments.gate.venv import (
     ServiceVenv,
     ensure_service_venv,
@@ -103,7 +104,6 @@ class GateRequest:
     machine_class: str
     harness_source: str
     harness_revision: str
-    base_tree: Path | None = None  # a clean checkout of the base to run the base side from
     seed: int | None = None  # None: drawn, and recorded in the verdict
     venv_root: Path | None = None  # default: <repo>/.perfci/venvs
     shapes: bool = True
@@ -117,6 +117,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     design = gate.design
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
+    deal = deal_sides(SIDES, seed, pin_cpus=design.pin_cpus)
     changed = harness_changes(request.repo, request.base.sha, request.candidate.sha)
     harness = HarnessInfo(request.harness_revision, request.harness_source, changed)
     if harness.touched:
@@ -135,7 +136,11 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     with (
         tempfile.TemporaryDirectory(prefix="perfci-gate-") as tmp,
         side_checkouts(
-            request.repo, request.base.sha, request.candidate.sha, Path(tmp), request.base_tree
+            request.repo,
+            request.base.sha,
+            request.candidate.sha,
+            Path(tmp),
+            {side: deal.slot(side) for side in SIDES},
         ) as trees,
     ):
         revisions = {s: DuetRevision(trees[s].ref, trees[s].commit) for s in trees}
@@ -150,7 +155,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
             ]
             spec = DuoSpec(design.docs, design.corpus_seed, design.embedder, design.workers)
             stack_dir = Path(tmp) / "stack"
-            with duo_stack(services, spec, stack_dir, rng, progress) as duo:
+            with duo_stack(services, spec, stack_dir, rng, progress, deal=deal) as duo:
                 setup_s = time.monotonic() - t0
                 _check_setup(t0, design.setup_budget_s, "starting the stack and both services")
                 progress(
@@ -158,7 +163,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 )
                 ready = time.monotonic()
                 reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
-                pids = {side: duo.services[side].pid for side in ("base", "candidate")}
+                pids = {side: duo.services[side].pid for side in duo.start_order}
                 profilers = start_profiles(pids, folder, design.budget_s, progress)
                 try:
                     measured = _windows(
@@ -286,12 +291,16 @@ def _quality(
     with contextlib.ExitStack() as stack:
         for side in SIDES:
             svc = duo.services[side]
-            env = {"SEARCH_EMBEDDER": design.embedder, **request.service_env.get(side, {})}
+            env = {
+                "SEARCH_EMBEDDER": design.embedder,
+                **request.service_env.get(side, {}),
+                "PYTHONHASHSEED": svc.placement.hash_seed,
+            }
             truth = stack.enter_context(
                 truth_service(
                     side,
                     duo.servers,
-                    run_dir / side,
+                    run_dir / svc.placement.slot,
                     svc.database_url,
                     env,
                     trees[side].worktree,
@@ -321,17 +330,6 @@ def _shapes(
     return shapes, time.monotonic() - t0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _exited(duo: Duo) -> list[Side]:
-    return [s for s in ("base", "candidate") if not _alive(duo.services[s].pid)]
-
-
 def _windows(
     request: GateRequest,
     duo: Duo,
@@ -345,11 +343,11 @@ def _windows(
     try:
         measured = _measure(request, duo, revisions, folder, seed, t0, progress)
     except PerfCIError as exc:
-        gone = _exited(duo)
+        gone = duo.exited(SIDES)
         if not gone:
             raise
         raise SideFailure(gone[0], f"its service exited during the windows ({exc})") from exc
-    gone = _exited(duo)
+    gone = duo.exited(SIDES)
     if gone and measured.judgement.decision != "fail":
         raise SideFailure(gone[0], "its service exited during the windows")
     return measured
@@ -393,7 +391,8 @@ def _measure(
         folder.windows,
         deadline=t0 + gate.design.budget_s,
         progress=progress,
-        setup={side: duo.services[side].setup for side in ("base", "candidate")},
+        setup={side: duo.services[side].setup for side in SIDES},
+        placement={side: duo.services[side].placement for side in SIDES},
     )
 
 

@@ -25,6 +25,7 @@ from ci.results.duet import (
     DuetRun,
     DuetWindow,
     Side,
+    SidePlacement,
     SideSetup,
     dump_duet,
 )
@@ -58,9 +59,11 @@ def measure_windows(
     deadline: float,
     progress: Progress = lambda _m: None,
     setup: dict[str, SideSetup] | None = None,
+    placement: dict[str, SidePlacement] | None = None,
 ) -> Measured:
     """Windows until a look decides, the last look, or the deadline (``time.monotonic()``);
-    ``setup``: how each side's data layer was built, kept in the duet file."""
+    ``setup``, ``placement``: how each side's data layer was built and what the seed dealt
+    it, kept in the duet file."""
     t0 = time.monotonic()
     rng = random.Random(design.order_seed)
     warm_blocks = gate.warmup_windows // 4
@@ -70,7 +73,12 @@ def measure_windows(
 
     def snapshot() -> DuetRun:
         return DuetRun(
-            base=base, candidate=candidate, design=design, windows=tuple(windows), setup=setup
+            base=base,
+            candidate=candidate,
+            design=design,
+            windows=tuple(windows),
+            setup=setup,
+            placement=placement,
         )
 
     judgement: DuetJudgement | None = None

@@ -8,7 +8,14 @@ import msgspec
 import pytest
 
 from ci.errors import ResultsError
-from ci.results.duet import DuetRun, SideWindow, WindowLatency, dump_duet, load_duet
+from ci.results.duet import (
+    DuetRun,
+    SidePlacement,
+    SideWindow,
+    WindowLatency,
+    dump_duet,
+    load_duet,
+)
 from tests.ci.judge.duet_factory import drawn_run, side
 
 
@@ -19,6 +26,20 @@ def test_round_trip(tmp_path: Path) -> None:
     assert again == run
     assert len(again.measured) == 12
     assert not (tmp_path / ".windows.json.tmp").exists()
+
+
+def test_the_placement_is_kept_and_a_file_without_one_still_loads(tmp_path: Path) -> None:
+    placement = {
+        "base": SidePlacement("side2", 40002, 40004, 0, "0", (2, 3)),
+        "candidate": SidePlacement("side1", 40001, 40003, 1, "0", (0, 1)),
+    }
+    run = msgspec.structs.replace(drawn_run(3), placement=placement)
+    dump_duet(run, tmp_path / "windows.json")
+    assert load_duet(tmp_path / "windows.json").placement == placement
+    data = msgspec.to_builtins(run)
+    del data["placement"]
+    (tmp_path / "old.json").write_bytes(msgspec.json.encode(data))
+    assert load_duet(tmp_path / "old.json").placement is None
 
 
 def test_side_figures() -> None:

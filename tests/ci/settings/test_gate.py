@@ -9,6 +9,7 @@ from ci.settings.gate import (
     DEFAULT_GATE_METRICS,
     DUET_METRICS,
     GateConfig,
+    GateDesign,
     GateMetric,
     parse_gate,
 )
@@ -38,6 +39,7 @@ def test_every_key_is_read() -> None:
             "unique_fraction": 0.5,
             "write_fraction": 0.0,
             "workers": 2,
+            "pin_cpus": True,
             "docs": 5000,
             "embedder": "hash",
             "corpus_seed": 7,
@@ -59,6 +61,8 @@ def test_every_key_is_read() -> None:
     )
     d = g.design
     assert (d.rate, d.window_s, d.warmup_windows, d.workers) == (80.0, 12.5, 8, 2)
+    assert d.pin_cpus
+    assert not GateDesign().pin_cpus
     assert d.shapes == ("ramp", "sse")
     assert g.rule.report_only_names == tuple(
         n for n in DUET_METRICS if n not in ("cpu_ms_per_request", "error_rate")

@@ -76,7 +76,7 @@ def test_worktrees_of_both_sides_are_removed_afterwards(repo: Path, tmp_path: Pa
         assert (trees["candidate"].worktree / "service/app.py").read_text() == "v2\n"
         assert trees["candidate"].commit == cand
         assert harness_revision(trees["base"].worktree) == base
-    assert not (tmp_path / "trees" / "base").exists()
+    assert not (tmp_path / "trees" / "side1").exists()
     assert str(tmp_path / "trees") not in _git(repo, "worktree", "list")
 
 
@@ -86,16 +86,28 @@ def test_an_unknown_ref_is_named(repo: Path) -> None:
     assert harness_revision(Path("/")) == "unknown"
 
 
-def test_the_base_side_can_be_the_running_checkout(repo: Path, tmp_path: Path) -> None:
+def test_each_side_is_checked_out_under_its_slot_name(repo: Path, tmp_path: Path) -> None:
+    base = _git(repo, "rev-parse", "HEAD")
+    cand = _commit(repo, "service/app.py")
+    parent = tmp_path / "trees"
+    with side_checkouts(repo, base, cand, parent, {"base": "side2", "candidate": "side1"}) as trees:
+        assert (trees["base"].worktree, trees["candidate"].worktree) == (
+            parent / "side2",
+            parent / "side1",
+        )
+        assert (trees["base"].worktree / "service/app.py").read_text() == "v1\n"
+        assert (trees["candidate"].worktree / "service/app.py").read_text() == "v2\n"
+    with side_checkouts(repo, cand, base, parent, {"base": "side2", "candidate": "side1"}) as trees:
+        assert trees["base"].worktree == parent / "side2"  # the slot, whatever the revision
+        assert trees["base"].commit == cand
+
+
+def test_a_clean_checkout_of_a_commit_is_told_apart(repo: Path, tmp_path: Path) -> None:
     base = _git(repo, "rev-parse", "HEAD")
     _commit(repo, "service/app.py")
     tree = tmp_path / "harness"
     _git(repo, "worktree", "add", "--detach", str(tree), base)
     assert is_clean_checkout_of(tree, base)
-    with side_checkouts(repo, base, "HEAD", tmp_path / "trees", base_tree=tree) as trees:
-        assert trees["base"].worktree == tree  # one worktree of the base, not two
-        assert trees["base"].commit == base
-        assert not (tmp_path / "trees" / "base").exists()
     assert not is_clean_checkout_of(tree / "service", base)  # inside it, not its top
     (tree / "service/app.py").write_text("edited\n")
     assert not is_clean_checkout_of(tree, base)
