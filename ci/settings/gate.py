@@ -103,7 +103,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     report_alpha: float = 0.01  # ...with a two-sided signed-rank p below this
     inconclusive: Policy = "neutral"  # the check's conclusion when the rule cannot decide
     harness_changed: Policy = "neutral"  # ...of a pass of a PR that changes the harness
-    recall_drop: float = 0.01  # a FAIL when recall@10 falls by more (ci/judge/quality.py)
+    recall_drop: float = 0.015  # a FAIL when recall@10 falls by more (ci/judge/quality.py)
     short_results_rise: float = 0.01  # ...or the share of answers short of k rises by more
 
     def __post_init__(self) -> None:
