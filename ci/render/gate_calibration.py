@@ -32,6 +32,17 @@ def _count(s: Spread) -> str:
     return f"{s.median:g} ({s.low:g} to {s.high:g})"
 
 
+def _outcome(calibration: Calibration) -> str:
+    aa = next((s for s in calibration.summary if s.kind == "aa"), None)
+    if aa is None:
+        return "No A/A verdict yet: nothing to judge the gate's false alarms by (exit 0)."
+    limit = f"{MAX_INCONCLUSIVE_SHARE * 100:g} %"
+    counts = f"{aa.fails} of {aa.verdicts} A/A verdicts FAILed, {aa.inconclusive} INCONCLUSIVE"
+    if calibration_ok(calibration.summary):
+        return f"Passed (exit 0): {counts} (allowed: no FAIL, at most {limit} INCONCLUSIVE)."
+    return f"Failed (exit 1): {counts} (allowed: no FAIL, at most {limit} INCONCLUSIVE)."
+
+
 def calibration_markdown(calibration: Calibration) -> str:
     """Markdown: the summary table, the pass rule's outcome, then one row per verdict."""
     names = {
@@ -56,11 +67,9 @@ def calibration_markdown(calibration: Calibration) -> str:
         )
     if not calibration.summary:
         lines.append("| (no verdict yet) | 0 | | | | | | | | |")
-    ok = calibration_ok(calibration.summary)
     lines += [
         "",
-        f"{'PASS' if ok else 'FAIL'}: the rule is no A/A FAIL and at most "
-        f"{MAX_INCONCLUSIVE_SHARE * 100:g} % of A/A verdicts INCONCLUSIVE.",
+        _outcome(calibration),
         "",
         "| verdict | decision | windows | stopped | wall time s | CPU change | seed | candidate |",
         "|---|---|---:|---|---:|---:|---:|---|",
