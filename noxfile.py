@@ -129,9 +129,12 @@ def baseline(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def calibrate(session: nox.Session) -> None:
-    """A/A and slowed gate verdicts: the gate's false-alarm and detection rates here."""
+    """A/A and slowed full gates: false-FAIL, INCONCLUSIVE, detection rates (reports/calibrate)."""
+    args = list(session.posargs)
+    if "--out" not in args and not any(a.startswith("--out=") for a in args):
+        args += ["--out", str(ROOT / "reports" / "calibrate")]  # a rerun resumes the campaign
     install(session)
-    session.run("perfci", "calibrate", *(session.posargs or ["--aa", "20", "--slowed", "20"]))
+    session.run("perfci", "calibrate", *args)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -14,7 +14,6 @@ three); 2 a usage, configuration or input error, or a crash (no verdict file). W
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -191,33 +190,57 @@ def _zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ci.experiments.gate.calibrate import CALIBRATION_FILE, run_calibration
-
     if args.zoo:
         return _zoo(args)
     if args.only:
         raise ConfigError("perfci calibrate --only names zoo patches: use it with --zoo")
+    from ci.experiments.gate.calibrate import (
+        CALIBRATION_FILE,
+        CALIBRATION_MD,
+        full_gate,
+        run_calibration,
+    )
     from ci.experiments.worktrees import repo_root
-    from ci.render.gate_calibration import calibration_table
+    from ci.judge.calibration import calibration_ok
     from ci.settings import load_perf_config
 
+    repo = repo_root(Path.cwd())
     config = load_perf_config(args.config)
     out = args.out or timestamped("calibrate")
-    run_calibration(
-        repo_root(Path.cwd()),
+    gate_one = full_gate(repo, args.ref, config, _machine_class(), progress=progress)
+    calibration = run_calibration(
+        repo,
         args.ref,
         args.aa,
         args.slowed,
         args.slowdown,
         out,
-        config,
+        gate_one,
         seed=args.seed,
         progress=progress,
     )
-    data = json.loads((out / CALIBRATION_FILE).read_text())
-    print(calibration_table(data["summary"], args.slowdown))
+    print((out / CALIBRATION_MD).read_text(encoding="utf-8"), end="")
     print(f"figures: {out / CALIBRATION_FILE}")
-    return EXIT_OK
+    return EXIT_OK if calibration_ok(calibration.summary) else 1
+
+
+_CALIBRATE_DOC = """\
+Many full gates (fresh stack, fresh service processes, each side's own venv, loader and
+Valkey), each of a commit on --ref against --ref, as a pull request is gated:
+
+  A/A      the candidate adds only a comment to service/search.py: a FAIL is a false alarm
+  slowed   it also sets SEARCH_DEBUG_CPU_SLOWDOWN's default to --slowdown: a FAIL is a detection
+
+Each verdict has its own seed, derived from --seed. Report folders and calibration.json /
+calibration.md accumulate in --out; run again with the same --out to resume a stopped
+campaign or to add verdicts (the same --ref, --seed and --slowdown).
+
+With --zoo: each zoo/*.patch gated against HEAD instead (zoo.json, zoo.md).
+
+Exit codes: 0 when no A/A verdict FAILed and at most 10 % of them were INCONCLUSIVE, 1
+otherwise (--zoo: 1 when a patch misses its expected verdict or metric); 2 a usage,
+configuration or input error, or a crash.
+"""
 
 
 def register(sub: Subparsers) -> None:
@@ -261,19 +284,30 @@ def register(sub: Subparsers) -> None:
     )
     p.set_defaults(handler=cmd_gate)
 
-    p = sub.add_parser("calibrate", help="A/A and slowed gate verdicts: alarm and detection rates")
-    p.add_argument("--aa", type=int, default=20, help="A/A verdicts (default 20)")
-    p.add_argument("--slowed", type=int, default=20, help="slowed verdicts (default 20)")
+    p = sub.add_parser(
+        "calibrate",
+        help="the gate's false-FAIL, INCONCLUSIVE and detection rates: A/A and slowed gates",
+        description=_CALIBRATE_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--aa", type=int, default=30, help="A/A verdicts (default 30)")
+    p.add_argument("--slowed", type=int, default=10, help="slowed verdicts (default 10)")
     p.add_argument(
         "--slowdown",
         type=float,
         default=0.10,
-        help="extra CPU share each search of the slowed service burns (default 0.10)",
+        help="extra CPU share each search of a slowed candidate burns (default 0.10)",
     )
-    p.add_argument("--ref", default="HEAD", help="revision to calibrate with (default HEAD)")
-    p.add_argument("--seed", type=int, help="seed of the verdict order and window orders")
     p.add_argument(
-        "--out", type=Path, help="folder; verdicts accumulate there (default reports/calibrate-*)"
+        "--ref", default="HEAD", help="revision to calibrate: every gate's base (default HEAD)"
+    )
+    p.add_argument(
+        "--seed", type=int, help="seed every verdict's seed derives from (default: drawn, recorded)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder; verdicts accumulate there, a rerun resumes (default reports/calibrate-*)",
     )
     p.add_argument("--config", type=Path, help="perf.toml (default: the repository's)")
     p.add_argument(

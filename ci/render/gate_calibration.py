@@ -1,32 +1,82 @@
-"""The calibration table: per kind of verdict, how often the gate said what."""
+"""The calibration's report (``perfci calibrate``): per kind, how often the gate said what,
+with exact 95 % intervals; then every verdict."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from ci.judge.calibration import (
+    MAX_INCONCLUSIVE_SHARE,
+    Calibration,
+    Rate,
+    Spread,
+    calibration_ok,
+)
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.1f} %"
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f} %"
 
 
-def calibration_table(summary: Mapping[str, Any], slowdown: float) -> str:
-    """Markdown: A/A false alarms and slowed detections, with their 95 % intervals."""
+def _rate(r: Rate) -> str:
+    return f"{r.k}/{r.n} = {_pct(r.value)} [{_pct(r.low)}, {_pct(r.high)}]"
+
+
+def _change(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:+.1f} %"
+
+
+def _cpu(s: Spread | None) -> str:
+    return "-" if s is None else f"{_change(s.median)} ({_change(s.low)} to {_change(s.high)})"
+
+
+def _count(s: Spread) -> str:
+    return f"{s.median:g} ({s.low:g} to {s.high:g})"
+
+
+def _outcome(calibration: Calibration) -> str:
+    aa = next((s for s in calibration.summary if s.kind == "aa"), None)
+    if aa is None:
+        return "No A/A verdict yet: nothing to judge the gate's false alarms by (exit 0)."
+    limit = f"{MAX_INCONCLUSIVE_SHARE * 100:g} %"
+    counts = f"{aa.fails} of {aa.verdicts} A/A verdicts FAILed, {aa.inconclusive} INCONCLUSIVE"
+    if calibration_ok(calibration.summary):
+        return f"Passed (exit 0): {counts} (allowed: no FAIL, at most {limit} INCONCLUSIVE)."
+    return f"Failed (exit 1): {counts} (allowed: no FAIL, at most {limit} INCONCLUSIVE)."
+
+
+def calibration_markdown(calibration: Calibration) -> str:
+    """Markdown: the summary table, the pass rule's outcome, then one row per verdict."""
+    names = {
+        "aa": "A/A (a comment)",
+        "slowed": f"slowed (+{calibration.slowdown * 100:g} % CPU per search)",
+    }
     lines = [
-        "| verdicts | pass | fail | inconclusive | FAIL rate (95 % CI) | median CPU change | "
-        "median windows |",
-        "|---|---:|---:|---:|---|---:|---:|",
+        f"Calibration of `{calibration.ref}` ({calibration.parent[:12]}), seed "
+        f"{calibration.seed}: each verdict a full gate on a fresh stack.",
+        "",
+        "| kind | verdicts | pass | fail | inconclusive | FAIL rate (95 % CI) | "
+        "INCONCLUSIVE rate (95 % CI) | windows: median (range) | wall time s: median (range) | "
+        "CPU change: median (range) |",
+        "|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
     ]
-    names = {"aa": "A/A (identical)", "slowed": f"slowed (+{slowdown * 100:g} % CPU per search)"}
-    for kind in ("aa", "slowed"):
-        s = summary.get(kind) or {}
-        if not s.get("verdicts"):
-            continue
-        lo, hi = s["fail_rate_ci95"]
-        cpu = s.get("median_cpu_change")
+    for s in calibration.summary:
         lines.append(
-            f"| {names[kind]}: {s['verdicts']} | {s['pass']} | {s['fail']} | {s['inconclusive']} | "
-            f"{s['fail']}/{s['verdicts']} = {_pct(s['fail_rate'])} [{_pct(lo)}, {_pct(hi)}] | "
-            f"{'-' if cpu is None else f'{cpu * 100:+.1f} %'} | {s['median_pairs']} |"
+            f"| {names[s.kind]} | {s.verdicts} | {s.passes} | {s.fails} | {s.inconclusive} | "
+            f"{_rate(s.fail_rate)} | {_rate(s.inconclusive_rate)} | {_count(s.windows)} | "
+            f"{s.seconds.median:.0f} ({s.seconds.low:.0f} to {s.seconds.high:.0f}) | "
+            f"{_cpu(s.cpu_change)} |"
         )
+    if not calibration.summary:
+        lines.append("| (no verdict yet) | 0 | | | | | | | | |")
+    lines += [
+        "",
+        _outcome(calibration),
+        "",
+        "| verdict | decision | windows | stopped | wall time s | CPU change | seed | candidate |",
+        "|---|---|---:|---|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {v.folder} | {v.decision} | {v.windows} | {v.stopped} | {v.seconds:.0f} | "
+        f"{_change(v.cpu_change)} | {v.seed} | {v.candidate[:12]} |"
+        for v in calibration.verdicts
+    ]
     return "\n".join(lines) + "\n"

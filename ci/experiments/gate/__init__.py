@@ -12,7 +12,9 @@ module          job
 ``sequential``  windows until the rule decides (warm-up block, looks, the time budget)
 ``outputs``     verdict.json and what is rendered from it (``GateFolder``'s files)
 ``runner``      the whole check (:func:`run_gate`)
-``calibrate``   many gate verdicts of A/A and of a known slowdown: alarm and detection rates
+``commits``     a commit on a parent in a temporary worktree (the zoo's and calibration's)
+``calibrate``   many full gates of A/A and of a known slowdown: alarm and detection rates
+``zoo``         the gate on each regression patch of ``zoo/`` against HEAD
 ==============  ==========================================================================
 
 The rule is :class:`ci.settings.gate.GateRule` (perf.toml [gate]); the one decision is

@@ -1,68 +1,126 @@
 """``perfci calibrate``: the gate's real false-alarm and detection rates on this machine.
 
-One stack, one revision, three services from the same worktree and venv: two plain ones
-(``a``, ``b``) and a ``slowed`` one started with ``SEARCH_DEBUG_CPU_SLOWDOWN`` (each search
-burns that share of the process's CPU per request: a multiplicative slowdown, not a fixed
-delay). The verdicts, A/A (a vs b) and slowed (a or b vs slowed), come in a seeded random
-order; ``a`` and ``b`` take turns as the base. Each is a full sequential gate over windows
-of its own, with its own warm-up block and its own order seed, judged by exactly the rule
-``perfci gate`` uses.
+Every verdict is a full ``perfci gate`` (:func:`~ci.experiments.gate.runner.run_gate`: a
+fresh stack, fresh service processes, each side's own worktree, venv, loader and Valkey)
+of a commit against its parent, as a user's pull request is gated:
 
-Two simplifications, to fit the machine's time, and said in the output: the stack and the
-running services are reused across verdicts (their caches stay warm between verdicts; the
-warm-up block of each verdict is still discarded), and the shape scenarios do not run (the
-SLA is not part of the calibrated rule: calibration asks whether the statistics mistake
-noise for a change, and whether they see a known one).
+======  ==========================================================================
+kind    the candidate commit, on the calibrated revision (``--ref``)
+======  ==========================================================================
+aa      a comment ``# calibration aa <i> <seed>`` appended to ``service/search.py``:
+        every FAIL is a false alarm
+slowed  the same comment, and ``SEARCH_DEBUG_CPU_SLOWDOWN``'s default in
+        ``service/settings.py`` set to ``--slowdown`` (each search burns that share
+        more CPU): every FAIL is a detection
+======  ==========================================================================
+
+The two kinds alternate (aa 1, slowed 1, aa 2, ...), so a drift of the machine hits both
+alike. Verdict ``<kind> <i>`` has a seed of its own, derived from the campaign's seed, its
+kind and ``i`` alone (:func:`plan`). Each verdict's report folder is ``<out>/<kind>-<i>``;
+``calibration.json`` lists the verdicts so far and ``calibration.md`` renders them, both
+rewritten after each verdict. Run again with the same ``--out``, the campaign resumes: the
+verdicts already listed are kept, a folder a stopped run left half-written is measured
+anew, and a larger ``--aa``/``--slowed`` adds verdicts to the same campaign.
 """
 
 from __future__ import annotations
 
-import json
 import random
+import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ci.errors import ConfigError
-from ci.experiments.gate.checkout import side_checkouts
-from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack
-from ci.experiments.gate.sequential import measure_windows
-from ci.experiments.gate.venv import ensure_service_venv
-from ci.experiments.gate.windows import DuetRunner, DuetTarget, duet_design, duet_load
-from ci.judge.calibration import Rate, rate
-from ci.results.duet import DuetRevision, Side
+import msgspec
+
+from ci.errors import ConfigError, RunError
+from ci.experiments.gate.checkout import BASE_REVISION
+from ci.experiments.gate.commits import commit_on, git
+from ci.experiments.gate.runner import GateRequest, run_gate
+from ci.judge.calibration import (
+    Calibration,
+    CalibrationKind,
+    CalibrationVerdict,
+    dump_calibration,
+    load_calibration,
+    summarize,
+)
+from ci.judge.gate_verdict import GateDecision, GateVerdict, Revision, Stopped
+from ci.render.gate_calibration import calibration_markdown
 from ci.settings import PerfConfig
 
-SLOWDOWN_ENV = "SEARCH_DEBUG_CPU_SLOWDOWN"
 CALIBRATION_FILE = "calibration.json"
+CALIBRATION_MD = "calibration.md"
+COMMENT_FILE = "service/search.py"
+SETTINGS_FILE = "service/settings.py"
+# the knob's declaration in service/settings.py, off by default
+_SLOWDOWN_DEFAULT = re.compile(r"^(\s*debug_cpu_slowdown: float = )0\.0$", re.MULTILINE)
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
-class CalibrationVerdict:
-    kind: str  # "aa" | "slowed"
-    decision: str  # pass | fail | inconclusive (continue at the budget counts as inconclusive)
-    pairs: int
-    stopped: str
-    cpu_change: float | None  # Hodges-Lehmann change of cpu_ms_per_request at the last look
-    seconds: float
-    seed: int
-    services: tuple[str, str] = ("a", "b")  # which services were the base and the candidate
+class Case:
+    """One verdict of the campaign, before it is measured."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "decision": self.decision,
-            "pairs": self.pairs,
-            "stopped": self.stopped,
-            "cpu_change": self.cpu_change,
-            "seconds": round(self.seconds, 1),
-            "seed": self.seed,
-            "services": list(self.services),
-        }
+    kind: CalibrationKind
+    index: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.index:03d}"
+
+
+@dataclass(frozen=True, slots=True)
+class GateOutcome:
+    """What the calibration keeps of a gate verdict."""
+
+    decision: GateDecision
+    windows: int
+    stopped: Stopped
+    cpu_change: float | None
+
+
+# gate_one(parent, candidate, folder, seed): the gate of candidate against parent
+GateOne = Callable[[str, str, Path, int], GateOutcome]
+
+
+def plan(aa: int, slowed: int, seed: int) -> tuple[Case, ...]:
+    """The verdicts, alternating kinds; a verdict's seed depends on (seed, kind, index) only,
+    so a larger campaign with the same seed extends a smaller one."""
+    counts: tuple[tuple[CalibrationKind, int], ...] = (("aa", aa), ("slowed", slowed))
+    cases = []
+    for i in range(1, max(aa, slowed) + 1):
+        for kind, count in counts:
+            if i <= count:
+                verdict_seed = random.Random(f"{seed}:{kind}:{i}").randrange(2**31)
+                cases.append(Case(kind, i, verdict_seed))
+    return tuple(cases)
+
+
+def calibration_commit(repo: Path, parent: str, case: Case, slowdown: float, work: Path) -> str:
+    """The candidate commit of ``case`` on ``parent`` (the table in the module docstring)."""
+
+    def edit(tree: Path) -> None:
+        if case.kind == "slowed":
+            settings = tree / SETTINGS_FILE
+            text = settings.read_text(encoding="utf-8")
+            new, n = _SLOWDOWN_DEFAULT.subn(rf"\g<1>{slowdown!r}", text)
+            if n != 1:
+                raise RunError(
+                    f"{SETTINGS_FILE} at {parent[:12]}: found {n} lines "
+                    "'debug_cpu_slowdown: float = 0.0' to set the slowdown on (need exactly 1)"
+                )
+            settings.write_text(new, encoding="utf-8")
+        comment = tree / COMMENT_FILE
+        text = comment.read_text(encoding="utf-8")
+        comment.write_text(f"{text}# calibration {case.kind} {case.index} {case.seed}\n", "utf-8")
+
+    message = f"calibration: {case.kind} {case.index} (seed {case.seed})"
+    return commit_on(repo, parent, work / f"calibration-{case.name}", message, edit)
 
 
 def run_calibration(
@@ -72,142 +130,121 @@ def run_calibration(
     slowed: int,
     slowdown: float,
     out_dir: Path,
-    config: PerfConfig,
+    gate_one: GateOne,
     *,
     seed: int | None = None,
-    venv_root: Path | None = None,
     progress: Progress = lambda _m: None,
-) -> list[CalibrationVerdict]:
-    """``aa`` A/A and ``slowed`` slowed verdicts, alternating; appended to calibration.json."""
+) -> Calibration:
+    """The campaign's missing verdicts, one full gate each; ``calibration.json`` and
+    ``calibration.md`` rewritten after each (and once before the first)."""
     if aa < 0 or slowed < 0 or aa + slowed == 0:
         raise ConfigError(f"--aa {aa} --slowed {slowed}: ask for at least one verdict")
     if not 0 < slowdown <= 10:
         raise ConfigError(f"--slowdown {slowdown}: expected a share of CPU in (0, 10]")
-    gate = config.gate.design
-    rng = random.Random(seed if seed is not None else random.SystemRandom().randrange(2**31))
-    kinds = ["aa"] * aa + ["slowed"] * slowed
-    rng.shuffle(kinds)  # interleaved, so a drift of the machine hits both kinds alike
+    try:
+        parent = git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    except RunError as exc:
+        raise ConfigError(f"--ref {ref}: not a commit of {repo}") from exc
+    calibration = _resume(out_dir, ref, parent, seed, slowdown)
+    done = {(v.kind, v.index) for v in calibration.verdicts}
+    todo = [c for c in plan(aa, slowed, calibration.seed) if (c.kind, c.index) not in done]
+    if done:
+        progress(f"{out_dir}: {len(done)} verdicts kept, {len(todo)} to measure")
     out_dir.mkdir(parents=True, exist_ok=True)
-    done: list[CalibrationVerdict] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="perfci-calibrate-") as tmp,
-        side_checkouts(repo, ref, ref, Path(tmp)) as trees,
-    ):
-        tree = trees["base"]
-        python = ensure_service_venv(tree.worktree, venv_root or repo / ".perfci" / "venvs").python
-        services = [
-            ServiceSpec("a", tree, python),
-            ServiceSpec("b", tree, python),
-            ServiceSpec("slowed", tree, python, {SLOWDOWN_ENV: repr(slowdown)}),
-        ]
-        spec = DuoSpec(gate.docs, gate.corpus_seed, gate.embedder, gate.workers)
-        with duo_stack(services, spec, Path(tmp) / "stack", rng, progress) as duo:
-            load = duet_load(gate, duo.corpus.query_log, config.sla.k6_env())
-            revision = DuetRevision(ref, tree.commit)
-            for i, kind in enumerate(kinds, start=1):
-                verdict_seed = rng.randrange(2**31)
-                # Two plain services ("a", "b") take turns as the base, so that both serve
-                # the same load over the calibration: a service that is the base in every
-                # verdict measures dearer per request than identical code beside it.
-                base_label, plain_other = rng.sample(["a", "b"], 2)
-                cand_label = plain_other if kind == "aa" else "slowed"
-                base_svc, cand_svc = duo.services[base_label], duo.services[cand_label]
-                targets: dict[Side, DuetTarget] = {
-                    "base": DuetTarget(
-                        "base", base_svc.url, base_svc.pid, base_svc.database, base_svc.valkey_pid
-                    ),
-                    "candidate": DuetTarget(
-                        "candidate",
-                        cand_svc.url,
-                        cand_svc.pid,
-                        cand_svc.database,
-                        cand_svc.valkey_pid,
-                    ),
-                }
-                folder = out_dir / f"verdict-{len(_existing(out_dir)) + 1:03d}-{kind}"
-                runner = DuetRunner(
-                    targets,
-                    load,
-                    folder / "windows",
-                    nonce=f"c{verdict_seed:x}",
-                    postgres_url=duo.servers.pg.url,
-                )
-                design = duet_design(gate, verdict_seed)
-                t0 = time.monotonic()
-                progress(f"verdict {i}/{len(kinds)}: {kind}")
-                measured = measure_windows(
-                    runner,
-                    config.gate.rule,
-                    gate,
-                    design,
-                    revision,
-                    revision,
-                    folder / "windows.json",
-                    deadline=t0 + gate.budget_s,
-                    progress=progress,
-                )
-                judgement = measured.judgement
-                decision = judgement.decision
-                cpu = next(
-                    (m.change for m in judgement.primary_report if m.name == "cpu_ms_per_request"),
-                    None,
-                )
-                v = CalibrationVerdict(
-                    kind,
-                    "inconclusive" if decision == "continue" else decision,
-                    judgement.windows,
-                    measured.stopped,
-                    cpu,
-                    time.monotonic() - t0,
-                    verdict_seed,
-                    (base_label, cand_label),
-                )
-                done.append(v)
-                _append(out_dir, v, ref, tree.commit, slowdown)
-                progress(
-                    f"verdict {i}/{len(kinds)}: {kind} -> {v.decision} after {v.pairs} windows"
-                )
-    return done
+    _write(out_dir, calibration)
+    with tempfile.TemporaryDirectory(prefix="perfci-calibrate-") as tmp:
+        for n, case in enumerate(todo, 1):
+            folder = out_dir / case.name
+            shutil.rmtree(folder, ignore_errors=True)  # a stopped run's half-written gate
+            t0 = time.monotonic()
+            candidate = calibration_commit(repo, parent, case, slowdown, Path(tmp))
+            progress(
+                f"verdict {n}/{len(todo)}: {case.name}, gate {parent[:12]} -> {candidate[:12]}"
+            )
+            outcome = gate_one(parent, candidate, folder, case.seed)
+            verdict = CalibrationVerdict(
+                case.kind,
+                case.index,
+                case.seed,
+                candidate,
+                outcome.decision,
+                outcome.windows,
+                outcome.stopped,
+                outcome.cpu_change,
+                round(time.monotonic() - t0, 1),
+                case.name,
+            )
+            verdicts = (*calibration.verdicts, verdict)
+            calibration = msgspec.structs.replace(
+                calibration, verdicts=verdicts, summary=summarize(verdicts)
+            )
+            _write(out_dir, calibration)
+            progress(f"{case.name}: {verdict.decision} after {verdict.windows} windows")
+    return calibration
 
 
-def _existing(out_dir: Path) -> list[dict[str, Any]]:
+def _resume(out_dir: Path, ref: str, parent: str, seed: int | None, slowdown: float) -> Calibration:
+    """The campaign in ``out_dir`` (refused when it calibrates something else), or a new one."""
     path = out_dir / CALIBRATION_FILE
     if not path.exists():
-        return []
-    data = json.loads(path.read_text())
-    verdicts = data.get("verdicts") if isinstance(data, dict) else None
-    return list(verdicts) if isinstance(verdicts, list) else []
+        drawn = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        return Calibration(ref=ref, parent=parent, seed=drawn, slowdown=slowdown)
+    try:
+        found = load_calibration(path.read_bytes())
+    except (OSError, ValueError, msgspec.DecodeError) as exc:  # ValidationError is a ValueError
+        raise ConfigError(f"{path}: not a calibration this perfci can resume: {exc}") from exc
+    differs = [
+        f"{name} {mine} (it has {theirs})"
+        for name, mine, theirs in (
+            ("--ref", parent, found.parent),
+            ("--seed", found.seed if seed is None else seed, found.seed),
+            ("--slowdown", slowdown, found.slowdown),
+        )
+        if mine != theirs
+    ]
+    if differs:
+        raise ConfigError(
+            f"{out_dir} holds another calibration: {'; '.join(differs)}; "
+            "resume it with its own values or pick another --out"
+        )
+    return found
 
 
-def _append(out_dir: Path, v: CalibrationVerdict, ref: str, commit: str, slowdown: float) -> None:
-    """Verdicts accumulate over invocations (``--out`` the same folder): short lock holds."""
-    verdicts = [*_existing(out_dir), {**v.to_dict(), "ref": ref, "commit": commit,
-                                      "slowdown": slowdown}]  # fmt: skip
-    (out_dir / CALIBRATION_FILE).write_text(
-        json.dumps({"verdicts": verdicts, "summary": summarize(verdicts)}, indent=2) + "\n"
-    )
+def _write(out_dir: Path, calibration: Calibration) -> None:
+    (out_dir / CALIBRATION_FILE).write_bytes(dump_calibration(calibration))
+    (out_dir / CALIBRATION_MD).write_text(calibration_markdown(calibration), encoding="utf-8")
 
 
-def summarize(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per kind: decision counts, the FAIL rate with its 95 % Clopper-Pearson interval."""
-    out: dict[str, Any] = {}
-    for kind in ("aa", "slowed"):
-        decisions = [str(v["decision"]) for v in verdicts if v.get("kind") == kind]
-        r: Rate | None = rate(decisions)
-        cpu = sorted(float(v["cpu_change"]) for v in verdicts
-                     if v.get("kind") == kind and v.get("cpu_change") is not None)  # fmt: skip
-        out[kind] = {
-            "verdicts": len(decisions),
-            "pass": decisions.count("pass"),
-            "fail": decisions.count("fail"),
-            "inconclusive": decisions.count("inconclusive"),
-            "fail_rate": None if r is None else r.value,
-            "fail_rate_ci95": None if r is None else [r.low, r.high],
-            "median_cpu_change": cpu[len(cpu) // 2] if cpu else None,
-            "median_pairs": sorted(int(v["pairs"]) for v in verdicts if v.get("kind") == kind)[
-                len(decisions) // 2
-            ]
-            if decisions
-            else None,
-        }
-    return out
+def outcome_of(verdict: GateVerdict) -> GateOutcome:
+    judgement = verdict.judgement
+    cpu = next((m.change for m in judgement.primary if m.name == "cpu_ms_per_request"), None)
+    return GateOutcome(judgement.decision, judgement.pairs, verdict.stopped, cpu)
+
+
+def full_gate(
+    repo: Path,
+    ref: str,
+    config: PerfConfig,
+    machine_class: str,
+    *,
+    venv_root: Path | None = None,
+    progress: Progress = lambda _m: None,
+) -> GateOne:
+    """``perfci gate``'s own run of candidate against parent, with the verdict's seed."""
+
+    def gate_one(parent: str, candidate: str, folder: Path, seed: int) -> GateOutcome:
+        request = GateRequest(
+            repo=repo,
+            base=Revision(ref, parent),
+            candidate=Revision(f"{ref} + calibration {folder.name}", candidate),
+            out_dir=folder,
+            config=config,
+            machine_class=machine_class,
+            harness_source=BASE_REVISION,
+            harness_revision=parent,
+            seed=seed,
+            venv_root=venv_root,
+        )
+        return outcome_of(run_gate(request, progress))
+
+    return gate_one

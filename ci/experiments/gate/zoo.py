@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from ci.errors import ConfigError, RunError
+from ci.experiments.gate.commits import commit_on, git
 from ci.render.zoo import zoo_markdown
 
 ZOO_DIR = "zoo"
@@ -37,7 +37,6 @@ ZOO_TABLE = "README.md"
 ZOO_JSON = "zoo.json"
 ZOO_MD = "zoo.md"
 ZOO_VERSION = 1
-_IDENTITY = ("-c", "user.name=perfci zoo", "-c", "user.email=perfci-zoo@localhost")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 Expected = Literal["pass", "fail"]
 Progress = Callable[[str], None]
@@ -114,23 +113,13 @@ def select(patches: Sequence[ZooPatch], only: Sequence[str]) -> tuple[ZooPatch, 
     return tuple(p for p in patches if not only or p.name in only)
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RunError(f"git {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout.strip()
-
-
 def zoo_commit(repo: Path, parent: str, patch: ZooPatch, work: Path) -> str:
     """A commit of ``patch`` on ``parent``, made in a temporary detached worktree."""
-    tree = work / f"zoo-{patch.name}"
-    _git(repo, "worktree", "add", "--detach", str(tree), parent)
-    try:
-        _git(tree, "apply", "--index", str(patch.path.resolve()))
-        _git(tree, *_IDENTITY, "commit", "--no-verify", "-q", "-m", f"zoo: {patch.name}")
-        return _git(tree, "rev-parse", "HEAD")
-    finally:
-        _git(repo, "worktree", "remove", "--force", str(tree))
+
+    def apply(tree: Path) -> None:
+        git(tree, "apply", "--index", str(patch.path.resolve()))
+
+    return commit_on(repo, parent, work / f"zoo-{patch.name}", f"zoo: {patch.name}", apply)
 
 
 def judge_entry(patch: ZooPatch, decision: str, reasons: Sequence[str]) -> tuple[bool, str]:
@@ -155,7 +144,7 @@ def run_zoo(
 ) -> list[ZooResult]:
     """Each patch against HEAD through ``gate_one(parent, candidate, folder)`` (which returns
     the decision and the reasons); ``zoo.json`` and ``zoo.md`` are rewritten after each."""
-    parent = _git(repo, "rev-parse", "HEAD")
+    parent = git(repo, "rev-parse", "HEAD")
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[ZooResult] = []
     with tempfile.TemporaryDirectory(prefix="perfci-zoo-") as tmp:
