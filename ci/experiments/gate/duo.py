@@ -60,7 +60,7 @@ _L = TypeVar("_L", bound=str)
 
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
-    """One service to run: its label (``base``, ``candidate``; calibration adds more), the
+    """One service to run: its label (``base`` or ``candidate``), the
     checkout it runs from, its venv's interpreter and extra ``SEARCH_*`` settings."""
 
     label: str

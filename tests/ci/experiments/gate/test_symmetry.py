@@ -98,7 +98,7 @@ def test_both_sides_get_equally_long_names_and_the_same_hash_seed() -> None:
         assert base.start != cand.start
         assert base.cpus is None
         assert cand.cpus is None
-    # calibration's three services get names of one length too
+    # any number of services gets names of one length
     three = deal_sides(("a", "b", "slowed"), 3)
     assert sorted(three.slot(label) for label in three.labels) == ["side1", "side2", "side3"]
 
