@@ -133,7 +133,7 @@ def _quality(v: GateVerdict) -> dict[str, Markup] | None:
     def pp(x: float) -> Markup:
         return Markup(f"{x * 100:+.1f} pp")
 
-    tested = paired_drop(q)
+    tested = paired_drop(q, v.rule.recall_build_sd)
     level = v.rule.alpha * QUALITY_ALPHA_SHARE
     recall_change = pp(c.recall_at_k - b.recall_at_k)
     if tested is not None:
@@ -147,7 +147,7 @@ def _quality(v: GateVerdict) -> dict[str, Markup] | None:
         "recall_change": recall_change,
         "recall_limit": Markup(
             f"-{v.rule.recall_drop * 100:.1f} pp"
-            + ("" if tested is None else f" (paired p \u2264 {level:g})")
+            + ("" if tested is None else f" (p \u2264 {level:g} beyond build noise)")
         ),
         "short_base": Markup(f"{b.short_share * 100:.1f} %"),
         "short_candidate": Markup(f"{c.short_share * 100:.1f} %"),

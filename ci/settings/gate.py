@@ -105,6 +105,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     harness_changed: Policy = "neutral"  # ...of a pass of a PR that changes the harness
     recall_drop: float = 0.015  # a FAIL when recall@10 falls by more (ci/judge/quality.py)
     short_results_rise: float = 0.01  # ...or the share of answers short of k rises by more
+    recall_build_sd: float = 0.015  # SD of recall@10 between two HNSW builds of the same code
 
     def __post_init__(self) -> None:
         for key in ("alpha", "pass_alpha", "report_alpha"):
@@ -127,7 +128,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             raise ConfigError(f"gate.report_threshold = {self.report_threshold!r}: must be > 0")
         if self.min_tail_samples < 1:
             raise ConfigError(f"gate.min_tail_samples = {self.min_tail_samples}: must be >= 1")
-        for key in ("recall_drop", "short_results_rise"):
+        for key in ("recall_drop", "short_results_rise", "recall_build_sd"):
             value = getattr(self, key)
             if not 0 <= value < 1:
                 raise ConfigError(f"gate.{key} = {value!r}: must lie in [0, 1)")

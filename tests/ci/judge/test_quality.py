@@ -107,7 +107,8 @@ def test_a_drop_beyond_the_threshold_within_the_builds_noise_passes() -> None:
     # average over 200 queries, but 30 queries half worse against 24 half better
     base = [0.5] * 200
     cand = [0.0] * 30 + [1.0] * 24 + [0.5] * 146
-    check = judge_quality(run(per_query(base), per_query(cand)), GateRule(recall_drop=0.01))
+    rule = GateRule(recall_drop=0.01, recall_build_sd=0.0)
+    check = judge_quality(run(per_query(base), per_query(cand)), rule)
     assert check.recall_change < -0.01
     assert check.p_drop is not None
     assert check.p_drop > 0.001
@@ -117,13 +118,14 @@ def test_a_drop_beyond_the_threshold_within_the_builds_noise_passes() -> None:
 def test_a_clear_drop_beyond_the_threshold_fails_with_its_paired_p() -> None:
     base = [0.9] * 200
     cand = [0.7] * 30 + [0.9] * 170
-    check = judge_quality(run(per_query(base), per_query(cand)), GateRule(recall_drop=0.01))
+    rule = GateRule(recall_drop=0.01, recall_build_sd=0.0)
+    check = judge_quality(run(per_query(base), per_query(cand)), rule)
     assert check.status == "fail"
     assert check.p_drop is not None
     assert check.p_drop < 1e-6
     assert check.interval is not None
     assert check.interval[1] < 0
-    assert "paired by query, p = " in check.reasons[0]
+    assert "beyond build noise, p = " in check.reasons[0]
 
 
 def test_queries_without_an_exact_answer_on_either_side_are_left_out_of_the_pairs() -> None:
@@ -136,3 +138,17 @@ def test_queries_without_an_exact_answer_on_either_side_are_left_out_of_the_pair
 def test_an_impossible_per_query_recall_is_refused() -> None:
     with pytest.raises(ValueError, match=r"recalls\[1\] = 1\.5"):
         msgspec.structs.replace(per_query([0.9, 0.9]), recalls=(0.9, 1.5))
+
+
+def test_a_drop_within_the_spread_between_two_builds_passes_and_a_larger_one_fails() -> None:
+    # a worse HNSW graph: 34 of 200 queries find one neighbour fewer, -1.7 pp, with a small
+    # per-query SE; two builds of identical code differ by that much (recall_build_sd)
+    base = per_query([0.9] * 200)
+    worse_graph = per_query([0.8] * 34 + [0.9] * 166)
+    assert judge_quality(run(base, worse_graph), GateRule(recall_build_sd=0.0)).status == "fail"
+    assert judge_quality(run(base, worse_graph), GateRule(recall_build_sd=0.017)).status == "pass"
+    much_worse = per_query([0.5] * 40 + [0.9] * 160)  # -8 pp, far beyond any build
+    check = judge_quality(run(base, much_worse), GateRule(recall_build_sd=0.017))
+    assert check.status == "fail"
+    assert check.p_drop is not None
+    assert check.p_drop < 0.001
