@@ -18,9 +18,10 @@ CPU             user + system of the side's service processes, of the PostgreSQL
                 Valkey server
 memory          the RSS of the service's processes (summed) at the start and the end,
                 and the highest of the samples taken every ``RSS_SAMPLE_S`` in between
-tail            k6 counts per slot the searches slower than the tail limit: the lowest
-                of the base's p98 over the warm-up windows, fixed once they are done
-                (a disturbed or cold warm-up window only raises its p98)
+tail            k6 counts per slot the searches slower than the tail limit: the low
+                median of the base's p98 over the warm-up windows, fixed once they are
+                done (a cold or disturbed warm-up window only raises its p98; the low
+                median ignores up to half of them, the lowest value would be noisy)
 ==============  ========================================================================
 
 Beside the open arrivals, a share of iterations opens one search stream (large k) on
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import statistics
 import subprocess
 import threading
 import time
@@ -258,7 +260,7 @@ class DuetRunner:
         slots = {"a": slot_a, "b": slot_b}
         load = self._load
         if not warmup and self.tail_limit_ms is None and self._warm_p98:
-            self.tail_limit_ms = round(min(self._warm_p98), 3)
+            self.tail_limit_ms = round(statistics.median_low(self._warm_p98), 3)
         tail_limit = None if warmup else self.tail_limit_ms
         env = {
             **load.sla_env,
