@@ -51,7 +51,7 @@ from ci.judge.gate import (
     signed_rank_p,
 )
 from ci.results.duet import DuetRun, DuetWindow, Side, SideWindow
-from ci.settings.gate import GateMetric, GateRule
+from ci.settings.gate import DUET_METRICS, GateMetric, GateRule
 
 #: Percentile of each latency metric (the share of samples above it is 1 - q).
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
@@ -63,16 +63,8 @@ SETUP_THRESHOLD = 0.5
 SETUP_MIN_S = 1.0
 #: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
 OPTIONAL_METRICS = frozenset(
-    {
-        "slow_share",
-        "rss_kb_per_1k_requests",
-        "stream_ttfe_p50",
-        "stream_ttfe_p95",
-        "stream_last_p50",
-        "stream_last_p95",
-        "burst_latency_p50",
-        "burst_latency_p90",
-    }
+    {"slow_share", "rss_kb_per_1k_requests"}
+    | {n for n in DUET_METRICS if n.startswith(("stream_", "burst_"))}
 )
 
 

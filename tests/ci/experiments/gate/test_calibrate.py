@@ -25,15 +25,9 @@ from ci.experiments.gate.calibrate import (
 )
 from ci.judge.calibration import load_calibration
 from ci.render.gate_calibration import calibration_markdown
+from tests.ci.experiments.gate.gitrepo import git
 
 REPO = Path(__file__).resolve().parents[4]
-GIT_ID = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *GIT_ID, *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def _toy_repo(root: Path) -> Path:

@@ -20,15 +20,9 @@ from ci.experiments.gate.zoo import (
     zoo_commit,
 )
 from ci.render.zoo import zoo_markdown
+from tests.ci.experiments.gate.gitrepo import git
 
 REPO = Path(__file__).resolve().parents[4]
-GIT_ID = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *GIT_ID, *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def test_the_zoo_lists_every_class_and_only_the_comment_passes() -> None:
