@@ -11,6 +11,7 @@ L1 (in-process)     SEARCH_L1_ENABLED                every lookup asks Redis
 single-flight       SEARCH_COALESCE_ENABLED          identical concurrent requests each compute
 embedding cache     SEARCH_EMBED_CACHE_ENABLED       every miss runs the model
 micro-batching      SEARCH_BATCH_ENABLED             one model call per query
+search batching     SEARCH_DB_BATCH_ENABLED          one statement per database search
 early refresh       SEARCH_XFETCH_BETA=0             hot keys are recomputed only once expired
 cross-worker lock   SEARCH_REDIS_LOCK_ENABLED        each worker computes a cold key itself
 delta validation    SEARCH_CACHE_VALIDATE            every write invalidates every result
@@ -42,6 +43,7 @@ from service.cache.results import CachedResult
 from service.cache.search_cache import SearchCache
 from service.cache.writelog import WriteRecord
 from service.coalesce import SingleFlight
+from service.db.batch import SearchBatcher
 from service.db.database import Database, Explained
 from service.embed.protocol import Embedder
 from service.metrics import Metrics
@@ -83,8 +85,10 @@ class SearchEngine:
         cache: SearchCache | None = None,
         metrics: Metrics | None = None,
         coalesce: bool = True,
+        db_batch: bool = True,
     ) -> None:
         self.db = db
+        self.searches: SearchBatcher | Database = SearchBatcher(db) if db_batch else db
         self.embedder = embedder
         self.cache = cache
         self.metrics = metrics
@@ -113,7 +117,7 @@ class SearchEngine:
         """Hits, the time they took and the query vector (the cache validates with it)."""
         start = time.perf_counter()
         vector = await self.embed_query(query)
-        rows = await self.db.search(vector[0], query.k, query.topic)
+        rows = await self.searches.search(vector[0], query.k, query.topic)
         return rows, time.perf_counter() - start, vector[0]
 
     # ------------------------------------------------------------------ search
@@ -200,7 +204,7 @@ class SearchEngine:
                 new = lookup.embeddings.put_l1(query.normalised, vectors[0])
                 if new is not None:
                     writes.append(new)
-            rows = await self.db.search(vectors[0], query.k, query.topic)
+            rows = await self.searches.search(vectors[0], query.k, query.topic)
             seconds = time.perf_counter() - start
         return Computed(rows, seconds, vectors, tuple(writes))
 

@@ -90,6 +90,8 @@ class Settings:
     batch_max_size: int = 32
     # the longest a batch waits behind a busy model call; an idle model gets it at once
     batch_max_wait_ms: float = 5.0  # (service/embed/batch.py; docs/cache.md)
+    # the searches of one event-loop turn in one statement (service/db/batch.py)
+    db_batch_enabled: bool = True
     # search API
     max_k: int = 1000
     max_query_chars: int = 2000

@@ -82,7 +82,11 @@ class IndexConfig:
     @property
     def param(self) -> str:
         """The query vector parameter, cast to the expression's type."""
-        return f"$1::vector::halfvec({DIM})" if self.vector_type == "halfvec" else "$1::vector"
+        return self.cast("$1::vector")
+
+    def cast(self, vector: str) -> str:
+        """``vector`` (an SQL expression of type vector) cast to the expression's type."""
+        return f"{vector}::halfvec({DIM})" if self.vector_type == "halfvec" else vector
 
     @property
     def ops(self) -> str:
@@ -123,6 +127,28 @@ def search_sql(index: IndexConfig, *, with_topic: bool) -> str:
     return (
         f"SELECT id, title, topic, {score} AS score FROM documents "
         f"{where}ORDER BY {expr} <=> {param} LIMIT $2"
+    )
+
+
+@lru_cache(maxsize=256)
+def search_many_sql(index: IndexConfig, limit: int) -> str:
+    """Several unfiltered searches in one statement, ``limit`` hits each: ``$1`` the query
+    vectors. Each row is ``(query number from 1, id, title, topic, score)``; a query's hits
+    come best first, as :func:`search_sql` gives them, since each is that search run as a
+    LATERAL subquery of the query list (a nested loop, one index scan per query).
+
+    ``limit`` is written into the statement (the largest k of the batch, each query's hits
+    cut to its own k after): a LIMIT taken from the query list is unknown to the planner,
+    which then sorts a sequential scan instead of reading the index.
+    """
+    assert limit >= 1, f"limit must be >= 1, got {limit}"
+    expr, param = index.expr, index.cast("q.v")
+    return (
+        "SELECT q.n, d.id, d.title, d.topic, d.score "
+        "FROM unnest($1::vector[]) WITH ORDINALITY AS q(v, n) "
+        "CROSS JOIN LATERAL ("
+        f"SELECT id, title, topic, 1 - ({expr} <=> {param}) AS score FROM documents "
+        f"ORDER BY {expr} <=> {param} LIMIT {int(limit)}) AS d"
     )
 
 

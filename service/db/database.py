@@ -18,7 +18,7 @@ import numpy as np
 from pgvector import Vector
 
 from service.db import schema
-from service.db.contract import EXPLAIN, IndexConfig, SearchPlan, search_plan
+from service.db.contract import EXPLAIN, IndexConfig, SearchPlan, search_many_sql, search_plan
 from service.db.pool import ConnectionPool
 from service.errors import CorpusMismatch
 from service.metrics import Metrics
@@ -161,6 +161,28 @@ class Database:
         if topic is not None and mode == "ivfflat":
             hits.sort(key=lambda h: -h[2])  # relaxed_order iterative scan
         return tuple(hits)
+
+    def batchable(self, k: int, topic: str | None) -> bool:
+        """Can this search go in :meth:`search_many`: unfiltered, and one statement under
+        the connection's defaults (no ``SET LOCAL``, so no exact scan)?"""
+        return topic is None and not self.plan(k, None).in_transaction
+
+    async def search_many(self, queries: Sequence[tuple[Vectors, int]]) -> list[tuple[Row, ...]]:
+        """The hits of each ``(vector, k)`` (each :meth:`batchable`), in one statement and
+        one round trip (:func:`service.db.contract.search_many_sql`)."""
+        await self.require_model()
+        limit = max(k for _, k in queries)
+        mode = self.plan(limit, None).index_mode
+        vectors = [Vector(np.asarray(v, dtype=np.float32).reshape(-1)) for v, _ in queries]
+        async with self.connection() as conn:
+            start = time.perf_counter()
+            records = await conn.fetch(search_many_sql(self._index, limit), vectors)
+            self._metrics.db_search_seconds.labels(mode).observe(time.perf_counter() - start)
+        self._metrics.db_searches.labels(mode).inc(len(queries))
+        hits: list[list[Row]] = [[] for _ in queries]
+        for r in records:
+            hits[r[0] - 1].append((r[1], r[2], float(r[4]), r[3]))
+        return [tuple(h[:k]) for h, (_, k) in zip(hits, queries, strict=True)]
 
     async def explain(self, vector: Vectors, k: int, topic: str | None = None) -> Explained:
         """EXPLAIN ANALYZE of exactly what :meth:`search` runs for these arguments."""

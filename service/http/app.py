@@ -113,6 +113,7 @@ async def start_engine(
         cache=cache,
         metrics=metrics,
         coalesce=settings.coalesce_enabled,
+        db_batch=settings.db_batch_enabled,
     )
     stack.push_async_callback(engine.aclose)
     if settings.gc_freeze:
