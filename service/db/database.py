@@ -47,10 +47,14 @@ class Explained:
         }
 
 
+def _row(r: asyncpg.Record, at: int = 0) -> Row:
+    """One hit as a :data:`~service.model.Row`, straight from the record (the statements
+    select id, title, topic, score in that order from column ``at``: service.db.contract)."""
+    return (r[at], r[at + 1], float(r[at + 3]), r[at + 2])
+
+
 def _rows(records: Sequence[asyncpg.Record]) -> list[Row]:
-    """The hits as :data:`~service.model.Row` tuples, straight from the records (the
-    statement selects id, title, topic, score in that order: service.db.contract)."""
-    return [(r[0], r[1], float(r[3]), r[2]) for r in records]
+    return [_row(r) for r in records]
 
 
 class Database:
@@ -181,7 +185,7 @@ class Database:
         self._metrics.db_searches.labels(mode).inc(len(queries))
         hits: list[list[Row]] = [[] for _ in queries]
         for r in records:
-            hits[r[0] - 1].append((r[1], r[2], float(r[4]), r[3]))
+            hits[r[0] - 1].append(_row(r, 1))  # column 0: the query's number
         return [tuple(h[:k]) for h, (_, k) in zip(hits, queries, strict=True)]
 
     async def explain(self, vector: Vectors, k: int, topic: str | None = None) -> Explained:
