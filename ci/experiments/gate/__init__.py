@@ -4,11 +4,12 @@
 module          job
 ==============  ==========================================================================
 ``checkout``    the commits and the harness, picked once; both sides' worktrees; pr.json
-``venv``        one cached venv per dependency set (each side's own pyproject)
+``venv``        one cached venv per dependency set (each side's own lock)
 ``duo``         one PostgreSQL; per side its own database (its own loader), Valkey, service
 ``shapes``      ramp, spike, SSE, connections once per side (for the SLA and the report)
-``windows``     one duet window: both sides under the same load at once (k6 + psutil: each
-                side's service, PostgreSQL backends and Valkey CPU, service RSS)
+``windows``     one duet window: both sides under the same load at once (k6, and the
+                process figures below)
+``sampling``    each side's service, PostgreSQL backends and Valkey CPU, service RSS (psutil)
 ``sequential``  windows until the rule decides (warm-up block, looks, the time budget)
 ``outputs``     verdict.json and what is rendered from it (``GateFolder``'s files)
 ``runner``      the whole check (:func:`run_gate`)

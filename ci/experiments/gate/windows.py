@@ -32,23 +32,28 @@ tail share counts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import statistics
 import subprocess
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import psutil
 
 from ci.errors import RunError
+from ci.experiments.gate.sampling import (
+    RssSampler,
+    backend_cpu,
+    backend_cpu_delta,
+    cpu_of,
+    process_cpu_s,
+    process_rss_mb,
+)
 from ci.measure.k6 import SCENARIOS_DIR, find_k6
 from ci.results.duet import (
     SIDES,
@@ -65,7 +70,6 @@ DUET_SCRIPT = SCENARIOS_DIR / "duet.js"
 TREND_STATS = "avg,min,med,max,p(90),p(95),p(98),p(99),count"
 K6_EXIT_THRESHOLDS = 99  # a threshold failed: still a measurement (the SLA is judged apart)
 K6_GRACE_S = 60.0  # beyond the window itself, before a hung k6 is killed
-RSS_SAMPLE_S = 0.5  # the service's RSS is sampled this often during a window
 
 
 def abba_slots(blocks: int, rng: random.Random) -> list[Side]:
@@ -76,113 +80,6 @@ def abba_slots(blocks: int, rng: random.Random) -> list[Side]:
         other: Side = "candidate" if first == "base" else "base"
         out += [first, other, other, first]
     return out
-
-
-def _family(pid: int) -> list[psutil.Process]:
-    """``pid`` and its descendants (those alive now); an error if ``pid`` itself is gone."""
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error as exc:
-        raise RunError(f"service process {pid} is gone: {exc}") from exc
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (those alive now)."""
-    total = 0.0
-    for proc in _family(pid):
-        try:
-            t = proc.cpu_times()
-        except psutil.Error:
-            continue  # a helper that exited between listing and reading
-        total += t.user + t.system
-    return total
-
-
-def process_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants (those alive now), MB, summed."""
-    total = 0
-    for proc in _family(pid):
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            continue
-    return total / 2**20
-
-
-def _cpu_of(pid: int) -> float | None:
-    try:
-        t = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return None
-    return t.user + t.system
-
-
-def backend_pids(admin_url: str, databases: Sequence[str]) -> dict[str, list[int]]:
-    """The PostgreSQL backends connected to each of ``databases`` (``pg_stat_activity``)."""
-
-    async def query() -> list[tuple[int, str]]:
-        import asyncpg  # the stack's PostgreSQL client (the service's too)
-
-        conn = await asyncpg.connect(admin_url, timeout=10)
-        try:
-            rows = await conn.fetch(
-                "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[])",
-                list(databases),
-            )
-        finally:
-            await conn.close()
-        return [(int(r["pid"]), str(r["datname"])) for r in rows]
-
-    try:
-        rows = asyncio.run(query())
-    except Exception as exc:  # OSError, TimeoutError, asyncpg's own (PostgresError, ...)
-        raise RunError(f"cannot list PostgreSQL backends at {admin_url}: {exc}") from exc
-    out: dict[str, list[int]] = {db: [] for db in databases}
-    for pid, db in rows:
-        out[db].append(pid)
-    return out
-
-
-def backend_cpu(admin_url: str, databases: Sequence[str]) -> dict[str, dict[int, float]]:
-    """CPU seconds so far of every backend connected to each database, by PID."""
-    out: dict[str, dict[int, float]] = {}
-    for db, pids in backend_pids(admin_url, databases).items():
-        cpu = {pid: _cpu_of(pid) for pid in pids}
-        out[db] = {pid: c for pid, c in cpu.items() if c is not None}
-    return out
-
-
-def backend_cpu_delta(before: Mapping[int, float], after: Mapping[int, float]) -> float:
-    """CPU the backends used between two readings: a backend born in between counts from
-    its birth (0 before); one gone by the second reading is not seen."""
-    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
-
-
-class RssSampler:
-    """Samples each service's RSS every ``RSS_SAMPLE_S`` on a thread until stopped."""
-
-    def __init__(self, pids: Mapping[Side, int]) -> None:
-        self._pids = dict(pids)
-        self.peak: dict[Side, float] = {s: process_rss_mb(pid) for s, pid in self._pids.items()}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(RSS_SAMPLE_S):
-            for side, pid in self._pids.items():
-                try:
-                    self.peak[side] = max(self.peak[side], process_rss_mb(pid))
-                except RunError:
-                    continue  # the window's end reports a gone service
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +148,7 @@ class DuetRunner:
         out: dict[Side, SideCpu] = {}
         for side, t in self._targets.items():
             db = dbs.get(side)
-            valkey = _cpu_of(t.valkey_pid) if t.valkey_pid is not None else None
+            valkey = cpu_of(t.valkey_pid) if t.valkey_pid is not None else None
             out[side] = SideCpu(process_cpu_s(t.pid), backends.get(db or ""), valkey)
         return out
 

@@ -21,10 +21,7 @@ from ci.experiments.gate.windows import (
     DuetLoad,
     DuetRunner,
     abba_slots,
-    backend_cpu_delta,
     duet_design,
-    process_cpu_s,
-    process_rss_mb,
     slot_figures,
 )
 from ci.results.duet import DuetRevision
@@ -79,12 +76,6 @@ def test_malformed_figures_are_a_run_error() -> None:
         slot_figures({"search_duet_a_requests": {"count": "many"}}, "a", cpu_s=1.0)
 
 
-def test_cpu_of_a_gone_process_is_an_error() -> None:
-    assert process_cpu_s(__import__("os").getpid()) > 0
-    with pytest.raises(RunError, match="is gone"):
-        process_cpu_s(2**22 + 12345)
-
-
 def test_every_variable_a_window_sets_is_read_by_lib_config() -> None:
     import re
 
@@ -123,20 +114,6 @@ def test_slow_searches_streams_and_the_burst_per_slot() -> None:
     # a warm-up window runs without a tail limit: its slow count is no figure
     assert slot_figures(metrics, "a", cpu_s=1.0).slow is None
     assert slot_figures({}, "b", cpu_s=0.0).ttfe_ms is None
-
-
-def test_backend_cpu_counts_persistent_backends_by_delta_and_new_ones_from_birth() -> None:
-    before = {10: 1.5, 11: 0.25, 12: 4.0}  # 12 exits during the window: not seen after
-    after = {10: 2.0, 11: 0.25, 13: 0.125}  # 13 is born during the window
-    assert backend_cpu_delta(before, after) == pytest.approx(0.5 + 0.0 + 0.125)
-
-
-def test_rss_of_a_process_family() -> None:
-    import os
-
-    assert process_rss_mb(os.getpid()) > 10
-    with pytest.raises(RunError, match="is gone"):
-        process_rss_mb(2**22 + 12345)
 
 
 # -- on the real stack ----------------------------------------------------------------------
