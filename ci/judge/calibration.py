@@ -5,7 +5,9 @@ candidate differs from the base only in a comment: every FAIL is a false alarm, 
 INCONCLUSIVE a PR left waiting) and slowed (the candidate burns a known extra share of CPU
 per search: every FAIL is a detection). Rates carry Clopper-Pearson intervals (exact
 binomial, two-sided), so "0 of 30" reads as what it is: a false-alarm rate below 11.6 % at
-95 %.
+95 %. The SD of the A/A verdicts' CPU change carries a chi-square interval: it measures the
+offset between two processes of identical code, which the windows of one gate cannot tell
+from an effect, so the CPU fail threshold has to stand clear of it.
 
 =========================================  ==========================
 the calibration passes (:func:`calibration_ok`) when
@@ -17,6 +19,7 @@ A/A verdicts that are INCONCLUSIVE         at most 10 % of the A/A ones
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Literal
@@ -76,6 +79,28 @@ def spread(values: Sequence[float]) -> Spread | None:
     return Spread(statistics.median(values), min(values), max(values)) if values else None
 
 
+class Dispersion(_Struct, frozen=True, forbid_unknown_fields=True):
+    """The SD of ``n`` values with its interval (chi-square: values drawn from a normal)."""
+
+    sd: float
+    low: float
+    high: float
+    n: int
+
+
+def dispersion(values: Sequence[float], confidence: float = 0.95) -> Dispersion | None:
+    """The sample SD of ``values`` and its two-sided interval (None: fewer than two)."""
+    n = len(values)
+    if n < 2:
+        return None
+    sd = statistics.stdev(values)
+    df = n - 1
+    tail = (1 - confidence) / 2
+    low = sd * math.sqrt(df / float(stats.chi2.ppf(1 - tail, df)))
+    high = sd * math.sqrt(df / float(stats.chi2.ppf(tail, df)))
+    return Dispersion(sd, low, high, n)
+
+
 class CalibrationVerdict(_Struct, frozen=True, forbid_unknown_fields=True):
     """One full gate of the calibration: its case, the candidate commit, what the gate said."""
 
@@ -102,6 +127,7 @@ class KindSummary(_Struct, frozen=True, forbid_unknown_fields=True):
     windows: Spread
     seconds: Spread
     cpu_change: Spread | None
+    cpu_change_sd: Dispersion | None = None  # over the verdicts that judged CPU (2 or more)
 
 
 class Calibration(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -136,6 +162,7 @@ def summarize(verdicts: Sequence[CalibrationVerdict]) -> tuple[KindSummary, ...]
         seconds = spread([v.seconds for v in mine])
         if fails is None or inconclusive is None or windows is None or seconds is None:
             continue
+        cpu = [v.cpu_change for v in mine if v.cpu_change is not None]
         out.append(
             KindSummary(
                 kind,
@@ -147,7 +174,8 @@ def summarize(verdicts: Sequence[CalibrationVerdict]) -> tuple[KindSummary, ...]
                 inconclusive,
                 windows,
                 seconds,
-                spread([v.cpu_change for v in mine if v.cpu_change is not None]),
+                spread(cpu),
+                dispersion(cpu),
             )
         )
     return tuple(out)

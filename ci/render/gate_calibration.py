@@ -6,6 +6,7 @@ from __future__ import annotations
 from ci.judge.calibration import (
     MAX_INCONCLUSIVE_SHARE,
     Calibration,
+    Dispersion,
     Rate,
     Spread,
     calibration_ok,
@@ -26,6 +27,10 @@ def _change(x: float | None) -> str:
 
 def _cpu(s: Spread | None) -> str:
     return "-" if s is None else f"{_change(s.median)} ({_change(s.low)} to {_change(s.high)})"
+
+
+def _sd(d: Dispersion | None) -> str:
+    return "-" if d is None else f"{_pct(d.sd)} [{_pct(d.low)}, {_pct(d.high)}]"
 
 
 def _count(s: Spread) -> str:
@@ -55,18 +60,18 @@ def calibration_markdown(calibration: Calibration) -> str:
         "",
         "| kind | verdicts | pass | fail | inconclusive | FAIL rate (95 % CI) | "
         "INCONCLUSIVE rate (95 % CI) | windows: median (range) | wall time s: median (range) | "
-        "CPU change: median (range) |",
-        "|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
+        "CPU change: median (range) | CPU change: SD (95 % CI) |",
+        "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for s in calibration.summary:
         lines.append(
             f"| {names[s.kind]} | {s.verdicts} | {s.passes} | {s.fails} | {s.inconclusive} | "
             f"{_rate(s.fail_rate)} | {_rate(s.inconclusive_rate)} | {_count(s.windows)} | "
             f"{s.seconds.median:.0f} ({s.seconds.low:.0f} to {s.seconds.high:.0f}) | "
-            f"{_cpu(s.cpu_change)} |"
+            f"{_cpu(s.cpu_change)} | {_sd(s.cpu_change_sd)} |"
         )
     if not calibration.summary:
-        lines.append("| (no verdict yet) | 0 | | | | | | | | |")
+        lines.append("| (no verdict yet) | 0 | | | | | | | | | |")
     lines += [
         "",
         _outcome(calibration),

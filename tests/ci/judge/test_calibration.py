@@ -1,14 +1,18 @@
-"""Clopper-Pearson intervals: exact, and matching the textbook values."""
+"""Clopper-Pearson intervals (exact, the textbook values), the SD's interval, the summary."""
 
 from __future__ import annotations
 
+import statistics
+
 import msgspec
+import numpy as np
 import pytest
 
 from ci.judge.calibration import (
     Calibration,
     calibration_ok,
     clopper_pearson,
+    dispersion,
     dump_calibration,
     load_calibration,
     rate,
@@ -66,11 +70,33 @@ def test_the_summary_counts_rates_and_spreads_per_kind() -> None:
     assert (aa.seconds.low, aa.seconds.high) == (301.0, 330.0)
     assert aa.cpu_change is not None
     assert (aa.cpu_change.median, aa.cpu_change.high) == (0.0, 0.03)  # the None left out
+    assert aa.cpu_change_sd is not None
+    assert aa.cpu_change_sd.n == 29
+    assert aa.cpu_change_sd.sd == pytest.approx(statistics.stdev([0.0] * 28 + [0.03]))
     assert (slowed.fails, slowed.fail_rate.value) == (9, 0.9)
     assert slowed.cpu_change is not None
     assert slowed.cpu_change.median == pytest.approx(0.0945)
     assert summarize([v for v in verdicts if v.kind == "slowed"])[0].kind == "slowed"
     assert summarize([]) == ()
+
+
+def test_the_sd_of_the_cpu_change_carries_its_chi_square_interval() -> None:
+    rng = np.random.default_rng(5)
+    covered = 0
+    for _ in range(400):  # campaigns of 10 verdicts, offsets of SD 2 %
+        d = dispersion(list(rng.normal(0.0, 0.02, size=10)))
+        assert d is not None
+        assert d.low < d.sd < d.high
+        covered += d.low <= 0.02 <= d.high
+    assert 0.92 <= covered / 400 <= 0.98  # a 95 % interval covers the true SD 95 % of the time
+    known = dispersion([0.01, -0.01, 0.03, -0.03])
+    assert known is not None
+    assert known.sd == pytest.approx(statistics.stdev([0.01, -0.01, 0.03, -0.03]))
+    assert (known.low, known.high) == pytest.approx(
+        (known.sd * 0.5665, known.sd * 3.7285), rel=1e-3
+    )  # sqrt(3 / chi2(0.975, 3)), sqrt(3 / chi2(0.025, 3))
+    assert dispersion([0.01]) is None
+    assert summarize([_v("aa", 1, "pass")])[0].cpu_change_sd is None
 
 
 def test_the_calibration_passes_with_no_false_fail_and_at_most_a_tenth_inconclusive() -> None:

@@ -35,8 +35,8 @@ HEADER = (
     "\n"
     "| kind | verdicts | pass | fail | inconclusive | FAIL rate (95 % CI) | "
     "INCONCLUSIVE rate (95 % CI) | windows: median (range) | wall time s: median (range) | "
-    "CPU change: median (range) |\n"
-    "|---|---:|---:|---:|---:|---|---|---:|---:|---:|\n"
+    "CPU change: median (range) | CPU change: SD (95 % CI) |\n"
+    "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|\n"
 )
 VERDICTS = (
     "| verdict | decision | windows | stopped | wall time s | CPU change | seed | candidate |\n"
@@ -53,10 +53,10 @@ def test_the_summary_the_outcome_and_every_verdict() -> None:
     assert calibration_markdown(c) == (
         HEADER + "| A/A (a comment) | 2 | 1 | 0 | 1 | 0/2 = 0.0 % [0.0 %, 84.2 %] | "
         "1/2 = 50.0 % [1.3 %, 98.7 %] | 24 (12 to 36) | 1050 (610 to 1490) | "
-        "+0.4 % (+0.4 % to +0.4 %) |\n"
+        "+0.4 % (+0.4 % to +0.4 %) | - |\n"
         "| slowed (+10 % CPU per search) | 1 | 0 | 1 | 0 | 1/1 = 100.0 % [2.5 %, 100.0 %] | "
         "0/1 = 0.0 % [0.0 %, 97.5 %] | 12 (12 to 12) | 598 (598 to 598) | "
-        "+9.7 % (+9.7 % to +9.7 %) |\n"
+        "+9.7 % (+9.7 % to +9.7 %) | - |\n"
         "\n"
         "Failed (exit 1): 0 of 2 A/A verdicts FAILed, 1 INCONCLUSIVE "
         "(allowed: no FAIL, at most 10 % INCONCLUSIVE).\n"
@@ -64,6 +64,17 @@ def test_the_summary_the_outcome_and_every_verdict() -> None:
         "| slowed-001 | fail | 12 | decided | 598 | +9.7 % | 11 | 111111111111 |\n"
         "| aa-002 | inconclusive | 36 | last look | 1490 | - | 12 | 222222222222 |\n"
     )
+
+
+def test_the_sd_of_the_cpu_change_has_its_interval() -> None:
+    c = _calibration(
+        _v("aa", 1, "pass", 12, 0.01, 300.0),
+        _v("aa", 2, "pass", 12, -0.01, 300.0),
+        _v("aa", 3, "pass", 12, 0.03, 300.0),
+        _v("aa", 4, "pass", 24, -0.03, 420.0),
+    )
+    # SD 2.58 %, its 95 % interval sqrt(3 / chi2(0.975, 3)) and sqrt(3 / chi2(0.025, 3))
+    assert "| +0.0 % (-3.0 % to +3.0 %) | 2.6 % [1.5 %, 9.6 %] |\n" in calibration_markdown(c)
 
 
 def test_a_quiet_campaign_passes_and_an_empty_one_says_so() -> None:
@@ -74,7 +85,7 @@ def test_a_quiet_campaign_passes_and_an_empty_one_says_so() -> None:
     )
     assert "| aa-001 | pass | 12 | decided | 600 | -0.2 % | 11 | 111111111111 |\n" in quiet
     assert calibration_markdown(_calibration()) == (
-        HEADER + "| (no verdict yet) | 0 | | | | | | | | |\n"
+        HEADER + "| (no verdict yet) | 0 | | | | | | | | | |\n"
         "\n"
         "No A/A verdict yet: nothing to judge the gate's false alarms by (exit 0).\n"
         "\n" + VERDICTS
