@@ -217,6 +217,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         out,
         gate_one,
         seed=args.seed,
+        cpu_fail_threshold=next(
+            (m.fail_threshold for m in config.gate.rule.metrics if m.name == "cpu_ms_per_request"),
+            None,
+        ),
         progress=progress,
     )
     print((out / CALIBRATION_MD).read_text(encoding="utf-8"), end="")

@@ -101,6 +101,18 @@ def dispersion(values: Sequence[float], confidence: float = 0.95) -> Dispersion 
     return Dispersion(sd, low, high, n)
 
 
+def offset_fail_share(sd: float, threshold: float) -> float:
+    """Share of identical pull requests whose CPU offset alone lies beyond ``threshold``.
+
+    An offset between two processes is constant over a gate's windows, so the signed-rank
+    test finds it whenever it is a percent or two, and the fail threshold is the only guard:
+    the share is P(offset > threshold) for an offset drawn from a normal of SD ``sd``.
+    """
+    if sd <= 0:
+        return 0.0
+    return float(stats.norm.sf(threshold / sd))
+
+
 class CalibrationVerdict(_Struct, frozen=True, forbid_unknown_fields=True):
     """One full gate of the calibration: its case, the candidate commit, what the gate said."""
 
@@ -139,6 +151,7 @@ class Calibration(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     parent: str  # the commit every verdict's candidate sits on (the base of every gate)
     seed: int  # every verdict's seed derives from it (ci.experiments.gate.calibrate.plan)
     slowdown: float  # the slowed candidates' SEARCH_DEBUG_CPU_SLOWDOWN default
+    cpu_fail_threshold: float | None = None  # the rule's, when the campaign began
     verdicts: tuple[CalibrationVerdict, ...] = ()
     summary: tuple[KindSummary, ...] = ()
 

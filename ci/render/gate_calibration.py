@@ -10,6 +10,7 @@ from ci.judge.calibration import (
     Rate,
     Spread,
     calibration_ok,
+    offset_fail_share,
 )
 
 
@@ -48,6 +49,23 @@ def _outcome(calibration: Calibration) -> str:
     return f"Failed (exit 1): {counts} (allowed: no FAIL, at most {limit} INCONCLUSIVE)."
 
 
+def _offset(calibration: Calibration) -> list[str]:
+    """What the A/A verdicts' CPU spread costs under the campaign's CPU threshold."""
+    aa = next((s for s in calibration.summary if s.kind == "aa"), None)
+    threshold = calibration.cpu_fail_threshold
+    if aa is None or aa.cpu_change_sd is None or threshold is None:
+        return []
+    d = aa.cpu_change_sd
+    at = [offset_fail_share(x, threshold) for x in (d.sd, d.low, d.high)]
+    return [
+        "",
+        f"The A/A CPU change has an SD of {_sd(d)} over {d.n} verdicts: the offset between "
+        f"two processes of identical code. With the CPU fail threshold of "
+        f"+{threshold * 100:g} %, an offset of that SD alone FAILs about {_pct(at[0])} of "
+        f"identical pull requests ({_pct(at[1])} to {_pct(at[2])} over its interval).",
+    ]
+
+
 def calibration_markdown(calibration: Calibration) -> str:
     """Markdown: the summary table, the pass rule's outcome, then one row per verdict."""
     names = {
@@ -72,6 +90,7 @@ def calibration_markdown(calibration: Calibration) -> str:
         )
     if not calibration.summary:
         lines.append("| (no verdict yet) | 0 | | | | | | | | | |")
+    lines += _offset(calibration)
     lines += [
         "",
         _outcome(calibration),

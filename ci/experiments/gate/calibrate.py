@@ -133,10 +133,13 @@ def run_calibration(
     gate_one: GateOne,
     *,
     seed: int | None = None,
+    cpu_fail_threshold: float | None = None,
     progress: Progress = lambda _m: None,
 ) -> Calibration:
     """The campaign's missing verdicts, one full gate each; ``calibration.json`` and
-    ``calibration.md`` rewritten after each (and once before the first)."""
+    ``calibration.md`` rewritten after each (and once before the first).
+    ``cpu_fail_threshold``: the rule's, kept with a new campaign (the report says what the
+    A/A spread of CPU costs under it)."""
     if aa < 0 or slowed < 0 or aa + slowed == 0:
         raise ConfigError(f"--aa {aa} --slowed {slowed}: ask for at least one verdict")
     if not 0 < slowdown <= 10:
@@ -145,7 +148,7 @@ def run_calibration(
         parent = git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
     except RunError as exc:
         raise ConfigError(f"--ref {ref}: not a commit of {repo}") from exc
-    calibration = _resume(out_dir, ref, parent, seed, slowdown)
+    calibration = _resume(out_dir, ref, parent, seed, slowdown, cpu_fail_threshold)
     done = {(v.kind, v.index) for v in calibration.verdicts}
     todo = [c for c in plan(aa, slowed, calibration.seed) if (c.kind, c.index) not in done]
     if done:
@@ -183,12 +186,25 @@ def run_calibration(
     return calibration
 
 
-def _resume(out_dir: Path, ref: str, parent: str, seed: int | None, slowdown: float) -> Calibration:
+def _resume(
+    out_dir: Path,
+    ref: str,
+    parent: str,
+    seed: int | None,
+    slowdown: float,
+    cpu_fail_threshold: float | None,
+) -> Calibration:
     """The campaign in ``out_dir`` (refused when it calibrates something else), or a new one."""
     path = out_dir / CALIBRATION_FILE
     if not path.exists():
         drawn = seed if seed is not None else random.SystemRandom().randrange(2**31)
-        return Calibration(ref=ref, parent=parent, seed=drawn, slowdown=slowdown)
+        return Calibration(
+            ref=ref,
+            parent=parent,
+            seed=drawn,
+            slowdown=slowdown,
+            cpu_fail_threshold=cpu_fail_threshold,
+        )
     try:
         found = load_calibration(path.read_bytes())
     except (OSError, ValueError, msgspec.DecodeError) as exc:  # ValidationError is a ValueError
@@ -207,6 +223,8 @@ def _resume(out_dir: Path, ref: str, parent: str, seed: int | None, slowdown: fl
             f"{out_dir} holds another calibration: {'; '.join(differs)}; "
             "resume it with its own values or pick another --out"
         )
+    if found.cpu_fail_threshold is None and cpu_fail_threshold is not None:
+        return msgspec.structs.replace(found, cpu_fail_threshold=cpu_fail_threshold)
     return found
 
 

@@ -15,6 +15,7 @@ from ci.judge.calibration import (
     dispersion,
     dump_calibration,
     load_calibration,
+    offset_fail_share,
     rate,
     summarize,
 )
@@ -97,6 +98,15 @@ def test_the_sd_of_the_cpu_change_carries_its_chi_square_interval() -> None:
     )  # sqrt(3 / chi2(0.975, 3)), sqrt(3 / chi2(0.025, 3))
     assert dispersion([0.01]) is None
     assert summarize([_v("aa", 1, "pass")])[0].cpu_change_sd is None
+
+
+def test_an_offset_fails_a_pr_when_it_lies_beyond_the_threshold() -> None:
+    assert offset_fail_share(0.02, 0.05) == pytest.approx(0.00621, abs=1e-5)  # 2.5 SD
+    assert offset_fail_share(0.03, 0.05) == pytest.approx(0.0478, abs=1e-4)
+    assert offset_fail_share(0.0, 0.05) == 0.0
+    rng = np.random.default_rng(9)
+    drawn = rng.normal(0.0, 0.025, size=200_000)
+    assert offset_fail_share(0.025, 0.05) == pytest.approx(float((drawn > 0.05).mean()), abs=2e-3)
 
 
 def test_the_calibration_passes_with_no_false_fail_and_at_most_a_tenth_inconclusive() -> None:

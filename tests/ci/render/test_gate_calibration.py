@@ -75,6 +75,14 @@ def test_the_sd_of_the_cpu_change_has_its_interval() -> None:
     )
     # SD 2.58 %, its 95 % interval sqrt(3 / chi2(0.975, 3)) and sqrt(3 / chi2(0.025, 3))
     assert "| +0.0 % (-3.0 % to +3.0 %) | 2.6 % [1.5 %, 9.6 %] |\n" in calibration_markdown(c)
+    assert "offset" not in calibration_markdown(c)  # no threshold recorded: no projection
+    told = calibration_markdown(msgspec.structs.replace(c, cpu_fail_threshold=0.05))
+    assert (
+        "\nThe A/A CPU change has an SD of 2.6 % [1.5 %, 9.6 %] over 4 verdicts: the offset "
+        "between two processes of identical code. With the CPU fail threshold of +5 %, an "
+        "offset of that SD alone FAILs about 2.6 % of identical pull requests (0.0 % to "
+        "30.2 % over its interval).\n" in told
+    )
 
 
 def test_a_quiet_campaign_passes_and_an_empty_one_says_so() -> None:

@@ -171,6 +171,13 @@ def test_a_stopped_campaign_resumes_where_it_stopped_and_grows(tmp_path: Path) -
     assert (out / CALIBRATION_MD).read_text() == calibration_markdown(done)
     again = run_calibration(repo, "HEAD", 3, 1, 0.25, out, _never)  # nothing left to measure
     assert again == done
+    # a campaign begun without the rule's CPU threshold takes it on; one that has it keeps it
+    assert done.cpu_fail_threshold is None
+    told = run_calibration(repo, "HEAD", 3, 1, 0.25, out, _never, cpu_fail_threshold=0.05)
+    assert told.cpu_fail_threshold == 0.05
+    kept = run_calibration(repo, "HEAD", 3, 1, 0.25, out, _never, cpu_fail_threshold=0.08)
+    assert kept.cpu_fail_threshold == 0.05
+    assert "With the CPU fail threshold of +5 %" in (out / CALIBRATION_MD).read_text()
     assert git(repo, "worktree", "list").count("\n") == 0
     assert git(repo, "rev-parse", "HEAD") == head
 
