@@ -192,6 +192,7 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stream_k: int = 0  # results a stream asks for
     burst_vus: int = 0  # requests held in flight per side during the burst
     burst_iterations: int = 0  # searches each burst VU sends
+    restart_every: int = 0  # both services restarted after every this many measured blocks
 
 
 class DuetRevision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -169,6 +169,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
     burst_iterations: int = 3  # searches each burst VU sends
     workers: int = 1  # service worker processes per side
+    restart_every: int = 0  # restart both services after every this many measured blocks (0: never)
     pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)
     docs: int = 20_000  # corpus size
     embedder: str = "minilm"
@@ -212,6 +213,11 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             )
         if not 1 <= self.workers <= 16:
             raise ConfigError(f"gate.workers = {self.workers}: must lie in [1, 16]")
+        if not 0 <= self.restart_every <= 9:
+            raise ConfigError(
+                f"gate.restart_every = {self.restart_every}: must lie in [0, 9] (blocks of 4 "
+                "windows; 0: the services run through every window)"
+            )
         if self.docs < 1:
             raise ConfigError(f"gate.docs = {self.docs}: must be >= 1")
         if self.quality_queries != 0 and not 200 <= self.quality_queries <= 5000:

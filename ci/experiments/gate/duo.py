@@ -27,6 +27,7 @@ naming the side (the runner judges a candidate's as its failure).
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -100,10 +101,24 @@ class Duo:
     corpus: CorpusInfo
     services: dict[str, SideService] = field(default_factory=dict)
     start_order: tuple[str, ...] = ()
+    launchers: dict[str, Callable[[], SideService]] = field(default_factory=dict, repr=False)
 
     def exited(self, labels: Sequence[_L]) -> list[_L]:
         """Those of ``labels`` whose service process is gone."""
         return [label for label in labels if not _alive(self.services[label].pid)]
+
+    def restart(self) -> None:
+        """Every service stopped by PID, then started again in the start order: new
+        processes on the same ports, with the same databases, Valkey servers and settings.
+        Each keeps the set-up figures of its first start."""
+        for label in self.start_order:
+            pid = self.services[label].pid
+            stop_pid(pid, "service")
+            if pid in self.servers.services:
+                self.servers.services.remove(pid)
+        for label in self.start_order:
+            first = self.services[label].setup
+            self.services[label] = replace(self.launchers[label](), setup=first)
 
 
 def _alive(pid: int) -> bool:
@@ -179,9 +194,20 @@ def duo_stack(
             valkeys.append(valkey)
             assert valkey.pid is not None, "start_valkey returned no pid"
             pin(valkey.pid, placement.cpus)
-            duo.services[label] = _start(
-                servers, by_label[label], placement, spec, run_dir, valkey, seeded, load_s, progress
+            launch = functools.partial(
+                _start,
+                servers,
+                by_label[label],
+                placement,
+                spec,
+                run_dir,
+                valkey,
+                seeded,
+                load_s,
+                progress,
             )
+            duo.launchers[label] = launch
+            duo.services[label] = launch()
         yield duo
     finally:
         try:

@@ -66,6 +66,31 @@ def stop_profiles(profilers: Mapping[str, CpuProfiler], progress: Progress) -> R
     return Recorded(tuple(f for fs in sides.values() for f in fs), sides)
 
 
+class SideProfiles:
+    """py-spy on each side's service through the windows, across restarts of the services:
+    :meth:`stop` before a restart, :meth:`start` with the new PIDs after it."""
+
+    def __init__(self, folder: GateFolder, max_s: float, progress: Progress) -> None:
+        self._folder, self._max_s, self._progress = folder, max_s, progress
+        self._running: dict[str, CpuProfiler] = {}
+        self._parts: list[Recorded] = []
+
+    def start(self, pids: Mapping[str, int]) -> None:
+        self._running = start_profiles(pids, self._folder, self._max_s, self._progress)
+
+    def stop(self) -> None:
+        self._parts.append(stop_profiles(self._running, self._progress))
+        self._running = {}
+
+    def recorded(self) -> Recorded:
+        """Every file recorded so far, per side in the order recorded."""
+        sides: dict[str, tuple[ProfileFile, ...]] = {}
+        for part in self._parts:
+            for side, files in part.sides.items():
+                sides[side] = (*sides.get(side, ()), *files)
+        return Recorded(tuple(f for fs in sides.values() for f in fs), sides)
+
+
 def keep_flames(folder: GateFolder, recorded: Recorded, failed: bool) -> tuple[str, ...]:
     """On a FAIL: the differential graph, and every SVG's path in the folder; else none."""
     complete = all(

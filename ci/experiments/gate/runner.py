@@ -49,7 +49,7 @@ import msgspec
 from ci.errors import PerfCIError, RunError, SideFailure
 from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_changes, side_checkouts
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
-from ci.experiments.gate.flames import Recorded, keep_flames, start_profiles, stop_profiles
+from ci.experiments.gate.flames import Recorded, SideProfiles, keep_flames
 from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.quality import (
     QualityTarget,
@@ -163,14 +163,21 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 )
                 ready = time.monotonic()
                 reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
-                pids = {side: duo.services[side].pid for side in duo.start_order}
-                profilers = start_profiles(pids, folder, design.budget_s, progress)
+                profiles = SideProfiles(folder, design.budget_s, progress)
+                profiles.start(_pids(duo))
+
+                def restart() -> None:
+                    profiles.stop()
+                    duo.restart()
+                    profiles.start(_pids(duo))
+
                 try:
                     measured = _windows(
-                        request, duo, revisions, folder, seed, ready - reserve, progress
+                        request, duo, revisions, folder, seed, ready - reserve, progress, restart
                     )
                 finally:
-                    profiled = stop_profiles(profilers, progress)
+                    profiles.stop()
+                profiled = profiles.recorded()
                 quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
                 shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
         except SideFailure as exc:
@@ -338,10 +345,12 @@ def _windows(
     seed: int,
     t0: float,
     progress: Progress,
+    restart: Callable[[], None],
 ) -> Measured:
-    """The windows; a service that exits meanwhile is its side's failure."""
+    """The windows; a service that exits meanwhile is its side's failure. ``restart``
+    restarts both services between blocks when ``[gate] restart_every`` asks for it."""
     try:
-        measured = _measure(request, duo, revisions, folder, seed, t0, progress)
+        measured = _measure(request, duo, revisions, folder, seed, t0, progress, restart)
     except PerfCIError as exc:
         gone = duo.exited(SIDES)
         if not gone:
@@ -353,9 +362,13 @@ def _windows(
     return measured
 
 
-def duet_runner(duo: Duo, load: DuetLoad, out: Path, *, nonce: str) -> DuetRunner:
-    """The windows' runner for both sides of ``duo``: each side's service, database and Valkey."""
-    targets: dict[Side, DuetTarget] = {
+def _pids(duo: Duo) -> dict[str, int]:
+    return {side: duo.services[side].pid for side in duo.start_order}
+
+
+def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
+    """Both sides of ``duo`` as the windows see them: service, database and Valkey."""
+    return {
         side: DuetTarget(
             side,
             duo.services[side].url,
@@ -365,7 +378,11 @@ def duet_runner(duo: Duo, load: DuetLoad, out: Path, *, nonce: str) -> DuetRunne
         )
         for side in SIDES
     }
-    return DuetRunner(targets, load, out, nonce=nonce, postgres_url=duo.servers.pg.url)
+
+
+def duet_runner(duo: Duo, load: DuetLoad, out: Path, *, nonce: str) -> DuetRunner:
+    """The windows' runner for both sides of ``duo``: each side's service, database and Valkey."""
+    return DuetRunner(duet_targets(duo), load, out, nonce=nonce, postgres_url=duo.servers.pg.url)
 
 
 def _measure(
@@ -376,11 +393,17 @@ def _measure(
     seed: int,
     t0: float,
     progress: Progress,
+    restart: Callable[[], None],
 ) -> Measured:
     gate = request.config.gate
     sla = request.config.sla_for(request.machine_class)
     load = duet_load(gate.design, duo.corpus.query_log, sla.k6_env())
     runner = duet_runner(duo, load, folder.window_logs, nonce=f"{seed:x}")
+
+    def restart_both() -> None:
+        restart()
+        runner.retarget(duet_targets(duo))
+
     return measure_windows(
         runner,
         gate.rule,
@@ -393,6 +416,7 @@ def _measure(
         progress=progress,
         setup={side: duo.services[side].setup for side in SIDES},
         placement={side: duo.services[side].placement for side in SIDES},
+        restart=restart_both if gate.design.restart_every else None,
     )
 
 

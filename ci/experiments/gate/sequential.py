@@ -4,6 +4,11 @@ After each look's windows the duet file is judged (:func:`ci.judge.duet.judge_du
 pass or a fail stops the measuring, ``continue`` measures up to the next look. No window
 starts past the deadline (the gate's wall-time budget): the verdict is then taken at the
 last look reached, and an undecided one is inconclusive, never a silent pass.
+
+With ``[gate] restart_every = N`` both services are restarted after every N measured
+blocks of 4 windows: two processes of identical code differ by a CPU offset that stays
+constant while they run, and each restart draws a new one, so the offsets average out over
+the blocks instead of reading as an effect.
 """
 
 from __future__ import annotations
@@ -60,10 +65,11 @@ def measure_windows(
     progress: Progress = lambda _m: None,
     setup: dict[str, SideSetup] | None = None,
     placement: dict[str, SidePlacement] | None = None,
+    restart: Callable[[], None] | None = None,
 ) -> Measured:
     """Windows until a look decides, the last look, or the deadline (``time.monotonic()``);
     ``setup``, ``placement``: how each side's data layer was built and what the seed dealt
-    it, kept in the duet file."""
+    it, kept in the duet file; ``restart``: restarts both services (``gate.restart_every``)."""
     t0 = time.monotonic()
     rng = random.Random(design.order_seed)
     warm_blocks = gate.warmup_windows // 4
@@ -91,6 +97,9 @@ def measure_windows(
                 break
             i = len(windows)
             warm = i < gate.warmup_windows
+            if restart is not None and restarts_before(i, gate):
+                restart()
+                progress(f"  both services restarted before block {i // 4}")
             w = runner.window(i, i // 4, warm, slots[i])
             windows.append(w)
             per_window = max(per_window, w.duration_s + 0.5)
@@ -107,6 +116,15 @@ def measure_windows(
     if judgement is None or stopped == "time budget":
         judgement = judge_duet(run, rule)
     return Measured(run, judgement, stopped, time.monotonic() - t0)
+
+
+def restarts_before(index: int, gate: GateDesign) -> bool:
+    """Whether both services restart before window ``index``: at the start of every
+    ``restart_every``-th measured block after the first (the warm-up's processes measure the
+    first one)."""
+    measured = index - gate.warmup_windows
+    every = 4 * gate.restart_every
+    return gate.restart_every > 0 and measured > 0 and measured % every == 0
 
 
 def _line(w: DuetWindow, measured: int) -> str:

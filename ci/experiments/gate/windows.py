@@ -142,6 +142,11 @@ class DuetRunner:
         self.tail_limit_ms: float | None = None
         out_dir.mkdir(parents=True, exist_ok=True)
 
+    def retarget(self, targets: Mapping[Side, DuetTarget]) -> None:
+        """The sides' services from now on (their processes were restarted)."""
+        assert set(targets) == set(SIDES), f"targets for {sorted(targets)}, expected both sides"
+        self._targets = dict(targets)
+
     def _cpu(self) -> dict[Side, SideCpu]:
         dbs = {s: t.database for s, t in self._targets.items() if t.database}
         backends = backend_cpu(self._pg, list(dbs.values())) if self._pg and dbs else {}
@@ -349,4 +354,5 @@ def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
         stream_k=gate.stream_k,
         burst_vus=gate.burst_vus,
         burst_iterations=gate.burst_iterations,
+        restart_every=gate.restart_every,
     )

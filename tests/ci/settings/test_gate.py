@@ -79,6 +79,7 @@ def test_every_key_is_read() -> None:
         ({"looks": "12"}, r"Expected `array`, got `str` - at `\$\.looks`"),
         ({"rate": "fast"}, r"Expected `float`, got `str` - at `\$\.rate`"),
         ({"warmup_windows": 3}, r"gate\.warmup_windows = 3: must be a multiple of 4"),
+        ({"restart_every": -1}, r"gate\.restart_every = -1: must lie in \[0, 9\]"),
         ({"rate": 0}, r"gate\.rate = 0\.0: must be > 0"),
         ({"unique_fraction": 1.5}, r"gate\.unique_fraction = 1\.5: must lie in \[0, 1\]"),
         ({"shapes": ["ramp", "soak"]}, r"gate\.shapes: 'soak' is not a shape scenario"),

@@ -44,6 +44,13 @@ def _indexes(database_url: str) -> set[str]:
     return asyncio.run(query())
 
 
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
     tmp_path: Path,
 ) -> None:
@@ -78,8 +85,29 @@ def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
                 resp = client.get("/v1/search", params={"q": "telescope lenses", "k": 3})
                 assert resp.status_code == 200, resp.text
         valkeys = (base.valkey_pid, cand.valkey_pid)
+        # a restart between blocks: new processes, the same ports, data, Valkey and set-up
+        before = dict(duo.services)
+        duo.restart()
+        for label, old in before.items():
+            new = duo.services[label]
+            assert new.pid != old.pid
+            assert _gone(old.pid)
+            assert (new.url, new.database_url, new.valkey_pid) == (
+                old.url,
+                old.database_url,
+                old.valkey_pid,
+            )
+            assert new.setup == old.setup
+            assert new.pid in duo.servers.services
+            assert old.pid not in duo.servers.services
+            with httpx.Client(base_url=new.url, timeout=30) as client:
+                resp = client.get("/v1/search", params={"q": "telescope lenses", "k": 3})
+                assert resp.status_code == 200, resp.text
+        assert duo.exited(["base", "candidate"]) == []
+        restarted = [s.pid for s in duo.services.values()]
     # stopped with the stack
     assert not any(pid is not None and psutil.pid_exists(pid) for pid in valkeys)
+    assert all(_gone(pid) for pid in restarted)
 
 
 def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path) -> None:

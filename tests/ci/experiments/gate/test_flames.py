@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ci.experiments.gate.flames import Recorded, keep_flames, start_profiles, stop_profiles
+from ci.experiments.gate.flames import (
+    Recorded,
+    SideProfiles,
+    keep_flames,
+    start_profiles,
+    stop_profiles,
+)
 from ci.judge.gate_folder import GateFolder
 from ci.measure.diagnose import find_py_spy
 
@@ -50,3 +56,28 @@ def test_a_pass_keeps_no_profiles(tmp_path: Path) -> None:
     recorded = _record(folder)
     assert keep_flames(folder, recorded, failed=False) == ()
     assert not folder.profiles.exists()
+
+
+def test_profiles_follow_the_services_across_a_restart(tmp_path: Path) -> None:
+    folder = GateFolder(tmp_path)
+    messages: list[str] = []
+    profiles = SideProfiles(folder, 30, messages.append)
+    pids: list[dict[str, int]] = []
+    for _ in range(2):  # the first processes, then the restarted ones
+        procs = {s: subprocess.Popen([sys.executable, "-c", SPIN]) for s in ("base", "candidate")}
+        try:
+            pids.append({side: p.pid for side, p in procs.items()})
+            profiles.start(pids[-1])
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(1.5)"], check=True)
+            profiles.stop()
+        finally:
+            for p in procs.values():
+                p.kill()
+                p.wait()
+    recorded = profiles.recorded()
+    for side in ("base", "candidate"):
+        raw = [f for f in recorded.sides[side] if f.kind == "raw"]
+        assert {f.path.name.split(".")[2] for f in raw} == {str(p[side]) for p in pids}, messages
+    assert len(recorded.files) == sum(len(fs) for fs in recorded.sides.values())
+    names = keep_flames(folder, recorded, failed=True)  # both processes' stacks, one diff
+    assert names[-1] == "profiles/flame-diff.svg"

@@ -80,3 +80,51 @@ def test_no_window_starts_past_the_deadline(tmp_path: Path) -> None:
     assert m.stopped == "time budget"
     assert len(runner.calls) < 40
     assert m.judgement.decision in ("continue", "fail", "pass")
+
+
+def test_restarts_fall_between_measured_blocks(tmp_path: Path) -> None:
+    runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05))  # measures up to the last look
+    seen: list[int] = []
+    m = measure_windows(
+        runner,
+        RULE,
+        GateDesign(restart_every=1),
+        DESIGN,
+        REV,
+        REV,
+        tmp_path / "w.json",
+        deadline=time.monotonic() + 60,
+        restart=lambda: seen.append(len(runner.calls)),
+    )
+    assert len(m.run.windows) == 40
+    # the warm-up's processes measure the first block; every later block gets new ones
+    assert seen == [8, 12, 16, 20, 24, 28, 32, 36]
+    every_other: list[int] = []
+    measure_windows(
+        FakeRunner(sd=0.01, cpu_effect=math.log(1.05)),
+        RULE,
+        GateDesign(restart_every=2),
+        DESIGN,
+        REV,
+        REV,
+        tmp_path / "w2.json",
+        deadline=time.monotonic() + 60,
+        restart=lambda: every_other.append(1),
+    )
+    assert len(every_other) == 4  # before windows 12, 20, 28, 36
+
+
+def test_no_restart_without_the_setting(tmp_path: Path) -> None:
+    restarted: list[int] = []
+    measure_windows(
+        FakeRunner(sd=0.01, cpu_effect=math.log(1.05)),
+        RULE,
+        GATE,
+        DESIGN,
+        REV,
+        REV,
+        tmp_path / "w.json",
+        deadline=time.monotonic() + 60,
+        restart=lambda: restarted.append(1),
+    )
+    assert restarted == []
