@@ -20,7 +20,8 @@ placement         what else tells the sides apart is dealt by the run's seed
 ================  ========================================================================
 
 Everything is started by this process and stopped by PID when the block ends, however it
-ends. A side's own loader or service that fails raises :class:`~ci.errors.SideFailure`
+ends. :meth:`Duo.restart` replaces both service processes between blocks of windows
+(``[gate] restart_every``) and keeps everything else. A side's own loader or service that fails raises :class:`~ci.errors.SideFailure`
 naming the side (the runner judges a candidate's as its failure).
 """
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psutil
 
 from ci.errors import PerfCIError, SideFailure, StackError
@@ -109,8 +111,9 @@ class Duo:
 
     def restart(self) -> None:
         """Every service stopped by PID, then started again in the start order: new
-        processes on the same ports, with the same databases, Valkey servers and settings.
-        Each keeps the set-up figures of its first start."""
+        processes on the same ports, with the same databases, Valkey servers and settings,
+        each answering one search before this returns (its model loaded). Each keeps the
+        set-up figures of its first start."""
         for label in self.start_order:
             pid = self.services[label].pid
             stop_pid(pid, "service")
@@ -119,6 +122,20 @@ class Duo:
         for label in self.start_order:
             first = self.services[label].setup
             self.services[label] = replace(self.launchers[label](), setup=first)
+        for label in self.start_order:  # each loads its model before the windows go on
+            _first_search(label, self.services[label].url)
+
+
+RESTART_QUERY = "how do search engines rank results"
+
+
+def _first_search(label: str, url: str) -> None:
+    """One search, so that a restarted service has loaded its model (it loads on first use)."""
+    try:
+        with httpx.Client(base_url=url, timeout=60.0) as client:
+            client.get("/v1/search", params={"q": RESTART_QUERY, "k": 10}).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise SideFailure(label, f"its restarted service failed its first search: {exc}") from exc
 
 
 def _alive(pid: int) -> bool:
