@@ -37,6 +37,7 @@ from ci.results.duet import (
 from ci.settings.gate import GateDesign, GateRule
 
 Progress = Callable[[str], None]
+RESTART_S = 10.0  # what a restart of both services is expected to take, until one is timed
 
 
 class WindowSource(Protocol):
@@ -90,15 +91,19 @@ def measure_windows(
     judgement: DuetJudgement | None = None
     stopped: Stopped = "last look"
     per_window = gate.window_s + 1.0  # updated from what the windows really take
+    per_restart = RESTART_S  # likewise, from what the restarts really take
     for look, target in enumerate(rule.looks):
         while len(windows) - gate.warmup_windows < target:
-            if time.monotonic() + per_window > deadline:
+            i = len(windows)
+            restarting = restart is not None and restarts_before(i, gate)
+            if time.monotonic() + per_window + (per_restart if restarting else 0.0) > deadline:
                 stopped = "time budget"
                 break
-            i = len(windows)
             warm = i < gate.warmup_windows
-            if restart is not None and restarts_before(i, gate):
+            if restart is not None and restarting:
+                began = time.monotonic()
                 restart()
+                per_restart = max(per_restart, time.monotonic() - began)
                 progress(f"  both services restarted before block {i // 4}")
             w = runner.window(i, i // 4, warm, slots[i])
             windows.append(w)
