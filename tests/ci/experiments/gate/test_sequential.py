@@ -128,3 +128,21 @@ def test_no_restart_without_the_setting(tmp_path: Path) -> None:
         restart=lambda: restarted.append(1),
     )
     assert restarted == []
+
+
+def test_a_restart_that_would_overrun_the_deadline_is_not_begun(tmp_path: Path) -> None:
+    restarted: list[int] = []
+    m = measure_windows(
+        FakeRunner(sd=0.01, cpu_effect=math.log(1.05), seconds=0.01),
+        RULE,
+        GateDesign(window_s=0.01, restart_every=1),
+        DESIGN,
+        REV,
+        REV,
+        tmp_path / "w.json",
+        deadline=time.monotonic() + 3.0,  # room for windows, not for a restart (RESTART_S)
+        restart=lambda: restarted.append(1),
+    )
+    assert restarted == []
+    assert m.stopped == "time budget"
+    assert len(m.run.windows) == 8  # the warm-up block and the first measured one
