@@ -177,7 +177,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                     )
                 finally:
                     profiles.stop()
-                profiled = profiles.recorded()
+                    profiled = profiles.recorded()
                 quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
                 shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
         except SideFailure as exc:
