@@ -169,7 +169,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
     burst_iterations: int = 3  # searches each burst VU sends
     workers: int = 1  # service worker processes per side
-    restart_every: int = 0  # restart both services after every this many measured blocks (0: never)
+    restart_every: int = 1  # restart both services after every this many measured blocks (0: never)
     pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)
     docs: int = 20_000  # corpus size
     embedder: str = "minilm"

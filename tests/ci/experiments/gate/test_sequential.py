@@ -114,12 +114,12 @@ def test_restarts_fall_between_measured_blocks(tmp_path: Path) -> None:
     assert len(every_other) == 4  # before windows 12, 20, 28, 36
 
 
-def test_no_restart_without_the_setting(tmp_path: Path) -> None:
+def test_no_restart_with_restart_every_0(tmp_path: Path) -> None:
     restarted: list[int] = []
     measure_windows(
         FakeRunner(sd=0.01, cpu_effect=math.log(1.05)),
         RULE,
-        GATE,
+        GateDesign(restart_every=0),
         DESIGN,
         REV,
         REV,
