@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ci.experiments.gate.sequential import measure_windows
+from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.results.duet import DuetDesign, DuetRevision, DuetWindow, Side, load_duet
 from ci.settings.gate import GateDesign, GateRule
 from tests.ci.judge.duet_factory import side
@@ -82,67 +82,42 @@ def test_no_window_starts_past_the_deadline(tmp_path: Path) -> None:
     assert m.judgement.decision in ("continue", "fail", "pass")
 
 
-def test_restarts_fall_between_measured_blocks(tmp_path: Path) -> None:
-    runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05))  # measures up to the last look
+def _restarting(
+    tmp_path: Path, gate: GateDesign, seconds: float = 0.0, room_s: float = 60.0
+) -> tuple[list[int], Measured]:
+    """Windows up to the last look (a change right at the threshold), with the window count
+    seen at each restart."""
+    runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05), seconds=seconds)
     seen: list[int] = []
     m = measure_windows(
         runner,
         RULE,
-        GateDesign(restart_every=1),
+        gate,
         DESIGN,
         REV,
         REV,
-        tmp_path / "w.json",
-        deadline=time.monotonic() + 60,
+        tmp_path / f"w{len(list(tmp_path.iterdir()))}.json",
+        deadline=time.monotonic() + room_s,
         restart=lambda: seen.append(len(runner.calls)),
     )
+    return seen, m
+
+
+def test_restarts_fall_between_measured_blocks(tmp_path: Path) -> None:
+    seen, m = _restarting(tmp_path, GateDesign(restart_every=1))
     assert len(m.run.windows) == 40
     # the warm-up's processes measure the first block; every later block gets new ones
     assert seen == [8, 12, 16, 20, 24, 28, 32, 36]
-    every_other: list[int] = []
-    measure_windows(
-        FakeRunner(sd=0.01, cpu_effect=math.log(1.05)),
-        RULE,
-        GateDesign(restart_every=2),
-        DESIGN,
-        REV,
-        REV,
-        tmp_path / "w2.json",
-        deadline=time.monotonic() + 60,
-        restart=lambda: every_other.append(1),
-    )
-    assert len(every_other) == 4  # before windows 12, 20, 28, 36
+    assert _restarting(tmp_path, GateDesign(restart_every=2))[0] == [12, 20, 28, 36]
 
 
 def test_no_restart_with_restart_every_0(tmp_path: Path) -> None:
-    restarted: list[int] = []
-    measure_windows(
-        FakeRunner(sd=0.01, cpu_effect=math.log(1.05)),
-        RULE,
-        GateDesign(restart_every=0),
-        DESIGN,
-        REV,
-        REV,
-        tmp_path / "w.json",
-        deadline=time.monotonic() + 60,
-        restart=lambda: restarted.append(1),
-    )
-    assert restarted == []
+    assert _restarting(tmp_path, GateDesign(restart_every=0))[0] == []
 
 
 def test_a_restart_that_would_overrun_the_deadline_is_not_begun(tmp_path: Path) -> None:
-    restarted: list[int] = []
-    m = measure_windows(
-        FakeRunner(sd=0.01, cpu_effect=math.log(1.05), seconds=0.01),
-        RULE,
-        GateDesign(window_s=0.01, restart_every=1),
-        DESIGN,
-        REV,
-        REV,
-        tmp_path / "w.json",
-        deadline=time.monotonic() + 3.0,  # room for windows, not for a restart (RESTART_S)
-        restart=lambda: restarted.append(1),
-    )
-    assert restarted == []
+    # room for windows, not for a restart (RESTART_S)
+    seen, m = _restarting(tmp_path, GateDesign(window_s=0.01, restart_every=1), 0.01, 3.0)
+    assert seen == []
     assert m.stopped == "time budget"
     assert len(m.run.windows) == 8  # the warm-up block and the first measured one
