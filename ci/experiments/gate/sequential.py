@@ -91,19 +91,20 @@ def measure_windows(
     judgement: DuetJudgement | None = None
     stopped: Stopped = "last look"
     per_window = gate.window_s + 1.0  # updated from what the windows really take
-    per_restart = RESTART_S  # likewise, from what the restarts really take
+    restarts_s: list[float] = []  # what the restarts really took (RESTART_S until one did)
     for look, target in enumerate(rule.looks):
         while len(windows) - gate.warmup_windows < target:
             i = len(windows)
             restarting = restart is not None and restarts_before(i, gate)
-            if time.monotonic() + per_window + (per_restart if restarting else 0.0) > deadline:
+            per_restart = max(restarts_s, default=RESTART_S) if restarting else 0.0
+            if time.monotonic() + per_window + per_restart > deadline:
                 stopped = "time budget"
                 break
             warm = i < gate.warmup_windows
             if restart is not None and restarting:
                 began = time.monotonic()
                 restart()
-                per_restart = max(per_restart, time.monotonic() - began)
+                restarts_s.append(time.monotonic() - began)
                 progress(f"  both services restarted before block {i // 4}")
             w = runner.window(i, i // 4, warm, slots[i])
             windows.append(w)
