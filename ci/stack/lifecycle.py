@@ -165,9 +165,11 @@ def running_stack(
 
 @dataclass
 class ServerSet:
-    """PostgreSQL + Valkey started by this process; services on demand; ``close()`` stops all.
+    """PostgreSQL + Valkey started by this process; services and more PostgreSQL servers on
+    demand; ``close()`` stops all.
 
     ``pg``/``valkey`` are reassigned when an experiment restarts a server on its port.
+    ``pg_bin``: the bin folder of the install ``pg`` runs from (None: this project's wheel).
     """
 
     settings: StackSettings
@@ -175,6 +177,8 @@ class ServerSet:
     pg_data: Path
     valkey: Component
     services: list[int] = field(default_factory=list)
+    pg_bin: Path | None = None
+    more_pg: list[tuple[Component, Path, Path | None]] = field(default_factory=list)
 
     def start_service(
         self,
@@ -217,8 +221,18 @@ class ServerSet:
         if comp.pid in self.services:
             self.services.remove(comp.pid)
 
+    def start_postgres(self, run_dir: Path, pg_bin: Path | None = None) -> Component:
+        """Another PostgreSQL, of ``pg_bin``'s install (default: this project's), on a free
+        port with its data under ``run_dir``'s :func:`~ci.stack.postgres.pg_home`; stopped
+        (and its data removed with ``remove_data``) by ``close()``."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        settings = replace(self.settings, run_dir=run_dir, pg_port=free_port())
+        comp, data = start_postgres(settings, pg_bin)
+        self.more_pg.append((comp, data, pg_bin))
+        return comp
+
     def restart_postgres(self) -> None:
-        self.pg, self.pg_data = start_postgres(self.settings)
+        self.pg, self.pg_data = start_postgres(self.settings, self.pg_bin)
 
     def restart_valkey(self) -> None:
         self.valkey = start_valkey(self.settings)
@@ -230,19 +244,26 @@ class ServerSet:
         self.services.clear()
         with contextlib.suppress(Exception):
             stop_pid(self.valkey.pid, "valkey")
-        stop_postgres(self.pg, self.pg_data)
+        for comp, data, pg_bin in self.more_pg:
+            with contextlib.suppress(Exception):
+                stop_postgres(comp, data, pg_bin)
+            if remove_data and not pid_alive(comp.pid):
+                shutil.rmtree(data.parent, ignore_errors=True)
+        self.more_pg.clear()
+        stop_postgres(self.pg, self.pg_data, self.pg_bin)
         # the data folder of this set's own PostgreSQL (under /var/tmp as root): ~250 MB
         if remove_data and not pid_alive(self.pg.pid):
             shutil.rmtree(self.pg_data.parent, ignore_errors=True)
 
 
-def start_server_set(settings: StackSettings) -> ServerSet:
-    """PostgreSQL, then Valkey; PostgreSQL is stopped again if Valkey fails."""
-    check_tools(postgres=True, valkey=True)
-    pg, data = start_postgres(settings)
+def start_server_set(settings: StackSettings, *, pg_bin: Path | None = None) -> ServerSet:
+    """PostgreSQL (of ``pg_bin``'s install; default: this project's), then Valkey;
+    PostgreSQL is stopped again if Valkey fails."""
+    check_tools(postgres=pg_bin is None, valkey=True)
+    pg, data = start_postgres(settings, pg_bin)
     try:
         valkey = start_valkey(settings)
     except BaseException:
-        stop_postgres(pg, data)
+        stop_postgres(pg, data, pg_bin)
         raise
-    return ServerSet(settings, pg, data, valkey)
+    return ServerSet(settings, pg, data, valkey, pg_bin=pg_bin)

