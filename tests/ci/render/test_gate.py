@@ -7,7 +7,7 @@ import re
 import msgspec
 import pytest
 
-from ci.judge.gate_verdict import Harness, LookDecision
+from ci.judge.gate_verdict import Harness, LookDecision, Servers
 from ci.render.gate import (
     MARKER,
     GateLinks,
@@ -18,7 +18,7 @@ from ci.render.gate import (
     render_gate_summary,
     started_check,
 )
-from tests.ci.render.gate_verdicts import verdict
+from tests.ci.render.gate_verdicts import side_servers, verdict
 
 RUN = "https://github.com/acme/search/actions/runs/1/attempts/2"
 ARTIFACT = "https://github.com/acme/search/actions/runs/1/artifacts/9"
@@ -95,6 +95,37 @@ def test_a_harness_change_is_stated() -> None:
     )
     body = render_gate_comment(v, LINKS)
     assert "this pull request changes ci/judge/gate\\.py, perf\\.toml" in body
+
+
+def test_servers_that_differ_between_the_sides_get_one_line() -> None:
+    same = Servers(postgres="shared", base=side_servers(), candidate=side_servers())
+    assert "Servers" not in render_gate_comment(verdict(servers=same), LINKS)
+    bumped = Servers(
+        postgres="per side",
+        base=side_servers(),
+        candidate=side_servers("18.7", "0.8.7", "18.7.0", "9.1.3"),
+    )
+    lines = [
+        line
+        for line in render_gate_comment(verdict(servers=bumped), LINKS).splitlines()
+        if "Servers" in line
+    ]
+    assert lines == [
+        "Servers, base \u2192 candidate: PostgreSQL 18\\.6 \\+ pgvector 0\\.8\\.6 "
+        "\\(embedded\\-postgres 18\\.6\\.3\\) \u2192 18\\.7 \\+ pgvector 0\\.8\\.7 "
+        "\\(embedded\\-postgres 18\\.7\\.0\\), one server per side; Valkey 9\\.1\\.2 \u2192 "
+        "9\\.1\\.3."
+    ]
+    # only Valkey's install differs (the candidate's venv has none): PostgreSQL is not named
+    fallback = Servers(
+        postgres="shared",
+        base=side_servers(),
+        candidate=msgspec.structs.replace(side_servers(), valkey_from="harness"),
+    )
+    body = render_gate_comment(verdict(servers=fallback), LINKS)
+    line = "Servers, base \u2192 candidate: Valkey 9\\.1\\.2 \u2192 9\\.1\\.2 \\(the harness's\\)."
+    assert line in body.splitlines()
+    assert "PostgreSQL" not in body
 
 
 def test_unsafe_links_are_not_made_links() -> None:

@@ -1,8 +1,10 @@
 """A FAIL comment as reviewers get it, against its exact expected text.
 
-The golden file holds every primary metric with its interval, the recall check (a faster
-candidate that lost answers) and the flame-graph links. Regenerate it only on purpose:
-``PERFCI_GOLDEN_UPDATE=1 pytest tests/ci/render/test_gate_golden.py``, then read the diff.
+The golden file holds every primary metric with its interval, the servers line (a
+candidate whose lock bumps PostgreSQL and pgvector, each side on its own server), the
+recall check (a faster candidate that lost answers) and the flame-graph links. Regenerate
+it only on purpose: ``PERFCI_GOLDEN_UPDATE=1 pytest tests/ci/render/test_gate_golden.py``,
+then read the diff.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ci.judge.gate_verdict import Servers
 from ci.render.gate import GateLinks, render_gate_comment
 from ci.results.quality import QualityRun, SideQuality
-from tests.ci.render.gate_verdicts import verdict
+from tests.ci.render.gate_verdicts import side_servers, verdict
 
 GOLDEN = Path(__file__).resolve().parents[2] / "resources" / "golden" / "gate_comment_fail.md"
 LINKS = GateLinks(
@@ -49,6 +52,11 @@ def test_a_fail_comment_with_intervals_recall_and_flame_graphs_matches_the_golde
             "profiles/candidate.cpu.4343.svg",
             "profiles/flame-diff.svg",
         ),
+        servers=Servers(
+            postgres="per side",
+            base=side_servers(),
+            candidate=side_servers("18.7", "0.8.7", "18.7.0"),
+        ),
     )
     body = render_gate_comment(v, LINKS)
     if os.environ.get("PERFCI_GOLDEN_UPDATE") == "1":
@@ -60,3 +68,4 @@ def test_no_flame_graph_line_without_flame_graphs() -> None:
     body = render_gate_comment(verdict(), LINKS)
     assert "Flame graphs" not in body
     assert "search quality" not in body
+    assert "Servers" not in body
