@@ -13,9 +13,9 @@ every sample) and, from just before k6 starts to just after it ends, read with p
 ==============  ========================================================================
 CPU             user + system of the side's service processes, of the PostgreSQL
                 backends connected to the side's own database (``pg_stat_activity`` of
-                its server: a pool's backends persist, so their CPU is read before and after; one
-                born during the window counts from its birth) and of the side's own
-                Valkey server
+                its server: a pool's backends persist, so their CPU is read before and
+                after; one born during the window counts from its birth) and of the
+                side's own Valkey server
 memory          the RSS of the service's processes (summed) at the start and the end,
                 and the highest of the samples taken every ``RSS_SAMPLE_S`` in between
 tail            k6 counts per slot the searches slower than the tail limit: the low

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ci.judge.gate_verdict import Servers, SideServers
 from ci.render.gate_report import render_gate_report
 from tests.ci.judge.duet_factory import drawn_run
 from tests.ci.judge.gate_factory import sla_row, verdict
@@ -37,3 +38,22 @@ def test_the_flame_graphs_of_a_fail_are_linked() -> None:
     html = render_gate_report(v, None)
     assert '<a href="profiles/base.cpu.1.svg">' in html
     assert '<a href="profiles/flame-diff.svg">' in html
+
+
+def test_the_servers_each_side_ran_are_named() -> None:
+    def side(postgres: str, source: str) -> SideServers:
+        return msgspec.convert(
+            {"postgres": postgres, "pgvector": "0.8.6", "postgres_package": "18.6.3",
+             "postgres_from": source, "valkey": "9.1.2", "valkey_from": "harness"},
+            SideServers,
+        )  # fmt: skip
+
+    servers = Servers(
+        postgres="per side", base=side("18.6", "harness"), candidate=side("18.7", "side's venv")
+    )
+    html = render_gate_report(msgspec.structs.replace(verdict(), servers=servers), None)
+    assert (
+        "Servers, base / candidate: PostgreSQL 18.6 + pgvector 0.8.6 (harness) / 18.7 + pgvector "
+        "0.8.6 (side&#39;s venv), one server per side; Valkey 9.1.2 (harness) / 9.1.2 (harness)."
+    ) in html
+    assert "Servers," not in render_gate_report(verdict(), None)
