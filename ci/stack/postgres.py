@@ -27,8 +27,15 @@ from ci.stack.tools import (
     runuser,
 )
 
+#: Where PostgreSQL's binaries and data go when run as root (``nobody`` must reach them).
+ROOT_HOMES = Path("/var/tmp")
+
 #: In a root copy of an install (``runnable_pg_bin``): the install folder it was copied from.
 COPY_SOURCE = ".source"
+
+
+#: In a root home under ``/var/tmp`` (:func:`pg_home`): the run folder it belongs to.
+HOME_OWNER = "run_dir"
 
 
 def pg_home(run_dir: Path) -> Path:
@@ -36,7 +43,34 @@ def pg_home(run_dir: Path) -> Path:
     if not is_root():
         return run_dir.resolve() / "postgres"
     key = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
-    return Path("/var/tmp") / f"perfci-{key}"
+    return ROOT_HOMES / f"perfci-{key}"
+
+
+def sweep_orphan_homes(root: Path | None = None) -> list[Path]:
+    """Remove the root homes (``root``, default ``/var/tmp``) whose run folder is gone and
+    whose server is not running: a temporary run folder's data (~120 MB each) would otherwise
+    outlive it, most of all after a run that was killed. A home without its owner file is
+    left alone (its run folder is unknown). Returns the folders removed."""
+    removed = []
+    for home in sorted((root or ROOT_HOMES).glob("perfci-*")):
+        owner = home / HOME_OWNER
+        try:
+            run_dir = Path(owner.read_text().strip())
+        except OSError:
+            continue
+        if run_dir.exists() or _postmaster_alive(home / "pgdata"):
+            continue
+        shutil.rmtree(home, ignore_errors=True)
+        removed.append(home)
+    return removed
+
+
+def _postmaster_alive(data: Path) -> bool:
+    try:
+        first = (data / "postmaster.pid").read_text().split("\n", 1)[0]
+    except OSError:
+        return False
+    return first.strip().isdigit() and pid_alive(int(first))
 
 
 def runnable_pg_bin(bin_dir: Path | None = None) -> Path:
@@ -52,7 +86,7 @@ def runnable_pg_bin(bin_dir: Path | None = None) -> Path:
         return pginstall / "bin"
     site = pginstall.parent.parent
     key = hashlib.sha256(str(pginstall).encode()).hexdigest()[:10]
-    dest = Path("/var/tmp") / "perfci-pginstall" / key
+    dest = ROOT_HOMES / "perfci-pginstall" / key
     if not (dest / ".complete").exists():
         tmp = dest.with_name(f"{key}.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -96,8 +130,12 @@ def start_postgres(settings: StackSettings, bin_dir: Path | None = None) -> tupl
     check_port_free(settings.host, settings.pg_port, "PostgreSQL")
     bin_dir = runnable_pg_bin(bin_dir)
     home = pg_home(settings.run_dir)
+    if is_root():
+        sweep_orphan_homes()
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
+    if is_root():
+        (home / HOME_OWNER).write_text(f"{settings.run_dir.resolve()}\n")
     data = home / "pgdata"
     sock_dir = home / "socket"
     log = home / "postgres.log"
