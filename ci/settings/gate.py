@@ -168,6 +168,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     stream_k: int = 200  # results each duet stream asks for
     burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
     burst_iterations: int = 3  # searches each burst VU sends
+    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this many seconds apart
     workers: int = 1  # service worker processes per side
     restart_every: int = 1  # restart both services after every this many measured blocks (0: never)
     pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)
@@ -206,6 +207,8 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             )
         if not 1 <= self.stream_k <= 1000:
             raise ConfigError(f"gate.stream_k = {self.stream_k}: must lie in [1, 1000]")
+        if not (math.isfinite(self.burst_gap_s) and 0 <= self.burst_gap_s <= 30):
+            raise ConfigError(f"gate.burst_gap_s = {self.burst_gap_s!r}: must lie in [0, 30]")
         if not (0 <= self.burst_vus <= 500 and 1 <= self.burst_iterations <= 100):
             raise ConfigError(
                 f"gate.burst_vus = {self.burst_vus}, gate.burst_iterations = "

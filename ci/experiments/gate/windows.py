@@ -116,6 +116,7 @@ class DuetLoad:
     stream_k: int = 200
     burst_vus: int = 0
     burst_iterations: int = 4
+    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart
 
 
 class DuetRunner:
@@ -172,6 +173,7 @@ class DuetRunner:
             "BURST_VUS": str(load.burst_vus),
             "BURST_ITERATIONS": str(load.burst_iterations),
             "BURST_AT_S": repr(load.window_s),  # when the arrivals end
+            "BURST_GAP_S": repr(load.burst_gap_s),
             "RATE": repr(load.rate),
             "DUET_S": repr(load.window_s),
             "UNIQUE_FRACTION": repr(load.unique_fraction),
@@ -337,6 +339,7 @@ def duet_load(gate: GateDesign, query_log: Path, sla_env: Mapping[str, str]) -> 
         stream_k=gate.stream_k,
         burst_vus=gate.burst_vus,
         burst_iterations=gate.burst_iterations,
+        burst_gap_s=gate.burst_gap_s,
     )
 
 
