@@ -193,6 +193,7 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     burst_vus: int = 0  # requests held in flight per side during the burst
     burst_iterations: int = 0  # searches each burst VU sends
     restart_every: int = 0  # both services restarted after every this many measured blocks
+    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart (s)
 
 
 class DuetRevision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -27,7 +27,8 @@ tail            k6 counts per slot the searches slower than the tail limit: the 
 Beside the open arrivals, a share of iterations opens one search stream (large k) on
 each side; when the arrivals end, a burst of VUs holds many searches in flight per side
 (``scenarios/duet.js``): after them, so the burst's queueing never reaches the searches the
-tail share counts.
+tail share counts. With ``[gate] burst_gap_s`` the sides burst one after the other, slot
+``a`` first (so the ABBA order alternates which revision goes first), that far apart.
 """
 
 from __future__ import annotations
@@ -165,25 +166,8 @@ class DuetRunner:
         if not warmup and self.tail_limit_ms is None and self._warm_p98:
             self.tail_limit_ms = round(statistics.median_low(self._warm_p98), 3)
         tail_limit = None if warmup else self.tail_limit_ms
-        env = {
-            **load.sla_env,
-            "TAIL_LIMIT_MS": repr(tail_limit or 0.0),
-            "STREAM_FRACTION": repr(load.stream_fraction),
-            "STREAM_K": str(load.stream_k),
-            "BURST_VUS": str(load.burst_vus),
-            "BURST_ITERATIONS": str(load.burst_iterations),
-            "BURST_AT_S": repr(load.window_s),  # when the arrivals end
-            "BURST_GAP_S": repr(load.burst_gap_s),
-            "RATE": repr(load.rate),
-            "DUET_S": repr(load.window_s),
-            "UNIQUE_FRACTION": repr(load.unique_fraction),
-            "WRITE_FRACTION": repr(load.write_fraction),
-            "QUERY_LOG": str(load.query_log.resolve()),
-            "DUET_URL_A": self._targets[slot_a].url,
-            "DUET_URL_B": self._targets[slot_b].url,
-            "DUET_NONCE": f"{self._nonce}w{index}",
-            "K6_NO_USAGE_REPORT": "true",
-        }
+        urls = (self._targets[slot_a].url, self._targets[slot_b].url)
+        env = window_env(load, urls, f"{self._nonce}w{index}", tail_limit)
         summary_path = self._out / f"window-{index:03d}.summary.json"
         log_path = self._out / f"window-{index:03d}.k6.log"
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -192,7 +176,8 @@ class DuetRunner:
         rss_start = {s: process_rss_mb(pid) for s, pid in pids.items()}
         t0 = time.monotonic()
         with RssSampler(pids) as sampler:
-            code = _run_k6(self._k6, env, summary_path, log_path, load.window_s + K6_GRACE_S)
+            limit = load.window_s + 2 * load.burst_gap_s + K6_GRACE_S  # bursts after arrivals
+            code = _run_k6(self._k6, env, summary_path, log_path, limit)
         duration = time.monotonic() - t0
         rss_end = {s: process_rss_mb(pid) for s, pid in pids.items()}
         after = self._cpu()
@@ -238,6 +223,31 @@ class DuetRunner:
             candidate=sides["candidate"],
             tail_limit_ms=tail_limit,
         )
+
+
+def window_env(
+    load: DuetLoad, urls: tuple[str, str], nonce: str, tail_limit: float | None
+) -> dict[str, str]:
+    """What ``scenarios/duet.js`` reads (``lib/config.js``): ``urls`` of slot a and b."""
+    return {
+        **load.sla_env,
+        "TAIL_LIMIT_MS": repr(tail_limit or 0.0),
+        "STREAM_FRACTION": repr(load.stream_fraction),
+        "STREAM_K": str(load.stream_k),
+        "BURST_VUS": str(load.burst_vus),
+        "BURST_ITERATIONS": str(load.burst_iterations),
+        "BURST_AT_S": repr(load.window_s),  # when the arrivals end
+        "BURST_GAP_S": repr(load.burst_gap_s),  # slot a bursts first, slot b this much later
+        "RATE": repr(load.rate),
+        "DUET_S": repr(load.window_s),
+        "UNIQUE_FRACTION": repr(load.unique_fraction),
+        "WRITE_FRACTION": repr(load.write_fraction),
+        "QUERY_LOG": str(load.query_log.resolve()),
+        "DUET_URL_A": urls[0],
+        "DUET_URL_B": urls[1],
+        "DUET_NONCE": nonce,
+        "K6_NO_USAGE_REPORT": "true",
+    }
 
 
 def _run_k6(binary: Path, env: Mapping[str, str], summary: Path, log: Path, timeout: float) -> int:
@@ -358,4 +368,5 @@ def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
         burst_vus=gate.burst_vus,
         burst_iterations=gate.burst_iterations,
         restart_every=gate.restart_every,
+        burst_gap_s=gate.burst_gap_s,
     )

@@ -18,6 +18,7 @@ from ci.render.gate import (
     render_gate_summary,
     started_check,
 )
+from ci.settings.gate import GateDesign
 from tests.ci.render.gate_verdicts import verdict
 
 RUN = "https://github.com/acme/search/actions/runs/1/attempts/2"
@@ -95,6 +96,14 @@ def test_a_harness_change_is_stated() -> None:
     )
     body = render_gate_comment(v, LINKS)
     assert "this pull request changes ci/judge/gate\\.py, perf\\.toml" in body
+
+
+def test_the_run_says_which_opt_in_parts_of_the_design_ran() -> None:
+    plain = render_gate_comment(verdict(), LINKS)
+    assert "one after the other" not in plain
+    spaced = verdict(design=GateDesign(rate=75, burst_gap_s=2.5))
+    body = render_gate_comment(spaced, LINKS)
+    assert "; the sides burst one after the other, 2\\.5 s apart" in body
 
 
 def test_unsafe_links_are_not_made_links() -> None:
