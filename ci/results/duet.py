@@ -194,6 +194,7 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     burst_iterations: int = 0  # searches each burst VU sends
     restart_every: int = 0  # both services restarted after every this many measured blocks
     burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart (s)
+    db_rtt_ms: float = 0.0  # > 0: PostgreSQL in a network namespace behind this round trip
 
 
 class DuetRevision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

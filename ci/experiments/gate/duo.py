@@ -12,6 +12,9 @@ data layer        each side's database (``gate_<slot>``) starts empty and is bui
                   build time are recorded per side (:class:`~ci.results.duet.SideSetup`)
 cache             one Valkey server per service (its own process, so its CPU is the
                   side's); PostgreSQL backends are told apart by database
+network           with ``[gate] db_rtt_ms`` PostgreSQL runs in a network namespace of the
+                  run's own (:mod:`ci.stack.netns`), so that every query of both sides pays
+                  the same round trip, as to a database on another host
 service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), with its
                   own venv's interpreter, on its own port, ``service.http.app:create_app``
 placement         what else tells the sides apart is dealt by the run's seed
@@ -54,6 +57,7 @@ from ci.stack import (
     start_server_set,
     start_service,
 )
+from ci.stack.netns import db_link
 from ci.stack.process import stop_pid
 from ci.stack.state import Component
 from ci.stack.valkey import start_valkey
@@ -154,6 +158,7 @@ class DuoSpec:
     corpus_seed: int
     embedder: str
     workers: int
+    db_rtt_ms: float = 0.0  # > 0: PostgreSQL in a namespace of its own behind this round trip
 
 
 def with_database(url: str, name: str) -> str:
@@ -185,9 +190,29 @@ def duo_stack(
     assert sorted(deal.labels) == sorted(labels), f"dealt {deal.labels}, services {labels}"
     by_label = {s.label: s for s in services}
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = loopback_settings(run_dir, workers=spec.workers)
-    progress(f"starting PostgreSQL (run folder {run_dir})")
-    servers = start_server_set(settings)
+    with db_link(spec.db_rtt_ms) as link:
+        settings = loopback_settings(
+            run_dir, workers=spec.workers, db_host=link.db_host if link else None
+        )
+        where = ""
+        if link is not None:
+            where = f" in network namespace {link.namespace} ({link.rtt_ms:g} ms round trip)"
+        progress(f"starting PostgreSQL{where} (run folder {run_dir})")
+        servers = start_server_set(settings)
+        yield from _duo(servers, services, by_label, deal, spec, run_dir, progress)
+
+
+def _duo(
+    servers: ServerSet,
+    services: Sequence[ServiceSpec],
+    by_label: Mapping[str, ServiceSpec],
+    deal: Deal,
+    spec: DuoSpec,
+    run_dir: Path,
+    progress: Progress,
+) -> Iterator[Duo]:
+    """The loaders, Valkey servers and services on ``servers``; all stopped after the block."""
+    labels = [s.label for s in services]
     valkeys: list[Component] = []
     try:
         loaded = {

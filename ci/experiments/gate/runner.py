@@ -88,6 +88,7 @@ from ci.results.duet import SIDES, DuetRevision, DuetRun, Side, dump_duet, load_
 from ci.results.quality import QualityRun
 from ci.settings import PerfConfig
 from ci.settings.gate import GateDesign
+from ci.stack.netns import check_support as check_link_support
 
 Progress = Callable[[str], None]
 
@@ -118,6 +119,8 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
     deal = deal_sides(SIDES, seed, pin_cpus=design.pin_cpus)
+    if design.db_rtt_ms:
+        check_link_support(design.db_rtt_ms)  # root, iproute2, netem: before minutes of set-up
     changed = harness_changes(request.repo, request.base.sha, request.candidate.sha)
     harness = HarnessInfo(request.harness_revision, request.harness_source, changed)
     if harness.touched:
@@ -153,7 +156,9 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 ServiceSpec(side, trees[side], pythons[side], request.service_env.get(side, {}))
                 for side in ("base", "candidate")
             ]
-            spec = DuoSpec(design.docs, design.corpus_seed, design.embedder, design.workers)
+            spec = DuoSpec(
+                design.docs, design.corpus_seed, design.embedder, design.workers, design.db_rtt_ms
+            )
             stack_dir = Path(tmp) / "stack"
             with duo_stack(services, spec, stack_dir, rng, progress, deal=deal) as duo:
                 setup_s = time.monotonic() - t0

@@ -369,4 +369,5 @@ def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
         burst_iterations=gate.burst_iterations,
         restart_every=gate.restart_every,
         burst_gap_s=gate.burst_gap_s,
+        db_rtt_ms=gate.db_rtt_ms,
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +15,15 @@ import httpx
 import psutil
 import pytest
 
+from ci.errors import StackError
+from ci.experiments.gate import duo
 from ci.experiments.gate.checkout import SideCheckout
 from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack
 from ci.results.duet import Side
+from ci.settings import StackSettings
+from ci.stack import netns
 
-pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -51,6 +57,8 @@ def _gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.stack
+@pytest.mark.slow
 def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
     tmp_path: Path,
 ) -> None:
@@ -110,6 +118,8 @@ def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
     assert all(_gone(pid) for pid in restarted)
 
 
+@pytest.mark.stack
+@pytest.mark.slow
 def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path) -> None:
     python = Path(sys.executable)
     services = [
@@ -129,3 +139,28 @@ def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path)
                 assert len(resp.json()["results"]) == 3
                 models[label] = client.get("/v1/stats").json()["embedder"]["model_id"]
     assert models["base"] != models["candidate"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root, ip")
+def test_the_database_hosts_namespace_goes_when_the_stack_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespaces: list[str] = []
+
+    def no_postgres(settings: StackSettings) -> None:
+        assert settings.db_host is not None  # PostgreSQL would start in the namespace
+        namespaces.append(settings.db_host.namespace)
+        raise StackError("PostgreSQL did not start")
+
+    monkeypatch.setattr(netns, "_netem", lambda tc, dev, rtt_ms: None)  # any kernel
+    monkeypatch.setattr(duo, "start_server_set", no_postgres)
+    services = [ServiceSpec("base", _checkout("base"), Path(sys.executable))]
+    spec = DuoSpec(docs=10, corpus_seed=7, embedder="hash", workers=1, db_rtt_ms=4.0)
+    with (
+        pytest.raises(StackError, match="did not start"),
+        duo_stack(services, spec, tmp_path, random.Random(1)),
+    ):
+        pass
+    (name,) = namespaces
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    assert name not in listed.stdout

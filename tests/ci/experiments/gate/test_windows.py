@@ -47,9 +47,11 @@ def test_abba_blocks_balance_the_slots() -> None:
     assert abba_slots(50, random.Random(1)) == slots  # seeded
 
 
-def test_the_design_records_the_burst_gap() -> None:
-    assert duet_design(GateDesign(burst_gap_s=2.0), 5).burst_gap_s == 2.0
-    assert duet_design(GateDesign(), 5).burst_gap_s == 0.0
+def test_the_design_records_the_burst_gap_and_the_database_round_trip() -> None:
+    design = duet_design(GateDesign(burst_gap_s=2.0, db_rtt_ms=4.0), 5)
+    assert (design.burst_gap_s, design.db_rtt_ms) == (2.0, 4.0)
+    default = duet_design(GateDesign(), 5)
+    assert (default.burst_gap_s, default.db_rtt_ms) == (0.0, 0.0)
 
 
 def test_slot_figures_from_a_recorded_summary() -> None:
