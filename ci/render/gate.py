@@ -279,7 +279,7 @@ def design_options(design: GateDesign) -> str:
         parts.append(f"the sides burst one after the other, {design.burst_gap_s:g} s apart")
     if design.db_rtt_ms:
         parts.append(
-            f"PostgreSQL in a network namespace behind a {design.db_rtt_ms:g} ms round trip"
+            f"each side reached PostgreSQL through a relay of a {design.db_rtt_ms:g} ms round trip"
         )
     return "".join(f"; {p}" for p in parts)
 

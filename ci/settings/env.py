@@ -6,7 +6,6 @@ then the defaults below. Inner modules receive this object or plain values from 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,17 +14,6 @@ from pathlib import Path
 from ci.errors import ConfigError
 
 SERVERS = ("uvicorn", "granian")
-#: The addresses of the database hosts the stack creates itself (``ci.stack.netns``).
-DB_HOST_NETWORK = ipaddress.IPv4Network("10.231.0.0/16")
-
-
-@dataclass(frozen=True, slots=True)
-class DbHost:
-    """PostgreSQL on a host of the run's own: a network namespace it created, over a link."""
-
-    namespace: str  # ``ip netns exec`` runs PostgreSQL in it
-    address: str  # PostgreSQL listens here, inside the namespace
-    peer: str  # the host end of the link: every client connects from it (pg_hba)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +31,6 @@ class StackSettings:
     redis_url: str | None = None  # REDIS_URL: use this server, start none
     ready_timeout_s: float = 60.0  # PERFCI_READY_TIMEOUT_S
     service_env: Mapping[str, str] = field(default_factory=dict)  # SEARCH_* passed through
-    db_host: DbHost | None = None  # PostgreSQL behind a link, not on host (perfci gate)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
@@ -88,26 +75,6 @@ class StackSettings:
             raise ConfigError(f"server={self.server!r} is invalid: expected one of {SERVERS}")
         if self.host not in ("127.0.0.1", "::1", "localhost"):
             raise ConfigError(f"host={self.host!r} is invalid: the stack binds loopback only")
-        if self.db_host is not None:
-            for name in ("address", "peer"):
-                value = getattr(self.db_host, name)
-                if not _address_in(value, DB_HOST_NETWORK):
-                    raise ConfigError(
-                        f"db_host.{name}={value!r} is invalid: the stack's own database hosts "
-                        f"live in {DB_HOST_NETWORK}"
-                    )
-
-    @property
-    def pg_host(self) -> str:
-        """The address PostgreSQL listens on and its clients connect to."""
-        return self.host if self.db_host is None else self.db_host.address
-
-
-def _address_in(value: str, network: ipaddress.IPv4Network) -> bool:
-    try:
-        return ipaddress.ip_address(value) in network
-    except ValueError:
-        return False
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

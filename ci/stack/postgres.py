@@ -2,8 +2,6 @@
 
 PostgreSQL refuses to run as root; as root it runs as ``nobody`` with its binaries and
 data in ``/var/tmp/perfci-*`` (the project folder may not be readable by ``nobody``).
-With ``StackSettings.db_host`` it runs inside that network namespace (``ci.stack.netns``),
-listening on the namespace's address, and lets the host end of the link in.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from pathlib import Path
 
 from ci.errors import StackError
 from ci.settings import StackSettings
-from ci.stack.netns import netns_exec
 from ci.stack.process import check_port_free, is_root, log_tail, pid_alive, stop_pid
 from ci.stack.state import Component
 from ci.stack.tools import PG_USER, check_tools, pg_bin_dir, pg_user_ids, runuser
@@ -75,10 +72,7 @@ def _chown_pg(path: Path) -> None:
 
 def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
     check_tools(postgres=True, valkey=False)
-    if settings.db_host is None:
-        check_port_free(settings.host, settings.pg_port, "PostgreSQL")
-    else:  # a namespace of the run's own: every port free, its address the stack's own
-        settings.validate()
+    check_port_free(settings.host, settings.pg_port, "PostgreSQL")
     bin_dir = _pg_install()
     home = pg_home(settings.run_dir)
     home.mkdir(parents=True, exist_ok=True)
@@ -118,13 +112,11 @@ def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
         )
         if proc.returncode != 0:
             raise StackError(f"initdb failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    if settings.db_host is not None:
-        _allow_client(data, settings.db_host.peer)
     # Benchmark database: durability off (the corpus is regenerated from a seed).
     options = " ".join(
         [
             f"-p {settings.pg_port}",
-            f"-c listen_addresses={settings.pg_host}",
+            f"-c listen_addresses={settings.host}",
             f"-c unix_socket_directories={sock_dir}",
             "-c shared_preload_libraries=pg_stat_statements",
             "-c pg_stat_statements.track=all",
@@ -138,25 +130,22 @@ def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
             "-c jit=off",
         ]
     )
-    start = _as_pg_user(
-        [
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-w",
-            "-t",
-            str(int(settings.ready_timeout_s)),
-            "-o",
-            options,
-            "start",
-        ]
-    )
-    if settings.db_host is not None:
-        start = netns_exec(settings.db_host.namespace, start)
     proc = subprocess.run(
-        start,
+        _as_pg_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(int(settings.ready_timeout_s)),
+                "-o",
+                options,
+                "start",
+            ]
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -167,7 +156,7 @@ def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
             f"PostgreSQL did not start: {proc.stderr.strip() or proc.stdout.strip()}{log_tail(log)}"
         )
     pid = int((data / "postmaster.pid").read_text().splitlines()[0])
-    url = f"postgresql://postgres@{settings.pg_host}:{settings.pg_port}/postgres"
+    url = f"postgresql://postgres@{settings.host}:{settings.pg_port}/postgres"
     component = Component("postgres", pid, url, str(log))
     try:
         _pg_bootstrap(bin_dir, settings)
@@ -175,16 +164,6 @@ def start_postgres(settings: StackSettings) -> tuple[Component, Path]:
         stop_postgres(component, data)
         raise
     return component, data
-
-
-def _allow_client(data: Path, address: str) -> None:
-    """Let ``address`` (the host end of the link to the namespace) in, as loopback is."""
-    hba = data / "pg_hba.conf"
-    line = f"host all all {address}/32 trust  # the host end of the link (ci.stack.netns)\n"
-    text = hba.read_text()
-    if line not in text:
-        with hba.open("a") as fh:  # appending keeps the file's owner (the server's user)
-            fh.write(line if text.endswith("\n") else "\n" + line)
 
 
 def _pg_bootstrap(bin_dir: Path, settings: StackSettings) -> None:
@@ -195,7 +174,7 @@ def _pg_bootstrap(bin_dir: Path, settings: StackSettings) -> None:
         [
             str(bin_dir / "psql"),
             "-h",
-            settings.pg_host,
+            settings.host,
             "-p",
             str(settings.pg_port),
             "-U",

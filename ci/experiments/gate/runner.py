@@ -88,7 +88,6 @@ from ci.results.duet import SIDES, DuetRevision, DuetRun, Side, dump_duet, load_
 from ci.results.quality import QualityRun
 from ci.settings import PerfConfig
 from ci.settings.gate import GateDesign
-from ci.stack.netns import check_support as check_link_support
 
 Progress = Callable[[str], None]
 
@@ -119,8 +118,6 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
     deal = deal_sides(SIDES, seed, pin_cpus=design.pin_cpus)
-    if design.db_rtt_ms:
-        check_link_support(design.db_rtt_ms)  # root, iproute2, netem: before minutes of set-up
     changed = harness_changes(request.repo, request.base.sha, request.candidate.sha)
     harness = HarnessInfo(request.harness_revision, request.harness_source, changed)
     if harness.touched:
@@ -372,7 +369,7 @@ def _pids(duo: Duo) -> dict[str, int]:
 
 
 def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
-    """Both sides of ``duo`` as the windows see them: service, database and Valkey."""
+    """Both sides of ``duo`` as the windows see them: service, database, Valkey, relay."""
     return {
         side: DuetTarget(
             side,
@@ -380,6 +377,7 @@ def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
             duo.services[side].pid,
             duo.services[side].database,
             duo.services[side].valkey_pid,
+            duo.services[side].relay_pid,
         )
         for side in SIDES
     }

@@ -15,7 +15,8 @@ CPU             user + system of the side's service processes, of the PostgreSQL
                 backends connected to the side's own database (``pg_stat_activity``:
                 a pool's backends persist, so their CPU is read before and after; one
                 born during the window counts from its birth) and of the side's own
-                Valkey server
+                Valkey server; apart from them (report-only, not the side's: it is the
+                emulated network of ``[gate] db_rtt_ms``), its relay to PostgreSQL
 memory          the RSS of the service's processes (summed) at the start and the end,
                 and the highest of the samples taken every ``RSS_SAMPLE_S`` in between
 tail            k6 counts per slot the searches slower than the tail limit: the low
@@ -92,6 +93,7 @@ class DuetTarget:
     pid: int
     database: str | None = None  # the side's PostgreSQL database (its backends' CPU)
     valkey_pid: int | None = None  # the side's own Valkey server
+    relay_pid: int | None = None  # the side's own relay to PostgreSQL (db_rtt_ms > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class SideCpu:
     service_s: float
     backends: Mapping[int, float] | None
     valkey_s: float | None
+    relay_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +159,8 @@ class DuetRunner:
         for side, t in self._targets.items():
             db = dbs.get(side)
             valkey = cpu_of(t.valkey_pid) if t.valkey_pid is not None else None
-            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(db or ""), valkey)
+            relay = cpu_of(t.relay_pid) if t.relay_pid is not None else None
+            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(db or ""), valkey, relay)
         return out
 
     def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:
@@ -194,6 +198,9 @@ class DuetRunner:
             valkey = None
             if a.valkey_s is not None and b.valkey_s is not None:
                 valkey = max(0.0, a.valkey_s - b.valkey_s)
+            relay = None
+            if a.relay_s is not None and b.relay_s is not None:
+                relay = max(0.0, a.relay_s - b.relay_s)
             figures = slot_figures(
                 metrics,
                 slot,
@@ -204,6 +211,7 @@ class DuetRunner:
                 figures,
                 postgres_cpu_s=None if pg is None else round(pg, 6),
                 valkey_cpu_s=None if valkey is None else round(valkey, 6),
+                relay_cpu_s=None if relay is None else round(relay, 6),
                 rss_start_mb=round(rss_start[side], 3),
                 rss_end_mb=round(rss_end[side], 3),
                 rss_peak_mb=round(max(sampler.peak[side], rss_end[side]), 3),

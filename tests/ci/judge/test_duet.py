@@ -116,12 +116,14 @@ def test_hl_interval_with_too_few_pairs_is_the_full_range() -> None:
 
 def test_the_whole_side_cpu_and_its_parts() -> None:
     s = msgspec.structs.replace(
-        side(cpu_ms=2.0, samples=956), postgres_cpu_s=1.0, valkey_cpu_s=0.5
-    )  # 1,000 requests: 2 s service, 1 s PostgreSQL, 0.5 s Valkey
-    assert side_value("cpu_ms_per_request", s) == pytest.approx(3.5)
+        side(cpu_ms=2.0, samples=956), postgres_cpu_s=1.0, valkey_cpu_s=0.5, relay_cpu_s=0.25
+    )  # 1,000 requests: 2 s service, 1 s PostgreSQL, 0.5 s Valkey; 0.25 s relay
+    assert side_value("cpu_ms_per_request", s) == pytest.approx(3.5)  # the relay is not in it
     assert side_value("service_cpu_ms_per_request", s) == pytest.approx(2.0)
     assert side_value("postgres_cpu_ms_per_request", s) == pytest.approx(1.0)
     assert side_value("valkey_cpu_ms_per_request", s) == pytest.approx(0.5)
+    assert side_value("relay_cpu_ms_per_request", s) == pytest.approx(0.25)
+    assert side_value("relay_cpu_ms_per_request", side()) is None  # no relay: no figure
 
 
 def test_rss_growth_and_slow_share_per_side() -> None:

@@ -104,7 +104,7 @@ def test_the_run_says_which_opt_in_parts_of_the_design_ran() -> None:
     spaced = verdict(design=GateDesign(rate=75, burst_gap_s=2.5, db_rtt_ms=4.0))
     body = render_gate_comment(spaced, LINKS)
     assert "; the sides burst one after the other, 2\\.5 s apart" in body
-    assert "; PostgreSQL in a network namespace behind a 4 ms round trip" in body
+    assert "; each side reached PostgreSQL through a relay of a 4 ms round trip" in body
 
 
 def test_unsafe_links_are_not_made_links() -> None:

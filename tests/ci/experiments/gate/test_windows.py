@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from ci.errors import RunError
@@ -21,6 +22,7 @@ from ci.experiments.gate.sequential import measure_windows
 from ci.experiments.gate.windows import (
     DuetLoad,
     DuetRunner,
+    DuetTarget,
     abba_slots,
     duet_design,
     slot_figures,
@@ -28,7 +30,7 @@ from ci.experiments.gate.windows import (
 )
 from ci.judge.duet import side_value
 from ci.measure.k6 import find_k6
-from ci.results.duet import DuetRevision
+from ci.results.duet import DuetRevision, Side
 from ci.settings import repo_sla
 from ci.settings.gate import GateDesign, GateMetric, GateRule
 
@@ -52,6 +54,32 @@ def test_the_design_records_the_burst_gap_and_the_database_round_trip() -> None:
     assert (design.burst_gap_s, design.db_rtt_ms) == (2.0, 4.0)
     default = duet_design(GateDesign(), 5)
     assert (default.burst_gap_s, default.db_rtt_ms) == (0.0, 0.0)
+
+
+def test_a_sides_relay_cpu_is_read_apart_from_its_service(tmp_path: Path) -> None:
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    with (
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as service,
+        subprocess.Popen([sys.executable, "-c", spin + "time.sleep(60)"]) as relay,
+    ):
+        try:
+            deadline = time.monotonic() + 30
+            while sum(psutil.Process(relay.pid).cpu_times()[:2]) < 0.3:
+                assert time.monotonic() < deadline, "the spinning process never spun"
+                time.sleep(0.05)
+            targets: dict[Side, DuetTarget] = {
+                "base": DuetTarget("base", "http://127.0.0.1:1", service.pid, relay_pid=relay.pid),
+                "candidate": DuetTarget("candidate", "http://127.0.0.1:2", service.pid),
+            }
+            load = DuetLoad(1.0, 1.0, 0.0, 0.0, tmp_path / "queries.txt", {})
+            cpu = DuetRunner(targets, load, tmp_path, nonce="t", k6=Path("k6"))._cpu()
+        finally:
+            service.kill()
+            relay.kill()
+    assert cpu["base"].relay_s is not None
+    assert cpu["base"].relay_s >= 0.3
+    assert cpu["base"].service_s < 0.3  # the relay's CPU is not the service's
+    assert cpu["candidate"].relay_s is None
 
 
 def test_slot_figures_from_a_recorded_summary() -> None:
