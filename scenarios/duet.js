@@ -3,6 +3,7 @@
 // which revision each slot serves (swapped between windows in shuffled ABBA blocks).
 import {
   BURST_AT_S,
+  BURST_GAP_S,
   BURST_ITERATIONS,
   BURST_VUS,
   DUET_S,
@@ -10,7 +11,7 @@ import {
   SLA_ERROR_RATE,
   SLA_P95_MS,
 } from './lib/config.js';
-import { burstPair, duet } from './lib/duet.js';
+import { burstOne, burstPair, duet } from './lib/duet.js';
 import { vus } from './lib/shapes.js';
 import { summaryOutputs } from './lib/summary.js';
 
@@ -31,23 +32,33 @@ function arrivals(execName, rate) {
 
 // The burst: BURST_VUS VUs start together BURST_AT_S into the window (the runner starts it
 // as the arrivals end, so its queueing stays out of their latency) and each sends
-// BURST_ITERATIONS searches to both slots, so every side holds ~BURST_VUS requests in flight
-// (pools, locks and queues matter); a closed loop, measured apart from the open arrivals.
-function burstScenario() {
+// BURST_ITERATIONS searches, so a side holds ~BURST_VUS requests in flight (pools, locks and
+// queues matter); a closed loop, measured apart from the open arrivals.
+function burstScenario(execName, atS, maxS, stopS) {
   return {
     executor: 'per-vu-iterations',
-    exec: 'burst',
+    exec: execName,
     vus: BURST_VUS,
     iterations: BURST_ITERATIONS,
-    startTime: `${Math.max(0, Math.min(BURST_AT_S, DUET_S))}s`,
-    maxDuration: `${Math.max(2, DUET_S)}s`,
-    gracefulStop: '3s',
+    startTime: `${Math.max(0, atS)}s`,
+    maxDuration: `${maxS}s`, // no iteration starts after it...
+    gracefulStop: `${stopS}s`, // ...and the ones in flight may finish within this
   };
 }
 
 const SCENARIOS = { duet: arrivals('pair', RATE) };
-if (BURST_VUS > 0) {
-  SCENARIOS.burst = burstScenario();
+const BURST_START_S = Math.min(BURST_AT_S, DUET_S);
+if (BURST_VUS > 0 && BURST_GAP_S > 0) {
+  // One side after the other, each alone on the machine: slot a first (the runner deals the
+  // slots in ABBA blocks, so which revision bursts first alternates). Each burst has 3/4 of
+  // the gap and a quarter to finish: it is over before the next one starts.
+  const ms = (s) => Math.round(s * 1000) / 1000;
+  const [run, finish] = [ms(BURST_GAP_S * 0.75), ms(BURST_GAP_S * 0.25)];
+  SCENARIOS.burst_a = burstScenario('burstA', BURST_START_S, run, finish);
+  SCENARIOS.burst_b = burstScenario('burstB', ms(BURST_START_S + BURST_GAP_S), run, finish);
+} else if (BURST_VUS > 0) {
+  // both slots at once (http.batch): the scheduler decides which side is served first
+  SCENARIOS.burst = burstScenario('burst', BURST_START_S, Math.max(2, DUET_S), 3);
 }
 
 export const options = {
@@ -75,6 +86,14 @@ export function pair() {
 
 export function burst() {
   burstPair(ORDER);
+}
+
+export function burstA() {
+  burstOne(ORDER[0]);
+}
+
+export function burstB() {
+  burstOne(ORDER[1]);
 }
 
 export function handleSummary(data) {

@@ -90,6 +90,8 @@ def side_value(metric: str, side: SideWindow) -> float | None:
         return side.per_request_ms(side.postgres_cpu_s)
     if metric == "valkey_cpu_ms_per_request":
         return side.per_request_ms(side.valkey_cpu_s)
+    if metric == "relay_cpu_ms_per_request":
+        return side.per_request_ms(side.relay_cpu_s)
     if metric == "slow_share":
         return side.slow_share
     if metric == "rss_kb_per_1k_requests":

@@ -132,10 +132,11 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
     d, g = run.design, verdict.design
     ours = (d.rate, d.window_s, d.warmup_windows, d.unique_fraction, d.write_fraction)
     theirs = (g.rate, g.window_s, g.warmup_windows, g.unique_fraction, g.write_fraction)
-    if ours != theirs or (d.order_seed, d.workers) != (verdict.order_seed, g.workers):
+    same = ours == theirs and d.burst_gap_s == g.burst_gap_s  # the gap: a window's length
+    if not same or (d.order_seed, d.workers) != (verdict.order_seed, g.workers):
         raise ArtifactError(
             "windows.json was measured under another design than the verdict's (rate, "
-            "window, warm-up, fractions, workers or order seed differ)"
+            "window, warm-up, fractions, burst gap, workers or order seed differ)"
         )
     iterations = d.rate * d.window_s * COUNT_SLACK + 1
     writes = 2 * (d.write_fraction * iterations * 1.5 + 10)
@@ -143,7 +144,8 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
         where = f"windows.json: window {i}"
         if (w.warmup, w.block) != (i < d.warmup_windows, i // 4):
             raise ArtifactError(f"{where}: warm-up flag or ABBA block out of sequence")
-        if not d.window_s * 0.99 <= w.duration_s <= d.window_s + MAX_OVERRUN_S:
+        longest = d.window_s + 2 * d.burst_gap_s + MAX_OVERRUN_S  # sequential bursts after it
+        if not d.window_s * 0.99 <= w.duration_s <= longest:
             raise ArtifactError(f"{where} lasted {w.duration_s} s, not a {d.window_s} s window")
         if i and _started(run, i) < _started(run, i - 1) + _seconds(
             run.windows[i - 1].duration_s - CLOCK_SLACK_S

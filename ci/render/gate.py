@@ -23,7 +23,7 @@ from ci.judge.quality import QUALITY_ALPHA_SHARE, paired_drop
 from ci.render import formatting
 from ci.render.environment import render_template
 from ci.render.escape import md, md_link
-from ci.settings.gate import GateMetric
+from ci.settings.gate import GateDesign, GateMetric
 
 #: The first line of the comment: :mod:`ci.post.github` edits the comment that carries it
 #: (and was written by the token's own account) in place on every run, so it stays one.
@@ -287,7 +287,8 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
             f"{design.rate:g} requests/s per side in {design.window_s:g} s windows, "
             f"{design.warmup_windows} warm-up windows discarded, {design.docs} documents "
             f"({design.embedder}), {design.workers} worker(s) per side, machine class "
-            f"{v.machine_class}; shape scenarios once per side: {', '.join(design.shapes)}",
+            f"{v.machine_class}; shape scenarios once per side: {', '.join(design.shapes)}"
+            + design_options(design),
             600,
         ),
         "timings": md(
@@ -296,6 +297,18 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
         ),
         "ctx_line": ctx_line,
     }
+
+
+def design_options(design: GateDesign) -> str:
+    """The opt-in parts of the design that ran (nothing when they are off)."""
+    parts = []
+    if design.burst_gap_s:
+        parts.append(f"the sides burst one after the other, {design.burst_gap_s:g} s apart")
+    if design.db_rtt_ms:
+        parts.append(
+            f"each side reached PostgreSQL through a relay of a {design.db_rtt_ms:g} ms round trip"
+        )
+    return "".join(f"; {p}" for p in parts)
 
 
 def render_gate_summary(verdict: GateVerdict, links: GateLinks) -> str:

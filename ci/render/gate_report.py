@@ -13,6 +13,7 @@ from ci.judge.gate_verdict import GateVerdict
 from ci.render import plots
 from ci.render.environment import render_template
 from ci.render.formatting import LABELS
+from ci.render.gate import design_options
 from ci.results.duet import DuetRun
 
 _PLOTTED = ("cpu_ms_per_request", "latency_p50", "latency_p90", "latency_p95", "latency_p99")
@@ -63,4 +64,5 @@ def render_gate_report(
         pct=_pct,
         label=lambda m: LABELS.get(m, m),
         windows=run.windows if run is not None else (),
+        options=design_options(verdict.design),
     )

@@ -16,7 +16,8 @@ version  what changed
 Per side and window: the requests the load generator sent (searches, streams, burst
 searches and writes), the latency of the successful searches (exact percentiles: k6 keeps
 every sample), the failed requests, the CPU seconds of everything that serves the side
-(its service processes, its PostgreSQL backends, its own Valkey server), the service's
+(its service processes, its PostgreSQL backends, its own Valkey server; apart from them,
+its relay to PostgreSQL when ``[gate] db_rtt_ms`` emulates a network), the service's
 resident memory at the window's start and end and its peak, the searches slower than the
 run's tail limit (the base's warm-up p98), and the latency of streams and burst searches.
 Per side and run: how its data layer was built (``setup``) and what the run's seed dealt it
@@ -83,6 +84,9 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     latency_ms: WindowLatency
     postgres_cpu_s: float | None = None  # CPU of the backends connected to the side's database
     valkey_cpu_s: float | None = None  # CPU of the side's own Valkey server
+    # CPU of the side's relay to PostgreSQL ([gate] db_rtt_ms): the emulated network, so
+    # not the side's and not in total_cpu_s
+    relay_cpu_s: float | None = None
     rss_start_mb: float | None = None  # service RSS (all its processes) as the window starts
     rss_end_mb: float | None = None  # ... as it ends
     rss_peak_mb: float | None = None  # the highest sample in between (sampled every ~0.5 s)
@@ -101,7 +105,14 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(
                 f"{self.latency_ms.samples} latency samples but {self.searches} searches"
             )
-        for key in ("cpu_s", "postgres_cpu_s", "valkey_cpu_s", "rss_start_mb", "rss_end_mb"):
+        for key in (
+            "cpu_s",
+            "postgres_cpu_s",
+            "valkey_cpu_s",
+            "relay_cpu_s",
+            "rss_start_mb",
+            "rss_end_mb",
+        ):
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{key} = {value!r}: must be finite and >= 0")
@@ -110,7 +121,8 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def total_cpu_s(self) -> float:
-        """Everything that serves the side: service + its PostgreSQL backends + its Valkey."""
+        """Everything that serves the side: service + its PostgreSQL backends + its Valkey
+        (not its relay to PostgreSQL: that is the network between them)."""
         return self.cpu_s + (self.postgres_cpu_s or 0.0) + (self.valkey_cpu_s or 0.0)
 
     def per_request_ms(self, cpu_s: float | None) -> float | None:
@@ -193,6 +205,8 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     burst_vus: int = 0  # requests held in flight per side during the burst
     burst_iterations: int = 0  # searches each burst VU sends
     restart_every: int = 0  # both services restarted after every this many measured blocks
+    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart (s)
+    db_rtt_ms: float = 0.0  # > 0: each side reached PostgreSQL through a relay of this round trip
 
 
 class DuetRevision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -42,6 +42,7 @@ DUET_METRICS: tuple[str, ...] = (
     "service_cpu_ms_per_request",
     "postgres_cpu_ms_per_request",
     "valkey_cpu_ms_per_request",
+    "relay_cpu_ms_per_request",  # [gate] db_rtt_ms: the emulated network, not the side's
     "rss_peak_mb",
     "stream_ttfe_p50",
     "stream_ttfe_p95",
@@ -52,6 +53,10 @@ DUET_METRICS: tuple[str, ...] = (
 )
 #: Duet metrics compared as differences (their base is often 0, or they can be negative).
 ABSOLUTE_METRICS: tuple[str, ...] = ("error_rate", "slow_share", "rss_kb_per_1k_requests")
+#: The shortest gap between sequential bursts (``burst_gap_s``; 0: the sides burst at once).
+MIN_BURST_GAP_S = 1.0
+#: The longest round trip to PostgreSQL the gate emulates (``db_rtt_ms``): a region's.
+MAX_DB_RTT_MS = 50.0
 #: The shape scenarios the gate runs once per side, for the SLA and the report.
 SHAPE_SCENARIOS: tuple[str, ...] = ("ramp", "spike", "sse", "connections")
 
@@ -168,9 +173,11 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     stream_k: int = 200  # results each duet stream asks for
     burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
     burst_iterations: int = 3  # searches each burst VU sends
+    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this many seconds apart
     workers: int = 1  # service worker processes per side
     restart_every: int = 1  # restart both services after every this many measured blocks (0: never)
     pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)
+    db_rtt_ms: float = 0.0  # > 0: each side reaches PostgreSQL through a relay of this round trip
     docs: int = 20_000  # corpus size
     embedder: str = "minilm"
     corpus_seed: int = 42
@@ -211,12 +218,18 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
                 f"gate.burst_vus = {self.burst_vus}, gate.burst_iterations = "
                 f"{self.burst_iterations}: must lie in [0, 500] and [1, 100]"
             )
+        self._check_burst_gap()
         if not 1 <= self.workers <= 16:
             raise ConfigError(f"gate.workers = {self.workers}: must lie in [1, 16]")
         if not 0 <= self.restart_every <= 9:
             raise ConfigError(
                 f"gate.restart_every = {self.restart_every}: must lie in [0, 9] (blocks of 4 "
                 "windows; 0: the services run through every window)"
+            )
+        if not (math.isfinite(self.db_rtt_ms) and 0 <= self.db_rtt_ms <= MAX_DB_RTT_MS):
+            raise ConfigError(
+                f"gate.db_rtt_ms = {self.db_rtt_ms!r}: must lie in [0, {MAX_DB_RTT_MS:g}] (ms; "
+                "0: PostgreSQL reached directly on loopback)"
             )
         if self.docs < 1:
             raise ConfigError(f"gate.docs = {self.docs}: must be >= 1")
@@ -232,6 +245,28 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             raise ConfigError(
                 f"gate.shapes: {unknown[0]!r} is not a shape scenario "
                 f"(known: {', '.join(SHAPE_SCENARIOS)})"
+            )
+
+    def _check_burst_gap(self) -> None:
+        """Sequential bursts run after the arrivals, one gap apart: a window then lasts
+        ``window_s + 2 * burst_gap_s``, at most twice as long as without them."""
+        gap = self.burst_gap_s
+        if gap == 0:
+            return
+        if not (math.isfinite(gap) and gap >= MIN_BURST_GAP_S):
+            raise ConfigError(
+                f"gate.burst_gap_s = {gap!r}: must be 0 (both sides burst at once) or at least "
+                f"{MIN_BURST_GAP_S:g} s (each burst gets 3/4 of it to run, a quarter to finish)"
+            )
+        if self.burst_vus == 0:
+            raise ConfigError(
+                f"gate.burst_gap_s = {gap!r} spaces bursts, but gate.burst_vus = 0 sends none"
+            )
+        if 2 * gap > self.window_s:
+            raise ConfigError(
+                f"gate.burst_gap_s = {gap!r}: the two bursts, one gap each, take "
+                f"2 x {gap:g} = {2 * gap:g} s, more than gate.window_s = {self.window_s:g} s "
+                f"(use at most {self.window_s / 2:g} s, or a longer window)"
             )
 
 

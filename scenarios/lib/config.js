@@ -84,6 +84,9 @@ export const STREAM_K = Math.max(1, Math.round(num('STREAM_K', 200)));
 export const BURST_VUS = Math.max(0, Math.round(num('BURST_VUS', 0)));
 export const BURST_ITERATIONS = Math.max(1, Math.round(num('BURST_ITERATIONS', 4)));
 export const BURST_AT_S = num('BURST_AT_S', 10);
+// > 0: the sides burst one after the other (slot a at BURST_AT_S, slot b BURST_GAP_S later),
+// so neither burst competes with the other side's for the CPU.
+export const BURST_GAP_S = Math.max(0, num('BURST_GAP_S', 0));
 // Searches slower than this count as slow (ms; 0: not counted, as in the warm-up windows).
 export const TAIL_LIMIT_MS = num('TAIL_LIMIT_MS', 0);
 

@@ -132,6 +132,15 @@ export function burstPair(order) {
   });
 }
 
+// One search to one slot, from one of a one-sided burst's VUs (BURST_GAP_S > 0).
+export function burstOne(slot) {
+  const res = http.request(...searchRequest(slot, nextQuery(), false));
+  record(slot, res, 200);
+  if (res.status === 200) {
+    burst[slot].add(res.timings.duration);
+  }
+}
+
 // Ingest one document into each slot, then delete it again (cache invalidation traffic).
 function writeBoth(order, entry) {
   const doc = {

@@ -16,6 +16,12 @@ servers           each side's PostgreSQL (with pgvector) and Valkey are its own 
                   their builds are the same, else one per side
 cache             one Valkey server per service (its own process, so its CPU is the
                   side's); PostgreSQL backends are told apart by database (and server)
+network           with ``[gate] db_rtt_ms`` each side reaches PostgreSQL through a relay
+                  of its own (:mod:`ci.stack.relay`, a process on loopback) that holds
+                  every chunk ``db_rtt_ms / 2`` each way: its loader, its service and its
+                  recall check connect through it, so every query of both sides pays the
+                  same round trip, as to a database on another host. Each relay's CPU is
+                  read apart: it is the network, not the side
 service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), with its
                   own venv's interpreter, on its own port, ``service.http.app:create_app``
 placement         what else tells the sides apart is dealt by the run's seed
@@ -56,6 +62,7 @@ from ci.experiments.gate.servers import (
 from ci.experiments.gate.symmetry import HASH_SEED, Deal, deal_sides, draw_ports, pin
 from ci.results.duet import SidePlacement, SideSetup
 from ci.seed import SeedResult, seed_corpus
+from ci.settings import StackSettings
 from ci.stack import (
     ServerSet,
     loopback_settings,
@@ -63,7 +70,8 @@ from ci.stack import (
     service_readiness,
     start_service,
 )
-from ci.stack.process import stop_pid
+from ci.stack.process import free_port, stop_pid
+from ci.stack.relay import RelayConfig, start_relay
 from ci.stack.state import Component
 
 Progress = Callable[[str], None]
@@ -96,6 +104,7 @@ class SideService:
     database: str  # its own database's name (its backends' CPU is attributed by it)
     postgres_url: str  # an admin URL of the server holding that database
     valkey_pid: int | None  # its own Valkey server
+    relay_pid: int | None  # its own relay to PostgreSQL (``[gate] db_rtt_ms`` > 0)
     setup: SideSetup
     placement: SidePlacement  # what the run's seed dealt it
 
@@ -166,11 +175,21 @@ class DuoSpec:
     corpus_seed: int
     embedder: str
     workers: int
+    db_rtt_ms: float = 0.0  # > 0: each side reaches PostgreSQL through a relay of this round trip
 
 
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def with_port(url: str, port: int) -> str:
+    """``url`` at another port of the same host (a relay's in front of the server)."""
+    parts = urlsplit(url)
+    userinfo, _at, _hostport = parts.netloc.rpartition("@")
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @contextlib.contextmanager
@@ -203,11 +222,44 @@ def duo_stack(
     servers, admin = start_postgres_servers(
         settings, installs, services[0].label, deal.start_order, side_dirs, progress
     )
+    yield from _duo(
+        servers, admin, installs, settings, services, by_label, deal, spec, run_dir, progress
+    )
+
+
+def _duo(
+    servers: ServerSet,
+    admin: Mapping[str, str],
+    installs: Mapping[str, SideInstall],
+    settings: StackSettings,
+    services: Sequence[ServiceSpec],
+    by_label: Mapping[str, ServiceSpec],
+    deal: Deal,
+    spec: DuoSpec,
+    run_dir: Path,
+    progress: Progress,
+) -> Iterator[Duo]:
+    """The relays, loaders, Valkey servers and services on ``servers`` (``admin``: an admin
+    URL of the server holding each side's database); all stopped after the block (the
+    services, then the relays, then PostgreSQL: ``ServerSet.close``)."""
+    labels = [s.label for s in services]
     valkeys: list[Component] = []
     try:
+        relays = {
+            label: _own_relay(
+                servers, admin[label], label, run_dir / deal.slot(label), spec, progress
+            )
+            for label in deal.start_order
+        }
         loaded = {
             label: _own_loader(
-                admin[label], by_label[label], deal.slot(label), spec, run_dir, progress
+                admin[label],
+                relays[label],
+                by_label[label],
+                deal.slot(label),
+                spec,
+                run_dir,
+                progress,
             )
             for label in deal.start_order
         }
@@ -235,6 +287,7 @@ def duo_stack(
                 _start,
                 servers,
                 admin[label],
+                relays[label],
                 by_label[label],
                 placement,
                 spec,
@@ -259,17 +312,48 @@ def database_name(slot: str) -> str:
     return f"gate_{slot}"
 
 
+@dataclass(frozen=True, slots=True)
+class SideDatabase:
+    """How a side reaches PostgreSQL: its server URL (the relay's port when it has one)."""
+
+    url: str
+    relay_pid: int | None
+
+
+def _own_relay(
+    servers: ServerSet, admin: str, label: str, side_dir: Path, spec: DuoSpec, progress: Progress
+) -> SideDatabase:
+    """A relay of the side's own in front of PostgreSQL (``db_rtt_ms / 2`` each way);
+    PostgreSQL itself when ``db_rtt_ms`` is 0."""
+    if spec.db_rtt_ms <= 0:
+        return SideDatabase(admin, None)
+    pg = urlsplit(admin)
+    assert pg.hostname, f"PostgreSQL's URL has no host: {admin}"
+    assert pg.port, f"PostgreSQL's URL has no port: {admin}"
+    config = RelayConfig(free_port(), pg.hostname, pg.port, spec.db_rtt_ms / 2)
+    side_dir.mkdir(parents=True, exist_ok=True)
+    relay = start_relay(config, side_dir / "relay.log")
+    assert relay.pid is not None, "start_relay returned no pid"
+    servers.relays.append(relay.pid)
+    progress(
+        f"the {label}'s relay to PostgreSQL on {relay.url}, {config.delay_ms:g} ms each way "
+        f"({spec.db_rtt_ms:g} ms round trip)"
+    )
+    return SideDatabase(with_port(admin, config.listen_port), relay.pid)
+
+
 def _own_loader(
     admin: str,
+    db: SideDatabase,
     svc: ServiceSpec,
     slot: str,
     spec: DuoSpec,
     run_dir: Path,
     progress: Progress,
 ) -> tuple[SeedResult, float]:
-    """An empty database for ``svc``, built by its own loader; the loader's summary and
-    the wall time from the empty database to a loaded, indexed one; ``admin``: an admin URL
-    of the server that holds it."""
+    """An empty database for ``svc``, built by its own loader (through the side's relay,
+    if any); the loader's summary and the wall time from the empty database to a loaded,
+    indexed one; ``admin``: an admin URL of the server that holds it."""
     name = database_name(slot)
     t0 = time.monotonic()
     run_sql(admin, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
@@ -277,7 +361,7 @@ def _own_loader(
     try:
         seeded = seed_corpus(
             run_dir,
-            with_database(admin, name),
+            with_database(db.url, name),
             spec.docs,
             spec.corpus_seed,
             {"SEARCH_EMBEDDER": spec.embedder, **svc.env, "PYTHONHASHSEED": HASH_SEED},
@@ -299,6 +383,7 @@ def _own_loader(
 def _start(
     servers: ServerSet,
     admin: str,
+    db: SideDatabase,
     svc: ServiceSpec,
     placement: SidePlacement,
     spec: DuoSpec,
@@ -321,7 +406,7 @@ def _start(
             "PYTHONHASHSEED": placement.hash_seed,
         },
     )
-    database_url = with_database(admin, database_name(placement.slot))
+    database_url = with_database(db.url, database_name(placement.slot))
     redis_url = valkey.url
     t0 = time.monotonic()
     progress(
@@ -359,6 +444,7 @@ def _start(
         database_name(placement.slot),
         admin,
         valkey.pid,
+        db.relay_pid,
         setup,
         placement,
     )

@@ -165,7 +165,9 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 )
                 for side in ("base", "candidate")
             ]
-            spec = DuoSpec(design.docs, design.corpus_seed, design.embedder, design.workers)
+            spec = DuoSpec(
+                design.docs, design.corpus_seed, design.embedder, design.workers, design.db_rtt_ms
+            )
             stack_dir = Path(tmp) / "stack"
             with duo_stack(services, spec, stack_dir, rng, progress, deal=deal) as duo:
                 setup_s = time.monotonic() - t0
@@ -389,7 +391,7 @@ def _pids(duo: Duo) -> dict[str, int]:
 
 
 def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
-    """Both sides of ``duo`` as the windows see them: service, database and Valkey."""
+    """Both sides of ``duo`` as the windows see them: service, database, Valkey, relay."""
     return {
         side: DuetTarget(
             side,
@@ -398,6 +400,7 @@ def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
             duo.services[side].database,
             duo.services[side].valkey_pid,
             duo.services[side].postgres_url,
+            duo.services[side].relay_pid,
         )
         for side in SIDES
     }

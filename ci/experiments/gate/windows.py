@@ -15,7 +15,9 @@ CPU             user + system of the side's service processes, of the PostgreSQL
                 backends connected to the side's own database (``pg_stat_activity`` of
                 its server: a pool's backends persist, so their CPU is read before and
                 after; one born during the window counts from its birth) and of the
-                side's own Valkey server
+                side's own Valkey server; apart from them (report-only, not the side's:
+                it is the emulated network of ``[gate] db_rtt_ms``), its relay to
+                PostgreSQL
 memory          the RSS of the service's processes (summed) at the start and the end,
                 and the highest of the samples taken every ``RSS_SAMPLE_S`` in between
 tail            k6 counts per slot the searches slower than the tail limit: the low
@@ -27,7 +29,8 @@ tail            k6 counts per slot the searches slower than the tail limit: the 
 Beside the open arrivals, a share of iterations opens one search stream (large k) on
 each side; when the arrivals end, a burst of VUs holds many searches in flight per side
 (``scenarios/duet.js``): after them, so the burst's queueing never reaches the searches the
-tail share counts.
+tail share counts. With ``[gate] burst_gap_s`` the sides burst one after the other, slot
+``a`` first (so the ABBA order alternates which revision goes first), that far apart.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class DuetTarget:
     database: str | None = None  # the side's PostgreSQL database (its backends' CPU)
     valkey_pid: int | None = None  # the side's own Valkey server
     postgres_url: str | None = None  # an admin URL of its database's server (None: the runner's)
+    relay_pid: int | None = None  # the side's own relay to PostgreSQL (db_rtt_ms > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ class SideCpu:
     service_s: float
     backends: Mapping[int, float] | None
     valkey_s: float | None
+    relay_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,7 @@ class DuetLoad:
     stream_k: int = 200
     burst_vus: int = 0
     burst_iterations: int = 4
+    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart
 
 
 class DuetRunner:
@@ -165,7 +171,8 @@ class DuetRunner:
         for side, t in self._targets.items():
             key = (t.postgres_url or self._pg or "", t.database or "")
             valkey = cpu_of(t.valkey_pid) if t.valkey_pid is not None else None
-            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(key), valkey)
+            relay = cpu_of(t.relay_pid) if t.relay_pid is not None else None
+            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(key), valkey, relay)
         return out
 
     def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:
@@ -175,24 +182,8 @@ class DuetRunner:
         if not warmup and self.tail_limit_ms is None and self._warm_p98:
             self.tail_limit_ms = round(statistics.median_low(self._warm_p98), 3)
         tail_limit = None if warmup else self.tail_limit_ms
-        env = {
-            **load.sla_env,
-            "TAIL_LIMIT_MS": repr(tail_limit or 0.0),
-            "STREAM_FRACTION": repr(load.stream_fraction),
-            "STREAM_K": str(load.stream_k),
-            "BURST_VUS": str(load.burst_vus),
-            "BURST_ITERATIONS": str(load.burst_iterations),
-            "BURST_AT_S": repr(load.window_s),  # when the arrivals end
-            "RATE": repr(load.rate),
-            "DUET_S": repr(load.window_s),
-            "UNIQUE_FRACTION": repr(load.unique_fraction),
-            "WRITE_FRACTION": repr(load.write_fraction),
-            "QUERY_LOG": str(load.query_log.resolve()),
-            "DUET_URL_A": self._targets[slot_a].url,
-            "DUET_URL_B": self._targets[slot_b].url,
-            "DUET_NONCE": f"{self._nonce}w{index}",
-            "K6_NO_USAGE_REPORT": "true",
-        }
+        urls = (self._targets[slot_a].url, self._targets[slot_b].url)
+        env = window_env(load, urls, f"{self._nonce}w{index}", tail_limit)
         summary_path = self._out / f"window-{index:03d}.summary.json"
         log_path = self._out / f"window-{index:03d}.k6.log"
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -201,7 +192,8 @@ class DuetRunner:
         rss_start = {s: process_rss_mb(pid) for s, pid in pids.items()}
         t0 = time.monotonic()
         with RssSampler(pids) as sampler:
-            code = _run_k6(self._k6, env, summary_path, log_path, load.window_s + K6_GRACE_S)
+            limit = load.window_s + 2 * load.burst_gap_s + K6_GRACE_S  # bursts after arrivals
+            code = _run_k6(self._k6, env, summary_path, log_path, limit)
         duration = time.monotonic() - t0
         rss_end = {s: process_rss_mb(pid) for s, pid in pids.items()}
         after = self._cpu()
@@ -218,6 +210,9 @@ class DuetRunner:
             valkey = None
             if a.valkey_s is not None and b.valkey_s is not None:
                 valkey = max(0.0, a.valkey_s - b.valkey_s)
+            relay = None
+            if a.relay_s is not None and b.relay_s is not None:
+                relay = max(0.0, a.relay_s - b.relay_s)
             figures = slot_figures(
                 metrics,
                 slot,
@@ -228,6 +223,7 @@ class DuetRunner:
                 figures,
                 postgres_cpu_s=None if pg is None else round(pg, 6),
                 valkey_cpu_s=None if valkey is None else round(valkey, 6),
+                relay_cpu_s=None if relay is None else round(relay, 6),
                 rss_start_mb=round(rss_start[side], 3),
                 rss_end_mb=round(rss_end[side], 3),
                 rss_peak_mb=round(max(sampler.peak[side], rss_end[side]), 3),
@@ -247,6 +243,31 @@ class DuetRunner:
             candidate=sides["candidate"],
             tail_limit_ms=tail_limit,
         )
+
+
+def window_env(
+    load: DuetLoad, urls: tuple[str, str], nonce: str, tail_limit: float | None
+) -> dict[str, str]:
+    """What ``scenarios/duet.js`` reads (``lib/config.js``): ``urls`` of slot a and b."""
+    return {
+        **load.sla_env,
+        "TAIL_LIMIT_MS": repr(tail_limit or 0.0),
+        "STREAM_FRACTION": repr(load.stream_fraction),
+        "STREAM_K": str(load.stream_k),
+        "BURST_VUS": str(load.burst_vus),
+        "BURST_ITERATIONS": str(load.burst_iterations),
+        "BURST_AT_S": repr(load.window_s),  # when the arrivals end
+        "BURST_GAP_S": repr(load.burst_gap_s),  # slot a bursts first, slot b this much later
+        "RATE": repr(load.rate),
+        "DUET_S": repr(load.window_s),
+        "UNIQUE_FRACTION": repr(load.unique_fraction),
+        "WRITE_FRACTION": repr(load.write_fraction),
+        "QUERY_LOG": str(load.query_log.resolve()),
+        "DUET_URL_A": urls[0],
+        "DUET_URL_B": urls[1],
+        "DUET_NONCE": nonce,
+        "K6_NO_USAGE_REPORT": "true",
+    }
 
 
 def _run_k6(binary: Path, env: Mapping[str, str], summary: Path, log: Path, timeout: float) -> int:
@@ -348,6 +369,7 @@ def duet_load(gate: GateDesign, query_log: Path, sla_env: Mapping[str, str]) -> 
         stream_k=gate.stream_k,
         burst_vus=gate.burst_vus,
         burst_iterations=gate.burst_iterations,
+        burst_gap_s=gate.burst_gap_s,
     )
 
 
@@ -366,4 +388,6 @@ def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
         burst_vus=gate.burst_vus,
         burst_iterations=gate.burst_iterations,
         restart_every=gate.restart_every,
+        burst_gap_s=gate.burst_gap_s,
+        db_rtt_ms=gate.db_rtt_ms,
     )

@@ -11,7 +11,7 @@ import pytest
 
 from ci.errors import ComparisonError
 from ci.judge.duet import ReportMetric, hl_interval, judge_duet, side_value, tail_samples
-from ci.results.duet import SideSetup
+from ci.results.duet import DuetRun, SideSetup, Timing
 from ci.settings.gate import GateMetric, GateRule
 from tests.ci.judge.duet_factory import drawn_run, duet_run, side
 
@@ -116,12 +116,14 @@ def test_hl_interval_with_too_few_pairs_is_the_full_range() -> None:
 
 def test_the_whole_side_cpu_and_its_parts() -> None:
     s = msgspec.structs.replace(
-        side(cpu_ms=2.0, samples=956), postgres_cpu_s=1.0, valkey_cpu_s=0.5
-    )  # 1,000 requests: 2 s service, 1 s PostgreSQL, 0.5 s Valkey
-    assert side_value("cpu_ms_per_request", s) == pytest.approx(3.5)
+        side(cpu_ms=2.0, samples=956), postgres_cpu_s=1.0, valkey_cpu_s=0.5, relay_cpu_s=0.25
+    )  # 1,000 requests: 2 s service, 1 s PostgreSQL, 0.5 s Valkey; 0.25 s relay
+    assert side_value("cpu_ms_per_request", s) == pytest.approx(3.5)  # the relay is not in it
     assert side_value("service_cpu_ms_per_request", s) == pytest.approx(2.0)
     assert side_value("postgres_cpu_ms_per_request", s) == pytest.approx(1.0)
     assert side_value("valkey_cpu_ms_per_request", s) == pytest.approx(0.5)
+    assert side_value("relay_cpu_ms_per_request", s) == pytest.approx(0.25)
+    assert side_value("relay_cpu_ms_per_request", side()) is None  # no relay: no figure
 
 
 def test_rss_growth_and_slow_share_per_side() -> None:
@@ -191,6 +193,41 @@ def test_streams_slower_to_their_last_event_fail_on_stream_last_p50() -> None:
     j = judge_duet(drawn_run(12, sd=0.02, stream_sd=0.10, stream_effect=0.5, seed=6), CONFIG)
     assert j.decision == "fail"
     assert j.reasons == ("stream_last_p50",)
+
+
+def _burst(p50: float) -> Timing:
+    return Timing(150, p50, p50 * 1.5, p50 * 1.8, p50 * 2.5)
+
+
+def _with_bursts(run: DuetRun, base_ms: float, candidate_ms: float) -> DuetRun:
+    noise = np.random.default_rng(8).normal(0.0, 0.1, len(run.windows))
+    return msgspec.structs.replace(
+        run,
+        windows=tuple(
+            msgspec.structs.replace(
+                w,
+                base=msgspec.structs.replace(w.base, burst_ms=_burst(base_ms)),
+                candidate=msgspec.structs.replace(
+                    w.candidate, burst_ms=_burst(candidate_ms * math.exp(e))
+                ),
+            )
+            for w, e in zip(run.windows, noise, strict=True)
+        ),
+    )
+
+
+def test_a_rule_that_lists_burst_latency_p50_gates_it() -> None:
+    rule = msgspec.structs.replace(
+        CONFIG, metrics=(*CONFIG.metrics, GateMetric("burst_latency_p50", "lower", 0.2))
+    )
+    run = drawn_run(12, sd=0.02, seed=9)
+    slower = judge_duet(_with_bursts(run, 40.0, 80.0), rule)  # a pool too small for the burst
+    assert "burst_latency_p50" in {m.name for m in slower.gated}
+    assert (slower.decision, slower.reasons) == ("fail", ("burst_latency_p50",))
+    assert judge_duet(_with_bursts(run, 40.0, 40.0), rule).decision == "pass"
+    # without it in the rule, the burst is report-only, and shown as changed
+    report = {r.name: r for r in judge_duet(_with_bursts(run, 40.0, 80.0), CONFIG).report_only}
+    assert report["burst_latency_p50"].changed
 
 
 def test_a_run_without_streams_gates_the_rest_and_says_why() -> None:

@@ -18,6 +18,7 @@ from ci.render.gate import (
     render_gate_summary,
     started_check,
 )
+from ci.settings.gate import GateDesign
 from tests.ci.render.gate_verdicts import side_servers, verdict
 
 RUN = "https://github.com/acme/search/actions/runs/1/attempts/2"
@@ -126,6 +127,15 @@ def test_servers_that_differ_between_the_sides_get_one_line() -> None:
     line = "Servers, base \u2192 candidate: Valkey 9\\.1\\.2 \u2192 9\\.1\\.2 \\(the harness's\\)."
     assert line in body.splitlines()
     assert "PostgreSQL" not in body
+
+
+def test_the_run_says_which_opt_in_parts_of_the_design_ran() -> None:
+    plain = render_gate_comment(verdict(), LINKS)
+    assert "one after the other" not in plain
+    spaced = verdict(design=GateDesign(rate=75, burst_gap_s=2.5, db_rtt_ms=4.0))
+    body = render_gate_comment(spaced, LINKS)
+    assert "; the sides burst one after the other, 2\\.5 s apart" in body
+    assert "; each side reached PostgreSQL through a relay of a 4 ms round trip" in body
 
 
 def test_unsafe_links_are_not_made_links() -> None:

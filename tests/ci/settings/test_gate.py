@@ -40,6 +40,8 @@ def test_every_key_is_read() -> None:
             "write_fraction": 0.0,
             "workers": 2,
             "pin_cpus": True,
+            "burst_gap_s": 6.25,  # the longest a 12.5-s window allows
+            "db_rtt_ms": 4,
             "docs": 5000,
             "embedder": "hash",
             "corpus_seed": 7,
@@ -63,6 +65,8 @@ def test_every_key_is_read() -> None:
     assert (d.rate, d.window_s, d.warmup_windows, d.workers) == (80.0, 12.5, 8, 2)
     assert d.pin_cpus
     assert not GateDesign().pin_cpus
+    assert (d.burst_gap_s, GateDesign().burst_gap_s) == (6.25, 0.0)
+    assert (d.db_rtt_ms, GateDesign().db_rtt_ms) == (4.0, 0.0)
     assert d.shapes == ("ramp", "sse")
     assert g.rule.report_only_names == tuple(
         n for n in DUET_METRICS if n not in ("cpu_ms_per_request", "error_rate")
@@ -80,6 +84,15 @@ def test_every_key_is_read() -> None:
         ({"rate": "fast"}, r"Expected `float`, got `str` - at `\$\.rate`"),
         ({"warmup_windows": 3}, r"gate\.warmup_windows = 3: must be a multiple of 4"),
         ({"restart_every": -1}, r"gate\.restart_every = -1: must lie in \[0, 9\]"),
+        ({"burst_gap_s": 0.5}, r"gate\.burst_gap_s = 0\.5: must be 0 .* or at least 1 s"),
+        ({"db_rtt_ms": -1}, r"gate\.db_rtt_ms = -1\.0: must lie in \[0, 50\] \(ms; 0: Postg"),
+        ({"db_rtt_ms": 60.0}, r"gate\.db_rtt_ms = 60\.0: must lie in \[0, 50\]"),
+        ({"burst_gap_s": -2}, r"gate\.burst_gap_s = -2\.0: must be 0"),
+        ({"burst_gap_s": 2, "burst_vus": 0}, r"gate\.burst_gap_s = 2\.0 .* gate\.burst_vus = 0"),
+        (
+            {"burst_gap_s": 6, "window_s": 10},
+            r"gate\.burst_gap_s = 6\.0: .* 2 x 6 = 12 s, more than gate\.window_s = 10 s",
+        ),
         ({"rate": 0}, r"gate\.rate = 0\.0: must be > 0"),
         ({"unique_fraction": 1.5}, r"gate\.unique_fraction = 1\.5: must lie in \[0, 1\]"),
         ({"shapes": ["ramp", "soak"]}, r"gate\.shapes: 'soak' is not a shape scenario"),

@@ -8,7 +8,9 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -16,12 +18,12 @@ import psutil
 import pytest
 
 from ci.experiments.gate.checkout import SideCheckout
-from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack
+from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack, with_port
 from ci.experiments.gate.servers import side_install
 from ci.results.duet import Side
 from ci.stack.tools import valkey_binary
 
-pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -63,6 +65,8 @@ def _venv_with_valkey(venv: Path) -> Path:
     return target
 
 
+@pytest.mark.stack
+@pytest.mark.slow
 def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
     tmp_path: Path,
 ) -> None:
@@ -128,6 +132,8 @@ def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
     assert all(_gone(pid) for pid in restarted)
 
 
+@pytest.mark.stack
+@pytest.mark.slow
 def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path) -> None:
     python = Path(sys.executable)
     services = [
@@ -147,3 +153,69 @@ def test_a_candidate_with_another_model_is_served_its_own_corpus(tmp_path: Path)
                 assert len(resp.json()["results"]) == 3
                 models[label] = client.get("/v1/stats").json()["embedder"]["model_id"]
     assert models["base"] != models["candidate"]
+
+
+async def _client_ports(admin_url: str, database: str) -> set[int]:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT client_port FROM pg_stat_activity WHERE datname = $1", database
+        )
+    finally:
+        await conn.close()
+    return {int(r["client_port"]) for r in rows}
+
+
+def _relay_ports(pid: int, pg_port: int) -> tuple[set[int], set[int]]:
+    """The ports ``pid`` listens on, and its own ports of its connections to PostgreSQL."""
+    listening, to_pg = set(), set()
+    for c in psutil.Process(pid).net_connections(kind="tcp"):
+        if c.status == psutil.CONN_LISTEN:
+            listening.add(c.laddr.port)
+        elif c.raddr and c.raddr.port == pg_port:
+            to_pg.add(c.laddr.port)
+    return listening, to_pg
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+def test_with_a_database_round_trip_each_side_reaches_postgres_through_its_own_relay(
+    tmp_path: Path,
+) -> None:
+    python = Path(sys.executable)
+    services = [
+        ServiceSpec("base", _checkout("base"), python),
+        ServiceSpec("candidate", _checkout("candidate"), python),
+    ]
+    spec = DuoSpec(docs=200, corpus_seed=7, embedder="hash", workers=1, db_rtt_ms=20.0)
+    with duo_stack(services, spec, tmp_path / "stack", random.Random(2)) as duo:
+        pg_port = urlsplit(duo.servers.pg.url).port
+        assert pg_port is not None
+        relays = {label: side.relay_pid for label, side in duo.services.items()}
+        assert None not in relays.values()
+        assert len(set(relays.values())) == 2
+        assert sorted(duo.servers.relays) == sorted(p for p in relays.values() if p)
+        for label, side in duo.services.items():
+            pid = relays[label]
+            assert pid is not None
+            port = urlsplit(side.database_url).port
+            listening, to_pg = _relay_ports(pid, pg_port)
+            assert listening == {port}, (label, side.database_url)
+            with httpx.Client(base_url=side.url, timeout=30) as client:
+                t0 = time.monotonic()
+                resp = client.get("/v1/search", params={"q": f"lenses for {label}", "k": 3})
+                took = time.monotonic() - t0
+                assert resp.status_code == 200, resp.text
+            assert took >= 0.020  # at least one query: one round trip through the relay
+            # every backend of the side's database is one of its relay's connections
+            backends = asyncio.run(_client_ports(duo.servers.pg.url, side.database))
+            assert backends
+            assert backends <= to_pg, (label, backends, to_pg)
+    assert all(_gone(pid) for pid in relays.values() if pid is not None)
+
+
+def test_a_url_at_another_port_keeps_its_user_and_database() -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/gate_a?sslmode=disable"
+    assert with_port(url, 6001) == "postgresql://postgres@127.0.0.1:6001/gate_a?sslmode=disable"
+    assert with_port("redis://127.0.0.1:6379/0", 7) == "redis://127.0.0.1:7/0"
+    assert with_port("postgresql://u:p@[::1]:5432/x", 9) == "postgresql://u:p@[::1]:9/x"

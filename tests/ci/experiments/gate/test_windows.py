@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from ci.errors import RunError
@@ -20,11 +22,15 @@ from ci.experiments.gate.sequential import measure_windows
 from ci.experiments.gate.windows import (
     DuetLoad,
     DuetRunner,
+    DuetTarget,
     abba_slots,
     duet_design,
     slot_figures,
+    window_env,
 )
-from ci.results.duet import DuetRevision
+from ci.judge.duet import side_value
+from ci.measure.k6 import find_k6
+from ci.results.duet import DuetRevision, Side
 from ci.settings import repo_sla
 from ci.settings.gate import GateDesign, GateMetric, GateRule
 
@@ -41,6 +47,39 @@ def test_abba_blocks_balance_the_slots() -> None:
     firsts = [slots[4 * b] for b in range(50)]
     assert 10 < firsts.count("base") < 40  # shuffled, not always the same way round
     assert abba_slots(50, random.Random(1)) == slots  # seeded
+
+
+def test_the_design_records_the_burst_gap_and_the_database_round_trip() -> None:
+    design = duet_design(GateDesign(burst_gap_s=2.0, db_rtt_ms=4.0), 5)
+    assert (design.burst_gap_s, design.db_rtt_ms) == (2.0, 4.0)
+    default = duet_design(GateDesign(), 5)
+    assert (default.burst_gap_s, default.db_rtt_ms) == (0.0, 0.0)
+
+
+def test_a_sides_relay_cpu_is_read_apart_from_its_service(tmp_path: Path) -> None:
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    with (
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as service,
+        subprocess.Popen([sys.executable, "-c", spin + "time.sleep(60)"]) as relay,
+    ):
+        try:
+            deadline = time.monotonic() + 30
+            while sum(psutil.Process(relay.pid).cpu_times()[:2]) < 0.3:
+                assert time.monotonic() < deadline, "the spinning process never spun"
+                time.sleep(0.05)
+            targets: dict[Side, DuetTarget] = {
+                "base": DuetTarget("base", "http://127.0.0.1:1", service.pid, relay_pid=relay.pid),
+                "candidate": DuetTarget("candidate", "http://127.0.0.1:2", service.pid),
+            }
+            load = DuetLoad(1.0, 1.0, 0.0, 0.0, tmp_path / "queries.txt", {})
+            cpu = DuetRunner(targets, load, tmp_path, nonce="t", k6=Path("k6"))._cpu()
+        finally:
+            service.kill()
+            relay.kill()
+    assert cpu["base"].relay_s is not None
+    assert cpu["base"].relay_s >= 0.3
+    assert cpu["base"].service_s < 0.3  # the relay's CPU is not the service's
+    assert cpu["candidate"].relay_s is None
 
 
 def test_slot_figures_from_a_recorded_summary() -> None:
@@ -76,17 +115,73 @@ def test_malformed_figures_are_a_run_error() -> None:
         slot_figures({"search_duet_a_requests": {"count": "many"}}, "a", cpu_s=1.0)
 
 
-def test_every_variable_a_window_sets_is_read_by_lib_config() -> None:
+def _load(query_log: Path, burst_gap_s: float = 0.0) -> DuetLoad:
+    return DuetLoad(
+        rate=50.0,
+        window_s=8.0,
+        unique_fraction=0.3,
+        write_fraction=0.02,
+        query_log=query_log,
+        sla_env=repo_sla().k6_env(),
+        burst_vus=40,
+        burst_iterations=2,
+        burst_gap_s=burst_gap_s,
+    )
+
+
+def test_every_variable_a_window_sets_is_read_by_lib_config(tmp_path: Path) -> None:
     import re
 
-    config = (Path(__file__).resolve().parents[4] / "scenarios" / "lib" / "config.js").read_text()
+    config = (REPO / "scenarios" / "lib" / "config.js").read_text()
     read = set(re.findall(r"num\('([A-Z_]+)'", config)) | set(
         re.findall(r"__ENV\.([A-Z_]+)", config)
     )
-    sent = {"RATE", "DUET_S", "UNIQUE_FRACTION", "WRITE_FRACTION", "QUERY_LOG"}
-    sent |= {"DUET_URL_A", "DUET_URL_B", "DUET_NONCE", "TAIL_LIMIT_MS"}
-    sent |= {"STREAM_FRACTION", "STREAM_K", "BURST_VUS", "BURST_ITERATIONS", "BURST_AT_S"}
+    env = window_env(_load(tmp_path / "q.json"), ("http://a", "http://b"), "n", None)
+    sent = {k for k in env if not k.startswith(("PERFCI_SLA_", "K6_"))}
+    assert "BURST_GAP_S" in sent
     assert sent <= read
+
+
+def _duet_scenarios(load: DuetLoad) -> dict[str, Any]:
+    """The scenarios ``k6 inspect`` reads from duet.js under a window's variables."""
+    load.query_log.write_text(json.dumps({"queries": [{"q": "tea", "k": 10, "weight": 1}]}))
+    env = window_env(load, ("http://127.0.0.1:9", "http://127.0.0.1:10"), "n", None)
+    args = [str(find_k6()), "inspect"]
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    proc = subprocess.run(
+        [*args, str(REPO / "scenarios" / "duet.js")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scenarios: dict[str, Any] = json.loads(proc.stdout)["scenarios"]
+    return scenarios
+
+
+@pytest.mark.timeout(60)
+def test_with_a_burst_gap_slot_a_bursts_as_the_arrivals_end_and_slot_b_a_gap_later(
+    tmp_path: Path,
+) -> None:
+    scenarios = _duet_scenarios(_load(tmp_path / "q.json", burst_gap_s=2.5))
+    assert set(scenarios) == {"duet", "burst_a", "burst_b"}
+    a, b = scenarios["burst_a"], scenarios["burst_b"]
+    assert (a["exec"], a["startTime"], b["exec"], b["startTime"]) == (
+        "burstA",
+        "8s",
+        "burstB",
+        "10.5s",
+    )
+    for burst in (a, b):  # each is over (its graceful stop too) before the next starts
+        assert (burst["vus"], burst["iterations"]) == (40, 2)
+        assert (burst["maxDuration"], burst["gracefulStop"]) == ("1.875s", "625ms")
+
+
+@pytest.mark.timeout(60)
+def test_without_a_burst_gap_both_slots_burst_at_once(tmp_path: Path) -> None:
+    scenarios = _duet_scenarios(_load(tmp_path / "q.json"))
+    assert set(scenarios) == {"duet", "burst"}
+    burst = scenarios["burst"]
+    assert (burst["exec"], burst["startTime"], burst["maxDuration"]) == ("burst", "8s", "8s")
+    assert burst["gracefulStop"] == "3s"
 
 
 def test_slow_searches_streams_and_the_burst_per_slot() -> None:
@@ -111,6 +206,12 @@ def test_slow_searches_streams_and_the_burst_per_slot() -> None:
     assert a.stream_ms.samples == 5
     assert a.burst_ms is not None
     assert a.burst_ms.p90 == 25.0
+    # sequential bursts write the same per-slot metric: each side its own burst's median
+    metrics["search_duet_b_burst"] = {"count": 80, "med": 9.5, "p(90)": 14.0, "p(95)": 16.0,
+                                      "max": 20.0}  # fmt: skip
+    b = slot_figures(metrics, "b", cpu_s=1.0)
+    assert (side_value("burst_latency_p50", a), side_value("burst_latency_p50", b)) == (15.0, 9.5)
+    assert side_value("burst_latency_p90", b) == 14.0
     # a warm-up window runs without a tail limit: its slow count is no figure
     assert slot_figures(metrics, "a", cpu_s=1.0).slow is None
     assert slot_figures({}, "b", cpu_s=0.0).ttfe_ms is None
