@@ -90,6 +90,9 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rss_start_mb: float | None = None  # service RSS (all its processes) as the window starts
     rss_end_mb: float | None = None  # ... as it ends
     rss_peak_mb: float | None = None  # the highest sample in between (sampled every ~0.5 s)
+    # with sequential bursts: the RSS as the arrivals end, before the bursts (new searches
+    # that fill the caches); RSS growth is then read over the arrivals alone
+    rss_arrivals_end_mb: float | None = None
     slow: int | None = None  # successful searches slower than the run's tail limit
     ttfe_ms: Timing | None = None  # streams (k >= 200): time to the first event
     stream_ms: Timing | None = None  # streams: time to the last event
@@ -141,8 +144,17 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def rss_kb_per_1k_requests(self) -> float | None:
-        """Service RSS growth over the window, KB per 1,000 requests (negative: it shrank)."""
-        if self.rss_start_mb is None or self.rss_end_mb is None or not self.requests:
+        """Service RSS growth over the window, KB per 1,000 requests (negative: it shrank);
+        with ``rss_arrivals_end_mb``, over the arrivals alone, per 1,000 of their requests
+        (every request but the burst's searches)."""
+        if self.rss_start_mb is None:
+            return None
+        if self.rss_arrivals_end_mb is not None:
+            arrivals = self.requests - (self.burst_ms.samples if self.burst_ms else 0)
+            if arrivals <= 0:
+                return None
+            return (self.rss_arrivals_end_mb - self.rss_start_mb) * 1024.0 / arrivals * 1000.0
+        if self.rss_end_mb is None or not self.requests:
             return None
         return (self.rss_end_mb - self.rss_start_mb) * 1024.0 / self.requests * 1000.0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Mapping, Sequence
 
 import psutil
@@ -105,21 +106,30 @@ def backend_cpu_delta(before: Mapping[int, float], after: Mapping[int, float]) -
 
 
 class RssSampler:
-    """Samples each service's RSS every ``RSS_SAMPLE_S`` on a thread until stopped."""
+    """Samples each service's RSS every ``RSS_SAMPLE_S`` on a thread until stopped; with
+    ``mark_after_s``, the first sample at least that long after the start is kept apart
+    (``marked``: the RSS as a window's arrivals end, before its bursts)."""
 
-    def __init__(self, pids: Mapping[Side, int]) -> None:
+    def __init__(self, pids: Mapping[Side, int], mark_after_s: float | None = None) -> None:
         self._pids = dict(pids)
+        self._mark_after_s = mark_after_s
         self.peak: dict[Side, float] = {s: process_rss_mb(pid) for s, pid in self._pids.items()}
+        self.marked: dict[Side, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
+        t0 = time.monotonic()
         while not self._stop.wait(RSS_SAMPLE_S):
+            mark = self._mark_after_s is not None and time.monotonic() - t0 >= self._mark_after_s
             for side, pid in self._pids.items():
                 try:
-                    self.peak[side] = max(self.peak[side], process_rss_mb(pid))
+                    rss = process_rss_mb(pid)
                 except RunError:
                     continue  # the window's end reports a gone service
+                self.peak[side] = max(self.peak[side], rss)
+                if mark and side not in self.marked:
+                    self.marked[side] = rss
 
     def __enter__(self) -> RssSampler:
         self._thread.start()

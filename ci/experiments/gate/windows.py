@@ -19,7 +19,10 @@ CPU             user + system of the side's service processes, of the PostgreSQL
                 it is the emulated network of ``[gate] db_rtt_ms``), its relay to
                 PostgreSQL
 memory          the RSS of the service's processes (summed) at the start and the end,
-                and the highest of the samples taken every ``RSS_SAMPLE_S`` in between
+                and the highest of the samples taken every ``RSS_SAMPLE_S`` in between;
+                with sequential bursts also the first sample after ``window_s`` (the
+                arrivals' end): their new searches fill the caches, so growth is read
+                before them
 tail            k6 counts per slot the searches slower than the tail limit: the low
                 median of the base's p98 over the warm-up windows, fixed once they are
                 done (a cold or disturbed warm-up window only raises its p98; the low
@@ -191,7 +194,10 @@ class DuetRunner:
         pids = {s: t.pid for s, t in self._targets.items()}
         rss_start = {s: process_rss_mb(pid) for s, pid in pids.items()}
         t0 = time.monotonic()
-        with RssSampler(pids) as sampler:
+        # with sequential bursts (of new searches, each filling the caches) RSS growth is
+        # read over the arrivals alone: up to the first sample after window_s
+        mark = load.window_s if load.burst_gap_s > 0 else None
+        with RssSampler(pids, mark_after_s=mark) as sampler:
             limit = load.window_s + 2 * load.burst_gap_s + K6_GRACE_S  # bursts after arrivals
             code = _run_k6(self._k6, env, summary_path, log_path, limit)
         duration = time.monotonic() - t0
@@ -227,6 +233,7 @@ class DuetRunner:
                 rss_start_mb=round(rss_start[side], 3),
                 rss_end_mb=round(rss_end[side], 3),
                 rss_peak_mb=round(max(sampler.peak[side], rss_end[side]), 3),
+                rss_arrivals_end_mb=_rounded(sampler.marked.get(side)),
             )
         base_slot = "a" if slot_a == "base" else "b"
         p98 = metrics.get(f"search_duet_{base_slot}_latency", {}).get("p(98)")
@@ -391,3 +398,7 @@ def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
         burst_gap_s=gate.burst_gap_s,
         db_rtt_ms=gate.db_rtt_ms,
     )
+
+
+def _rounded(mb: float | None) -> float | None:
+    return None if mb is None else round(mb, 3)

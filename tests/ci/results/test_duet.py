@@ -12,6 +12,7 @@ from ci.results.duet import (
     DuetRun,
     SidePlacement,
     SideWindow,
+    Timing,
     WindowLatency,
     dump_duet,
     load_duet,
@@ -47,6 +48,29 @@ def test_side_figures() -> None:
     assert s.requests == 1155  # 1,100 searches, 11 failed ones, 22 writes of 2 requests
     assert s.error_rate == pytest.approx(11 / 1155)
     assert s.cpu_ms_per_request == pytest.approx(2.0)
+
+
+def test_rss_growth_is_read_over_the_arrivals_when_they_end_before_the_bursts() -> None:
+    lat = WindowLatency(samples=1000, p50=1.0, p90=2.0, p95=3.0, p99=4.0, mean=1.5, maximum=5.0)
+    burst = Timing(samples=150, p50=100.0, p90=200.0, p95=210.0, maximum=230.0)
+    whole = SideWindow(
+        requests=1150,
+        searches=1150,
+        failed=0,
+        cpu_s=1.0,
+        latency_ms=lat,
+        burst_ms=burst,
+        rss_start_mb=100.0,
+        rss_end_mb=110.0,
+    )
+    assert whole.rss_kb_per_1k_requests == pytest.approx(10 * 1024 / 1150 * 1000)
+    # the bursts' cache filling (the last 8 MB) stays out; 1,000 arrival requests
+    arrivals = msgspec.structs.replace(whole, rss_arrivals_end_mb=102.0)
+    assert arrivals.rss_kb_per_1k_requests == pytest.approx(2 * 1024)
+    only_bursts = msgspec.structs.replace(
+        arrivals, burst_ms=msgspec.structs.replace(burst, samples=1150)
+    )
+    assert only_bursts.rss_kb_per_1k_requests is None
 
 
 def test_percentiles_out_of_order_are_refused() -> None:

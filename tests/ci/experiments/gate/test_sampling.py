@@ -62,3 +62,18 @@ def test_the_sampler_keeps_the_peak_and_stops_with_its_block() -> None:
     del ballast
     assert sampler.peak["base"] >= start + 48  # the ballast, seen while it lived
     assert not any(t.name == "rss-sampler" for t in threading.enumerate())
+    assert sampler.marked == {}  # no mark asked for
+
+
+def test_the_mark_is_the_first_sample_after_its_time() -> None:
+    with RssSampler({"base": os.getpid()}, mark_after_s=0.4) as sampler:
+        time.sleep(0.2)
+        assert sampler.marked == {}
+        time.sleep(0.9)
+        marked = sampler.marked["base"]
+        ballast = bytearray(64 * 2**20)  # grows after the mark: not in it
+        ballast[::4096] = b"x" * len(ballast[::4096])
+        time.sleep(0.6)
+    del ballast
+    assert sampler.marked["base"] == marked
+    assert sampler.peak["base"] >= marked + 48
