@@ -370,7 +370,7 @@ def relay_command(config: RelayConfig, python: str = sys.executable) -> list[str
 
 def start_relay(config: RelayConfig, log: Path, timeout_s: float = 10.0) -> Component:
     """A relay process of its own (this checkout's code); returns once it listens. Its
-    component's URL is ``tcp://host:port``; stop it by PID (:func:`stop_relay`)."""
+    component's URL is ``tcp://host:port``; stop it by PID (``stop_pid``)."""
     assert config.listen_port, "start_relay needs a port (free_port())"
     root = str(Path(__file__).resolve().parents[2])  # the checkout whose ci package this is
     path = os.environ.get("PYTHONPATH")
@@ -401,10 +401,6 @@ def _log_since(log: Path, offset: int) -> str:
             return fh.read().decode(errors="replace")
     except OSError:
         return ""
-
-
-def stop_relay(component: Component) -> None:
-    stop_pid(component.pid, "relay")
 
 
 if __name__ == "__main__":

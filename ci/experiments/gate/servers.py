@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import msgspec
+
 from ci.errors import SideFailure, StackError
 from ci.experiments.gate.venv import venv_binaries
 from ci.judge.gate_verdict import PostgresLayout, Servers, ServerSource, SideServers
@@ -144,15 +146,9 @@ def servers_record(base: SideInstall, candidate: SideInstall) -> Servers:
     server both sides ran the base's install (:func:`start_postgres_servers`)."""
     layout = postgres_layout([base.build, candidate.build])
     cand = candidate.record()
-    if layout == "shared":
-        b = base.record()
-        cand = SideServers(
-            postgres=b.postgres,
-            pgvector=b.pgvector,
-            postgres_package=b.postgres_package,
-            postgres_from=b.postgres_from,
-            valkey=cand.valkey,
-            valkey_from=cand.valkey_from,
+    if layout == "shared":  # the base's PostgreSQL, the candidate's own Valkey
+        cand = msgspec.structs.replace(
+            base.record(), valkey=cand.valkey, valkey_from=cand.valkey_from
         )
     return Servers(postgres=layout, base=base.record(), candidate=cand)
 

@@ -21,8 +21,8 @@ import psutil
 import pytest
 
 from ci.errors import StackError
-from ci.stack.process import free_port
-from ci.stack.relay import READY, RelayConfig, relay_command, start_relay, stop_relay
+from ci.stack.process import free_port, stop_pid
+from ci.stack.relay import READY, RelayConfig, relay_command, start_relay
 from ci.stack.state import Component
 from tests.harness import Servers
 
@@ -45,7 +45,7 @@ def relay(tmp_path: Path) -> Iterator[StartRelay]:
 
     yield start
     for comp in started:
-        stop_relay(comp)
+        stop_pid(comp.pid, "relay")
 
 
 def _port(comp: Component) -> int:
@@ -181,6 +181,15 @@ async def _backends(admin_url: str, application: str) -> list[int]:
         await conn.close()
 
 
+async def _closes(conn: asyncpg.Connection, timeout_s: float) -> bool:
+    """Whether ``conn`` sees its connection closed within ``timeout_s``."""
+    for _ in range(int(timeout_s / 0.05)):
+        if conn.is_closed():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(conn.is_closed())
+
+
 def _until(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -213,11 +222,7 @@ def test_eof_from_either_end_closes_the_other(servers: Servers, relay: StartRela
                 assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
             finally:
                 await admin.close()
-            for _ in range(200):
-                if conn.is_closed():
-                    break
-                await asyncio.sleep(0.05)
-            assert conn.is_closed()
+            assert await _closes(conn, 10.0)
         finally:
             conn.terminate()
 
@@ -247,11 +252,7 @@ def test_sigterm_closes_every_connection_and_exits_0(servers: Servers, tmp_path:
                     assert await conn.fetchval("SELECT 2") == 2
                     os.kill(proc.pid, signal.SIGTERM)
                     assert await asyncio.to_thread(proc.wait, 10) == 0
-                    for _ in range(100):
-                        if conn.is_closed():
-                            break
-                        await asyncio.sleep(0.05)
-                    assert conn.is_closed()
+                    assert await _closes(conn, 5.0)
                 finally:
                     conn.terminate()
 
