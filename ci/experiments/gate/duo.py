@@ -20,8 +20,9 @@ network           with ``[gate] db_rtt_ms`` each side reaches PostgreSQL through
                   of its own (:mod:`ci.stack.relay`, a process on loopback) that holds
                   every chunk ``db_rtt_ms / 2`` each way: its loader, its service and its
                   recall check connect through it, so every query of both sides pays the
-                  same round trip, as to a database on another host. Each relay's CPU is
-                  read apart: it is the network, not the side
+                  same round trip, as to a database on another host
+                  (:mod:`~ci.experiments.gate.links`). Each relay's CPU is read apart: it
+                  is the network, not the side
 service           each side from its own worktree (``cwd`` and ``PYTHONPATH``), with its
                   own venv's interpreter, on its own port, ``service.http.app:create_app``
 placement         what else tells the sides apart is dealt by the run's seed
@@ -30,8 +31,8 @@ placement         what else tells the sides apart is dealt by the run's seed
 ================  ========================================================================
 
 Everything is started by this process and stopped by PID when the block ends, however it
-ends. :meth:`Duo.restart` replaces both service processes between blocks of windows
-(``[gate] restart_every``) and keeps everything else. A side's own loader or service that
+ends. :meth:`Duo.restart` replaces both service processes, and their relays, between
+blocks of windows (``[gate] restart_every``) and keeps everything else. A side's own loader or service that
 fails raises :class:`~ci.errors.SideFailure` naming the side (the runner judges a
 candidate's as its failure).
 """
@@ -46,13 +47,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
 
 from ci.errors import PerfCIError, SideFailure, StackError
 from ci.experiments.gate.checkout import SideCheckout
+from ci.experiments.gate.links import SideLink, open_link, restart_link, with_database
 from ci.experiments.gate.servers import (
     SideInstall,
     side_install,
@@ -70,8 +71,7 @@ from ci.stack import (
     service_readiness,
     start_service,
 )
-from ci.stack.process import free_port, stop_pid
-from ci.stack.relay import RelayConfig, start_relay
+from ci.stack.process import stop_pid
 from ci.stack.state import Component
 
 Progress = Callable[[str], None]
@@ -125,7 +125,10 @@ class Duo:
     corpus: CorpusInfo
     services: dict[str, SideService] = field(default_factory=dict)
     start_order: tuple[str, ...] = ()
-    launchers: dict[str, Callable[[], SideService]] = field(default_factory=dict, repr=False)
+    links: dict[str, SideLink] = field(default_factory=dict)  # each side's way to PostgreSQL
+    launchers: dict[str, Callable[[SideLink], SideService]] = field(
+        default_factory=dict, repr=False
+    )
 
     def exited(self, labels: Sequence[_L]) -> list[_L]:
         """Those of ``labels`` whose service process is gone."""
@@ -134,7 +137,8 @@ class Duo:
     def restart(self) -> None:
         """Every service stopped by PID, then started again in the start order: new
         processes on the same ports, with the same databases, Valkey servers and settings,
-        each answering one search before this returns (its model loaded). Each keeps the
+        each answering one search before this returns (its model loaded). A side's relay
+        to PostgreSQL is replaced with its service, on the same port. Each keeps the
         set-up figures of its first start."""
         for label in self.start_order:
             pid = self.services[label].pid
@@ -142,8 +146,11 @@ class Duo:
             if pid in self.servers.services:
                 self.servers.services.remove(pid)
         for label in self.start_order:
+            self.links[label] = restart_link(self.servers, self.links[label])
+        for label in self.start_order:
             first = self.services[label].setup
-            self.services[label] = replace(self.launchers[label](), setup=first)
+            launched = self.launchers[label](self.links[label])
+            self.services[label] = replace(launched, setup=first)
         for label in self.start_order:  # each loads its model before the windows go on
             _first_search(label, self.services[label].url)
 
@@ -176,20 +183,6 @@ class DuoSpec:
     embedder: str
     workers: int
     db_rtt_ms: float = 0.0  # > 0: each side reaches PostgreSQL through a relay of this round trip
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def with_port(url: str, port: int) -> str:
-    """``url`` at another port of the same host (a relay's in front of the server)."""
-    parts = urlsplit(url)
-    userinfo, _at, _hostport = parts.netloc.rpartition("@")
-    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @contextlib.contextmanager
@@ -245,8 +238,8 @@ def _duo(
     labels = [s.label for s in services]
     valkeys: list[Component] = []
     try:
-        relays = {
-            label: _own_relay(
+        links = {
+            label: _own_link(
                 servers, admin[label], label, run_dir / deal.slot(label), spec, progress
             )
             for label in deal.start_order
@@ -254,7 +247,7 @@ def _duo(
         loaded = {
             label: _own_loader(
                 admin[label],
-                relays[label],
+                links[label],
                 by_label[label],
                 deal.slot(label),
                 spec,
@@ -273,7 +266,7 @@ def _duo(
             seed_s,
         )
         drawn = draw_ports(2 * len(labels))  # every port first, then dealt
-        duo = Duo(servers, corpus, start_order=deal.start_order)
+        duo = Duo(servers, corpus, start_order=deal.start_order, links=links)
         for label in deal.start_order:
             placement = deal.place(label, drawn[::2], drawn[1::2])
             seeded, load_s = loaded[label]
@@ -287,7 +280,6 @@ def _duo(
                 _start,
                 servers,
                 admin[label],
-                relays[label],
                 by_label[label],
                 placement,
                 spec,
@@ -298,7 +290,7 @@ def _duo(
                 progress,
             )
             duo.launchers[label] = launch
-            duo.services[label] = launch()
+            duo.services[label] = launch(links[label])
         yield duo
     finally:
         try:
@@ -312,39 +304,21 @@ def database_name(slot: str) -> str:
     return f"gate_{slot}"
 
 
-@dataclass(frozen=True, slots=True)
-class SideDatabase:
-    """How a side reaches PostgreSQL: its server URL (the relay's port when it has one)."""
-
-    url: str
-    relay_pid: int | None
-
-
-def _own_relay(
+def _own_link(
     servers: ServerSet, admin: str, label: str, side_dir: Path, spec: DuoSpec, progress: Progress
-) -> SideDatabase:
-    """A relay of the side's own in front of PostgreSQL (``db_rtt_ms / 2`` each way);
-    PostgreSQL itself when ``db_rtt_ms`` is 0."""
-    if spec.db_rtt_ms <= 0:
-        return SideDatabase(admin, None)
-    pg = urlsplit(admin)
-    assert pg.hostname, f"PostgreSQL's URL has no host: {admin}"
-    assert pg.port, f"PostgreSQL's URL has no port: {admin}"
-    config = RelayConfig(free_port(), pg.hostname, pg.port, spec.db_rtt_ms / 2)
-    side_dir.mkdir(parents=True, exist_ok=True)
-    relay = start_relay(config, side_dir / "relay.log")
-    assert relay.pid is not None, "start_relay returned no pid"
-    servers.relays.append(relay.pid)
-    progress(
-        f"the {label}'s relay to PostgreSQL on {relay.url}, {config.delay_ms:g} ms each way "
-        f"({spec.db_rtt_ms:g} ms round trip)"
-    )
-    return SideDatabase(with_port(admin, config.listen_port), relay.pid)
+) -> SideLink:
+    link = open_link(servers, admin, spec.db_rtt_ms, side_dir)
+    if link.relay is not None:
+        progress(
+            f"the {label}'s relay to PostgreSQL on port {link.relay.listen_port}, "
+            f"{link.relay.delay_ms:g} ms each way ({spec.db_rtt_ms:g} ms round trip)"
+        )
+    return link
 
 
 def _own_loader(
     admin: str,
-    db: SideDatabase,
+    link: SideLink,
     svc: ServiceSpec,
     slot: str,
     spec: DuoSpec,
@@ -361,7 +335,7 @@ def _own_loader(
     try:
         seeded = seed_corpus(
             run_dir,
-            with_database(db.url, name),
+            with_database(link.url, name),
             spec.docs,
             spec.corpus_seed,
             {"SEARCH_EMBEDDER": spec.embedder, **svc.env, "PYTHONHASHSEED": HASH_SEED},
@@ -383,7 +357,6 @@ def _own_loader(
 def _start(
     servers: ServerSet,
     admin: str,
-    db: SideDatabase,
     svc: ServiceSpec,
     placement: SidePlacement,
     spec: DuoSpec,
@@ -392,6 +365,7 @@ def _start(
     seeded: SeedResult,
     load_s: float,
     progress: Progress,
+    link: SideLink,
 ) -> SideService:
     side_dir = run_dir / placement.slot
     side_dir.mkdir(parents=True, exist_ok=True)
@@ -406,7 +380,7 @@ def _start(
             "PYTHONHASHSEED": placement.hash_seed,
         },
     )
-    database_url = with_database(db.url, database_name(placement.slot))
+    database_url = with_database(link.url, database_name(placement.slot))
     redis_url = valkey.url
     t0 = time.monotonic()
     progress(
@@ -444,7 +418,7 @@ def _start(
         database_name(placement.slot),
         admin,
         valkey.pid,
-        db.relay_pid,
+        link.relay_pid,
         setup,
         placement,
     )

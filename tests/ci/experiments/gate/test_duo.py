@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from ci.experiments.gate.checkout import SideCheckout
-from ci.experiments.gate.duo import DuoSpec, ServiceSpec, duo_stack, with_port
+from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.servers import side_install
 from ci.results.duet import Side
 from ci.stack.tools import valkey_binary
@@ -177,6 +177,32 @@ def _relay_ports(pid: int, pg_port: int) -> tuple[set[int], set[int]]:
     return listening, to_pg
 
 
+def _check_relays(duo: Duo, pg_port: int, topic: str) -> dict[str, int]:
+    """Each side's relay: its own process, listening on the port in the side's database URL,
+    holding every backend of the side's database; each side's search pays its round trip."""
+    relays = {label: side.relay_pid for label, side in duo.services.items()}
+    assert len({p for p in relays.values() if p is not None}) == 2, relays
+    assert sorted(duo.servers.relays) == sorted(p for p in relays.values() if p)
+    for label, side in duo.services.items():
+        pid = relays[label]
+        assert pid is not None
+        assert duo.links[label].relay_pid == pid
+        port = urlsplit(side.database_url).port
+        listening, to_pg = _relay_ports(pid, pg_port)
+        assert listening == {port}, (label, side.database_url)
+        with httpx.Client(base_url=side.url, timeout=30) as client:
+            t0 = time.monotonic()
+            resp = client.get("/v1/search", params={"q": f"{topic} for {label}", "k": 3})
+            took = time.monotonic() - t0
+            assert resp.status_code == 200, resp.text
+        assert took >= 0.020  # a new search: at least one round trip through the relay
+        # every backend of the side's database is one of its relay's connections
+        backends = asyncio.run(_client_ports(duo.servers.pg.url, side.database))
+        assert backends
+        assert backends <= to_pg, (label, backends, to_pg)
+    return {label: pid for label, pid in relays.items() if pid is not None}
+
+
 @pytest.mark.stack
 @pytest.mark.slow
 def test_with_a_database_round_trip_each_side_reaches_postgres_through_its_own_relay(
@@ -191,31 +217,12 @@ def test_with_a_database_round_trip_each_side_reaches_postgres_through_its_own_r
     with duo_stack(services, spec, tmp_path / "stack", random.Random(2)) as duo:
         pg_port = urlsplit(duo.servers.pg.url).port
         assert pg_port is not None
-        relays = {label: side.relay_pid for label, side in duo.services.items()}
-        assert None not in relays.values()
-        assert len(set(relays.values())) == 2
-        assert sorted(duo.servers.relays) == sorted(p for p in relays.values() if p)
-        for label, side in duo.services.items():
-            pid = relays[label]
-            assert pid is not None
-            port = urlsplit(side.database_url).port
-            listening, to_pg = _relay_ports(pid, pg_port)
-            assert listening == {port}, (label, side.database_url)
-            with httpx.Client(base_url=side.url, timeout=30) as client:
-                t0 = time.monotonic()
-                resp = client.get("/v1/search", params={"q": f"lenses for {label}", "k": 3})
-                took = time.monotonic() - t0
-                assert resp.status_code == 200, resp.text
-            assert took >= 0.020  # at least one query: one round trip through the relay
-            # every backend of the side's database is one of its relay's connections
-            backends = asyncio.run(_client_ports(duo.servers.pg.url, side.database))
-            assert backends
-            assert backends <= to_pg, (label, backends, to_pg)
-    assert all(_gone(pid) for pid in relays.values() if pid is not None)
-
-
-def test_a_url_at_another_port_keeps_its_user_and_database() -> None:
-    url = "postgresql://postgres@127.0.0.1:5432/gate_a?sslmode=disable"
-    assert with_port(url, 6001) == "postgresql://postgres@127.0.0.1:6001/gate_a?sslmode=disable"
-    assert with_port("redis://127.0.0.1:6379/0", 7) == "redis://127.0.0.1:7/0"
-    assert with_port("postgresql://u:p@[::1]:5432/x", 9) == "postgresql://u:p@[::1]:9/x"
+        urls = {label: side.database_url for label, side in duo.services.items()}
+        first = _check_relays(duo, pg_port, "lenses")
+        # a restart between blocks replaces each side's relay with its service, on its port
+        duo.restart()
+        assert all(_gone(pid) for pid in first.values())
+        assert {label: side.database_url for label, side in duo.services.items()} == urls
+        second = _check_relays(duo, pg_port, "tripods")
+        assert not set(second.values()) & set(first.values())
+    assert all(_gone(pid) for pid in second.values())

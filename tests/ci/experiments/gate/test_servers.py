@@ -15,7 +15,8 @@ import psutil
 import pytest
 
 from ci.errors import SideFailure, StackError
-from ci.experiments.gate.duo import database_name, with_database
+from ci.experiments.gate.duo import database_name
+from ci.experiments.gate.links import with_database
 from ci.experiments.gate.servers import (
     HARNESS,
     VENV,
