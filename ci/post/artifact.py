@@ -132,14 +132,24 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
     d, g = run.design, verdict.design
     ours = (d.rate, d.window_s, d.warmup_windows, d.unique_fraction, d.write_fraction)
     theirs = (g.rate, g.window_s, g.warmup_windows, g.unique_fraction, g.write_fraction)
-    same = ours == theirs and d.burst_gap_s == g.burst_gap_s  # the gap: a window's length
+    extras = (d.stream_fraction, d.burst_vus, d.burst_iterations, d.burst_gap_s)
+    same = ours == theirs and extras == (
+        g.stream_fraction,
+        g.burst_vus,
+        g.burst_iterations,
+        g.burst_gap_s,
+    )
     if not same or (d.order_seed, d.workers) != (verdict.order_seed, g.workers):
         raise ArtifactError(
             "windows.json was measured under another design than the verdict's (rate, "
-            "window, warm-up, fractions, burst gap, workers or order seed differ)"
+            "window, warm-up, fractions, burst, workers or order seed differ)"
         )
     iterations = d.rate * d.window_s * COUNT_SLACK + 1
-    writes = 2 * (d.write_fraction * iterations * 1.5 + 10)
+    streams = _draws(d.stream_fraction, iterations)
+    bursts = d.burst_vus * d.burst_iterations  # each burst VU sends exactly this many
+    # besides its searches a side gets an ingest and a delete per write, its streams and
+    # its burst's searches
+    others = 2 * _draws(d.write_fraction, iterations) + streams + bursts
     for i, w in enumerate(run.windows):
         where = f"windows.json: window {i}"
         if (w.warmup, w.block) != (i < d.warmup_windows, i // 4):
@@ -164,10 +174,19 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
                     f"{where}: {figures.searches} searches to the {side}, more than "
                     f"{d.rate:g}/s x {d.window_s:g} s allow"
                 )
-            if figures.requests - figures.searches > writes:
+            burst = figures.burst_ms.samples if figures.burst_ms else 0
+            stream = figures.stream_ms.samples if figures.stream_ms else 0
+            if burst > bursts or stream > streams:
                 raise ArtifactError(
-                    f"{where}: {figures.requests - figures.searches} writes to the {side}, "
-                    f"more than a write fraction of {d.write_fraction:g} explains"
+                    f"{where}: {burst} burst searches and {stream} streams to the {side}, "
+                    f"more than {d.burst_vus} x {d.burst_iterations} and a stream fraction "
+                    f"of {d.stream_fraction:g} allow"
+                )
+            if figures.requests - figures.searches > others:
+                raise ArtifactError(
+                    f"{where}: {figures.requests - figures.searches} requests to the {side} "
+                    f"besides its searches, more than its writes (a fraction of "
+                    f"{d.write_fraction:g}), streams and burst explain"
                 )
     complete = len(run.windows) // 4 * 4
     for start in range(0, complete, 4):
@@ -177,6 +196,11 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
                 f"windows.json: block {start // 4} drives slot a as {', '.join(slots)}, "
                 "not two windows per side"
             )
+
+
+def _draws(fraction: float, iterations: float) -> float:
+    """The most iterations a binomial share ``fraction`` of ``iterations`` plausibly gives."""
+    return fraction * iterations * 1.5 + 10
 
 
 def _summary_figures(metrics: dict[str, object], slot: str) -> dict[str, float]:

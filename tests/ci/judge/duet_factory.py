@@ -28,10 +28,14 @@ def side(
     slow: int | None = 22,
     rss_growth_kb: float | None = 0.0,
     stream_ms: float | None = 16.0,
+    burst_ms: float | None = None,
 ) -> SideWindow:
     """One side's window; ``rss_growth_kb``: service RSS growth over it (None: not measured);
-    ``stream_ms``: the median time to the last event of its streams (None: no stream)."""
-    requests = samples + failed + 44  # 22 writes: an ingest and a delete each
+    ``stream_ms``: the median time to the last event of its streams (None: no stream);
+    ``burst_ms``: the median latency of its burst's 150 searches (None: no burst)."""
+    bursts = 0 if burst_ms is None else 150
+    streams = 0 if stream_ms is None else 36
+    requests = samples + failed + 44 + streams + bursts  # 22 writes: an ingest, a delete each
     rss_start = 180.0
     rss_end = None if rss_growth_kb is None else rss_start + rss_growth_kb / 1024
     return SideWindow(
@@ -54,7 +58,10 @@ def side(
         rss_peak_mb=None if rss_end is None else max(rss_start, rss_end) + 2.0,
         stream_ms=None
         if stream_ms is None
-        else Timing(36, stream_ms, stream_ms * 1.3, stream_ms * 1.5, stream_ms * 2),
+        else Timing(streams, stream_ms, stream_ms * 1.3, stream_ms * 1.5, stream_ms * 2),
+        burst_ms=None
+        if burst_ms is None
+        else Timing(bursts, burst_ms, burst_ms * 1.4, burst_ms * 1.6, burst_ms * 2),
     )
 
 
@@ -87,6 +94,10 @@ def duet_run(
             write_fraction=0.02,
             order_seed=seed,
             workers=1,
+            stream_fraction=0.03,
+            stream_k=200,
+            burst_vus=50,
+            burst_iterations=3,
         ),
         windows=windows,
     )
@@ -106,20 +117,24 @@ def drawn_run(
     rss_sd_kb: float = 600.0,
     stream_sd: float = 0.05,
     stream_effect: float = 0.0,
+    burst_sd: float = 0.15,
+    burst_effect: float = 0.0,
 ) -> DuetRun:
     """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects;
     slow searches drawn binomially around ``slow_share`` (+ ``slow_effect`` on the
     candidate), RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's
-    leak per request)."""
+    leak per request), burst medians of SD ``burst_sd`` (log scale)."""
     rng = np.random.default_rng(seed)
     extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put
     streams = np.random.default_rng([seed, 2])  # stream timings: the others stay put
+    bursts = np.random.default_rng([seed, 3])  # burst medians: the others stay put
     pairs = []
     for _ in range(n):
         level = float(rng.uniform(0.8, 1.2))  # the machine drifts: both sides alike
         noise = rng.normal(0.0, sd, 3)
         rss = extra.normal(0.0, rss_sd_kb, 2)
         stream = float(streams.normal(0.0, stream_sd))
+        burst = float(bursts.normal(0.0, burst_sd))
         base = side(
             p50=4.0 * level,
             p90=25.0 * level,
@@ -128,6 +143,7 @@ def drawn_run(
             slow=int(extra.binomial(samples, slow_share)),
             rss_growth_kb=float(rss[0]),
             stream_ms=16.0 * level,
+            burst_ms=60.0 * level,
         )
         cand = side(
             p50=4.0 * level * math.exp(noise[0]),
@@ -137,6 +153,7 @@ def drawn_run(
             slow=int(extra.binomial(samples, slow_share + slow_effect)),
             rss_growth_kb=float(rss[1]) + leak_kb_per_request * (samples + 44),
             stream_ms=16.0 * level * math.exp(stream + math.log1p(stream_effect)),
+            burst_ms=60.0 * level * math.exp(burst + math.log1p(burst_effect)),
         )
         pairs.append((base, cand))
     return duet_run(pairs)

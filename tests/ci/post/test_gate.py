@@ -15,7 +15,7 @@ from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateDecision, dump_verdict, load_verdict
 from ci.post.gate import gate_outcome
 from ci.render.gate import MARKER
-from ci.results.duet import DuetRun, DuetWindow, SideWindow, dump_duet, load_duet
+from ci.results.duet import DuetRun, DuetWindow, SideWindow, Timing, dump_duet, load_duet
 from ci.settings.gate import GateRule
 from tests.ci.judge.duet_factory import drawn_run
 from tests.ci.post.gate_artifacts import LINKS, RULE, artifact, as_measured, event
@@ -196,6 +196,20 @@ _DOCTORED: dict[str, tuple[Callable[[DuetRun], DuetRun], str]] = {
     "one side always in slot a": (
         lambda r: _doctor(_doctor(r, 6, slot_a="base"), 7, slot_a="base"),
         "block 1 drives slot a as base, base, base, base",
+    ),
+    "requests that no write, stream or burst explains": (
+        lambda r: _doctor(
+            r, 9, base=msgspec.structs.replace(r.windows[9].base, requests=1100 + 500),
+        ),
+        "window 9: 500 requests to the base besides its searches, more than its writes",
+    ),
+    "a burst larger than its VUs send": (
+        lambda r: _doctor(
+            r, 9, candidate=msgspec.structs.replace(
+                r.windows[9].candidate, burst_ms=Timing(400, 60.0, 84.0, 96.0, 120.0)
+            ),
+        ),
+        "window 9: 400 burst searches and 36 streams to the candidate, more than 50 x 3",
     ),
     "another design": (
         lambda r: msgspec.structs.replace(

@@ -16,6 +16,7 @@ from ci.experiments.gate.runner import GateRequest, run_gate
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import Revision, load_verdict
 from ci.judge.quality import paired_drop
+from ci.post.artifact import check_windows
 from ci.results.duet import load_duet
 from ci.settings import PerfConfig, load_perf_config
 from ci.settings.gate import GateConfig, GateDesign, GateMetric, GateRule
@@ -48,6 +49,8 @@ SMALL = GateConfig(
         shape_vu_scale=0.2,
         budget_s=300.0,
         shapes_reserve_s=60.0,
+        burst_gap_s=0.0,  # 2-s windows: the bursts at once
+        db_rtt_ms=2.0,  # each side through its own relay, as the gate runs by default
     ),
 )
 
@@ -104,6 +107,7 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
         for s in (w.base, w.candidate):
             assert s.postgres_cpu_s is not None
             assert s.valkey_cpu_s is not None
+            assert s.relay_cpu_s is not None  # db_rtt_ms: its relay, read apart
             assert s.rss_peak_mb is not None
             assert s.ttfe_ms is not None
             assert s.burst_ms is not None
@@ -120,6 +124,7 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
     for path in (folder.verdict, folder.summary, folder.report):
         assert path.exists(), path
     assert load_verdict(folder.verdict) == v
+    check_windows(run, v)  # what the trusted poster checks before it re-judges: a real run passes
     assert list(folder.shapes.glob("base/**/results.json"))
     assert v.flamegraphs == ()  # a pass keeps no profiles
     assert not folder.profiles.exists()
