@@ -216,7 +216,7 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stream_k: int = 0  # results a stream asks for
     burst_vus: int = 0  # requests held in flight per side during the burst
     burst_iterations: int = 0  # searches each burst VU sends
-    restart_every: int = 0  # both services restarted after every this many measured blocks
+    restart_every: int = 0  # services restarted after the warm-up and every this many blocks
     burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart (s)
     db_rtt_ms: float = 0.0  # > 0: each side reached PostgreSQL through a relay of this round trip
 

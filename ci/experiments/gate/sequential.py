@@ -5,10 +5,10 @@ pass or a fail stops the measuring, ``continue`` measures up to the next look. N
 starts past the deadline (the gate's wall-time budget): the verdict is then taken at the
 last look reached, and an undecided one is inconclusive, never a silent pass.
 
-With ``[gate] restart_every = N`` both services are restarted after every N measured
-blocks of 4 windows: two processes of identical code differ by a CPU offset that stays
-constant while they run, and each restart draws a new one, so the offsets average out over
-the blocks instead of reading as an effect.
+With ``[gate] restart_every = N`` both services are restarted after the warm-up and after
+every N measured blocks of 4 windows: two processes of identical code differ by a CPU
+offset that stays constant while they run, and each restart draws a new one, so the
+offsets average out over the blocks instead of reading as an effect.
 """
 
 from __future__ import annotations
@@ -125,12 +125,17 @@ def measure_windows(
 
 
 def restarts_before(index: int, gate: GateDesign) -> bool:
-    """Whether both services restart before window ``index``: at the start of every
-    ``restart_every``-th measured block after the first (the warm-up's processes measure the
-    first one)."""
+    """Whether both services restart before window ``index``: at the start of the first
+    measured block, after the warm-up, and of every ``restart_every``-th one after it.
+
+    The warm-up's processes measure nothing: they were started just after the loaders and
+    loaded their models during the warm-up, side by side, and in A/A runs their CPU offset
+    was the largest of any pair's (docs/gate-calibration.md). A restarted pair loads its
+    models one after the other before the windows go on
+    (:meth:`~ci.experiments.gate.duo.Duo.restart`)."""
     measured = index - gate.warmup_windows
     every = 4 * gate.restart_every
-    return gate.restart_every > 0 and measured > 0 and measured % every == 0
+    return gate.restart_every > 0 and index > 0 and measured >= 0 and measured % every == 0
 
 
 def _line(w: DuetWindow, measured: int) -> str:

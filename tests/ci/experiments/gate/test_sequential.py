@@ -14,8 +14,8 @@ from ci.settings.gate import GateDesign, GateRule
 from tests.ci.judge.duet_factory import side
 
 REV = DuetRevision("main", "a" * 40)
-RULE = GateRule()
-GATE = GateDesign()
+RULE = GateRule(looks=(12, 24, 36))
+GATE = GateDesign(burst_gap_s=0.0)  # windows of a few ms here: no room for bursts apart
 DESIGN = DuetDesign(
     rate=110.0, window_s=10.0, warmup_windows=4, unique_fraction=0.3, write_fraction=0.02,
     order_seed=3, workers=1,
@@ -73,7 +73,7 @@ def test_an_unclear_change_measures_up_to_the_last_look(tmp_path: Path) -> None:
 
 def test_no_window_starts_past_the_deadline(tmp_path: Path) -> None:
     runner = FakeRunner(sd=0.01, cpu_effect=math.log(1.05), seconds=0.01)
-    gate = GateDesign(window_s=0.01)
+    gate = GateDesign(window_s=0.01, burst_gap_s=0.0)
     m = measure_windows(
         runner, RULE, gate, DESIGN, REV, REV, tmp_path / "w.json", deadline=time.monotonic() + 0.25
     )
@@ -106,9 +106,9 @@ def _restarting(
 def test_restarts_fall_between_measured_blocks(tmp_path: Path) -> None:
     seen, m = _restarting(tmp_path, GateDesign(restart_every=1))
     assert len(m.run.windows) == 40
-    # the warm-up's processes measure the first block; every later block gets new ones
-    assert seen == [8, 12, 16, 20, 24, 28, 32, 36]
-    assert _restarting(tmp_path, GateDesign(restart_every=2))[0] == [12, 20, 28, 36]
+    # the warm-up's processes measure nothing; every measured block gets new ones
+    assert seen == [4, 8, 12, 16, 20, 24, 28, 32, 36]
+    assert _restarting(tmp_path, GateDesign(restart_every=2))[0] == [4, 12, 20, 28, 36]
 
 
 def test_no_restart_with_restart_every_0(tmp_path: Path) -> None:
@@ -117,7 +117,9 @@ def test_no_restart_with_restart_every_0(tmp_path: Path) -> None:
 
 def test_a_restart_that_would_overrun_the_deadline_is_not_begun(tmp_path: Path) -> None:
     # room for windows, not for a restart (RESTART_S)
-    seen, m = _restarting(tmp_path, GateDesign(window_s=0.01, restart_every=1), 0.01, 3.0)
+    seen, m = _restarting(
+        tmp_path, GateDesign(window_s=0.01, restart_every=1, burst_gap_s=0.0), 0.01, 3.0
+    )
     assert seen == []
     assert m.stopped == "time budget"
-    assert len(m.run.windows) == 8  # the warm-up block and the first measured one
+    assert len(m.run.windows) == 4  # the warm-up block: the first measured one needs a restart
