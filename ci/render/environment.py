@@ -48,6 +48,7 @@ def _environment(markdown: bool) -> jinja2.Environment:
         md_link=md_link,
         safe_url=safe_url,
         metric_label=formatting.metric_label,
+        gate_label=formatting.gate_label,
         value=formatting.value,
     )
     return env

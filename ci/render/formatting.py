@@ -16,6 +16,15 @@ _UNITS = {
     "throughput_rps": "rps",
     "peak_rss_mb": "MB",
     "cpu_ms_per_request": "ms",
+    # the gate's duet metrics
+    "stream_": "ms",
+    "burst_latency": "ms",
+    "service_cpu_ms": "ms",
+    "postgres_cpu_ms": "ms",
+    "valkey_cpu_ms": "ms",
+    "relay_cpu_ms": "ms",
+    "rss_kb_per_1k": "KB",
+    "rss_peak_mb": "MB",
 }
 LABELS = {
     "latency_p50": "latency p50",
@@ -34,11 +43,33 @@ LABELS = {
     "p99_ms": "latency p99",
     "rss_slope_mb_per_10min": "RSS growth",
 }
+#: The gate's duet metrics where their names differ from a run's (its CPU is the whole side's).
+GATE_LABELS = {
+    "cpu_ms_per_request": "CPU per request, whole side",
+    "service_cpu_ms_per_request": "service CPU per request",
+    "postgres_cpu_ms_per_request": "PostgreSQL CPU per request",
+    "valkey_cpu_ms_per_request": "Valkey CPU per request",
+    "relay_cpu_ms_per_request": "relay CPU per request",
+    "slow_share": "tail share",
+    "rss_kb_per_1k_requests": "RSS growth per 1k requests",
+    "rss_peak_mb": "peak RSS",
+    "stream_ttfe_p50": "stream first event p50",
+    "stream_ttfe_p95": "stream first event p95",
+    "stream_last_p50": "stream last event p50",
+    "stream_last_p95": "stream last event p95",
+    "burst_latency_p50": "burst latency p50",
+    "burst_latency_p90": "burst latency p90",
+}
 FRACTIONS = {"error_rate", "cache_hit_ratio", "slow_share"}
 
 
 def metric_label(name: str) -> Markup:
     return md(LABELS.get(name, name))
+
+
+def gate_label(name: str) -> Markup:
+    """A duet metric's name in the gate's comment and report."""
+    return md(GATE_LABELS.get(name) or LABELS.get(name, name))
 
 
 def value(metric: str, value: float | None) -> Markup:
@@ -55,6 +86,8 @@ def value(metric: str, value: float | None) -> Markup:
     unit = next((u for k, u in _UNITS.items() if metric.startswith(k)), "")
     if unit == "":
         return Markup(f"{value:.4g}")
-    if metric == "cpu_ms_per_request":
+    if metric.endswith("cpu_ms_per_request"):
         return Markup(f"{value:.3f} {unit}")
+    if unit == "KB":
+        return Markup(f"{value:,.0f} {unit}")
     return Markup(f"{value:.1f} {unit}")

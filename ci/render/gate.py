@@ -75,7 +75,7 @@ def _p(p: float) -> Markup:
 
 
 def _label(metric: str) -> Markup:
-    return formatting.metric_label(metric)
+    return formatting.gate_label(metric)
 
 
 def _result(m: MetricJudgement) -> Markup:
