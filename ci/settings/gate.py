@@ -93,6 +93,7 @@ DEFAULT_GATE_METRICS: tuple[GateMetric, ...] = (
     GateMetric("slow_share", "lower", 0.01, "absolute"),
     GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),
     GateMetric("stream_last_p50", "lower", 0.10),
+    GateMetric("burst_latency_p50", "lower", 0.20),
 )
 
 
@@ -101,7 +102,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     alpha: float = 0.01  # false FAILs per pull request, over every metric and look
     pass_alpha: float = 0.05  # chance of a PASS when a metric sits exactly at its threshold
-    looks: tuple[int, ...] = (12, 24, 36)  # measured windows at which the rule is applied
+    looks: tuple[int, ...] = (12, 20)  # measured windows at which the rule is applied
     metrics: tuple[GateMetric, ...] = DEFAULT_GATE_METRICS
     min_tail_samples: int = 100  # a gated percentile needs this many samples above it
     report_threshold: float = 0.05  # a report-only metric "changed" beyond this...
@@ -173,11 +174,11 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     stream_k: int = 200  # results each duet stream asks for
     burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
     burst_iterations: int = 3  # searches each burst VU sends
-    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this many seconds apart
+    burst_gap_s: float = 2.0  # > 0: the sides burst one after the other, this many seconds apart
     workers: int = 1  # service worker processes per side
     restart_every: int = 1  # restart both services after every this many measured blocks (0: never)
     pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)
-    db_rtt_ms: float = 0.0  # > 0: each side reaches PostgreSQL through a relay of this round trip
+    db_rtt_ms: float = 2.0  # > 0: each side reaches PostgreSQL through a relay of this round trip
     docs: int = 20_000  # corpus size
     embedder: str = "minilm"
     corpus_seed: int = 42

@@ -32,9 +32,9 @@ placement         what else tells the sides apart is dealt by the run's seed
 
 Everything is started by this process and stopped by PID when the block ends, however it
 ends. :meth:`Duo.restart` replaces both service processes, and their relays, between
-blocks of windows (``[gate] restart_every``) and keeps everything else. A side's own loader or service that
-fails raises :class:`~ci.errors.SideFailure` naming the side (the runner judges a
-candidate's as its failure).
+blocks of windows (``[gate] restart_every``) and keeps everything else. A side's own
+loader or service that fails raises :class:`~ci.errors.SideFailure` naming the side (the
+runner judges a candidate's as its failure).
 """
 
 from __future__ import annotations

@@ -116,7 +116,10 @@ def test_hl_interval_with_too_few_pairs_is_the_full_range() -> None:
 
 def test_the_whole_side_cpu_and_its_parts() -> None:
     s = msgspec.structs.replace(
-        side(cpu_ms=2.0, samples=956), postgres_cpu_s=1.0, valkey_cpu_s=0.5, relay_cpu_s=0.25
+        side(cpu_ms=2.0, samples=956, stream_ms=None),
+        postgres_cpu_s=1.0,
+        valkey_cpu_s=0.5,
+        relay_cpu_s=0.25,
     )  # 1,000 requests: 2 s service, 1 s PostgreSQL, 0.5 s Valkey; 0.25 s relay
     assert side_value("cpu_ms_per_request", s) == pytest.approx(3.5)  # the relay is not in it
     assert side_value("service_cpu_ms_per_request", s) == pytest.approx(2.0)
@@ -127,7 +130,7 @@ def test_the_whole_side_cpu_and_its_parts() -> None:
 
 
 def test_rss_growth_and_slow_share_per_side() -> None:
-    s = side(samples=956, slow=48, rss_growth_kb=2048.0)  # 1,000 requests
+    s = side(samples=956, slow=48, rss_growth_kb=2048.0, stream_ms=None)  # 1,000 requests
     assert side_value("rss_kb_per_1k_requests", s) == pytest.approx(2048.0)
     assert side_value("slow_share", s) == pytest.approx(48 / 956)
     assert side_value("rss_peak_mb", s) == pytest.approx(180.0 + 2.0 + 2.0)
@@ -158,7 +161,8 @@ def test_the_memory_and_tail_metrics_stay_quiet_a_a(seed: int) -> None:
 
 
 def test_a_run_without_rss_or_a_tail_limit_reports_them_as_not_measured() -> None:
-    pairs = [(side(slow=None, rss_growth_kb=None), side(slow=None, rss_growth_kb=None))] * 12
+    bare = side(slow=None, rss_growth_kb=None, burst_ms=60.0)
+    pairs = [(bare, bare)] * 12
     j = judge_duet(duet_run(pairs), CONFIG)
     assert {d.name for d in j.demoted} == {"slow_share", "rss_kb_per_1k_requests"}
     assert all("not measured" in d.reason for d in j.demoted)
@@ -216,17 +220,18 @@ def _with_bursts(run: DuetRun, base_ms: float, candidate_ms: float) -> DuetRun:
     )
 
 
-def test_a_rule_that_lists_burst_latency_p50_gates_it() -> None:
-    rule = msgspec.structs.replace(
-        CONFIG, metrics=(*CONFIG.metrics, GateMetric("burst_latency_p50", "lower", 0.2))
-    )
+def test_the_default_rule_gates_burst_latency_p50() -> None:
+    assert "burst_latency_p50" in CONFIG.primary_names
     run = drawn_run(12, sd=0.02, seed=9)
-    slower = judge_duet(_with_bursts(run, 40.0, 80.0), rule)  # a pool too small for the burst
+    slower = judge_duet(_with_bursts(run, 40.0, 80.0), CONFIG)  # a pool too small for the burst
     assert "burst_latency_p50" in {m.name for m in slower.gated}
     assert (slower.decision, slower.reasons) == ("fail", ("burst_latency_p50",))
-    assert judge_duet(_with_bursts(run, 40.0, 40.0), rule).decision == "pass"
-    # without it in the rule, the burst is report-only, and shown as changed
-    report = {r.name: r for r in judge_duet(_with_bursts(run, 40.0, 80.0), CONFIG).report_only}
+    assert judge_duet(_with_bursts(run, 40.0, 40.0), CONFIG).decision == "pass"
+    # a rule that leaves it out reports it, and shows it as changed
+    without = msgspec.structs.replace(
+        CONFIG, metrics=tuple(m for m in CONFIG.metrics if m.name != "burst_latency_p50")
+    )
+    report = {r.name: r for r in judge_duet(_with_bursts(run, 40.0, 80.0), without).report_only}
     assert report["burst_latency_p50"].changed
 
 

@@ -44,6 +44,8 @@ SMALL = GateConfig(
         shape_vu_scale=0.2,
         budget_s=300.0,
         shapes_reserve_s=60.0,
+        burst_gap_s=0.0,  # 2-s windows: the bursts at once
+        db_rtt_ms=0.0,
     ),
 )
 

@@ -50,10 +50,10 @@ def test_abba_blocks_balance_the_slots() -> None:
 
 
 def test_the_design_records_the_burst_gap_and_the_database_round_trip() -> None:
-    design = duet_design(GateDesign(burst_gap_s=2.0, db_rtt_ms=4.0), 5)
-    assert (design.burst_gap_s, design.db_rtt_ms) == (2.0, 4.0)
-    default = duet_design(GateDesign(), 5)
-    assert (default.burst_gap_s, default.db_rtt_ms) == (0.0, 0.0)
+    design = duet_design(GateDesign(burst_gap_s=3.0, db_rtt_ms=4.0), 5)
+    assert (design.burst_gap_s, design.db_rtt_ms) == (3.0, 4.0)
+    loopback = duet_design(GateDesign(burst_gap_s=0.0, db_rtt_ms=0.0), 5)
+    assert (loopback.burst_gap_s, loopback.db_rtt_ms) == (0.0, 0.0)
 
 
 def test_a_sides_relay_cpu_is_read_apart_from_its_service(tmp_path: Path) -> None:
@@ -365,7 +365,9 @@ def test_a_leaking_service_fails_on_memory(tmp_path: Path) -> None:
         ),
     ]
     spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
-    gate = GateDesign(rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4)
+    gate = GateDesign(
+        rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4, burst_gap_s=0.0
+    )
     rule = GateRule(
         looks=(12,), metrics=(GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),)
     )
@@ -399,7 +401,9 @@ def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path
         ServiceSpec("candidate", _wrapped_checkout(tmp_path / "stall", stall, STALL_APP), python),
     ]
     spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
-    gate = GateDesign(rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4)
+    gate = GateDesign(
+        rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4, burst_gap_s=0.0
+    )
     rule = GateRule(looks=(12,), metrics=(GateMetric("slow_share", "lower", 0.01, "absolute"),))
     with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
         runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
