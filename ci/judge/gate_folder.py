@@ -13,10 +13,11 @@ file                   what, written by
 ``summary.md``         the verdict as Markdown (the job summary)
 ``report.html``        the verdict's tables and the windows' plot
 ``shapes/<side>/``     each side's shape scenarios (results.json, report.html)
-``profiles/``          on a FAIL: py-spy's flame graph of each side's workers during the
-                       windows (``<side>.cpu.<pid>.svg``), their collapsed stacks
-                       (``<side>.cpu.<pid>.txt``) and ``flame-diff.svg``, the candidate
-                       against the base (``ci.experiments.gate.flames``)
+``profiles/``          on a FAIL: the collapsed stacks py-spy drew from each side's
+                       workers during the windows (``<side>.cpu.<pid>.txt``), each side's
+                       flame graph over all its processes (``base.svg``,
+                       ``candidate.svg``) and ``flame-diff.svg``, the candidate against
+                       the base (``ci.experiments.gate.flames``)
 =====================  ======================================================================
 
 Nothing else spells these names: the gate, ``--rejudge``, the poster and the workflow ask

@@ -3,13 +3,13 @@
 Each side's service workers are sampled by py-spy from the first window to the last
 (``--nonblocking``: the service is never paused, so the sampling costs the machine a little
 CPU and the sides nothing each other does not pay too), at ``RATE`` samples per second, into
-the report folder's ``profiles/`` (:class:`~ci.judge.gate_folder.GateFolder`): py-spy's own
-SVG flame graph per worker (``<side>.cpu.<pid>.svg``) and the collapsed stacks
-(``<side>.cpu.<pid>.txt``, ``--format raw``; each format is a recorder of its own). When
-the verdict is a FAIL, the differential graph is drawn from the collapsed stacks
-(:mod:`ci.render.flame`, ``flame-diff.svg``) and the verdict lists the SVGs for the
-comment; otherwise ``profiles/`` is removed. A profiler that cannot attach (no ptrace
-permission, say) costs the flame graphs, never the verdict.
+the report folder's ``profiles/`` (:class:`~ci.judge.gate_folder.GateFolder`): the
+collapsed stacks of each worker process (``<side>.cpu.<pid>.txt``, ``--format raw``). When
+the verdict is a FAIL, three graphs are drawn from them (:mod:`ci.render.flame`): each
+side's, merged over every process that served it across the restarts (``base.svg``,
+``candidate.svg``), and the candidate against the base (``flame-diff.svg``); the verdict
+lists the three for the comment. Otherwise ``profiles/`` is removed. A profiler that cannot
+attach (no ptrace permission, say) costs the flame graphs, never the verdict.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from ci.errors import RunError
 from ci.judge.gate_folder import GateFolder
 from ci.measure.diagnose import CpuProfiler, ProfileFile, find_py_spy, service_workers
-from ci.render.flame import differential_svg, parse_collapsed
+from ci.render.flame import differential_svg, flame_svg, parse_collapsed
 
 RATE = 25  # samples per second per recorder: ~7,000 per side over a gate's windows
-FORMATS = (("flamegraph", "svg"), ("raw", "txt"))
+FORMATS = (("raw", "txt"),)  # collapsed stacks: the graphs are drawn from them
 Progress = Callable[[str], None]
 
 
@@ -92,7 +92,8 @@ class SideProfiles:
 
 
 def keep_flames(folder: GateFolder, recorded: Recorded, failed: bool) -> tuple[str, ...]:
-    """On a FAIL: the differential graph, and every SVG's path in the folder; else none."""
+    """On a FAIL: each side's graph and the differential one, their paths in the folder;
+    else none (and no ``profiles/``)."""
     complete = all(
         any(f.kind == "raw" for f in recorded.sides.get(side, ())) for side in ("base", "candidate")
     )
@@ -106,9 +107,8 @@ def keep_flames(folder: GateFolder, recorded: Recorded, failed: bool) -> tuple[s
             if f.kind == "raw":
                 lines += f.path.read_text(encoding="utf-8", errors="replace").splitlines()
         stacks[side] = parse_collapsed(lines)
-    folder.flame_diff.write_text(
-        differential_svg(stacks["base"], stacks["candidate"]), encoding="utf-8"
-    )
-    svgs = [f.path for side in ("base", "candidate") for f in recorded.sides[side]]
-    names = [p.relative_to(folder.root).as_posix() for p in svgs if p.suffix == ".svg"]
-    return (*names, folder.flame_diff.relative_to(folder.root).as_posix())
+    graphs = {folder.profiles / f"{side}.svg": flame_svg(stacks[side], side) for side in stacks}
+    graphs[folder.flame_diff] = differential_svg(stacks["base"], stacks["candidate"])
+    for path, svg in graphs.items():
+        path.write_text(svg, encoding="utf-8")
+    return tuple(p.relative_to(folder.root).as_posix() for p in graphs)

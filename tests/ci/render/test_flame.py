@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ci.render.flame import differential_svg, parse_collapsed
+from ci.render.flame import differential_svg, flame_svg, parse_collapsed
 
 BASE = ["main;search;embed 50", "main;search;db 50", "garbage line", "main;idle x"]
 CANDIDATE = ["main;search;embed 20", "main;search;db 80"]
@@ -33,3 +33,18 @@ def test_frame_names_are_escaped() -> None:
     assert "<module>" not in svg
     assert "&lt;module&gt;" in svg
     assert "f&amp;g" in svg
+
+
+def test_a_sides_graph_is_as_wide_as_its_shares_and_colours_a_frame_alike_everywhere() -> None:
+    stacks = parse_collapsed(["main;search;embed 20", "main;search;db 60", "main;ingest;db 20"])
+    svg = flame_svg(stacks, "base")
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "base: 100 samples" in svg
+    titled = re.findall(
+        r"<title>([^<]+)</title><rect [^>]*width=\"([\d.]+)\" [^>]*fill=\"([^\"]+)\"", svg
+    )
+    by_title = {title: (float(width), fill) for title, width, fill in titled}
+    assert by_title["db: 60.0 % of samples"][0] == 720.0
+    assert by_title["db: 20.0 % of samples"][0] == 240.0
+    assert by_title["db: 60.0 % of samples"][1] == by_title["db: 20.0 % of samples"][1]
+    assert "pp)" not in svg  # no difference is drawn in a side's own graph

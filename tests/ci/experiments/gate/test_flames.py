@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,11 +44,11 @@ def test_a_fail_keeps_both_sides_svgs_and_the_differential_one(tmp_path: Path) -
     folder = GateFolder(tmp_path)
     recorded = _record(folder)
     names = keep_flames(folder, recorded, failed=True)
-    assert names[-1] == "profiles/flame-diff.svg"
-    sides = [n.split("/")[1].split(".")[0] for n in names[:-1]]
-    assert sides == ["base", "candidate"]
-    for name in names:  # py-spy's own SVGs, and ours
-        assert "<svg" in (tmp_path / name).read_text(), name
+    assert names == ("profiles/base.svg", "profiles/candidate.svg", "profiles/flame-diff.svg")
+    for name in names:
+        svg = (tmp_path / name).read_text()
+        assert "<svg" in svg, name
+        assert "sum" in svg or "&lt;module&gt;" in svg, name  # the spinning process's frames
     assert list(folder.profiles.glob("*.txt"))  # the collapsed stacks stay beside them
 
 
@@ -79,5 +80,21 @@ def test_profiles_follow_the_services_across_a_restart(tmp_path: Path) -> None:
         raw = [f for f in recorded.sides[side] if f.kind == "raw"]
         assert {f.path.name.split(".")[2] for f in raw} == {str(p[side]) for p in pids}, messages
     assert len(recorded.files) == sum(len(fs) for fs in recorded.sides.values())
-    names = keep_flames(folder, recorded, failed=True)  # both processes' stacks, one diff
-    assert names[-1] == "profiles/flame-diff.svg"
+    names = keep_flames(folder, recorded, failed=True)  # both processes' stacks, one graph
+    assert names == ("profiles/base.svg", "profiles/candidate.svg", "profiles/flame-diff.svg")
+    samples = {side: _samples(folder.profiles / f"{side}.svg") for side in ("base", "candidate")}
+    for side in ("base", "candidate"):  # each side's graph holds both of its processes' samples
+        raw = [f for f in recorded.sides[side] if f.kind == "raw"]
+        counted = sum(
+            int(line.rpartition(" ")[2])
+            for f in raw
+            for line in f.path.read_text().splitlines()
+            if line.strip()
+        )
+        assert samples[side] == counted
+
+
+def _samples(svg: Path) -> int:
+    heading = re.search(r": (\d+) samples</text>", svg.read_text())
+    assert heading is not None
+    return int(heading.group(1))
