@@ -10,8 +10,9 @@ step   what                                                                     
 3      one stack: per side its own database built by its own loader, its own    duo,
        Valkey server, its own service; the servers from its venv (one           servers
        PostgreSQL for both when their builds are the same, else one per side)
-4      duet windows until the rule decides (warm-up block, looks 12/24/36);     sequential,
-       py-spy samples both sides meanwhile (kept on a FAIL)                     flames
+4      duet windows until the rule decides (warm-up block, looks 12 and 20),    measuring,
+       both services restarted between blocks; py-spy samples both sides        sequential,
+       meanwhile (kept on a FAIL)                                               flames
 5      the recall check: a fixed query sample, each side against its own        quality
        exact scan (a short-lived exact-mode service of that side)
 6      shape scenarios once per side (for the SLA and the report)               shapes
@@ -51,6 +52,7 @@ from ci.errors import PerfCIError, RunError, SideFailure
 from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_changes, side_checkouts
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.flames import Recorded, SideProfiles, keep_flames
+from ci.experiments.gate.measuring import WindowPlan, measure_duo
 from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.quality import (
     QualityTarget,
@@ -58,7 +60,7 @@ from ci.experiments.gate.quality import (
     quality_sample,
     truth_service,
 )
-from ci.experiments.gate.sequential import Measured, measure_windows
+from ci.experiments.gate.sequential import Measured
 from ci.experiments.gate.servers import SideInstall, servers_record, side_install
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
 from ci.experiments.gate.symmetry import deal_sides
@@ -68,13 +70,7 @@ from ci.experiments.gate.venv import (
     installed_versions,
     version_differences,
 )
-from ci.experiments.gate.windows import (
-    DuetLoad,
-    DuetRunner,
-    DuetTarget,
-    duet_design,
-    duet_load,
-)
+from ci.experiments.gate.windows import duet_design
 from ci.judge.gate_decision import judge, sla_rows
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import (
@@ -175,22 +171,18 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 progress(
                     f"set up in {setup_s:.0f} s (service start order: {', '.join(duo.start_order)})"
                 )
-                ready = time.monotonic()
                 reserve = design.shapes_reserve_s if request.shapes and design.shapes else 0.0
+                plan = WindowPlan(
+                    gate,
+                    request.config.sla_for(request.machine_class),
+                    revisions,
+                    seed,
+                    deadline=time.monotonic() - reserve + design.budget_s,
+                )
                 profiles = SideProfiles(folder, design.budget_s, progress)
-                profiles.start(_pids(duo))
-
-                def restart() -> None:
-                    profiles.stop()
-                    duo.restart()
-                    profiles.start(_pids(duo))
-
                 try:
-                    measured = _windows(
-                        request, duo, revisions, folder, seed, ready - reserve, progress, restart
-                    )
+                    measured = measure_duo(duo, plan, folder, profiles, progress)
                 finally:
-                    profiles.stop()
                     profiled = profiles.recorded()
                 quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
                 shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
@@ -359,91 +351,6 @@ def _shapes(
     sla = request.config.sla_for(request.machine_class)
     shapes = run_shapes(duo, design, sla, commits, folder.shapes, stack_dir, rng, progress)
     return shapes, time.monotonic() - t0
-
-
-def _windows(
-    request: GateRequest,
-    duo: Duo,
-    revisions: Mapping[Side, DuetRevision],
-    folder: GateFolder,
-    seed: int,
-    t0: float,
-    progress: Progress,
-    restart: Callable[[], None],
-) -> Measured:
-    """The windows; a service that exits meanwhile is its side's failure. ``restart``
-    restarts both services between blocks when ``[gate] restart_every`` asks for it."""
-    try:
-        measured = _measure(request, duo, revisions, folder, seed, t0, progress, restart)
-    except PerfCIError as exc:
-        gone = duo.exited(SIDES)
-        if not gone:
-            raise
-        raise SideFailure(gone[0], f"its service exited during the windows ({exc})") from exc
-    gone = duo.exited(SIDES)
-    if gone and measured.judgement.decision != "fail":
-        raise SideFailure(gone[0], "its service exited during the windows")
-    return measured
-
-
-def _pids(duo: Duo) -> dict[str, int]:
-    return {side: duo.services[side].pid for side in duo.start_order}
-
-
-def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
-    """Both sides of ``duo`` as the windows see them: service, database, Valkey, relay."""
-    return {
-        side: DuetTarget(
-            side,
-            duo.services[side].url,
-            duo.services[side].pid,
-            duo.services[side].database,
-            duo.services[side].valkey_pid,
-            duo.services[side].postgres_url,
-            duo.services[side].relay_pid,
-        )
-        for side in SIDES
-    }
-
-
-def duet_runner(duo: Duo, load: DuetLoad, out: Path, *, nonce: str) -> DuetRunner:
-    """The windows' runner for both sides of ``duo``: each side's service, database and Valkey."""
-    return DuetRunner(duet_targets(duo), load, out, nonce=nonce)
-
-
-def _measure(
-    request: GateRequest,
-    duo: Duo,
-    revisions: Mapping[Side, DuetRevision],
-    folder: GateFolder,
-    seed: int,
-    t0: float,
-    progress: Progress,
-    restart: Callable[[], None],
-) -> Measured:
-    gate = request.config.gate
-    sla = request.config.sla_for(request.machine_class)
-    load = duet_load(gate.design, duo.corpus.query_log, sla.k6_env())
-    runner = duet_runner(duo, load, folder.window_logs, nonce=f"{seed:x}")
-
-    def restart_both() -> None:
-        restart()
-        runner.retarget(duet_targets(duo))
-
-    return measure_windows(
-        runner,
-        gate.rule,
-        gate.design,
-        duet_design(gate.design, seed),
-        revisions["base"],
-        revisions["candidate"],
-        folder.windows,
-        deadline=t0 + gate.design.budget_s,
-        progress=progress,
-        setup={side: duo.services[side].setup for side in SIDES},
-        placement={side: duo.services[side].placement for side in SIDES},
-        restart=restart_both if gate.design.restart_every else None,
-    )
 
 
 def _sla(shapes: ShapeRuns | None, config: PerfConfig) -> list[SlaPairCheck]:

@@ -17,7 +17,7 @@ import pytest
 from ci.errors import RunError
 from ci.experiments.gate.checkout import SideCheckout
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
-from ci.experiments.gate.runner import duet_runner
+from ci.experiments.gate.measuring import duet_runner
 from ci.experiments.gate.sequential import measure_windows
 from ci.experiments.gate.windows import (
     DuetLoad,
