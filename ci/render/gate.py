@@ -65,6 +65,10 @@ def _change(metric: str, mode: str, x: float | None) -> Markup:
         return Markup(f"{x * 100:+.1f} %")
     if metric in ("error_rate", "cache_hit_ratio"):
         return Markup(f"{x * 100:+.3f} pp")
+    if metric == "slow_share":
+        return Markup(f"{x * 100:+.2f} pp")
+    if metric == "rss_kb_per_1k_requests":
+        return Markup(f"{x:+,.0f} KB")
     return Markup(f"{x:+.4g}")
 
 

@@ -19,6 +19,7 @@ from ci.render.gate import (
     started_check,
 )
 from ci.settings.gate import GateDesign
+from tests.ci.judge.gate_factory import verdict as judged_verdict
 from tests.ci.render.gate_verdicts import side_servers, verdict
 
 RUN = "https://github.com/acme/search/actions/runs/1/attempts/2"
@@ -182,3 +183,16 @@ def test_texts_without_a_verdict() -> None:
     assert comment.startswith(MARKER + "\n**Performance gate\\: FAIL\\: the perf\\-pr run")
     for text in HOSTILE:
         _assert_inert(no_verdict_comment(text, text, GateLinks(text)), details=0)
+
+
+def test_absolute_metrics_read_in_their_units() -> None:
+    rows = {
+        line.split(" | ")[0]: line
+        for line in render_gate_comment(judged_verdict(), LINKS).splitlines()
+        if line.startswith("| ")
+    }
+    tail, rss = rows["| tail share"], rows["| RSS growth per 1k requests"]
+    assert re.search(
+        r"\| [+-]\d+\.\d\d pp \| \[[+-]\d+\.\d\d pp, [+-]\d+\.\d\d pp\] \| \+1\.00 pp \|", tail
+    )
+    assert re.search(r"\| [+-][\d,]+ KB \| \[[+-][\d,]+ KB, [+-][\d,]+ KB\] \| \+2,000 KB \|", rss)
