@@ -129,6 +129,7 @@ class Duo:
     launchers: dict[str, Callable[[SideLink], SideService]] = field(
         default_factory=dict, repr=False
     )
+    restarts: int = 0
 
     def exited(self, labels: Sequence[_L]) -> list[_L]:
         """Those of ``labels`` whose service process is gone."""
@@ -137,7 +138,8 @@ class Duo:
     def restart(self) -> None:
         """Every service stopped by PID, then started again in the start order: new
         processes on the same ports, with the same databases, Valkey servers and settings,
-        each answering one search before this returns (its model loaded). A side's relay
+        each answering ``WARM_SEARCHES`` searches no cache has seen before this returns
+        (:func:`warm_queries`: its model loaded, its pool opened). A side's relay
         to PostgreSQL is replaced with its service, on the same port. Each keeps the
         set-up figures of its first start."""
         for label in self.start_order:
@@ -151,20 +153,32 @@ class Duo:
             first = self.services[label].setup
             launched = self.launchers[label](self.links[label])
             self.services[label] = replace(launched, setup=first)
+        self.restarts += 1
+        queries = warm_queries(self.restarts)
         for label in self.start_order:  # each loads its model before the windows go on
-            _first_search(label, self.services[label].url)
+            _warm(label, self.services[label].url, queries)
 
 
 RESTART_QUERY = "how do search engines rank results"
+WARM_SEARCHES = 20
 
 
-def _first_search(label: str, url: str) -> None:
-    """One search, so that a restarted service has loaded its model (it loads on first use)."""
+def warm_queries(restart: int) -> list[str]:
+    """The searches both sides answer after restart number ``restart``: new to every cache
+    (Valkey keeps the results of earlier restarts' searches), so each one embeds its query
+    and reaches the database, as the windows' misses do."""
+    return [f"{RESTART_QUERY} (restart {restart}, search {i})" for i in range(WARM_SEARCHES)]
+
+
+def _warm(label: str, url: str, queries: Sequence[str]) -> None:
+    """``queries`` one after the other, so that a restarted service has loaded its model
+    (it loads on first use) before the windows measure it."""
     try:
         with httpx.Client(base_url=url, timeout=60.0) as client:
-            client.get("/v1/search", params={"q": RESTART_QUERY, "k": 10}).raise_for_status()
+            for q in queries:
+                client.get("/v1/search", params={"q": q, "k": 10}).raise_for_status()
     except httpx.HTTPError as exc:
-        raise SideFailure(label, f"its restarted service failed its first search: {exc}") from exc
+        raise SideFailure(label, f"its restarted service failed a warm-up search: {exc}") from exc
 
 
 def _alive(pid: int) -> bool:

@@ -18,7 +18,14 @@ import psutil
 import pytest
 
 from ci.experiments.gate.checkout import SideCheckout
-from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
+from ci.experiments.gate.duo import (
+    WARM_SEARCHES,
+    Duo,
+    DuoSpec,
+    ServiceSpec,
+    duo_stack,
+    warm_queries,
+)
 from ci.experiments.gate.servers import side_install
 from ci.results.duet import Side
 from ci.stack.tools import valkey_binary
@@ -123,6 +130,9 @@ def test_a_candidate_with_other_hnsw_parameters_gets_its_own_index_and_only_it(
             assert new.pid in duo.servers.services
             assert old.pid not in duo.servers.services
             with httpx.Client(base_url=new.url, timeout=30) as client:
+                # the warm-up searches were new to Valkey: each one was computed, by the model
+                sources = client.get("/v1/stats").json()["cache"]["sources"]
+                assert sources["computed"] >= WARM_SEARCHES, sources
                 resp = client.get("/v1/search", params={"q": "telescope lenses", "k": 3})
                 assert resp.status_code == 200, resp.text
         assert duo.exited(["base", "candidate"]) == []
@@ -226,3 +236,10 @@ def test_with_a_database_round_trip_each_side_reaches_postgres_through_its_own_r
         second = _check_relays(duo, pg_port, "tripods")
         assert not set(second.values()) & set(first.values())
     assert all(_gone(pid) for pid in second.values())
+
+
+def test_each_restart_warms_with_searches_no_earlier_restart_sent() -> None:
+    first, second = warm_queries(1), warm_queries(2)
+    assert len(first) == len(set(first)) == WARM_SEARCHES
+    assert not set(first) & set(second)
+    assert warm_queries(1) == first  # both sides get the same ones
