@@ -44,7 +44,7 @@ def test_the_placement_is_kept_and_a_file_without_one_still_loads(tmp_path: Path
 
 
 def test_side_figures() -> None:
-    s = side(cpu_ms=2.0, failed=11, samples=1100)
+    s = side(cpu_ms=2.0, failed=11, samples=1100, stream_ms=None)
     assert s.requests == 1155  # 1,100 searches, 11 failed ones, 22 writes of 2 requests
     assert s.error_rate == pytest.approx(11 / 1155)
     assert s.cpu_ms_per_request == pytest.approx(2.0)
