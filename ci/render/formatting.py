@@ -67,9 +67,14 @@ def metric_label(name: str) -> Markup:
     return md(LABELS.get(name, name))
 
 
+def gate_name(name: str) -> str:
+    """A duet metric's name as the gate's comment and report show it (plain text)."""
+    return GATE_LABELS.get(name) or LABELS.get(name, name)
+
+
 def gate_label(name: str) -> Markup:
-    """A duet metric's name in the gate's comment and report."""
-    return md(GATE_LABELS.get(name) or LABELS.get(name, name))
+    """:func:`gate_name`, escaped for Markdown."""
+    return md(gate_name(name))
 
 
 def value(metric: str, value: float | None) -> Markup:

@@ -12,16 +12,11 @@ from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateVerdict
 from ci.render import plots
 from ci.render.environment import render_template
-from ci.render.formatting import GATE_LABELS, LABELS
+from ci.render.formatting import gate_name
 from ci.render.gate import design_options
 from ci.results.duet import DuetRun
 
 _PLOTTED = ("cpu_ms_per_request", "latency_p50", "latency_p90", "latency_p95", "latency_p99")
-
-
-def _name(metric: str) -> str:
-    """A duet metric's name in plain text (the template escapes it)."""
-    return GATE_LABELS.get(metric) or LABELS.get(metric, metric)
 
 
 def _window_plot(run: DuetRun) -> str | None:
@@ -30,7 +25,7 @@ def _window_plot(run: DuetRun) -> str | None:
         base = [side_value(metric, w.base) for w in run.measured]
         cand = [side_value(metric, w.candidate) for w in run.measured]
         if base and all(v is not None for v in base + cand):
-            figures[_name(metric)] = (
+            figures[gate_name(metric)] = (
                 [v for v in base if v is not None],
                 [v for v in cand if v is not None],
             )
@@ -67,7 +62,7 @@ def render_gate_report(
         files=[*(_files(folder) if folder is not None else []), *verdict.flamegraphs],
         plot=plot,
         pct=_pct,
-        label=_name,
+        label=gate_name,  # plain text: the template escapes it
         windows=run.windows if run is not None else (),
         options=design_options(verdict.design),
     )
