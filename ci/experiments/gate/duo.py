@@ -332,8 +332,8 @@ def _own_link(
     link = open_link(servers, admin, spec.db_rtt_ms, side_dir)
     if link.relay is not None:
         progress(
-            f"the {label}'s relay to PostgreSQL on port {link.relay.listen_port}, "
-            f"{link.relay.delay_ms:g} ms each way ({spec.db_rtt_ms:g} ms round trip)"
+            f"the {label}'s relay to PostgreSQL on port {link.relay.config.listen_port}, "
+            f"{link.relay.config.delay_ms:g} ms each way ({spec.db_rtt_ms:g} ms round trip)"
         )
     return link
 

@@ -20,14 +20,25 @@ from ci.stack.relay import RelayConfig, start_relay
 
 
 @dataclass(frozen=True, slots=True)
+class LinkRelay:
+    """A running relay: its process, its settings and its log."""
+
+    pid: int
+    config: RelayConfig
+    log: Path
+
+
+@dataclass(frozen=True, slots=True)
 class SideLink:
     """A side's way to PostgreSQL: the server URL it connects to (the relay's port when it
-    has one), and that relay's process, settings and log."""
+    has one), and that relay (None: the server itself)."""
 
     url: str
-    relay_pid: int | None = None
-    relay: RelayConfig | None = None
-    log: Path | None = None
+    relay: LinkRelay | None = None
+
+    @property
+    def relay_pid(self) -> int | None:
+        return self.relay.pid if self.relay is not None else None
 
 
 def with_database(url: str, name: str) -> str:
@@ -61,16 +72,16 @@ def open_link(servers: ServerSet, admin: str, db_rtt_ms: float, side_dir: Path) 
 def restart_link(servers: ServerSet, link: SideLink) -> SideLink:
     """``link`` with a new relay process on the same port (the same URL), its old one
     stopped by PID first; ``link`` itself when it has no relay."""
-    if link.relay_pid is None or link.relay is None or link.log is None:
+    if link.relay is None:
         return link
-    stop_pid(link.relay_pid, "relay")
-    if link.relay_pid in servers.relays:
-        servers.relays.remove(link.relay_pid)
-    return _started(servers, link.url, link.relay, link.log)
+    stop_pid(link.relay.pid, "relay")
+    if link.relay.pid in servers.relays:
+        servers.relays.remove(link.relay.pid)
+    return _started(servers, link.url, link.relay.config, link.relay.log)
 
 
 def _started(servers: ServerSet, url: str, config: RelayConfig, log: Path) -> SideLink:
     relay = start_relay(config, log)
     assert relay.pid is not None, "start_relay returned no pid"
     servers.relays.append(relay.pid)
-    return SideLink(url, relay.pid, config, log)
+    return SideLink(url, LinkRelay(relay.pid, config, log))
