@@ -15,6 +15,10 @@ value per side          ``latency_pNN`` from the window's exact percentiles; ``e
                         the run's tail limit / searches; ``rss_kb_per_1k_requests`` =
                         service RSS growth over the window per 1,000 requests
                         (:class:`~ci.results.duet.SideWindow`)
+left-out pairs          ``rss_kb_per_1k_requests`` leaves out each window marked
+                        ``restarted`` (its processes' first: their RSS still settles, and
+                        the pair's difference varies ~5x more than in later windows); the
+                        rule judges it on its other pairs (:func:`ci.judge.gate.judge_look`)
 not measured            a primary metric some window has no value for (a version 1 file has
                         no RSS; the warm-up sets the tail limit) is report-only, and the
                         verdict says why
@@ -56,7 +60,7 @@ from ci.settings.gate import DUET_METRICS, GateMetric, GateRule
 #: Percentile of each latency metric (the share of samples above it is 1 - q).
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
 #: Report-only metrics compared as differences, with their threshold for "changed".
-_ABSOLUTE_REPORT = {"error_rate": 0.001, "slow_share": 0.01, "rss_kb_per_1k_requests": 2000.0}
+_ABSOLUTE_REPORT = {"error_rate": 0.001, "slow_share": 0.01, "rss_kb_per_1k_requests": 5000.0}
 #: A side's data layer "changed" when it takes this much longer (relative) than the base's...
 SETUP_THRESHOLD = 0.5
 #: ...and at least this many seconds more (a 0.1-s index build doubling is noise).
@@ -66,6 +70,15 @@ OPTIONAL_METRICS = frozenset(
     {"slow_share", "rss_kb_per_1k_requests"}
     | {n for n in DUET_METRICS if n.startswith(("stream_", "burst_"))}
 )
+
+
+#: Metrics whose pair from a window marked ``restarted`` is left out of the judgement.
+SETTLING_METRICS = frozenset({"rss_kb_per_1k_requests"})
+
+
+def judged(metric: str, window: DuetWindow) -> bool:
+    """Whether ``window``'s pair counts for ``metric``."""
+    return not (window.restarted and metric in SETTLING_METRICS)
 
 
 def side_value(metric: str, side: SideWindow) -> float | None:
@@ -206,6 +219,11 @@ def _gated(
                 Demotion(m.name, "report-only: not measured in every window of this run")
             )
             continue
+        if windows and sum(judged(m.name, w) for w in windows) < 2:
+            demoted.append(
+                Demotion(m.name, "report-only: fewer than 2 windows after their services' first")
+            )
+            continue
         gated.append(m)
     return gated, demoted
 
@@ -229,14 +247,23 @@ def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
                 f"primary metric {m.name}: some window has no value for it "
                 "(no CPU samples or no successful search); the windows cannot be judged"
             )
-        effects[m.name] = metric_effects(m, *values)
-        primary_report.append(_report(m.name, m.mode, values, rule, m.fail_threshold, None))
+        effects[m.name] = np.where(
+            [judged(m.name, w) for w in windows], metric_effects(m, *values), np.nan
+        )
+        primary_report.append(
+            _report(
+                m.name, m.mode, judged_values(windows, m.name, values), rule, m.fail_threshold, None
+            )
+        )
     looks = judge_sequential(effects, msgspec.structs.replace(rule, metrics=tuple(gated)))
     report: list[ReportMetric] = []
     demoted_names = {d.name: d.reason for d in demoted}
     for name in (*demoted_names, *rule.report_only_names):
         values = paired_values(windows, name)
-        if values is None or len(values[0]) < 2:
+        if values is None:
+            continue
+        values = judged_values(windows, name, values)
+        if len(values[0]) < 2:
             continue
         mode = "absolute" if name in _ABSOLUTE_REPORT else "ratio"
         threshold = _ABSOLUTE_REPORT.get(name, rule.report_threshold)
@@ -294,6 +321,17 @@ def _tail_note(name: str, windows: Sequence[DuetWindow], rule: GateRule) -> str 
     if fewest >= rule.min_tail_samples:
         return None
     return f"{fewest} samples above p{PERCENTILES[name]} in the sparsest window: indicative only"
+
+
+def judged_values(
+    windows: Sequence[DuetWindow], metric: str, values: tuple[list[float], list[float]]
+) -> tuple[list[float], list[float]]:
+    """``values`` (one pair per window) without the pairs ``metric`` leaves out."""
+    keep = [judged(metric, w) for w in windows]
+    return (
+        [v for v, k in zip(values[0], keep, strict=True) if k],
+        [v for v, k in zip(values[1], keep, strict=True) if k],
+    )
 
 
 def _report(

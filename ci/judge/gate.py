@@ -112,13 +112,14 @@ def _upper_tail(n: int) -> FloatArray:
 def signed_rank_p(effects: FloatArray) -> FloatArray:
     """One-sided p of H1 "effects > 0" per row of a 2-D array (rows: independent samples).
 
-    Zeros are dropped (Wilcoxon's method); ties among the rest get average ranks, and the
-    exact null distribution of the untied case is then used for the nearest rank sum,
-    which scipy's exact method also does. A row of zeros gives p = 1.
+    Zeros are dropped (Wilcoxon's method), and so are NaNs (pairs a metric leaves out);
+    ties among the rest get average ranks, and the exact null distribution of the untied
+    case is then used for the nearest rank sum, which scipy's exact method also does. A
+    row of zeros gives p = 1.
     """
     x = np.atleast_2d(np.asarray(effects, dtype=np.float64))
     out = np.ones(x.shape[0], dtype=np.float64)
-    nonzero = x != 0
+    nonzero = (x != 0) & ~np.isnan(x)
     counts = nonzero.sum(axis=1)
     for n in np.unique(counts):
         if n == 0:
@@ -156,10 +157,19 @@ def _average_ranks(a: FloatArray) -> FloatArray:
 
 
 def hodges_lehmann(effects: FloatArray) -> FloatArray:
-    """Pseudo-median (median of the Walsh averages) of each row."""
+    """Pseudo-median (median of the Walsh averages) of each row; NaNs (pairs a metric
+    leaves out) take no part, and a row of NaNs gives NaN."""
     x = np.atleast_2d(np.asarray(effects, dtype=np.float64))
     i, j = np.triu_indices(x.shape[1])
-    out: FloatArray = np.median((x[:, i] + x[:, j]) * 0.5, axis=1)
+    walsh = (x[:, i] + x[:, j]) * 0.5
+    if not np.isnan(x).any():
+        out: FloatArray = np.median(walsh, axis=1)
+        return out
+    out = np.full(x.shape[0], np.nan)
+    for r in range(x.shape[0]):
+        kept = walsh[r][~np.isnan(walsh[r])]
+        if kept.size:
+            out[r] = float(np.median(kept))
     return out
 
 
@@ -186,7 +196,9 @@ def judge_look(effects: Mapping[str, FloatArray], rule: GateRule, look: int) -> 
 
     ``effects[name]`` is 2-D (rows: pull requests, columns: pairs, at least
     ``rule.looks[look]`` of them) for each of ``rule.metrics``; only the first
-    ``rule.looks[look]`` columns are used.
+    ``rule.looks[look]`` columns are used. A NaN is a pair the metric leaves out (a window
+    that cannot measure it fairly): that metric is judged on its other pairs, and each
+    metric's p stays valid on its own count, so Holm across them holds as before.
     """
     metrics = rule.metrics
     n = rule.looks[look]
@@ -210,6 +222,7 @@ def judge_look(effects: Mapping[str, FloatArray], rule: GateRule, look: int) -> 
     )
     est = np.stack([hodges_lehmann(stacked[:, i]) for i in range(len(metrics))], axis=1)
     margins = np.array([m.margin for m in metrics])
+    pairs = (~np.isnan(stacked)).sum(axis=2)  # (prs, metrics)
     rejected = holm_reject(p_worse, level)
     failed = rejected & (est >= margins[np.newaxis, :])
     within = p_within <= rule.pass_alpha / k
@@ -232,7 +245,7 @@ def judge_look(effects: Mapping[str, FloatArray], rule: GateRule, look: int) -> 
                 tuple(
                     MetricJudgement(
                         m.name,
-                        n,
+                        int(pairs[r, i]),
                         float(est[r, i]),
                         _change(m, float(est[r, i])),
                         float(p_worse[r, i]),

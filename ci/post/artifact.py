@@ -39,7 +39,7 @@ from ci.judge.gate_decision import rejudge
 from ci.judge.gate_folder import GateFolder, PrRecord
 from ci.judge.gate_verdict import GateJudgement, GateVerdict, load_verdict
 from ci.post.event import WorkflowRunEvent
-from ci.results.duet import SIDES, DuetRun, Side, load_duet
+from ci.results.duet import SIDES, DuetRun, Side, load_duet, restarted_before
 from ci.settings.gate import GateRule
 
 MAX_PR_FILE = 64 * 1024
@@ -132,17 +132,18 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
     d, g = run.design, verdict.design
     ours = (d.rate, d.window_s, d.warmup_windows, d.unique_fraction, d.write_fraction)
     theirs = (g.rate, g.window_s, g.warmup_windows, g.unique_fraction, g.write_fraction)
-    extras = (d.stream_fraction, d.burst_vus, d.burst_iterations, d.burst_gap_s)
+    extras = (d.stream_fraction, d.burst_vus, d.burst_iterations, d.burst_gap_s, d.restart_every)
     same = ours == theirs and extras == (
         g.stream_fraction,
         g.burst_vus,
         g.burst_iterations,
         g.burst_gap_s,
+        g.restart_every,
     )
     if not same or (d.order_seed, d.workers) != (verdict.order_seed, g.workers):
         raise ArtifactError(
             "windows.json was measured under another design than the verdict's (rate, "
-            "window, warm-up, fractions, burst, workers or order seed differ)"
+            "window, warm-up, fractions, burst, restarts, workers or order seed differ)"
         )
     iterations = d.rate * d.window_s * COUNT_SLACK + 1
     streams = _draws(d.stream_fraction, iterations)
@@ -154,6 +155,13 @@ def check_windows(run: DuetRun, verdict: GateVerdict) -> None:
         where = f"windows.json: window {i}"
         if (w.warmup, w.block) != (i < d.warmup_windows, i // 4):
             raise ArtifactError(f"{where}: warm-up flag or ABBA block out of sequence")
+        # a window marked restarted leaves its RSS pair out: only a restart's first may be
+        # (one unmarked, as an older harness wrote it, only keeps a noisier pair in)
+        if w.restarted and not restarted_before(i, d.warmup_windows, d.restart_every):
+            raise ArtifactError(
+                f"{where} is marked restarted, but with restart_every = {d.restart_every} "
+                "no restart comes before it"
+            )
         longest = d.window_s + 2 * d.burst_gap_s + MAX_OVERRUN_S  # sequential bursts after it
         if not d.window_s * 0.99 <= w.duration_s <= longest:
             raise ArtifactError(f"{where} lasted {w.duration_s} s, not a {d.window_s} s window")

@@ -176,6 +176,9 @@ class DuetWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base: SideWindow
     candidate: SideWindow
     tail_limit_ms: float | None = None  # searches above it are "slow" (None: warm-up)
+    # both services were (re)started just before it: their first window, in which a
+    # process's RSS still settles (its RSS growth is left out of the judged pairs)
+    restarted: bool = False
 
     def side(self, name: Side) -> SideWindow:
         return self.base if name == "base" else self.candidate
@@ -219,6 +222,15 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     restart_every: int = 0  # services restarted after the warm-up and every this many blocks
     burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart (s)
     db_rtt_ms: float = 0.0  # > 0: each side reached PostgreSQL through a relay of this round trip
+
+
+def restarted_before(index: int, warmup_windows: int, restart_every: int) -> bool:
+    """Whether both services restart before window ``index``: at the start of the first
+    measured block, after the warm-up, and of every ``restart_every``-th one after it
+    (0: never). Such a window is the new processes' first (``DuetWindow.restarted``)."""
+    measured = index - warmup_windows
+    every = 4 * restart_every
+    return restart_every > 0 and index > 0 and measured >= 0 and measured % every == 0
 
 
 class DuetRevision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

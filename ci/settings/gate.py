@@ -91,7 +91,7 @@ DEFAULT_GATE_METRICS: tuple[GateMetric, ...] = (
     GateMetric("latency_p90", "lower", 0.10),
     GateMetric("error_rate", "lower", 0.001, "absolute"),
     GateMetric("slow_share", "lower", 0.01, "absolute"),
-    GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),
+    GateMetric("rss_kb_per_1k_requests", "lower", 5000.0, "absolute"),
     GateMetric("stream_last_p50", "lower", 0.10),
     GateMetric("burst_latency_p50", "lower", 0.20),
 )

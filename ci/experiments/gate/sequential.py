@@ -1,4 +1,4 @@
-"""Measuring windows until the rule decides: the warm-up block, then looks at 12, 24, 36.
+"""Measuring windows until the rule decides: the warm-up block, then the rule's looks.
 
 After each look's windows the duet file is judged (:func:`ci.judge.duet.judge_duet`); a
 pass or a fail stops the measuring, ``continue`` measures up to the next look. No window
@@ -8,7 +8,9 @@ last look reached, and an undecided one is inconclusive, never a silent pass.
 With ``[gate] restart_every = N`` both services are restarted after the warm-up and after
 every N measured blocks of 4 windows: two processes of identical code differ by a CPU
 offset that stays constant while they run, and each restart draws a new one, so the
-offsets average out over the blocks instead of reading as an effect.
+offsets average out over the blocks instead of reading as an effect. The first window
+after a restart is marked ``restarted``: a new process's RSS still settles in it (the
+judge leaves that window out of RSS growth's pairs).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import msgspec
 
 from ci.experiments.gate.windows import abba_slots
 from ci.judge.duet import DuetJudgement, judge_duet
@@ -33,6 +37,7 @@ from ci.results.duet import (
     SidePlacement,
     SideSetup,
     dump_duet,
+    restarted_before,
 )
 from ci.settings.gate import GateDesign, GateRule
 
@@ -107,6 +112,8 @@ def measure_windows(
                 restarts_s.append(time.monotonic() - began)
                 progress(f"  both services restarted before block {i // 4}")
             w = runner.window(i, i // 4, warm, slots[i])
+            if restarting:
+                w = msgspec.structs.replace(w, restarted=True)
             windows.append(w)
             per_window = max(per_window, w.duration_s + 0.5)
             dump_duet(snapshot(), out_file)
@@ -125,17 +132,15 @@ def measure_windows(
 
 
 def restarts_before(index: int, gate: GateDesign) -> bool:
-    """Whether both services restart before window ``index``: at the start of the first
-    measured block, after the warm-up, and of every ``restart_every``-th one after it.
+    """Whether both services restart before window ``index``
+    (:func:`~ci.results.duet.restarted_before` under ``gate``'s design).
 
     The warm-up's processes measure nothing: they were started just after the loaders and
     loaded their models during the warm-up, side by side, and in A/A runs their CPU offset
     was the largest of any pair's (docs/gate-calibration.md). A restarted pair loads its
     models one after the other before the windows go on
     (:meth:`~ci.experiments.gate.duo.Duo.restart`)."""
-    measured = index - gate.warmup_windows
-    every = 4 * gate.restart_every
-    return gate.restart_every > 0 and index > 0 and measured >= 0 and measured % every == 0
+    return restarted_before(index, gate.warmup_windows, gate.restart_every)
 
 
 def _line(w: DuetWindow, measured: int) -> str:

@@ -141,8 +141,46 @@ def test_rss_growth_and_slow_share_per_side() -> None:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_a_leak_of_a_few_kb_per_request_fails_on_memory(seed: int) -> None:
-    j = judge_duet(drawn_run(12, sd=0.03, leak_kb_per_request=5.0, seed=seed), CONFIG)
+    j = judge_duet(drawn_run(12, sd=0.03, leak_kb_per_request=8.0, seed=seed), CONFIG)
     assert j.decision == "fail"
+    assert j.reasons == ("rss_kb_per_1k_requests",)
+
+
+def _restarted_every_block(run: DuetRun, settling_kb: float) -> DuetRun:
+    """``run`` with each measured block's first window marked restarted, and the
+    candidate's RSS in it ``settling_kb`` higher (a new process settling)."""
+    windows = []
+    for w in run.windows:
+        if not w.warmup and w.index % 4 == 0:
+            grown = (w.candidate.rss_end_mb or 0.0) + settling_kb / 1024
+            cand = msgspec.structs.replace(w.candidate, rss_end_mb=grown)
+            w = msgspec.structs.replace(w, restarted=True, candidate=cand)
+        windows.append(w)
+    return msgspec.structs.replace(run, windows=tuple(windows))
+
+
+def test_rss_growth_leaves_out_each_restarted_pairs_first_window() -> None:
+    run = _restarted_every_block(drawn_run(20, sd=0.03, seed=11), settling_kb=40_000.0)
+    j = judge_duet(run, CONFIG)
+    rss = next(m for m in j.looks[-1].metrics if m.name == "rss_kb_per_1k_requests")
+    cpu = next(m for m in j.looks[-1].metrics if m.name == "cpu_ms_per_request")
+    assert (rss.pairs, cpu.pairs) == (9, 12)  # 3 blocks of 4, each one's first left out
+    assert j.decision == "pass"
+    row = next(r for r in j.primary_report if r.name == "rss_kb_per_1k_requests")
+    assert row.pairs == 15 and row.ci_high < 5000  # over all 20 windows: 5 blocks
+    # the same windows unmarked: the settling reads as growth and the run cannot pass
+    unmarked = msgspec.structs.replace(
+        run, windows=tuple(msgspec.structs.replace(w, restarted=False) for w in run.windows)
+    )
+    assert judge_duet(unmarked, CONFIG).decision != "pass"
+
+
+def test_a_leak_fails_at_the_second_look_on_the_windows_it_keeps() -> None:
+    run = _restarted_every_block(
+        drawn_run(20, sd=0.03, leak_kb_per_request=20.0, seed=12), settling_kb=0.0
+    )
+    j = judge_duet(run, CONFIG)
+    assert [look.decision for look in j.looks] == ["continue", "fail"]
     assert j.reasons == ("rss_kb_per_1k_requests",)
 
 

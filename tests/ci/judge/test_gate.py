@@ -11,6 +11,7 @@ from scipy import stats
 from ci.errors import ConfigError
 from ci.judge.gate import (
     FloatArray,
+    hodges_lehmann,
     holm_reject,
     judge_sequential,
     metric_effects,
@@ -47,6 +48,31 @@ def test_signed_rank_p_drops_zeros_and_all_zero_is_one() -> None:
     p = signed_rank_p(x)
     assert p[0] == 1.0
     assert p[1] == pytest.approx(1 / 8)  # three positive non-zero effects: 2**-3
+
+
+def test_nans_are_pairs_left_out() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.2, 1.0, size=12)
+    holed = x.copy()
+    holed[::4] = np.nan  # every fourth pair left out
+    kept = x[~np.isnan(holed)]
+    assert signed_rank_p(holed)[0] == pytest.approx(signed_rank_p(kept)[0])
+    assert hodges_lehmann(holed)[0] == pytest.approx(hodges_lehmann(kept)[0])
+    assert math.isnan(hodges_lehmann(np.full(4, np.nan))[0])
+    assert signed_rank_p(np.full(4, np.nan))[0] == 1.0
+
+
+def test_a_metric_with_left_out_pairs_is_judged_on_the_rest() -> None:
+    rule = GateRule(alpha=0.01, pass_alpha=0.05, looks=(12,), metrics=PRIMARY[2:])
+    rng = np.random.default_rng(9)
+    cpu = rng.normal(0.0, 0.005, 12)
+    errors = np.full(12, 0.01)  # +1 pp in every pair...
+    errors[::4] = np.nan  # ...of the 9 it keeps
+    (look,) = judge_sequential({"cpu_ms_per_request": cpu, "error_rate": errors}, rule)
+    by_name = {m.name: m for m in look.metrics}
+    assert by_name["error_rate"].pairs == 9 and by_name["cpu_ms_per_request"].pairs == 12
+    assert by_name["error_rate"].p_worse == pytest.approx(2.0**-9)
+    assert look.decision == "fail" and look.reasons == ("error_rate",)  # 2**-9 <= 0.01 / 2
 
 
 def test_holm_is_step_down() -> None:

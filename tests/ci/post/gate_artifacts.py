@@ -106,7 +106,7 @@ def artifact(
             v.design, rate=d.rate, window_s=d.window_s, warmup_windows=d.warmup_windows,
             unique_fraction=d.unique_fraction, write_fraction=d.write_fraction, workers=d.workers,
             burst_gap_s=d.burst_gap_s, stream_fraction=d.stream_fraction, burst_vus=d.burst_vus,
-            burst_iterations=d.burst_iterations,
+            burst_iterations=d.burst_iterations, restart_every=d.restart_every,
         )  # fmt: skip
         dump_verdict(
             msgspec.structs.replace(v, design=design, order_seed=d.order_seed), folder.verdict

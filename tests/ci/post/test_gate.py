@@ -211,6 +211,10 @@ _DOCTORED: dict[str, tuple[Callable[[DuetRun], DuetRun], str]] = {
         ),
         "window 9: 400 burst searches and 36 streams to the candidate, more than 50 x 3",
     ),
+    "a window marked restarted that no restart came before": (
+        lambda r: _doctor(r, 9, restarted=True),
+        "window 9 is marked restarted, but with restart_every = 0 no restart comes before it",
+    ),
     "another design": (
         lambda r: msgspec.structs.replace(
             r, design=msgspec.structs.replace(r.design, rate=220.0)

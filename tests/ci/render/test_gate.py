@@ -195,4 +195,4 @@ def test_absolute_metrics_read_in_their_units() -> None:
     assert re.search(
         r"\| [+-]\d+\.\d\d pp \| \[[+-]\d+\.\d\d pp, [+-]\d+\.\d\d pp\] \| \+1\.00 pp \|", tail
     )
-    assert re.search(r"\| [+-][\d,]+ KB \| \[[+-][\d,]+ KB, [+-][\d,]+ KB\] \| \+2,000 KB \|", rss)
+    assert re.search(r"\| [+-][\d,]+ KB \| \[[+-][\d,]+ KB, [+-][\d,]+ KB\] \| \+5,000 KB \|", rss)

@@ -24,6 +24,7 @@ from ci.experiments.gate.duo import (
     DuoSpec,
     ServiceSpec,
     duo_stack,
+    restart_order,
     warm_queries,
 )
 from ci.experiments.gate.servers import side_install
@@ -243,3 +244,12 @@ def test_each_restart_warms_with_searches_no_earlier_restart_sent() -> None:
     assert len(first) == len(set(first)) == WARM_SEARCHES
     assert not set(first) & set(second)
     assert warm_queries(1) == first  # both sides get the same ones
+
+
+def test_restarts_alternate_which_side_starts_first() -> None:
+    dealt = ("slot-b", "slot-a")
+    orders = [restart_order(dealt, n) for n in range(1, 6)]
+    assert orders[0] == ("slot-a", "slot-b")  # the first restart reverses the dealt order
+    assert orders[1] == dealt
+    assert [o[0] for o in orders].count("slot-a") == 3  # five blocks: 3 and 2
+    assert orders[::2] == [orders[0]] * 3

@@ -108,11 +108,14 @@ def test_restarts_fall_between_measured_blocks(tmp_path: Path) -> None:
     assert len(m.run.windows) == 40
     # the warm-up's processes measure nothing; every measured block gets new ones
     assert seen == [4, 8, 12, 16, 20, 24, 28, 32, 36]
+    assert [w.index for w in m.run.windows if w.restarted] == seen  # each pair's first
     assert _restarting(tmp_path, GateDesign(restart_every=2))[0] == [4, 12, 20, 28, 36]
 
 
 def test_no_restart_with_restart_every_0(tmp_path: Path) -> None:
-    assert _restarting(tmp_path, GateDesign(restart_every=0))[0] == []
+    seen, m = _restarting(tmp_path, GateDesign(restart_every=0))
+    assert seen == []
+    assert not any(w.restarted for w in m.run.windows)
 
 
 def test_a_restart_that_would_overrun_the_deadline_is_not_begun(tmp_path: Path) -> None:
