@@ -19,7 +19,13 @@ from markupsafe import Markup
 from ci.judge.duet import ReportMetric
 from ci.judge.gate import MetricJudgement
 from ci.judge.gate_verdict import GateVerdict, SideServers, SlaRow
-from ci.judge.quality import QUALITY_ALPHA_SHARE, paired_drop
+from ci.judge.quality import (
+    Tested,
+    change_on_base,
+    paired_drop,
+    paired_drop_on_base,
+    recall_test_level,
+)
 from ci.render import formatting
 from ci.render.environment import render_template
 from ci.render.escape import md, md_link
@@ -128,35 +134,58 @@ def _interval(metric: str, mode: str, r: ReportMetric | None) -> Markup:
     return Markup(f"[{_change(metric, mode, r.ci_low)}, {_change(metric, mode, r.ci_high)}]")
 
 
+def _pp(x: float) -> Markup:
+    return Markup(f"{x * 100:+.1f} pp")
+
+
+def _with_interval(change: float, tested: Tested | None) -> Markup:
+    """A recall change, and its 95 % interval when the verdict has per-query recalls."""
+    if tested is None:
+        return _pp(change)
+    lo, hi = tested[1]
+    return Markup(f"{_pp(change)} [{lo * 100:+.1f}, {hi * 100:+.1f}]")
+
+
 def _quality(v: GateVerdict) -> dict[str, Markup] | None:
     q = v.quality
     if q is None:
         return None
     b, c = q.base, q.candidate
-
-    def pp(x: float) -> Markup:
-        return Markup(f"{x * 100:+.1f} pp")
-
     tested = paired_drop(q, v.rule.recall_build_sd)
-    level = v.rule.alpha * QUALITY_ALPHA_SHARE
-    recall_change = pp(c.recall_at_k - b.recall_at_k)
-    if tested is not None:
-        lo, hi = tested[1]
-        recall_change = Markup(f"{recall_change} [{lo * 100:+.1f}, {hi * 100:+.1f}]")
+    level = recall_test_level(v.rule)
+    limit = f"-{v.rule.recall_drop * 100:.1f} pp"
     return {
         "k": Markup(str(q.k)),
         "queries": Markup(f"{b.queries} queries, {b.filtered} with a topic filter"),
         "recall_base": Markup(f"{b.recall_at_k:.3f}"),
         "recall_candidate": Markup(f"{c.recall_at_k:.3f}"),
-        "recall_change": recall_change,
+        "recall_change": _with_interval(c.recall_at_k - b.recall_at_k, tested),
         "recall_limit": Markup(
-            f"-{v.rule.recall_drop * 100:.1f} pp"
-            + ("" if tested is None else f" (p \u2264 {level:g} beyond build noise)")
+            limit + ("" if tested is None else f" (p \u2264 {level:g} beyond build noise)")
         ),
         "short_base": Markup(f"{b.short_share * 100:.1f} %"),
         "short_candidate": Markup(f"{c.short_share * 100:.1f} %"),
-        "short_change": pp(c.short_share - b.short_share),
+        "short_change": _pp(c.short_share - b.short_share),
         "short_limit": Markup(f"+{v.rule.short_results_rise * 100:.1f} pp"),
+        **_quality_on_base(v, limit, level),
+    }
+
+
+def _quality_on_base(v: GateVerdict, limit: str, level: float) -> dict[str, Markup]:
+    """The base's-graph row's cells (none when it was not measured): the candidate's code
+    on the base's database against the base's exact scan, paired by query without build
+    noise; the change is the paired mean over the queries both answered."""
+    q = v.quality
+    if q is None or q.candidate_on_base is None:
+        return {}
+    on = q.candidate_on_base
+    tested = paired_drop_on_base(q)
+    return {
+        "recall_on_base": Markup(f"{on.recall_at_k:.3f}"),
+        "recall_change_on_base": _with_interval(change_on_base(q, tested), tested),
+        "recall_limit_on_base": Markup(
+            limit + ("" if tested is None else f" (p \u2264 {level:g}, one graph)")
+        ),
     }
 
 

@@ -1,4 +1,5 @@
-"""The gate's recall check as measured: each side's answers against its own exact top-k.
+"""The gate's recall check as measured: each side's answers against its own exact top-k,
+and the candidate's code searching the base's database against the base's.
 
 Measured by ``ci.experiments.gate.quality`` after the windows; stored in ``verdict.json``
 (:class:`ci.judge.gate_verdict.GateVerdict`) so that ``perfci gate --rejudge`` judges the
@@ -44,16 +45,30 @@ class SideQuality(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
 
 class QualityRun(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Both sides on the same query sample, each against its own exact scan."""
+    """Both sides on the same query sample, each against its own exact scan; and the
+    candidate's code on the base's graph, when it was measured."""
 
     k: int
     sample_seed: int
     base: SideQuality
     candidate: SideQuality
+    # the candidate's code searching the base's database and HNSW graph, scored against the
+    # base's exact scan, paired by query with ``base``; the searches it failed are left out
+    # of its recalls (None) and counted in ``failed`` only (an error of the candidate's
+    # code on the base's schema is no worse search: the windows judge errors). None when
+    # not measured: the sides' vectors differ (another embedder), that service did not
+    # start or answered none of the sample, or an older verdict
+    candidate_on_base: SideQuality | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError(f"k = {self.k}: must be >= 1")
+        on_base = self.candidate_on_base
+        if on_base is not None and len(on_base.recalls) != len(self.base.recalls):
+            raise ValueError(
+                f"candidate_on_base has {len(on_base.recalls)} per-query recalls, the base "
+                f"{len(self.base.recalls)}: they must pair by query"
+            )
 
     def side(self, name: QualitySideName) -> SideQuality:
         return self.base if name == "base" else self.candidate

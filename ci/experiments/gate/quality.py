@@ -1,26 +1,45 @@
-"""The gate's recall check: each side answers a fixed query sample, scored by its own exact scan.
+"""The gate's recall check: each side answers a fixed query sample, scored by its own exact
+scan; and the candidate's code answers it on the base's graph, scored by the base's.
 
 After the windows, each side's service answers ``gate.quality_queries`` searches (k = 10,
 half with a topic filter) drawn with a fixed seed from the seeded query log. The truth for
-each side is its exact top-k, computed by a short-lived *truth service* of that side: the
-side's own code, in its own venv, against the side's own database, with
+each side is its exact top-k, asked once per query of a short-lived *truth service* of that
+side: the side's own code, in its own venv, against the side's own database, with
 ``SEARCH_INDEX_MODE=exact`` (the query/index contract's recall reference: no index, a full
 scan) and its caches off. Both are asked over the published HTTP contract; ci/ sends no SQL.
 
-Why the side's own exact scan, and not one truth for both:
+Each side builds its own HNSW graph, and pgvector draws every node's level at random, so
+two builds of identical code differ in recall: the sides' own figures carry that build
+noise. A third short-lived service has none: the *candidate's code on the base's graph*
+(:func:`service_on_base`), the candidate's code and venv with the base's database, in the
+candidate's index mode (not exact), its caches off and ``SEARCH_CREATE_INDEX_ON_START=false``
+(it never builds or alters the base's index; its start-up schema statements still run,
+and the service's ``IF NOT EXISTS`` finds the base's schema in place). Its answers are
+scored against the base's exact top-k and paired by query with the base's own, the searches
+it fails left out; identical code on one graph answers identically, so a query-time change
+shows exactly. It is measured only when both sides
+embed with the same model (:func:`vectors_differ`); a service that does not start or
+answers none of the sample leaves it unmeasured, not failed (a schema change may break the
+candidate's code on the base's schema; the windows judge the candidate on its own).
 
-==========================================  ==============================================
-a candidate that ...                        measured against its own exact scan
-==========================================  ==============================================
-changes an ANN setting (``ef_search``,      the same vectors, an exact scan of them: the
-``m``, iterative scans) or the index type   recall drop is the setting's
-changes the embedding model or the vectors  its own vectors' exact neighbours: a model
-                                            change is not mistaken for a recall drop (it
-                                            changes *what* is relevant, which recall@k
-                                            cannot judge)
-changes the ranking code for every mode     blind here (its truth moves with it); the
-                                            latency and error metrics still judge it
-==========================================  ==============================================
+===========================  ===================================  ==================================
+a candidate that ...         against its own exact scan           its code on the base's graph
+===========================  ===================================  ==================================
+changes a search setting     the same vectors, an exact scan of   the setting's drop exactly: one
+(``ef_search``, iterative    them: the drop is the setting's,     graph, no build noise
+scans)                       within the noise between two builds
+changes the index build      the drop is the build's (and the     not measured: the base's database
+(``m``, ``ef_construction``, noise between two builds)            has no index of its name (the
+the index type)                                                   service is not ready)
+changes the embedding model  its own vectors' exact neighbours:   not measured when the sides'
+or the vectors               a model change is not mistaken for   services report other models
+                             a recall drop (it changes *what* is  (:func:`vectors_differ`)
+                             relevant, which recall@k cannot
+                             judge)
+changes the ranking code     blind here (its truth moves with     its answers against the base's
+for every mode               it); the latency and error metrics   exact ones: a changed ranking, a
+                             still judge it                       bug or on purpose, reads as a drop
+===========================  ===================================  ==================================
 
 A brute-force scan in numpy over the seeding's cached corpus embeddings would be cheaper
 but knows only the base's model, and it would miss the side's own writes. A hit counts as
@@ -33,7 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,21 +62,27 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from ci.errors import RunError, SideFailure
-from ci.results.duet import Side
+from ci.errors import RunError, SideFailure, StackError
+from ci.results.duet import SIDES, Side
 from ci.results.quality import QualityRun, SideQuality
 from ci.stack import ServerSet, service_readiness
 
 K = 10
 IN_FLIGHT = 4  # sample queries answered at once per side (the side's own batching helps)
 TIE_EPS = 1e-6  # scores closer than this to the k-th exact score tie with it
-TRUTH_REDIS_DB = 15  # the truth services run with their caches off; a db no side uses
-TRUTH_ENV = {
-    "SEARCH_INDEX_MODE": "exact",
+# the short-lived services (the truths, the candidate's code on the base's graph): their
+# caches off, on a Valkey db no side uses, never building an index
+TRUTH_REDIS_DB = 15
+SHORT_LIVED_ENV = {
     "SEARCH_CACHE_ENABLED": "false",
     "SEARCH_EMBED_CACHE_ENABLED": "false",
     "SEARCH_CREATE_INDEX_ON_START": "false",
 }
+TRUTH_ENV = {"SEARCH_INDEX_MODE": "exact", **SHORT_LIVED_ENV}
+
+NOT_ON_BASE = "recall on the base's graph not measured: "  # a progress line's start
+Hits = list[tuple[int, float]]  # a search's results: (id, score), best first
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +164,81 @@ def truth_service(
         servers.stop_service(comp)
 
 
-def _search(client: httpx.Client, url: str, q: SampleQuery) -> list[tuple[int, float]] | None:
+@contextlib.contextmanager
+def service_on_base(
+    servers: ServerSet,
+    run_dir: Path,
+    base_database_url: str,
+    env: Mapping[str, str],
+    code_root: Path | None = None,
+    python: Path | None = None,
+    progress: Progress = lambda _m: None,
+) -> Iterator[str | None]:
+    """The candidate's code (``code_root``, ``python``, its ``env``) searching the base's
+    database in its own index mode, its caches off, never building an index; stopped by PID
+    after. None, said by ``progress``, when it does not start or is not ready (the base's
+    database may lack its index, or its schema; that is no failure of the candidate)."""
+    try:
+        comp = servers.start_service(
+            run_dir,
+            workers=1,
+            service_env={**env, **SHORT_LIVED_ENV},
+            database_url=base_database_url,
+            redis_url=_redis_url(servers.valkey.url, TRUTH_REDIS_DB),
+            code_root=code_root,
+            python=python,
+        )
+    except StackError as exc:
+        progress(f"{NOT_ON_BASE}the candidate's code did not start on the base's database: {exc}")
+        yield None
+        return
+    try:
+        ready, reason = service_readiness(comp.url)
+        if not ready:
+            progress(
+                f"{NOT_ON_BASE}the candidate's code on the base's database is not ready: {reason}"
+            )
+        yield comp.url if ready else None
+    finally:
+        servers.stop_service(comp)
+
+
+def model_id(client: httpx.Client, url: str) -> str | None:
+    """The embedder's model id a running service reports (``/v1/stats``); None if it does
+    not say."""
+    try:
+        resp = client.get(url + "/v1/stats")
+        resp.raise_for_status()
+        found = resp.json()["embedder"]["model_id"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def vectors_differ(services: Mapping[Side, str]) -> str | None:
+    """Why the sides' stored vectors may differ, given their running services' URLs; None
+    when they are the same.
+
+    Both sides' loaders load the run's one set of corpus files, each embedding them with its
+    own code's model. A loader records that model's id in its database, and a service
+    refuses a corpus of another model than its own, so the id a side's service reports is
+    its stored vectors'. The loaders share one embedding cache keyed by corpus hash and
+    model id: the same id, the same stored vectors.
+    """
+    with httpx.Client(timeout=30.0) as client:
+        ids = {side: model_id(client, url) for side, url in services.items()}
+    unknown = [side for side, found in ids.items() if found is None]
+    if unknown:
+        noun = "services" if len(unknown) > 1 else "service"
+        return f"the {' and '.join(unknown)} {noun} did not report an embedder (/v1/stats)"
+    if len(set(ids.values())) > 1:
+        return "the sides embed with other models: " + ", ".join(
+            f"{side} {found}" for side, found in ids.items()
+        )
+    return None
+
+
+def _search(client: httpx.Client, url: str, q: SampleQuery) -> Hits | None:
     body: dict[str, Any] = {"query": q.text, "k": K}
     if q.topic is not None:
         body["filter"] = {"topic": q.topic}
@@ -164,7 +263,7 @@ def score(found: Sequence[tuple[int, float]], truth: Sequence[tuple[int, float]]
 TRUTH_ATTEMPTS = 3  # a side whose code fails a share of searches still gets its exact answers
 
 
-def _truth(client: httpx.Client, url: str, q: SampleQuery) -> list[tuple[int, float]]:
+def _truth(client: httpx.Client, url: str, q: SampleQuery) -> Hits:
     for _ in range(TRUTH_ATTEMPTS):
         found = _search(client, url, q)
         if found is not None:
@@ -175,62 +274,136 @@ def _truth(client: httpx.Client, url: str, q: SampleQuery) -> list[tuple[int, fl
     )
 
 
-def _answer(
-    client: httpx.Client, target: QualityTarget, q: SampleQuery
-) -> tuple[list[tuple[int, float]], list[tuple[int, float]] | None]:
-    """The exact top-k of ``q`` and the side's answer (None: the side failed to answer)."""
-    truth = _truth(client, target.truth_url, q)
-    return truth, (_search(client, target.url, q) if truth else [])
-
-
-def measure_side(
-    client: httpx.Client, target: QualityTarget, sample: Sequence[SampleQuery]
-) -> SideQuality:
-    """One side's answers to ``sample`` against its truth service's (a few in flight)."""
+def exact_answers(
+    client: httpx.Client, truth_url: str, sample: Sequence[SampleQuery]
+) -> tuple[Hits, ...]:
+    """The exact top-k of every sample query, in sample order (a few in flight); RunError
+    when the truth service does not answer one."""
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
-        answers = list(pool.map(lambda q: _answer(client, target, q), sample))
+        return tuple(pool.map(lambda q: _truth(client, truth_url, q), sample))
+
+
+def answers(
+    client: httpx.Client, url: str, sample: Sequence[SampleQuery]
+) -> tuple[Hits | None, ...]:
+    """A service's answers to the sample, in sample order (None: it failed that search)."""
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        return tuple(pool.map(lambda q: _search(client, url, q), sample))
+
+
+def side_quality(
+    sample: Sequence[SampleQuery],
+    truths: Sequence[Hits],
+    found: Sequence[Hits | None],
+    *,
+    leave_out_failed: bool = False,
+) -> SideQuality:
+    """``found`` scored against ``truths``, query by query. A failed search counts as an
+    empty answer (recall 0, short), or with ``leave_out_failed`` is left out of the recalls
+    (None) and counted in ``failed`` only. Queries with an empty truth are left out (None).
+    """
     recalls: list[tuple[bool, float]] = []
     per_query: list[float | None] = []
-    short = failed = 0
-    for q, (truth, found) in zip(sample, answers, strict=True):
+    judged = filtered = short = failed = 0
+    for q, truth, hits in zip(sample, truths, found, strict=True):
         if not truth:
             per_query.append(None)
             continue  # nothing to find (a topic with no documents left)
-        if found is None:
+        judged += 1
+        filtered += q.topic is not None
+        if hits is None:
             failed += 1
-            found = []
-        recalls.append((q.topic is not None, score(found, truth)))
+            if leave_out_failed:
+                per_query.append(None)
+                continue
+            hits = []
+        recalls.append((q.topic is not None, score(hits, truth)))
         per_query.append(round(recalls[-1][1], 6))
-        short += len(found) < len(truth)
-    if not recalls:
+        short += len(hits) < len(truth)
+    if not judged:
         raise RunError("no sample query has an exact answer: is the corpus empty?")
 
     def mean(xs: Sequence[float]) -> float:
         return sum(xs) / len(xs) if xs else 1.0
 
     return SideQuality(
-        queries=len(recalls),
-        filtered=sum(1 for f, _r in recalls if f),
+        queries=judged,
+        filtered=filtered,
         recall_at_k=round(mean([r for _f, r in recalls]), 6),
         recall_filtered=round(mean([r for f, r in recalls if f]), 6),
         recall_unfiltered=round(mean([r for f, r in recalls if not f]), 6),
-        short_share=round(short / len(recalls), 6),
+        short_share=round(short / max(len(recalls), 1), 6),
         failed=failed,
         recalls=tuple(per_query),
     )
 
 
+def measure_side(
+    client: httpx.Client, url: str, truths: Sequence[Hits], sample: Sequence[SampleQuery]
+) -> SideQuality:
+    """A side's answers to ``sample`` against its exact top-k (a few in flight)."""
+    return side_quality(sample, truths, answers(client, url, sample))
+
+
+def measure_on_base(
+    client: httpx.Client,
+    url: str,
+    base_truths: Sequence[Hits],
+    sample: Sequence[SampleQuery],
+    progress: Progress = lambda _m: None,
+) -> SideQuality | None:
+    """The candidate's code on the base's graph (at ``url``) against the base's exact top-k,
+    its failed searches left out; None, said by ``progress``, when it answered none."""
+    found = answers(client, url, sample)
+    if not any(hits is not None for hits, truth in zip(found, base_truths, strict=True) if truth):
+        progress(
+            f"{NOT_ON_BASE}the candidate's code on the base's database answered none of the "
+            f"{len(sample)} sample queries"
+        )
+        return None
+    return side_quality(sample, base_truths, found, leave_out_failed=True)
+
+
+def _side_truths(
+    client: httpx.Client, side: Side, truth_url: str, sample: Sequence[SampleQuery]
+) -> tuple[Hits, ...]:
+    try:
+        truths = exact_answers(client, truth_url, sample)
+    except RunError as exc:  # that side's own code could not answer its own scan
+        raise SideFailure(side, f"the recall check: {exc}") from exc
+    if not any(truths):
+        raise SideFailure(
+            side, "the recall check: no sample query has an exact answer: is the corpus empty?"
+        )
+    return truths
+
+
 def measure_quality(
-    targets: Mapping[Side, QualityTarget], sample: Sequence[SampleQuery], sample_seed: int
+    targets: Mapping[Side, QualityTarget],
+    sample: Sequence[SampleQuery],
+    sample_seed: int,
+    on_base: str | None = None,
+    progress: Progress = lambda _m: None,
 ) -> QualityRun:
-    """Both sides on the same sample, each against its own exact scan."""
-    sides = {}
+    """Both sides on the same sample, each against its own exact scan (asked once per
+    query); and, with ``on_base`` (the URL of :func:`service_on_base`), the candidate's code
+    on the base's graph against the base's exact scan."""
     with httpx.Client(timeout=30.0) as client:
-        for side, target in targets.items():
-            try:
-                sides[side] = measure_side(client, target, sample)
-            except RunError as exc:  # that side's own code could not answer its own scan
-                raise SideFailure(side, f"the recall check: {exc}") from exc
+        truths = {
+            side: _side_truths(client, side, targets[side].truth_url, sample) for side in SIDES
+        }
+        sides = {
+            side: measure_side(client, targets[side].url, truths[side], sample) for side in SIDES
+        }
+        cross = (
+            None
+            if on_base is None
+            else measure_on_base(client, on_base, truths["base"], sample, progress)
+        )
     return QualityRun(
-        k=K, sample_seed=sample_seed, base=sides["base"], candidate=sides["candidate"]
+        k=K,
+        sample_seed=sample_seed,
+        base=sides["base"],
+        candidate=sides["candidate"],
+        candidate_on_base=cross,
     )

@@ -14,7 +14,8 @@ step   what                                                                     
        both services restarted between blocks; py-spy samples both sides        sequential,
        meanwhile (kept on a FAIL)                                               flames
 5      the recall check: a fixed query sample, each side against its own        quality
-       exact scan (a short-lived exact-mode service of that side)
+       exact scan (a short-lived exact-mode service of that side), and the
+       candidate's code on the base's graph against the base's
 6      shape scenarios once per side (for the SLA and the report)               shapes
 7      judge: the rule on the windows, the SLA and recall against the base      ci.judge
 8      verdict.json, summary.md, report.html (``GateFolder``)                   outputs
@@ -55,10 +56,13 @@ from ci.experiments.gate.flames import Recorded, SideProfiles, keep_flames
 from ci.experiments.gate.measuring import WindowPlan, measure_duo
 from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.quality import (
+    NOT_ON_BASE,
     QualityTarget,
     measure_quality,
     quality_sample,
+    service_on_base,
     truth_service,
+    vectors_differ,
 )
 from ci.experiments.gate.sequential import Measured
 from ci.experiments.gate.servers import SideInstall, servers_record, side_install
@@ -305,6 +309,8 @@ def _quality(
     run_dir: Path,
     progress: Progress,
 ) -> QualityRun | None:
+    """The recall check: each side against its own exact scan, and the candidate's code on
+    the base's graph against the base's, when the sides' vectors are the same."""
     design = request.config.gate.design
     if not design.quality_queries:
         return None
@@ -314,24 +320,58 @@ def _quality(
     with contextlib.ExitStack() as stack:
         for side in SIDES:
             svc = duo.services[side]
-            env = {
-                "SEARCH_EMBEDDER": design.embedder,
-                **request.service_env.get(side, {}),
-                "PYTHONHASHSEED": svc.placement.hash_seed,
-            }
             truth = stack.enter_context(
                 truth_service(
                     side,
                     duo.servers,
                     run_dir / svc.placement.slot,
                     svc.database_url,
-                    env,
+                    _quality_env(request, duo, side),
                     trees[side].worktree,
                     pythons[side],
                 )
             )
             targets[side] = QualityTarget(svc.url, truth)
-        return measure_quality(targets, sample, design.corpus_seed)
+        on_base = _on_base(request, duo, trees, pythons, run_dir, progress, stack)
+        return measure_quality(targets, sample, design.corpus_seed, on_base, progress)
+
+
+def _quality_env(request: GateRequest, duo: Duo, side: Side) -> dict[str, str]:
+    """The settings of a side's code in the recall check: its measured service's."""
+    return {
+        "SEARCH_EMBEDDER": request.config.gate.design.embedder,
+        **request.service_env.get(side, {}),
+        "PYTHONHASHSEED": duo.services[side].placement.hash_seed,
+    }
+
+
+def _on_base(
+    request: GateRequest,
+    duo: Duo,
+    trees: Mapping[Side, SideCheckout],
+    pythons: Mapping[Side, Path],
+    run_dir: Path,
+    progress: Progress,
+    stack: contextlib.ExitStack,
+) -> str | None:
+    """The URL of the candidate's code on the base's database (held open on ``stack``), or
+    None, said by ``progress``, when the sides' vectors differ or it is not ready."""
+    differ = vectors_differ({side: duo.services[side].url for side in SIDES})
+    if differ is not None:
+        progress(f"{NOT_ON_BASE}{differ}")
+        return None
+    progress("recall check: the candidate's code on the base's graph, against the base's scan")
+    return stack.enter_context(
+        service_on_base(
+            duo.servers,
+            run_dir / "on-base",
+            duo.services["base"].database_url,
+            _quality_env(request, duo, "candidate"),
+            trees["candidate"].worktree,
+            pythons["candidate"],
+            progress,
+        )
+    )
 
 
 def _shapes(

@@ -152,3 +152,100 @@ def test_a_drop_within_the_spread_between_two_builds_passes_and_a_larger_one_fai
     assert check.status == "fail"
     assert check.p_drop is not None
     assert check.p_drop < 0.001
+
+
+def sample_of(recalls: list[float]) -> SideQuality:
+    """A side over a 960-query sample, half of it filtered."""
+    return msgspec.structs.replace(per_query(recalls), filtered=len(recalls) // 2)
+
+
+def on_base(base: list[float], candidate: list[float], cross: list[float] | None) -> QualityRun:
+    return QualityRun(
+        k=10,
+        sample_seed=42,
+        base=sample_of(base),
+        candidate=sample_of(candidate),
+        candidate_on_base=None if cross is None else sample_of(cross),
+    )
+
+
+BASE = [1.0] * 480 + [0.9] * 480  # 960 queries, recall 0.95
+
+
+def test_identical_answers_on_the_base_s_graph_pass_with_no_spread() -> None:
+    check = judge_quality(on_base(BASE, BASE, BASE), GateRule())
+    assert check.status == "pass"
+    assert check.reasons == ()
+    assert check.recall_change_on_base == 0.0
+    assert check.p_drop_on_base == 1.0
+    assert check.interval_on_base == (0.0, 0.0)
+
+
+def test_a_3_pp_drop_on_the_base_s_graph_fails_where_the_own_graphs_cannot_tell() -> None:
+    # the sides' own figures show no drop (the candidate's own graph happened to answer as
+    # the base's), but its code on the base's graph finds one neighbour fewer in 288 of 960
+    # queries (-3 pp)
+    cross = [r - 0.1 for r in BASE[:288]] + BASE[288:]
+    check = judge_quality(on_base(BASE, BASE, cross), GateRule())
+    assert check.status == "fail"
+    assert len(check.reasons) == 1
+    assert check.reasons[0].startswith("recall@10 on the base's graph 0.920 against the base's ")
+    assert "base's graph" in check.reasons[0]
+    assert "(-3.0 pp [" in check.reasons[0]
+    assert check.recall_change_on_base == pytest.approx(-0.03)
+    assert check.p_drop_on_base is not None
+    assert check.p_drop_on_base < 1e-6
+    assert check.interval_on_base is not None
+    assert check.interval_on_base[1] < -0.02
+    assert check.p_drop is not None
+    assert check.p_drop >= 0.5  # the own-graph test: no drop
+
+
+def test_a_drop_on_the_base_s_graph_within_the_threshold_passes() -> None:
+    cross = [r - 0.1 for r in BASE[:96]] + BASE[96:]  # -1 pp, clear but allowed
+    check = judge_quality(on_base(BASE, BASE, cross), GateRule(recall_drop=0.015))
+    assert check.status == "pass"
+    assert check.p_drop_on_base is not None
+    assert check.p_drop_on_base < 1e-6
+
+
+def test_without_figures_on_the_base_s_graph_the_check_is_the_sides_own() -> None:
+    worse = [r - 0.1 for r in BASE[:288]] + BASE[288:]
+    for candidate in (BASE, worse):
+        without = judge_quality(on_base(BASE, candidate, None), GateRule())
+        plain = judge_quality(run(sample_of(BASE), sample_of(candidate)), GateRule())
+        assert without == plain
+        assert without.recall_change_on_base is None
+        assert without.p_drop_on_base is None
+
+
+def test_searches_that_failed_on_the_base_s_graph_are_left_out_of_its_pairs() -> None:
+    # the candidate's code fails 100 searches on the base's schema and answers the rest as
+    # the base does: no drop (the windows judge errors)
+    cross = msgspec.structs.replace(
+        sample_of(BASE), failed=100, recalls=(None,) * 100 + tuple(BASE[100:])
+    )
+    q = msgspec.structs.replace(on_base(BASE, BASE, None), candidate_on_base=cross)
+    check = judge_quality(q, GateRule())
+    assert check.status == "pass"
+    assert check.recall_change_on_base == 0.0
+
+
+def test_the_base_s_graph_failure_is_named_faster_but_less_accurate_when_faster() -> None:
+    cross = [r - 0.2 for r in BASE[:480]] + BASE[480:]
+    check = judge_quality(on_base(BASE, BASE, cross), GateRule(), ("latency_p50",))
+    assert check.reasons[0].startswith(
+        "faster but less accurate (latency_p50 lower): recall@10 on the base's graph"
+    )
+
+
+def test_a_verdict_with_figures_on_the_base_s_graph_rejudges_the_same(tmp_path: Path) -> None:
+    windows = drawn_run(12, sd=0.02, seed=5)
+    cross = [r - 0.1 for r in BASE[:288]] + BASE[288:]
+    v = verdict(windows, quality=on_base(BASE, BASE, cross))
+    assert v.judgement.decision == "fail"
+    assert any("on the base's graph" in r for r in v.judgement.reasons)
+    dump_verdict(v, tmp_path / "verdict.json")
+    again = load_verdict(tmp_path / "verdict.json")
+    assert again.quality == v.quality
+    assert rejudge(again, windows) == v.judgement

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import msgspec
+
 from ci.judge.gate_verdict import Servers
 from ci.render.gate import GateLinks, render_gate_comment
 from ci.results.quality import QualityRun, SideQuality
@@ -36,16 +38,38 @@ def _side(recall: float, short: float) -> SideQuality:
     )  # fmt: skip
 
 
+def _on_base(base: SideQuality, worse: int) -> SideQuality:
+    # the candidate's code on the base's graph: its first ``worse`` queries a tenth lower
+    recalls = [r - 0.1 if i < worse and r is not None else r for i, r in enumerate(base.recalls)]
+    mean = round(sum(r for r in recalls if r is not None) / len(recalls), 6)
+    return msgspec.structs.replace(
+        base,
+        recall_at_k=mean,
+        recall_filtered=round(mean - 0.01, 6),
+        recall_unfiltered=round(mean + 0.01, 6),
+        short_share=0.02,
+        recalls=tuple(None if r is None else round(r, 6) for r in recalls),
+    )
+
+
 def test_a_fail_comment_with_intervals_recall_and_flame_graphs_matches_the_golden_file() -> None:
+    base = _side(0.987, 0.0)
     v = verdict(
         reasons=(
             "faster but less accurate (cpu_ms_per_request lower): recall@10 0.912 against the "
             "base's 0.987 (-7.5 pp, beyond the 1.5 pp allowed; filtered 0.902 vs 0.977, "
             "unfiltered 0.922 vs 0.997)",
+            "recall@10 on the base's graph 0.920 against the base's 0.987 (-6.7 pp [-7.3, -6.1], "
+            "beyond the 1.5 pp allowed; the candidate's code searching the base's index, no "
+            "build noise, p = 2.9e-106)",
             "latency_p95 +12.3 % over 24 windows, beyond its +10.0 % fail threshold",
         ),
         quality=QualityRun(
-            k=10, sample_seed=42, base=_side(0.987, 0.0), candidate=_side(0.912, 0.025)
+            k=10,
+            sample_seed=42,
+            base=base,
+            candidate=_side(0.912, 0.025),
+            candidate_on_base=_on_base(base, 160),
         ),
         flamegraphs=(
             "profiles/base.cpu.4242.svg",

@@ -1,7 +1,9 @@
-"""The recall check on the real stack: a lower ef_search fails, identical sides pass."""
+"""The recall check on the real stack: a lower ef_search fails, identical sides pass, on the
+sides' own graphs and with the candidate's code on the base's graph."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,12 @@ from ci.experiments.gate.quality import (
     measure_quality,
     quality_sample,
     score,
+    service_on_base,
     truth_service,
+    vectors_differ,
 )
 from ci.judge.quality import judge_quality
+from ci.results.duet import Side
 from ci.seed import SeedResult
 from ci.settings.gate import GateRule
 from tests.harness import Servers, ServiceFactory
@@ -70,3 +75,60 @@ def test_a_lower_ef_search_fails_the_recall_check_and_identical_sides_pass(
     failed = judge_quality(a_b, GateRule())
     assert failed.status == "fail"
     assert failed.reasons[0].startswith("recall@10 ")
+
+
+def test_the_candidate_s_code_on_the_base_s_graph_answers_as_the_base_and_shows_ef_search(
+    servers: Servers, service_factory: ServiceFactory, corpus: SeedResult, tmp_path: Path
+) -> None:
+    hnsw = {"SEARCH_EMBEDDER": "hash", "SEARCH_INDEX_MODE": "hnsw"}
+    base = service_factory(SEARCH_INDEX_MODE="hnsw", SEARCH_HNSW_EF_SEARCH="80")
+    sample = quality_sample(corpus.query_log_path, 200, 42)
+    said: list[str] = []
+
+    def on_base(run_dir: str, **env: str) -> contextlib.AbstractContextManager[str | None]:
+        return service_on_base(
+            servers.server_set,
+            tmp_path / run_dir,
+            servers.database_url,
+            {**hnsw, **env},
+            progress=said.append,
+        )
+
+    with (
+        truth_service(
+            "base", servers.server_set, tmp_path / "truth", servers.database_url, hnsw
+        ) as truth,
+        on_base("same", SEARCH_HNSW_EF_SEARCH="80") as same,
+        on_base("worse", SEARCH_HNSW_EF_SEARCH="10") as worse,
+        on_base("other-index", SEARCH_HNSW_M="11") as other_index,
+    ):
+        assert same is not None
+        assert worse is not None
+        assert other_index is None  # the base's database has no m = 11 index: none is built
+        assert vectors_differ({"base": base.url, "candidate": same}) is None  # both hash-v4
+        assert vectors_differ({"base": base.url, "candidate": "http://127.0.0.1:9"}) == (
+            "the candidate service did not report an embedder (/v1/stats)"
+        )
+        targets: dict[Side, QualityTarget] = {
+            "base": QualityTarget(base.url, truth),
+            "candidate": QualityTarget(base.url, truth),
+        }
+        a_a = measure_quality(targets, sample, 42, same)
+        a_b = measure_quality(targets, sample, 42, worse)
+    assert said == [
+        "recall on the base's graph not measured: the candidate's code on the base's database "
+        "is not ready: index documents_hnsw_vector_m11_efc64 missing"
+    ]
+    # one graph, identical code: query by query the same answers, no spread to allow for
+    assert a_a.candidate_on_base is not None
+    assert a_a.candidate_on_base.recalls == a_a.base.recalls
+    assert a_a.candidate_on_base == a_a.base
+    check = judge_quality(a_a, GateRule())
+    assert check.status == "pass"
+    assert (check.recall_change_on_base, check.p_drop_on_base) == (0.0, 1.0)
+    # ef_search 10 on the base's graph: the drop itself, while the sides' own figures are equal
+    assert a_b.candidate_on_base is not None
+    assert a_b.candidate_on_base.recall_at_k < a_b.base.recall_at_k - 0.02
+    failed = judge_quality(a_b, GateRule())
+    assert failed.status == "fail"
+    assert failed.reasons[0].startswith("recall@10 on the base's graph ")
