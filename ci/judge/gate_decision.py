@@ -16,6 +16,8 @@ breaches a limit the base keeps, or breaches
 a shared one clearly worse)
 any, and the recall check fails                 fail                  failure
 (``ci.judge.quality``)
+any, and a micro-benchmark case fails           fail                  failure
+(``ci.judge.micro``)
 pass                                            pass                  success
 pass, and the pull request changes the harness  pass                  ``harness_changed``
 continue (budget or windows ran out)            inconclusive          ``inconclusive``
@@ -27,7 +29,16 @@ inconclusive                                    inconclusive          ``inconclu
 blocks a merge. A pass of a pull request that changes the harness is not a plain success:
 the base's harness measured it, so the pull request's own harness was never tried. When a
 policy sets the conclusion, the last reason says which one. Every reason is one line a reviewer
-can read; the comment shows them as they are.
+can read; the comment shows them as they are. The recall check's reasons come first (after
+what broke in the candidate), then the micro-benchmarks', then the windows'.
+
+False FAILs per pull request, for identical code: the windows' rule at most ``alpha``
+(Holm per look, Bonferroni over the looks, :mod:`ci.judge.gate`); the two recall tests
+together at most ``alpha * QUALITY_ALPHA_SHARE`` (:mod:`ci.judge.quality`); the
+micro-benchmarks at most ``alpha * MICRO_ALPHA_SHARE`` (:mod:`ci.judge.micro`). The
+shares are 0.25 each, so a pull request's false-FAIL rate is at most ``1.5 * alpha``
+(0.015 at ``alpha = 0.01``), less in practice since each check's threshold must be met
+too. The SLA rows are absolute limits with a margin, not tests, and are not counted.
 """
 
 from __future__ import annotations
@@ -46,9 +57,11 @@ from ci.judge.gate_verdict import (
     SlaRow,
     Stopped,
 )
+from ci.judge.micro import judge_micro
 from ci.judge.quality import faster, judge_quality
 from ci.judge.sla import SlaPairCheck
 from ci.results.duet import DuetRun
+from ci.results.micro import MicroRun
 from ci.results.quality import QualityRun
 from ci.settings.gate import GateMetric, GateRule
 
@@ -134,6 +147,7 @@ def judge(
     failure: str | None = None,
     dependencies: Sequence[DependencyChange] = (),
     quality: QualityRun | None = None,
+    micro: MicroRun | None = None,
 ) -> GateJudgement:
     """The judgement of ``windows`` under ``rule`` (see the module docstring for the table).
 
@@ -142,8 +156,8 @@ def judge(
     ended (it words the reasons of an undecided verdict); ``failure``: what broke in the
     candidate, if anything (the verdict is then a fail, whatever windows were measured);
     ``dependencies``: the packages whose resolved versions differ between the sides (one
-    reason names them); ``quality``: the recall check as measured (None: not
-    measured).
+    reason names them); ``quality``: the recall check as measured, ``micro``: the
+    micro-benchmarks as measured (None: not measured).
     """
     try:
         judged = judge_duet(windows, rule)
@@ -158,15 +172,21 @@ def judge(
     sla_failures = [c for c in sla if c.status == "fail"]
     for c in sla_failures:
         reasons.append(c.message or f"SLA {c.scenario}/{c.metric} fails")
-    quality_failed = False
+    # the checks' reasons after what broke, else first: the headline
+    at = 1 if failure is not None else 0
+    checks_failed = False
     if quality is not None:
         speed = faster((*judged.primary_report, *judged.report_only))
         check = judge_quality(quality, rule, speed)
-        quality_failed = check.status == "fail"
-        at = 1 if failure is not None else 0  # after what broke; else first: the headline
+        checks_failed |= check.status == "fail"
         reasons[at:at] = check.reasons
+        at += len(check.reasons)
+    if micro is not None:
+        micro_check = judge_micro(micro, rule)
+        checks_failed |= micro_check.status == "fail"
+        reasons[at:at] = micro_check.reasons
     decision: GateDecision
-    if stats == "fail" or sla_failures or failure is not None or quality_failed:
+    if stats == "fail" or sla_failures or failure is not None or checks_failed:
         decision = "fail"
     elif stats == "pass":
         decision = "pass"
@@ -219,7 +239,8 @@ def judge(
 
 
 def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
-    """Judge a verdict's windows again under the rule and facts its file records."""
+    """Judge a verdict's windows again under the rule and facts its file records (the
+    recall check's and the micro-benchmarks' figures included)."""
     return judge(
         windows,
         verdict.rule,
@@ -229,4 +250,5 @@ def rejudge(verdict: GateVerdict, windows: DuetRun) -> GateJudgement:
         failure=verdict.failure,
         dependencies=verdict.dependencies,
         quality=verdict.quality,
+        micro=verdict.micro,
     )

@@ -4,8 +4,10 @@
 the check run and the comment (``ci/post``) and the report (``ci/render``) read it and
 decide nothing themselves. It holds the rule it was judged by (:class:`GateRule`, as
 ``perf.toml [gate]`` declared it), the design, both revisions, the harness that drove them,
-the SLA rows, and the judgement (:class:`GateJudgement`): what :func:`ci.judge.gate_decision.judge`
-returns for the folder's ``windows.json`` under that rule, the check's conclusion included.
+the SLA rows, the recall check's and the micro-benchmarks' figures, and the judgement
+(:class:`GateJudgement`): what :func:`ci.judge.gate_decision.judge` returns for the
+folder's ``windows.json`` and those figures under that rule, the check's conclusion
+included.
 
 =======  ===================================================================
 version  format
@@ -30,6 +32,7 @@ from ci.errors import ConfigError, ResultsError
 from ci.judge.duet import Demotion, ReportMetric
 from ci.judge.gate import LookResult
 from ci.results.codec import read_json_file
+from ci.results.micro import MicroRun
 from ci.results.quality import QualityRun
 from ci.settings.gate import GateDesign, GateRule
 
@@ -148,6 +151,7 @@ class GateVerdict(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     failure: str | None = None  # what broke in the candidate (then the decision is fail)
     dependencies: tuple[DependencyChange, ...] = ()  # resolved versions that differ by side
     quality: QualityRun | None = None  # the recall check as measured (None: not measured)
+    micro: MicroRun | None = None  # the micro-benchmarks as measured (None: not measured)
     servers: Servers | None = None  # each side's PostgreSQL and Valkey (None: none started)
     flamegraphs: tuple[str, ...] = ()  # on a FAIL: the SVGs under the folder (GateFolder)
 

@@ -10,7 +10,10 @@ A verdict is refused when it measured other commits than ``pr.json`` names, when
 is not this repository's ``perf.toml [gate]`` rule, when its windows are not what a real
 gate run writes (:func:`check_windows`), or when they do not judge to its judgement under
 that rule (:func:`check_verdict`): the decision is taken again by trusted code
-(:func:`ci.judge.gate_decision.rejudge`), never read from the verdict.
+(:func:`ci.judge.gate_decision.rejudge`), never read from the verdict. The recall check's
+and the micro-benchmarks' figures in the verdict are judged again with the windows, so a
+verdict whose figures fail either check under a passing judgement is refused; one that
+leaves them out is judged without them.
 
 :func:`check_windows` checks what a forgery would have to get right and an honest run
 always does: the windows' design is the verdict's (rate, window, warm-up, order seed); the

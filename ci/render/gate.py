@@ -29,6 +29,7 @@ from ci.judge.quality import (
 from ci.render import formatting
 from ci.render.environment import render_template
 from ci.render.escape import md, md_link
+from ci.render.gate_micro import micro_cells
 from ci.settings.gate import GateDesign, GateMetric
 
 #: The first line of the comment: :mod:`ci.post.github` edits the comment that carries it
@@ -291,6 +292,7 @@ def _values(v: GateVerdict, links: GateLinks) -> dict[str, Any]:
         "reasons": reasons,
         "primary": _primary(v),
         "quality": _quality(v),
+        "micro": micro_cells(v),
         "flames": _flames(v, links),
         "servers": _servers(v),
         "demoted": j.demoted,

@@ -14,6 +14,7 @@ from ci.render import plots
 from ci.render.environment import render_template
 from ci.render.formatting import gate_name
 from ci.render.gate import design_options
+from ci.render.gate_micro import micro_table
 from ci.results.duet import DuetRun
 
 _PLOTTED = ("cpu_ms_per_request", "latency_p50", "latency_p90", "latency_p95", "latency_p99")
@@ -65,4 +66,5 @@ def render_gate_report(
         label=gate_name,  # plain text: the template escapes it
         windows=run.windows if run is not None else (),
         options=design_options(verdict.design),
+        micro=micro_table(verdict),
     )

@@ -57,6 +57,10 @@ ABSOLUTE_METRICS: tuple[str, ...] = ("error_rate", "slow_share", "rss_kb_per_1k_
 MIN_BURST_GAP_S = 1.0
 #: The longest round trip to PostgreSQL the gate emulates (``db_rtt_ms``): a region's.
 MAX_DB_RTT_MS = 50.0
+#: The fewest micro-benchmark rounds (``micro_rounds``) that give an effect's sign a test at
+#: all (the smallest one-sided p of n rounds is 2**-n; ``ci.judge.micro`` says when a FAIL
+#: is out of reach).
+MIN_MICRO_ROUNDS = 4
 #: The shape scenarios the gate runs once per side, for the SLA and the report.
 SHAPE_SCENARIOS: tuple[str, ...] = ("ramp", "spike", "sse", "connections")
 
@@ -112,6 +116,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     recall_drop: float = 0.015  # a FAIL when recall@10 falls by more (ci/judge/quality.py)
     short_results_rise: float = 0.01  # ...or the share of answers short of k rises by more
     recall_build_sd: float = 0.015  # SD of recall@10 between two HNSW builds of the same code
+    micro_threshold: float = 0.25  # a FAIL when a micro-benchmark case is this much slower
 
     def __post_init__(self) -> None:
         for key in ("alpha", "pass_alpha", "report_alpha"):
@@ -138,6 +143,11 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             value = getattr(self, key)
             if not 0 <= value < 1:
                 raise ConfigError(f"gate.{key} = {value!r}: must lie in [0, 1)")
+        if not (math.isfinite(self.micro_threshold) and 0 < self.micro_threshold <= 10):
+            raise ConfigError(
+                f"gate.micro_threshold = {self.micro_threshold!r}: must lie in (0, 10] (a "
+                "relative change: 0.25 = 25 % slower per call)"
+            )
 
     @property
     def primary_names(self) -> tuple[str, ...]:
@@ -189,6 +199,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     budget_s: float = 540.0  # from both services ready: no window starts past it...
     shapes_reserve_s: float = 120.0  # ...less this, kept for the shape scenarios after them
     quality_queries: int = 960  # the recall sample (half with a topic filter); 0: no check
+    micro_rounds: int = 12  # rounds of the micro-benchmarks (a fresh process per side); 0: none
 
     def __post_init__(self) -> None:
         positive = {
@@ -238,6 +249,11 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             raise ConfigError(
                 f"gate.quality_queries = {self.quality_queries}: must be 0 (no recall check) "
                 "or lie in [200, 5000]"
+            )
+        if not (self.micro_rounds == 0 or MIN_MICRO_ROUNDS <= self.micro_rounds <= 100):
+            raise ConfigError(
+                f"gate.micro_rounds = {self.micro_rounds}: must be 0 (no micro-benchmarks) or "
+                f"lie in [{MIN_MICRO_ROUNDS}, 100]"
             )
         if self.embedder not in ("hash", "minilm"):
             raise ConfigError(f"gate.embedder = {self.embedder!r}: must be 'hash' or 'minilm'")

@@ -13,6 +13,10 @@ module          job
                 process figures below)
 ``sampling``    each side's service, PostgreSQL backends and Valkey CPU, service RSS (psutil)
 ``sequential``  windows until the rule decides (warm-up block, looks, the time budget)
+``quality``     the recall check: each side against its own exact scan, and the
+                candidate's code on the base's graph
+``micro``       the micro-benchmarks: rounds of a fresh process per side running
+                ``micro_cases.py`` (a script each side's python runs, not a module of ours)
 ``outputs``     verdict.json and what is rendered from it (``GateFolder``'s files)
 ``runner``      the whole check (:func:`run_gate`)
 ``commits``     a commit on a parent in a temporary worktree (the zoo's and calibration's)

@@ -16,9 +16,12 @@ step   what                                                                     
 5      the recall check: a fixed query sample, each side against its own        quality
        exact scan (a short-lived exact-mode service of that side), and the
        candidate's code on the base's graph against the base's
-6      shape scenarios once per side (for the SLA and the report)               shapes
-7      judge: the rule on the windows, the SLA and recall against the base      ci.judge
-8      verdict.json, summary.md, report.html (``GateFolder``)                   outputs
+6      micro-benchmarks of the search hot path: rounds of one fresh process     micro
+       per side, each side's own code and venv
+7      shape scenarios once per side (for the SLA and the report)               shapes
+8      judge: the rule on the windows, the SLA, recall and the                  ci.judge
+       micro-benchmarks against the base
+9      verdict.json, summary.md, report.html (``GateFolder``)                   outputs
 =====  =======================================================================  ============
 
 The windows run first, on services that only the warm-up block has touched; the shapes run
@@ -29,9 +32,10 @@ deadline leaves ``gate.shapes_reserve_s`` of it for the shapes.
 
 A candidate that breaks gets a verdict, never a crash: its venv that cannot be built, its
 own loader or service that fails or never becomes ready, a service that exits during the
-windows, errors that stop the shape scenarios (:class:`~ci.errors.SideFailure`). Each is
-judged as the candidate's failure with the cause among the reasons, over whatever windows
-were measured, and the verdict is written; a decision the windows reached stays in it.
+windows, a micro-benchmark process that fails, errors that stop the shape scenarios
+(:class:`~ci.errors.SideFailure`). Each is judged as the candidate's failure with the
+cause among the reasons, over whatever windows were measured, and the verdict is written;
+a decision the windows reached stays in it.
 The same faults on the base side, and every other error, are the harness's: the gate stops
 with an error and writes no verdict.
 """
@@ -54,6 +58,7 @@ from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_chan
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.flames import Recorded, SideProfiles, keep_flames
 from ci.experiments.gate.measuring import WindowPlan, measure_duo
+from ci.experiments.gate.micro import MicroSide, measure_micro
 from ci.experiments.gate.outputs import write_outputs
 from ci.experiments.gate.quality import (
     NOT_ON_BASE,
@@ -88,6 +93,7 @@ from ci.judge.gate_verdict import (
 )
 from ci.judge.sla import SlaPairCheck, check_sla_against_base
 from ci.results.duet import SIDES, DuetRevision, DuetRun, Side, dump_duet, load_duet
+from ci.results.micro import MicroRun
 from ci.results.quality import QualityRun
 from ci.settings import PerfConfig
 from ci.settings.gate import GateDesign
@@ -136,6 +142,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
     dependencies: tuple[DependencyChange, ...] = ()
     servers: Servers | None = None
     quality: QualityRun | None = None
+    micro: MicroRun | None = None
     profiled = Recorded((), {})
     with (
         tempfile.TemporaryDirectory(prefix="perfci-gate-") as tmp,
@@ -189,6 +196,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                 finally:
                     profiled = profiles.recorded()
                 quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
+                micro = _micro(request, duo, trees, pythons, seed, progress)
                 shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
         except SideFailure as exc:
             if exc.side != "candidate":
@@ -213,6 +221,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
         failure=failure,
         dependencies=dependencies,
         quality=quality,
+        micro=micro,
     )
     verdict = GateVerdict(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -235,6 +244,7 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
         failure=failure,
         dependencies=dependencies,
         quality=quality,
+        micro=micro,
         servers=servers,
         flamegraphs=keep_flames(folder, profiled, judgement.decision == "fail"),
     )
@@ -326,7 +336,7 @@ def _quality(
                     duo.servers,
                     run_dir / svc.placement.slot,
                     svc.database_url,
-                    _quality_env(request, duo, side),
+                    _code_env(request, duo, side),
                     trees[side].worktree,
                     pythons[side],
                 )
@@ -336,13 +346,30 @@ def _quality(
         return measure_quality(targets, sample, design.corpus_seed, on_base, progress)
 
 
-def _quality_env(request: GateRequest, duo: Duo, side: Side) -> dict[str, str]:
-    """The settings of a side's code in the recall check: its measured service's."""
+def _code_env(request: GateRequest, duo: Duo, side: Side) -> dict[str, str]:
+    """The settings of a side's code outside its measured service (the recall check, the
+    micro-benchmarks): its measured service's."""
     return {
         "SEARCH_EMBEDDER": request.config.gate.design.embedder,
         **request.service_env.get(side, {}),
         "PYTHONHASHSEED": duo.services[side].placement.hash_seed,
     }
+
+
+def _micro(
+    request: GateRequest,
+    duo: Duo,
+    trees: Mapping[Side, SideCheckout],
+    pythons: Mapping[Side, Path],
+    seed: int,
+    progress: Progress,
+) -> MicroRun | None:
+    """The micro-benchmarks, each side's code in its own venv (None: ``micro_rounds = 0``)."""
+    rounds = request.config.gate.design.micro_rounds
+    if not rounds:
+        return None
+    sides = {s: MicroSide(pythons[s], trees[s].worktree, _code_env(request, duo, s)) for s in SIDES}
+    return measure_micro(sides, rounds, seed, progress)
 
 
 def _on_base(
@@ -366,7 +393,7 @@ def _on_base(
             duo.servers,
             run_dir / "on-base",
             duo.services["base"].database_url,
-            _quality_env(request, duo, "candidate"),
+            _code_env(request, duo, "candidate"),
             trees["candidate"].worktree,
             pythons["candidate"],
             progress,

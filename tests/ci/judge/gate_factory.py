@@ -8,6 +8,7 @@ from ci.judge.gate_decision import judge, sla_rows
 from ci.judge.gate_verdict import GateVerdict, Harness, Revision, Stopped, Timings
 from ci.judge.sla import SlaPairCheck
 from ci.results.duet import DuetRun
+from ci.results.micro import MicroRun
 from ci.results.quality import QualityRun
 from ci.settings.gate import GateDesign, GateRule
 from tests.ci.judge.duet_factory import drawn_run
@@ -39,6 +40,7 @@ def verdict(
     base_sha: str = "a" * 40,
     candidate_sha: str = "b" * 40,
     quality: QualityRun | None = None,
+    micro: MicroRun | None = None,
 ) -> GateVerdict:
     """A verdict as ``perfci gate`` writes it, judged by :func:`judge` from ``run``."""
     windows = run if run is not None else drawn_run(12, sd=0.02)
@@ -46,7 +48,15 @@ def verdict(
     rows = sla_rows(sla)
     return GateVerdict(
         created_at="2026-12-01T10:00:00+00:00",
-        judgement=judge(windows, rule, sla=rows, harness=harness, stopped=stopped, quality=quality),
+        judgement=judge(
+            windows,
+            rule,
+            sla=rows,
+            harness=harness,
+            stopped=stopped,
+            quality=quality,
+            micro=micro,
+        ),
         rule=rule,
         design=GateDesign(),
         machine_class="local-2cpu",
@@ -58,4 +68,5 @@ def verdict(
         sla=rows,
         timings=Timings(total_s=300.0, setup_s=10.0, windows_s=180.0, shapes_s=90.0),
         quality=quality,
+        micro=micro,
     )

@@ -18,6 +18,7 @@ from ci.judge.gate_verdict import (
     SlaRow,
     Timings,
 )
+from ci.results.micro import MicroRound, MicroRun
 from ci.settings.gate import GateDesign, GateMetric, GateRule
 
 BASE_SHA, MERGE_SHA = "b" * 40, "c" * 40
@@ -75,6 +76,15 @@ def side_servers(
         valkey=valkey,
         valkey_from=source,
     )
+
+
+def _hostile_micro(text: str) -> MicroRun:
+    """Micro-benchmarks whose case name is ``text`` (a verdict file is untrusted)."""
+    figures = (1e-6, 2e-6)
+    rounds = tuple(
+        MicroRound(first="base", base=figures, candidate=(3e-6, None)) for _ in range(12)
+    )
+    return MicroRun(cases=(text, text + "!"), rounds=rounds)
 
 
 def verdict(
@@ -163,6 +173,7 @@ def verdict(
             ),
         ),
         "timings": Timings(total_s=540, setup_s=60, windows_s=400, shapes_s=80),
+        "micro": None if text is None else _hostile_micro(text),
         "servers": None
         if text is None
         else Servers(

@@ -20,6 +20,7 @@ from ci.render.gate import (
 )
 from ci.settings.gate import GateDesign
 from tests.ci.judge.gate_factory import verdict as judged_verdict
+from tests.ci.judge.micro_factory import micro_run
 from tests.ci.render.gate_verdicts import side_servers, verdict
 
 RUN = "https://github.com/acme/search/actions/runs/1/attempts/2"
@@ -196,3 +197,21 @@ def test_absolute_metrics_read_in_their_units() -> None:
         r"\| [+-]\d+\.\d\d pp \| \[[+-]\d+\.\d\d pp, [+-]\d+\.\d\d pp\] \| \+1\.00 pp \|", tail
     )
     assert re.search(r"\| [+-][\d,]+ KB \| \[[+-][\d,]+ KB, [+-][\d,]+ KB\] \| \+5,000 KB \|", rss)
+
+
+def test_the_micro_benchmarks_get_a_table_after_the_primary_metrics() -> None:
+    v = judged_verdict(micro=micro_run({"search_response": 14.0, "stream_frame": 0.1}))
+    body = render_gate_comment(v, LINKS)
+    assert (
+        body.index("| primary metric") < body.index("| micro-benchmark (") < body.index("<details>")
+    )
+    rows = {line.split(" | ")[0]: line for line in body.splitlines() if line.startswith("| ")}
+    assert re.fullmatch(
+        r"\| search\\_response \| 5\.\d+ µs \| \d\d\.\d µs \| \+1,[34]\d\d % "
+        r"\[\+1,\d+ %, \+1,\d+ %\] \| \+25\.0 % \| \*\*FAIL\*\* \|",
+        rows["| search\\_response"],
+    )
+    assert rows["| stream\\_frame"].endswith("| +25.0 % | changed |")
+    assert rows["| parse\\_search"].endswith("| +25.0 % | pass |")
+    assert "p ≤ 0.0025, Holm over 4 cases" in body
+    assert gate_check(v, LINKS).title.startswith("FAIL: micro-benchmark search_response +1,")

@@ -2,7 +2,9 @@
 
 The golden file holds every primary metric with its interval, the servers line (a
 candidate whose lock bumps PostgreSQL and pgvector, each side on its own server), the
-recall check (a faster candidate that lost answers) and the flame-graph links. Regenerate
+recall check (a faster candidate that lost answers), the micro-benchmarks (one case
+several times slower, one slower within its limit, one the candidate lacks) and the
+flame-graph links. Regenerate
 it only on purpose: ``PERFCI_GOLDEN_UPDATE=1 pytest tests/ci/render/test_gate_golden.py``,
 then read the diff.
 """
@@ -15,9 +17,11 @@ from pathlib import Path
 import msgspec
 
 from ci.judge.gate_verdict import Servers
+from ci.judge.micro import judge_micro
 from ci.render.gate import GateLinks, render_gate_comment
 from ci.results.quality import QualityRun, SideQuality
-from tests.ci.render.gate_verdicts import side_servers, verdict
+from tests.ci.judge.micro_factory import micro_run
+from tests.ci.render.gate_verdicts import RULE, side_servers, verdict
 
 GOLDEN = Path(__file__).resolve().parents[2] / "resources" / "golden" / "gate_comment_fail.md"
 LINKS = GateLinks(
@@ -54,8 +58,12 @@ def _on_base(base: SideQuality, worse: int) -> SideQuality:
 
 def test_a_fail_comment_with_intervals_recall_and_flame_graphs_matches_the_golden_file() -> None:
     base = _side(0.987, 0.0)
+    micro = micro_run(
+        {"search_response": 2.7, "cache_round_trip": 0.1}, missing={"parse_search": "candidate"}
+    )
     v = verdict(
         reasons=(
+            *judge_micro(micro, RULE).reasons,
             "faster but less accurate (cpu_ms_per_request lower): recall@10 0.912 against the "
             "base's 0.987 (-7.5 pp, beyond the 1.5 pp allowed; filtered 0.902 vs 0.977, "
             "unfiltered 0.922 vs 0.997)",
@@ -71,6 +79,7 @@ def test_a_fail_comment_with_intervals_recall_and_flame_graphs_matches_the_golde
             candidate=_side(0.912, 0.025),
             candidate_on_base=_on_base(base, 160),
         ),
+        micro=micro,
         flamegraphs=(
             "profiles/base.cpu.4242.svg",
             "profiles/candidate.cpu.4343.svg",
@@ -92,4 +101,5 @@ def test_no_flame_graph_line_without_flame_graphs() -> None:
     body = render_gate_comment(verdict(), LINKS)
     assert "Flame graphs" not in body
     assert "search quality" not in body
+    assert "micro-benchmark" not in body
     assert "Servers" not in body

@@ -8,6 +8,7 @@ from ci.judge.gate_verdict import Servers, SideServers
 from ci.render.gate_report import render_gate_report
 from tests.ci.judge.duet_factory import drawn_run
 from tests.ci.judge.gate_factory import sla_row, verdict
+from tests.ci.judge.micro_factory import micro_run
 
 
 def test_the_report_shows_the_decision_looks_sla_and_windows() -> None:
@@ -57,3 +58,14 @@ def test_the_servers_each_side_ran_are_named() -> None:
         "0.8.6 (side&#39;s venv), one server per side; Valkey 9.1.2 (harness) / 9.1.2 (harness)."
     ) in html
     assert "Servers," not in render_gate_report(verdict(), None)
+
+
+def test_the_micro_benchmarks_are_a_table_and_their_case_names_are_escaped() -> None:
+    run = micro_run({"search_response": 2.0}, missing={"parse_search": "base"})
+    hostile = msgspec.structs.replace(run, cases=("<b>x</b>", *run.cases[1:]))
+    html = render_gate_report(verdict(micro=hostile), None)
+    assert "<h2>Micro-benchmarks</h2>" in html
+    assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in html
+    assert '<td class="fail">FAIL</td>' in html
+    assert "the base&#39;s code lacks it" in html
+    assert "Micro-benchmarks" not in render_gate_report(verdict(), None)

@@ -52,6 +52,8 @@ def test_every_key_is_read() -> None:
             "budget_s": 300,
             "inconclusive": "failure",
             "harness_changed": "failure",
+            "micro_rounds": 16,
+            "micro_threshold": 0.5,
         }
     )
     assert (g.rule.inconclusive, g.rule.harness_changed) == ("failure", "failure")
@@ -68,6 +70,8 @@ def test_every_key_is_read() -> None:
     assert (d.burst_gap_s, GateDesign().burst_gap_s) == (6.25, 2.0)
     assert (d.db_rtt_ms, GateDesign().db_rtt_ms) == (4.0, 2.0)
     assert d.shapes == ("ramp", "sse")
+    assert (d.micro_rounds, GateDesign().micro_rounds) == (16, 12)
+    assert g.rule.micro_threshold == 0.5
     assert g.rule.report_only_names == tuple(
         n for n in DUET_METRICS if n not in ("cpu_ms_per_request", "error_rate")
     )
@@ -100,6 +104,9 @@ def test_every_key_is_read() -> None:
         ({"inconclusive": "fail"}, r"Invalid enum value 'fail' - at `\$\.inconclusive`"),
         ({"harness_changed": True}, r"Expected `str`, got `bool` - at `\$\.harness_changed`"),
         ({"setup_budget_s": 0}, r"gate\.setup_budget_s = 0\.0: must be > 0"),
+        ({"micro_rounds": 3}, r"gate\.micro_rounds = 3: must be 0 \(no micro-benchmarks\) or "),
+        ({"micro_rounds": 101}, r"gate\.micro_rounds = 101: .* lie in \[4, 100\]"),
+        ({"micro_threshold": 0}, r"gate\.micro_threshold = 0\.0: must lie in \(0, 10\]"),
         ({"metrics": []}, r"gate\.metrics = \[\]: must be a non-empty array"),
         ({"metrics": [{"name": "ttfe_p95", "fail_threshold": 0.1}]}, r"not a duet metric"),
         ({"metrics": [{"name": "latency_p50"}]}, r"gate\.metrics\[0\]\.fail_threshold is missing"),

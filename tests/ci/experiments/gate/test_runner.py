@@ -51,6 +51,7 @@ SMALL = GateConfig(
         shapes_reserve_s=60.0,
         burst_gap_s=0.0,  # 2-s windows: the bursts at once
         db_rtt_ms=2.0,  # each side through its own relay, as the gate runs by default
+        micro_rounds=4,  # the stage runs, each side's own venv; too few rounds to FAIL
     ),
 )
 
@@ -92,6 +93,10 @@ def test_an_unchanged_revision_passes_and_rejudges_the_same(
     tested = paired_drop(v.quality)
     assert tested is not None
     assert tested[0] > 0.001, v.quality
+    # the micro-benchmarks: each side's code in its own venv, every case measured
+    assert v.micro is not None
+    assert len(v.micro.rounds) == 4
+    assert all(x is not None for r in v.micro.rounds for x in (*r.base, *r.candidate))
     # the percentiles with few samples in 2-s windows are report-only, and say why
     assert {r.name for r in j.report_only} >= {"latency_p50", "latency_p90"}
     assert {(s.scenario, s.metric) for s in v.sla} >= {("ramp", "p95_ms"), ("ramp", "error_rate")}

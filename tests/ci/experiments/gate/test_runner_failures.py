@@ -46,6 +46,7 @@ SMALL = GateConfig(
         shapes_reserve_s=60.0,
         burst_gap_s=0.0,  # 2-s windows: the bursts at once
         db_rtt_ms=0.0,
+        micro_rounds=0,  # the micro-benchmarks run in test_runner.py and test_micro.py
     ),
 )
 
