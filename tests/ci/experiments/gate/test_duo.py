@@ -19,14 +19,12 @@ import pytest
 
 from ci.experiments.gate.checkout import SideCheckout
 from ci.experiments.gate.duo import (
-    WARM_SEARCHES,
     Duo,
     DuoSpec,
     ServiceSpec,
     duo_stack,
-    restart_order,
-    warm_queries,
 )
+from ci.experiments.gate.restarts import WARM_SEARCHES
 from ci.experiments.gate.servers import side_install
 from ci.results.duet import Side
 from ci.stack.tools import valkey_binary
@@ -237,19 +235,3 @@ def test_with_a_database_round_trip_each_side_reaches_postgres_through_its_own_r
         second = _check_relays(duo, pg_port, "tripods")
         assert not set(second.values()) & set(first.values())
     assert all(_gone(pid) for pid in second.values())
-
-
-def test_each_restart_warms_with_searches_no_earlier_restart_sent() -> None:
-    first, second = warm_queries(1), warm_queries(2)
-    assert len(first) == len(set(first)) == WARM_SEARCHES
-    assert not set(first) & set(second)
-    assert warm_queries(1) == first  # both sides get the same ones
-
-
-def test_restarts_alternate_which_side_starts_first() -> None:
-    dealt = ("slot-b", "slot-a")
-    orders = [restart_order(dealt, n) for n in range(1, 6)]
-    assert orders[0] == ("slot-a", "slot-b")  # the first restart reverses the dealt order
-    assert orders[1] == dealt
-    assert [o[0] for o in orders].count("slot-a") == 3  # five blocks: 3 and 2
-    assert orders[::2] == [orders[0]] * 3
