@@ -19,6 +19,8 @@ class MicroRound(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     """One round: each side's process once, ``first`` before the other."""
 
     first: Side
+    # PYTHONHASHSEED of both sides' processes in this round (None: an older verdict)
+    hash_seed: int | None = None
     # seconds per call of each case, in MicroRun.cases order (None: missing on that side:
     # its code lacks the case's functions)
     base: tuple[float | None, ...]

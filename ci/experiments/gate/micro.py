@@ -13,12 +13,18 @@ the cases              ``micro_cases.py`` beside this module, the harness's (the
                        revision's) for both sides; it imports only the standard library
                        and the side's ``service``
 a side's process       its own venv's python, its worktree as the working directory, the
-                       environment of its measured service (``PYTHONHASHSEED`` as its
-                       placement has it); at most :data:`MICRO_TIMEOUT_S`
+                       environment of its measured service but for ``PYTHONHASHSEED``;
+                       at most :data:`MICRO_TIMEOUT_S`
 a round                one fresh process per side, one after the other; the first side is
                        drawn from the run's seed for round 0 and alternates after it
                        (base-candidate, candidate-base, ...: ABBA), so that neither side
-                       always runs first
+                       always runs first. Both processes of a round get one
+                       ``PYTHONHASHSEED``, drawn anew each round from the run's seed
+                       (:func:`round_hash_seeds`): with one fixed seed, a side's string
+                       hashes (its paths among them) and so its dicts' layouts are the
+                       same in every process, and one case's time per call read ~75 % apart
+                       between two sides of identical code in all 12 rounds of an A/A
+                       run; drawn anew, that offset changes sign from round to round
 a failed process       the script's exit status or output is bad: that side's failure
                        (:class:`~ci.errors.SideFailure`); when both sides' processes of a
                        round fail, the harness's (:class:`~ci.errors.RunError`)
@@ -37,7 +43,7 @@ import os
 import random
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ci.errors import RunError, SideFailure
@@ -112,14 +118,24 @@ def round_order(seed: int, rounds: int) -> tuple[tuple[Side, Side], ...]:
     return tuple(orders)
 
 
-def _one_round(sides: Mapping[Side, MicroSide], order: tuple[Side, Side]) -> dict[Side, Figures]:
-    """Both sides' processes in ``order``; a failure is the side's, or the harness's when
-    both fail."""
+def round_hash_seeds(seed: int, rounds: int) -> tuple[int, ...]:
+    """Each round's ``PYTHONHASHSEED`` for both sides' processes, drawn from the run's seed
+    (1 .. 2^32 - 1: 0 would switch hash randomisation off)."""
+    rng = random.Random(f"perfci-micro-hash-{seed}")
+    return tuple(rng.randrange(1, 2**32) for _ in range(rounds))
+
+
+def _one_round(
+    sides: Mapping[Side, MicroSide], order: tuple[Side, Side], hash_seed: int
+) -> dict[Side, Figures]:
+    """Both sides' processes in ``order``, with ``hash_seed``; a failure is the side's, or
+    the harness's when both fail."""
     found: dict[Side, Figures] = {}
     failed: dict[Side, RunError] = {}
     for side in order:
+        seeded = replace(sides[side], env={**sides[side].env, "PYTHONHASHSEED": str(hash_seed)})
         try:
-            found[side] = run_cases(sides[side])
+            found[side] = run_cases(seeded)
         except RunError as exc:
             failed[side] = exc
     if len(failed) == len(order):
@@ -142,8 +158,9 @@ def measure_micro(
     progress(f"micro-benchmarks: {rounds} rounds, a fresh process per side in each")
     cases: tuple[str, ...] = ()
     measured: list[MicroRound] = []
-    for order in round_order(seed, rounds):
-        found = _one_round(sides, order)
+    orders, hash_seeds = round_order(seed, rounds), round_hash_seeds(seed, rounds)
+    for order, hash_seed in zip(orders, hash_seeds, strict=True):
+        found = _one_round(sides, order, hash_seed)
         if not cases:
             cases = tuple(found[order[0]])
         for side in SIDES:
@@ -155,6 +172,7 @@ def measure_micro(
         measured.append(
             MicroRound(
                 first=order[0],
+                hash_seed=hash_seed,
                 base=tuple(found["base"].values()),
                 candidate=tuple(found["candidate"].values()),
             )

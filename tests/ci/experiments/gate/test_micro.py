@@ -57,6 +57,20 @@ def test_figures_are_stored_per_round_in_the_scripts_case_order(tmp_path: Path) 
     assert "micro-benchmarks: the candidate's code lacks b" in lines
 
 
+def test_both_sides_of_a_round_share_a_hash_seed_drawn_anew_each_round(tmp_path: Path) -> None:
+    # each side's "python" prints the PYTHONHASHSEED it was started with as its figure
+    sides: dict[Side, MicroSide] = {
+        side: _fake(tmp_path, side, 'echo "{\\"seed\\": $PYTHONHASHSEED}"')
+        for side in ("base", "candidate")
+    }
+    run = measure_micro(sides, 6, seed=5)
+    seeds = run.figures("seed", "base")
+    assert seeds == run.figures("seed", "candidate")
+    assert len(set(seeds)) == 6
+    assert [r.hash_seed for r in run.rounds] == [int(x or 0) for x in seeds]
+    assert measure_micro(sides, 6, seed=5).figures("seed", "base") == seeds  # from the seed
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
