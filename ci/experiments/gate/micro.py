@@ -20,11 +20,10 @@ a round                one fresh process per side, one after the other; the firs
                        (base-candidate, candidate-base, ...: ABBA), so that neither side
                        always runs first. Both processes of a round get one
                        ``PYTHONHASHSEED``, drawn anew each round from the run's seed
-                       (:func:`round_hash_seeds`): with one fixed seed, a side's string
-                       hashes (its paths among them) and so its dicts' layouts are the
-                       same in every process, and one case's time per call read ~75 % apart
-                       between two sides of identical code in all 12 rounds of an A/A
-                       run; drawn anew, that offset changes sign from round to round
+                       (:func:`round_hash_seeds`): with one fixed seed a side's string
+                       hashes (its paths among them), and so its dicts' layouts, would be
+                       the same in all its processes, a difference between the sides that
+                       no number of rounds averages out
 a failed process       the script's exit status or output is bad: that side's failure
                        (:class:`~ci.errors.SideFailure`); when both sides' processes of a
                        round fail, the harness's (:class:`~ci.errors.RunError`)
