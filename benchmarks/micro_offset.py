@@ -24,7 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ci.experiments.gate.micro import MicroSide, run_cases
+from ci.experiments.gate.micro import run_cases
+from ci.experiments.gate.sidecode import SideCode
 
 
 def ratios(roots: tuple[Path, Path], seeds: list[str]) -> dict[str, list[float]]:
@@ -33,8 +34,7 @@ def ratios(roots: tuple[Path, Path], seeds: list[str]) -> dict[str, list[float]]
     for i, seed in enumerate(seeds):
         order = roots if i % 2 == 0 else roots[::-1]
         got = {
-            r: run_cases(MicroSide(Path(sys.executable), r, {"PYTHONHASHSEED": seed}))
-            for r in order
+            r: run_cases(SideCode(Path(sys.executable), r, {"PYTHONHASHSEED": seed})) for r in order
         }
         for case, first in got[roots[0]].items():
             second = got[roots[1]][case]

@@ -42,10 +42,11 @@ import os
 import random
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ci.errors import RunError, SideFailure
+from ci.experiments.gate.sidecode import SideCode
 from ci.results.duet import SIDES, Side
 from ci.results.micro import MicroRound, MicroRun
 
@@ -56,17 +57,7 @@ Progress = Callable[[str], None]
 Figures = dict[str, float | None]  # the script's output: case -> seconds per call
 
 
-@dataclass(frozen=True, slots=True)
-class MicroSide:
-    """How one side's code runs the cases: its venv's python, its worktree, its environment
-    (added to the harness's own)."""
-
-    python: Path
-    code_root: Path
-    env: Mapping[str, str]
-
-
-def run_cases(side: MicroSide, timeout_s: float = MICRO_TIMEOUT_S) -> Figures:
+def run_cases(side: SideCode, timeout_s: float = MICRO_TIMEOUT_S) -> Figures:
     """One fresh process of ``side`` running every case; RunError when it fails, times out
     or prints no figures."""
     cmd = [str(side.python), str(MICRO_SCRIPT)]
@@ -125,7 +116,7 @@ def round_hash_seeds(seed: int, rounds: int) -> tuple[int, ...]:
 
 
 def _one_round(
-    sides: Mapping[Side, MicroSide], order: tuple[Side, Side], hash_seed: int
+    sides: Mapping[Side, SideCode], order: tuple[Side, Side], hash_seed: int
 ) -> dict[Side, Figures]:
     """Both sides' processes in ``order``, with ``hash_seed``; a failure is the side's, or
     the harness's when both fail."""
@@ -150,7 +141,7 @@ def _one_round(
 
 
 def measure_micro(
-    sides: Mapping[Side, MicroSide], rounds: int, seed: int, progress: Progress = lambda _m: None
+    sides: Mapping[Side, SideCode], rounds: int, seed: int, progress: Progress = lambda _m: None
 ) -> MicroRun:
     """``rounds`` rounds of the cases on both sides (see the module docstring)."""
     assert rounds >= 1, f"rounds must be >= 1, got {rounds}"

@@ -11,7 +11,7 @@ scan) and its caches off. Both are asked over the published HTTP contract; ci/ s
 Each side builds its own HNSW graph, and pgvector draws every node's level at random, so
 two builds of identical code differ in recall: the sides' own figures carry that build
 noise. A third short-lived service has none: the *candidate's code on the base's graph*
-(:func:`service_on_base`), the candidate's code and venv with the base's database, in the
+(:func:`short_lived_service`), the candidate's code and venv with the base's database, in the
 candidate's index mode (not exact), its caches off and ``SEARCH_CREATE_INDEX_ON_START=false``
 (it never builds or alters the base's index; its start-up schema statements still run,
 and the service's ``IF NOT EXISTS`` finds the base's schema in place). Its answers are
@@ -62,7 +62,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from ci.errors import RunError, SideFailure, StackError
+from ci.errors import RunError, SideFailure
+from ci.experiments.gate.sidecode import SideCode
 from ci.results.duet import SIDES, Side
 from ci.results.quality import QualityRun, SideQuality
 from ci.stack import ServerSet, service_readiness
@@ -136,69 +137,24 @@ def _redis_url(url: str, db: int) -> str:
 
 
 @contextlib.contextmanager
-def truth_service(
-    side: Side,
-    servers: ServerSet,
-    run_dir: Path,
-    database_url: str,
-    env: Mapping[str, str],
-    code_root: Path | None = None,
-    python: Path | None = None,
-) -> Iterator[str]:
-    """A side's own code as an exact-scan service on its database; stopped by PID after."""
+def short_lived_service(
+    servers: ServerSet, run_dir: Path, database_url: str, code: SideCode, *, exact: bool
+) -> Iterator[tuple[str, str | None]]:
+    """``code`` as a one-worker service on ``database_url``, its caches off, never building an
+    index, in exact mode (a truth) or its own; stopped by PID after. Yields its URL and why it
+    is not ready (None: ready); StackError when it does not start."""
     comp = servers.start_service(
         run_dir,
         workers=1,
-        service_env={**env, **TRUTH_ENV},
+        service_env={**code.env, **(TRUTH_ENV if exact else SHORT_LIVED_ENV)},
         database_url=database_url,
         redis_url=_redis_url(servers.valkey.url, TRUTH_REDIS_DB),
-        code_root=code_root,
-        python=python,
+        code_root=code.code_root,
+        python=code.python,
     )
     try:
         ready, reason = service_readiness(comp.url)
-        if not ready:
-            raise SideFailure(side, f"its exact-scan service at {comp.url} is not ready: {reason}")
-        yield comp.url
-    finally:
-        servers.stop_service(comp)
-
-
-@contextlib.contextmanager
-def service_on_base(
-    servers: ServerSet,
-    run_dir: Path,
-    base_database_url: str,
-    env: Mapping[str, str],
-    code_root: Path | None = None,
-    python: Path | None = None,
-    progress: Progress = lambda _m: None,
-) -> Iterator[str | None]:
-    """The candidate's code (``code_root``, ``python``, its ``env``) searching the base's
-    database in its own index mode, its caches off, never building an index; stopped by PID
-    after. None, said by ``progress``, when it does not start or is not ready (the base's
-    database may lack its index, or its schema; that is no failure of the candidate)."""
-    try:
-        comp = servers.start_service(
-            run_dir,
-            workers=1,
-            service_env={**env, **SHORT_LIVED_ENV},
-            database_url=base_database_url,
-            redis_url=_redis_url(servers.valkey.url, TRUTH_REDIS_DB),
-            code_root=code_root,
-            python=python,
-        )
-    except StackError as exc:
-        progress(f"{NOT_ON_BASE}the candidate's code did not start on the base's database: {exc}")
-        yield None
-        return
-    try:
-        ready, reason = service_readiness(comp.url)
-        if not ready:
-            progress(
-                f"{NOT_ON_BASE}the candidate's code on the base's database is not ready: {reason}"
-            )
-        yield comp.url if ready else None
+        yield comp.url, None if ready else reason
     finally:
         servers.stop_service(comp)
 
@@ -386,8 +342,9 @@ def measure_quality(
     progress: Progress = lambda _m: None,
 ) -> QualityRun:
     """Both sides on the same sample, each against its own exact scan (asked once per
-    query); and, with ``on_base`` (the URL of :func:`service_on_base`), the candidate's code
-    on the base's graph against the base's exact scan."""
+    query); and, with ``on_base`` (the URL of the candidate's code on the base's database,
+    a :func:`short_lived_service`), that code on the base's graph against the base's exact
+    scan."""
     with httpx.Client(timeout=30.0) as client:
         truths = {
             side: _side_truths(client, side, targets[side].truth_url, sample) for side in SIDES

@@ -13,8 +13,8 @@ step   what                                                                     
 4      duet windows until the rule decides (warm-up block, looks 12 and 20),    measuring,
        both services restarted between blocks; py-spy samples both sides        sequential,
        meanwhile (kept on a FAIL)                                               flames
-5      the recall check: a fixed query sample, each side against its own        quality
-       exact scan (a short-lived exact-mode service of that side), and the
+5      the recall check: a fixed query sample, each side against its own        recall,
+       exact scan (a short-lived exact-mode service of that side), and the      quality
        candidate's code on the base's graph against the base's
 6      micro-benchmarks of the search hot path: rounds of one fresh process     micro
        per side, each side's own code and venv
@@ -42,7 +42,6 @@ with an error and writes no verdict.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import tempfile
 import time
@@ -58,20 +57,13 @@ from ci.experiments.gate.checkout import HarnessInfo, SideCheckout, harness_chan
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.flames import Recorded, SideProfiles, keep_flames
 from ci.experiments.gate.measuring import WindowPlan, measure_duo
-from ci.experiments.gate.micro import MicroSide, measure_micro
+from ci.experiments.gate.micro import measure_micro
 from ci.experiments.gate.outputs import write_outputs
-from ci.experiments.gate.quality import (
-    NOT_ON_BASE,
-    QualityTarget,
-    measure_quality,
-    quality_sample,
-    service_on_base,
-    truth_service,
-    vectors_differ,
-)
+from ci.experiments.gate.recall import recall_check
 from ci.experiments.gate.sequential import Measured
 from ci.experiments.gate.servers import SideInstall, servers_record, side_install
 from ci.experiments.gate.shapes import ShapeRuns, run_shapes
+from ci.experiments.gate.sidecode import side_code
 from ci.experiments.gate.symmetry import deal_sides
 from ci.experiments.gate.venv import (
     ServiceVenv,
@@ -195,8 +187,19 @@ def run_gate(request: GateRequest, progress: Progress = lambda _m: None) -> Gate
                     measured = measure_duo(duo, plan, folder, profiles, progress)
                 finally:
                     profiled = profiles.recorded()
-                quality = _quality(request, duo, trees, pythons, stack_dir / "truth", progress)
-                micro = _micro(request, duo, trees, pythons, seed, progress)
+                code = {
+                    side: side_code(
+                        trees[side],
+                        pythons[side],
+                        design.embedder,
+                        request.service_env.get(side, {}),
+                        duo.services[side].placement,
+                    )
+                    for side in SIDES
+                }
+                quality = recall_check(design, duo, code, stack_dir / "truth", progress)
+                rounds = design.micro_rounds  # 0: no micro-benchmarks
+                micro = measure_micro(code, rounds, seed, progress) if rounds else None
                 shapes, shapes_s = _shapes(request, duo, trees, folder, stack_dir, rng, progress)
         except SideFailure as exc:
             if exc.side != "candidate":
@@ -309,96 +312,6 @@ def _measured_so_far(
     )
     dump_duet(run, folder.windows)
     return run
-
-
-def _quality(
-    request: GateRequest,
-    duo: Duo,
-    trees: Mapping[Side, SideCheckout],
-    pythons: Mapping[Side, Path],
-    run_dir: Path,
-    progress: Progress,
-) -> QualityRun | None:
-    """The recall check: each side against its own exact scan, and the candidate's code on
-    the base's graph against the base's, when the sides' vectors are the same."""
-    design = request.config.gate.design
-    if not design.quality_queries:
-        return None
-    sample = quality_sample(duo.corpus.query_log, design.quality_queries, design.corpus_seed)
-    progress(f"recall check: {len(sample)} queries per side against its own exact scan")
-    targets: dict[Side, QualityTarget] = {}
-    with contextlib.ExitStack() as stack:
-        for side in SIDES:
-            svc = duo.services[side]
-            truth = stack.enter_context(
-                truth_service(
-                    side,
-                    duo.servers,
-                    run_dir / svc.placement.slot,
-                    svc.database_url,
-                    _code_env(request, duo, side),
-                    trees[side].worktree,
-                    pythons[side],
-                )
-            )
-            targets[side] = QualityTarget(svc.url, truth)
-        on_base = _on_base(request, duo, trees, pythons, run_dir, progress, stack)
-        return measure_quality(targets, sample, design.corpus_seed, on_base, progress)
-
-
-def _code_env(request: GateRequest, duo: Duo, side: Side) -> dict[str, str]:
-    """The settings of a side's code outside its measured service (the recall check, the
-    micro-benchmarks): its measured service's."""
-    return {
-        "SEARCH_EMBEDDER": request.config.gate.design.embedder,
-        **request.service_env.get(side, {}),
-        "PYTHONHASHSEED": duo.services[side].placement.hash_seed,
-    }
-
-
-def _micro(
-    request: GateRequest,
-    duo: Duo,
-    trees: Mapping[Side, SideCheckout],
-    pythons: Mapping[Side, Path],
-    seed: int,
-    progress: Progress,
-) -> MicroRun | None:
-    """The micro-benchmarks, each side's code in its own venv (None: ``micro_rounds = 0``)."""
-    rounds = request.config.gate.design.micro_rounds
-    if not rounds:
-        return None
-    sides = {s: MicroSide(pythons[s], trees[s].worktree, _code_env(request, duo, s)) for s in SIDES}
-    return measure_micro(sides, rounds, seed, progress)
-
-
-def _on_base(
-    request: GateRequest,
-    duo: Duo,
-    trees: Mapping[Side, SideCheckout],
-    pythons: Mapping[Side, Path],
-    run_dir: Path,
-    progress: Progress,
-    stack: contextlib.ExitStack,
-) -> str | None:
-    """The URL of the candidate's code on the base's database (held open on ``stack``), or
-    None, said by ``progress``, when the sides' vectors differ or it is not ready."""
-    differ = vectors_differ({side: duo.services[side].url for side in SIDES})
-    if differ is not None:
-        progress(f"{NOT_ON_BASE}{differ}")
-        return None
-    progress("recall check: the candidate's code on the base's graph, against the base's scan")
-    return stack.enter_context(
-        service_on_base(
-            duo.servers,
-            run_dir / "on-base",
-            duo.services["base"].database_url,
-            _code_env(request, duo, "candidate"),
-            trees["candidate"].worktree,
-            pythons["candidate"],
-            progress,
-        )
-    )
 
 
 def _shapes(

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ci.errors import RunError, SideFailure
-from ci.experiments.gate.micro import MicroSide, measure_micro, round_order, run_cases
+from ci.experiments.gate.micro import measure_micro, round_order, run_cases
+from ci.experiments.gate.sidecode import SideCode
 from ci.judge.micro import judge_micro
 from ci.results.duet import Side
 from ci.settings.gate import GateRule
@@ -20,15 +21,15 @@ PYTHON = Path(sys.executable)
 ENV = {"PYTHONHASHSEED": "0"}
 
 
-def _fake(tmp_path: Path, name: str, body: str) -> MicroSide:
+def _fake(tmp_path: Path, name: str, body: str) -> SideCode:
     """A side whose "python" is a shell script: it ignores the case script and runs ``body``."""
     exe = tmp_path / name
     exe.write_text(f"#!/bin/sh\n{body}\n")
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    return MicroSide(exe, tmp_path, ENV)
+    return SideCode(exe, tmp_path, ENV)
 
 
-def _printing(tmp_path: Path, name: str, output: str) -> MicroSide:
+def _printing(tmp_path: Path, name: str, output: str) -> SideCode:
     return _fake(tmp_path, name, f"echo '{output}'")
 
 
@@ -44,7 +45,7 @@ def test_the_order_alternates_from_a_seeded_start() -> None:
 
 
 def test_figures_are_stored_per_round_in_the_scripts_case_order(tmp_path: Path) -> None:
-    sides: dict[Side, MicroSide] = {
+    sides: dict[Side, SideCode] = {
         "base": _printing(tmp_path, "base", '{"a": 2e-6, "b": 1e-6}'),
         "candidate": _printing(tmp_path, "cand", '{"a": 3e-6, "b": null}'),
     }
@@ -59,7 +60,7 @@ def test_figures_are_stored_per_round_in_the_scripts_case_order(tmp_path: Path) 
 
 def test_both_sides_of_a_round_share_a_hash_seed_drawn_anew_each_round(tmp_path: Path) -> None:
     # each side's "python" prints the PYTHONHASHSEED it was started with as its figure
-    sides: dict[Side, MicroSide] = {
+    sides: dict[Side, SideCode] = {
         side: _fake(tmp_path, side, 'echo "{\\"seed\\": $PYTHONHASHSEED}"')
         for side in ("base", "candidate")
     }
@@ -84,7 +85,7 @@ def test_both_sides_of_a_round_share_a_hash_seed_drawn_anew_each_round(tmp_path:
 def test_a_candidate_whose_process_fails_is_the_candidate_s_failure(
     tmp_path: Path, body: str, message: str
 ) -> None:
-    sides: dict[Side, MicroSide] = {
+    sides: dict[Side, SideCode] = {
         "base": _printing(tmp_path, "base", '{"a": 2e-6}'),
         "candidate": _fake(tmp_path, "cand", body),
     }
@@ -95,7 +96,7 @@ def test_a_candidate_whose_process_fails_is_the_candidate_s_failure(
 
 
 def test_a_base_whose_process_fails_is_the_base_s_failure(tmp_path: Path) -> None:
-    sides: dict[Side, MicroSide] = {
+    sides: dict[Side, SideCode] = {
         "base": _fake(tmp_path, "base", "exit 1"),
         "candidate": _printing(tmp_path, "cand", '{"a": 2e-6}'),
     }
@@ -105,7 +106,7 @@ def test_a_base_whose_process_fails_is_the_base_s_failure(tmp_path: Path) -> Non
 
 
 def test_both_sides_failing_is_the_harness_s_error(tmp_path: Path) -> None:
-    sides: dict[Side, MicroSide] = {
+    sides: dict[Side, SideCode] = {
         "base": _fake(tmp_path, "base", "exit 1"),
         "candidate": _fake(tmp_path, "cand", "exit 2"),
     }
@@ -115,7 +116,7 @@ def test_both_sides_failing_is_the_harness_s_error(tmp_path: Path) -> None:
 
 
 def test_sides_reporting_other_cases_are_the_harness_s_error(tmp_path: Path) -> None:
-    sides: dict[Side, MicroSide] = {
+    sides: dict[Side, SideCode] = {
         "base": _printing(tmp_path, "base", '{"a": 2e-6}'),
         "candidate": _printing(tmp_path, "cand", '{"b": 2e-6}'),
     }
@@ -131,7 +132,7 @@ def test_a_process_that_hangs_is_stopped_with_a_clear_error(tmp_path: Path) -> N
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_identical_code_on_both_sides_does_not_fail() -> None:
-    side = MicroSide(PYTHON, REPO, ENV)
+    side = SideCode(PYTHON, REPO, ENV)
     run = measure_micro({"base": side, "candidate": side}, 4, seed=1)
     assert run.cases == ("search_response", "stream_frame", "cache_round_trip", "parse_search")
     assert all(x is not None for r in run.rounds for x in (*r.base, *r.candidate))
@@ -144,8 +145,8 @@ def test_identical_code_on_both_sides_does_not_fail() -> None:
 def test_search_answers_encoded_by_the_standard_library_fail_on_search_response(
     tmp_path: Path,
 ) -> None:
-    base = MicroSide(PYTHON, REPO, ENV)
-    candidate = MicroSide(PYTHON, code_copy(tmp_path, STDLIB_JSON), ENV)
+    base = SideCode(PYTHON, REPO, ENV)
+    candidate = SideCode(PYTHON, code_copy(tmp_path, STDLIB_JSON), ENV)
     run = measure_micro({"base": base, "candidate": candidate}, 12, seed=2)
     check = judge_micro(run, GateRule())
     assert check.status == "fail"

@@ -4,6 +4,8 @@ sides' own graphs and with the candidate's code on the base's graph."""
 from __future__ import annotations
 
 import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,17 +15,32 @@ from ci.experiments.gate.quality import (
     measure_quality,
     quality_sample,
     score,
-    service_on_base,
-    truth_service,
+    short_lived_service,
     vectors_differ,
 )
+from ci.experiments.gate.sidecode import SideCode
 from ci.judge.quality import judge_quality
 from ci.results.duet import Side
 from ci.seed import SeedResult
 from ci.settings.gate import GateRule
+from tests.ci.experiments.gate.code_copies import REPO
 from tests.harness import Servers, ServiceFactory
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _code(**env: str) -> SideCode:
+    """This checkout's code, run by this interpreter."""
+    return SideCode(Path(sys.executable), REPO, env)
+
+
+@contextlib.contextmanager
+def _truth(servers: Servers, run_dir: Path, code: SideCode) -> Iterator[str]:
+    with short_lived_service(
+        servers.server_set, run_dir, servers.database_url, code, exact=True
+    ) as (url, why):
+        assert why is None
+        yield url
 
 
 def test_the_sample_is_fixed_half_filtered_and_distinct(corpus: SeedResult) -> None:
@@ -50,10 +67,7 @@ def test_a_lower_ef_search_fails_the_recall_check_and_identical_sides_pass(
     same = service_factory(SEARCH_INDEX_MODE="hnsw", SEARCH_HNSW_EF_SEARCH="80")
     worse = service_factory(SEARCH_INDEX_MODE="hnsw", SEARCH_HNSW_EF_SEARCH="10")
     sample = quality_sample(corpus.query_log_path, 200, 42)
-    env = {"SEARCH_EMBEDDER": "hash"}
-    with truth_service(
-        "base", servers.server_set, tmp_path / "truth", servers.database_url, env
-    ) as truth:
+    with _truth(servers, tmp_path / "truth", _code(SEARCH_EMBEDDER="hash")) as truth:
         a_a = measure_quality(
             {"base": QualityTarget(base.url, truth), "candidate": QualityTarget(same.url, truth)},
             sample,
@@ -83,28 +97,24 @@ def test_the_candidate_s_code_on_the_base_s_graph_answers_as_the_base_and_shows_
     hnsw = {"SEARCH_EMBEDDER": "hash", "SEARCH_INDEX_MODE": "hnsw"}
     base = service_factory(SEARCH_INDEX_MODE="hnsw", SEARCH_HNSW_EF_SEARCH="80")
     sample = quality_sample(corpus.query_log_path, 200, 42)
-    said: list[str] = []
 
-    def on_base(run_dir: str, **env: str) -> contextlib.AbstractContextManager[str | None]:
-        return service_on_base(
-            servers.server_set,
-            tmp_path / run_dir,
-            servers.database_url,
-            {**hnsw, **env},
-            progress=said.append,
+    def on_base(
+        run_dir: str, **env: str
+    ) -> contextlib.AbstractContextManager[tuple[str, str | None]]:
+        code = _code(**hnsw, **env)
+        return short_lived_service(
+            servers.server_set, tmp_path / run_dir, servers.database_url, code, exact=False
         )
 
     with (
-        truth_service(
-            "base", servers.server_set, tmp_path / "truth", servers.database_url, hnsw
-        ) as truth,
-        on_base("same", SEARCH_HNSW_EF_SEARCH="80") as same,
-        on_base("worse", SEARCH_HNSW_EF_SEARCH="10") as worse,
-        on_base("other-index", SEARCH_HNSW_M="11") as other_index,
+        _truth(servers, tmp_path / "truth", _code(**hnsw)) as truth,
+        on_base("same", SEARCH_HNSW_EF_SEARCH="80") as (same, same_why),
+        on_base("worse", SEARCH_HNSW_EF_SEARCH="10") as (worse, worse_why),
+        on_base("other-index", SEARCH_HNSW_M="11") as (_other, other_why),
     ):
-        assert same is not None
-        assert worse is not None
-        assert other_index is None  # the base's database has no m = 11 index: none is built
+        assert (same_why, worse_why) == (None, None)
+        # the base's database has no m = 11 index, and none is built
+        assert other_why == "index documents_hnsw_vector_m11_efc64 missing"
         assert vectors_differ({"base": base.url, "candidate": same}) is None  # both hash-v4
         assert vectors_differ({"base": base.url, "candidate": "http://127.0.0.1:9"}) == (
             "the candidate service did not report an embedder (/v1/stats)"
@@ -115,10 +125,6 @@ def test_the_candidate_s_code_on_the_base_s_graph_answers_as_the_base_and_shows_
         }
         a_a = measure_quality(targets, sample, 42, same)
         a_b = measure_quality(targets, sample, 42, worse)
-    assert said == [
-        "recall on the base's graph not measured: the candidate's code on the base's database "
-        "is not ready: index documents_hnsw_vector_m11_efc64 missing"
-    ]
     # one graph, identical code: query by query the same answers, no spread to allow for
     assert a_a.candidate_on_base is not None
     assert a_a.candidate_on_base.recalls == a_a.base.recalls
