@@ -6,9 +6,23 @@ import os
 
 import pytest
 
-from tests.harness import corpus, search_service, servers, service_factory
+from tests.harness import (
+    corpus,
+    module_service_factory,
+    search_service,
+    servers,
+    service_factory,
+    session_service_starter,
+)
 
-__all__ = ["corpus", "search_service", "servers", "service_factory"]
+__all__ = [
+    "corpus",
+    "module_service_factory",
+    "search_service",
+    "servers",
+    "service_factory",
+    "session_service_starter",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:

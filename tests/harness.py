@@ -1,9 +1,10 @@
 """The test suite's stack: a real PostgreSQL + pgvector and Valkey, a seeded corpus, services.
 
 Everything listens on free loopback ports in a temporary run folder and is stopped by its
-own PID at the end of the session. The building blocks are ``ci.stack.ServerSet`` (the
-same one ``perfci chaos`` uses); this module turns them into pytest fixtures, and
-``tests/conftest.py`` makes those fixtures visible to every test.
+own PID: the servers at the end of the session, a service at the end of the test (or module)
+that started it. The building blocks are ``ci.stack.ServerSet`` (the same one ``perfci
+chaos`` uses); this module turns them into pytest fixtures, and ``tests/conftest.py`` makes
+those fixtures visible to every test.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,13 +120,55 @@ def corpus(servers: Servers) -> SeedResult:
     return result
 
 
+@contextlib.contextmanager
+def stopped_after(servers: stack.ServerSet, start: ServiceFactory) -> Iterator[ServiceFactory]:
+    """``start``, with every service it starts in the block stopped by PID when it ends.
+
+    Each service holds its pool's connections to the session's PostgreSQL for as long as it
+    runs (``SEARCH_POOL_MIN_SIZE``, 20 by default, opened at start): left running to the end
+    of the session, the tests' services held over 300 connections, the server's limit.
+    """
+    started: list[RunningService] = []
+
+    def start_tracked(*args: Any, **kwargs: Any) -> RunningService:
+        svc = start(*args, **kwargs)
+        started.append(svc)
+        return svc
+
+    try:
+        yield start_tracked
+    finally:
+        for svc in started:
+            with contextlib.suppress(Exception):
+                servers.stop_service(stack.Component("service", svc.pid, svc.url, svc.log))
+
+
 @pytest.fixture(scope="session")
-def service_factory(servers: Servers) -> ServiceFactory:
-    """Start a real uvicorn service with given SEARCH_* settings; all stopped at the end."""
+def session_service_starter(servers: Servers) -> ServiceFactory:
+    """Start a real uvicorn service that runs to the end of the session (session fixtures
+    only; a test or module uses ``service_factory`` or ``module_service_factory``)."""
     return service_starter(servers.server_set, servers.run_dir)
 
 
+@pytest.fixture
+def service_factory(
+    servers: Servers, session_service_starter: ServiceFactory
+) -> Iterator[ServiceFactory]:
+    """Start a real uvicorn service with given SEARCH_* settings; stopped after the test."""
+    with stopped_after(servers.server_set, session_service_starter) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_service_factory(
+    servers: Servers, session_service_starter: ServiceFactory
+) -> Iterator[ServiceFactory]:
+    """``service_factory`` for module-scoped fixtures: stopped after the module's tests."""
+    with stopped_after(servers.server_set, session_service_starter) as start:
+        yield start
+
+
 @pytest.fixture(scope="session")
-def search_service(service_factory: ServiceFactory, corpus: SeedResult) -> RunningService:
+def search_service(session_service_starter: ServiceFactory, corpus: SeedResult) -> RunningService:
     """One HNSW service over the seeded corpus, shared by the read-mostly API tests."""
-    return service_factory(SEARCH_INDEX_MODE="hnsw", SEARCH_STREAM_BATCH_SIZE="50")
+    return session_service_starter(SEARCH_INDEX_MODE="hnsw", SEARCH_STREAM_BATCH_SIZE="50")

@@ -47,7 +47,7 @@ schema = (
 
 
 @pytest.fixture(scope="module")
-def fuzz_service(servers: Servers, service_factory: ServiceFactory) -> RunningService:
+def fuzz_service(servers: Servers, module_service_factory: ServiceFactory) -> RunningService:
     async def create() -> None:
         conn = await asyncpg.connect(servers.database_url)
         try:
@@ -59,7 +59,7 @@ def fuzz_service(servers: Servers, service_factory: ServiceFactory) -> RunningSe
     asyncio.run(create())
     url = servers.database_url.rsplit("/", 1)[0] + "/fuzz"
     seed_corpus(servers.run_dir, url, FUZZ_DOCS, 3, {"SEARCH_EMBEDDER": "hash"})
-    return service_factory(database_url=url, SEARCH_INDEX_MODE="hnsw")
+    return module_service_factory(database_url=url, SEARCH_INDEX_MODE="hnsw")
 
 
 def test_served_schema_is_the_one_fuzzed(fuzz_service: RunningService) -> None:

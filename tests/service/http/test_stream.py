@@ -47,9 +47,9 @@ def test_stream_bad_input_is_a_json_error(search_service: RunningService) -> Non
 
 
 @pytest.fixture(scope="module")
-def slow_stream_service(service_factory: ServiceFactory, corpus: object) -> RunningService:
+def slow_stream_service(module_service_factory: ServiceFactory, corpus: object) -> RunningService:
     """Each search waits 1 s in PostgreSQL (inside its transaction) before it runs."""
-    return service_factory(SEARCH_STREAM_BATCH_SIZE="50", SEARCH_DEBUG_DB_DELAY_MS="1000")
+    return module_service_factory(SEARCH_STREAM_BATCH_SIZE="50", SEARCH_DEBUG_DB_DELAY_MS="1000")
 
 
 def _gauge(text: str, name: str) -> float:

@@ -35,8 +35,8 @@ def _ok(svc: RunningService, **params: str | int) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def hnsw_service(service_factory: ServiceFactory, corpus: SeedResult) -> RunningService:
-    return service_factory(
+def hnsw_service(module_service_factory: ServiceFactory, corpus: SeedResult) -> RunningService:
+    return module_service_factory(
         SEARCH_INDEX_MODE="hnsw", SEARCH_HNSW_EF_SEARCH=str(EF_SEARCH), SEARCH_ADMIN_TOKEN=TOKEN
     )
 
