@@ -19,7 +19,8 @@ every sample), the failed requests, the CPU seconds of everything that serves th
 (its service processes, its PostgreSQL backends, its own Valkey server; apart from them,
 its relay to PostgreSQL when ``[gate] db_rtt_ms`` emulates a network), the service's
 resident memory at the window's start and end and its peak, the searches slower than the
-run's tail limit (the base's warm-up p98), and the latency of streams and burst searches.
+tail limit of their kind (the recent p99 of the query log's searches, or of those no cache
+has seen), and the latency of streams and burst searches.
 Per side and run: how its data layer was built (``setup``) and what the run's seed dealt it
 (``placement``: its slot name, ports, start position, hash seed and CPUs).
 Version 1 files (service CPU, latency and errors only) are read as they are: what they lack
@@ -175,7 +176,10 @@ class DuetWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     duration_s: float  # wall time of the window, load generator start to end
     base: SideWindow
     candidate: SideWindow
-    tail_limit_ms: float | None = None  # searches above it are "slow" (None: warm-up)
+    # searches of the query log above this are "slow" (None: warm-up)...
+    tail_limit_ms: float | None = None
+    # ...and searches no cache has seen above this (None: warm-up)
+    tail_limit_new_ms: float | None = None
     # both services were (re)started just before it: their first window, in which a
     # process's RSS still settles (its RSS growth is left out of the judged pairs)
     restarted: bool = False

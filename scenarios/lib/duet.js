@@ -5,27 +5,32 @@ import http from 'k6/http';
 import exec from 'k6/execution';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import {
+  BURST_SEQ,
   DUET_NONCE,
   DUET_URL_A,
   DUET_URL_B,
   STREAM_FRACTION,
   STREAM_K,
   TAIL_LIMIT_MS,
+  TAIL_LIMIT_NEW_MS,
   UNIQUE_FRACTION,
   WRITE_FRACTION,
 } from './config.js';
-import { pickQuery } from './query.js';
+import { pickQuery, popular } from './query.js';
 
 export const SLOTS = ['a', 'b'];
 const URLS = { a: DUET_URL_A, b: DUET_URL_B };
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
-// Per slot: search latency (ms), search requests, failed requests of any kind (searches,
+// Per slot: search latency (ms; all searches, then apart the query log's and the new ones,
+// whose p99s set the tail limits), search requests, failed requests of any kind (searches,
 // streams, burst searches and writes; non-2xx or no response), every request sent (the
-// CPU-per-request divisor), searches slower than TAIL_LIMIT_MS, stream time to first event
-// (headers leave with the first event, so timings.waiting) and to the last event
+// CPU-per-request divisor), searches slower than their kind's tail limit, stream time to
+// first event (headers leave with the first event, so timings.waiting) and to the last event
 // (timings.duration), and the latency of the burst's searches.
 export const latency = {};
+export const latencyKnown = {};
+export const latencyNew = {};
 export const searches = {};
 export const failed = {};
 export const sent = {};
@@ -35,6 +40,8 @@ export const streamLast = {};
 export const burst = {};
 for (const slot of SLOTS) {
   latency[slot] = new Trend(`search_duet_${slot}_latency`, true);
+  latencyKnown[slot] = new Trend(`search_duet_${slot}_latency_known`, true);
+  latencyNew[slot] = new Trend(`search_duet_${slot}_latency_new`, true);
   searches[slot] = new Counter(`search_duet_${slot}_searches`);
   failed[slot] = new Rate(`search_duet_${slot}_failed`);
   sent[slot] = new Counter(`search_duet_${slot}_requests`);
@@ -45,15 +52,43 @@ for (const slot of SLOTS) {
 }
 
 // A query of the Zipf log, or (uniqueFraction of the time, default UNIQUE_FRACTION) one no
-// cache has seen: the nonce makes it unique across the windows of one gate run, so every
-// side embeds it.
+// cache has seen (`fresh`): the nonce makes it unique across the windows of one gate run, so
+// every side embeds it.
 function nextQuery(uniqueFraction = UNIQUE_FRACTION) {
   const entry = pickQuery();
   if (Math.random() >= uniqueFraction) {
     return entry;
   }
   const tag = `${DUET_NONCE}-${exec.vu.idInTest}-${exec.vu.iterationInScenario}`;
-  return { q: `${entry.q} ${tag}`, k: entry.k, topic: entry.topic };
+  return { q: `${entry.q} ${tag}`, k: entry.k, topic: entry.topic, fresh: true };
+}
+
+// The burst's searches: the BURST_TEXTS most popular texts of the log (each side has embedded
+// them in the warm-up windows, so a burst search never waits for the model) with a k the log
+// never asks (its k are 10, 20, 50 and 100), so no cache holds the result and each search
+// takes a connection of the pool to the database: pools, locks and queues decide its
+// latency. Search number n of the run (BURST_SEQ + the iteration in its scenario; each
+// side's burst is its own scenario, so both sides get the same sequence) gets text n mod
+// BURST_TEXTS and the k after it: 60 x 87 pairs, unique over a run of up to 34 windows of
+// 150 burst searches.
+const BURST_TEXTS = 60;
+const BURST_KS = [];
+for (let k = 11; k < 100; k++) {
+  if (k !== 20 && k !== 50) {
+    BURST_KS.push(k);
+  }
+}
+const burstTexts = [];
+for (const entry of popular(BURST_TEXTS * 4)) {
+  if (burstTexts.length < BURST_TEXTS && !burstTexts.includes(entry.q)) {
+    burstTexts.push(entry.q);
+  }
+}
+
+function burstQuery() {
+  const n = BURST_SEQ + exec.scenario.iterationInTest;
+  const q = burstTexts[n % burstTexts.length];
+  return { q, k: BURST_KS[Math.floor(n / burstTexts.length) % BURST_KS.length], topic: null };
 }
 
 function searchRequest(slot, entry, usePost) {
@@ -87,9 +122,12 @@ export function duet(order) {
     record(slot, res, 200);
     searches[slot].add(1);
     if (res.status === 200) {
-      latency[slot].add(res.timings.duration);
+      const ms = res.timings.duration;
+      latency[slot].add(ms);
+      (entry.fresh ? latencyNew : latencyKnown)[slot].add(ms);
       // every slot counts (0 too), so the runner sees the counter even in a quiet window
-      slow[slot].add(TAIL_LIMIT_MS > 0 && res.timings.duration > TAIL_LIMIT_MS ? 1 : 0);
+      const limit = entry.fresh ? TAIL_LIMIT_NEW_MS : TAIL_LIMIT_MS;
+      slow[slot].add(limit > 0 && ms > limit ? 1 : 0);
     }
   });
   if (Math.random() < STREAM_FRACTION) {
@@ -133,11 +171,11 @@ export function burstPair(order) {
   });
 }
 
-// One search to one slot, from one of a one-sided burst's VUs (BURST_GAP_S > 0): always one
-// no cache has seen, so every search of the burst reaches the embedder and the database and
-// pools, locks and queues decide its latency (a burst of cached answers never touches them).
+// One search to one slot, from one of a one-sided burst's VUs (BURST_GAP_S > 0): one whose
+// result no cache holds (burstQuery), so every search of the burst reaches the database
+// (a burst of cached answers never touches its pool).
 export function burstOne(slot) {
-  const res = http.request(...searchRequest(slot, nextQuery(1), false));
+  const res = http.request(...searchRequest(slot, burstQuery(), false));
   record(slot, res, 200);
   if (res.status === 200) {
     burst[slot].add(res.timings.duration);

@@ -23,14 +23,9 @@ from pathlib import Path
 from ci.errors import PerfCIError, SideFailure
 from ci.experiments.gate.duo import Duo
 from ci.experiments.gate.flames import SideProfiles
+from ci.experiments.gate.k6_window import DuetLoad, duet_load
 from ci.experiments.gate.sequential import Measured, measure_windows
-from ci.experiments.gate.windows import (
-    DuetLoad,
-    DuetRunner,
-    DuetTarget,
-    duet_design,
-    duet_load,
-)
+from ci.experiments.gate.windows import DuetRunner, DuetTarget, duet_design
 from ci.judge.gate_folder import GateFolder
 from ci.results.duet import SIDES, DuetRevision, Side
 from ci.settings.gate import GateConfig
@@ -87,6 +82,7 @@ def measure_duo(
         profiles.stop()
         duo.restart()
         runner.retarget(duet_targets(duo))
+        runner.settle(duo.restarts)
         profiles.start(_pids(duo))
 
     profiles.start(_pids(duo))

@@ -23,10 +23,13 @@ memory          the RSS of the service's processes (summed) at the start and the
                 with sequential bursts also the first sample after ``window_s`` (the
                 arrivals' end): their new searches fill the caches, so growth is read
                 before them
-tail            k6 counts per slot the searches slower than the tail limit: the low
-                median of the base's p98 over the warm-up windows, fixed once they are
-                done (a cold or disturbed warm-up window only raises its p98; the low
-                median ignores up to half of them, the lowest value would be noisy)
+tail            k6 counts per slot the searches slower than their kind's tail limit:
+                one for the query log's searches, one for those no cache has seen
+                (they embed, so their tail lies far above the others'); each follows
+                the last few windows (:class:`~ci.experiments.gate.k6_window.TailLimits`):
+                a limit fixed from the warm-up, right after the services start, ranged
+                from 52 to 278 ms over 13 runs on one VM in a day, and the A/A share
+                above it from under 1 % to 9 %
 ==============  ========================================================================
 
 Beside the open arrivals, a share of iterations opens one search stream (large k) on
@@ -38,20 +41,27 @@ tail share counts. With ``[gate] burst_gap_s`` the sides burst one after the oth
 
 from __future__ import annotations
 
-import json
 import random
-import statistics
-import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from ci.errors import RunError
+from ci.experiments.gate.k6_window import (
+    K6_EXIT_THRESHOLDS,
+    K6_GRACE_S,
+    SETTLE_S,
+    DuetLoad,
+    TailLimits,
+    read_metrics,
+    run_k6,
+    slot_figures,
+    window_env,
+)
 from ci.experiments.gate.sampling import (
     RssSampler,
     backend_cpu,
@@ -60,22 +70,15 @@ from ci.experiments.gate.sampling import (
     process_cpu_s,
     process_rss_mb,
 )
-from ci.measure.k6 import SCENARIOS_DIR, find_k6
+from ci.measure.k6 import find_k6
 from ci.results.duet import (
     SIDES,
     DuetDesign,
     DuetWindow,
     Side,
     SideWindow,
-    Timing,
-    WindowLatency,
 )
 from ci.settings.gate import GateDesign
-
-DUET_SCRIPT = SCENARIOS_DIR / "duet.js"
-TREND_STATS = "avg,min,med,max,p(90),p(95),p(98),p(99),count"
-K6_EXIT_THRESHOLDS = 99  # a threshold failed: still a measurement (the SLA is judged apart)
-K6_GRACE_S = 60.0  # beyond the window itself, before a hung k6 is killed
 
 
 def abba_slots(blocks: int, rng: random.Random) -> list[Side]:
@@ -111,23 +114,6 @@ class SideCpu:
     relay_s: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DuetLoad:
-    """What every window sends (``perf.toml [gate]``)."""
-
-    rate: float
-    window_s: float
-    unique_fraction: float
-    write_fraction: float
-    query_log: Path
-    sla_env: Mapping[str, str]  # PERFCI_SLA_* (lib/config.js insists on them)
-    stream_fraction: float = 0.0
-    stream_k: int = 200
-    burst_vus: int = 0
-    burst_iterations: int = 4
-    burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart
-
-
 class DuetRunner:
     """Runs windows against two running services; raw k6 files land in ``out_dir``."""
 
@@ -148,14 +134,31 @@ class DuetRunner:
         self._nonce = nonce
         self._k6 = k6 or find_k6()
         self._pg = postgres_url  # an admin URL of the server of targets that name none
-        self._warm_p98: list[float] = []
-        self.tail_limit_ms: float | None = None
+        self.tail = TailLimits()
         out_dir.mkdir(parents=True, exist_ok=True)
 
     def retarget(self, targets: Mapping[Side, DuetTarget]) -> None:
         """The sides' services from now on (their processes were restarted)."""
         assert set(targets) == set(SIDES), f"targets for {sorted(targets)}, expected both sides"
         self._targets = dict(targets)
+
+    def settle(self, restart: int) -> None:
+        """Both services under the windows' load for ``SETTLE_S``, measured by nobody: a
+        restarted process warms its caches, its pool's new backends and its rarer paths
+        (streams, writes, batches of many queries) there, not in the next window: in five
+        runs the first window after a restart read a median p90 of 0.96-1.8x the others'
+        (median 1.5x; docs/gate-calibration.md). Both sides' searches go at once, as in a
+        window, and the burst too (``burst_gap_s`` 0: the windows' own sequence of burst
+        searches is left to them)."""
+        load = replace(self._load, window_s=SETTLE_S, burst_gap_s=0.0)
+        urls = (self._targets["base"].url, self._targets["candidate"].url)
+        env = window_env(load, urls, f"{self._nonce}s{restart}", None)
+        summary = self._out / f"settle-{restart:02d}.summary.json"
+        log = self._out / f"settle-{restart:02d}.k6.log"
+        code = run_k6(self._k6, env, summary, log, SETTLE_S + K6_GRACE_S)
+        if code not in (0, K6_EXIT_THRESHOLDS):
+            tail = log.read_text(errors="replace")[-1500:]
+            raise RunError(f"k6 settling run {restart} exited {code}; its output ends:\n{tail}")
 
     def _cpu(self) -> dict[Side, SideCpu]:
         """Each side's CPU so far; its backends are those connected to its database on its
@@ -182,11 +185,10 @@ class DuetRunner:
         slot_b: Side = "candidate" if slot_a == "base" else "base"
         slots = {"a": slot_a, "b": slot_b}
         load = self._load
-        if not warmup and self.tail_limit_ms is None and self._warm_p98:
-            self.tail_limit_ms = round(statistics.median_low(self._warm_p98), 3)
-        tail_limit = None if warmup else self.tail_limit_ms
+        tail_limits = None if warmup else self.tail.limits()
         urls = (self._targets[slot_a].url, self._targets[slot_b].url)
-        env = window_env(load, urls, f"{self._nonce}w{index}", tail_limit)
+        burst_seq = index * load.burst_vus * load.burst_iterations
+        env = window_env(load, urls, f"{self._nonce}w{index}", tail_limits, burst_seq)
         summary_path = self._out / f"window-{index:03d}.summary.json"
         log_path = self._out / f"window-{index:03d}.k6.log"
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -199,14 +201,14 @@ class DuetRunner:
         mark = load.window_s if load.burst_gap_s > 0 else None
         with RssSampler(pids, mark_after_s=mark) as sampler:
             limit = load.window_s + 2 * load.burst_gap_s + K6_GRACE_S  # bursts after arrivals
-            code = _run_k6(self._k6, env, summary_path, log_path, limit)
+            code = run_k6(self._k6, env, summary_path, log_path, limit)
         duration = time.monotonic() - t0
         rss_end = {s: process_rss_mb(pid) for s, pid in pids.items()}
         after = self._cpu()
         if code not in (0, K6_EXIT_THRESHOLDS):
             tail = log_path.read_text(errors="replace")[-1500:]
             raise RunError(f"k6 duet window {index} exited {code}; its output ends:\n{tail}")
-        metrics = _read_metrics(summary_path)
+        metrics = read_metrics(summary_path)
         sides: dict[Side, SideWindow] = {}
         for slot, side in slots.items():
             b, a = before[side], after[side]
@@ -223,7 +225,7 @@ class DuetRunner:
                 metrics,
                 slot,
                 max(0.0, a.service_s - b.service_s),
-                counts_slow=tail_limit is not None,
+                counts_slow=tail_limits is not None,
             )
             sides[side] = msgspec.structs.replace(
                 figures,
@@ -235,10 +237,7 @@ class DuetRunner:
                 rss_peak_mb=round(max(sampler.peak[side], rss_end[side]), 3),
                 rss_arrivals_end_mb=_rounded(sampler.marked.get(side)),
             )
-        base_slot = "a" if slot_a == "base" else "b"
-        p98 = metrics.get(f"search_duet_{base_slot}_latency", {}).get("p(98)")
-        if warmup and sides["base"].latency_ms.samples and isinstance(p98, (int, float)):
-            self._warm_p98.append(float(p98))
+        self.tail.record(metrics)
         return DuetWindow(
             index=index,
             block=block,
@@ -248,136 +247,9 @@ class DuetRunner:
             duration_s=round(duration, 3),
             base=sides["base"],
             candidate=sides["candidate"],
-            tail_limit_ms=tail_limit,
+            tail_limit_ms=None if tail_limits is None else tail_limits["known"],
+            tail_limit_new_ms=None if tail_limits is None else tail_limits["new"],
         )
-
-
-def window_env(
-    load: DuetLoad, urls: tuple[str, str], nonce: str, tail_limit: float | None
-) -> dict[str, str]:
-    """What ``scenarios/duet.js`` reads (``lib/config.js``): ``urls`` of slot a and b."""
-    return {
-        **load.sla_env,
-        "TAIL_LIMIT_MS": repr(tail_limit or 0.0),
-        "STREAM_FRACTION": repr(load.stream_fraction),
-        "STREAM_K": str(load.stream_k),
-        "BURST_VUS": str(load.burst_vus),
-        "BURST_ITERATIONS": str(load.burst_iterations),
-        "BURST_AT_S": repr(load.window_s),  # when the arrivals end
-        "BURST_GAP_S": repr(load.burst_gap_s),  # slot a bursts first, slot b this much later
-        "RATE": repr(load.rate),
-        "DUET_S": repr(load.window_s),
-        "UNIQUE_FRACTION": repr(load.unique_fraction),
-        "WRITE_FRACTION": repr(load.write_fraction),
-        "QUERY_LOG": str(load.query_log.resolve()),
-        "DUET_URL_A": urls[0],
-        "DUET_URL_B": urls[1],
-        "DUET_NONCE": nonce,
-        "K6_NO_USAGE_REPORT": "true",
-    }
-
-
-def _run_k6(binary: Path, env: Mapping[str, str], summary: Path, log: Path, timeout: float) -> int:
-    import os
-
-    cmd = [
-        str(binary),
-        *["run", "--quiet", "--no-color", "--summary-trend-stats", TREND_STATS],
-        *["--summary-export", str(summary), str(DUET_SCRIPT)],
-    ]
-    with open(log, "w") as fh:
-        try:
-            proc = subprocess.Popen(
-                cmd, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT
-            )
-        except OSError as exc:
-            raise RunError(f"cannot start k6 ({binary}): {exc.strerror or exc}") from exc
-        try:
-            return proc.wait(timeout=timeout)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-
-
-def _read_metrics(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path}: cannot read k6's summary: {exc}") from exc
-    metrics = data.get("metrics") if isinstance(data, dict) else None
-    if not isinstance(metrics, dict):
-        raise RunError(f"{path}: not a k6 summary export (no 'metrics' object)")
-    return metrics
-
-
-def slot_figures(
-    metrics: Mapping[str, Any], slot: str, cpu_s: float, *, counts_slow: bool = False
-) -> SideWindow:
-    """One slot's figures from a duet summary export (a metric k6 never saw is absent);
-    ``counts_slow``: the window ran with a tail limit, so its slow count is a figure."""
-
-    def values(name: str) -> Mapping[str, Any]:
-        found = metrics.get(f"search_duet_{slot}_{name}")
-        return found if isinstance(found, dict) else {}
-
-    def timing(name: str) -> Timing | None:
-        found = values(name)
-        samples = int(found.get("count", 0))
-        if not samples:
-            return None
-        return Timing(
-            samples=samples,
-            p50=float(found.get("med", 0.0)),
-            p90=float(found.get("p(90)", 0.0)),
-            p95=float(found.get("p(95)", 0.0)),
-            maximum=float(found.get("max", 0.0)),
-        )
-
-    try:
-        lat = values("latency")
-        samples = int(lat.get("count", 0))
-        latency = WindowLatency(
-            samples=samples,
-            p50=float(lat.get("med", 0.0)),
-            p90=float(lat.get("p(90)", 0.0)),
-            p95=float(lat.get("p(95)", 0.0)),
-            p99=float(lat.get("p(99)", 0.0)),
-            mean=float(lat.get("avg", 0.0)),
-            maximum=float(lat.get("max", 0.0)),
-        )
-        failed = values("failed")
-        return SideWindow(
-            requests=int(values("requests").get("count", 0)),
-            searches=int(values("searches").get("count", 0)),
-            # a k6 Rate counts its true values as "passes": true = the request failed
-            failed=int(failed.get("passes", 0)),
-            cpu_s=round(cpu_s, 6),
-            latency_ms=latency,
-            slow=int(values("slow").get("count", 0)) if counts_slow else None,
-            ttfe_ms=timing("ttfe"),
-            stream_ms=timing("stream"),
-            burst_ms=timing("burst"),
-        )
-    except (TypeError, ValueError) as exc:
-        raise RunError(f"duet summary, slot {slot}: malformed figures: {exc}") from exc
-
-
-def duet_load(gate: GateDesign, query_log: Path, sla_env: Mapping[str, str]) -> DuetLoad:
-    """What every window sends, as perf.toml [gate] sets it, over this stack's query log."""
-    return DuetLoad(
-        rate=gate.rate,
-        window_s=gate.window_s,
-        unique_fraction=gate.unique_fraction,
-        write_fraction=gate.write_fraction,
-        query_log=query_log,
-        sla_env=sla_env,
-        stream_fraction=gate.stream_fraction,
-        stream_k=gate.stream_k,
-        burst_vus=gate.burst_vus,
-        burst_iterations=gate.burst_iterations,
-        burst_gap_s=gate.burst_gap_s,
-    )
 
 
 def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:

@@ -16,6 +16,7 @@ import pytest
 
 from ci.errors import SideFailure, StackError
 from ci.experiments.gate.duo import database_name
+from ci.experiments.gate.k6_window import DuetLoad
 from ci.experiments.gate.links import with_database
 from ci.experiments.gate.servers import (
     HARNESS,
@@ -29,7 +30,7 @@ from ci.experiments.gate.servers import (
     start_postgres_servers,
     start_side_valkey,
 )
-from ci.experiments.gate.windows import DuetLoad, DuetRunner, DuetTarget
+from ci.experiments.gate.windows import DuetRunner, DuetTarget
 from ci.judge.gate_verdict import ServerSource
 from ci.results.duet import SIDES, Side
 from ci.stack import (

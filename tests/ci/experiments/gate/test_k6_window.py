@@ -1,0 +1,273 @@
+"""One duet window's k6 run: the variables the script reads, its scenarios, and the figures
+read back from its summary export (real k6 against loopback servers that record requests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ci.errors import RunError
+from ci.experiments.gate.k6_window import DuetLoad, TailLimits, slot_figures, window_env
+from ci.judge.duet import side_value
+from ci.measure.k6 import find_k6
+from ci.settings import repo_sla
+
+RESOURCES = Path(__file__).resolve().parents[3] / "resources"
+REPO = Path(__file__).resolve().parents[4]
+
+
+def test_slot_figures_from_a_recorded_summary() -> None:
+    metrics = json.loads((RESOURCES / "k6" / "duet.summary.json").read_text())["metrics"]
+    a = slot_figures(metrics, "a", cpu_s=3.6)
+    assert a.requests == 1041
+    assert a.searches == 1001
+    assert a.failed == 0
+    assert a.latency_ms.samples == 1001
+    assert a.latency_ms.p50 == pytest.approx(3.345068)
+    assert a.latency_ms.p90 == pytest.approx(24.905629)
+    assert a.cpu_ms_per_request == pytest.approx(3600 / 1041)
+    b = slot_figures(metrics, "b", cpu_s=3.6)
+    assert b.latency_ms.p99 == pytest.approx(55.664161)
+
+
+def test_a_slot_k6_never_saw_has_no_samples() -> None:
+    s = slot_figures({}, "a", cpu_s=0.0)
+    assert (s.requests, s.latency_ms.samples, s.cpu_ms_per_request) == (0, 0, None)
+
+
+def test_failed_requests_are_the_rate_metric_passes() -> None:
+    metrics = {
+        "search_duet_a_requests": {"count": 100},
+        "search_duet_a_searches": {"count": 100},
+        "search_duet_a_failed": {"passes": 7, "fails": 93, "value": 0.07},
+    }
+    assert slot_figures(metrics, "a", cpu_s=1.0).failed == 7
+
+
+def test_malformed_figures_are_a_run_error() -> None:
+    with pytest.raises(RunError, match="slot a: malformed"):
+        slot_figures({"search_duet_a_requests": {"count": "many"}}, "a", cpu_s=1.0)
+
+
+def _load(query_log: Path, burst_gap_s: float = 0.0) -> DuetLoad:
+    return DuetLoad(
+        rate=50.0,
+        window_s=8.0,
+        unique_fraction=0.3,
+        write_fraction=0.02,
+        query_log=query_log,
+        sla_env=repo_sla().k6_env(),
+        burst_vus=40,
+        burst_iterations=2,
+        burst_gap_s=burst_gap_s,
+    )
+
+
+def test_every_variable_a_window_sets_is_read_by_lib_config(tmp_path: Path) -> None:
+    import re
+
+    config = (REPO / "scenarios" / "lib" / "config.js").read_text()
+    read = set(re.findall(r"num\('([A-Z_]+)'", config)) | set(
+        re.findall(r"__ENV\.([A-Z_]+)", config)
+    )
+    env = window_env(_load(tmp_path / "q.json"), ("http://a", "http://b"), "n", None)
+    sent = {k for k in env if not k.startswith(("PERFCI_SLA_", "K6_"))}
+    assert "BURST_GAP_S" in sent
+    assert sent <= read
+
+
+def _duet_scenarios(load: DuetLoad) -> dict[str, Any]:
+    """The scenarios ``k6 inspect`` reads from duet.js under a window's variables."""
+    load.query_log.write_text(json.dumps({"queries": [{"q": "tea", "k": 10, "weight": 1}]}))
+    env = window_env(load, ("http://127.0.0.1:9", "http://127.0.0.1:10"), "n", None)
+    args = [str(find_k6()), "inspect"]
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    proc = subprocess.run(
+        [*args, str(REPO / "scenarios" / "duet.js")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scenarios: dict[str, Any] = json.loads(proc.stdout)["scenarios"]
+    return scenarios
+
+
+@pytest.mark.timeout(60)
+def test_with_a_burst_gap_slot_a_bursts_as_the_arrivals_end_and_slot_b_a_gap_later(
+    tmp_path: Path,
+) -> None:
+    scenarios = _duet_scenarios(_load(tmp_path / "q.json", burst_gap_s=2.5))
+    assert set(scenarios) == {"duet", "burst_a", "burst_b"}
+    a, b = scenarios["burst_a"], scenarios["burst_b"]
+    assert (a["exec"], a["startTime"], b["exec"], b["startTime"]) == (
+        "burstA",
+        "8s",
+        "burstB",
+        "10.5s",
+    )
+    for burst in (a, b):  # each is over (its graceful stop too) before the next starts
+        assert (burst["vus"], burst["iterations"]) == (40, 2)
+        assert (burst["maxDuration"], burst["gracefulStop"]) == ("1.875s", "625ms")
+
+
+@pytest.mark.timeout(60)
+def test_without_a_burst_gap_both_slots_burst_at_once(tmp_path: Path) -> None:
+    scenarios = _duet_scenarios(_load(tmp_path / "q.json"))
+    assert set(scenarios) == {"duet", "burst"}
+    burst = scenarios["burst"]
+    assert (burst["exec"], burst["startTime"], burst["maxDuration"]) == ("burst", "8s", "8s")
+    assert burst["gracefulStop"] == "3s"
+
+
+def test_slow_searches_streams_and_the_burst_per_slot() -> None:
+    metrics = {
+        "search_duet_a_requests": {"count": 140},
+        "search_duet_a_searches": {"count": 100},
+        "search_duet_a_latency": {"count": 100, "med": 3.0, "p(90)": 9.0, "p(95)": 12.0,
+                                  "p(99)": 40.0, "avg": 5.0, "max": 80.0, "min": 1.0},
+        "search_duet_a_slow": {"count": 3, "rate": 0.3},
+        "search_duet_a_ttfe": {"count": 5, "med": 7.0, "p(90)": 9.0, "p(95)": 11.0, "max": 12.0},
+        "search_duet_a_stream": {"count": 5, "med": 20.0, "p(90)": 30.0, "p(95)": 35.0,
+                                 "max": 40.0},
+        "search_duet_a_burst": {"count": 30, "med": 15.0, "p(90)": 25.0, "p(95)": 28.0,
+                                "max": 33.0},
+    }  # fmt: skip
+    a = slot_figures(metrics, "a", cpu_s=1.0, counts_slow=True)
+    assert a.slow == 3
+    assert a.slow_share == pytest.approx(0.03)
+    assert a.ttfe_ms is not None
+    assert a.ttfe_ms.p95 == 11.0
+    assert a.stream_ms is not None
+    assert a.stream_ms.samples == 5
+    assert a.burst_ms is not None
+    assert a.burst_ms.p90 == 25.0
+    # sequential bursts write the same per-slot metric: each side its own burst's median
+    metrics["search_duet_b_burst"] = {"count": 80, "med": 9.5, "p(90)": 14.0, "p(95)": 16.0,
+                                      "max": 20.0}  # fmt: skip
+    b = slot_figures(metrics, "b", cpu_s=1.0)
+    assert (side_value("burst_latency_p50", a), side_value("burst_latency_p50", b)) == (15.0, 9.5)
+    assert side_value("burst_latency_p90", b) == 14.0
+    # a warm-up window runs without a tail limit: its slow count is no figure
+    assert slot_figures(metrics, "a", cpu_s=1.0).slow is None
+    assert slot_figures({}, "b", cpu_s=0.0).ttfe_ms is None
+
+
+class _Recorder(ThreadingHTTPServer):
+    """Answers every search with an empty result after a delay: ``new_delay_s`` for a query
+    that carries the duet's nonce (one no cache has seen), none for the log's; records each
+    search's (query, k)."""
+
+    def __init__(self, new_delay_s: float) -> None:
+        self.new_delay_s = new_delay_s
+        self.searches: list[tuple[str, int]] = []
+        super().__init__(("127.0.0.1", 0), _RecorderHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _RecorderHandler(BaseHTTPRequestHandler):
+    server: _Recorder
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        self._answer(query["q"][0], int(query["k"][0]))
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self._answer(body["query"], int(body["k"]))
+
+    def _answer(self, q: str, k: int) -> None:
+        self.server.searches.append((q, k))
+        if "nonce" in q:
+            time.sleep(self.server.new_delay_s)
+        body = b'{"results": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.timeout(90)
+def test_each_kind_of_search_has_its_tail_limit_and_bursts_ask_what_no_cache_holds(
+    tmp_path: Path,
+) -> None:
+    texts = [f"text {i}" for i in range(80)]
+    log = [{"q": t, "k": k, "weight": 1.0 / (i + 1)} for i, t in enumerate(texts) for k in (10, 50)]
+    (tmp_path / "q.json").write_text(json.dumps({"queries": log}))
+    load = dataclasses.replace(
+        _load(tmp_path / "q.json", burst_gap_s=1.5),
+        rate=20.0, window_s=2.0, unique_fraction=0.5, write_fraction=0.0, burst_vus=10,
+    )  # fmt: skip
+    servers = [_Recorder(new_delay_s=0.03), _Recorder(new_delay_s=0.03)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    try:
+        urls = (servers[0].url, servers[1].url)
+        # the log's searches answer at once and the new ones after 30 ms: a known limit of
+        # 10 ms counts none of either; a new limit of 15 ms counts every new one
+        env = window_env(load, urls, "nonce", {"known": 10.0, "new": 15.0})
+        env["BURST_SEQ"] = "300"
+        summary = tmp_path / "summary.json"
+        args = [str(find_k6()), "run", "--quiet", "--summary-export", str(summary)]
+        proc = subprocess.run(
+            [*args, str(REPO / "scenarios" / "duet.js")],
+            env={**os.environ, **env}, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads(summary.read_text())["metrics"]
+    a = slot_figures(metrics, "a", cpu_s=1.0, counts_slow=True)
+    new = metrics["search_duet_a_latency_new"]["count"]
+    assert 0 < new < a.latency_ms.samples
+    assert a.slow == new
+    assert metrics["search_duet_a_latency_known"]["count"] == a.latency_ms.samples - new
+    bursts = [[(q, k) for q, k in s.searches if k not in (10, 50)] for s in servers]
+    # each side's burst: 20 searches, the same ones in the same sequence, none asked twice,
+    # each a text of the log with a k the log never asks (so every cache misses)
+    assert len(bursts[0]) == 20
+    assert sorted(bursts[0]) == sorted(bursts[1])
+    assert len(set(bursts[0])) == 20
+    assert {q for q, _ in bursts[0]} <= set(texts[:60])
+    assert all(11 <= k < 100 and k != 20 for _, k in bursts[0])
+    # the sequence goes on from BURST_SEQ: search 300 is text 0 with the sixth new k (16)
+    assert ("text 0", 16) in bursts[0]
+
+
+def _p99s(known: tuple[float, float], new: tuple[float, float]) -> dict[str, Any]:
+    return {
+        f"search_duet_{slot}_latency_{kind}": {"p(99)": values[i]}
+        for kind, values in (("known", known), ("new", new))
+        for i, slot in enumerate("ab")
+    }
+
+
+def test_tail_limits_follow_the_lower_slot_over_the_last_four_windows() -> None:
+    tail = TailLimits()
+    assert tail.limits() is None  # no window yet: the warm-up counts no slow search
+    tail.record(_p99s((20.0, 90.0), (60.0, 61.0)))  # slot b stalls: the lower slot's p99
+    assert tail.limits() == {"known": 20.0, "new": 60.0}
+    tail.record({"search_duet_a_latency_known": {"p(99)": 5.0}})  # a kind not answered
+    assert tail.limits() == {"known": 20.0, "new": 60.0}
+    for known in (30.0, 40.0, 50.0, 70.0):
+        tail.record(_p99s((known, known + 1), (80.0, 80.0)))
+    # the first window has left the last four; the low median of 30, 40, 50, 70
+    assert tail.limits() == {"known": 40.0, "new": 80.0}
