@@ -63,7 +63,6 @@ if (BURST_VUS > 0 && BURST_GAP_S > 0) {
 
 export const options = {
   // count: samples per slot, so the runner knows which percentiles have enough of them
-  // p(99) of each kind of search: the tail limits of the windows after it
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'count'],
   // One arrival process for both slots, the same query to each. Measured A/A on 2 vCPU (SD
   // of the per-window log ratio): CPU per request 0.5-0.7 % paired vs 6.3 % with two

@@ -11,8 +11,9 @@ windows                 warm-up windows are dropped; each remaining window is on
 value per side          ``latency_pNN`` from the window's exact percentiles; ``error_rate`` =
                         failed / requests; ``cpu_ms_per_request`` = the whole side's CPU
                         (service + its PostgreSQL backends + its Valkey) / requests, each
-                        part also reported alone; ``slow_share`` = searches slower than
-                        the run's tail limit / searches; ``rss_kb_per_1k_requests`` =
+                        part also reported alone; ``slow_share`` = searches answered
+                        ``tail_margin_ms`` after the other side's answer to the same
+                        query / searches; ``rss_kb_per_1k_requests`` =
                         service RSS growth over the window per 1,000 requests
                         (:class:`~ci.results.duet.SideWindow`)
 left-out pairs          ``rss_kb_per_1k_requests`` leaves out each window marked

@@ -11,6 +11,8 @@ version  what changed
 1        the first format
 2        the whole side: PostgreSQL and Valkey CPU, service RSS, searches slower
          than the warm-up limit, streams, the burst, each side's data layer
+3        a slow search is one answered ``tail_margin_ms`` later than the other
+         side answered the same query sent at the same moment
 =======  ===================================================================
 
 Per side and window: the requests the load generator sent (searches, streams, burst
@@ -18,9 +20,10 @@ searches and writes), the latency of the successful searches (exact percentiles:
 every sample), the failed requests, the CPU seconds of everything that serves the side
 (its service processes, its PostgreSQL backends, its own Valkey server; apart from them,
 its relay to PostgreSQL when ``[gate] db_rtt_ms`` emulates a network), the service's
-resident memory at the window's start and end and its peak, the searches slower than the
-tail limit of their kind (the recent p99 of the query log's searches, or of those no cache
-has seen), and the latency of streams and burst searches.
+resident memory at the window's start and end and its peak, the searches answered
+``tail_margin_ms`` or more later than the other side answered the same query sent at the
+same moment (version 2: slower than a limit fixed from the warm-up), and the latency of
+streams and burst searches.
 Per side and run: how its data layer was built (``setup``) and what the run's seed dealt it
 (``placement``: its slot name, ports, start position, hash seed and CPUs).
 Version 1 files (service CPU, latency and errors only) are read as they are: what they lack
@@ -39,8 +42,8 @@ import msgspec
 from ci.errors import ResultsError
 from ci.results.codec import read_json_file
 
-DUET_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+DUET_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 Side = Literal["base", "candidate"]
 SIDES: tuple[Side, Side] = ("base", "candidate")
 
@@ -94,7 +97,7 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # with sequential bursts: the RSS as the arrivals end, before the bursts (new searches
     # that fill the caches); RSS growth is then read over the arrivals alone
     rss_arrivals_end_mb: float | None = None
-    slow: int | None = None  # successful searches slower than the run's tail limit
+    slow: int | None = None  # successful searches slow by the run's tail rule (see above)
     ttfe_ms: Timing | None = None  # streams (k >= 200): time to the first event
     stream_ms: Timing | None = None  # streams: time to the last event
     burst_ms: Timing | None = None  # searches of the concurrent burst
@@ -161,7 +164,7 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def slow_share(self) -> float | None:
-        """Share of the successful searches slower than the run's tail limit."""
+        """Share of the successful searches that were slow (``tail_margin_ms`` behind)."""
         if self.slow is None or not self.latency_ms.samples:
             return None
         return self.slow / self.latency_ms.samples
@@ -176,10 +179,7 @@ class DuetWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     duration_s: float  # wall time of the window, load generator start to end
     base: SideWindow
     candidate: SideWindow
-    # searches of the query log above this are "slow" (None: warm-up)...
-    tail_limit_ms: float | None = None
-    # ...and searches no cache has seen above this (None: warm-up)
-    tail_limit_new_ms: float | None = None
+    tail_limit_ms: float | None = None  # version 2: searches above it were "slow"
     # both services were (re)started just before it: their first window, in which a
     # process's RSS still settles (its RSS growth is left out of the judged pairs)
     restarted: bool = False
@@ -226,6 +226,8 @@ class DuetDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     restart_every: int = 0  # services restarted after the warm-up and every this many blocks
     burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart (s)
     db_rtt_ms: float = 0.0  # > 0: each side reached PostgreSQL through a relay of this round trip
+    tail_margin_ms: float = 0.0  # > 0 (version 3): a search this much slower than the other
+    # side's answer to the same query was "slow"
 
 
 def restarted_before(index: int, warmup_windows: int, restart_every: int) -> bool:

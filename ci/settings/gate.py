@@ -53,8 +53,9 @@ DUET_METRICS: tuple[str, ...] = (
 )
 #: Duet metrics compared as differences (their base is often 0, or they can be negative).
 ABSOLUTE_METRICS: tuple[str, ...] = ("error_rate", "slow_share", "rss_kb_per_1k_requests")
-#: The shortest gap between sequential bursts (``burst_gap_s``; 0: the sides burst at once).
-MIN_BURST_GAP_S = 1.0
+#: The shortest gap between sequential bursts (``burst_gap_s``; 0: the sides burst at once):
+#: each burst runs for 3/4 of it, and k6 refuses a scenario shorter than 1 s.
+MIN_BURST_GAP_S = 1.5
 #: The longest round trip to PostgreSQL the gate emulates (``db_rtt_ms``): a region's.
 MAX_DB_RTT_MS = 50.0
 #: The fewest micro-benchmark rounds (``micro_rounds``) that give an effect's sign a test at
@@ -189,6 +190,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     restart_every: int = 1  # restart both services after every this many measured blocks (0: never)
     pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)
     db_rtt_ms: float = 2.0  # > 0: each side reaches PostgreSQL through a relay of this round trip
+    tail_margin_ms: float = 25.0  # a search this much slower than the other side's is "slow"
     docs: int = 20_000  # corpus size
     embedder: str = "minilm"
     corpus_seed: int = 42
@@ -242,6 +244,10 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             raise ConfigError(
                 f"gate.db_rtt_ms = {self.db_rtt_ms!r}: must lie in [0, {MAX_DB_RTT_MS:g}] (ms; "
                 "0: PostgreSQL reached directly on loopback)"
+            )
+        if not (math.isfinite(self.tail_margin_ms) and 1 <= self.tail_margin_ms <= 1000):
+            raise ConfigError(
+                f"gate.tail_margin_ms = {self.tail_margin_ms!r}: must lie in [1, 1000] (ms)"
             )
         if self.docs < 1:
             raise ConfigError(f"gate.docs = {self.docs}: must be >= 1")

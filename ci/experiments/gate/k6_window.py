@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +26,6 @@ TREND_STATS = "avg,min,med,max,p(90),p(95),p(99),count"
 K6_EXIT_THRESHOLDS = 99  # a threshold failed: still a measurement (the SLA is judged apart)
 SETTLE_S = 2.0  # after each restart, an unmeasured run of the windows' load this long
 K6_GRACE_S = 60.0  # beyond the window itself, before a hung k6 is killed
-# The kinds of duet search with a tail limit each: the query log's ("known", mostly cached)
-# and those no cache has seen ("new": each embeds its query); search_duet_<slot>_latency_<kind>
-TAIL_KINDS = ("known", "new")
-TAIL_WINDOWS = 4  # each kind's tail limit: the low median over this many windows before
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,23 +43,17 @@ class DuetLoad:
     burst_vus: int = 0
     burst_iterations: int = 4
     burst_gap_s: float = 0.0  # > 0: the sides burst one after the other, this far apart
+    tail_margin_ms: float = 25.0  # a search this much behind the other side's answer is slow
 
 
 def window_env(
-    load: DuetLoad,
-    urls: tuple[str, str],
-    nonce: str,
-    tail_limits: Mapping[str, float] | None,
-    burst_seq: int = 0,
+    load: DuetLoad, urls: tuple[str, str], nonce: str, burst_seq: int = 0
 ) -> dict[str, str]:
     """What ``scenarios/duet.js`` reads (``lib/config.js``): ``urls`` of slot a and b, and
-    the tail limit of each kind of search (:data:`TAIL_KINDS`; None: slow ones not counted),
-    and the run's number of this window's first burst search (``lib/duet.js``)."""
-    limits = tail_limits or {}
+    the run's number of this window's first burst search (``lib/duet.js``)."""
     return {
         **load.sla_env,
-        "TAIL_LIMIT_MS": repr(limits.get("known", 0.0)),
-        "TAIL_LIMIT_NEW_MS": repr(limits.get("new", 0.0)),
+        "TAIL_MARGIN_MS": repr(load.tail_margin_ms),
         "STREAM_FRACTION": repr(load.stream_fraction),
         "STREAM_K": str(load.stream_k),
         "BURST_VUS": str(load.burst_vus),
@@ -119,11 +107,8 @@ def read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
-def slot_figures(
-    metrics: Mapping[str, Any], slot: str, cpu_s: float, *, counts_slow: bool = False
-) -> SideWindow:
-    """One slot's figures from a duet summary export (a metric k6 never saw is absent);
-    ``counts_slow``: the window ran with a tail limit, so its slow count is a figure."""
+def slot_figures(metrics: Mapping[str, Any], slot: str, cpu_s: float) -> SideWindow:
+    """One slot's figures from a duet summary export (a metric k6 never saw is absent)."""
 
     def values(name: str) -> Mapping[str, Any]:
         found = metrics.get(f"search_duet_{slot}_{name}")
@@ -162,7 +147,7 @@ def slot_figures(
             failed=int(failed.get("passes", 0)),
             cpu_s=round(cpu_s, 6),
             latency_ms=latency,
-            slow=int(values("slow").get("count", 0)) if counts_slow else None,
+            slow=int(values("slow")["count"]) if "count" in values("slow") else None,
             ttfe_ms=timing("ttfe"),
             stream_ms=timing("stream"),
             burst_ms=timing("burst"),
@@ -185,34 +170,5 @@ def duet_load(gate: GateDesign, query_log: Path, sla_env: Mapping[str, str]) -> 
         burst_vus=gate.burst_vus,
         burst_iterations=gate.burst_iterations,
         burst_gap_s=gate.burst_gap_s,
+        tail_margin_ms=gate.tail_margin_ms,
     )
-
-
-class TailLimits:
-    """Each kind of search's tail limit (:data:`TAIL_KINDS`), from the windows so far: the
-    low median, over the last :data:`TAIL_WINDOWS`, of the lower of the two slots' p99 of
-    that kind. The same limit for both sides whichever serves which slot; it follows the
-    machine through a run; and the lower slot keeps one side's own stalls out of it."""
-
-    def __init__(self) -> None:
-        self._recent = {kind: deque[float](maxlen=TAIL_WINDOWS) for kind in TAIL_KINDS}
-
-    def record(self, metrics: Mapping[str, Any]) -> None:
-        """Take in one window's summary metrics (a kind a slot never answered: skipped)."""
-        for kind, recent in self._recent.items():
-            p99s = [_p99(metrics, slot, kind) for slot in ("a", "b")]
-            found = [v for v in p99s if v is not None]
-            if len(found) == len(p99s):
-                recent.append(min(found))
-
-    def limits(self) -> dict[str, float] | None:
-        """The next window's limit per kind (None: some kind has no window yet)."""
-        if not all(self._recent.values()):
-            return None
-        return {kind: round(statistics.median_low(v), 3) for kind, v in self._recent.items()}
-
-
-def _p99(metrics: Mapping[str, Any], slot: str, kind: str) -> float | None:
-    found = metrics.get(f"search_duet_{slot}_latency_{kind}")
-    value = found.get("p(99)") if isinstance(found, dict) else None
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None

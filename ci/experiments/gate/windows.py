@@ -23,13 +23,12 @@ memory          the RSS of the service's processes (summed) at the start and the
                 with sequential bursts also the first sample after ``window_s`` (the
                 arrivals' end): their new searches fill the caches, so growth is read
                 before them
-tail            k6 counts per slot the searches slower than their kind's tail limit:
-                one for the query log's searches, one for those no cache has seen
-                (they embed, so their tail lies far above the others'); each follows
-                the last few windows (:class:`~ci.experiments.gate.k6_window.TailLimits`):
-                a limit fixed from the warm-up, right after the services start, ranged
+tail            k6 counts per slot the searches answered ``[gate] tail_margin_ms`` or
+                more after the other slot answered the same query, sent at the same
+                moment: a load on the whole machine delays both answers, a stall in
+                one side's code only its own (a limit fixed from the warm-up ranged
                 from 52 to 278 ms over 13 runs on one VM in a day, and the A/A share
-                above it from under 1 % to 9 %
+                above it from under 1 % to 9 %)
 ==============  ========================================================================
 
 Beside the open arrivals, a share of iterations opens one search stream (large k) on
@@ -56,7 +55,6 @@ from ci.experiments.gate.k6_window import (
     K6_GRACE_S,
     SETTLE_S,
     DuetLoad,
-    TailLimits,
     read_metrics,
     run_k6,
     slot_figures,
@@ -134,7 +132,6 @@ class DuetRunner:
         self._nonce = nonce
         self._k6 = k6 or find_k6()
         self._pg = postgres_url  # an admin URL of the server of targets that name none
-        self.tail = TailLimits()
         out_dir.mkdir(parents=True, exist_ok=True)
 
     def retarget(self, targets: Mapping[Side, DuetTarget]) -> None:
@@ -152,7 +149,7 @@ class DuetRunner:
         searches is left to them)."""
         load = replace(self._load, window_s=SETTLE_S, burst_gap_s=0.0)
         urls = (self._targets["base"].url, self._targets["candidate"].url)
-        env = window_env(load, urls, f"{self._nonce}s{restart}", None)
+        env = window_env(load, urls, f"{self._nonce}s{restart}")
         summary = self._out / f"settle-{restart:02d}.summary.json"
         log = self._out / f"settle-{restart:02d}.k6.log"
         code = run_k6(self._k6, env, summary, log, SETTLE_S + K6_GRACE_S)
@@ -185,10 +182,9 @@ class DuetRunner:
         slot_b: Side = "candidate" if slot_a == "base" else "base"
         slots = {"a": slot_a, "b": slot_b}
         load = self._load
-        tail_limits = None if warmup else self.tail.limits()
         urls = (self._targets[slot_a].url, self._targets[slot_b].url)
         burst_seq = index * load.burst_vus * load.burst_iterations
-        env = window_env(load, urls, f"{self._nonce}w{index}", tail_limits, burst_seq)
+        env = window_env(load, urls, f"{self._nonce}w{index}", burst_seq)
         summary_path = self._out / f"window-{index:03d}.summary.json"
         log_path = self._out / f"window-{index:03d}.k6.log"
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -225,7 +221,6 @@ class DuetRunner:
                 metrics,
                 slot,
                 max(0.0, a.service_s - b.service_s),
-                counts_slow=tail_limits is not None,
             )
             sides[side] = msgspec.structs.replace(
                 figures,
@@ -237,7 +232,6 @@ class DuetRunner:
                 rss_peak_mb=round(max(sampler.peak[side], rss_end[side]), 3),
                 rss_arrivals_end_mb=_rounded(sampler.marked.get(side)),
             )
-        self.tail.record(metrics)
         return DuetWindow(
             index=index,
             block=block,
@@ -247,8 +241,6 @@ class DuetRunner:
             duration_s=round(duration, 3),
             base=sides["base"],
             candidate=sides["candidate"],
-            tail_limit_ms=None if tail_limits is None else tail_limits["known"],
-            tail_limit_new_ms=None if tail_limits is None else tail_limits["new"],
         )
 
 
@@ -269,6 +261,7 @@ def duet_design(gate: GateDesign, order_seed: int) -> DuetDesign:
         restart_every=gate.restart_every,
         burst_gap_s=gate.burst_gap_s,
         db_rtt_ms=gate.db_rtt_ms,
+        tail_margin_ms=gate.tail_margin_ms,
     )
 
 

@@ -42,6 +42,7 @@ def test_every_key_is_read() -> None:
             "pin_cpus": True,
             "burst_gap_s": 6.25,  # the longest a 12.5-s window allows
             "db_rtt_ms": 4,
+            "tail_margin_ms": 40,
             "docs": 5000,
             "embedder": "hash",
             "corpus_seed": 7,
@@ -69,6 +70,7 @@ def test_every_key_is_read() -> None:
     assert not GateDesign().pin_cpus
     assert (d.burst_gap_s, GateDesign().burst_gap_s) == (6.25, 2.0)
     assert (d.db_rtt_ms, GateDesign().db_rtt_ms) == (4.0, 2.0)
+    assert (d.tail_margin_ms, GateDesign().tail_margin_ms) == (40.0, 25.0)
     assert d.shapes == ("ramp", "sse")
     assert (d.micro_rounds, GateDesign().micro_rounds) == (16, 12)
     assert g.rule.micro_threshold == 0.5
@@ -88,7 +90,8 @@ def test_every_key_is_read() -> None:
         ({"rate": "fast"}, r"Expected `float`, got `str` - at `\$\.rate`"),
         ({"warmup_windows": 3}, r"gate\.warmup_windows = 3: must be a multiple of 4"),
         ({"restart_every": -1}, r"gate\.restart_every = -1: must lie in \[0, 9\]"),
-        ({"burst_gap_s": 0.5}, r"gate\.burst_gap_s = 0\.5: must be 0 .* or at least 1 s"),
+        ({"burst_gap_s": 1.0}, r"gate\.burst_gap_s = 1\.0: must be 0 .* or at least 1\.5 s"),
+        ({"tail_margin_ms": 0}, r"gate\.tail_margin_ms = 0\.0: must lie in \[1, 1000\] \(ms\)"),
         ({"db_rtt_ms": -1}, r"gate\.db_rtt_ms = -1\.0: must lie in \[0, 50\] \(ms; 0: Postg"),
         ({"db_rtt_ms": 60.0}, r"gate\.db_rtt_ms = 60\.0: must lie in \[0, 50\]"),
         ({"burst_gap_s": -2}, r"gate\.burst_gap_s = -2\.0: must be 0"),

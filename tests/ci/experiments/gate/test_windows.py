@@ -174,9 +174,6 @@ def test_a_side_whose_queries_cost_more_shows_more_postgres_cpu(tmp_path: Path) 
         assert settled["metrics"][f"search_duet_{slot}_searches"]["count"] > 0
     measured = [w for w in windows if not w.warmup]
     for w in measured:
-        assert w.tail_limit_ms is not None
-        assert w.tail_limit_new_ms is not None
-        assert w.tail_limit_ms > 0
         base, cand = w.base, w.candidate
         assert base.postgres_cpu_s is not None
         assert cand.postgres_cpu_s is not None
@@ -196,7 +193,6 @@ def test_a_side_whose_queries_cost_more_shows_more_postgres_cpu(tmp_path: Path) 
             assert s.stream_ms.p50 >= s.ttfe_ms.p50
             assert s.burst_ms is not None
             assert s.burst_ms.samples == 40
-    assert all(w.tail_limit_ms is None and w.base.slow is None for w in windows if w.warmup)
     print(
         "PostgreSQL CPU ms/request, base vs candidate:",
         [
@@ -271,7 +267,6 @@ def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path
             tmp_path / "windows.json", deadline=time.monotonic() + 300,
         )  # fmt: skip
     shares = [(w.base.slow_share, w.candidate.slow_share) for w in measured.run.measured]
-    limits = [(w.tail_limit_ms, w.tail_limit_new_ms) for w in measured.run.measured]
-    print("tail limits", limits, "ms; slow shares, base vs candidate:", shares)
+    print("slow shares, base vs candidate:", shares)
     assert measured.judgement.decision == "fail", shares
     assert measured.judgement.reasons == ("slow_share",)
