@@ -15,7 +15,7 @@ import {
   UNIQUE_FRACTION,
   WRITE_FRACTION,
 } from './config.js';
-import { pickQuery, popular } from './query.js';
+import { QUERIES, pickQuery, popular } from './query.js';
 
 export const SLOTS = ['a', 'b'];
 const URLS = { a: DUET_URL_A, b: DUET_URL_B };
@@ -60,13 +60,14 @@ function nextQuery(uniqueFraction = UNIQUE_FRACTION) {
 }
 
 // The burst's searches: the BURST_TEXTS most popular texts of the log (each side has embedded
-// them in the warm-up windows, so a burst search never waits for the model) with a k the log
-// never asks (its k are 10, 20, 50 and 100), so no cache holds the result and each search
-// takes a connection of the pool to the database: pools, locks and queues decide its
-// latency. Search number n of the run (BURST_SEQ + the iteration in its scenario; each
-// side's burst is its own scenario, so both sides get the same sequence) gets text n mod
-// BURST_TEXTS and the k after it: 60 x 87 pairs, unique over a run of up to 34 windows of
-// 150 burst searches.
+// them in the warm-up windows, so a burst search never waits for the model), each with a
+// topic filter of the log's and a k the log never asks (its k are 10, 20, 50 and 100): no
+// cache holds the result, and a filtered search is never batched with others (each one
+// holds a connection of the pool for its own statement), so the pool, its locks and queues
+// decide the burst's latency. Search number n of the run (BURST_SEQ + the iteration in its
+// scenario; each side's burst is its own scenario, so both sides get the same sequence) gets
+// text n mod BURST_TEXTS, then the next topic, then the next k: with T topics in the log
+// (none: no filter) 60 x T x 87 searches, unique over a run of up to 34 windows of 150.
 const BURST_TEXTS = 60;
 const BURST_KS = [];
 for (let k = 11; k < 100; k++) {
@@ -80,11 +81,19 @@ for (const entry of popular(BURST_TEXTS * 4)) {
     burstTexts.push(entry.q);
   }
 }
+const burstTopics = [...new Set(QUERIES.map((e) => e.topic).filter((t) => t))].sort();
+if (burstTopics.length === 0) {
+  burstTopics.push(null);
+}
 
 function burstQuery() {
   const n = BURST_SEQ + exec.scenario.iterationInTest;
-  const q = burstTexts[n % burstTexts.length];
-  return { q, k: BURST_KS[Math.floor(n / burstTexts.length) % BURST_KS.length], topic: null };
+  const round = Math.floor(n / burstTexts.length);
+  return {
+    q: burstTexts[n % burstTexts.length],
+    topic: burstTopics[round % burstTopics.length],
+    k: BURST_KS[Math.floor(round / burstTopics.length) % BURST_KS.length],
+  };
 }
 
 function searchRequest(slot, entry, usePost) {

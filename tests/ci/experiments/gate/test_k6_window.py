@@ -164,11 +164,11 @@ def test_slow_searches_streams_and_the_burst_per_slot() -> None:
 class _Recorder(ThreadingHTTPServer):
     """Answers every search with an empty result after a delay: ``new_delay_s`` for a query
     that carries the duet's nonce (one no cache has seen), none for the log's; records each
-    search's (query, k)."""
+    search's (query, k, topic filter)."""
 
     def __init__(self, new_delay_s: float) -> None:
         self.new_delay_s = new_delay_s
-        self.searches: list[tuple[str, int]] = []
+        self.searches: list[tuple[str, int, str | None]] = []
         super().__init__(("127.0.0.1", 0), _RecorderHandler)
 
     @property
@@ -181,14 +181,14 @@ class _RecorderHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
-        self._answer(query["q"][0], int(query["k"][0]))
+        self._answer(query["q"][0], int(query["k"][0]), query.get("topic", [None])[0])
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self._answer(body["query"], int(body["k"]))
+        self._answer(body["query"], int(body["k"]), body.get("filter", {}).get("topic"))
 
-    def _answer(self, q: str, k: int) -> None:
-        self.server.searches.append((q, k))
+    def _answer(self, q: str, k: int, topic: str | None) -> None:
+        self.server.searches.append((q, k, topic))
         if "nonce" in q:
             time.sleep(self.server.new_delay_s)
         body = b'{"results": []}'
@@ -207,7 +207,11 @@ def test_a_search_behind_the_other_sides_answer_is_slow_and_bursts_ask_what_no_c
     tmp_path: Path,
 ) -> None:
     texts = [f"text {i}" for i in range(80)]
-    log = [{"q": t, "k": k, "weight": 1.0 / (i + 1)} for i, t in enumerate(texts) for k in (10, 50)]
+    log = [
+        {"q": t, "k": k, "weight": 1.0 / (i + 1), "topic": "t/b" if i == 70 else None}
+        for i, t in enumerate(texts)
+        for k in (10, 50)
+    ] + [{"q": "rare", "k": 10, "weight": 1e-9, "topic": "t/a"}]
     (tmp_path / "q.json").write_text(json.dumps({"queries": log}))
     load = dataclasses.replace(
         _load(tmp_path / "q.json", burst_gap_s=1.5),
@@ -235,16 +239,17 @@ def test_a_search_behind_the_other_sides_answer_is_slow_and_bursts_ask_what_no_c
     metrics = json.loads(summary.read_text())["metrics"]
     a, b = (slot_figures(metrics, slot, cpu_s=1.0) for slot in "ab")
     # 25 ms behind (the default margin): each of slot a's new searches, none of slot b's
-    new = sum("nonce" in q for q, k in servers[0].searches if k in (10, 50))
+    new = sum("nonce" in q for q, k, _ in servers[0].searches if k in (10, 50))
     assert 0 < new < a.latency_ms.samples
     assert (a.slow, b.slow) == (new, 0)
-    bursts = [[(q, k) for q, k in s.searches if k not in (10, 50)] for s in servers]
-    # each side's burst: 20 searches, the same ones in the same sequence, none asked twice,
-    # each a text of the log with a k the log never asks (so every cache misses)
+    bursts = [[s for s in server.searches if s[1] not in (10, 50)] for server in servers]
+    # each side's burst: 20 searches, the same ones, none asked twice, each a popular text of
+    # the log with one of its topic filters (never batched) and a k the log never asks
     assert len(bursts[0]) == 20
-    assert sorted(bursts[0]) == sorted(bursts[1])
+    assert sorted(bursts[0], key=str) == sorted(bursts[1], key=str)
     assert len(set(bursts[0])) == 20
-    assert {q for q, _ in bursts[0]} <= set(texts[:60])
-    assert all(11 <= k < 100 and k != 20 for _, k in bursts[0])
-    # the sequence goes on from BURST_SEQ: search 300 is text 0 with the sixth new k (16)
-    assert ("text 0", 16) in bursts[0]
+    assert {q for q, _, _ in bursts[0]} <= set(texts[:60])
+    assert all(11 <= k < 100 and k != 20 for _, k, _ in bursts[0])
+    # the sequence goes on from BURST_SEQ: searches 300-319 are texts 0-19 in round 5 (of 60
+    # texts), so the log's topic 5 mod 2 (of t/a, t/b) and k number 5 // 2 (13)
+    assert set(bursts[0]) == {(f"text {i}", 13, "t/b") for i in range(20)}
