@@ -13,7 +13,10 @@ value per side          ``latency_pNN`` from the window's exact percentiles; ``e
                         (service + its PostgreSQL backends + its Valkey) / requests, each
                         part also reported alone; ``slow_share`` = searches answered
                         ``tail_margin_ms`` after the other side's answer to the same
-                        query / searches; ``rss_kb_per_1k_requests`` =
+                        query / searches; ``slow_lead`` = the side's slow searches / both
+                        sides' (a half each when neither has one), so its pair's
+                        difference is (c - b) / (c + b): a load on the whole machine that
+                        makes both sides lag more often leaves it at 0; ``rss_kb_per_1k_requests`` =
                         service RSS growth over the window per 1,000 requests
                         (:class:`~ci.results.duet.SideWindow`)
 left-out pairs          ``rss_kb_per_1k_requests`` leaves out each window marked
@@ -61,14 +64,19 @@ from ci.settings.gate import DUET_METRICS, GateMetric, GateRule
 #: Percentile of each latency metric (the share of samples above it is 1 - q).
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
 #: Report-only metrics compared as differences, with their threshold for "changed".
-_ABSOLUTE_REPORT = {"error_rate": 0.001, "slow_share": 0.01, "rss_kb_per_1k_requests": 5000.0}
+_ABSOLUTE_REPORT = {
+    "error_rate": 0.001,
+    "slow_share": 0.01,
+    "slow_lead": 0.15,
+    "rss_kb_per_1k_requests": 5000.0,
+}
 #: A side's data layer "changed" when it takes this much longer (relative) than the base's...
 SETUP_THRESHOLD = 0.5
 #: ...and at least this many seconds more (a 0.1-s index build doubling is noise).
 SETUP_MIN_S = 1.0
 #: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
 OPTIONAL_METRICS = frozenset(
-    {"slow_share", "rss_kb_per_1k_requests"}
+    {"slow_share", "slow_lead", "rss_kb_per_1k_requests"}
     | {n for n in DUET_METRICS if n.startswith(("stream_", "burst_"))}
 )
 
@@ -108,6 +116,8 @@ def side_value(metric: str, side: SideWindow) -> float | None:
         return side.per_request_ms(side.relay_cpu_s)
     if metric == "slow_share":
         return side.slow_share
+    if metric == "slow_lead":
+        return None  # a share of both sides' slow searches: window_value gives it
     if metric == "rss_kb_per_1k_requests":
         return side.rss_kb_per_1k_requests
     if metric == "rss_peak_mb":
@@ -129,6 +139,18 @@ def side_value(metric: str, side: SideWindow) -> float | None:
     raise ComparisonError(f"{metric!r} is not a duet metric")
 
 
+def window_value(metric: str, window: DuetWindow, side: Side) -> float | None:
+    """One side's figure of ``metric`` in ``window``: :func:`side_value`, or for
+    ``slow_lead`` the side's share of both sides' slow searches (0.5 when neither has one)."""
+    if metric != "slow_lead":
+        return side_value(metric, window.side(side))
+    mine, both = window.side(side).slow, (window.base.slow, window.candidate.slow)
+    if mine is None or None in both:
+        return None
+    total = sum(s for s in both if s is not None)
+    return 0.5 if total == 0 else mine / total
+
+
 def tail_samples(metric: str, side: SideWindow) -> int | None:
     """Samples above the percentile a latency metric reports (None for other metrics)."""
     q = PERCENTILES.get(metric)
@@ -144,7 +166,7 @@ def paired_values(
     base: list[float] = []
     cand: list[float] = []
     for w in windows:
-        b, c = side_value(metric, w.base), side_value(metric, w.candidate)
+        b, c = window_value(metric, w, "base"), window_value(metric, w, "candidate")
         if b is None or c is None:
             return None
         base.append(b)
@@ -405,6 +427,6 @@ def hl_interval(effects: FloatArray, confidence: float) -> tuple[float, float]:
 
 def side_medians(run: DuetRun, metric: str, side: Side) -> float | None:
     """Median over the measured windows of one side's figure (for the report's table)."""
-    vals = [side_value(metric, w.side(side)) for w in run.measured]
+    vals = [window_value(metric, w, side) for w in run.measured]
     present = [v for v in vals if v is not None]
     return float(np.median(present)) if present else None

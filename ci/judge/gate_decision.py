@@ -66,7 +66,7 @@ from ci.results.quality import QualityRun
 from ci.settings.gate import GateMetric, GateRule
 
 #: Absolute metrics that are shares of requests: their changes read in percentage points.
-SHARES = frozenset({"error_rate", "slow_share"})
+SHARES = frozenset({"error_rate", "slow_share", "slow_lead"})
 
 
 def _fmt_change(metric: GateMetric, x: float) -> str:

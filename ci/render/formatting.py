@@ -51,6 +51,7 @@ GATE_LABELS = {
     "valkey_cpu_ms_per_request": "Valkey CPU per request",
     "relay_cpu_ms_per_request": "relay CPU per request",
     "slow_share": "tail share",
+    "slow_lead": "tail lead",
     "rss_kb_per_1k_requests": "RSS growth per 1k requests",
     "rss_peak_mb": "peak RSS",
     "stream_ttfe_p50": "stream first event p50",
@@ -60,7 +61,7 @@ GATE_LABELS = {
     "burst_latency_p50": "burst latency p50",
     "burst_latency_p90": "burst latency p90",
 }
-FRACTIONS = {"error_rate", "cache_hit_ratio", "slow_share"}
+FRACTIONS = {"error_rate", "cache_hit_ratio", "slow_share", "slow_lead"}
 
 
 def metric_label(name: str) -> Markup:

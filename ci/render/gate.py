@@ -74,6 +74,8 @@ def _change(metric: str, mode: str, x: float | None) -> Markup:
         return Markup(f"{x * 100:+.3f} pp")
     if metric == "slow_share":
         return Markup(f"{x * 100:+.2f} pp")
+    if metric == "slow_lead":
+        return Markup(f"{x * 100:+.1f} pp")
     if metric == "rss_kb_per_1k_requests":
         return Markup(f"{x:+,.0f} KB")
     return Markup(f"{x:+.4g}")

@@ -38,6 +38,7 @@ DUET_METRICS: tuple[str, ...] = (
     "cpu_ms_per_request",
     "error_rate",
     "slow_share",
+    "slow_lead",
     "rss_kb_per_1k_requests",
     "service_cpu_ms_per_request",
     "postgres_cpu_ms_per_request",
@@ -52,7 +53,12 @@ DUET_METRICS: tuple[str, ...] = (
     "burst_latency_p90",
 )
 #: Duet metrics compared as differences (their base is often 0, or they can be negative).
-ABSOLUTE_METRICS: tuple[str, ...] = ("error_rate", "slow_share", "rss_kb_per_1k_requests")
+ABSOLUTE_METRICS: tuple[str, ...] = (
+    "error_rate",
+    "slow_share",
+    "slow_lead",
+    "rss_kb_per_1k_requests",
+)
 #: The shortest gap between sequential bursts (``burst_gap_s``; 0: the sides burst at once):
 #: each burst runs for 3/4 of it, and k6 refuses a scenario shorter than 1 s.
 MIN_BURST_GAP_S = 1.5
@@ -95,7 +101,7 @@ DEFAULT_GATE_METRICS: tuple[GateMetric, ...] = (
     GateMetric("latency_p50", "lower", 0.10),
     GateMetric("latency_p90", "lower", 0.10),
     GateMetric("error_rate", "lower", 0.001, "absolute"),
-    GateMetric("slow_share", "lower", 0.01, "absolute"),
+    GateMetric("slow_lead", "lower", 0.15, "absolute"),
     GateMetric("rss_kb_per_1k_requests", "lower", 5000.0, "absolute"),
     GateMetric("stream_last_p50", "lower", 0.10),
     GateMetric("burst_latency_p50", "lower", 0.20),

@@ -111,7 +111,7 @@ def drawn_run(
     p90_effect: float = 0.0,
     samples: int = 1100,
     seed: int = 0,
-    slow_share: float = 0.02,
+    slow_share: float = 0.06,
     slow_effect: float = 0.0,
     leak_kb_per_request: float = 0.0,
     rss_sd_kb: float = 600.0,
@@ -122,7 +122,8 @@ def drawn_run(
 ) -> DuetRun:
     """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects;
     slow searches drawn binomially around ``slow_share`` (+ ``slow_effect`` on the
-    candidate), RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's
+    candidate; A/A the sides' medians were 5.0-7.8 % in three runs, 2026-12-07, and a 50-ms
+    stall of 2 % of searches added 2.5-4.2 pp, docs/gate-calibration.md), RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's
     leak per request), burst medians of SD ``burst_sd`` (log scale)."""
     rng = np.random.default_rng(seed)
     extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put

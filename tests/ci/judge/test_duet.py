@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from ci.errors import ComparisonError
-from ci.judge.duet import ReportMetric, hl_interval, judge_duet, side_value, tail_samples
-from ci.results.duet import DuetRun, SideSetup, Timing
+from ci.judge.duet import (
+    ReportMetric,
+    hl_interval,
+    judge_duet,
+    side_value,
+    tail_samples,
+    window_value,
+)
+from ci.results.duet import DuetRun, DuetWindow, SideSetup, Timing
 from ci.settings.gate import GateMetric, GateRule
 from tests.ci.judge.duet_factory import drawn_run, duet_run, side
 
@@ -139,6 +146,22 @@ def test_rss_growth_and_slow_share_per_side() -> None:
     assert side_value("rss_kb_per_1k_requests", bare) is None
 
 
+def test_the_tail_lead_is_a_sides_share_of_both_sides_slow_searches() -> None:
+    def window(base_slow: int | None, cand_slow: int | None) -> DuetWindow:
+        (w,) = duet_run([(side(slow=base_slow), side(slow=cand_slow))]).windows[-1:]
+        return w
+
+    w = window(10, 30)  # the candidate lagged the base three times as often
+    assert window_value("slow_lead", w, "candidate") == pytest.approx(0.75)
+    assert window_value("slow_lead", w, "base") == pytest.approx(0.25)
+    # a loaded machine: both lag ten times as often, the lead stays where it was
+    assert window_value("slow_lead", window(100, 300), "candidate") == pytest.approx(0.75)
+    assert window_value("slow_lead", window(0, 0), "base") == 0.5  # neither lagged
+    assert window_value("slow_lead", window(None, 3), "candidate") is None
+    assert side_value("slow_lead", w.candidate) is None  # it needs both sides
+    assert window_value("slow_share", w, "base") == side_value("slow_share", w.base)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_a_leak_of_a_few_kb_per_request_fails_on_memory(seed: int) -> None:
     j = judge_duet(drawn_run(12, sd=0.03, leak_kb_per_request=8.0, seed=seed), CONFIG)
@@ -187,23 +210,23 @@ def test_a_leak_fails_at_the_second_look_on_the_windows_it_keeps() -> None:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_two_percent_of_searches_stalling_fails_on_the_tail(seed: int) -> None:
-    j = judge_duet(drawn_run(12, sd=0.03, slow_effect=0.02, seed=seed), CONFIG)
+    j = judge_duet(drawn_run(12, sd=0.03, slow_effect=0.03, seed=seed), CONFIG)
     assert j.decision == "fail"
-    assert j.reasons == ("slow_share",)
+    assert j.reasons == ("slow_lead",)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_the_memory_and_tail_metrics_stay_quiet_a_a(seed: int) -> None:
     j = judge_duet(drawn_run(12, sd=0.03, seed=100 + seed), CONFIG)
     assert j.decision == "pass"
-    assert {m.name for m in j.gated} >= {"slow_share", "rss_kb_per_1k_requests"}
+    assert {m.name for m in j.gated} >= {"slow_lead", "rss_kb_per_1k_requests"}
 
 
 def test_a_run_without_rss_or_a_tail_limit_reports_them_as_not_measured() -> None:
     bare = side(slow=None, rss_growth_kb=None, burst_ms=60.0)
     pairs = [(bare, bare)] * 12
     j = judge_duet(duet_run(pairs), CONFIG)
-    assert {d.name for d in j.demoted} == {"slow_share", "rss_kb_per_1k_requests"}
+    assert {d.name for d in j.demoted} == {"slow_lead", "rss_kb_per_1k_requests"}
     assert all("not measured" in d.reason for d in j.demoted)
     assert j.decision == "pass"
 

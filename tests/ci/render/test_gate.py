@@ -192,9 +192,13 @@ def test_absolute_metrics_read_in_their_units() -> None:
         for line in render_gate_comment(judged_verdict(), LINKS).splitlines()
         if line.startswith("| ")
     }
-    tail, rss = rows["| tail share"], rows["| RSS growth per 1k requests"]
+    lead, tail = rows["| tail lead"], rows["| tail share"]
+    rss = rows["| RSS growth per 1k requests"]
     assert re.search(
-        r"\| [+-]\d+\.\d\d pp \| \[[+-]\d+\.\d\d pp, [+-]\d+\.\d\d pp\] \| \+1\.00 pp \|", tail
+        r"\| [+-]\d+\.\d pp \| \[[+-]\d+\.\d pp, [+-]\d+\.\d pp\] \| \+15\.0 pp \|", lead
+    )
+    assert re.search(
+        r"\| [+-]\d+\.\d\d pp \| \[[+-]\d+\.\d\d pp, [+-]\d+\.\d\d pp\] \| no \|", tail
     )
     assert re.search(r"\| [+-][\d,]+ KB \| \[[+-][\d,]+ KB, [+-][\d,]+ KB\] \| \+5,000 KB \|", rss)
 

@@ -258,7 +258,7 @@ def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path
     gate = GateDesign(
         rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4, burst_gap_s=0.0
     )
-    rule = GateRule(looks=(12,), metrics=(GateMetric("slow_share", "lower", 0.01, "absolute"),))
+    rule = GateRule(looks=(12,), metrics=(GateMetric("slow_lead", "lower", 0.15, "absolute"),))
     with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
         runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
         revision = DuetRevision("HEAD", _head())
@@ -269,4 +269,4 @@ def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path
     shares = [(w.base.slow_share, w.candidate.slow_share) for w in measured.run.measured]
     print("slow shares, base vs candidate:", shares)
     assert measured.judgement.decision == "fail", shares
-    assert measured.judgement.reasons == ("slow_share",)
+    assert measured.judgement.reasons == ("slow_lead",)
