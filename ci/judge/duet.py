@@ -24,8 +24,7 @@ left-out pairs          ``rss_kb_per_1k_requests`` leaves out each window marked
                         the pair's difference varies ~5x more than in later windows); the
                         rule judges it on its other pairs (:func:`ci.judge.gate.judge_look`)
 not measured            a primary metric some window has no value for (a version 1 file has
-                        no RSS; the warm-up sets the tail limit) is report-only, and the
-                        verdict says why
+                        no RSS and no slow counts) is report-only, and the verdict says why
 gated or report-only    a primary percentile is gated only if *every* window has at least
                         ``min_tail_samples`` samples above it on both sides; otherwise it is
                         report-only, and the verdict says why

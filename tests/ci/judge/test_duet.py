@@ -222,7 +222,7 @@ def test_the_memory_and_tail_metrics_stay_quiet_a_a(seed: int) -> None:
     assert {m.name for m in j.gated} >= {"slow_lead", "rss_kb_per_1k_requests"}
 
 
-def test_a_run_without_rss_or_a_tail_limit_reports_them_as_not_measured() -> None:
+def test_a_run_without_rss_or_slow_counts_reports_them_as_not_measured() -> None:
     bare = side(slow=None, rss_growth_kb=None, burst_ms=60.0)
     pairs = [(bare, bare)] * 12
     j = judge_duet(duet_run(pairs), CONFIG)
