@@ -122,9 +122,10 @@ def drawn_run(
 ) -> DuetRun:
     """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects;
     slow searches drawn binomially around ``slow_share`` (+ ``slow_effect`` on the
-    candidate; A/A the sides' medians were 5.0-7.8 % in three runs, 2026-12-07, and a 50-ms
-    stall of 2 % of searches added 2.5-4.2 pp, docs/gate-calibration.md), RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's
-    leak per request), burst medians of SD ``burst_sd`` (log scale)."""
+    candidate; A/A the sides' medians were 5.0-7.8 % in two runs, 2026-12-07, and a 50-ms
+    stall of 2 % of searches added 2.5 pp (HL; mean 4.2) in one, docs/gate-calibration.md),
+    RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's leak per
+    request), burst medians of SD ``burst_sd`` (log scale)."""
     rng = np.random.default_rng(seed)
     extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put
     streams = np.random.default_rng([seed, 2])  # stream timings: the others stay put
