@@ -8,17 +8,8 @@ intervals are exact signed-rank ones), so judging the same file twice gives the 
 step                    rule
 ======================  =====================================================================
 windows                 warm-up windows are dropped; each remaining window is one pair
-value per side          ``latency_pNN`` from the window's exact percentiles; ``error_rate`` =
-                        failed / requests; ``cpu_ms_per_request`` = the whole side's CPU
-                        (service + its PostgreSQL backends + its Valkey) / requests, each
-                        part also reported alone; ``slow_share`` = searches answered
-                        ``tail_margin_ms`` after the other side's answer to the same
-                        query / searches; ``slow_lead`` = the side's slow searches / both
-                        sides' (a half each when neither has one), so its pair's
-                        difference is (c - b) / (c + b): a load on the whole machine that
-                        makes both sides lag more often leaves it at 0; ``rss_kb_per_1k_requests`` =
-                        service RSS growth over the window per 1,000 requests
-                        (:class:`~ci.results.duet.SideWindow`)
+value per side          each metric's figure for each side of a window
+                        (:mod:`ci.judge.window_metrics`)
 left-out pairs          ``rss_kb_per_1k_requests`` leaves out each window marked
                         ``restarted`` (its processes' first: their RSS still settles, and
                         the pair's difference varies ~5x more than in later windows); the
@@ -57,11 +48,17 @@ from ci.judge.gate import (
     metric_effects,
     signed_rank_p,
 )
-from ci.results.duet import DuetRun, DuetWindow, Side, SideWindow
-from ci.settings.gate import DUET_METRICS, GateMetric, GateRule
+from ci.judge.window_metrics import (
+    OPTIONAL_METRICS,
+    PERCENTILES,
+    judged,
+    paired_values,
+    tail_samples,
+    window_value,
+)
+from ci.results.duet import DuetRun, DuetWindow, Side
+from ci.settings.gate import GateMetric, GateRule
 
-#: Percentile of each latency metric (the share of samples above it is 1 - q).
-PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
 #: Report-only metrics compared as differences, with their threshold for "changed".
 _ABSOLUTE_REPORT = {
     "error_rate": 0.001,
@@ -73,104 +70,6 @@ _ABSOLUTE_REPORT = {
 SETUP_THRESHOLD = 0.5
 #: ...and at least this many seconds more (a 0.1-s index build doubling is noise).
 SETUP_MIN_S = 1.0
-#: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
-OPTIONAL_METRICS = frozenset(
-    {"slow_share", "slow_lead", "rss_kb_per_1k_requests"}
-    | {n for n in DUET_METRICS if n.startswith(("stream_", "burst_"))}
-)
-
-
-#: Metrics whose pair from a window marked ``restarted`` is left out of the judgement.
-SETTLING_METRICS = frozenset({"rss_kb_per_1k_requests"})
-
-
-def judged(metric: str, window: DuetWindow) -> bool:
-    """Whether ``window``'s pair counts for ``metric``."""
-    return not (window.restarted and metric in SETTLING_METRICS)
-
-
-def side_value(metric: str, side: SideWindow) -> float | None:
-    """One side's figure of ``metric`` in one window (None: the window cannot give it)."""
-    lat = side.latency_ms
-    if metric in PERCENTILES:
-        if lat.samples == 0:
-            return None
-        return {
-            "latency_p50": lat.p50,
-            "latency_p90": lat.p90,
-            "latency_p95": lat.p95,
-            "latency_p99": lat.p99,
-        }[metric]
-    if metric == "error_rate":
-        return side.error_rate
-    if metric == "cpu_ms_per_request":
-        return side.cpu_ms_per_request
-    if metric == "service_cpu_ms_per_request":
-        return side.per_request_ms(side.cpu_s)
-    if metric == "postgres_cpu_ms_per_request":
-        return side.per_request_ms(side.postgres_cpu_s)
-    if metric == "valkey_cpu_ms_per_request":
-        return side.per_request_ms(side.valkey_cpu_s)
-    if metric == "relay_cpu_ms_per_request":
-        return side.per_request_ms(side.relay_cpu_s)
-    if metric == "slow_share":
-        return side.slow_share
-    if metric == "slow_lead":
-        return None  # a share of both sides' slow searches: window_value gives it
-    if metric == "rss_kb_per_1k_requests":
-        return side.rss_kb_per_1k_requests
-    if metric == "rss_peak_mb":
-        return side.rss_peak_mb or None
-    timing = {
-        "stream_ttfe_p50": (side.ttfe_ms, "p50"),
-        "stream_ttfe_p95": (side.ttfe_ms, "p95"),
-        "stream_last_p50": (side.stream_ms, "p50"),
-        "stream_last_p95": (side.stream_ms, "p95"),
-        "burst_latency_p50": (side.burst_ms, "p50"),
-        "burst_latency_p90": (side.burst_ms, "p90"),
-    }.get(metric)
-    if timing is not None:
-        found, stat = timing
-        if found is None or found.samples == 0:
-            return None
-        value = float(getattr(found, stat))
-        return value if value > 0 else None
-    raise ComparisonError(f"{metric!r} is not a duet metric")
-
-
-def window_value(metric: str, window: DuetWindow, side: Side) -> float | None:
-    """One side's figure of ``metric`` in ``window``: :func:`side_value`, or for
-    ``slow_lead`` the side's share of both sides' slow searches (0.5 when neither has one)."""
-    if metric != "slow_lead":
-        return side_value(metric, window.side(side))
-    mine, both = window.side(side).slow, (window.base.slow, window.candidate.slow)
-    if mine is None or None in both:
-        return None
-    total = sum(s for s in both if s is not None)
-    return 0.5 if total == 0 else mine / total
-
-
-def tail_samples(metric: str, side: SideWindow) -> int | None:
-    """Samples above the percentile a latency metric reports (None for other metrics)."""
-    q = PERCENTILES.get(metric)
-    if q is None:
-        return None
-    return math.floor(side.latency_ms.samples * (100 - q) / 100)
-
-
-def paired_values(
-    windows: Sequence[DuetWindow], metric: str
-) -> tuple[list[float], list[float]] | None:
-    """Base and candidate values of every window, or None if some window lacks one."""
-    base: list[float] = []
-    cand: list[float] = []
-    for w in windows:
-        b, c = window_value(metric, w, "base"), window_value(metric, w, "candidate")
-        if b is None or c is None:
-            return None
-        base.append(b)
-        cand.append(c)
-    return base, cand
 
 
 class Demotion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -7,9 +7,9 @@ pairs the rule judged), so a reviewer can see the spread behind each estimate.
 
 from __future__ import annotations
 
-from ci.judge.duet import side_value
 from ci.judge.gate_folder import GateFolder
 from ci.judge.gate_verdict import GateVerdict
+from ci.judge.window_metrics import side_value
 from ci.render import plots
 from ci.render.environment import render_template
 from ci.render.formatting import gate_name

@@ -29,7 +29,7 @@ Mode = Literal["ratio", "absolute"]
 #: The check's conclusion for a verdict that is neither a clean pass nor a fail.
 Policy = Literal["neutral", "failure"]
 
-#: Figures a duet window gives per side (``ci.judge.duet`` reads them).
+#: Figures a duet window gives per side (``ci.judge.window_metrics`` reads them).
 DUET_METRICS: tuple[str, ...] = (
     "latency_p50",
     "latency_p90",

@@ -18,7 +18,7 @@ import pytest
 
 from ci.errors import RunError
 from ci.experiments.gate.k6_window import DuetLoad, slot_figures, window_env
-from ci.judge.duet import side_value
+from ci.judge.window_metrics import side_value
 from ci.measure.k6 import find_k6
 from ci.settings import repo_sla
 
