@@ -115,7 +115,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     pass_alpha: float = 0.05  # chance of a PASS when a metric sits exactly at its threshold
     looks: tuple[int, ...] = (12, 20)  # measured windows at which the rule is applied
     metrics: tuple[GateMetric, ...] = DEFAULT_GATE_METRICS
-    min_tail_samples: int = 100  # a gated percentile needs this many samples above it
+    min_tail_samples: int = 60  # a gated percentile needs this many samples above it
     report_threshold: float = 0.05  # a report-only metric "changed" beyond this...
     report_alpha: float = 0.01  # ...with a two-sided signed-rank p below this
     inconclusive: Policy = "neutral"  # the check's conclusion when the rule cannot decide
@@ -182,7 +182,7 @@ def _check_reachable(alpha: float, looks: tuple[int, ...], metrics: int) -> None
 class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """How the windows and shapes are measured."""
 
-    rate: float = 120.0  # duet iterations per second (each: one search per side)
+    rate: float = 60.0  # duet iterations per second (each: one search per side)
     window_s: float = 10.0  # one window
     warmup_windows: int = 4  # one ABBA block, discarded
     unique_fraction: float = 0.3  # share of queries no cache has seen
@@ -191,7 +191,7 @@ class GateDesign(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     stream_k: int = 200  # results each duet stream asks for
     burst_vus: int = 50  # requests held in flight per side by each window's burst (0: none)
     burst_iterations: int = 3  # searches each burst VU sends
-    burst_gap_s: float = 2.0  # > 0: the sides burst one after the other, this many seconds apart
+    burst_gap_s: float = 1.5  # > 0: the sides burst one after the other, this many seconds apart
     workers: int = 1  # service worker processes per side
     restart_every: int = 1  # restart both services after every this many measured blocks (0: never)
     pin_cpus: bool = False  # each side's service and Valkey on its own CPUs (4+ CPUs)

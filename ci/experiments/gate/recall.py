@@ -2,7 +2,8 @@
 service on its own database, and the candidate's code on the base's, each a short-lived
 service of that side's code (:mod:`~ci.experiments.gate.quality` samples, asks and scores).
 
-A side's exact-scan service that is not ready is that side's failure. The candidate's code
+A side's exact-scan service that does not start, or is not ready, is that side's failure
+(its code runs it, as it runs the side's measured service). The candidate's code
 that does not start or is not ready on the base's database leaves recall on the base's graph
 unmeasured, said by ``progress``: the windows judge the candidate on its own.
 """
@@ -44,15 +45,18 @@ def recall_check(
     with contextlib.ExitStack() as stack:
         for side in SIDES:
             svc = duo.services[side]
-            truth, why = stack.enter_context(
-                short_lived_service(
-                    duo.servers,
-                    run_dir / svc.placement.slot,
-                    svc.database_url,
-                    code[side],
-                    exact=True,
+            try:
+                truth, why = stack.enter_context(
+                    short_lived_service(
+                        duo.servers,
+                        run_dir / svc.placement.slot,
+                        svc.database_url,
+                        code[side],
+                        exact=True,
+                    )
                 )
-            )
+            except StackError as exc:
+                raise SideFailure(side, f"its exact-scan service did not start: {exc}") from exc
             if why is not None:
                 raise SideFailure(side, f"its exact-scan service at {truth} is not ready: {why}")
             targets[side] = QualityTarget(svc.url, truth)

@@ -68,7 +68,7 @@ def test_every_key_is_read() -> None:
     assert (d.rate, d.window_s, d.warmup_windows, d.workers) == (80.0, 12.5, 8, 2)
     assert d.pin_cpus
     assert not GateDesign().pin_cpus
-    assert (d.burst_gap_s, GateDesign().burst_gap_s) == (6.25, 2.0)
+    assert (d.burst_gap_s, GateDesign().burst_gap_s) == (6.25, 1.5)
     assert (d.db_rtt_ms, GateDesign().db_rtt_ms) == (4.0, 2.0)
     assert (d.tail_margin_ms, GateDesign().tail_margin_ms) == (40.0, 25.0)
     assert d.shapes == ("ramp", "sse")

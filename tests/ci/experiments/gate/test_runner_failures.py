@@ -2,8 +2,9 @@
 
 Each candidate is a commit on a clone of this repository whose service or loader is broken
 on purpose: one that answers 500 to a share of its searches, one that exits during the
-windows, one that never becomes ready, one whose loader fails. The base is the unbroken
-commit below it. Run it under the measure lock.
+windows, one that never becomes ready, one whose loader fails, one whose exact-scan service
+(the recall check's truth) does not start. The base is the unbroken commit below it. Run it
+under the measure lock.
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ def _broken_loader(text: str) -> str:
     )
 
 
+def _exact_mode_exits(text: str) -> str:
+    head, tail = text.rsplit("    return app\n", 1)
+    exits = (
+        '    if __import__("os").environ.get("SEARCH_INDEX_MODE") == "exact":\n'
+        '        __import__("os")._exit(3)\n'
+    )
+    return head + exits + "    return app\n" + tail
+
+
 BROKEN: dict[str, tuple[str, Callable[[str], str]]] = {
     # one search in ten answers 500: the windows fail it on error_rate, then the shape
     # scenarios' warm-up meets a 500
@@ -108,6 +118,9 @@ BROKEN: dict[str, tuple[str, Callable[[str], str]]] = {
     "exits": ("service/http/app.py", _wrap("if count >= 1200:\n                os._exit(3)")),
     "never ready": ("service/http/app.py", _wrap(never_ready=True)),
     "loader": ("service/db/loader.py", _broken_loader),
+    # its measured service is sound; the same code started in exact mode (the recall
+    # check's truth) exits at once
+    "exact scan": ("service/http/app.py", _exact_mode_exits),
 }
 
 
@@ -176,6 +189,13 @@ def test_a_candidate_whose_loader_fails_fails(tmp_path: Path) -> None:
     cause = _cause(v)
     assert "its own loader failed" in cause
     assert "loading the corpus failed (exit 2)" in cause
+
+
+def test_a_candidate_whose_exact_scan_service_does_not_start_fails(tmp_path: Path) -> None:
+    v, folder = _gate(tmp_path, "exact scan")
+    assert "its exact-scan service did not start" in _cause(v)
+    assert v.judgement.statistical_decision == "pass"  # the windows' decision stays
+    assert len(load_duet(folder.windows).measured) == 12
 
 
 def test_set_up_beyond_its_own_budget_is_a_clear_error(tmp_path: Path) -> None:
