@@ -54,9 +54,8 @@ from ci.judge.window_metrics import (
     judged,
     paired_values,
     tail_samples,
-    window_value,
 )
-from ci.results.duet import DuetRun, DuetWindow, Side
+from ci.results.duet import DuetRun, DuetWindow
 from ci.settings.gate import GateMetric, GateRule
 
 #: Report-only metrics compared as differences, with their threshold for "changed".
@@ -135,7 +134,8 @@ def _gated(
                     )
                 )
                 continue
-        if m.name in OPTIONAL_METRICS and windows and paired_values(windows, m.name) is None:
+        missing = bool(windows) and paired_values(windows, m.name, rule.tail_prior) is None
+        if m.name in OPTIONAL_METRICS and missing:
             demoted.append(
                 Demotion(m.name, "report-only: not measured in every window of this run")
             )
@@ -162,7 +162,7 @@ def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
     effects: dict[str, FloatArray] = {}
     primary_report: list[ReportMetric] = []
     for m in gated:
-        values = paired_values(windows, m.name)
+        values = paired_values(windows, m.name, rule.tail_prior)
         if values is None:
             raise ComparisonError(
                 f"primary metric {m.name}: some window has no value for it "
@@ -180,7 +180,7 @@ def judge_duet(run: DuetRun, rule: GateRule) -> DuetJudgement:
     report: list[ReportMetric] = []
     demoted_names = {d.name: d.reason for d in demoted}
     for name in (*demoted_names, *rule.report_only_names):
-        values = paired_values(windows, name)
+        values = paired_values(windows, name, rule.tail_prior)
         if values is None:
             continue
         values = judged_values(windows, name, values)
@@ -321,10 +321,3 @@ def hl_interval(effects: FloatArray, confidence: float) -> tuple[float, float]:
     if k == 0:
         return float(walsh[0]), float(walsh[-1])
     return float(walsh[k - 1]), float(walsh[m - k])
-
-
-def side_medians(run: DuetRun, metric: str, side: Side) -> float | None:
-    """Median over the measured windows of one side's figure (for the report's table)."""
-    vals = [window_value(metric, w, side) for w in run.measured]
-    present = [v for v in vals if v is not None]
-    return float(np.median(present)) if present else None

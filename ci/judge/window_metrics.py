@@ -12,9 +12,11 @@ metric                      value of one side in one window
                             Valkey) / requests, each part also reported alone
 ``slow_share``              searches answered ``tail_margin_ms`` after the other side's
                             answer to the same query / searches
-``slow_lead``               the side's slow searches / both sides' (a half each when neither
-                            has one), so its pair's difference is (c - b) / (c + b): a load on
-                            the whole machine that makes both sides lag more often leaves it at 0
+``slow_lead``               the side's slow searches + p / both sides' + 2p (p: the rule's
+                            ``tail_prior``; a half each when the sum is 0), so its pair's
+                            difference is (c - b) / (c + b + 2p): a load on the whole machine
+                            that makes both sides lag more often leaves it at 0, and a window
+                            with few slow searches moves it little
 ``rss_kb_per_1k_requests``  service RSS growth over the window per 1,000 requests
                             (:class:`~ci.results.duet.SideWindow`)
 ==========================  ========================================================================
@@ -94,16 +96,19 @@ def side_value(metric: str, side: SideWindow) -> float | None:
     raise ComparisonError(f"{metric!r} is not a duet metric")
 
 
-def window_value(metric: str, window: DuetWindow, side: Side) -> float | None:
+def window_value(
+    metric: str, window: DuetWindow, side: Side, tail_prior: float = 0.0
+) -> float | None:
     """One side's figure of ``metric`` in ``window``: :func:`side_value`, or for
-    ``slow_lead`` the side's share of both sides' slow searches (0.5 when neither has one)."""
+    ``slow_lead`` the side's share of both sides' slow searches, each side counted with
+    ``tail_prior`` more (0.5 when neither has any)."""
     if metric != "slow_lead":
         return side_value(metric, window.side(side))
     mine, both = window.side(side).slow, (window.base.slow, window.candidate.slow)
     if mine is None or None in both:
         return None
-    total = sum(s for s in both if s is not None)
-    return 0.5 if total == 0 else mine / total
+    total = sum(s for s in both if s is not None) + 2 * tail_prior
+    return 0.5 if total == 0 else (mine + tail_prior) / total
 
 
 def tail_samples(metric: str, side: SideWindow) -> int | None:
@@ -115,13 +120,14 @@ def tail_samples(metric: str, side: SideWindow) -> int | None:
 
 
 def paired_values(
-    windows: Sequence[DuetWindow], metric: str
+    windows: Sequence[DuetWindow], metric: str, tail_prior: float = 0.0
 ) -> tuple[list[float], list[float]] | None:
     """Base and candidate values of every window, or None if some window lacks one."""
     base: list[float] = []
     cand: list[float] = []
     for w in windows:
-        b, c = window_value(metric, w, "base"), window_value(metric, w, "candidate")
+        b = window_value(metric, w, "base", tail_prior)
+        c = window_value(metric, w, "candidate", tail_prior)
         if b is None or c is None:
             return None
         base.append(b)

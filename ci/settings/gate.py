@@ -116,6 +116,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     looks: tuple[int, ...] = (12, 20)  # measured windows at which the rule is applied
     metrics: tuple[GateMetric, ...] = DEFAULT_GATE_METRICS
     min_tail_samples: int = 60  # a gated percentile needs this many samples above it
+    tail_prior: float = 0.0  # slow_lead counts this many slow searches more on each side
     report_threshold: float = 0.05  # a report-only metric "changed" beyond this...
     report_alpha: float = 0.01  # ...with a two-sided signed-rank p below this
     inconclusive: Policy = "neutral"  # the check's conclusion when the rule cannot decide
@@ -146,6 +147,8 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             raise ConfigError(f"gate.report_threshold = {self.report_threshold!r}: must be > 0")
         if self.min_tail_samples < 1:
             raise ConfigError(f"gate.min_tail_samples = {self.min_tail_samples}: must be >= 1")
+        if not (math.isfinite(self.tail_prior) and 0 <= self.tail_prior <= 1000):
+            raise ConfigError(f"gate.tail_prior = {self.tail_prior!r}: must lie in [0, 1000]")
         for key in ("recall_drop", "short_results_rise", "recall_build_sd"):
             value = getattr(self, key)
             if not 0 <= value < 1:

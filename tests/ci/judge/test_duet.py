@@ -160,6 +160,22 @@ def test_the_memory_and_tail_metrics_stay_quiet_a_a(seed: int) -> None:
     assert {m.name for m in j.gated} >= {"slow_lead", "rss_kb_per_1k_requests"}
 
 
+def test_a_prior_keeps_sparse_one_sided_lags_from_failing_and_still_fails_a_stall() -> None:
+    # a quiet machine: the candidate lags once or twice in most windows, the base never
+    # (a process offset, no regression)
+    sparse = [(side(slow=0), side(slow=[1, 2, 0, 1][i % 4])) for i in range(20)]
+    rule = GateRule(metrics=(GateMetric("slow_lead", "lower", 0.15, "absolute"),))
+    bare = judge_duet(duet_run(sparse), rule)
+    assert bare.decision == "fail"  # each such window reads the largest lead, +1
+    prior = msgspec.structs.replace(rule, tail_prior=10.0)
+    assert judge_duet(duet_run(sparse), prior).decision == "pass"
+    # 2 % of 600 searches stall (12 a window) beside the machine's lags on both sides
+    stall = [(side(slow=[1, 0, 2][i % 3]), side(slow=12 + [0, 1, 2][i % 3])) for i in range(20)]
+    j = judge_duet(duet_run(stall), prior)
+    assert j.decision == "fail"
+    assert j.reasons == ("slow_lead",)
+
+
 def test_a_run_without_rss_or_slow_counts_reports_them_as_not_measured() -> None:
     bare = side(slow=None, rss_growth_kb=None, burst_ms=60.0)
     pairs = [(bare, bare)] * 12

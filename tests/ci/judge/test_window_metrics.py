@@ -64,3 +64,23 @@ def test_the_tail_lead_is_a_sides_share_of_both_sides_slow_searches() -> None:
     assert window_value("slow_lead", window(None, 3), "candidate") is None
     assert side_value("slow_lead", w.candidate) is None  # it needs both sides
     assert window_value("slow_share", w, "base") == side_value("slow_share", w.base)
+
+
+def test_the_tail_prior_weighs_a_window_by_its_slow_searches() -> None:
+    def lead(base_slow: int, cand_slow: int, prior: float) -> float | None:
+        (w,) = duet_run([(side(slow=base_slow), side(slow=cand_slow))]).windows[-1:]
+        c = window_value("slow_lead", w, "candidate", prior)
+        b = window_value("slow_lead", w, "base", prior)
+        assert c is not None
+        assert b is not None
+        assert c + b == pytest.approx(1.0)
+        return c - b
+
+    # one slow search against none says little: the lead stays far below 0.15
+    assert lead(0, 1, 10.0) == pytest.approx(1 / 21)
+    assert lead(0, 1, 0.0) == pytest.approx(1.0)  # without a prior it is the largest lead
+    # a stall of 2 % of a 600-search window (12) beside one lag of the machine's
+    assert lead(1, 13, 10.0) == pytest.approx(12 / 34)
+    # hundreds of lags on a loaded machine: the prior hardly moves the lead
+    assert lead(100, 300, 10.0) == pytest.approx(200 / 420)
+    assert lead(0, 0, 10.0) == 0.0

@@ -31,6 +31,7 @@ def test_every_key_is_read() -> None:
                 {"name": "error_rate", "fail_threshold": 0.002},
             ],
             "min_tail_samples": 50,
+            "tail_prior": 4.5,
             "report_threshold": 0.1,
             "report_alpha": 0.02,
             "rate": 80,
@@ -60,6 +61,7 @@ def test_every_key_is_read() -> None:
     assert (g.rule.inconclusive, g.rule.harness_changed) == ("failure", "failure")
     assert (g.design.setup_budget_s, g.design.budget_s) == (600.0, 300.0)
     assert g.rule.looks == (16, 32)
+    assert (g.rule.min_tail_samples, g.rule.tail_prior) == (50, 4.5)
     assert g.rule.metrics == (
         GateMetric("cpu_ms_per_request", "lower", 0.03, "ratio"),
         GateMetric("error_rate", "lower", 0.002, "absolute"),  # absolute by default
@@ -92,6 +94,8 @@ def test_every_key_is_read() -> None:
         ({"restart_every": -1}, r"gate\.restart_every = -1: must lie in \[0, 9\]"),
         ({"burst_gap_s": 1.0}, r"gate\.burst_gap_s = 1\.0: must be 0 .* or at least 1\.5 s"),
         ({"tail_margin_ms": 0}, r"gate\.tail_margin_ms = 0\.0: must lie in \[1, 1000\] \(ms\)"),
+        ({"tail_prior": -1}, r"gate\.tail_prior = -1\.0: must lie in \[0, 1000\]"),
+        ({"tail_prior": float("nan")}, r"gate\.tail_prior = nan: must lie in \[0, 1000\]"),
         ({"db_rtt_ms": -1}, r"gate\.db_rtt_ms = -1\.0: must lie in \[0, 50\] \(ms; 0: Postg"),
         ({"db_rtt_ms": 60.0}, r"gate\.db_rtt_ms = 60\.0: must lie in \[0, 50\]"),
         ({"burst_gap_s": -2}, r"gate\.burst_gap_s = -2\.0: must be 0"),
