@@ -184,6 +184,9 @@ def load_verdict(path: str | os.PathLike[str]) -> GateVerdict:
     """Read and validate a verdict file; every problem is a :class:`ResultsError`."""
     source = os.fspath(path)
     data = read_json_file(source)
+    rule = data.get("rule") if isinstance(data, dict) else None
+    if isinstance(rule, dict) and "tail_prior" not in rule:
+        rule["tail_prior"] = 0.0  # judged before the prior existed: re-judged as it was
     try:
         return msgspec.convert(data, GateVerdict, strict=True)
     except (msgspec.ValidationError, ValueError, ConfigError) as exc:

@@ -116,7 +116,7 @@ class GateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     looks: tuple[int, ...] = (12, 20)  # measured windows at which the rule is applied
     metrics: tuple[GateMetric, ...] = DEFAULT_GATE_METRICS
     min_tail_samples: int = 60  # a gated percentile needs this many samples above it
-    tail_prior: float = 0.0  # slow_lead counts this many slow searches more on each side
+    tail_prior: float = 10.0  # slow_lead counts this many slow searches more on each side
     report_threshold: float = 0.05  # a report-only metric "changed" beyond this...
     report_alpha: float = 0.01  # ...with a two-sided signed-rank p below this
     inconclusive: Policy = "neutral"  # the check's conclusion when the rule cannot decide

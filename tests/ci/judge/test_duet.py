@@ -164,7 +164,7 @@ def test_a_prior_keeps_sparse_one_sided_lags_from_failing_and_still_fails_a_stal
     # a quiet machine: the candidate lags once or twice in most windows, the base never
     # (a process offset, no regression)
     sparse = [(side(slow=0), side(slow=[1, 2, 0, 1][i % 4])) for i in range(20)]
-    rule = GateRule(metrics=(GateMetric("slow_lead", "lower", 0.15, "absolute"),))
+    rule = GateRule(metrics=(GateMetric("slow_lead", "lower", 0.15, "absolute"),), tail_prior=0.0)
     bare = judge_duet(duet_run(sparse), rule)
     assert bare.decision == "fail"  # each such window reads the largest lead, +1
     prior = msgspec.structs.replace(rule, tail_prior=10.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -123,6 +124,17 @@ def test_the_verdict_file_round_trips_and_refuses_others(tmp_path: Path) -> None
     path.write_text(text.replace('"version": 2', '"version": 7'))
     with pytest.raises(ResultsError, match="version 7"):
         load_verdict(path)
+
+
+def test_a_verdict_from_before_the_tail_prior_is_read_with_none(tmp_path: Path) -> None:
+    v = verdict()
+    assert v.rule.tail_prior == 10.0
+    path = tmp_path / "verdict.json"
+    dump_verdict(v, path)
+    data = json.loads(path.read_text())
+    del data["rule"]["tail_prior"]
+    path.write_text(json.dumps(data))
+    assert load_verdict(path).rule.tail_prior == 0.0  # it was judged without one
 
 
 def test_judging_the_same_windows_again_gives_the_same_verdict() -> None:

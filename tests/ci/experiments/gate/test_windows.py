@@ -258,7 +258,11 @@ def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path
     gate = GateDesign(
         rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4, burst_gap_s=0.0
     )
-    rule = GateRule(looks=(12,), metrics=(GateMetric("slow_lead", "lower", 0.15, "absolute"),))
+    # 2-s windows hold ~120 searches per side, ~2 of them stalled: no prior (tail_prior is
+    # sized for the gate's 600-search windows)
+    rule = GateRule(
+        looks=(12,), metrics=(GateMetric("slow_lead", "lower", 0.15, "absolute"),), tail_prior=0.0
+    )
     with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
         runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
         revision = DuetRevision("HEAD", _head())
