@@ -134,8 +134,11 @@ def _gated(
                     )
                 )
                 continue
-        missing = bool(windows) and paired_values(windows, m.name, rule.tail_prior) is None
-        if m.name in OPTIONAL_METRICS and missing:
+        if (
+            m.name in OPTIONAL_METRICS
+            and windows
+            and paired_values(windows, m.name, rule.tail_prior) is None
+        ):
             demoted.append(
                 Demotion(m.name, "report-only: not measured in every window of this run")
             )
