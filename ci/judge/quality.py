@@ -15,10 +15,11 @@ two add at most a quarter of ``gate.alpha`` to a pull request's false-FAIL rate)
 
 When the candidate's code was also measured on the base's graph (``candidate_on_base``:
 its searches on the base's database, scored against the base's exact top-k), that is
-paired by query with the base's own answers. One graph and identical code answer
-identically, so this test has no build noise (its SE is the paired SE alone) and a
-query-time change (``ef_search``, iterative scans, a query bug) shows in full; a change to
-the index build shows in the own-graph test only.
+paired by query with the base's code measured the same way at the same moment
+(``base_on_base``; in an older verdict, the base's own answers). One graph and identical
+code answer identically, so this test has no build noise (its SE is the paired SE alone)
+and a query-time change (``ef_search``, iterative scans, a query bug) shows in full; a
+change to the index build shows in the own-graph test only.
 
 ========================================================  ========
 candidate against base                                    status
@@ -95,10 +96,12 @@ def paired_drop(run: QualityRun, build_sd: float = 0.0) -> Tested | None:
 
 
 def paired_drop_on_base(run: QualityRun) -> Tested | None:
-    """:func:`paired_drop` of the candidate's code on the base's graph against the base: no
-    build noise (one graph). None when that was not measured."""
+    """:func:`paired_drop` of the candidate's code on the base's graph against the base's
+    code there: no build noise (one graph). None when that was not measured."""
     on_base = run.candidate_on_base
-    return None if on_base is None else paired_change(run.base.recalls, on_base.recalls)
+    if on_base is None:
+        return None
+    return paired_change(run.on_base_reference().recalls, on_base.recalls)
 
 
 def paired_change(
@@ -182,7 +185,7 @@ class OnBase:
 def _on_base(run: QualityRun, rule: GateRule, level: float) -> OnBase:
     """The candidate's code on the base's graph against the base, paired by query with no
     build noise; it fails beyond ``rule.recall_drop`` with the test's p at most ``level``."""
-    on, base = run.candidate_on_base, run.base
+    on, base = run.candidate_on_base, run.on_base_reference()
     if on is None:
         return OnBase()
     tested = paired_drop_on_base(run)
@@ -203,10 +206,11 @@ def _on_base(run: QualityRun, rule: GateRule, level: float) -> OnBase:
 
 
 def change_on_base(run: QualityRun, tested: Tested | None) -> float:
-    """The candidate's code on the base's graph minus the base: the paired mean over the
-    queries both answered (its ``tested`` interval's centre), else the plain difference."""
+    """The candidate's code on the base's graph minus the base's code there: the paired
+    mean over the queries both answered (its ``tested`` interval's centre), else the plain
+    difference."""
     assert run.candidate_on_base is not None, "no figures on the base's graph"
     if tested is None:
-        return run.candidate_on_base.recall_at_k - run.base.recall_at_k
+        return run.candidate_on_base.recall_at_k - run.on_base_reference().recall_at_k
     lo, hi = tested[1]
     return (lo + hi) / 2

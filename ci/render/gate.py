@@ -175,8 +175,8 @@ def _quality(v: GateVerdict) -> dict[str, Markup] | None:
 
 
 def _quality_on_base(v: GateVerdict, limit: str, level: float) -> dict[str, Markup]:
-    """The base's-graph row's cells (none when it was not measured): the candidate's code
-    on the base's database against the base's exact scan, paired by query without build
+    """The base's-graph row's cells (none when it was not measured): each side's code on
+    the base's database against the base's exact scan, paired by query without build
     noise; the change is the paired mean over the queries both answered."""
     q = v.quality
     if q is None or q.candidate_on_base is None:
@@ -184,6 +184,7 @@ def _quality_on_base(v: GateVerdict, limit: str, level: float) -> dict[str, Mark
     on = q.candidate_on_base
     tested = paired_drop_on_base(q)
     return {
+        "recall_base_on_base": Markup(f"{q.on_base_reference().recall_at_k:.3f}"),
         "recall_on_base": Markup(f"{on.recall_at_k:.3f}"),
         "recall_change_on_base": _with_interval(change_on_base(q, tested), tested),
         "recall_limit_on_base": Markup(

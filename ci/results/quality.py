@@ -1,5 +1,5 @@
 """The gate's recall check as measured: each side's answers against its own exact top-k,
-and the candidate's code searching the base's database against the base's.
+and each side's code searching the base's database against the base's.
 
 Measured by ``ci.experiments.gate.quality`` after the windows; stored in ``verdict.json``
 (:class:`ci.judge.gate_verdict.GateVerdict`) so that ``perfci gate --rejudge`` judges the
@@ -59,16 +59,28 @@ class QualityRun(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     # not measured: the sides' vectors differ (another embedder), that service did not
     # start or answered none of the sample, or an older verdict
     candidate_on_base: SideQuality | None = None
+    # the base's code answering the same sample at the same moment, as the same kind of
+    # short-lived service (caches off) on the same graph: what ``candidate_on_base`` pairs
+    # with. None in a verdict written before it existed: ``base`` stands in
+    base_on_base: SideQuality | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError(f"k = {self.k}: must be >= 1")
-        on_base = self.candidate_on_base
-        if on_base is not None and len(on_base.recalls) != len(self.base.recalls):
-            raise ValueError(
-                f"candidate_on_base has {len(on_base.recalls)} per-query recalls, the base "
-                f"{len(self.base.recalls)}: they must pair by query"
-            )
+        for name in ("candidate_on_base", "base_on_base"):
+            on_base = getattr(self, name)
+            if on_base is not None and len(on_base.recalls) != len(self.base.recalls):
+                raise ValueError(
+                    f"{name} has {len(on_base.recalls)} per-query recalls, the base "
+                    f"{len(self.base.recalls)}: they must pair by query"
+                )
+        if self.base_on_base is not None and self.candidate_on_base is None:
+            raise ValueError("base_on_base without candidate_on_base: nothing pairs with it")
 
     def side(self, name: QualitySideName) -> SideQuality:
         return self.base if name == "base" else self.candidate
+
+    def on_base_reference(self) -> SideQuality:
+        """What the candidate's code on the base's graph is paired with: the base's code
+        measured the same way (``base_on_base``), or in an older verdict the base itself."""
+        return self.base if self.base_on_base is None else self.base_on_base

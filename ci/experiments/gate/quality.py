@@ -1,5 +1,5 @@
 """The gate's recall check: each side answers a fixed query sample, scored by its own exact
-scan; and the candidate's code answers it on the base's graph, scored by the base's.
+scan; and each side's code answers it on the base's graph, scored by the base's.
 
 After the windows, each side's service answers ``gate.quality_queries`` searches (k = 10,
 half with a topic filter) drawn with a fixed seed from the seeded query log. The truth for
@@ -10,17 +10,21 @@ scan) and its caches off. Both are asked over the published HTTP contract; ci/ s
 
 Each side builds its own HNSW graph, and pgvector draws every node's level at random, so
 two builds of identical code differ in recall: the sides' own figures carry that build
-noise. A third short-lived service has none: the *candidate's code on the base's graph*
-(:func:`short_lived_service`), the candidate's code and venv with the base's database, in the
-candidate's index mode (not exact), its caches off and ``SEARCH_CREATE_INDEX_ON_START=false``
-(it never builds or alters the base's index; its start-up schema statements still run,
-and the service's ``IF NOT EXISTS`` finds the base's schema in place). Its answers are
-scored against the base's exact top-k and paired by query with the base's own, the searches
-it fails left out; identical code on one graph answers identically, so a query-time change
-shows exactly. It is measured only when both sides
-embed with the same model (:func:`vectors_differ`); a service that does not start or
-answers none of the sample leaves it unmeasured, not failed (a schema change may break the
-candidate's code on the base's schema; the windows judge the candidate on its own).
+noise. Two more short-lived services have none: *each side's code on the base's graph*
+(:func:`short_lived_service`), that side's code and venv with the base's database, in its
+index mode (not exact), its caches off and ``SEARCH_CREATE_INDEX_ON_START=false`` (it never
+builds or alters the base's index; its start-up schema statements still run, and the
+service's ``IF NOT EXISTS`` finds the base's schema in place). Each sample query goes to
+both, one right after the other, and both are scored against the base's exact top-k and
+paired by query, the searches either fails left out; identical code on one graph answers
+identically, so a query-time change shows exactly. The base's measured service is not
+that pair's other half: it answers part of the sample from its result cache, filled during
+the windows while their writes changed the graph, and identical code read up to 0.7 pp
+lower than it on the base's graph in A/A gates (docs/gate-calibration.md). It is measured
+only when both sides embed with the same model (:func:`vectors_differ`); a service that
+does not start or answers none of the sample leaves it unmeasured, not failed (a schema
+change may break the candidate's code on the base's schema; the windows judge the
+candidate on its own).
 
 ===========================  ===================================  ==================================
 a candidate that ...         against its own exact scan           its code on the base's graph
@@ -98,6 +102,14 @@ class QualityTarget:
 
     url: str
     truth_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class OnBaseTargets:
+    """Each side's code as a short-lived service on the base's database."""
+
+    base_code: str
+    candidate_code: str
 
 
 def quality_sample(query_log: Path, n: int, seed: int) -> tuple[SampleQuery, ...]:
@@ -301,23 +313,43 @@ def measure_side(
     return side_quality(sample, truths, answers(client, url, sample))
 
 
+def paired_answers(
+    client: httpx.Client, urls: tuple[str, str], sample: Sequence[SampleQuery]
+) -> tuple[tuple[Hits | None, ...], tuple[Hits | None, ...]]:
+    """Two services' answers to the sample, in sample order: each query asked of both, one
+    right after the other (a few queries in flight), so both search the same graph."""
+
+    def both(q: SampleQuery) -> tuple[Hits | None, Hits | None]:
+        return _search(client, urls[0], q), _search(client, urls[1], q)
+
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        pairs = tuple(pool.map(both, sample))
+    return tuple(a for a, _b in pairs), tuple(b for _a, b in pairs)
+
+
 def measure_on_base(
     client: httpx.Client,
-    url: str,
+    targets: OnBaseTargets,
     base_truths: Sequence[Hits],
     sample: Sequence[SampleQuery],
     progress: Progress = lambda _m: None,
-) -> SideQuality | None:
-    """The candidate's code on the base's graph (at ``url``) against the base's exact top-k,
-    its failed searches left out; None, said by ``progress``, when it answered none."""
-    found = answers(client, url, sample)
-    if not any(hits is not None for hits, truth in zip(found, base_truths, strict=True) if truth):
-        progress(
-            f"{NOT_ON_BASE}the candidate's code on the base's database answered none of the "
-            f"{len(sample)} sample queries"
-        )
-        return None
-    return side_quality(sample, base_truths, found, leave_out_failed=True)
+) -> tuple[SideQuality, SideQuality] | None:
+    """Each side's code on the base's graph against the base's exact top-k, the base's
+    code's figures first, each leaving out its failed searches; None, said by ``progress``,
+    when either answered none."""
+    found = paired_answers(client, (targets.base_code, targets.candidate_code), sample)
+    for name, side_found in zip(("base's", "candidate's"), found, strict=True):
+        judged = (hits for hits, truth in zip(side_found, base_truths, strict=True) if truth)
+        if not any(hits is not None for hits in judged):
+            progress(
+                f"{NOT_ON_BASE}the {name} code on the base's database answered none of the "
+                f"{len(sample)} sample queries"
+            )
+            return None
+    base_code, candidate_code = (
+        side_quality(sample, base_truths, side_found, leave_out_failed=True) for side_found in found
+    )
+    return base_code, candidate_code
 
 
 def _side_truths(
@@ -338,12 +370,12 @@ def measure_quality(
     targets: Mapping[Side, QualityTarget],
     sample: Sequence[SampleQuery],
     sample_seed: int,
-    on_base: str | None = None,
+    on_base: OnBaseTargets | None = None,
     progress: Progress = lambda _m: None,
 ) -> QualityRun:
     """Both sides on the same sample, each against its own exact scan (asked once per
-    query); and, with ``on_base`` (the URL of the candidate's code on the base's database,
-    a :func:`short_lived_service`), that code on the base's graph against the base's exact
+    query); and, with ``on_base`` (each side's code on the base's database, each a
+    :func:`short_lived_service`), both codes on the base's graph against the base's exact
     scan."""
     with httpx.Client(timeout=30.0) as client:
         truths = {
@@ -362,5 +394,6 @@ def measure_quality(
         sample_seed=sample_seed,
         base=sides["base"],
         candidate=sides["candidate"],
-        candidate_on_base=cross,
+        candidate_on_base=None if cross is None else cross[1],
+        base_on_base=None if cross is None else cross[0],
     )

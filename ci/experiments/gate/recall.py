@@ -1,10 +1,10 @@
 """The recall check on a running :class:`~ci.experiments.gate.duo.Duo`: each side's exact-scan
-service on its own database, and the candidate's code on the base's, each a short-lived
+service on its own database, and each side's code on the base's, each a short-lived
 service of that side's code (:mod:`~ci.experiments.gate.quality` samples, asks and scores).
 
 A side's exact-scan service that does not start, or is not ready, is that side's failure
-(its code runs it, as it runs the side's measured service). The candidate's code
-that does not start or is not ready on the base's database leaves recall on the base's graph
+(its code runs it, as it runs the side's measured service). Either side's code that does
+not start or is not ready on the base's database leaves recall on the base's graph
 unmeasured, said by ``progress``: the windows judge the candidate on its own.
 """
 
@@ -18,6 +18,7 @@ from ci.errors import SideFailure, StackError
 from ci.experiments.gate.duo import Duo
 from ci.experiments.gate.quality import (
     NOT_ON_BASE,
+    OnBaseTargets,
     QualityTarget,
     measure_quality,
     quality_sample,
@@ -60,31 +61,38 @@ def recall_check(
             if why is not None:
                 raise SideFailure(side, f"its exact-scan service at {truth} is not ready: {why}")
             targets[side] = QualityTarget(svc.url, truth)
-        on_base = _on_base(duo, code["candidate"], run_dir / "on-base", progress, stack)
+        on_base = _on_base(duo, code, run_dir / "on-base", progress, stack)
         return measure_quality(targets, sample, design.corpus_seed, on_base, progress)
 
 
 def _on_base(
-    duo: Duo, code: SideCode, run_dir: Path, progress: Progress, stack: contextlib.ExitStack
-) -> str | None:
-    """The URL of the candidate's ``code`` on the base's database (held open on ``stack``),
-    or None, said by ``progress``, when the sides' vectors differ, or it does not start or is
-    not ready (the base's database may lack its index, or its schema: no fault of the
-    candidate's)."""
+    duo: Duo,
+    code: Mapping[Side, SideCode],
+    run_dir: Path,
+    progress: Progress,
+    stack: contextlib.ExitStack,
+) -> OnBaseTargets | None:
+    """The URLs of each side's ``code`` on the base's database (held open on ``stack``),
+    or None, said by ``progress``, when the sides' vectors differ, or either does not start
+    or is not ready (the base's database may lack the candidate's index, or its schema: no
+    fault of the candidate's)."""
     differ = vectors_differ({side: duo.services[side].url for side in SIDES})
     if differ is not None:
         progress(f"{NOT_ON_BASE}{differ}")
         return None
-    progress("recall check: the candidate's code on the base's graph, against the base's scan")
+    progress("recall check: each side's code on the base's graph, against the base's scan")
     base_db = duo.services["base"].database_url
-    try:
-        url, why = stack.enter_context(
-            short_lived_service(duo.servers, run_dir, base_db, code, exact=False)
-        )
-    except StackError as exc:
-        progress(f"{NOT_ON_BASE}the candidate's code did not start on the base's database: {exc}")
-        return None
-    if why is not None:
-        progress(f"{NOT_ON_BASE}the candidate's code on the base's database is not ready: {why}")
-        return None
-    return url
+    urls: dict[Side, str] = {}
+    for side in SIDES:
+        try:
+            url, why = stack.enter_context(
+                short_lived_service(duo.servers, run_dir / side, base_db, code[side], exact=False)
+            )
+        except StackError as exc:
+            progress(f"{NOT_ON_BASE}the {side}'s code did not start on the base's database: {exc}")
+            return None
+        if why is not None:
+            progress(f"{NOT_ON_BASE}the {side}'s code on the base's database is not ready: {why}")
+            return None
+        urls[side] = url
+    return OnBaseTargets(urls["base"], urls["candidate"])

@@ -219,6 +219,27 @@ def test_without_figures_on_the_base_s_graph_the_check_is_the_sides_own() -> Non
         assert without.p_drop_on_base is None
 
 
+def test_the_base_s_graph_pairs_with_the_base_s_code_there_when_it_was_measured() -> None:
+    # the base's measured service read 0.95; its code as a short-lived service on its graph,
+    # asked with the candidate's, read 0.92 in the same queries as the candidate's code did:
+    # no drop, though the candidate's code reads 3 pp under the base's measured figure
+    lower = [r - 0.1 for r in BASE[:288]] + BASE[288:]
+    stored = on_base(BASE, BASE, lower)
+    assert judge_quality(stored, GateRule()).status == "fail"  # paired with the base itself
+    paired = msgspec.structs.replace(stored, base_on_base=sample_of(lower))
+    check = judge_quality(paired, GateRule())
+    assert check.status == "pass"
+    assert (check.recall_change_on_base, check.p_drop_on_base) == (0.0, 1.0)
+    worse = [r - 0.1 for r in lower[:288]] + lower[288:]  # 0.89 against its 0.92
+    failed = judge_quality(
+        msgspec.structs.replace(paired, candidate_on_base=sample_of(worse)), GateRule()
+    )
+    assert failed.status == "fail"
+    assert failed.reasons[0].startswith(
+        "recall@10 on the base's graph 0.890 against the base's 0.920 "
+    )
+
+
 def test_searches_that_failed_on_the_base_s_graph_are_left_out_of_its_pairs() -> None:
     # the candidate's code fails 100 searches on the base's schema and answers the rest as
     # the base does: no drop (the windows judge errors)

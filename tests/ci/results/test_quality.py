@@ -39,3 +39,21 @@ def test_figures_on_the_base_s_graph_must_pair_with_the_base_s_by_query() -> Non
             candidate=side(),
             candidate_on_base=side((1.0, 0.9, 0.8)),
         )
+
+
+def test_the_base_s_code_on_its_graph_round_trips_and_pairs_by_query() -> None:
+    run = QualityRun(
+        k=10,
+        sample_seed=42,
+        base=side(),
+        candidate=side(),
+        candidate_on_base=side((None, 0.8)),
+        base_on_base=side((1.0, 0.8)),
+    )
+    assert msgspec.json.decode(msgspec.json.encode(run), type=QualityRun) == run
+    assert run.on_base_reference() == side((1.0, 0.8))
+    assert msgspec.structs.replace(run, base_on_base=None).on_base_reference() == side()
+    with pytest.raises(ValueError, match=r"base_on_base has 3 per-query recalls, the base 2"):
+        msgspec.structs.replace(run, base_on_base=side((1.0, 0.9, 0.8)))
+    with pytest.raises(ValueError, match=r"base_on_base without candidate_on_base"):
+        msgspec.structs.replace(run, candidate_on_base=None)
