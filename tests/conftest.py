@@ -9,6 +9,7 @@ import pytest
 from tests.harness import (
     corpus,
     module_service_factory,
+    own_valkey,
     search_service,
     servers,
     service_factory,
@@ -18,6 +19,7 @@ from tests.harness import (
 __all__ = [
     "corpus",
     "module_service_factory",
+    "own_valkey",
     "search_service",
     "servers",
     "service_factory",

@@ -10,6 +10,8 @@ those fixtures visible to every test.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,3 +174,29 @@ def module_service_factory(
 def search_service(session_service_starter: ServiceFactory, corpus: SeedResult) -> RunningService:
     """One HNSW service over the seeded corpus, shared by the read-mostly API tests."""
     return session_service_starter(SEARCH_INDEX_MODE="hnsw", SEARCH_STREAM_BATCH_SIZE="50")
+
+
+@dataclass(frozen=True)
+class OwnValkey:
+    url: str
+    pid: int
+
+
+@pytest.fixture
+def own_valkey(tmp_path: Path) -> Iterator[OwnValkey]:
+    """A Valkey of one test's own, started and stopped by PID: nothing else talks to it (the
+    cache-link tests stop it with SIGSTOP to stall it, and need its PID for that)."""
+    settings = StackSettings(
+        run_dir=tmp_path / "valkey",
+        pg_port=stack.free_port(),
+        service_port=stack.free_port(),
+        redis_port=stack.free_port(),
+    )
+    comp = stack.start_valkey(settings)
+    assert comp.pid is not None, "start_valkey returned no pid"
+    try:
+        yield OwnValkey(comp.url, comp.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(comp.pid, signal.SIGCONT)  # stopped, it would not act on SIGTERM
+        stack.stop_pid(comp.pid, "valkey")

@@ -3,23 +3,25 @@
 Pure functions on a window of a :class:`~ci.results.duet.DuetRun`; they decide nothing (the
 judge, :mod:`ci.judge.duet`, does).
 
-==========================  ========================================================================
-metric                      value of one side in one window
-==========================  ========================================================================
-``latency_pNN``             the window's exact percentile (none without a sample)
-``error_rate``              failed / requests
-``cpu_ms_per_request``      the whole side's CPU (service + its PostgreSQL backends + its
-                            Valkey) / requests, each part also reported alone
-``slow_share``              searches answered ``tail_margin_ms`` after the other side's
-                            answer to the same query / searches
-``slow_lead``               the side's slow searches + p / both sides' + 2p (p: the rule's
-                            ``tail_prior``; a half each when the sum is 0), so its pair's
-                            difference is (c - b) / (c + b + 2p): a load on the whole machine
-                            that makes both sides lag more often leaves it at 0, and a window
-                            with few slow searches moves it little
-``rss_kb_per_1k_requests``  service RSS growth over the window per 1,000 requests
-                            (:class:`~ci.results.duet.SideWindow`)
-==========================  ========================================================================
+==============================  ====================================================================
+metric                          value of one side in one window
+==============================  ====================================================================
+``latency_pNN``                 the window's exact percentile (none without a sample)
+``error_rate``                  failed / requests
+``cpu_ms_per_request``          the whole side's CPU (service + its PostgreSQL backends + its
+                                Valkey) / requests, each part also reported alone
+``slow_share``                  searches answered ``tail_margin_ms`` after the other side's
+                                answer to the same query / searches
+``slow_lead``                   the side's slow searches + p / both sides' + 2p (p: the rule's
+                                ``tail_prior``; a half each when the sum is 0), so its pair's
+                                difference is (c - b) / (c + b + 2p): a load on the whole machine
+                                that makes both sides lag more often leaves it at 0, and a window
+                                with few slow searches moves it little
+``rss_kb_per_1k_requests``      service RSS growth over the window per 1,000 requests
+                                (:class:`~ci.results.duet.SideWindow`)
+``valkey_calls_per_request``    commands the side's own Valkey server processed / requests:
+                                an extra round trip per search shows as a count, not as time
+==============================  ====================================================================
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ci.settings.gate import DUET_METRICS
 PERCENTILES = {"latency_p50": 50, "latency_p90": 90, "latency_p95": 95, "latency_p99": 99}
 #: Primary metrics a window may lack (older files, a run without a warm-up): demoted then.
 OPTIONAL_METRICS = frozenset(
-    {"slow_share", "slow_lead", "rss_kb_per_1k_requests"}
+    {"slow_share", "slow_lead", "rss_kb_per_1k_requests", "valkey_calls_per_request"}
     | {n for n in DUET_METRICS if n.startswith(("stream_", "burst_"))}
 )
 #: Metrics whose pair from a window marked ``restarted`` is left out of the judgement.
@@ -71,6 +73,8 @@ def side_value(metric: str, side: SideWindow) -> float | None:
         return side.per_request_ms(side.valkey_cpu_s)
     if metric == "relay_cpu_ms_per_request":
         return side.per_request_ms(side.relay_cpu_s)
+    if metric == "valkey_calls_per_request":
+        return side.valkey_calls_per_request
     if metric == "slow_share":
         return side.slow_share
     if metric == "slow_lead":

@@ -49,6 +49,7 @@ GATE_LABELS = {
     "service_cpu_ms_per_request": "service CPU per request",
     "postgres_cpu_ms_per_request": "PostgreSQL CPU per request",
     "valkey_cpu_ms_per_request": "Valkey CPU per request",
+    "valkey_calls_per_request": "Valkey commands per request",
     "relay_cpu_ms_per_request": "relay CPU per request",
     "slow_share": "tail share",
     "slow_lead": "tail lead",

@@ -13,6 +13,7 @@ version  what changed
          than the warm-up limit, streams, the burst, each side's data layer
 3        a slow search is one answered ``tail_margin_ms`` later than the other
          side answered the same query sent at the same moment
+4        the commands each side's own Valkey server processed (``valkey_calls``)
 =======  ===================================================================
 
 Per side and window: the requests the load generator sent (searches, streams, burst
@@ -22,8 +23,8 @@ every sample), the failed requests, the CPU seconds of everything that serves th
 its relay to PostgreSQL when ``[gate] db_rtt_ms`` emulates a network), the service's
 resident memory at the window's start and end and its peak, the searches answered
 ``tail_margin_ms`` or more later than the other side answered the same query sent at the
-same moment (version 2: slower than a limit fixed from the warm-up), and the latency of
-streams and burst searches.
+same moment (version 2: slower than a limit fixed from the warm-up), the latency of
+streams and burst searches, and the commands its own Valkey server processed.
 Per side and run: how its data layer was built (``setup``) and what the run's seed dealt it
 (``placement``: its slot name, ports, start position, hash seed and CPUs).
 Version 1 files (service CPU, latency and errors only) are read as they are: what they lack
@@ -42,8 +43,8 @@ import msgspec
 from ci.errors import ResultsError
 from ci.results.codec import read_json_file
 
-DUET_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+DUET_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 Side = Literal["base", "candidate"]
 SIDES: tuple[Side, Side] = ("base", "candidate")
 
@@ -101,6 +102,9 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ttfe_ms: Timing | None = None  # streams (k >= 200): time to the first event
     stream_ms: Timing | None = None  # streams: time to the last event
     burst_ms: Timing | None = None  # searches of the concurrent burst
+    # version 4: commands the side's own Valkey server processed in the window (its
+    # INFO ``total_commands_processed``, less the runner's reading)
+    valkey_calls: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.failed <= self.requests or not 0 <= self.searches <= self.requests:
@@ -125,6 +129,8 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise ValueError(f"{key} = {value!r}: must be finite and >= 0")
         if self.slow is not None and not 0 <= self.slow <= self.latency_ms.samples:
             raise ValueError(f"slow = {self.slow}: must lie in [0, {self.latency_ms.samples}]")
+        if self.valkey_calls is not None and self.valkey_calls < 0:
+            raise ValueError(f"valkey_calls = {self.valkey_calls}: must be >= 0")
 
     @property
     def total_cpu_s(self) -> float:
@@ -136,6 +142,13 @@ class SideWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if cpu_s is None or not self.requests or cpu_s <= 0:
             return None
         return 1000.0 * cpu_s / self.requests
+
+    @property
+    def valkey_calls_per_request(self) -> float | None:
+        """Commands of the side's own Valkey server per request (None: not counted)."""
+        if self.valkey_calls is None or not self.requests:
+            return None
+        return self.valkey_calls / self.requests
 
     @property
     def error_rate(self) -> float:

@@ -43,6 +43,7 @@ DUET_METRICS: tuple[str, ...] = (
     "service_cpu_ms_per_request",
     "postgres_cpu_ms_per_request",
     "valkey_cpu_ms_per_request",
+    "valkey_calls_per_request",
     "relay_cpu_ms_per_request",  # [gate] db_rtt_ms: the emulated network, not the side's
     "rss_peak_mb",
     "stream_ttfe_p50",

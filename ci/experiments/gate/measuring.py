@@ -58,6 +58,7 @@ def duet_targets(duo: Duo) -> dict[Side, DuetTarget]:
             duo.services[side].valkey_pid,
             duo.services[side].postgres_url,
             duo.services[side].relay_pid,
+            duo.services[side].redis_url,
         )
         for side in SIDES
     }
@@ -108,6 +109,7 @@ def measure_duo(
         raise SideFailure(gone[0], f"its service exited during the windows ({exc})") from exc
     finally:
         profiles.stop()
+        runner.close()
     gone = duo.exited(SIDES)
     if gone and measured.judgement.decision != "fail":
         raise SideFailure(gone[0], "its service exited during the windows")

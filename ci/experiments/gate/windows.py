@@ -18,6 +18,8 @@ CPU             user + system of the side's service processes, of the PostgreSQL
                 side's own Valkey server; apart from them (report-only, not the side's:
                 it is the emulated network of ``[gate] db_rtt_ms``), its relay to
                 PostgreSQL
+round trips     the commands the side's own Valkey server processed, by its own count
+                (:mod:`~ci.experiments.gate.valkey_calls`)
 memory          the RSS of the service's processes (summed) at the start and the end,
                 and the highest of the samples taken every ``RSS_SAMPLE_S`` in between;
                 with sequential bursts also the first sample after ``window_s`` (the
@@ -68,6 +70,7 @@ from ci.experiments.gate.sampling import (
     process_cpu_s,
     process_rss_mb,
 )
+from ci.experiments.gate.valkey_calls import CommandCounter, calls_between
 from ci.measure.k6 import find_k6
 from ci.results.duet import (
     SIDES,
@@ -100,16 +103,19 @@ class DuetTarget:
     valkey_pid: int | None = None  # the side's own Valkey server
     postgres_url: str | None = None  # an admin URL of its database's server (None: the runner's)
     relay_pid: int | None = None  # the side's own relay to PostgreSQL (db_rtt_ms > 0)
+    valkey_url: str | None = None  # the side's own Valkey server (its commands are counted)
 
 
 @dataclass(frozen=True, slots=True)
-class SideCpu:
-    """One reading of a side's CPU seconds so far (backends by PID; None: not attributed)."""
+class SideReading:
+    """One reading of a side's CPU seconds so far (backends by PID; None: not attributed)
+    and of its Valkey server's command count."""
 
     service_s: float
     backends: Mapping[int, float] | None
     valkey_s: float | None
     relay_s: float | None = None
+    valkey_commands: int | None = None
 
 
 class DuetRunner:
@@ -132,7 +138,12 @@ class DuetRunner:
         self._nonce = nonce
         self._k6 = k6 or find_k6()
         self._pg = postgres_url  # an admin URL of the server of targets that name none
+        self._commands = CommandCounter()
         out_dir.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        """Closes the connections that count the Valkey servers' commands."""
+        self._commands.close()
 
     def retarget(self, targets: Mapping[Side, DuetTarget]) -> None:
         """The sides' services from now on (their processes were restarted)."""
@@ -157,9 +168,10 @@ class DuetRunner:
             tail = log.read_text(errors="replace")[-1500:]
             raise RunError(f"k6 settling run {restart} exited {code}; its output ends:\n{tail}")
 
-    def _cpu(self) -> dict[Side, SideCpu]:
+    def _read(self) -> dict[Side, SideReading]:
         """Each side's CPU so far; its backends are those connected to its database on its
-        database's server (one query per server: both sides' when they share one)."""
+        database's server (one query per server: both sides' when they share one). And its
+        Valkey server's command count."""
         servers: dict[str, list[str]] = {}
         for t in self._targets.values():
             url = t.postgres_url or self._pg
@@ -170,12 +182,15 @@ class DuetRunner:
             for url, dbs in servers.items()
             for db, cpu in backend_cpu(url, dbs).items()
         }
-        out: dict[Side, SideCpu] = {}
+        out: dict[Side, SideReading] = {}
         for side, t in self._targets.items():
             key = (t.postgres_url or self._pg or "", t.database or "")
             valkey = cpu_of(t.valkey_pid) if t.valkey_pid is not None else None
             relay = cpu_of(t.relay_pid) if t.relay_pid is not None else None
-            out[side] = SideCpu(process_cpu_s(t.pid), backends.get(key), valkey, relay)
+            commands = None if t.valkey_url is None else self._commands.read(t.valkey_url)
+            out[side] = SideReading(
+                process_cpu_s(t.pid), backends.get(key), valkey, relay, commands
+            )
         return out
 
     def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:
@@ -188,7 +203,7 @@ class DuetRunner:
         summary_path = self._out / f"window-{index:03d}.summary.json"
         log_path = self._out / f"window-{index:03d}.k6.log"
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        before = self._cpu()
+        before = self._read()
         pids = {s: t.pid for s, t in self._targets.items()}
         rss_start = {s: process_rss_mb(pid) for s, pid in pids.items()}
         t0 = time.monotonic()
@@ -200,7 +215,7 @@ class DuetRunner:
             code = run_k6(self._k6, env, summary_path, log_path, limit)
         duration = time.monotonic() - t0
         rss_end = {s: process_rss_mb(pid) for s, pid in pids.items()}
-        after = self._cpu()
+        after = self._read()
         if code not in (0, K6_EXIT_THRESHOLDS):
             tail = log_path.read_text(errors="replace")[-1500:]
             raise RunError(f"k6 duet window {index} exited {code}; its output ends:\n{tail}")
@@ -231,6 +246,7 @@ class DuetRunner:
                 rss_end_mb=round(rss_end[side], 3),
                 rss_peak_mb=round(max(sampler.peak[side], rss_end[side]), 3),
                 rss_arrivals_end_mb=_rounded(sampler.marked.get(side)),
+                valkey_calls=calls_between(b.valkey_commands, a.valkey_commands),
             )
         return DuetWindow(
             index=index,

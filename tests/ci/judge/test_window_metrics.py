@@ -40,6 +40,12 @@ def test_the_whole_side_cpu_and_its_parts() -> None:
     assert side_value("relay_cpu_ms_per_request", side()) is None  # no relay: no figure
 
 
+def test_valkey_commands_per_request() -> None:
+    s = msgspec.structs.replace(side(samples=956, stream_ms=None), valkey_calls=2500)
+    assert side_value("valkey_calls_per_request", s) == pytest.approx(2.5)  # 1,000 requests
+    assert side_value("valkey_calls_per_request", side()) is None  # an older file: not counted
+
+
 def test_rss_growth_and_slow_share_per_side() -> None:
     s = side(samples=956, slow=48, rss_growth_kb=2048.0, stream_ms=None)  # 1,000 requests
     assert side_value("rss_kb_per_1k_requests", s) == pytest.approx(2048.0)

@@ -73,6 +73,11 @@ def test_rss_growth_is_read_over_the_arrivals_when_they_end_before_the_bursts() 
     assert only_bursts.rss_kb_per_1k_requests is None
 
 
+def test_a_negative_valkey_command_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="valkey_calls = -1: must be >= 0"):
+        msgspec.structs.replace(side(), valkey_calls=-1)
+
+
 def test_percentiles_out_of_order_are_refused() -> None:
     with pytest.raises(ValueError, match="percentiles out of order"):
         WindowLatency(samples=10, p50=5, p90=4, p95=6, p99=7, mean=5, maximum=8)

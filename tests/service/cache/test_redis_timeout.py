@@ -18,7 +18,7 @@ import pytest
 from service.cache.redis import SKIPPED, BreakerState, RedisLink, connect_client
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.service.cache.conftest import OwnValkey
+from tests.harness import OwnValkey
 from tests.service.cache.wire import total
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(60)]

@@ -261,7 +261,7 @@ def _backends_are_read_per_server(admin: Mapping[Side, str], out: Path) -> None:
         }
         try:
             own = {side: await c.fetchval("SELECT pg_backend_pid()") for side, c in conns.items()}
-            cpu = await asyncio.to_thread(runner._cpu)
+            cpu = await asyncio.to_thread(runner._read)
         finally:
             for c in conns.values():
                 await c.close()

@@ -17,7 +17,7 @@ from ci.experiments.gate.checkout import SideCheckout
 from ci.experiments.gate.duo import Duo, DuoSpec, ServiceSpec, duo_stack
 from ci.experiments.gate.k6_window import DuetLoad
 from ci.experiments.gate.measuring import duet_runner
-from ci.experiments.gate.sequential import measure_windows
+from ci.experiments.gate.sequential import Measured, measure_windows
 from ci.experiments.gate.windows import DuetRunner, DuetTarget, abba_slots, duet_design
 from ci.results.duet import DuetRevision, Side
 from ci.settings import repo_sla
@@ -60,7 +60,7 @@ def test_a_sides_relay_cpu_is_read_apart_from_its_service(tmp_path: Path) -> Non
                 "candidate": DuetTarget("candidate", "http://127.0.0.1:2", service.pid),
             }
             load = DuetLoad(1.0, 1.0, 0.0, 0.0, tmp_path / "queries.txt", {})
-            cpu = DuetRunner(targets, load, tmp_path, nonce="t", k6=Path("k6"))._cpu()
+            cpu = DuetRunner(targets, load, tmp_path, nonce="t", k6=Path("k6"))._read()
         finally:
             service.kill()
             relay.kill()
@@ -123,6 +123,15 @@ def _wrapped_checkout(root: Path, settings: str, wrapper: str) -> SideCheckout:
     return SideCheckout("candidate", "HEAD", _head(), root)
 
 
+def _patched_checkout(root: Path, patch: str) -> SideCheckout:
+    """This checkout's service, copied to ``root``, with the zoo's ``patch`` applied."""
+    shutil.copytree(
+        REPO / "service", root / "service", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    subprocess.run(["git", "apply", str(REPO / "zoo" / patch)], cwd=root, check=True)
+    return SideCheckout("candidate", "HEAD", _head(), root)
+
+
 def _head() -> str:
     return subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
@@ -180,6 +189,11 @@ def test_a_side_whose_queries_cost_more_shows_more_postgres_cpu(tmp_path: Path) 
         assert base.valkey_cpu_s is not None
         assert cand.valkey_cpu_s is not None
         assert base.valkey_cpu_s > 0
+        # each side's Valkey counts its commands: the same cache work on both sides
+        assert base.valkey_calls_per_request is not None
+        assert cand.valkey_calls_per_request is not None
+        assert base.valkey_calls_per_request > 0.5
+        assert abs(cand.valkey_calls_per_request / base.valkey_calls_per_request - 1) < 0.2
         # the exact scan's work lands in PostgreSQL, and in the side's whole CPU
         assert cand.postgres_cpu_s / cand.requests > 1.5 * base.postgres_cpu_s / base.requests
         assert (cand.cpu_ms_per_request or 0) > (base.cpu_ms_per_request or 0)
@@ -205,33 +219,36 @@ def test_a_side_whose_queries_cost_more_shows_more_postgres_cpu(tmp_path: Path) 
     )
 
 
-@pytest.mark.stack
-@pytest.mark.slow
-@pytest.mark.timeout(500)
-def test_a_leaking_service_fails_on_memory(tmp_path: Path) -> None:
+def _against_head(tmp_path: Path, candidate: SideCheckout, rule: GateRule) -> Measured:
+    """``candidate`` against this checkout under the windows of a small gate (2,000 docs,
+    2-s windows at 60 iterations/s, four warm-up windows, one look at 12), judged by ``rule``."""
     python = Path(sys.executable)
     services = [
         ServiceSpec("base", SideCheckout("base", "HEAD", _head(), REPO), python),
-        ServiceSpec(
-            "candidate",
-            _wrapped_checkout(tmp_path / "leaky", "LEAK_BYTES = 5000", LEAK_APP),
-            python,
-        ),
+        ServiceSpec("candidate", candidate, python),
     ]
     spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
     gate = GateDesign(
         rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4, burst_gap_s=0.0
     )
-    rule = GateRule(
-        looks=(12,), metrics=(GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),)
-    )
     with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
         runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
         revision = DuetRevision("HEAD", _head())
-        measured = measure_windows(
+        return measure_windows(
             runner, rule, gate, duet_design(gate, 5), revision, revision,
             tmp_path / "windows.json", deadline=time.monotonic() + 300,
         )  # fmt: skip
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(500)
+def test_a_leaking_service_fails_on_memory(tmp_path: Path) -> None:
+    leaky = _wrapped_checkout(tmp_path / "leaky", "LEAK_BYTES = 5000", LEAK_APP)
+    rule = GateRule(
+        looks=(12,), metrics=(GateMetric("rss_kb_per_1k_requests", "lower", 2000.0, "absolute"),)
+    )
+    measured = _against_head(tmp_path, leaky, rule)
     growth = [
         (w.base.rss_kb_per_1k_requests, w.candidate.rss_kb_per_1k_requests)
         for w in measured.run.measured
@@ -248,29 +265,35 @@ def test_a_leaking_service_fails_on_memory(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(500)
 def test_two_percent_of_searches_stalling_50_ms_fails_on_the_tail(tmp_path: Path) -> None:
-    python = Path(sys.executable)
-    stall = "STALL_EVERY = 50\nSTALL_S = 0.05"
-    services = [
-        ServiceSpec("base", SideCheckout("base", "HEAD", _head(), REPO), python),
-        ServiceSpec("candidate", _wrapped_checkout(tmp_path / "stall", stall, STALL_APP), python),
-    ]
-    spec = DuoSpec(docs=2000, corpus_seed=7, embedder="hash", workers=1)
-    gate = GateDesign(
-        rate=60.0, window_s=2.0, docs=2000, embedder="hash", warmup_windows=4, burst_gap_s=0.0
-    )
+    stall = _wrapped_checkout(tmp_path / "stall", "STALL_EVERY = 50\nSTALL_S = 0.05", STALL_APP)
     # 2-s windows hold ~120 searches per side, ~2 of them stalled: no prior (tail_prior is
     # sized for the gate's 600-search windows)
     rule = GateRule(
         looks=(12,), metrics=(GateMetric("slow_lead", "lower", 0.15, "absolute"),), tail_prior=0.0
     )
-    with duo_stack(services, spec, tmp_path / "stack", random.Random(4)) as duo:
-        runner = _runner(duo, tmp_path / "windows", rate=gate.rate, window_s=gate.window_s)
-        revision = DuetRevision("HEAD", _head())
-        measured = measure_windows(
-            runner, rule, gate, duet_design(gate, 5), revision, revision,
-            tmp_path / "windows.json", deadline=time.monotonic() + 300,
-        )  # fmt: skip
+    measured = _against_head(tmp_path, stall, rule)
     shares = [(w.base.slow_share, w.candidate.slow_share) for w in measured.run.measured]
     print("slow shares, base vs candidate:", shares)
     assert measured.judgement.decision == "fail", shares
     assert measured.judgement.reasons == ("slow_lead",)
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.timeout(500)
+def test_an_extra_valkey_round_trip_per_search_fails_on_valkey_commands(tmp_path: Path) -> None:
+    ping = _patched_checkout(tmp_path / "ping", "redis-round-trip.patch")
+    rule = GateRule(looks=(12,), metrics=(GateMetric("valkey_calls_per_request", "lower", 0.1),))
+    measured = _against_head(tmp_path, ping, rule)
+    calls = [
+        (w.base.valkey_calls_per_request, w.candidate.valkey_calls_per_request)
+        for w in measured.run.measured
+    ]
+    print("Valkey commands per request, base vs candidate:", calls)
+    assert measured.judgement.decision == "fail", calls
+    assert measured.judgement.reasons == ("valkey_calls_per_request",)
+    # a PING per search that reaches the cache: most requests are such searches
+    for base, cand in calls:
+        assert base is not None
+        assert cand is not None
+        assert cand - base > 0.5
