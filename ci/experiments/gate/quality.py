@@ -18,13 +18,13 @@ service's ``IF NOT EXISTS`` finds the base's schema in place). Each sample query
 both, one right after the other, and both are scored against the base's exact top-k and
 paired by query, the searches either fails left out; identical code on one graph answers
 identically, so a query-time change shows exactly. The base's measured service is not
-that pair's other half: it answers part of the sample from its result cache, filled during
-the windows while their writes changed the graph, and identical code read up to 0.7 pp
-lower than it on the base's graph in A/A gates (docs/gate-calibration.md). It is measured
-only when both sides embed with the same model (:func:`vectors_differ`); a service that
-does not start or answers none of the sample leaves it unmeasured, not failed (a schema
-change may break the candidate's code on the base's schema; the windows judge the
-candidate on its own).
+that pair's other half: it may answer part of the sample from its result cache (filled
+during the windows, whose writes changed the graph since), and in ten A/A gates identical
+code answered about one query in ten otherwise than it, -1.0 to +0.4 pp of recall
+(docs/gate-calibration.md). The pair is measured only when both sides embed with the same
+model (:func:`vectors_differ`); a service that does not start or answers none of the
+sample leaves it unmeasured, not failed (a schema change may break the candidate's code on
+the base's schema; the windows judge the candidate on its own).
 
 ===========================  ===================================  ==================================
 a candidate that ...         against its own exact scan           its code on the base's graph
