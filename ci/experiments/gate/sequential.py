@@ -146,9 +146,11 @@ def restarts_before(index: int, gate: GateDesign) -> bool:
 def _line(w: DuetWindow, measured: int) -> str:
     label = "warm-up" if w.warmup else f"window {measured}"
     b, c = w.base, w.candidate
+    calls = (b.valkey_calls_per_request, c.valkey_calls_per_request)
+    valkey = "" if None in calls else "Valkey {:.2f} / {:.2f} commands/req, ".format(*calls)
     return (
         f"  {label} (slot a = {w.slot_a}): p95 {b.latency_ms.p95:.1f} / {c.latency_ms.p95:.1f} ms, "
-        f"CPU {b.cpu_ms_per_request or 0:.2f} / {c.cpu_ms_per_request or 0:.2f} ms/req, "
+        f"CPU {b.cpu_ms_per_request or 0:.2f} / {c.cpu_ms_per_request or 0:.2f} ms/req, {valkey}"
         f"RSS {b.rss_end_mb or 0:.0f} / {c.rss_end_mb or 0:.0f} MB, "
         f"errors {b.failed} / {c.failed} (base / candidate)"
     )

@@ -6,6 +6,7 @@ import math
 import time
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from ci.experiments.gate.sequential import Measured, measure_windows
@@ -58,6 +59,38 @@ def test_a_clear_pass_stops_at_the_first_look(tmp_path: Path) -> None:
     assert len(runner.calls) == 4 + 12
     assert [c[2] for c in runner.calls] == [True] * 4 + [False] * 12
     assert load_duet(out) == m.run  # written as it grew
+
+
+class CountingRunner(FakeRunner):
+    """:class:`FakeRunner` whose sides' Valkey servers counted 2,000 and 3,000 commands."""
+
+    def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:
+        w = super().window(index, block, warmup, slot_a)
+        return msgspec.structs.replace(
+            w,
+            base=msgspec.structs.replace(w.base, valkey_calls=2000),
+            candidate=msgspec.structs.replace(w.candidate, valkey_calls=3000),
+        )
+
+
+def test_each_window_s_line_says_the_valkey_commands_when_counted(tmp_path: Path) -> None:
+    lines: list[str] = []
+    out = tmp_path / "windows.json"
+    deadline = time.monotonic() + 60
+    measure_windows(
+        CountingRunner(sd=0.02), RULE, GATE, DESIGN, REV, REV, out, deadline=deadline,
+        progress=lines.append,
+    )  # fmt: skip
+    requests = side().requests
+    counted = f"Valkey {2000 / requests:.2f} / {3000 / requests:.2f} commands/req, "
+    assert sum(counted in line for line in lines) == 16  # four warm-up windows, 12 measured
+    plain: list[str] = []
+    measure_windows(
+        FakeRunner(sd=0.02), RULE, GATE, DESIGN, REV, REV, out, deadline=deadline,
+        progress=plain.append,
+    )  # fmt: skip
+    assert plain
+    assert not any("Valkey" in line for line in plain)
 
 
 def test_an_unclear_change_measures_up_to_the_last_look(tmp_path: Path) -> None:
