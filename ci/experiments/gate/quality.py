@@ -317,13 +317,18 @@ def paired_answers(
     client: httpx.Client, urls: tuple[str, str], sample: Sequence[SampleQuery]
 ) -> tuple[tuple[Hits | None, ...], tuple[Hits | None, ...]]:
     """Two services' answers to the sample, in sample order: each query asked of both, one
-    right after the other (a few queries in flight), so both search the same graph."""
+    right after the other (a few queries in flight), so both search the same graph; which
+    is asked first alternates from query to query."""
 
-    def both(q: SampleQuery) -> tuple[Hits | None, Hits | None]:
+    def both(indexed: tuple[int, SampleQuery]) -> tuple[Hits | None, Hits | None]:
+        i, q = indexed
+        if i % 2:
+            second = _search(client, urls[1], q)
+            return _search(client, urls[0], q), second
         return _search(client, urls[0], q), _search(client, urls[1], q)
 
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
-        pairs = tuple(pool.map(both, sample))
+        pairs = tuple(pool.map(both, enumerate(sample)))
     return tuple(a for a, _b in pairs), tuple(b for _a, b in pairs)
 
 
