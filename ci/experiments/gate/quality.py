@@ -73,7 +73,8 @@ from ci.results.quality import QualityRun, SideQuality
 from ci.stack import ServerSet, service_readiness
 
 K = 10
-IN_FLIGHT = 4  # sample queries answered at once per side (the side's own batching helps)
+IN_FLIGHT = 4  # sample queries answered at once per side (the side's own batching helps;
+# the pair on the base's graph asks one at a time: paired_answers)
 TIE_EPS = 1e-6  # scores closer than this to the k-th exact score tie with it
 # the short-lived services (the truths, the candidate's code on the base's graph): their
 # caches off, on a Valkey db no side uses, never building an index
@@ -317,18 +318,19 @@ def paired_answers(
     client: httpx.Client, urls: tuple[str, str], sample: Sequence[SampleQuery]
 ) -> tuple[tuple[Hits | None, ...], tuple[Hits | None, ...]]:
     """Two services' answers to the sample, in sample order: each query asked of both, one
-    right after the other (a few queries in flight), so both search the same graph; which
-    is asked first alternates from query to query."""
-
-    def both(indexed: tuple[int, SampleQuery]) -> tuple[Hits | None, Hits | None]:
-        i, q = indexed
+    right after the other, so both search the same graph; which is asked first alternates
+    from query to query. One query at a time: a service embeds the queries in flight as one
+    batch, and the int8 model's activations are quantized over the whole batch, so a query
+    embedded beside others reads a cosine of about 0.993 to itself embedded alone (two
+    short-lived services of identical code, four queries in flight each, answered about 40
+    of 960 queries differently on one graph). Alone, each is embedded identically."""
+    pairs: list[tuple[Hits | None, Hits | None]] = []
+    for i, q in enumerate(sample):
         if i % 2:
             second = _search(client, urls[1], q)
-            return _search(client, urls[0], q), second
-        return _search(client, urls[0], q), _search(client, urls[1], q)
-
-    with ThreadPoolExecutor(IN_FLIGHT) as pool:
-        pairs = tuple(pool.map(both, enumerate(sample)))
+            pairs.append((_search(client, urls[0], q), second))
+        else:
+            pairs.append((_search(client, urls[0], q), _search(client, urls[1], q)))
     return tuple(a for a, _b in pairs), tuple(b for _a, b in pairs)
 
 
