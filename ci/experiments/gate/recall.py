@@ -84,9 +84,10 @@ def _on_base(
     base_db = duo.services["base"].database_url
     urls: dict[Side, str] = {}
     for side in SIDES:
+        slot = run_dir / duo.services[side].placement.slot  # its neutral name, as its folders
         try:
             url, why = stack.enter_context(
-                short_lived_service(duo.servers, run_dir / side, base_db, code[side], exact=False)
+                short_lived_service(duo.servers, slot, base_db, code[side], exact=False)
             )
         except StackError as exc:
             progress(f"{NOT_ON_BASE}the {side}'s code did not start on the base's database: {exc}")
