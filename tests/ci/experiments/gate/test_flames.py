@@ -69,7 +69,9 @@ def test_profiles_follow_the_services_across_a_restart(tmp_path: Path) -> None:
         try:
             pids.append({side: p.pid for side, p in procs.items()})
             profiles.start(pids[-1])
-            subprocess.run([sys.executable, "-c", "import time; time.sleep(1.5)"], check=True)
+            # long enough for py-spy to attach and sample on a busy machine (at 1.5 s it
+            # failed once in a full run, and passed on its own)
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(3)"], check=True)
             profiles.stop()
         finally:
             for p in procs.values():
