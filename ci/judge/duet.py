@@ -64,6 +64,7 @@ _ABSOLUTE_REPORT = {
     "slow_share": 0.01,
     "slow_lead": 0.15,
     "rss_kb_per_1k_requests": 5000.0,
+    "valkey_calls_per_request": 0.5,
 }
 #: A side's data layer "changed" when it takes this much longer (relative) than the base's...
 SETUP_THRESHOLD = 0.5

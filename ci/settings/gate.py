@@ -59,6 +59,7 @@ ABSOLUTE_METRICS: tuple[str, ...] = (
     "slow_share",
     "slow_lead",
     "rss_kb_per_1k_requests",
+    "valkey_calls_per_request",
 )
 #: The shortest gap between sequential bursts (``burst_gap_s``; 0: the sides burst at once):
 #: each burst runs for 3/4 of it, and k6 refuses a scenario shorter than 1 s.
@@ -106,6 +107,7 @@ DEFAULT_GATE_METRICS: tuple[GateMetric, ...] = (
     GateMetric("rss_kb_per_1k_requests", "lower", 5000.0, "absolute"),
     GateMetric("stream_last_p50", "lower", 0.10),
     GateMetric("burst_latency_p50", "lower", 0.20),
+    GateMetric("valkey_calls_per_request", "lower", 0.5, "absolute"),
 )
 
 

@@ -29,10 +29,13 @@ def side(
     rss_growth_kb: float | None = 0.0,
     stream_ms: float | None = 16.0,
     burst_ms: float | None = None,
+    valkey_per_request: float | None = 3.6,
 ) -> SideWindow:
     """One side's window; ``rss_growth_kb``: service RSS growth over it (None: not measured);
     ``stream_ms``: the median time to the last event of its streams (None: no stream);
-    ``burst_ms``: the median latency of its burst's 150 searches (None: no burst)."""
+    ``burst_ms``: the median latency of its burst's 150 searches (None: no burst);
+    ``valkey_per_request``: the commands its Valkey server processed per request (None: not
+    counted)."""
     bursts = 0 if burst_ms is None else 150
     streams = 0 if stream_ms is None else 36
     requests = samples + failed + 44 + streams + bursts  # 22 writes: an ingest, a delete each
@@ -62,6 +65,7 @@ def side(
         burst_ms=None
         if burst_ms is None
         else Timing(bursts, burst_ms, burst_ms * 1.4, burst_ms * 1.6, burst_ms * 2),
+        valkey_calls=None if valkey_per_request is None else round(valkey_per_request * requests),
     )
 
 
@@ -119,17 +123,22 @@ def drawn_run(
     stream_effect: float = 0.0,
     burst_sd: float = 0.15,
     burst_effect: float = 0.0,
+    valkey_sd: float = 0.05,
+    valkey_effect: float = 0.0,
 ) -> DuetRun:
     """``n`` windows: noise of SD ``sd`` (log scale) per metric, plus the given effects;
     slow searches drawn binomially around ``slow_share`` (+ ``slow_effect`` on the
     candidate; A/A the sides' medians were 5.0-7.8 % in two runs, 2026-12-07, and a 50-ms
     stall of 2 % of searches added 2.5 pp (HL; mean 4.2) in one, docs/gate-calibration.md),
     RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's leak per
-    request), burst medians of SD ``burst_sd`` (log scale)."""
+    request), burst medians of SD ``burst_sd`` (log scale), Valkey commands per request of SD
+    ``valkey_sd`` around 3.6 (+ ``valkey_effect`` on the candidate; the zoo of 2026-12-07 read
+    3.6, and its comment-only patch's 12-pair interval -0.03 to +0.04)."""
     rng = np.random.default_rng(seed)
     extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put
     streams = np.random.default_rng([seed, 2])  # stream timings: the others stay put
     bursts = np.random.default_rng([seed, 3])  # burst medians: the others stay put
+    valkey = np.random.default_rng([seed, 4])  # Valkey commands: the others stay put
     pairs = []
     for _ in range(n):
         level = float(rng.uniform(0.8, 1.2))  # the machine drifts: both sides alike
@@ -137,6 +146,7 @@ def drawn_run(
         rss = extra.normal(0.0, rss_sd_kb, 2)
         stream = float(streams.normal(0.0, stream_sd))
         burst = float(bursts.normal(0.0, burst_sd))
+        calls = valkey.normal(3.6, valkey_sd, 2)
         base = side(
             p50=4.0 * level,
             p90=25.0 * level,
@@ -146,6 +156,7 @@ def drawn_run(
             rss_growth_kb=float(rss[0]),
             stream_ms=16.0 * level,
             burst_ms=60.0 * level,
+            valkey_per_request=float(calls[0]),
         )
         cand = side(
             p50=4.0 * level * math.exp(noise[0]),
@@ -156,6 +167,7 @@ def drawn_run(
             rss_growth_kb=float(rss[1]) + leak_kb_per_request * (samples + 44),
             stream_ms=16.0 * level * math.exp(stream + math.log1p(stream_effect)),
             burst_ms=60.0 * level * math.exp(burst + math.log1p(burst_effect)),
+            valkey_per_request=float(calls[1]) + valkey_effect,
         )
         pairs.append((base, cand))
     return duet_run(pairs)

@@ -215,6 +215,22 @@ def test_streams_slower_to_their_last_event_fail_on_stream_last_p50() -> None:
     assert j.reasons == ("stream_last_p50",)
 
 
+def test_one_more_valkey_round_trip_per_search_fails_on_valkey_commands() -> None:
+    j = judge_duet(drawn_run(12, sd=0.02, valkey_effect=0.95, seed=7), CONFIG)
+    assert j.decision == "fail"
+    assert j.reasons == ("valkey_calls_per_request",)
+    within = judge_duet(drawn_run(12, sd=0.02, valkey_effect=0.2, seed=7), CONFIG)
+    assert within.decision == "pass"  # one more command for every fifth request
+
+
+def test_a_candidate_without_valkey_commands_is_judged_as_a_difference() -> None:
+    pairs = [(side(), side(valkey_per_request=0.0)) for _ in range(12)]
+    j = judge_duet(duet_run(pairs), CONFIG)  # a cache switched off reads 0, not a crash
+    [calls] = [m for m in j.looks[-1].metrics if m.name == "valkey_calls_per_request"]
+    assert calls.estimate == pytest.approx(-3.6, abs=0.01)
+    assert not calls.failed
+
+
 def _burst(p50: float) -> Timing:
     return Timing(150, p50, p50 * 1.5, p50 * 1.8, p50 * 2.5)
 

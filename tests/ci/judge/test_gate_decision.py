@@ -34,6 +34,7 @@ def test_an_unchanged_revision_passes() -> None:
     assert [m.name for m in j.looks[-1].metrics] == [
         "cpu_ms_per_request", "latency_p50", "latency_p90", "error_rate", "slow_lead",
         "rss_kb_per_1k_requests", "stream_last_p50", "burst_latency_p50",
+        "valkey_calls_per_request",
     ]  # fmt: skip
     assert j.primary[0].base_median > 0
 

@@ -62,15 +62,24 @@ def test_a_clear_pass_stops_at_the_first_look(tmp_path: Path) -> None:
 
 
 class CountingRunner(FakeRunner):
-    """:class:`FakeRunner` whose sides' Valkey servers counted 2,000 and 3,000 commands."""
+    """:class:`FakeRunner` whose sides' Valkey servers counted ``calls_counted`` commands."""
+
+    calls_counted: tuple[int | None, int | None] = (2000, 3000)
 
     def window(self, index: int, block: int, warmup: bool, slot_a: Side) -> DuetWindow:
         w = super().window(index, block, warmup, slot_a)
+        base, candidate = self.calls_counted
         return msgspec.structs.replace(
             w,
-            base=msgspec.structs.replace(w.base, valkey_calls=2000),
-            candidate=msgspec.structs.replace(w.candidate, valkey_calls=3000),
+            base=msgspec.structs.replace(w.base, valkey_calls=base),
+            candidate=msgspec.structs.replace(w.candidate, valkey_calls=candidate),
         )
+
+
+class UncountedRunner(CountingRunner):
+    """:class:`FakeRunner` whose sides' Valkey commands were not counted (an older harness)."""
+
+    calls_counted = (None, None)
 
 
 def test_each_window_s_line_says_the_valkey_commands_when_counted(tmp_path: Path) -> None:
@@ -86,7 +95,7 @@ def test_each_window_s_line_says_the_valkey_commands_when_counted(tmp_path: Path
     assert sum(counted in line for line in lines) == 16  # four warm-up windows, 12 measured
     plain: list[str] = []
     measure_windows(
-        FakeRunner(sd=0.02), RULE, GATE, DESIGN, REV, REV, out, deadline=deadline,
+        UncountedRunner(sd=0.02), RULE, GATE, DESIGN, REV, REV, out, deadline=deadline,
         progress=plain.append,
     )  # fmt: skip
     assert plain
