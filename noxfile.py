@@ -74,7 +74,7 @@ def _vegeta(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite against a real PostgreSQL, Valkey and k6."""
     install(session)
-    session.run("pytest", *(session.posargs or ["-q", "-ra"]))
+    session.run("pytest", *(session.posargs or ["-q", "-ra", "--durations=30"]))
 
 
 @nox.session(python=PYTHON)
