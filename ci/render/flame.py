@@ -23,6 +23,7 @@ WIDTH = 1200.0
 ROW = 16.0
 MIN_SHARE = 0.002
 FONT = 11
+NO_PYTHON_FRAME = "(no Python frame)"  # a sample py-spy took between or outside Python frames
 
 
 @dataclass
@@ -32,13 +33,16 @@ class _Node:
 
 
 def parse_collapsed(lines: Iterable[str]) -> dict[tuple[str, ...], int]:
-    """``frame;frame;... count`` lines as stack -> samples (malformed lines are skipped)."""
+    """``frame;frame;... count`` lines as stack -> samples (malformed lines are skipped).
+
+    py-spy writes a sample that caught no Python frame as a bare `` count``; it is kept as the
+    frame :data:`NO_PYTHON_FRAME`, so that a graph holds every sample its files hold."""
     stacks: dict[tuple[str, ...], int] = {}
     for line in lines:
         stack, _, count = line.rstrip("\n").rpartition(" ")
-        if not stack or not count.isdigit():
+        if not count.isdigit():
             continue
-        key = tuple(stack.split(";"))
+        key = tuple(stack.split(";")) if stack.strip() else (NO_PYTHON_FRAME,)
         stacks[key] = stacks.get(key, 0) + int(count)
     return stacks
 

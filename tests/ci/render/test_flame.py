@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ci.render.flame import differential_svg, flame_svg, parse_collapsed
+from ci.render.flame import NO_PYTHON_FRAME, differential_svg, flame_svg, parse_collapsed
 
 BASE = ["main;search;embed 50", "main;search;db 50", "garbage line", "main;idle x"]
 CANDIDATE = ["main;search;embed 20", "main;search;db 80"]
@@ -13,6 +13,12 @@ CANDIDATE = ["main;search;embed 20", "main;search;db 80"]
 def test_collapsed_lines_are_summed_per_stack_and_bad_lines_skipped() -> None:
     stacks = parse_collapsed([*BASE, "main;search;db 5"])
     assert stacks == {("main", "search", "embed"): 50, ("main", "search", "db"): 55}
+
+
+def test_a_sample_without_a_python_frame_is_kept_under_its_own_name() -> None:
+    stacks = parse_collapsed(["main;search 8", " 2", "3"])  # py-spy writes " 2" for those
+    assert stacks == {("main", "search"): 8, (NO_PYTHON_FRAME,): 5}
+    assert "base: 13 samples" in flame_svg(stacks, "base")
 
 
 def test_a_frame_whose_share_grew_is_red_and_one_that_shrank_is_blue() -> None:

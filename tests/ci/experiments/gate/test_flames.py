@@ -95,9 +95,8 @@ def test_profiles_follow_the_services_across_a_restart(tmp_path: Path) -> None:
             )
             for f in raw
         ]
-        # more than either process alone: both are in it. At most their sum: a full run once
-        # drew one sample fewer than the raw files held (74 of 75), not yet explained
-        assert max(per_process) < samples[side] <= sum(per_process), per_process
+        assert min(per_process) > 0, per_process  # both processes were sampled...
+        assert samples[side] == sum(per_process), per_process  # ...and the graph holds all
 
 
 def _samples(svg: Path) -> int:
