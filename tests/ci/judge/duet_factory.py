@@ -133,7 +133,7 @@ def drawn_run(
     RSS steps of SD ``rss_sd_kb`` per window on both sides (+ the candidate's leak per
     request), burst medians of SD ``burst_sd`` (log scale), Valkey commands per request of SD
     ``valkey_sd`` around 3.6 (+ ``valkey_effect`` on the candidate; the zoo of 2026-12-07 read
-    3.6, and its comment-only patch's 12-pair interval -0.03 to +0.04)."""
+    3.6, and its comment-only patch's 12-pair interval -0.03 to +0.03)."""
     rng = np.random.default_rng(seed)
     extra = np.random.default_rng([seed, 1])  # slow counts and RSS: the latency draws stay put
     streams = np.random.default_rng([seed, 2])  # stream timings: the others stay put
