@@ -56,15 +56,13 @@ from ci.judge.window_metrics import (
     tail_samples,
 )
 from ci.results.duet import DuetRun, DuetWindow
-from ci.settings.gate import GateMetric, GateRule
+from ci.settings.gate import DEFAULT_GATE_METRICS, GateMetric, GateRule
 
-#: Report-only metrics compared as differences, with their threshold for "changed".
+#: Report-only metrics compared as differences, with their threshold for "changed": a primary
+#: metric's default fail threshold, the tail share's 1 pp.
 _ABSOLUTE_REPORT = {
-    "error_rate": 0.001,
     "slow_share": 0.01,
-    "slow_lead": 0.15,
-    "rss_kb_per_1k_requests": 5000.0,
-    "valkey_calls_per_request": 0.5,
+    **{m.name: m.fail_threshold for m in DEFAULT_GATE_METRICS if m.mode == "absolute"},
 }
 #: A side's data layer "changed" when it takes this much longer (relative) than the base's...
 SETUP_THRESHOLD = 0.5

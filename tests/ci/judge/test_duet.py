@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from ci.errors import ComparisonError
-from ci.judge.duet import ReportMetric, hl_interval, judge_duet
+from ci.judge.duet import _ABSOLUTE_REPORT, ReportMetric, hl_interval, judge_duet
 from ci.results.duet import DuetRun, SideSetup, Timing
-from ci.settings.gate import GateMetric, GateRule
+from ci.settings.gate import ABSOLUTE_METRICS, GateMetric, GateRule
 from tests.ci.judge.duet_factory import drawn_run, duet_run, side
 
 CONFIG = GateRule()
@@ -229,6 +229,10 @@ def test_a_candidate_without_valkey_commands_is_judged_as_a_difference() -> None
     [calls] = [m for m in j.looks[-1].metrics if m.name == "valkey_calls_per_request"]
     assert calls.estimate == pytest.approx(-3.6, abs=0.01)
     assert not calls.failed
+
+
+def test_every_metric_compared_as_a_difference_has_a_report_threshold() -> None:
+    assert set(_ABSOLUTE_REPORT) == set(ABSOLUTE_METRICS)
 
 
 def _burst(p50: float) -> Timing:
