@@ -142,6 +142,16 @@ def _gated(
                 Demotion(m.name, "report-only: not measured in every window of this run")
             )
             continue
+        values = paired_values(windows, m.name, rule.tail_prior) if windows else None
+        if m.mode == "ratio" and values is not None and min(min(values[0]), min(values[1])) <= 0:
+            demoted.append(
+                Demotion(
+                    m.name,
+                    "report-only: a side read 0 in a window, which a ratio cannot compare "
+                    '(mode = "absolute" can)',
+                )
+            )
+            continue
         if windows and sum(judged(m.name, w) for w in windows) < 2:
             demoted.append(
                 Demotion(m.name, "report-only: fewer than 2 windows after their services' first")

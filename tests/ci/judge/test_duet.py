@@ -231,6 +231,17 @@ def test_a_candidate_without_valkey_commands_is_judged_as_a_difference() -> None
     assert not calls.failed
 
 
+def test_a_ratio_metric_that_reads_0_is_demoted_not_a_crash() -> None:
+    ratio = GateMetric("valkey_calls_per_request", "lower", 0.1)  # a team's own choice
+    rule = msgspec.structs.replace(CONFIG, metrics=(*CONFIG.metrics[:-1], ratio))
+    pairs = [(side(), side(valkey_per_request=0.0)) for _ in range(12)]
+    j = judge_duet(duet_run(pairs), rule)
+    reasons = {d.name: d.reason for d in j.demoted}  # (no burst in these windows either)
+    assert "ratio cannot compare" in reasons["valkey_calls_per_request"]
+    [shown] = [r for r in j.report_only if r.name == "valkey_calls_per_request"]
+    assert shown.change == pytest.approx(-3.6, abs=0.01)  # shown as a difference
+
+
 def test_every_metric_compared_as_a_difference_has_a_report_threshold() -> None:
     assert set(_ABSOLUTE_REPORT) == set(ABSOLUTE_METRICS)
 
