@@ -133,16 +133,12 @@ def _gated(
                     )
                 )
                 continue
-        if (
-            m.name in OPTIONAL_METRICS
-            and windows
-            and paired_values(windows, m.name, rule.tail_prior) is None
-        ):
+        values = paired_values(windows, m.name, rule.tail_prior) if windows else None
+        if m.name in OPTIONAL_METRICS and windows and values is None:
             demoted.append(
                 Demotion(m.name, "report-only: not measured in every window of this run")
             )
             continue
-        values = paired_values(windows, m.name, rule.tail_prior) if windows else None
         if m.mode == "ratio" and values is not None and min(min(values[0]), min(values[1])) <= 0:
             demoted.append(
                 Demotion(

@@ -69,8 +69,7 @@ def test_profiles_follow_the_services_across_a_restart(tmp_path: Path) -> None:
         try:
             pids.append({side: p.pid for side, p in procs.items()})
             profiles.start(pids[-1])
-            # long enough for py-spy to attach and sample on a busy machine (at 1.5 s it
-            # failed once in a full run, and passed on its own)
+            # long enough for py-spy to attach to each process and sample it on a busy machine
             subprocess.run([sys.executable, "-c", "import time; time.sleep(3)"], check=True)
             profiles.stop()
         finally:
